@@ -1,0 +1,45 @@
+# godwit: `make demo` shows the main job, `make test` runs every check.
+# Both install what is missing first (PostgreSQL server binaries included).
+SHELL := /bin/bash
+CARGO ?= cargo
+GODWIT := target/release/godwit
+# The test suite's throwaway cluster lives outside the repo so that the
+# unprivileged server account can reach it when we run as root.
+TEST_HOME ?= /tmp/godwit-test-home
+SF ?= 1
+
+.PHONY: deps demo test build bench clean-local
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(CARGO) build --release
+
+demo: build
+	@mkdir -p target/demo
+	@rm -f target/demo/sample-app.db
+	python3 scripts/make_sample_app.py target/demo/sample-app.db
+	$(GODWIT) local start >/dev/null
+	$(GODWIT) copy target/demo/sample-app.db --replace --to "$$($(GODWIT) local url)"; \
+	  code=$$?; [ $$code -eq 0 ] || [ $$code -eq 3 ] || exit $$code
+	@echo
+	@echo "Look around with:  psql \"$$($(GODWIT) local url)\""
+	@echo "Then try:          $(GODWIT) plan target/demo/sample-app.db"
+
+test: deps
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) build
+	GODWIT_HOME=$(TEST_HOME) target/debug/godwit local start >/dev/null
+	GODWIT_HOME=$(TEST_HOME) GODWIT_TEST_URL="$$(GODWIT_HOME=$(TEST_HOME) target/debug/godwit local url)" \
+	  $(CARGO) test --all-targets -- --test-threads=4
+
+bench: deps
+	@scripts/install-deps.sh bench
+	$(CARGO) build --release
+	python3 bench/run.py --sf $(SF)
+
+clean-local:
+	-GODWIT_HOME=$(TEST_HOME) target/debug/godwit local stop
+	rm -rf $(TEST_HOME)

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what godwit's build, demo and tests need and the machine lacks.
+# Idempotent and quiet when everything is present. Usage: install-deps.sh [bench]
+set -euo pipefail
+
+need=()
+have_server() {
+  local dir
+  dir=$(pg_config --bindir 2>/dev/null || true)
+  [ -n "$dir" ] && [ -x "$dir/initdb" ] && return 0
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
+}
+have_server || need+=(postgresql postgresql-contrib)
+command -v psql >/dev/null || need+=(postgresql-client)
+command -v pg_dump >/dev/null || need+=(postgresql-client)
+command -v sqlite3 >/dev/null || need+=(sqlite3)
+# pg_query (the real PostgreSQL parser, for `migrate lint`) builds with bindgen.
+compgen -G "/usr/lib/llvm-*/lib/libclang*.so*" >/dev/null || need+=(libclang-dev clang)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+if [ "${1:-}" = bench ]; then
+  command -v pgloader >/dev/null || need+=(pgloader)
+fi
+command -v cargo >/dev/null || { echo "cargo is missing: install Rust from rustup first" >&2; exit 1; }
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

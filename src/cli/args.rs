@@ -1,0 +1,181 @@
+//! Raw flags, as clap parses them. Shared groups are flattened into the
+//! commands that use them so that every command spells a flag the same way.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  ok
+  1  failed; the target is unchanged
+  2  usage or config error
+  3  finished with items to review (rejected rows, NOT VALID constraints, objects not migrated)
+  4  verify found differences";
+
+/// Move an application's data into PostgreSQL, prove it arrived exactly, and
+/// manage the schema afterwards.
+#[derive(Debug, Parser)]
+#[command(name = "godwit", version, after_help = EXIT_CODES, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read a source and show the PostgreSQL schema and every cast, touching no database.
+    Plan(PlanArgs),
+    /// Copy schema and data (or data only) from a source into PostgreSQL, atomically.
+    #[command(after_help = EXIT_CODES)]
+    Copy(CopyArgs),
+    /// Compare every table of the source with its copy, row by row.
+    #[command(after_help = EXIT_CODES)]
+    Verify(crate::verify::VerifyArgs),
+    /// Versioned schema migrations, diff and lint.
+    Migrate(crate::migrate::MigrateArgs),
+    /// Manage a throwaway local PostgreSQL cluster.
+    Local(LocalArgs),
+}
+
+/// Where the data goes.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// Target database: a postgresql:// URL or a key=value string. PG* variables and .pgpass
+    /// fill the gaps. Without it (and without DATABASE_URL) godwit uses its local cluster,
+    /// starting it if needed.
+    #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
+    pub to: Option<String>,
+
+    /// Target schema.
+    #[arg(long, value_name = "NAME", default_value = "public")]
+    pub schema: String,
+}
+
+/// How the source is read and mapped.
+#[derive(Debug, Clone, Args)]
+pub struct MappingArgs {
+    /// Config file with casts, renames and skipped tables. Defaults to ./godwit.toml when present.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// How table and column names are spelled in PostgreSQL.
+    #[arg(long, value_enum, default_value_t = IdentifierStyle::Exact)]
+    pub identifiers: IdentifierStyle,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IdentifierStyle {
+    /// Keep the exact spelling and case, quoted where needed.
+    Exact,
+    /// Lower-case every name.
+    Lower,
+    /// Lower snake_case: CamelCase becomes camel_case.
+    Snake,
+}
+
+/// How results are shown.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Print a machine-readable JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Only errors and the summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The source: a SQLite file path, or sqlite:PATH.
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+
+    #[command(flatten)]
+    pub mapping: MappingArgs,
+
+    /// Target schema the DDL is written for.
+    #[arg(long, value_name = "NAME", default_value = "public")]
+    pub schema: String,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnError {
+    /// Fail the copy at the first value that does not fit; the target stays unchanged.
+    Stop,
+    /// Load everything else, write rejected rows to the reject file, exit 3.
+    Skip,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The source: a SQLite file path, or sqlite:PATH.
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    #[command(flatten)]
+    pub mapping: MappingArgs,
+
+    /// Drop and recreate target tables that already exist (atomically).
+    #[arg(long, conflicts_with = "data_only")]
+    pub replace: bool,
+
+    /// Load data only, into tables that already exist (made by the app's framework).
+    #[arg(long)]
+    pub data_only: bool,
+
+    /// With --data-only: empty the loaded tables first, in the same transaction.
+    #[arg(long, requires = "data_only")]
+    pub truncate: bool,
+
+    /// What to do with a value that does not fit its column.
+    #[arg(long, value_enum, default_value_t = OnError::Stop)]
+    pub on_error: OnError,
+
+    /// Where --on-error skip writes rejected rows (JSON lines).
+    #[arg(long, value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+
+    /// Parallel readers and COPY connections [default: number of cores].
+    #[arg(long, short, value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Run `godwit verify` right after the copy.
+    #[arg(long)]
+    pub verify: bool,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LocalArgs {
+    #[command(subcommand)]
+    pub action: LocalAction,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum LocalAction {
+    /// Create (first time) and start the cluster; prints its URL.
+    Start,
+    /// Stop the cluster.
+    Stop,
+    /// Say whether the cluster exists and runs.
+    Status,
+    /// Print the running cluster's connection URL.
+    Url,
+}

@@ -1,0 +1,1 @@
+//! godwit.toml: casts, renames and skipped tables.

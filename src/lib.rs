@@ -1,0 +1,19 @@
+//! godwit moves an application's data into PostgreSQL, proves the copy is
+//! exact, and manages the schema afterwards.
+//!
+//! Data flows one way: `source` → `plan` → `target::postgres::ddl` → `load`
+//! → `report`. Commands emit [`report::Event`]s and never print directly.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod load;
+pub mod migrate;
+pub mod local;
+pub mod plan;
+pub mod report;
+pub mod source;
+pub mod target;
+pub mod verify;
+
+pub use error::{Error, ExitCode, Result};

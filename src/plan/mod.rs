@@ -1,0 +1,1 @@
+//! Source schema plus config becomes the target schema.

@@ -1,0 +1,97 @@
+//! Events in, output out. Commands emit [`Event`]s; the reporter chosen at
+//! start decides how they look: progress bars on a terminal, plain log
+//! lines otherwise, and a JSON document on stdout with `--json`.
+
+pub mod interrupt;
+mod human;
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use crate::cli::OutputArgs;
+
+/// What a command tells the user about.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A step of the work began (connecting, creating tables, indexes...).
+    Phase(String),
+    /// A line of information.
+    Info(String),
+    /// Something the user should review; it makes the command exit 3.
+    Warning(String),
+    TableStarted { table: String, rows: u64 },
+    TableProgress { table: String, rows: u64, bytes: u64 },
+    TableFinished(TableSummary),
+    /// The final summary of a copy.
+    CopyFinished(CopySummary),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableSummary {
+    pub table: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub rejects: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct CopySummary {
+    pub source: String,
+    pub target: String,
+    pub schema: String,
+    pub tables: Vec<TableSummary>,
+    pub warnings: Vec<String>,
+    pub not_migrated: Vec<String>,
+    pub rejects_file: Option<String>,
+    pub seconds: f64,
+    pub status: String,
+}
+
+/// Receives events from any thread.
+pub struct Reporter {
+    mode: Mode,
+    warnings: Mutex<Vec<String>>,
+}
+
+enum Mode {
+    Human(human::Human),
+    Json,
+}
+
+impl Reporter {
+    pub fn new(output: &OutputArgs) -> Reporter {
+        let mode = if output.json {
+            Mode::Json
+        } else {
+            Mode::Human(human::Human::new(std::io::stderr().is_terminal() && !output.quiet, output.quiet))
+        };
+        Reporter { mode, warnings: Mutex::new(Vec::new()) }
+    }
+
+    /// A reporter that prints nothing, for library callers and tests.
+    pub fn silent() -> Reporter {
+        Reporter { mode: Mode::Human(human::Human::new(false, true)), warnings: Mutex::new(Vec::new()) }
+    }
+
+    pub fn emit(&self, event: Event) {
+        if let Event::Warning(w) = &event {
+            self.warnings.lock().unwrap_or_else(|e| e.into_inner()).push(w.clone());
+        }
+        match &self.mode {
+            Mode::Human(h) => h.handle(&event),
+            Mode::Json => {
+                if let Event::CopyFinished(summary) = &event {
+                    // The one document --json promises on stdout.
+                    println!("{}", serde_json::to_string_pretty(summary).unwrap_or_default());
+                }
+            }
+        }
+    }
+
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}

@@ -1,0 +1,2 @@
+//! Sources godwit reads.
+pub mod sqlite;

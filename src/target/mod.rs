@@ -1,0 +1,2 @@
+//! Where data goes.
+pub mod postgres;

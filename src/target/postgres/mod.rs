@@ -1,0 +1,5 @@
+//! PostgreSQL: connections, DDL, and the binary COPY writer.
+pub mod conn;
+pub mod copy;
+pub mod ddl;
+pub mod encode;
