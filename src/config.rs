@@ -1,1 +1,358 @@
-//! godwit.toml: casts, renames and skipped tables.
+//! godwit.toml: casts the user asks for, renamed and skipped tables and
+//! columns. Errors name the key and its line; they are config errors
+//! (exit 2) raised before anything is written.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{Error, Result};
+use crate::plan::types::PgType;
+
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// The file read, for messages; None when there is no config.
+    pub path: Option<PathBuf>,
+    pub casts: Vec<CastRule>,
+    pub tables: BTreeMap<String, TableRule>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CastRule {
+    pub applies_to: CastTarget,
+    pub to: PgType,
+    pub using: Option<Transform>,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CastTarget {
+    /// A source `table.column`.
+    Column { table: String, column: String },
+    /// Every source column with this declared type (case-insensitive).
+    DeclaredType(String),
+}
+
+/// The named transforms `using` accepts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transform {
+    /// `split(',')`: delimited text into an array.
+    Split(String),
+    /// A deterministic name-based UUID from table and integer.
+    UuidFromInt,
+    EpochMs,
+    EpochS,
+    /// A JSON array text into a PostgreSQL array.
+    JsonArray,
+}
+
+impl Transform {
+    fn parse(text: &str) -> Option<Transform> {
+        let t = text.trim();
+        if let Some(arg) = t.strip_prefix("split(").and_then(|r| r.strip_suffix(')')) {
+            let arg = arg.trim();
+            let sep = arg
+                .strip_prefix('\'')
+                .and_then(|a| a.strip_suffix('\''))
+                .or_else(|| arg.strip_prefix('"').and_then(|a| a.strip_suffix('"')))?;
+            return (!sep.is_empty()).then(|| Transform::Split(sep.to_string()));
+        }
+        Some(match t {
+            "uuid-from-int" => Transform::UuidFromInt,
+            "epoch-ms" => Transform::EpochMs,
+            "epoch-s" => Transform::EpochS,
+            "json-array" | "json" => Transform::JsonArray,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TableRule {
+    pub skip: bool,
+    pub rename: Option<String>,
+    pub columns: BTreeMap<String, ColumnRule>,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ColumnRule {
+    pub rename: Option<String>,
+    pub skip: bool,
+    pub line: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    cast: Vec<Spanned<RawCast>>,
+    #[serde(default)]
+    tables: BTreeMap<Spanned<String>, Spanned<RawTable>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCast {
+    column: Option<Spanned<String>>,
+    #[serde(rename = "type")]
+    declared_type: Option<Spanned<String>>,
+    to: Spanned<String>,
+    using: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTable {
+    #[serde(default)]
+    skip: bool,
+    rename: Option<String>,
+    #[serde(default)]
+    columns: BTreeMap<Spanned<String>, Spanned<RawColumn>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawColumn {
+    rename: Option<String>,
+    #[serde(default)]
+    skip: bool,
+}
+
+impl Config {
+    /// Reads `--config FILE`, or ./godwit.toml when present, or nothing.
+    pub fn load(explicit: Option<&Path>) -> Result<Config> {
+        let path = match explicit {
+            Some(p) => p.to_path_buf(),
+            None => {
+                let default = PathBuf::from("godwit.toml");
+                if !default.exists() {
+                    return Ok(Config::default());
+                }
+                default
+            }
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::Config {
+            path: path.clone(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Config::parse(&text, &path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Config> {
+        let fail = |line: usize, message: String| Error::Config {
+            path: path.to_path_buf(),
+            message: format!("line {line}: {message}"),
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(0, |s| line_of(text, s.start));
+            fail(line, e.message().to_string())
+        })?;
+        let mut config = Config {
+            path: Some(path.to_path_buf()),
+            ..Config::default()
+        };
+        for cast in raw.cast {
+            let line = line_of(text, cast.span().start);
+            let cast = cast.into_inner();
+            let applies_to = match (&cast.column, &cast.declared_type) {
+                (Some(c), None) => {
+                    let (table, column) = c.get_ref().rsplit_once('.').ok_or_else(|| {
+                        fail(
+                            line_of(text, c.span().start),
+                            format!("cast.column {:?} must be \"table.column\"", c.get_ref()),
+                        )
+                    })?;
+                    CastTarget::Column {
+                        table: table.to_string(),
+                        column: column.to_string(),
+                    }
+                }
+                (None, Some(t)) => CastTarget::DeclaredType(t.get_ref().trim().to_string()),
+                _ => {
+                    return Err(fail(
+                        line,
+                        "a [[cast]] needs exactly one of `column` or `type`".into(),
+                    ));
+                }
+            };
+            let to = PgType::parse(cast.to.get_ref()).ok_or_else(|| {
+                fail(
+                    line_of(text, cast.to.span().start),
+                    format!(
+                        "cast.to {:?} is not a type godwit can write; use e.g. bigint, integer, numeric(12,2), text, \
+                         varchar(n), boolean, date, timestamp, timestamptz, jsonb, json, uuid, bytea or an array such as text[]",
+                        cast.to.get_ref()
+                    ),
+                )
+            })?;
+            let using = match &cast.using {
+                None => None,
+                Some(u) => Some(Transform::parse(u.get_ref()).ok_or_else(|| {
+                    fail(
+                        line_of(text, u.span().start),
+                        format!(
+                            "unknown transform {:?} in cast.using; known: split(','), uuid-from-int, epoch-ms, epoch-s, json-array",
+                            u.get_ref()
+                        ),
+                    )
+                })?),
+            };
+            check_transform_fits(&to, using.as_ref()).map_err(|m| fail(line, m))?;
+            config.casts.push(CastRule {
+                applies_to,
+                to,
+                using,
+                line,
+            });
+        }
+        for (name, table) in raw.tables {
+            let line = line_of(text, name.span().start);
+            let table = table.into_inner();
+            let mut rule = TableRule {
+                skip: table.skip,
+                rename: table.rename,
+                columns: BTreeMap::new(),
+                line,
+            };
+            for (column, c) in table.columns {
+                let line = line_of(text, column.span().start);
+                let c = c.into_inner();
+                rule.columns.insert(
+                    column.into_inner(),
+                    ColumnRule {
+                        rename: c.rename,
+                        skip: c.skip,
+                        line,
+                    },
+                );
+            }
+            config.tables.insert(name.into_inner(), rule);
+        }
+        Ok(config)
+    }
+
+    /// An error about this config, naming its file.
+    pub fn error(&self, line: usize, message: impl Into<String>) -> Error {
+        Error::Config {
+            path: self
+                .path
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("godwit.toml")),
+            message: format!("line {line}: {}", message.into()),
+        }
+    }
+}
+
+/// A transform must produce the type it is cast to.
+fn check_transform_fits(to: &PgType, using: Option<&Transform>) -> std::result::Result<(), String> {
+    match (using, to) {
+        (Some(Transform::Split(_) | Transform::JsonArray), PgType::Array(_)) => Ok(()),
+        (Some(Transform::Split(_) | Transform::JsonArray), other) => Err(format!(
+            "split and json-array produce arrays, but the cast is to {}",
+            other.sql()
+        )),
+        (Some(Transform::UuidFromInt), PgType::Uuid) => Ok(()),
+        (Some(Transform::UuidFromInt), other) => Err(format!(
+            "uuid-from-int produces uuid, but the cast is to {}",
+            other.sql()
+        )),
+        (
+            Some(Transform::EpochMs | Transform::EpochS),
+            PgType::Timestamptz | PgType::Timestamp | PgType::Date,
+        ) => Ok(()),
+        (Some(Transform::EpochMs | Transform::EpochS), other) => Err(format!(
+            "epoch-ms and epoch-s produce timestamps, but the cast is to {}",
+            other.sql()
+        )),
+        (None, PgType::Array(_)) => Err(
+            "a cast to an array needs `using = \"split(',')\"` or `using = \"json-array\"`".into(),
+        ),
+        _ => Ok(()),
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+[[cast]]
+column = "presence_events.clients"
+to = "text[]"
+using = "split(',')"
+
+[[cast]]
+column = "users.id"
+to = "uuid"
+using = "uuid-from-int"
+
+[[cast]]
+type = "datetime"
+to = "timestamp"
+
+[tables.sqlite_stat1]
+skip = true
+
+[tables.users]
+rename = "app_users"
+
+[tables.users.columns.fullName]
+rename = "full_name"
+"#;
+
+    #[test]
+    fn reads_the_documented_example() {
+        let c = Config::parse(EXAMPLE, Path::new("godwit.toml")).unwrap();
+        assert_eq!(c.casts.len(), 3);
+        assert_eq!(c.casts[0].using, Some(Transform::Split(",".into())));
+        assert_eq!(c.casts[0].to, PgType::Array(Box::new(PgType::Text)));
+        assert_eq!(c.casts[1].line, 7);
+        assert_eq!(
+            c.casts[2].applies_to,
+            CastTarget::DeclaredType("datetime".into())
+        );
+        assert!(c.tables["sqlite_stat1"].skip);
+        assert_eq!(c.tables["users"].rename.as_deref(), Some("app_users"));
+        assert_eq!(
+            c.tables["users"].columns["fullName"].rename.as_deref(),
+            Some("full_name")
+        );
+    }
+
+    #[test]
+    fn errors_name_key_and_line() {
+        let err = Config::parse(
+            "[[cast]]\ncolumn = \"a.b\"\nto = \"geometry\"\n",
+            Path::new("g.toml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("line 3"), "{err}");
+        assert!(err.to_string().contains("geometry"), "{err}");
+        let err = Config::parse(
+            "[[cast]]\ncolumn = \"a.b\"\nto = \"uuid\"\nusing = \"magic\"\n",
+            Path::new("g.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("line 4") && err.to_string().contains("unknown transform"),
+            "{err}"
+        );
+        let err = Config::parse("[tables.x]\nskipp = true\n", Path::new("g.toml")).unwrap_err();
+        assert!(
+            err.to_string().contains("line 2") && err.to_string().contains("skipp"),
+            "{err}"
+        );
+        assert_eq!(err.exit_code(), crate::ExitCode::Usage);
+    }
+}

@@ -34,7 +34,11 @@ impl LocalCluster {
     /// `$GODWIT_HOME`, else the user's data directory (`/var/lib/godwit` for
     /// root, whose home an unprivileged server could not enter).
     pub fn discover() -> Result<LocalCluster> {
-        let run_as = if is_root() { Some(unprivileged_user()?) } else { None };
+        let run_as = if is_root() {
+            Some(unprivileged_user()?)
+        } else {
+            None
+        };
         let home = match std::env::var_os("GODWIT_HOME").filter(|h| !h.is_empty()) {
             Some(h) => PathBuf::from(h),
             None if run_as.is_some() => PathBuf::from("/var/lib/godwit"),
@@ -168,8 +172,9 @@ impl LocalCluster {
     fn running_port(&self) -> Result<u16> {
         // postmaster.pid: pid, data dir, start time, port, socket dir, ...
         let pid_file = self.data_dir().join("postmaster.pid");
-        let text = std::fs::read_to_string(&pid_file)
-            .map_err(|_| Error::Local("the local cluster is not running; run `godwit local start`".into()))?;
+        let text = std::fs::read_to_string(&pid_file).map_err(|_| {
+            Error::Local("the local cluster is not running; run `godwit local start`".into())
+        })?;
         text.lines()
             .nth(3)
             .and_then(|l| l.trim().parse().ok())
@@ -178,7 +183,8 @@ impl LocalCluster {
 
     fn prepare_dirs(&self) -> Result<()> {
         for dir in [self.home.join("local"), self.socket_dir()] {
-            std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         }
         if let Some(user) = &self.run_as {
             // The server account must own its directories and reach them.
@@ -189,7 +195,10 @@ impl LocalCluster {
                 .status()
                 .map_err(|e| Error::Local(format!("chown: {e}")))?;
             if !status.success() {
-                return Err(Error::Local(format!("could not give {} to {user}", self.home.display())));
+                return Err(Error::Local(format!(
+                    "could not give {} to {user}",
+                    self.home.display()
+                )));
             }
             let reachable = Command::new("runuser")
                 .args(["-u", user, "--", "test", "-w"])
@@ -213,7 +222,14 @@ impl LocalCluster {
             .command("initdb")
             .arg("-D")
             .arg(self.data_dir())
-            .args(["-U", LOCAL_USER, "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"])
+            .args([
+                "-U",
+                LOCAL_USER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ])
             .stdin(Stdio::null())
             .output()
             .map_err(|e| Error::Local(format!("running initdb: {e}")))?;
@@ -261,16 +277,30 @@ fn is_root() -> bool {
 /// package made it, else a `godwit` system user created now.
 fn unprivileged_user() -> Result<String> {
     for user in ["postgres", "godwit"] {
-        if Command::new("id").arg(user).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success()) {
+        if Command::new("id")
+            .arg(user)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+        {
             return Ok(user.to_string());
         }
     }
     let status = Command::new("useradd")
-        .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "godwit"])
+        .args([
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            "godwit",
+        ])
         .status()
         .map_err(|e| Error::Local(format!("useradd: {e}")))?;
     if !status.success() {
-        return Err(Error::Local("could not create an unprivileged user to run postgres as".into()));
+        return Err(Error::Local(
+            "could not create an unprivileged user to run postgres as".into(),
+        ));
     }
     Ok("godwit".to_string())
 }
@@ -315,7 +345,11 @@ pub fn find_bindir() -> Result<PathBuf> {
 }
 
 fn free_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io("finding a free port", e))?;
-    let port = listener.local_addr().map_err(|e| Error::io("finding a free port", e))?.port();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| Error::io("finding a free port", e))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| Error::io("finding a free port", e))?
+        .port();
     Ok(port)
 }

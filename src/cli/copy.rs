@@ -1,7 +1,99 @@
-use crate::cli::args::CopyArgs;
-use crate::error::{Error, ExitCode, Result};
-use crate::report::Reporter;
+//! `godwit copy`: resolve flags into settings, plan, load, report.
 
-pub fn run(_args: CopyArgs, _reporter: &Reporter) -> Result<ExitCode> {
-    Err(Error::Usage("not built yet".into()))
+use std::path::PathBuf;
+
+use crate::cli::args::CopyArgs;
+use crate::config::Config;
+use crate::error::{Error, ExitCode, Result};
+use crate::load::{self, CopyOptions};
+use crate::plan::{self, PlanOptions};
+use crate::report::{Event, Reporter};
+use crate::source::sqlite::SqliteSource;
+use crate::target::postgres::conn::ConnSpec;
+
+pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
+    let source = SqliteSource::open(&args.source)?;
+    let config = Config::load(args.mapping.config.as_deref())?;
+    let target = resolve_target(args.target.to.as_deref(), reporter)?;
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        })
+        .max(1);
+    let rejects_path = args
+        .rejects
+        .clone()
+        .unwrap_or_else(|| default_rejects_path(&source.path));
+
+    reporter.emit(Event::Phase(format!("reading {}", source.path.display())));
+    let conn = source.connect()?;
+    let schema = source.describe(&conn, &|_, c| plan::types::needs_profile(&c.declared_type))?;
+    drop(conn);
+    let plan = plan::build(
+        &source.path.display().to_string(),
+        &schema,
+        &config,
+        &PlanOptions {
+            schema: args.target.schema.clone(),
+            identifiers: args.mapping.identifiers,
+        },
+    )?;
+    for w in &plan.warnings {
+        reporter.emit(Event::Info(format!("note: {w}")));
+    }
+    if args.data_only {
+        return Err(Error::Usage("--data-only is not built yet".into()));
+    }
+    let options = CopyOptions {
+        target: target.clone(),
+        schema: args.target.schema.clone(),
+        replace: args.replace,
+        on_error: args.on_error,
+        rejects_path,
+        jobs,
+    };
+    let outcome = load::copy(&source, &plan, &options, reporter)?;
+    let review = outcome.review;
+    reporter.emit(Event::CopyFinished(outcome.summary));
+    if args.to_was_local() {
+        reporter.emit(Event::Info(format!("connect with: psql \"{target}\"")));
+    }
+    Ok(if review {
+        ExitCode::Review
+    } else {
+        ExitCode::Ok
+    })
+}
+
+impl CopyArgs {
+    fn to_was_local(&self) -> bool {
+        self.target.to.is_none()
+    }
+}
+
+/// `--to`, else DATABASE_URL (clap reads it), else the local cluster,
+/// started if needed.
+pub fn resolve_target(to: Option<&str>, reporter: &Reporter) -> Result<ConnSpec> {
+    match to {
+        Some(url) => ConnSpec::parse(url),
+        None => {
+            let cluster = crate::local::LocalCluster::discover()?;
+            reporter.emit(Event::Info(
+                "no --to or DATABASE_URL: using godwit's local cluster".into(),
+            ));
+            let spec = cluster.start()?;
+            Ok(spec)
+        }
+    }
+}
+
+fn default_rejects_path(source: &std::path::Path) -> PathBuf {
+    let stem = source
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "godwit".into());
+    PathBuf::from(format!("{stem}.rejects.jsonl"))
 }

@@ -2,7 +2,7 @@
 //! resolved into settings by each command. `main` maps the outcome to the
 //! documented exit codes and prints errors to stderr.
 
-mod args;
+pub mod args;
 mod copy;
 mod local;
 mod plan;
@@ -19,7 +19,11 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
-            let code = if err.use_stderr() { ExitCode::Usage } else { ExitCode::Ok };
+            let code = if err.use_stderr() {
+                ExitCode::Usage
+            } else {
+                ExitCode::Ok
+            };
             let _ = err.print();
             return code;
         }
@@ -28,7 +32,10 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {}", crate::target::postgres::conn::redact_urls(&err.to_string()));
+            eprintln!(
+                "error: {}",
+                crate::target::postgres::conn::redact_urls(&err.to_string())
+            );
             let mut source = std::error::Error::source(&err);
             while let Some(cause) = source {
                 eprintln!("  caused by: {cause}");

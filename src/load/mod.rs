@@ -1,1 +1,833 @@
-//! Orchestrates a copy.
+//! Orchestrates a copy: staging schema, parallel readers and COPY writers,
+//! then keys, indexes, constraints, sequences and ANALYZE, then one final
+//! transaction that moves everything into the target schema.
+
+mod queue;
+pub mod rejects;
+pub mod staging;
+mod worker;
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use postgres::Client;
+
+use crate::cli::args::OnError;
+use crate::error::{Error, Result};
+use crate::plan::{Plan, TablePlan};
+use crate::report::{CopySummary, Event, Reporter, TableSummary, interrupt};
+use crate::source::sqlite::SqliteSource;
+use crate::target::postgres::conn::{ConnSpec, describe_pg_error, quote_ident};
+use crate::target::postgres::ddl;
+use queue::TaskQueue;
+use rejects::RejectSink;
+use worker::{TableCopy, TableProgress, copy_chunk};
+
+#[derive(Debug, Clone)]
+pub struct CopyOptions {
+    pub target: ConnSpec,
+    pub schema: String,
+    pub replace: bool,
+    pub on_error: OnError,
+    pub rejects_path: PathBuf,
+    pub jobs: usize,
+}
+
+/// The result of a copy that finished.
+#[derive(Debug)]
+pub struct CopyOutcome {
+    pub summary: CopySummary,
+    /// Something needs a person's review: exit 3.
+    pub review: bool,
+}
+
+/// Rows per chunk when a table is split across readers.
+const CHUNK_ROWS: u64 = 250_000;
+
+enum Task {
+    Copy {
+        table: usize,
+        range: Option<(i64, i64)>,
+    },
+    /// An index build (CREATE INDEX) or another statement on one table.
+    Sql {
+        label: String,
+        sql: String,
+    },
+    /// VALIDATE of a foreign key or check added NOT VALID.
+    Validate {
+        table: usize,
+        constraint: String,
+        label: String,
+    },
+    Analyze {
+        table: usize,
+    },
+}
+
+/// Runs a schema-and-data copy.
+pub fn copy(
+    source: &SqliteSource,
+    plan: &Plan,
+    options: &CopyOptions,
+    reporter: &Reporter,
+) -> Result<CopyOutcome> {
+    let started = Instant::now();
+    let mut control = options.target.connect()?;
+    control
+        .batch_execute("SET application_name = 'godwit copy'")
+        .map_err(|e| Error::pg("setting up the session", &e))?;
+    let dropped = staging::clean_abandoned(&mut control)?;
+    if !dropped.is_empty() {
+        reporter.emit(Event::Info(format!(
+            "removed staging left by an interrupted run: {}",
+            dropped.join(", ")
+        )));
+    }
+    let replaced = check_target(&mut control, plan, options)?;
+
+    let staging_schema = staging::staging_name();
+    staging::create(&mut control, &staging_schema)?;
+    let result = load_into_staging(
+        source,
+        plan,
+        options,
+        &staging_schema,
+        &mut control,
+        reporter,
+    )
+    .and_then(|loaded| {
+        if interrupt::requested() {
+            return Err(Error::Interrupted);
+        }
+        publish(
+            &mut control,
+            plan,
+            options,
+            &staging_schema,
+            &replaced,
+            reporter,
+        )
+        .map(|views_failed| (loaded, views_failed))
+    });
+    match result {
+        Ok((mut loaded, views_failed)) => {
+            loaded.not_migrated.extend(views_failed);
+            let _ = control.query_one(
+                "SELECT pg_advisory_unlock(hashtext($1))",
+                &[&format!("godwit:{staging_schema}")],
+            );
+            let review = loaded.rejects > 0
+                || !loaded.not_valid.is_empty()
+                || !loaded.not_migrated.is_empty();
+            let mut warnings = plan.warnings.clone();
+            warnings.extend(loaded.not_valid.iter().cloned());
+            let summary = CopySummary {
+                source: plan.source.clone(),
+                target: options.target.to_string(),
+                schema: options.schema.clone(),
+                tables: loaded.tables,
+                warnings,
+                not_migrated: loaded.not_migrated,
+                rejects_file: loaded.rejects_file.map(|p| p.display().to_string()),
+                seconds: started.elapsed().as_secs_f64(),
+                status: if review {
+                    "finished with items to review".into()
+                } else {
+                    "ok".into()
+                },
+            };
+            Ok(CopyOutcome { summary, review })
+        }
+        Err(err) => {
+            if let Err(cleanup) = staging::drop(&mut control, &staging_schema) {
+                reporter.emit(Event::Warning(format!(
+                    "could not remove staging schema (the next run will): {cleanup}"
+                )));
+            }
+            Err(err)
+        }
+    }
+}
+
+/// Refuses to overwrite; with --replace, returns the relations to drop.
+fn check_target(
+    control: &mut Client,
+    plan: &Plan,
+    options: &CopyOptions,
+) -> Result<Vec<(String, char)>> {
+    let mut names: Vec<String> = plan.tables.iter().map(|t| t.target.clone()).collect();
+    names.extend(plan.views.iter().map(|v| v.target.clone()));
+    let existing = staging::existing_relations(control, &options.schema, &names)?;
+    if existing.is_empty() || options.replace {
+        return Ok(existing);
+    }
+    let list: Vec<String> = existing
+        .iter()
+        .map(|(n, _)| format!("{}.{}", options.schema, n))
+        .collect();
+    Err(Error::TargetExists(format!(
+        "{} already exist{} in the target: {}. godwit never overwrites: use --replace to drop and recreate them \
+         (atomically), or --data-only to load into the existing tables",
+        if list.len() == 1 { "a table" } else { "tables" },
+        if list.len() == 1 { "s" } else { "" },
+        list.join(", ")
+    )))
+}
+
+struct Loaded {
+    tables: Vec<TableSummary>,
+    rejects: u64,
+    rejects_file: Option<PathBuf>,
+    not_valid: Vec<String>,
+    not_migrated: Vec<String>,
+}
+
+fn load_into_staging(
+    source: &SqliteSource,
+    plan: &Plan,
+    options: &CopyOptions,
+    schema: &str,
+    control: &mut Client,
+    reporter: &Reporter,
+) -> Result<Loaded> {
+    let mut not_migrated: Vec<String> = plan.not_migrated.clone();
+    reporter.emit(Event::Phase(format!(
+        "creating {} tables in staging schema {schema}",
+        plan.tables.len()
+    )));
+    let mut plain_generated: Vec<Vec<String>> = Vec::new();
+    for table in &plan.tables {
+        plain_generated.push(create_table(control, schema, table, &mut not_migrated)?);
+    }
+    let copies: Vec<TableCopy<'_>> = plan
+        .tables
+        .iter()
+        .zip(&plain_generated)
+        .map(|(t, plain)| TableCopy::new(schema, t, plain))
+        .collect();
+
+    // Snapshot: every reader sees the same committed state of the source.
+    let jobs = options.jobs.max(1);
+    let readers = source.snapshot(jobs)?;
+    let tasks = plan_copy_tasks(&readers[0], plan).map_err(|e| source.err(e))?;
+    let progress: Vec<TableProgress> = plan
+        .tables
+        .iter()
+        .map(|_| TableProgress::default())
+        .collect();
+    for task in &tasks {
+        if let Task::Copy { table, .. } = task {
+            progress[*table].chunks_left.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let rejects = RejectSink::new(options.on_error, options.rejects_path.clone());
+    let queue = TaskQueue::new(tasks);
+    let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    let not_valid: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    reporter.emit(Event::Phase(format!(
+        "copying data with {jobs} readers and COPY connections"
+    )));
+
+    let fail = |e: Error| {
+        let mut slot = first_error.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+        queue.abort();
+    };
+    let should_stop = || queue.is_aborted() || interrupt::requested();
+
+    // Phase 1 (workers): COPY; each table's indexes as soon as its data is in.
+    let ticker_done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !ticker_done.load(Ordering::Relaxed) {
+                for (i, p) in progress.iter().enumerate() {
+                    if p.started.get().is_some() && p.finished_after.get().is_none() {
+                        reporter.emit(Event::TableProgress {
+                            table: plan.tables[i].target.clone(),
+                            rows: p.rows.load(Ordering::Relaxed),
+                            bytes: p.bytes.load(Ordering::Relaxed),
+                        });
+                    }
+                }
+                if interrupt::requested() {
+                    queue.abort();
+                }
+                std::thread::sleep(Duration::from_millis(150));
+            }
+        });
+        let handles: Vec<_> = readers
+            .into_iter()
+            .map(|sqlite| {
+                let (queue, copies, progress, rejects, fail, should_stop) =
+                    (&queue, &copies, &progress, &rejects, &fail, &should_stop);
+                scope.spawn(move || {
+                    let mut pg = match connect_worker(&options.target) {
+                        Ok(pg) => pg,
+                        Err(e) => return fail(e),
+                    };
+                    while let Some(task) = queue.next() {
+                        let result = match task {
+                            Task::Copy { table, range } => {
+                                let p = &progress[table];
+                                if p.started.set(Instant::now()).is_ok() {
+                                    reporter.emit(Event::TableStarted {
+                                        table: plan.tables[table].target.clone(),
+                                        rows: plan.tables[table].row_count,
+                                    });
+                                }
+                                let r = copy_chunk(
+                                    &sqlite,
+                                    &mut pg,
+                                    &copies[table],
+                                    range,
+                                    p,
+                                    rejects,
+                                    should_stop,
+                                );
+                                if r.is_ok() && p.chunks_left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                                    finish_table(plan, table, p, reporter);
+                                    queue.push_front(index_tasks(schema, &plan.tables[table]));
+                                }
+                                r
+                            }
+                            Task::Sql { label, sql } => {
+                                pg.batch_execute(&sql).map_err(|e| Error::pg(label, &e))
+                            }
+                            _ => Ok(()),
+                        };
+                        queue.done();
+                        if let Err(e) = result {
+                            return fail(e);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            let _ = h.join();
+        }
+        ticker_done.store(true, Ordering::Relaxed);
+    });
+    if let Some(e) = first_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        return Err(e);
+    }
+    if interrupt::requested() {
+        return Err(Error::Interrupted);
+    }
+
+    // Phase 2 (control): attach keys, add constraints NOT VALID, set defaults.
+    reporter.emit(Event::Phase("keys, constraints and defaults".into()));
+    let mut validations = Vec::new();
+    for (ti, table) in plan.tables.iter().enumerate() {
+        let target = ddl::qualified(schema, &table.target);
+        if !table.primary_key.is_empty() {
+            run(
+                control,
+                &format!(
+                    "ALTER TABLE {target} ADD CONSTRAINT {0} PRIMARY KEY USING INDEX {0}",
+                    quote_ident(&table.primary_key_name)
+                ),
+                &format!("primary key of {}", table.target),
+            )?;
+        }
+        for u in &table.uniques {
+            run(
+                control,
+                &format!(
+                    "ALTER TABLE {target} ADD CONSTRAINT {0} UNIQUE USING INDEX {0}",
+                    quote_ident(&u.name)
+                ),
+                &format!("unique constraint {}", u.name),
+            )?;
+        }
+        for column in &table.columns {
+            if let Some(default) = &column.default {
+                try_statement(
+                    control,
+                    &ddl::set_default(schema, table, column, default),
+                    || format!("default of {}.{} ({default})", table.target, column.target),
+                    &mut not_migrated,
+                )?;
+            }
+        }
+        for check in &table.checks {
+            if try_statement(
+                control,
+                &ddl::check(schema, table, check, true),
+                || {
+                    format!(
+                        "check {} on {} ({})",
+                        check.name, table.target, check.expression
+                    )
+                },
+                &mut not_migrated,
+            )? {
+                validations.push(Task::Validate {
+                    table: ti,
+                    constraint: check.name.clone(),
+                    label: format!("check {} on {}", check.name, table.target),
+                });
+            }
+        }
+        restart_identity(control, schema, table)?;
+    }
+    for (ti, table) in plan.tables.iter().enumerate() {
+        for fk in &table.foreign_keys {
+            let label = format!("foreign key {} on {}", fk.name, table.target);
+            if try_statement(
+                control,
+                &ddl::foreign_key(schema, table, fk, true),
+                || label.clone(),
+                &mut not_migrated,
+            )? {
+                validations.push(Task::Validate {
+                    table: ti,
+                    constraint: fk.name.clone(),
+                    label,
+                });
+            }
+        }
+    }
+    // Phase 3 (workers): VALIDATE and ANALYZE in parallel.
+    reporter.emit(Event::Phase(format!(
+        "validating {} constraints and analyzing",
+        validations.len()
+    )));
+    validations.extend((0..plan.tables.len()).map(|table| Task::Analyze { table }));
+    let queue = TaskQueue::new(validations);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                let mut pg = match connect_worker(&options.target) {
+                    Ok(pg) => pg,
+                    Err(e) => return fail(e),
+                };
+                while let Some(task) = queue.next() {
+                    let result = match task {
+                        Task::Validate {
+                            table,
+                            constraint,
+                            label,
+                        } => validate(
+                            &mut pg,
+                            schema,
+                            &options.schema,
+                            &plan.tables[table],
+                            &constraint,
+                            &label,
+                        )
+                        .map(|problem| {
+                            if let Some(p) = problem {
+                                not_valid.lock().unwrap_or_else(|e| e.into_inner()).push(p);
+                            }
+                        }),
+                        Task::Analyze { table } => pg
+                            .batch_execute(&format!(
+                                "ANALYZE {}",
+                                ddl::qualified(schema, &plan.tables[table].target)
+                            ))
+                            .map_err(|e| {
+                                Error::pg(format!("analyzing {}", plan.tables[table].target), &e)
+                            }),
+                        _ => Ok(()),
+                    };
+                    queue.done();
+                    if let Err(e) = result {
+                        return fail(e);
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = first_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        return Err(e);
+    }
+    let tables = plan
+        .tables
+        .iter()
+        .zip(&progress)
+        .map(|(t, p)| TableSummary {
+            table: t.target.clone(),
+            rows: p.rows.load(Ordering::Relaxed),
+            bytes: p.bytes.load(Ordering::Relaxed),
+            seconds: p.finished_after.get().copied().unwrap_or(0.0),
+            rejects: p.rejects.load(Ordering::Relaxed),
+        })
+        .collect();
+    let mut not_valid = not_valid.into_inner().unwrap_or_else(|e| e.into_inner());
+    not_valid.sort();
+    Ok(Loaded {
+        tables,
+        rejects: rejects.count(),
+        rejects_file: rejects.finish()?,
+        not_valid,
+        not_migrated,
+    })
+}
+
+fn connect_worker(target: &ConnSpec) -> Result<Client> {
+    let mut pg = target.connect()?;
+    // Staging data becomes durable with the final commit, whose WAL flush
+    // covers everything written before it.
+    pg.batch_execute("SET synchronous_commit = off; SET maintenance_work_mem = '256MB'; SET application_name = 'godwit copy worker'")
+        .map_err(|e| Error::pg("setting up a COPY session", &e))?;
+    Ok(pg)
+}
+
+fn finish_table(plan: &Plan, table: usize, p: &TableProgress, reporter: &Reporter) {
+    let seconds = p
+        .started
+        .get()
+        .map(|s| s.elapsed().as_secs_f64())
+        .unwrap_or(0.0);
+    let _ = p.finished_after.set(seconds);
+    reporter.emit(Event::TableFinished(TableSummary {
+        table: plan.tables[table].target.clone(),
+        rows: p.rows.load(Ordering::Relaxed),
+        bytes: p.bytes.load(Ordering::Relaxed),
+        seconds,
+        rejects: p.rejects.load(Ordering::Relaxed),
+    }));
+}
+
+/// The indexes behind the key, unique constraints and indexes of a table:
+/// plain CREATE INDEX (which tables' other index builds do not block);
+/// constraints are attached to them afterwards.
+fn index_tasks(schema: &str, table: &TablePlan) -> Vec<Task> {
+    let target = ddl::qualified(schema, &table.target);
+    let mut tasks = Vec::new();
+    if !table.primary_key.is_empty() {
+        tasks.push(Task::Sql {
+            label: format!("building the primary key of {}", table.target),
+            sql: format!(
+                "CREATE UNIQUE INDEX {} ON {target} ({})",
+                quote_ident(&table.primary_key_name),
+                ddl::column_list(&table.primary_key)
+            ),
+        });
+    }
+    for u in &table.uniques {
+        tasks.push(Task::Sql {
+            label: format!("building unique constraint {} on {}", u.name, table.target),
+            sql: format!(
+                "CREATE UNIQUE INDEX {} ON {target} ({})",
+                quote_ident(&u.name),
+                ddl::column_list(&u.columns)
+            ),
+        });
+    }
+    for i in &table.indexes {
+        tasks.push(Task::Sql {
+            label: format!("building index {} on {}", i.name, table.target),
+            sql: ddl::index(schema, table, i),
+        });
+    }
+    tasks
+}
+
+/// Copy tasks, largest tables first, large rowid tables split into ranges.
+fn plan_copy_tasks(sqlite: &rusqlite::Connection, plan: &Plan) -> rusqlite::Result<Vec<Task>> {
+    let mut order: Vec<usize> = (0..plan.tables.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(plan.tables[i].row_count));
+    let mut tasks = Vec::new();
+    for i in order {
+        let t = &plan.tables[i];
+        if t.has_rowid && t.row_count > CHUNK_ROWS {
+            let (lo, hi): (i64, i64) = sqlite.query_row(
+                &format!(
+                    "SELECT min(rowid), max(rowid) FROM {}",
+                    crate::source::sqlite::quote(&t.source)
+                ),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let chunks = i64::try_from(t.row_count.div_ceil(CHUNK_ROWS)).unwrap_or(1);
+            let span = (hi - lo) / chunks + 1;
+            let mut start = lo;
+            while start <= hi {
+                let end = start.saturating_add(span).min(hi.saturating_add(1));
+                tasks.push(Task::Copy {
+                    table: i,
+                    range: Some((start, if end > hi { i64::MAX } else { end })),
+                });
+                start = end;
+                if end == i64::MAX {
+                    break;
+                }
+            }
+        } else {
+            tasks.push(Task::Copy {
+                table: i,
+                range: None,
+            });
+        }
+    }
+    Ok(tasks)
+}
+
+/// Creates a table; a generated column whose expression PostgreSQL
+/// rejects becomes an ordinary column holding the source's values.
+fn create_table(
+    control: &mut Client,
+    schema: &str,
+    table: &TablePlan,
+    not_migrated: &mut Vec<String>,
+) -> Result<Vec<String>> {
+    let sql = ddl::create_table(schema, table, &[]);
+    match control.batch_execute(&sql) {
+        Ok(()) => Ok(Vec::new()),
+        Err(e) if table.columns.iter().any(|c| c.generated.is_some()) => {
+            let plain: Vec<String> = table
+                .columns
+                .iter()
+                .filter(|c| c.generated.is_some())
+                .map(|c| c.target.clone())
+                .collect();
+            for c in table.columns.iter().filter(|c| c.generated.is_some()) {
+                not_migrated.push(format!(
+                    "generated column {}.{} ({}): {}; created as an ordinary column holding the copied values",
+                    table.target,
+                    c.target,
+                    c.generated.as_deref().unwrap_or(""),
+                    describe_pg_error(&e).lines().next().unwrap_or("")
+                ));
+            }
+            run(
+                control,
+                &ddl::create_table(schema, table, &plain),
+                &format!("creating table {}", table.target),
+            )?;
+            Ok(plain)
+        }
+        Err(e) => Err(Error::pg(
+            format!("creating table {}\n{sql}", table.target),
+            &e,
+        )),
+    }
+}
+
+fn run(client: &mut Client, sql: &str, what: &str) -> Result<()> {
+    client
+        .batch_execute(sql)
+        .map_err(|e| Error::pg(what.to_string(), &e))
+}
+
+/// Runs a statement (in autocommit) that may fail because the SQLite
+/// construct has no PostgreSQL translation; such a failure is recorded,
+/// not fatal.
+fn try_statement(
+    client: &mut Client,
+    sql: &str,
+    what: impl Fn() -> String,
+    not_migrated: &mut Vec<String>,
+) -> Result<bool> {
+    match client.batch_execute(sql) {
+        Ok(()) => Ok(true),
+        Err(e) if e.as_db_error().is_some() => {
+            not_migrated.push(format!(
+                "{}: {}",
+                what(),
+                describe_pg_error(&e).lines().next().unwrap_or("")
+            ));
+            Ok(false)
+        }
+        Err(e) => Err(Error::pg(what(), &e)),
+    }
+}
+
+/// VALIDATE a constraint added NOT VALID. When rows violate it, it stays
+/// NOT VALID and the returned message says how many rows and why.
+fn validate(
+    pg: &mut Client,
+    schema: &str,
+    final_schema: &str,
+    table: &TablePlan,
+    constraint: &str,
+    label: &str,
+) -> Result<Option<String>> {
+    match pg.batch_execute(&ddl::validate(schema, &table.target, constraint)) {
+        Ok(()) => Ok(None),
+        Err(e) if matches!(e.code().map(|c| c.code()), Some("23503") | Some("23514")) => {
+            let count = violations(pg, schema, table, constraint).unwrap_or(-1);
+            Ok(Some(format!(
+                "{label} is NOT VALID: {} row{} violate it (nothing was deleted); fix the rows, then run \
+                 ALTER TABLE {} VALIDATE CONSTRAINT {}",
+                if count >= 0 {
+                    count.to_string()
+                } else {
+                    "some".into()
+                },
+                if count == 1 { "" } else { "s" },
+                ddl::qualified(final_schema, &table.target),
+                quote_ident(constraint)
+            )))
+        }
+        Err(e) => Err(Error::pg(format!("validating {label}"), &e)),
+    }
+}
+
+/// Counts the rows that violate a foreign key (orphans) or check.
+fn violations(pg: &mut Client, schema: &str, table: &TablePlan, constraint: &str) -> Result<i64> {
+    let target = ddl::qualified(schema, &table.target);
+    if let Some(fk) = table.foreign_keys.iter().find(|f| f.name == constraint) {
+        let not_null: Vec<String> = fk
+            .columns
+            .iter()
+            .map(|c| format!("c.{} IS NOT NULL", quote_ident(c)))
+            .collect();
+        let join: Vec<String> = fk
+            .columns
+            .iter()
+            .zip(&fk.parent_columns)
+            .map(|(c, p)| format!("p.{} = c.{}", quote_ident(p), quote_ident(c)))
+            .collect();
+        let sql = format!(
+            "SELECT count(*) FROM {target} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
+            not_null.join(" AND "),
+            ddl::qualified(schema, &fk.parent_table),
+            join.join(" AND ")
+        );
+        return pg
+            .query_one(&sql, &[])
+            .map(|r| r.get(0))
+            .map_err(|e| Error::pg("counting orphans", &e));
+    }
+    if let Some(check) = table.checks.iter().find(|c| c.name == constraint) {
+        let sql = format!(
+            "SELECT count(*) FROM {target} WHERE NOT ({})",
+            check.expression
+        );
+        return pg
+            .query_one(&sql, &[])
+            .map(|r| r.get(0))
+            .map_err(|e| Error::pg("counting check violations", &e));
+    }
+    Ok(-1)
+}
+
+/// Moves an identity column's sequence past the copied ids (and past
+/// sqlite_sequence for AUTOINCREMENT tables, which never reuse ids).
+fn restart_identity(control: &mut Client, schema: &str, table: &TablePlan) -> Result<()> {
+    let Some(identity) = &table.identity else {
+        return Ok(());
+    };
+    let target = ddl::qualified(schema, &table.target);
+    let max: Option<i64> = control
+        .query_one(
+            &format!(
+                "SELECT max({})::bigint FROM {target}",
+                quote_ident(&identity.column)
+            ),
+            &[],
+        )
+        .map_err(|e| Error::pg(format!("reading max id of {}", table.target), &e))?
+        .get(0);
+    let next = max
+        .unwrap_or(0)
+        .max(identity.sequence_floor.unwrap_or(0))
+        .saturating_add(1)
+        .max(1);
+    run(
+        control,
+        &format!(
+            "ALTER TABLE {target} ALTER COLUMN {} RESTART WITH {next}",
+            quote_ident(&identity.column)
+        ),
+        &format!("setting the identity of {}", table.target),
+    )
+}
+
+/// The final transaction: drop what --replace replaces, move the staged
+/// tables into the target schema, create the views. Returns the views that
+/// could not be translated.
+fn publish(
+    control: &mut Client,
+    plan: &Plan,
+    options: &CopyOptions,
+    staging_schema: &str,
+    replaced: &[(String, char)],
+    reporter: &Reporter,
+) -> Result<Vec<String>> {
+    reporter.emit(Event::Phase(format!(
+        "publishing into schema {}",
+        options.schema
+    )));
+    let target = quote_ident(&options.schema);
+    let mut tx = control
+        .transaction()
+        .map_err(|e| Error::pg("starting the final transaction", &e))?;
+    tx.batch_execute(&format!(
+        "SET LOCAL lock_timeout = '30s'; CREATE SCHEMA IF NOT EXISTS {target}"
+    ))
+    .map_err(|e| Error::pg(format!("creating schema {}", options.schema), &e))?;
+    tx.query_one(
+        "SELECT pg_advisory_xact_lock(hashtext($1))",
+        &[&format!("godwit:publish:{}", options.schema)],
+    )
+    .map_err(|e| Error::pg("locking the target schema", &e))?;
+    let views: Vec<String> = replaced
+        .iter()
+        .filter(|(_, kind)| *kind == 'v')
+        .map(|(n, _)| ddl::qualified(&options.schema, n))
+        .collect();
+    let tables: Vec<String> = replaced
+        .iter()
+        .filter(|(_, kind)| *kind != 'v')
+        .map(|(n, _)| ddl::qualified(&options.schema, n))
+        .collect();
+    for (kind, list) in [("VIEW", &views), ("TABLE", &tables)] {
+        if !list.is_empty() {
+            tx.batch_execute(&format!("DROP {kind} {}", list.join(", "))).map_err(|e| {
+                Error::pg(format!("--replace: dropping {} (other objects that depend on them must be dropped first)", list.join(", ")), &e)
+            })?;
+        }
+    }
+    for table in &plan.tables {
+        tx.batch_execute(&format!(
+            "ALTER TABLE {} SET SCHEMA {target}",
+            ddl::qualified(staging_schema, &table.target)
+        ))
+        .map_err(|e| {
+            Error::pg(
+                format!("moving {} into {}", table.target, options.schema),
+                &e,
+            )
+        })?;
+    }
+    let mut failed = Vec::new();
+    tx.batch_execute(&format!("SET LOCAL search_path = {target}"))
+        .map_err(|e| Error::pg("search_path", &e))?;
+    for view in &plan.views {
+        let mut sp = tx
+            .savepoint("godwit_view")
+            .map_err(|e| Error::pg("savepoint", &e))?;
+        match sp.batch_execute(&ddl::view(&options.schema, view)) {
+            Ok(()) => sp.commit().map_err(|e| Error::pg("savepoint", &e))?,
+            Err(e) => {
+                failed.push(format!(
+                    "view {}: could not be translated ({}); its SQLite definition: {}",
+                    view.source,
+                    describe_pg_error(&e).lines().next().unwrap_or(""),
+                    view.select
+                ));
+                sp.rollback().map_err(|e| Error::pg("savepoint", &e))?;
+            }
+        }
+    }
+    tx.batch_execute(&format!(
+        "DROP SCHEMA {} CASCADE",
+        quote_ident(staging_schema)
+    ))
+    .map_err(|e| Error::pg("dropping the staging schema", &e))?;
+    if interrupt::requested() {
+        return Err(Error::Interrupted);
+    }
+    tx.commit()
+        .map_err(|e| Error::pg("committing the copy", &e))?;
+    Ok(failed)
+}

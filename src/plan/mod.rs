@@ -1,1 +1,826 @@
-//! Source schema plus config becomes the target schema.
+//! The source schema plus config becomes the target schema, with a type
+//! and a cast for every column. Pure and deterministic: the same source
+//! and config always give the same plan (snapshot-tested).
+
+pub mod expr;
+pub mod names;
+pub mod suggest;
+pub mod types;
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Serialize;
+
+use crate::cli::args::IdentifierStyle;
+use crate::config::{CastTarget, Config, Transform};
+use crate::error::{Error, Result};
+use crate::source::{Deferrable, IndexPart, SourceSchema, Table};
+use types::{Cast, EpochUnit, PgType};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub source: String,
+    pub schema: String,
+    pub tables: Vec<TablePlan>,
+    pub views: Vec<ViewPlan>,
+    /// Objects that cannot be carried over, each with the reason.
+    pub not_migrated: Vec<String>,
+    pub warnings: Vec<String>,
+    pub suggestions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TablePlan {
+    pub source: String,
+    pub target: String,
+    pub columns: Vec<ColumnPlan>,
+    /// Target names of the primary-key columns.
+    pub primary_key: Vec<String>,
+    pub primary_key_name: String,
+    pub identity: Option<IdentityPlan>,
+    pub uniques: Vec<UniquePlan>,
+    pub indexes: Vec<IndexPlan>,
+    pub checks: Vec<CheckPlan>,
+    pub foreign_keys: Vec<ForeignKeyPlan>,
+    pub row_count: u64,
+    /// Rows can be read in rowid ranges (not a WITHOUT ROWID table).
+    pub has_rowid: bool,
+    /// Source columns that identify a row in messages: the key, else rowid.
+    pub row_key: Vec<String>,
+}
+
+impl TablePlan {
+    /// Columns whose values are copied (generated ones are computed).
+    pub fn copied_columns(&self) -> impl Iterator<Item = &ColumnPlan> {
+        self.columns.iter().filter(|c| c.generated.is_none())
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnPlan {
+    pub source: String,
+    pub target: String,
+    pub declared: String,
+    /// Storage classes seen in the source, when profiled.
+    pub observed: Vec<&'static str>,
+    pub pg_type: PgType,
+    pub cast: Cast,
+    pub reason: String,
+    pub not_null: bool,
+    /// Default as a PostgreSQL expression.
+    pub default: Option<String>,
+    /// Generated-column expression, as PostgreSQL SQL.
+    pub generated: Option<String>,
+    pub identity: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IdentityPlan {
+    pub column: String,
+    /// The table's sqlite_sequence value: AUTOINCREMENT never reuses ids.
+    pub sequence_floor: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UniquePlan {
+    pub name: String,
+    pub columns: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexPlan {
+    pub name: String,
+    pub unique: bool,
+    /// The parenthesised key list and any WHERE clause, as PostgreSQL SQL.
+    pub definition: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckPlan {
+    pub name: String,
+    pub expression: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ForeignKeyPlan {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub parent_table: String,
+    pub parent_columns: Vec<String>,
+    pub on_delete: String,
+    pub on_update: String,
+    pub deferrable: Deferrable,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ViewPlan {
+    pub source: String,
+    pub target: String,
+    pub select: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    pub schema: String,
+    pub identifiers: IdentifierStyle,
+}
+
+/// Allocates relation and constraint names unique within the schema and at
+/// most 63 bytes, the way PostgreSQL would name them itself.
+#[derive(Default)]
+struct NameAllocator {
+    used: HashSet<String>,
+}
+
+impl NameAllocator {
+    fn claim(&mut self, name: &str) {
+        self.used.insert(name.to_string());
+    }
+
+    fn allocate(&mut self, base: &str) -> String {
+        let cut = |s: &str, max: usize| {
+            let mut end = max.min(s.len());
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            s[..end].to_string()
+        };
+        let mut name = cut(base, names::MAX_IDENTIFIER_BYTES);
+        let mut n = 1;
+        while self.used.contains(&name) {
+            let suffix = format!("_{n}");
+            name = format!(
+                "{}{suffix}",
+                cut(base, names::MAX_IDENTIFIER_BYTES - suffix.len())
+            );
+            n += 1;
+        }
+        self.used.insert(name.clone());
+        name
+    }
+}
+
+/// Builds the plan. Config errors (unknown tables, columns, casts that do
+/// not fit) and naming problems are returned before anything is done.
+pub fn build(
+    source: &str,
+    schema: &SourceSchema,
+    config: &Config,
+    options: &PlanOptions,
+) -> Result<Plan> {
+    validate_config(schema, config)?;
+    let style = options.identifiers;
+    let kept: Vec<&Table> = schema
+        .tables
+        .iter()
+        .filter(|t| !config.tables.get(&t.name).is_some_and(|r| r.skip))
+        .collect();
+    let table_target = |name: &str| -> Option<String> {
+        let table = kept
+            .iter()
+            .find(|t| t.name == name)
+            .or_else(|| kept.iter().find(|t| t.name.eq_ignore_ascii_case(name)))?;
+        Some(
+            config
+                .tables
+                .get(&table.name)
+                .and_then(|r| r.rename.clone())
+                .unwrap_or_else(|| names::styled(&table.name, style)),
+        )
+    };
+    let column_target = |table: &str, column: &str| -> String {
+        config
+            .tables
+            .get(table)
+            .and_then(|r| r.columns.get(column))
+            .and_then(|c| c.rename.clone())
+            .unwrap_or_else(|| names::styled(column, style))
+    };
+
+    // Names: fail early on what PostgreSQL would cut or merge.
+    let mut problems = names::check(
+        "table",
+        &kept
+            .iter()
+            .map(|t| (t.name.clone(), table_target(&t.name).unwrap_or_default()))
+            .collect::<Vec<_>>(),
+    );
+    for t in &kept {
+        let cols: Vec<(String, String)> = t
+            .columns
+            .iter()
+            .map(|c| {
+                (
+                    format!("{}.{}", t.name, c.name),
+                    column_target(&t.name, &c.name),
+                )
+            })
+            .collect();
+        problems.extend(names::check("column", &cols));
+    }
+    if !problems.is_empty() {
+        return Err(Error::Usage(format!(
+            "names that PostgreSQL cannot hold as they are:\n  - {}\nRename them in godwit.toml ([tables.T.columns.C] rename = \"...\"), \
+             or use --identifiers lower|snake where that resolves them.",
+            problems.join("\n  - ")
+        )));
+    }
+
+    // Integer keys converted to UUIDs: foreign keys pointing at them follow.
+    let uuid_keys: Vec<(String, String)> = config
+        .casts
+        .iter()
+        .filter(|c| c.using == Some(Transform::UuidFromInt))
+        .filter_map(|c| match &c.applies_to {
+            CastTarget::Column { table, column } => Some((table.clone(), column.clone())),
+            CastTarget::DeclaredType(_) => None,
+        })
+        .collect();
+
+    let mut all_names = expr::Names::default();
+    for t in &kept {
+        all_names.insert(&t.name, &table_target(&t.name).unwrap_or_default());
+        for c in &t.columns {
+            all_names.insert(&c.name, &column_target(&t.name, &c.name));
+        }
+    }
+
+    let mut allocator = NameAllocator::default();
+    for t in &kept {
+        allocator.claim(&table_target(&t.name).unwrap_or_default());
+    }
+    for v in &schema.views {
+        allocator.claim(&names::styled(&v.name, style));
+    }
+
+    let mut plan = Plan {
+        source: source.to_string(),
+        schema: options.schema.clone(),
+        tables: Vec::new(),
+        views: Vec::new(),
+        not_migrated: Vec::new(),
+        warnings: Vec::new(),
+        suggestions: Vec::new(),
+    };
+
+    for table in &kept {
+        let target = table_target(&table.name).unwrap_or_default();
+        let column_skipped = |c: &str| {
+            config
+                .tables
+                .get(&table.name)
+                .and_then(|r| r.columns.get(c))
+                .is_some_and(|c| c.skip)
+        };
+        let mut table_names = all_names.clone();
+        table_names.names.clear();
+        for c in &table.columns {
+            table_names.insert(&c.name, &column_target(&table.name, &c.name));
+        }
+        for t in &kept {
+            table_names.insert(&t.name, &table_target(&t.name).unwrap_or_default());
+        }
+        let mut columns = Vec::new();
+        for (index, column) in table.columns.iter().enumerate() {
+            if column_skipped(&column.name) {
+                if column.not_null && column.default.is_none() {
+                    plan.warnings.push(format!(
+                        "{}.{} is NOT NULL but skipped by config",
+                        table.name, column.name
+                    ));
+                }
+                continue;
+            }
+            let is_alias = table.rowid_alias == Some(index);
+            let mut choice = types::choose(column, is_alias);
+            let fk_to_uuid = table.foreign_keys.iter().find_map(|fk| {
+                let pos = fk
+                    .columns
+                    .iter()
+                    .position(|c| c.eq_ignore_ascii_case(&column.name))?;
+                let parent_col = fk.parent_columns.get(pos).cloned().or_else(|| {
+                    schema
+                        .table(&fk.parent_table)
+                        .and_then(|p| p.primary_key.get(pos).cloned())
+                })?;
+                uuid_keys
+                    .iter()
+                    .find(|(t, c)| {
+                        t.eq_ignore_ascii_case(&fk.parent_table)
+                            && c.eq_ignore_ascii_case(&parent_col)
+                    })
+                    .map(|(t, c)| format!("{t}.{c}"))
+            });
+            if let Some(rule) =
+                config_cast(config, &table.name, &column.name, &column.declared_type)
+            {
+                choice = apply_cast(&table.name, &column.name, &choice, rule);
+            }
+            if let Some(namespace) = fk_to_uuid {
+                choice = types::Choice {
+                    pg_type: PgType::Uuid,
+                    cast: Cast::UuidFromInt {
+                        namespace: namespace.clone(),
+                    },
+                    reason: format!(
+                        "foreign key to {namespace}, which config converts with uuid-from-int"
+                    ),
+                };
+            }
+            let target_name = column_target(&table.name, &column.name);
+            if choice.pg_type == PgType::Boolean {
+                table_names.booleans.push(column.name.clone());
+            }
+            let identity = is_alias
+                && matches!(
+                    choice.pg_type,
+                    PgType::BigInt | PgType::Integer | PgType::SmallInt
+                );
+            let default = match &column.default {
+                Some(d) if !identity => {
+                    match expr::translate_default(d, &choice.pg_type, &choice.cast, &table_names) {
+                        Ok(sql) => Some(sql),
+                        Err(why) => {
+                            plan.not_migrated
+                                .push(format!("default of {}.{}: {why}", table.name, column.name));
+                            None
+                        }
+                    }
+                }
+                _ => None,
+            };
+            let generated = column
+                .generated
+                .as_ref()
+                .map(|g| expr::translate(&g.expression, &table_names));
+            if column.generated.as_ref().is_some_and(|g| !g.stored) {
+                plan.warnings.push(format!(
+                    "{}.{} is a VIRTUAL generated column; PostgreSQL 15 has only STORED ones, so it is stored",
+                    table.name, column.name
+                ));
+            }
+            columns.push(ColumnPlan {
+                source: column.name.clone(),
+                target: target_name,
+                declared: column.declared_type.clone(),
+                observed: column
+                    .profile
+                    .as_ref()
+                    .map(|p| p.classes())
+                    .unwrap_or_default(),
+                pg_type: choice.pg_type,
+                cast: choice.cast,
+                reason: choice.reason,
+                // A primary key implies NOT NULL in PostgreSQL.
+                not_null: column.not_null || table.primary_key.iter().any(|k| k == &column.name),
+                default,
+                generated,
+                identity,
+            });
+        }
+        let column_name = |source: &str| -> Option<String> {
+            columns
+                .iter()
+                .find(|c| c.source.eq_ignore_ascii_case(source))
+                .map(|c| c.target.clone())
+        };
+        let primary_key: Vec<String> = table
+            .primary_key
+            .iter()
+            .filter_map(|k| column_name(k))
+            .collect();
+        let identity = table
+            .rowid_alias
+            .and_then(|i| {
+                columns
+                    .iter()
+                    .find(|c| c.source == table.columns[i].name && c.identity)
+            })
+            .map(|c| IdentityPlan {
+                column: c.target.clone(),
+                sequence_floor: table.sequence,
+            });
+        let mut uniques = Vec::new();
+        let mut indexes = Vec::new();
+        for index in &table.indexes {
+            let simple: Option<Vec<String>> = index
+                .parts
+                .iter()
+                .map(|p| match p {
+                    IndexPart::Column {
+                        name,
+                        descending: false,
+                        collation: None,
+                    } => column_name(name),
+                    _ => None,
+                })
+                .collect();
+            if index.from_constraint
+                && index.predicate.is_none()
+                && let Some(cols) = &simple
+            {
+                let name = allocator.allocate(&format!("{target}_{}_key", cols.join("_")));
+                uniques.push(UniquePlan {
+                    name,
+                    columns: cols.clone(),
+                });
+                continue;
+            }
+            let mut parts = Vec::new();
+            for part in &index.parts {
+                parts.push(match part {
+                    IndexPart::Column {
+                        name,
+                        descending,
+                        collation,
+                    } => {
+                        let col = crate::target::postgres::conn::quote_ident(
+                            &column_name(name).unwrap_or_else(|| name.clone()),
+                        );
+                        // NOCASE has no built-in twin; lower() gives the same matching.
+                        let term = if collation
+                            .as_deref()
+                            .is_some_and(|c| c.eq_ignore_ascii_case("NOCASE"))
+                        {
+                            format!("lower({col})")
+                        } else {
+                            col
+                        };
+                        if *descending {
+                            format!("{term} DESC")
+                        } else {
+                            term
+                        }
+                    }
+                    IndexPart::Expression { sql, descending } => {
+                        let term = format!("({})", expr::translate(sql, &table_names));
+                        if *descending {
+                            format!("{term} DESC")
+                        } else {
+                            term
+                        }
+                    }
+                });
+            }
+            let mut definition = format!("({})", parts.join(", "));
+            if let Some(predicate) = &index.predicate {
+                definition.push_str(&format!(
+                    " WHERE {}",
+                    expr::translate(predicate, &table_names)
+                ));
+            }
+            let name = allocator.allocate(&names::styled(&index.name, style));
+            indexes.push(IndexPlan {
+                name,
+                unique: index.unique,
+                definition,
+            });
+        }
+        let mut checks = Vec::new();
+        for (n, check) in table.checks.iter().enumerate() {
+            let base = check.name.clone().unwrap_or_else(|| {
+                format!(
+                    "{target}_check{}",
+                    if n == 0 { String::new() } else { n.to_string() }
+                )
+            });
+            checks.push(CheckPlan {
+                name: truncate_name(&base),
+                expression: expr::translate(&check.expression, &table_names),
+            });
+        }
+        let mut foreign_keys = Vec::new();
+        let mut fk_names = NameAllocator::default();
+        for fk in &table.foreign_keys {
+            let Some(parent) = schema.table(&fk.parent_table) else {
+                plan.not_migrated.push(format!(
+                    "foreign key {}({}) → {}: the parent table does not exist in the source",
+                    table.name,
+                    fk.columns.join(", "),
+                    fk.parent_table
+                ));
+                continue;
+            };
+            let Some(parent_target) = table_target(&parent.name) else {
+                plan.not_migrated.push(format!(
+                    "foreign key {}({}) → {}: the parent table is skipped by config",
+                    table.name,
+                    fk.columns.join(", "),
+                    parent.name
+                ));
+                continue;
+            };
+            let parent_columns_source = if fk.parent_columns.is_empty() {
+                parent.primary_key.clone()
+            } else {
+                fk.parent_columns.clone()
+            };
+            let child: Option<Vec<String>> = fk.columns.iter().map(|c| column_name(c)).collect();
+            let parent_cols: Vec<String> = parent_columns_source
+                .iter()
+                .map(|c| column_target(&parent.name, c))
+                .collect();
+            let Some(child) = child else {
+                plan.not_migrated.push(format!(
+                    "foreign key {}({}): a column is skipped by config",
+                    table.name,
+                    fk.columns.join(", ")
+                ));
+                continue;
+            };
+            let base = fk
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("{target}_{}_fkey", child.join("_")));
+            foreign_keys.push(ForeignKeyPlan {
+                name: fk_names.allocate(&base),
+                columns: child,
+                parent_table: parent_target,
+                parent_columns: parent_cols,
+                on_delete: fk.on_delete.clone(),
+                on_update: fk.on_update.clone(),
+                deferrable: fk.deferrable,
+            });
+        }
+        let row_key = if table.primary_key.is_empty() {
+            vec!["rowid".to_string()]
+        } else {
+            table.primary_key.clone()
+        };
+        plan.tables.push(TablePlan {
+            source: table.name.clone(),
+            primary_key_name: allocator.allocate(&format!("{target}_pkey")),
+            target,
+            columns,
+            primary_key,
+            identity,
+            uniques,
+            indexes,
+            checks,
+            foreign_keys,
+            row_count: table.row_count,
+            has_rowid: !table.without_rowid,
+            row_key,
+        });
+    }
+
+    let mut view_names = all_names.clone();
+    for t in &plan.tables {
+        for c in &t.columns {
+            if c.pg_type == PgType::Boolean {
+                view_names.booleans.push(c.source.clone());
+            }
+        }
+    }
+    for view in &schema.views {
+        plan.views.push(ViewPlan {
+            source: view.name.clone(),
+            target: names::styled(&view.name, style),
+            select: expr::translate(&view.select, &view_names),
+        });
+    }
+    for trigger in &schema.triggers {
+        plan.not_migrated.push(format!(
+            "trigger {} on {}: triggers are not translated; rewrite it as a PostgreSQL trigger function",
+            trigger.name, trigger.table
+        ));
+    }
+    plan.not_migrated.extend(schema.unsupported.iter().cloned());
+    for t in &plan.tables {
+        for c in &t.columns {
+            if c.pg_type == PgType::Text
+                && let Some(src) = schema.table(&t.source).and_then(|s| s.column(&c.source))
+                && types::parse_declared(&src.declared_type)
+                    .name
+                    .contains("DATE")
+            {
+                plan.warnings
+                    .push(format!("{}.{}: {}", t.source, c.source, c.reason));
+            }
+        }
+    }
+    Ok(plan)
+}
+
+fn truncate_name(name: &str) -> String {
+    NameAllocator::default().allocate(name)
+}
+
+/// The config cast for a column: by `table.column` first, then by declared type.
+fn config_cast<'a>(
+    config: &'a Config,
+    table: &str,
+    column: &str,
+    declared: &str,
+) -> Option<&'a crate::config::CastRule> {
+    config
+        .casts
+        .iter()
+        .find(|c| matches!(&c.applies_to, CastTarget::Column { table: t, column: col } if t.eq_ignore_ascii_case(table) && col.eq_ignore_ascii_case(column)))
+        .or_else(|| {
+            let declared_name = types::parse_declared(declared).name;
+            config.casts.iter().find(|c| {
+                matches!(&c.applies_to, CastTarget::DeclaredType(t) if types::parse_declared(t).name == declared_name)
+            })
+        })
+}
+
+/// The type and cast a config rule asks for.
+fn apply_cast(
+    table: &str,
+    column: &str,
+    natural: &types::Choice,
+    rule: &crate::config::CastRule,
+) -> types::Choice {
+    let unit_from_natural = match &natural.cast {
+        Cast::Timestamp { unit, .. } | Cast::Date { unit } => *unit,
+        _ => EpochUnit::Seconds,
+    };
+    let cast = match (&rule.using, &rule.to) {
+        (Some(Transform::Split(sep)), PgType::Array(element)) => Cast::SplitArray {
+            separator: sep.clone(),
+            element: (**element).clone(),
+        },
+        (Some(Transform::JsonArray), PgType::Array(element)) => Cast::JsonArray {
+            element: (**element).clone(),
+        },
+        (Some(Transform::UuidFromInt), _) => Cast::UuidFromInt {
+            namespace: format!("{table}.{column}"),
+        },
+        (Some(Transform::EpochMs), t) => temporal_cast(t, EpochUnit::Milliseconds),
+        (Some(Transform::EpochS), t) => temporal_cast(t, EpochUnit::Seconds),
+        (_, t) => cast_for_type(t, unit_from_natural),
+    };
+    types::Choice {
+        pg_type: rule.to.clone(),
+        cast,
+        reason: format!("cast in config (line {})", rule.line),
+    }
+}
+
+fn temporal_cast(t: &PgType, unit: EpochUnit) -> Cast {
+    match t {
+        PgType::Date => Cast::Date { unit },
+        PgType::Timestamp => Cast::Timestamp {
+            unit,
+            with_zone: false,
+        },
+        _ => Cast::Timestamp {
+            unit,
+            with_zone: true,
+        },
+    }
+}
+
+/// The default cast into a PostgreSQL type.
+pub fn cast_for_type(t: &PgType, unit: EpochUnit) -> Cast {
+    match t {
+        PgType::SmallInt => Cast::Integer { bits: 16 },
+        PgType::Integer => Cast::Integer { bits: 32 },
+        PgType::BigInt => Cast::Integer { bits: 64 },
+        PgType::Real => Cast::Float { bits: 32 },
+        PgType::Double => Cast::Float { bits: 64 },
+        PgType::Numeric(ps) => Cast::Numeric {
+            precision: ps.map(|p| p.0),
+            scale: ps.map(|p| p.1),
+            round: false,
+        },
+        PgType::Text => Cast::Text { max_chars: None },
+        PgType::Varchar(n) => Cast::Text { max_chars: *n },
+        PgType::Bytea => Cast::Bytea,
+        PgType::Boolean => Cast::Boolean,
+        PgType::Date => Cast::Date { unit },
+        PgType::Time => Cast::Time,
+        PgType::Timestamp => Cast::Timestamp {
+            unit,
+            with_zone: false,
+        },
+        PgType::Timestamptz => Cast::Timestamp {
+            unit,
+            with_zone: true,
+        },
+        PgType::Json => Cast::Json { binary: false },
+        PgType::Jsonb => Cast::Json { binary: true },
+        PgType::Uuid => Cast::Uuid,
+        PgType::Array(element) => Cast::JsonArray {
+            element: (**element).clone(),
+        },
+        PgType::TextLike(_) => Cast::TextLike,
+    }
+}
+
+/// Every table and column config names must exist in the source.
+fn validate_config(schema: &SourceSchema, config: &Config) -> Result<()> {
+    let known_tables = || {
+        schema
+            .tables
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (name, rule) in &config.tables {
+        let Some(table) = schema.tables.iter().find(|t| &t.name == name) else {
+            return Err(config.error(
+                rule.line,
+                format!(
+                    "[tables.{name}]: no table {name:?} in the source (tables: {})",
+                    known_tables()
+                ),
+            ));
+        };
+        for (column, c) in &rule.columns {
+            if !table.columns.iter().any(|x| &x.name == column) {
+                return Err(config.error(
+                    c.line,
+                    format!(
+                        "[tables.{name}.columns.{column}]: table {name:?} has no column {column:?} (columns: {})",
+                        table.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    for cast in &config.casts {
+        match &cast.applies_to {
+            CastTarget::Column { table, column } => {
+                let Some(t) = schema.table(table) else {
+                    return Err(config.error(
+                        cast.line,
+                        format!(
+                            "cast.column: no table {table:?} in the source (tables: {})",
+                            known_tables()
+                        ),
+                    ));
+                };
+                if t.column(column).is_none() {
+                    return Err(config.error(
+                        cast.line,
+                        format!("cast.column: table {table:?} has no column {column:?}"),
+                    ));
+                }
+            }
+            CastTarget::DeclaredType(declared) => {
+                let wanted = types::parse_declared(declared).name;
+                let any = schema
+                    .tables
+                    .iter()
+                    .flat_map(|t| &t.columns)
+                    .any(|c| types::parse_declared(&c.declared_type).name == wanted);
+                if !any {
+                    return Err(config.error(
+                        cast.line,
+                        format!("cast.type: no source column is declared {declared:?}"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Tables in an order where parents come before children, for loading
+/// into a schema whose foreign keys are already enforced. Cycles are
+/// returned as they are, after everything else.
+pub fn foreign_key_order(tables: &[TablePlan]) -> (Vec<usize>, Vec<Vec<String>>) {
+    let index: BTreeMap<&str, usize> = tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.target.as_str(), i))
+        .collect();
+    let mut done = vec![false; tables.len()];
+    let mut order = Vec::new();
+    loop {
+        let mut progressed = false;
+        for (i, t) in tables.iter().enumerate() {
+            if done[i] {
+                continue;
+            }
+            let ready = t.foreign_keys.iter().all(|fk| {
+                fk.parent_table == t.target
+                    || index.get(fk.parent_table.as_str()).is_none_or(|p| done[*p])
+            });
+            if ready {
+                done[i] = true;
+                order.push(i);
+                progressed = true;
+            }
+        }
+        if !progressed {
+            break;
+        }
+    }
+    let cyclic: Vec<String> = (0..tables.len())
+        .filter(|i| !done[*i])
+        .map(|i| tables[i].target.clone())
+        .collect();
+    order.extend((0..tables.len()).filter(|i| !done[*i]));
+    (
+        order,
+        if cyclic.is_empty() {
+            Vec::new()
+        } else {
+            vec![cyclic]
+        },
+    )
+}

@@ -54,12 +54,19 @@ impl Human {
                     );
                     bar.set_prefix(truncate(table, 24));
                     bar.enable_steady_tick(Duration::from_millis(250));
-                    bars.by_table.lock().unwrap_or_else(|e| e.into_inner()).insert(table.clone(), bar);
+                    bars.by_table
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(table.clone(), bar);
                 }
             }
             Event::TableProgress { table, rows, bytes } => {
                 if let Some(bars) = &self.bars
-                    && let Some(bar) = bars.by_table.lock().unwrap_or_else(|e| e.into_inner()).get(table)
+                    && let Some(bar) = bars
+                        .by_table
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get(table)
                 {
                     bar.set_position(*rows);
                     let secs = bar.elapsed().as_secs_f64().max(1e-3);
@@ -68,7 +75,12 @@ impl Human {
             }
             Event::TableFinished(t) => match &self.bars {
                 Some(bars) => {
-                    if let Some(bar) = bars.by_table.lock().unwrap_or_else(|e| e.into_inner()).remove(&t.table) {
+                    if let Some(bar) = bars
+                        .by_table
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&t.table)
+                    {
                         bar.finish_and_clear();
                     }
                 }
@@ -78,7 +90,11 @@ impl Human {
                     t.rows,
                     human_bytes(t.bytes),
                     t.seconds,
-                    if t.rejects > 0 { format!(", {} rejected", t.rejects) } else { String::new() }
+                    if t.rejects > 0 {
+                        format!(", {} rejected", t.rejects)
+                    } else {
+                        String::new()
+                    }
                 ),
                 None => {}
             },
@@ -89,9 +105,18 @@ impl Human {
 }
 
 fn print_summary(s: &CopySummary) {
-    let width = s.tables.iter().map(|t| t.table.chars().count()).max().unwrap_or(5).max(5);
+    let width = s
+        .tables
+        .iter()
+        .map(|t| t.table.chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5);
     println!();
-    println!("{:<width$}  {:>10}  {:>10}  {:>8}  {:>7}", "table", "rows", "bytes", "time", "rejects");
+    println!(
+        "{:<width$}  {:>10}  {:>10}  {:>8}  {:>7}",
+        "table", "rows", "bytes", "time", "rejects"
+    );
     for t in &s.tables {
         println!(
             "{:<width$}  {:>10}  {:>10}  {:>7.2}s  {:>7}",

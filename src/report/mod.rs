@@ -2,8 +2,8 @@
 //! start decides how they look: progress bars on a terminal, plain log
 //! lines otherwise, and a JSON document on stdout with `--json`.
 
-pub mod interrupt;
 mod human;
+pub mod interrupt;
 
 use std::io::IsTerminal;
 use std::sync::Mutex;
@@ -21,8 +21,15 @@ pub enum Event {
     Info(String),
     /// Something the user should review; it makes the command exit 3.
     Warning(String),
-    TableStarted { table: String, rows: u64 },
-    TableProgress { table: String, rows: u64, bytes: u64 },
+    TableStarted {
+        table: String,
+        rows: u64,
+    },
+    TableProgress {
+        table: String,
+        rows: u64,
+        bytes: u64,
+    },
     TableFinished(TableSummary),
     /// The final summary of a copy.
     CopyFinished(CopySummary),
@@ -66,32 +73,50 @@ impl Reporter {
         let mode = if output.json {
             Mode::Json
         } else {
-            Mode::Human(human::Human::new(std::io::stderr().is_terminal() && !output.quiet, output.quiet))
+            Mode::Human(human::Human::new(
+                std::io::stderr().is_terminal() && !output.quiet,
+                output.quiet,
+            ))
         };
-        Reporter { mode, warnings: Mutex::new(Vec::new()) }
+        Reporter {
+            mode,
+            warnings: Mutex::new(Vec::new()),
+        }
     }
 
     /// A reporter that prints nothing, for library callers and tests.
     pub fn silent() -> Reporter {
-        Reporter { mode: Mode::Human(human::Human::new(false, true)), warnings: Mutex::new(Vec::new()) }
+        Reporter {
+            mode: Mode::Human(human::Human::new(false, true)),
+            warnings: Mutex::new(Vec::new()),
+        }
     }
 
     pub fn emit(&self, event: Event) {
         if let Event::Warning(w) = &event {
-            self.warnings.lock().unwrap_or_else(|e| e.into_inner()).push(w.clone());
+            self.warnings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(w.clone());
         }
         match &self.mode {
             Mode::Human(h) => h.handle(&event),
             Mode::Json => {
                 if let Event::CopyFinished(summary) = &event {
                     // The one document --json promises on stdout.
-                    println!("{}", serde_json::to_string_pretty(summary).unwrap_or_default());
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(summary).unwrap_or_default()
+                    );
                 }
             }
         }
     }
 
     pub fn warnings(&self) -> Vec<String> {
-        self.warnings.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }

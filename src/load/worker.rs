@@ -1,0 +1,181 @@
+//! One worker's hot loop: read a chunk of rows from SQLite, encode each
+//! value straight into binary COPY, stream it to PostgreSQL.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use postgres::Client;
+use rusqlite::Connection;
+use rusqlite::types::ValueRef;
+
+use crate::error::{Error, Result};
+use crate::load::rejects::{RejectRecord, RejectSink};
+use crate::plan::{ColumnPlan, TablePlan};
+use crate::source::sqlite::quote;
+use crate::target::postgres::copy::{BinaryCopy, FLUSH_BYTES, copy_statement};
+use crate::target::postgres::encode::{Scratch, begin_row, encode_value, preview};
+
+/// Live counters for one table, read by the progress ticker.
+#[derive(Default)]
+pub struct TableProgress {
+    pub rows: AtomicU64,
+    pub bytes: AtomicU64,
+    pub rejects: AtomicU64,
+    pub chunks_left: AtomicUsize,
+    pub started: std::sync::OnceLock<Instant>,
+    pub finished_after: std::sync::OnceLock<f64>,
+}
+
+/// What one table's COPY needs, worked out once.
+pub struct TableCopy<'a> {
+    pub plan: &'a TablePlan,
+    pub columns: Vec<&'a ColumnPlan>,
+    /// Positions of the row-key columns in the SELECT list.
+    pub key_positions: Vec<usize>,
+    pub select: String,
+    pub copy: String,
+}
+
+impl<'a> TableCopy<'a> {
+    pub fn new(schema: &str, plan: &'a TablePlan, plain_generated: &[String]) -> TableCopy<'a> {
+        let columns: Vec<&ColumnPlan> = plan
+            .columns
+            .iter()
+            .filter(|c| c.generated.is_none() || plain_generated.contains(&c.target))
+            .collect();
+        let mut select: Vec<String> = columns.iter().map(|c| quote(&c.source)).collect();
+        let mut key_positions = Vec::new();
+        for key in &plan.row_key {
+            match columns.iter().position(|c| &c.source == key) {
+                Some(p) => key_positions.push(p),
+                None => {
+                    key_positions.push(select.len());
+                    select.push(if key == "rowid" {
+                        "rowid".to_string()
+                    } else {
+                        quote(key)
+                    });
+                }
+            }
+        }
+        let targets: Vec<&str> = columns.iter().map(|c| c.target.as_str()).collect();
+        TableCopy {
+            plan,
+            key_positions,
+            select: format!("SELECT {} FROM {}", select.join(", "), quote(&plan.source)),
+            copy: copy_statement(schema, &plan.target, &targets, false),
+            columns,
+        }
+    }
+}
+
+/// Copies the rows with `lo <= rowid < hi` (or all rows) of one table.
+pub fn copy_chunk(
+    sqlite: &Connection,
+    pg: &mut Client,
+    table: &TableCopy<'_>,
+    range: Option<(i64, i64)>,
+    progress: &TableProgress,
+    rejects: &RejectSink,
+    should_stop: &dyn Fn() -> bool,
+) -> Result<()> {
+    let source_err =
+        |e: rusqlite::Error| Error::Other(format!("reading table {}: {e}", table.plan.source));
+    let sql = match range {
+        Some(_) => format!("{} WHERE rowid >= ?1 AND rowid < ?2", table.select),
+        None => table.select.clone(),
+    };
+    let mut stmt = sqlite.prepare_cached(&sql).map_err(source_err)?;
+    let mut rows = match range {
+        Some((lo, hi)) => stmt.query([lo, hi]),
+        None => stmt.query([]),
+    }
+    .map_err(source_err)?;
+    let mut copy = BinaryCopy::start(pg, &table.copy, table.plan.target.clone())?;
+    let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_BYTES + 64 * 1024);
+    let mut scratch = Scratch::default();
+    let mut pending_rows = 0u64;
+    let fields = table.columns.len();
+    while let Some(row) = rows.next().map_err(source_err)? {
+        let row_start = buf.len();
+        begin_row(&mut buf, fields);
+        let mut rejected = None;
+        for (i, column) in table.columns.iter().enumerate() {
+            let value = row.get_ref(i).map_err(source_err)?;
+            let result = if column.not_null && value == ValueRef::Null {
+                Err("NULL in a NOT NULL column".to_string())
+            } else {
+                encode_value(&mut buf, value, &column.cast, &mut scratch)
+            };
+            if let Err(reason) = result {
+                rejected = Some((i, reason, value_preview(value)));
+                break;
+            }
+        }
+        match rejected {
+            None => pending_rows += 1,
+            Some((i, reason, value)) => {
+                buf.truncate(row_start);
+                let mut key = serde_json::Map::new();
+                for (name, pos) in table.plan.row_key.iter().zip(&table.key_positions) {
+                    key.insert(
+                        name.clone(),
+                        json_of(row.get_ref(*pos).map_err(source_err)?),
+                    );
+                }
+                rejects.record(&RejectRecord {
+                    table: &table.plan.source,
+                    key,
+                    column: &table.columns[i].source,
+                    reason: &reason,
+                    value,
+                })?;
+                progress.rejects.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if buf.len() >= FLUSH_BYTES {
+            copy.write(&buf)?;
+            progress.rows.fetch_add(pending_rows, Ordering::Relaxed);
+            progress
+                .bytes
+                .fetch_add(buf.len() as u64, Ordering::Relaxed);
+            pending_rows = 0;
+            buf.clear();
+            if should_stop() {
+                return Err(Error::Interrupted);
+            }
+        }
+    }
+    copy.write(&buf)?;
+    progress.rows.fetch_add(pending_rows, Ordering::Relaxed);
+    progress
+        .bytes
+        .fetch_add(buf.len() as u64, Ordering::Relaxed);
+    copy.finish()?;
+    Ok(())
+}
+
+fn value_preview(value: ValueRef<'_>) -> String {
+    match value {
+        ValueRef::Null => "NULL".into(),
+        ValueRef::Integer(i) => i.to_string(),
+        ValueRef::Real(f) => f.to_string(),
+        ValueRef::Text(t) => preview(t),
+        ValueRef::Blob(b) => format!("<{} byte blob>", b.len()),
+    }
+}
+
+fn json_of(value: ValueRef<'_>) -> serde_json::Value {
+    match value {
+        ValueRef::Null => serde_json::Value::Null,
+        ValueRef::Integer(i) => i.into(),
+        ValueRef::Real(f) => serde_json::Number::from_f64(f)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number),
+        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
+        ValueRef::Blob(b) => b
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<String>()
+            .into(),
+    }
+}
