@@ -172,10 +172,7 @@ impl Config {
                 }
                 (None, Some(t)) => CastTarget::DeclaredType(t.get_ref().trim().to_string()),
                 _ => {
-                    return Err(fail(
-                        line,
-                        "a [[cast]] needs exactly one of `column` or `type`".into(),
-                    ));
+                    return Err(fail(line, "a [[cast]] needs exactly one of `column` or `type`".into()));
                 }
             };
             let to = PgType::parse(cast.to.get_ref()).ok_or_else(|| {
@@ -237,10 +234,7 @@ impl Config {
     /// An error about this config, naming its file.
     pub fn error(&self, line: usize, message: impl Into<String>) -> Error {
         Error::Config {
-            path: self
-                .path
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("godwit.toml")),
+            path: self.path.clone().unwrap_or_else(|| PathBuf::from("godwit.toml")),
             message: format!("line {line}: {}", message.into()),
         }
     }
@@ -259,27 +253,22 @@ fn check_transform_fits(to: &PgType, using: Option<&Transform>) -> std::result::
             "uuid-from-int produces uuid, but the cast is to {}",
             other.sql()
         )),
-        (
-            Some(Transform::EpochMs | Transform::EpochS),
-            PgType::Timestamptz | PgType::Timestamp | PgType::Date,
-        ) => Ok(()),
+        (Some(Transform::EpochMs | Transform::EpochS), PgType::Timestamptz | PgType::Timestamp | PgType::Date) => {
+            Ok(())
+        }
         (Some(Transform::EpochMs | Transform::EpochS), other) => Err(format!(
             "epoch-ms and epoch-s produce timestamps, but the cast is to {}",
             other.sql()
         )),
-        (None, PgType::Array(_)) => Err(
-            "a cast to an array needs `using = \"split(',')\"` or `using = \"json-array\"`".into(),
-        ),
+        (None, PgType::Array(_)) => {
+            Err("a cast to an array needs `using = \"split(',')\"` or `using = \"json-array\"`".into())
+        }
         _ => Ok(()),
     }
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())]
-        .bytes()
-        .filter(|b| *b == b'\n')
-        .count()
-        + 1
+    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
 }
 
 #[cfg(test)]
@@ -318,10 +307,7 @@ rename = "full_name"
         assert_eq!(c.casts[0].using, Some(Transform::Split(",".into())));
         assert_eq!(c.casts[0].to, PgType::Array(Box::new(PgType::Text)));
         assert_eq!(c.casts[1].line, 7);
-        assert_eq!(
-            c.casts[2].applies_to,
-            CastTarget::DeclaredType("datetime".into())
-        );
+        assert_eq!(c.casts[2].applies_to, CastTarget::DeclaredType("datetime".into()));
         assert!(c.tables["sqlite_stat1"].skip);
         assert_eq!(c.tables["users"].rename.as_deref(), Some("app_users"));
         assert_eq!(
@@ -332,11 +318,7 @@ rename = "full_name"
 
     #[test]
     fn errors_name_key_and_line() {
-        let err = Config::parse(
-            "[[cast]]\ncolumn = \"a.b\"\nto = \"geometry\"\n",
-            Path::new("g.toml"),
-        )
-        .unwrap_err();
+        let err = Config::parse("[[cast]]\ncolumn = \"a.b\"\nto = \"geometry\"\n", Path::new("g.toml")).unwrap_err();
         assert!(err.to_string().contains("line 3"), "{err}");
         assert!(err.to_string().contains("geometry"), "{err}");
         let err = Config::parse(

@@ -34,11 +34,7 @@ impl LocalCluster {
     /// `$GODWIT_HOME`, else the user's data directory (`/var/lib/godwit` for
     /// root, whose home an unprivileged server could not enter).
     pub fn discover() -> Result<LocalCluster> {
-        let run_as = if is_root() {
-            Some(unprivileged_user()?)
-        } else {
-            None
-        };
+        let run_as = if is_root() { Some(unprivileged_user()?) } else { None };
         let home = match std::env::var_os("GODWIT_HOME").filter(|h| !h.is_empty()) {
             Some(h) => PathBuf::from(h),
             None if run_as.is_some() => PathBuf::from("/var/lib/godwit"),
@@ -172,9 +168,8 @@ impl LocalCluster {
     fn running_port(&self) -> Result<u16> {
         // postmaster.pid: pid, data dir, start time, port, socket dir, ...
         let pid_file = self.data_dir().join("postmaster.pid");
-        let text = std::fs::read_to_string(&pid_file).map_err(|_| {
-            Error::Local("the local cluster is not running; run `godwit local start`".into())
-        })?;
+        let text = std::fs::read_to_string(&pid_file)
+            .map_err(|_| Error::Local("the local cluster is not running; run `godwit local start`".into()))?;
         text.lines()
             .nth(3)
             .and_then(|l| l.trim().parse().ok())
@@ -183,8 +178,7 @@ impl LocalCluster {
 
     fn prepare_dirs(&self) -> Result<()> {
         for dir in [self.home.join("local"), self.socket_dir()] {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         }
         if let Some(user) = &self.run_as {
             // The server account must own its directories and reach them.
@@ -288,13 +282,7 @@ fn unprivileged_user() -> Result<String> {
         }
     }
     let status = Command::new("useradd")
-        .args([
-            "--system",
-            "--no-create-home",
-            "--shell",
-            "/usr/sbin/nologin",
-            "godwit",
-        ])
+        .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "godwit"])
         .status()
         .map_err(|e| Error::Local(format!("useradd: {e}")))?;
     if !status.success() {
@@ -345,8 +333,7 @@ pub fn find_bindir() -> Result<PathBuf> {
 }
 
 fn free_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| Error::io("finding a free port", e))?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io("finding a free port", e))?;
     let port = listener
         .local_addr()
         .map_err(|e| Error::io("finding a free port", e))?

@@ -17,11 +17,7 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
     let target = resolve_target(args.target.to.as_deref(), reporter)?;
     let jobs = args
         .jobs
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-        })
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
         .max(1);
     let rejects_path = args
         .rejects
@@ -61,11 +57,7 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
     if args.to_was_local() {
         reporter.emit(Event::Info(format!("connect with: psql \"{target}\"")));
     }
-    Ok(if review {
-        ExitCode::Review
-    } else {
-        ExitCode::Ok
-    })
+    Ok(if review { ExitCode::Review } else { ExitCode::Ok })
 }
 
 impl CopyArgs {

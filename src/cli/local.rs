@@ -9,10 +9,7 @@ pub fn run(args: LocalArgs) -> Result<ExitCode> {
     match args.action {
         LocalAction::Start => {
             let spec = cluster.start()?;
-            eprintln!(
-                "local cluster running (data in {})",
-                cluster.data_dir().display()
-            );
+            eprintln!("local cluster running (data in {})", cluster.data_dir().display());
             println!("{spec}");
         }
         LocalAction::Stop => {
@@ -23,15 +20,9 @@ pub fn run(args: LocalArgs) -> Result<ExitCode> {
             }
         }
         LocalAction::Status => match cluster.status()? {
-            Status::NotCreated => println!(
-                "not created (will be created in {})",
-                cluster.data_dir().display()
-            ),
+            Status::NotCreated => println!("not created (will be created in {})", cluster.data_dir().display()),
             Status::Stopped => println!("stopped ({})", cluster.data_dir().display()),
-            Status::Running { port } => println!(
-                "running on 127.0.0.1:{port} ({})",
-                cluster.data_dir().display()
-            ),
+            Status::Running { port } => println!("running on 127.0.0.1:{port} ({})", cluster.data_dir().display()),
         },
         LocalAction::Url => println!("{}", cluster.spec()?),
     }

@@ -27,18 +27,13 @@ pub fn run(args: PlanArgs) -> Result<ExitCode> {
             if column.reason.starts_with("cast in config") {
                 continue;
             }
-            if let Some(s) =
-                plan::suggest::for_column(&table.source, &column.source, &column.declared, &samples)
-            {
+            if let Some(s) = plan::suggest::for_column(&table.source, &column.source, &column.declared, &samples) {
                 plan.suggestions.push(s);
             }
         }
     }
     match args.format {
-        PlanFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&plan).unwrap_or_default()
-        ),
+        PlanFormat::Json => println!("{}", serde_json::to_string_pretty(&plan).unwrap_or_default()),
         PlanFormat::Text => print!("{}", render(&plan)),
     }
     Ok(ExitCode::Ok)
@@ -68,10 +63,7 @@ pub fn render(plan: &Plan) -> String {
     out.push_str(&ddl::script(plan));
     out.push_str("\n-- Columns: source declared type [observed storage classes] → PostgreSQL type: cast (why)\n");
     for t in &plan.tables {
-        out.push_str(&format!(
-            "\n{} → {} ({} rows)\n",
-            t.source, t.target, t.row_count
-        ));
+        out.push_str(&format!("\n{} → {} ({} rows)\n", t.source, t.target, t.row_count));
         for c in &t.columns {
             let observed = if c.observed.is_empty() {
                 String::new()

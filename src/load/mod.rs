@@ -68,12 +68,7 @@ enum Task {
 }
 
 /// Runs a schema-and-data copy.
-pub fn copy(
-    source: &SqliteSource,
-    plan: &Plan,
-    options: &CopyOptions,
-    reporter: &Reporter,
-) -> Result<CopyOutcome> {
+pub fn copy(source: &SqliteSource, plan: &Plan, options: &CopyOptions, reporter: &Reporter) -> Result<CopyOutcome> {
     let started = Instant::now();
     let mut control = options.target.connect()?;
     control
@@ -90,27 +85,12 @@ pub fn copy(
 
     let staging_schema = staging::staging_name();
     staging::create(&mut control, &staging_schema)?;
-    let result = load_into_staging(
-        source,
-        plan,
-        options,
-        &staging_schema,
-        &mut control,
-        reporter,
-    )
-    .and_then(|loaded| {
+    let result = load_into_staging(source, plan, options, &staging_schema, &mut control, reporter).and_then(|loaded| {
         if interrupt::requested() {
             return Err(Error::Interrupted);
         }
-        publish(
-            &mut control,
-            plan,
-            options,
-            &staging_schema,
-            &replaced,
-            reporter,
-        )
-        .map(|views_failed| (loaded, views_failed))
+        publish(&mut control, plan, options, &staging_schema, &replaced, reporter)
+            .map(|views_failed| (loaded, views_failed))
     });
     match result {
         Ok((mut loaded, views_failed)) => {
@@ -119,9 +99,7 @@ pub fn copy(
                 "SELECT pg_advisory_unlock(hashtext($1))",
                 &[&format!("godwit:{staging_schema}")],
             );
-            let review = loaded.rejects > 0
-                || !loaded.not_valid.is_empty()
-                || !loaded.not_migrated.is_empty();
+            let review = loaded.rejects > 0 || !loaded.not_valid.is_empty() || !loaded.not_migrated.is_empty();
             let mut warnings = plan.warnings.clone();
             warnings.extend(loaded.not_valid.iter().cloned());
             let summary = CopySummary {
@@ -153,11 +131,7 @@ pub fn copy(
 }
 
 /// Refuses to overwrite; with --replace, returns the relations to drop.
-fn check_target(
-    control: &mut Client,
-    plan: &Plan,
-    options: &CopyOptions,
-) -> Result<Vec<(String, char)>> {
+fn check_target(control: &mut Client, plan: &Plan, options: &CopyOptions) -> Result<Vec<(String, char)>> {
     let mut names: Vec<String> = plan.tables.iter().map(|t| t.target.clone()).collect();
     names.extend(plan.views.iter().map(|v| v.target.clone()));
     let existing = staging::existing_relations(control, &options.schema, &names)?;
@@ -213,11 +187,7 @@ fn load_into_staging(
     let jobs = options.jobs.max(1);
     let readers = source.snapshot(jobs)?;
     let tasks = plan_copy_tasks(&readers[0], plan).map_err(|e| source.err(e))?;
-    let progress: Vec<TableProgress> = plan
-        .tables
-        .iter()
-        .map(|_| TableProgress::default())
-        .collect();
+    let progress: Vec<TableProgress> = plan.tables.iter().map(|_| TableProgress::default()).collect();
     for task in &tasks {
         if let Task::Copy { table, .. } = task {
             progress[*table].chunks_left.fetch_add(1, Ordering::Relaxed);
@@ -280,24 +250,14 @@ fn load_into_staging(
                                         rows: plan.tables[table].row_count,
                                     });
                                 }
-                                let r = copy_chunk(
-                                    &sqlite,
-                                    &mut pg,
-                                    &copies[table],
-                                    range,
-                                    p,
-                                    rejects,
-                                    should_stop,
-                                );
+                                let r = copy_chunk(&sqlite, &mut pg, &copies[table], range, p, rejects, should_stop);
                                 if r.is_ok() && p.chunks_left.fetch_sub(1, Ordering::AcqRel) == 1 {
                                     finish_table(plan, table, p, reporter);
                                     queue.push_front(index_tasks(schema, &plan.tables[table]));
                                 }
                                 r
                             }
-                            Task::Sql { label, sql } => {
-                                pg.batch_execute(&sql).map_err(|e| Error::pg(label, &e))
-                            }
+                            Task::Sql { label, sql } => pg.batch_execute(&sql).map_err(|e| Error::pg(label, &e)),
                             _ => Ok(()),
                         };
                         queue.done();
@@ -359,12 +319,7 @@ fn load_into_staging(
             if try_statement(
                 control,
                 &ddl::check(schema, table, check, true),
-                || {
-                    format!(
-                        "check {} on {} ({})",
-                        check.name, table.target, check.expression
-                    )
-                },
+                || format!("check {} on {} ({})", check.name, table.target, check.expression),
                 &mut not_migrated,
             )? {
                 validations.push(Task::Validate {
@@ -431,9 +386,7 @@ fn load_into_staging(
                                 "ANALYZE {}",
                                 ddl::qualified(schema, &plan.tables[table].target)
                             ))
-                            .map_err(|e| {
-                                Error::pg(format!("analyzing {}", plan.tables[table].target), &e)
-                            }),
+                            .map_err(|e| Error::pg(format!("analyzing {}", plan.tables[table].target), &e)),
                         _ => Ok(()),
                     };
                     queue.done();
@@ -474,17 +427,15 @@ fn connect_worker(target: &ConnSpec) -> Result<Client> {
     let mut pg = target.connect()?;
     // Staging data becomes durable with the final commit, whose WAL flush
     // covers everything written before it.
-    pg.batch_execute("SET synchronous_commit = off; SET maintenance_work_mem = '256MB'; SET application_name = 'godwit copy worker'")
-        .map_err(|e| Error::pg("setting up a COPY session", &e))?;
+    pg.batch_execute(
+        "SET synchronous_commit = off; SET maintenance_work_mem = '256MB'; SET application_name = 'godwit copy worker'",
+    )
+    .map_err(|e| Error::pg("setting up a COPY session", &e))?;
     Ok(pg)
 }
 
 fn finish_table(plan: &Plan, table: usize, p: &TableProgress, reporter: &Reporter) {
-    let seconds = p
-        .started
-        .get()
-        .map(|s| s.elapsed().as_secs_f64())
-        .unwrap_or(0.0);
+    let seconds = p.started.get().map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0);
     let _ = p.finished_after.set(seconds);
     reporter.emit(Event::TableFinished(TableSummary {
         table: plan.tables[table].target.clone(),
@@ -561,10 +512,7 @@ fn plan_copy_tasks(sqlite: &rusqlite::Connection, plan: &Plan) -> rusqlite::Resu
                 }
             }
         } else {
-            tasks.push(Task::Copy {
-                table: i,
-                range: None,
-            });
+            tasks.push(Task::Copy { table: i, range: None });
         }
     }
     Ok(tasks)
@@ -604,17 +552,12 @@ fn create_table(
             )?;
             Ok(plain)
         }
-        Err(e) => Err(Error::pg(
-            format!("creating table {}\n{sql}", table.target),
-            &e,
-        )),
+        Err(e) => Err(Error::pg(format!("creating table {}\n{sql}", table.target), &e)),
     }
 }
 
 fn run(client: &mut Client, sql: &str, what: &str) -> Result<()> {
-    client
-        .batch_execute(sql)
-        .map_err(|e| Error::pg(what.to_string(), &e))
+    client.batch_execute(sql).map_err(|e| Error::pg(what.to_string(), &e))
 }
 
 /// Runs a statement (in autocommit) that may fail because the SQLite
@@ -657,11 +600,7 @@ fn validate(
             Ok(Some(format!(
                 "{label} is NOT VALID: {} row{} violate it (nothing was deleted); fix the rows, then run \
                  ALTER TABLE {} VALIDATE CONSTRAINT {}",
-                if count >= 0 {
-                    count.to_string()
-                } else {
-                    "some".into()
-                },
+                if count >= 0 { count.to_string() } else { "some".into() },
                 if count == 1 { "" } else { "s" },
                 ddl::qualified(final_schema, &table.target),
                 quote_ident(constraint)
@@ -698,10 +637,7 @@ fn violations(pg: &mut Client, schema: &str, table: &TablePlan, constraint: &str
             .map_err(|e| Error::pg("counting orphans", &e));
     }
     if let Some(check) = table.checks.iter().find(|c| c.name == constraint) {
-        let sql = format!(
-            "SELECT count(*) FROM {target} WHERE NOT ({})",
-            check.expression
-        );
+        let sql = format!("SELECT count(*) FROM {target} WHERE NOT ({})", check.expression);
         return pg
             .query_one(&sql, &[])
             .map(|r| r.get(0))
@@ -719,10 +655,7 @@ fn restart_identity(control: &mut Client, schema: &str, table: &TablePlan) -> Re
     let target = ddl::qualified(schema, &table.target);
     let max: Option<i64> = control
         .query_one(
-            &format!(
-                "SELECT max({})::bigint FROM {target}",
-                quote_ident(&identity.column)
-            ),
+            &format!("SELECT max({})::bigint FROM {target}", quote_ident(&identity.column)),
             &[],
         )
         .map_err(|e| Error::pg(format!("reading max id of {}", table.target), &e))?
@@ -753,10 +686,7 @@ fn publish(
     replaced: &[(String, char)],
     reporter: &Reporter,
 ) -> Result<Vec<String>> {
-    reporter.emit(Event::Phase(format!(
-        "publishing into schema {}",
-        options.schema
-    )));
+    reporter.emit(Event::Phase(format!("publishing into schema {}", options.schema)));
     let target = quote_ident(&options.schema);
     let mut tx = control
         .transaction()
@@ -782,9 +712,16 @@ fn publish(
         .collect();
     for (kind, list) in [("VIEW", &views), ("TABLE", &tables)] {
         if !list.is_empty() {
-            tx.batch_execute(&format!("DROP {kind} {}", list.join(", "))).map_err(|e| {
-                Error::pg(format!("--replace: dropping {} (other objects that depend on them must be dropped first)", list.join(", ")), &e)
-            })?;
+            tx.batch_execute(&format!("DROP {kind} {}", list.join(", ")))
+                .map_err(|e| {
+                    Error::pg(
+                        format!(
+                            "--replace: dropping {} (other objects that depend on them must be dropped first)",
+                            list.join(", ")
+                        ),
+                        &e,
+                    )
+                })?;
         }
     }
     for table in &plan.tables {
@@ -792,20 +729,13 @@ fn publish(
             "ALTER TABLE {} SET SCHEMA {target}",
             ddl::qualified(staging_schema, &table.target)
         ))
-        .map_err(|e| {
-            Error::pg(
-                format!("moving {} into {}", table.target, options.schema),
-                &e,
-            )
-        })?;
+        .map_err(|e| Error::pg(format!("moving {} into {}", table.target, options.schema), &e))?;
     }
     let mut failed = Vec::new();
     tx.batch_execute(&format!("SET LOCAL search_path = {target}"))
         .map_err(|e| Error::pg("search_path", &e))?;
     for view in &plan.views {
-        let mut sp = tx
-            .savepoint("godwit_view")
-            .map_err(|e| Error::pg("savepoint", &e))?;
+        let mut sp = tx.savepoint("godwit_view").map_err(|e| Error::pg("savepoint", &e))?;
         match sp.batch_execute(&ddl::view(&options.schema, view)) {
             Ok(()) => sp.commit().map_err(|e| Error::pg("savepoint", &e))?,
             Err(e) => {
@@ -819,15 +749,11 @@ fn publish(
             }
         }
     }
-    tx.batch_execute(&format!(
-        "DROP SCHEMA {} CASCADE",
-        quote_ident(staging_schema)
-    ))
-    .map_err(|e| Error::pg("dropping the staging schema", &e))?;
+    tx.batch_execute(&format!("DROP SCHEMA {} CASCADE", quote_ident(staging_schema)))
+        .map_err(|e| Error::pg("dropping the staging schema", &e))?;
     if interrupt::requested() {
         return Err(Error::Interrupted);
     }
-    tx.commit()
-        .map_err(|e| Error::pg("committing the copy", &e))?;
+    tx.commit().map_err(|e| Error::pg("committing the copy", &e))?;
     Ok(failed)
 }

@@ -54,17 +54,15 @@ impl RejectSink {
         self.count.fetch_add(1, Ordering::Relaxed);
         let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
         if guard.is_none() {
-            let file = File::create(&self.path).map_err(|e| {
-                Error::io(format!("creating reject file {}", self.path.display()), e)
-            })?;
+            let file = File::create(&self.path)
+                .map_err(|e| Error::io(format!("creating reject file {}", self.path.display()), e))?;
             *guard = Some(BufWriter::new(file));
         }
         let writer = guard
             .as_mut()
             .ok_or_else(|| Error::Other("reject file unavailable".into()))?;
         let line = serde_json::to_string(record).map_err(|e| Error::Other(e.to_string()))?;
-        writeln!(writer, "{line}")
-            .map_err(|e| Error::io(format!("writing {}", self.path.display()), e))
+        writeln!(writer, "{line}").map_err(|e| Error::io(format!("writing {}", self.path.display()), e))
     }
 
     pub fn count(&self) -> u64 {

@@ -26,10 +26,7 @@ fn lock_key(schema: &str) -> String {
 /// Creates the staging schema and takes its lock on `client`'s session.
 pub fn create(client: &mut Client, schema: &str) -> Result<()> {
     client
-        .query_one(
-            "SELECT pg_advisory_lock(hashtext($1))",
-            &[&lock_key(schema)],
-        )
+        .query_one("SELECT pg_advisory_lock(hashtext($1))", &[&lock_key(schema)])
         .map_err(|e| Error::pg("locking the staging schema", &e))?;
     client
         .batch_execute(&format!("CREATE SCHEMA {}", quote_ident(schema)))
@@ -49,24 +46,15 @@ pub fn clean_abandoned(client: &mut Client) -> Result<Vec<String>> {
     for row in rows {
         let schema: String = row.get(0);
         let free: bool = client
-            .query_one(
-                "SELECT pg_try_advisory_lock(hashtext($1))",
-                &[&lock_key(&schema)],
-            )
+            .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&lock_key(&schema)])
             .map_err(|e| Error::pg("checking a staging schema's lock", &e))?
             .get(0);
         if free {
             client
-                .batch_execute(&format!(
-                    "DROP SCHEMA IF EXISTS {} CASCADE",
-                    quote_ident(&schema)
-                ))
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(&schema)))
                 .map_err(|e| Error::pg(format!("dropping leftover staging schema {schema}"), &e))?;
             client
-                .query_one(
-                    "SELECT pg_advisory_unlock(hashtext($1))",
-                    &[&lock_key(&schema)],
-                )
+                .query_one("SELECT pg_advisory_unlock(hashtext($1))", &[&lock_key(&schema)])
                 .map_err(|e| Error::pg("releasing a staging lock", &e))?;
             dropped.push(schema);
         }
@@ -78,24 +66,14 @@ pub fn clean_abandoned(client: &mut Client) -> Result<Vec<String>> {
 pub fn drop(client: &mut Client, schema: &str) -> Result<()> {
     let _ = client.batch_execute("ROLLBACK");
     client
-        .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {} CASCADE",
-            quote_ident(schema)
-        ))
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(schema)))
         .map_err(|e| Error::pg(format!("dropping staging schema {schema}"), &e))?;
-    let _ = client.query_one(
-        "SELECT pg_advisory_unlock(hashtext($1))",
-        &[&lock_key(schema)],
-    );
+    let _ = client.query_one("SELECT pg_advisory_unlock(hashtext($1))", &[&lock_key(schema)]);
     Ok(())
 }
 
 /// Tables and views in `schema` among `names`.
-pub fn existing_relations(
-    client: &mut Client,
-    schema: &str,
-    names: &[String],
-) -> Result<Vec<(String, char)>> {
+pub fn existing_relations(client: &mut Client, schema: &str, names: &[String]) -> Result<Vec<(String, char)>> {
     let rows = client
         .query(
             "SELECT c.relname::text, c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \

@@ -32,6 +32,8 @@ pub struct TableCopy<'a> {
     pub columns: Vec<&'a ColumnPlan>,
     /// Positions of the row-key columns in the SELECT list.
     pub key_positions: Vec<usize>,
+    /// Position of `rowid` in the SELECT list, to name rows whose key is NULL.
+    pub rowid_position: Option<usize>,
     pub select: String,
     pub copy: String,
 }
@@ -58,10 +60,17 @@ impl<'a> TableCopy<'a> {
                 }
             }
         }
+        let rowid_position = if plan.has_rowid && !plan.row_key.iter().any(|k| k == "rowid") {
+            select.push("rowid".to_string());
+            Some(select.len() - 1)
+        } else {
+            None
+        };
         let targets: Vec<&str> = columns.iter().map(|c| c.target.as_str()).collect();
         TableCopy {
             plan,
             key_positions,
+            rowid_position,
             select: format!("SELECT {} FROM {}", select.join(", "), quote(&plan.source)),
             copy: copy_statement(schema, &plan.target, &targets, false),
             columns,
@@ -79,8 +88,7 @@ pub fn copy_chunk(
     rejects: &RejectSink,
     should_stop: &dyn Fn() -> bool,
 ) -> Result<()> {
-    let source_err =
-        |e: rusqlite::Error| Error::Other(format!("reading table {}: {e}", table.plan.source));
+    let source_err = |e: rusqlite::Error| Error::Other(format!("reading table {}: {e}", table.plan.source));
     let sql = match range {
         Some(_) => format!("{} WHERE rowid >= ?1 AND rowid < ?2", table.select),
         None => table.select.clone(),
@@ -118,10 +126,13 @@ pub fn copy_chunk(
                 buf.truncate(row_start);
                 let mut key = serde_json::Map::new();
                 for (name, pos) in table.plan.row_key.iter().zip(&table.key_positions) {
-                    key.insert(
-                        name.clone(),
-                        json_of(row.get_ref(*pos).map_err(source_err)?),
-                    );
+                    key.insert(name.clone(), json_of(row.get_ref(*pos).map_err(source_err)?));
+                }
+                if let Some(pos) = table
+                    .rowid_position
+                    .filter(|_| key.values().any(serde_json::Value::is_null))
+                {
+                    key.insert("rowid".into(), json_of(row.get_ref(pos).map_err(source_err)?));
                 }
                 rejects.record(&RejectRecord {
                     table: &table.plan.source,
@@ -136,9 +147,7 @@ pub fn copy_chunk(
         if buf.len() >= FLUSH_BYTES {
             copy.write(&buf)?;
             progress.rows.fetch_add(pending_rows, Ordering::Relaxed);
-            progress
-                .bytes
-                .fetch_add(buf.len() as u64, Ordering::Relaxed);
+            progress.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
             pending_rows = 0;
             buf.clear();
             if should_stop() {
@@ -148,9 +157,7 @@ pub fn copy_chunk(
     }
     copy.write(&buf)?;
     progress.rows.fetch_add(pending_rows, Ordering::Relaxed);
-    progress
-        .bytes
-        .fetch_add(buf.len() as u64, Ordering::Relaxed);
+    progress.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
     copy.finish()?;
     Ok(())
 }
@@ -161,7 +168,10 @@ fn value_preview(value: ValueRef<'_>) -> String {
         ValueRef::Integer(i) => i.to_string(),
         ValueRef::Real(f) => f.to_string(),
         ValueRef::Text(t) => preview(t),
-        ValueRef::Blob(b) => format!("<{} byte blob>", b.len()),
+        ValueRef::Blob(b) => {
+            let hex: String = b.iter().take(20).map(|x| format!("{x:02x}")).collect();
+            format!("x'{hex}{}' ({} bytes)", if b.len() > 20 { "…" } else { "" }, b.len())
+        }
     }
 }
 
@@ -169,13 +179,8 @@ fn json_of(value: ValueRef<'_>) -> serde_json::Value {
     match value {
         ValueRef::Null => serde_json::Value::Null,
         ValueRef::Integer(i) => i.into(),
-        ValueRef::Real(f) => serde_json::Number::from_f64(f)
-            .map_or(serde_json::Value::Null, serde_json::Value::Number),
+        ValueRef::Real(f) => serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, serde_json::Value::Number),
         ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
-        ValueRef::Blob(b) => b
-            .iter()
-            .map(|x| format!("{x:02x}"))
-            .collect::<String>()
-            .into(),
+        ValueRef::Blob(b) => b.iter().map(|x| format!("{x:02x}")).collect::<String>().into(),
     }
 }

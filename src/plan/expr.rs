@@ -107,9 +107,7 @@ fn rewrite(tokens: &[Token], names: &Names) -> String {
         let t = &tokens[i];
         let next_is_paren = tokens.get(i + 1).is_some_and(|n| n.is_punct("("));
         match t {
-            Token::Word(w)
-                if next_is_paren && !KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(w)) =>
-            {
+            Token::Word(w) if next_is_paren && !KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(w)) => {
                 let close = matching_paren(tokens, i + 1).unwrap_or(tokens.len() - 1);
                 let args: Vec<String> = split_commas(&tokens[i + 2..close])
                     .into_iter()
@@ -128,8 +126,7 @@ fn rewrite(tokens: &[Token], names: &Names) -> String {
                 {
                     let inner = &tokens[i + 2..close];
                     if let Some(as_pos) = inner.iter().rposition(|t| t.is_word("AS")) {
-                        let type_text: Vec<String> =
-                            inner[as_pos + 1..].iter().map(Token::to_sql).collect();
+                        let type_text: Vec<String> = inner[as_pos + 1..].iter().map(Token::to_sql).collect();
                         out.push(format!(
                             "CAST({} AS {})",
                             rewrite(&inner[..as_pos], names),
@@ -142,9 +139,7 @@ fn rewrite(tokens: &[Token], names: &Names) -> String {
                 out.push("CAST".into());
             }
             Token::Word(w) if w.eq_ignore_ascii_case("GLOB") => out.push("SIMILAR TO".into()),
-            Token::Word(w) if KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(w)) => {
-                out.push(w.to_ascii_uppercase())
-            }
+            Token::Word(w) if KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(w)) => out.push(w.to_ascii_uppercase()),
             Token::Word(w) | Token::QuotedIdent(w) => {
                 let quoted = matches!(t, Token::QuotedIdent(_));
                 match names.target(w) {
@@ -209,8 +204,7 @@ fn join(parts: &[String]) -> String {
     for (i, p) in parts.iter().enumerate() {
         if i > 0 {
             let prev = parts[i - 1].as_str();
-            let tight =
-                prev == "(" || p == ")" || p == "," || p == "." || prev == "." || prev == "::";
+            let tight = prev == "(" || p == ")" || p == "," || p == "." || prev == "." || prev == "::";
             if !tight {
                 out.push(' ');
             }
@@ -239,10 +233,7 @@ fn function(name: &str, args: &[String], raw: &[Token]) -> String {
         "ifnull" => format!("coalesce({all})"),
         "instr" if args.len() == 2 => format!("strpos({}, {})", args[0], args[1]),
         "substr" | "substring" => format!("substr({all})"),
-        "json_valid" if args.len() == 1 => format!(
-            "({} IS NULL OR pg_input_is_valid({}, 'jsonb'))",
-            args[0], args[0]
-        ),
+        "json_valid" if args.len() == 1 => format!("({} IS NULL OR pg_input_is_valid({}, 'jsonb'))", args[0], args[0]),
         "group_concat" if args.len() == 1 => format!("string_agg(({})::text, ',')", args[0]),
         "group_concat" if args.len() == 2 => {
             format!("string_agg(({})::text, {})", args[0], args[1])
@@ -260,36 +251,21 @@ fn function(name: &str, args: &[String], raw: &[Token]) -> String {
 fn now_function(name: &str, args: &[Token]) -> Option<String> {
     let strs: Vec<&str> = args
         .iter()
-        .filter_map(|t| {
-            if let Token::Str(s) = t {
-                Some(s.as_str())
-            } else {
-                None
-            }
-        })
+        .filter_map(|t| if let Token::Str(s) = t { Some(s.as_str()) } else { None })
         .collect();
     let utc = "(now() AT TIME ZONE 'UTC')";
     match name {
-        "datetime" if strs.first() == Some(&"now") => {
-            Some(format!("to_char({utc}, 'YYYY-MM-DD HH24:MI:SS')"))
-        }
+        "datetime" if strs.first() == Some(&"now") => Some(format!("to_char({utc}, 'YYYY-MM-DD HH24:MI:SS')")),
         "date" if strs.first() == Some(&"now") => Some(format!("to_char({utc}, 'YYYY-MM-DD')")),
         "time" if strs.first() == Some(&"now") => Some(format!("to_char({utc}, 'HH24:MI:SS')")),
-        "unixepoch" if strs.first() == Some(&"now") => {
-            Some("extract(epoch FROM now())::bigint".into())
-        }
-        "julianday" if strs.first() == Some(&"now") => {
-            Some("(extract(epoch FROM now()) / 86400.0 + 2440587.5)".into())
-        }
+        "unixepoch" if strs.first() == Some(&"now") => Some("extract(epoch FROM now())::bigint".into()),
+        "julianday" if strs.first() == Some(&"now") => Some("(extract(epoch FROM now()) / 86400.0 + 2440587.5)".into()),
         "strftime" if strs.get(1) == Some(&"now") => {
             let format = strs[0];
             if format == "%s" {
                 return Some("extract(epoch FROM now())::bigint::text".into());
             }
-            Some(format!(
-                "to_char({utc}, {})",
-                quote_literal(&strftime_to_char(format)?)
-            ))
+            Some(format!("to_char({utc}, {})", quote_literal(&strftime_to_char(format)?)))
         }
         _ => None,
     }
@@ -334,12 +310,7 @@ pub type DefaultError = String;
 /// Rewrites a SQLite column default for the chosen target type. Literals
 /// go through the same cast as the column's values, so `DEFAULT 0` on a
 /// boolean becomes `false` and on a timestamp the epoch.
-pub fn translate_default(
-    default: &str,
-    pg_type: &PgType,
-    cast: &Cast,
-    names: &Names,
-) -> Result<String, DefaultError> {
+pub fn translate_default(default: &str, pg_type: &PgType, cast: &Cast, names: &Names) -> Result<String, DefaultError> {
     let tokens = tokenize(default);
     let unwrapped = strip_parens(&tokens);
     let is_now = is_now_default(unwrapped);
@@ -347,10 +318,37 @@ pub fn translate_default(
         return Ok(now_default(pg_type, unwrapped));
     }
     if let Some(value) = literal_value(unwrapped) {
+        let value = apply_affinity(value, cast);
         return crate::target::postgres::encode::literal_for(&value, pg_type, cast)
             .map_err(|why| format!("default {default} does not fit {}: {why}", pg_type.sql()));
     }
     Ok(translate(default, names))
+}
+
+/// SQLite converts a numeric-looking text default to a number in columns
+/// of numeric affinity, so `DEFAULT '0'` on an INTEGER column is 0.
+fn apply_affinity(value: Literal, cast: &Cast) -> Literal {
+    let numeric = !matches!(
+        cast,
+        Cast::Text { .. } | Cast::TextLike | Cast::Bytea | Cast::Json { .. } | Cast::Uuid
+    );
+    match value {
+        Literal::Text(t) if numeric => {
+            let trimmed = t.trim();
+            if let Ok(i) = trimmed.parse::<i64>() {
+                Literal::Integer(i)
+            } else if let Ok(f) = trimmed
+                .parse::<f64>()
+                .map_err(|_| ())
+                .and_then(|f| if f.is_finite() { Ok(f) } else { Err(()) })
+            {
+                Literal::Real(f)
+            } else {
+                Literal::Text(t)
+            }
+        }
+        other => other,
+    }
 }
 
 fn strip_parens(tokens: &[Token]) -> &[Token] {
@@ -363,25 +361,15 @@ fn strip_parens(tokens: &[Token]) -> &[Token] {
 
 fn is_now_default(tokens: &[Token]) -> bool {
     match tokens {
-        [t] => {
-            t.is_word("CURRENT_TIMESTAMP") || t.is_word("CURRENT_DATE") || t.is_word("CURRENT_TIME")
-        }
+        [t] => t.is_word("CURRENT_TIMESTAMP") || t.is_word("CURRENT_DATE") || t.is_word("CURRENT_TIME"),
         [Token::Word(f), open, rest @ ..] if open.is_punct("(") => {
             let f = f.to_ascii_lowercase();
             let strs: Vec<&str> = rest
                 .iter()
-                .filter_map(|t| {
-                    if let Token::Str(s) = t {
-                        Some(s.as_str())
-                    } else {
-                        None
-                    }
-                })
+                .filter_map(|t| if let Token::Str(s) = t { Some(s.as_str()) } else { None })
                 .collect();
             match f.as_str() {
-                "datetime" | "date" | "time" | "unixepoch" | "julianday" => {
-                    strs.first() == Some(&"now")
-                }
+                "datetime" | "date" | "time" | "unixepoch" | "julianday" => strs.first() == Some(&"now"),
                 "strftime" => strs.get(1) == Some(&"now"),
                 _ => false,
             }
@@ -404,9 +392,7 @@ fn now_default(pg_type: &PgType, tokens: &[Token]) -> String {
         PgType::Date => "((now() AT TIME ZONE 'UTC')::date)".into(),
         PgType::Time => "((now() AT TIME ZONE 'UTC')::time)".into(),
         PgType::BigInt | PgType::Integer => "(extract(epoch FROM now())::bigint)".into(),
-        PgType::Double | PgType::Numeric(_) => {
-            "(extract(epoch FROM now()) / 86400.0 + 2440587.5)".into()
-        }
+        PgType::Double | PgType::Numeric(_) => "(extract(epoch FROM now()) / 86400.0 + 2440587.5)".into(),
         _ => {
             // Text keeps SQLite's own format.
             let format = if date_only {
@@ -421,10 +407,7 @@ fn now_default(pg_type: &PgType, tokens: &[Token]) -> String {
                             .find_map(|t| if let Token::Str(s) = t { Some(s) } else { None })
                             .and_then(|f| strftime_to_char(f))
                         {
-                            Some(fmt) => format!(
-                                "to_char(now() AT TIME ZONE 'UTC', {})",
-                                quote_literal(&fmt)
-                            ),
+                            Some(fmt) => format!("to_char(now() AT TIME ZONE 'UTC', {})", quote_literal(&fmt)),
                             None => "CURRENT_TIMESTAMP::text".into(),
                         };
                     }
@@ -530,13 +513,7 @@ mod tests {
             "CURRENT_TIMESTAMP"
         );
         assert_eq!(
-            translate_default(
-                "(strftime('%Y-%m-%d %H:%M:%f', 'now'))",
-                &PgType::Text,
-                &text,
-                &n
-            )
-            .unwrap(),
+            translate_default("(strftime('%Y-%m-%d %H:%M:%f', 'now'))", &PgType::Text, &text, &n).unwrap(),
             "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS')"
         );
         assert_eq!(
@@ -556,9 +533,7 @@ mod tests {
             translate_default("0", &PgType::BigInt, &Cast::Integer { bits: 64 }, &n).unwrap(),
             "0"
         );
-        assert!(
-            translate_default("'\"0\"'", &PgType::BigInt, &Cast::Integer { bits: 64 }, &n).is_err()
-        );
+        assert!(translate_default("'\"0\"'", &PgType::BigInt, &Cast::Integer { bits: 64 }, &n).is_err());
         assert_eq!(
             translate_default("\"\"", &PgType::Text, &Cast::Text { max_chars: None }, &n).unwrap(),
             "''"

@@ -149,10 +149,7 @@ impl NameAllocator {
         let mut n = 1;
         while self.used.contains(&name) {
             let suffix = format!("_{n}");
-            name = format!(
-                "{}{suffix}",
-                cut(base, names::MAX_IDENTIFIER_BYTES - suffix.len())
-            );
+            name = format!("{}{suffix}", cut(base, names::MAX_IDENTIFIER_BYTES - suffix.len()));
             n += 1;
         }
         self.used.insert(name.clone());
@@ -162,12 +159,7 @@ impl NameAllocator {
 
 /// Builds the plan. Config errors (unknown tables, columns, casts that do
 /// not fit) and naming problems are returned before anything is done.
-pub fn build(
-    source: &str,
-    schema: &SourceSchema,
-    config: &Config,
-    options: &PlanOptions,
-) -> Result<Plan> {
+pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &PlanOptions) -> Result<Plan> {
     validate_config(schema, config)?;
     let style = options.identifiers;
     let kept: Vec<&Table> = schema
@@ -209,12 +201,7 @@ pub fn build(
         let cols: Vec<(String, String)> = t
             .columns
             .iter()
-            .map(|c| {
-                (
-                    format!("{}.{}", t.name, c.name),
-                    column_target(&t.name, &c.name),
-                )
-            })
+            .map(|c| (format!("{}.{}", t.name, c.name), column_target(&t.name, &c.name)))
             .collect();
         problems.extend(names::check("column", &cols));
     }
@@ -294,10 +281,7 @@ pub fn build(
             let is_alias = table.rowid_alias == Some(index);
             let mut choice = types::choose(column, is_alias);
             let fk_to_uuid = table.foreign_keys.iter().find_map(|fk| {
-                let pos = fk
-                    .columns
-                    .iter()
-                    .position(|c| c.eq_ignore_ascii_case(&column.name))?;
+                let pos = fk.columns.iter().position(|c| c.eq_ignore_ascii_case(&column.name))?;
                 let parent_col = fk.parent_columns.get(pos).cloned().or_else(|| {
                     schema
                         .table(&fk.parent_table)
@@ -305,15 +289,10 @@ pub fn build(
                 })?;
                 uuid_keys
                     .iter()
-                    .find(|(t, c)| {
-                        t.eq_ignore_ascii_case(&fk.parent_table)
-                            && c.eq_ignore_ascii_case(&parent_col)
-                    })
+                    .find(|(t, c)| t.eq_ignore_ascii_case(&fk.parent_table) && c.eq_ignore_ascii_case(&parent_col))
                     .map(|(t, c)| format!("{t}.{c}"))
             });
-            if let Some(rule) =
-                config_cast(config, &table.name, &column.name, &column.declared_type)
-            {
+            if let Some(rule) = config_cast(config, &table.name, &column.name, &column.declared_type) {
                 choice = apply_cast(&table.name, &column.name, &choice, rule);
             }
             if let Some(namespace) = fk_to_uuid {
@@ -322,31 +301,23 @@ pub fn build(
                     cast: Cast::UuidFromInt {
                         namespace: namespace.clone(),
                     },
-                    reason: format!(
-                        "foreign key to {namespace}, which config converts with uuid-from-int"
-                    ),
+                    reason: format!("foreign key to {namespace}, which config converts with uuid-from-int"),
                 };
             }
             let target_name = column_target(&table.name, &column.name);
             if choice.pg_type == PgType::Boolean {
                 table_names.booleans.push(column.name.clone());
             }
-            let identity = is_alias
-                && matches!(
-                    choice.pg_type,
-                    PgType::BigInt | PgType::Integer | PgType::SmallInt
-                );
+            let identity = is_alias && matches!(choice.pg_type, PgType::BigInt | PgType::Integer | PgType::SmallInt);
             let default = match &column.default {
-                Some(d) if !identity => {
-                    match expr::translate_default(d, &choice.pg_type, &choice.cast, &table_names) {
-                        Ok(sql) => Some(sql),
-                        Err(why) => {
-                            plan.not_migrated
-                                .push(format!("default of {}.{}: {why}", table.name, column.name));
-                            None
-                        }
+                Some(d) if !identity => match expr::translate_default(d, &choice.pg_type, &choice.cast, &table_names) {
+                    Ok(sql) => Some(sql),
+                    Err(why) => {
+                        plan.not_migrated
+                            .push(format!("default of {}.{}: {why}", table.name, column.name));
+                        None
                     }
-                }
+                },
                 _ => None,
             };
             let generated = column
@@ -363,11 +334,7 @@ pub fn build(
                 source: column.name.clone(),
                 target: target_name,
                 declared: column.declared_type.clone(),
-                observed: column
-                    .profile
-                    .as_ref()
-                    .map(|p| p.classes())
-                    .unwrap_or_default(),
+                observed: column.profile.as_ref().map(|p| p.classes()).unwrap_or_default(),
                 pg_type: choice.pg_type,
                 cast: choice.cast,
                 reason: choice.reason,
@@ -384,18 +351,10 @@ pub fn build(
                 .find(|c| c.source.eq_ignore_ascii_case(source))
                 .map(|c| c.target.clone())
         };
-        let primary_key: Vec<String> = table
-            .primary_key
-            .iter()
-            .filter_map(|k| column_name(k))
-            .collect();
+        let primary_key: Vec<String> = table.primary_key.iter().filter_map(|k| column_name(k)).collect();
         let identity = table
             .rowid_alias
-            .and_then(|i| {
-                columns
-                    .iter()
-                    .find(|c| c.source == table.columns[i].name && c.identity)
-            })
+            .and_then(|i| columns.iter().find(|c| c.source == table.columns[i].name && c.identity))
             .map(|c| IdentityPlan {
                 column: c.target.clone(),
                 sequence_floor: table.sequence,
@@ -438,36 +397,22 @@ pub fn build(
                             &column_name(name).unwrap_or_else(|| name.clone()),
                         );
                         // NOCASE has no built-in twin; lower() gives the same matching.
-                        let term = if collation
-                            .as_deref()
-                            .is_some_and(|c| c.eq_ignore_ascii_case("NOCASE"))
-                        {
+                        let term = if collation.as_deref().is_some_and(|c| c.eq_ignore_ascii_case("NOCASE")) {
                             format!("lower({col})")
                         } else {
                             col
                         };
-                        if *descending {
-                            format!("{term} DESC")
-                        } else {
-                            term
-                        }
+                        if *descending { format!("{term} DESC") } else { term }
                     }
                     IndexPart::Expression { sql, descending } => {
                         let term = format!("({})", expr::translate(sql, &table_names));
-                        if *descending {
-                            format!("{term} DESC")
-                        } else {
-                            term
-                        }
+                        if *descending { format!("{term} DESC") } else { term }
                     }
                 });
             }
             let mut definition = format!("({})", parts.join(", "));
             if let Some(predicate) = &index.predicate {
-                definition.push_str(&format!(
-                    " WHERE {}",
-                    expr::translate(predicate, &table_names)
-                ));
+                definition.push_str(&format!(" WHERE {}", expr::translate(predicate, &table_names)));
             }
             let name = allocator.allocate(&names::styled(&index.name, style));
             indexes.push(IndexPlan {
@@ -478,12 +423,10 @@ pub fn build(
         }
         let mut checks = Vec::new();
         for (n, check) in table.checks.iter().enumerate() {
-            let base = check.name.clone().unwrap_or_else(|| {
-                format!(
-                    "{target}_check{}",
-                    if n == 0 { String::new() } else { n.to_string() }
-                )
-            });
+            let base = check
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("{target}_check{}", if n == 0 { String::new() } else { n.to_string() }));
             checks.push(CheckPlan {
                 name: truncate_name(&base),
                 expression: expr::translate(&check.expression, &table_names),
@@ -590,12 +533,9 @@ pub fn build(
         for c in &t.columns {
             if c.pg_type == PgType::Text
                 && let Some(src) = schema.table(&t.source).and_then(|s| s.column(&c.source))
-                && types::parse_declared(&src.declared_type)
-                    .name
-                    .contains("DATE")
+                && types::parse_declared(&src.declared_type).name.contains("DATE")
             {
-                plan.warnings
-                    .push(format!("{}.{}: {}", t.source, c.source, c.reason));
+                plan.warnings.push(format!("{}.{}: {}", t.source, c.source, c.reason));
             }
         }
     }
@@ -626,12 +566,7 @@ fn config_cast<'a>(
 }
 
 /// The type and cast a config rule asks for.
-fn apply_cast(
-    table: &str,
-    column: &str,
-    natural: &types::Choice,
-    rule: &crate::config::CastRule,
-) -> types::Choice {
+fn apply_cast(table: &str, column: &str, natural: &types::Choice, rule: &crate::config::CastRule) -> types::Choice {
     let unit_from_natural = match &natural.cast {
         Cast::Timestamp { unit, .. } | Cast::Date { unit } => *unit,
         _ => EpochUnit::Seconds,
@@ -661,14 +596,8 @@ fn apply_cast(
 fn temporal_cast(t: &PgType, unit: EpochUnit) -> Cast {
     match t {
         PgType::Date => Cast::Date { unit },
-        PgType::Timestamp => Cast::Timestamp {
-            unit,
-            with_zone: false,
-        },
-        _ => Cast::Timestamp {
-            unit,
-            with_zone: true,
-        },
+        PgType::Timestamp => Cast::Timestamp { unit, with_zone: false },
+        _ => Cast::Timestamp { unit, with_zone: true },
     }
 }
 
@@ -691,14 +620,8 @@ pub fn cast_for_type(t: &PgType, unit: EpochUnit) -> Cast {
         PgType::Boolean => Cast::Boolean,
         PgType::Date => Cast::Date { unit },
         PgType::Time => Cast::Time,
-        PgType::Timestamp => Cast::Timestamp {
-            unit,
-            with_zone: false,
-        },
-        PgType::Timestamptz => Cast::Timestamp {
-            unit,
-            with_zone: true,
-        },
+        PgType::Timestamp => Cast::Timestamp { unit, with_zone: false },
+        PgType::Timestamptz => Cast::Timestamp { unit, with_zone: true },
         PgType::Json => Cast::Json { binary: false },
         PgType::Jsonb => Cast::Json { binary: true },
         PgType::Uuid => Cast::Uuid,
@@ -735,7 +658,12 @@ fn validate_config(schema: &SourceSchema, config: &Config) -> Result<()> {
                     c.line,
                     format!(
                         "[tables.{name}.columns.{column}]: table {name:?} has no column {column:?} (columns: {})",
-                        table.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                        table
+                            .columns
+                            .iter()
+                            .map(|c| c.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ));
             }
@@ -783,11 +711,7 @@ fn validate_config(schema: &SourceSchema, config: &Config) -> Result<()> {
 /// into a schema whose foreign keys are already enforced. Cycles are
 /// returned as they are, after everything else.
 pub fn foreign_key_order(tables: &[TablePlan]) -> (Vec<usize>, Vec<Vec<String>>) {
-    let index: BTreeMap<&str, usize> = tables
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.target.as_str(), i))
-        .collect();
+    let index: BTreeMap<&str, usize> = tables.iter().enumerate().map(|(i, t)| (t.target.as_str(), i)).collect();
     let mut done = vec![false; tables.len()];
     let mut order = Vec::new();
     loop {
@@ -796,10 +720,10 @@ pub fn foreign_key_order(tables: &[TablePlan]) -> (Vec<usize>, Vec<Vec<String>>)
             if done[i] {
                 continue;
             }
-            let ready = t.foreign_keys.iter().all(|fk| {
-                fk.parent_table == t.target
-                    || index.get(fk.parent_table.as_str()).is_none_or(|p| done[*p])
-            });
+            let ready = t
+                .foreign_keys
+                .iter()
+                .all(|fk| fk.parent_table == t.target || index.get(fk.parent_table.as_str()).is_none_or(|p| done[*p]));
             if ready {
                 done[i] = true;
                 order.push(i);
@@ -815,12 +739,5 @@ pub fn foreign_key_order(tables: &[TablePlan]) -> (Vec<usize>, Vec<Vec<String>>)
         .map(|i| tables[i].target.clone())
         .collect();
     order.extend((0..tables.len()).filter(|i| !done[*i]));
-    (
-        order,
-        if cyclic.is_empty() {
-            Vec::new()
-        } else {
-            vec![cyclic]
-        },
-    )
+    (order, if cyclic.is_empty() { Vec::new() } else { vec![cyclic] })
 }

@@ -101,10 +101,7 @@ mod tests {
         assert_eq!(problems.len(), 3, "{problems:?}");
         let lower = check(
             "table",
-            &[
-                ("Users".into(), "users".into()),
-                ("users".into(), "users".into()),
-            ],
+            &[("Users".into(), "users".into()), ("users".into(), "users".into())],
         );
         assert_eq!(lower.len(), 1);
     }

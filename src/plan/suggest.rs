@@ -3,42 +3,24 @@
 //! because they change the representation.
 
 /// What a sample of a text or integer column suggests, if anything.
-pub fn for_column(
-    table: &str,
-    column: &str,
-    declared: &str,
-    samples: &[rusqlite::types::Value],
-) -> Option<String> {
+pub fn for_column(table: &str, column: &str, declared: &str, samples: &[rusqlite::types::Value]) -> Option<String> {
     use rusqlite::types::Value;
     if samples.is_empty() {
         return None;
     }
     let texts: Vec<&str> = samples
         .iter()
-        .filter_map(|v| {
-            if let Value::Text(t) = v {
-                Some(t.as_str())
-            } else {
-                None
-            }
-        })
+        .filter_map(|v| if let Value::Text(t) = v { Some(t.as_str()) } else { None })
         .collect();
     let integers: Vec<i64> = samples
         .iter()
-        .filter_map(|v| {
-            if let Value::Integer(i) = v {
-                Some(*i)
-            } else {
-                None
-            }
-        })
+        .filter_map(|v| if let Value::Integer(i) = v { Some(*i) } else { None })
         .collect();
     let declared_upper = declared.to_ascii_uppercase();
     if texts.len() == samples.len() && !declared_upper.contains("JSON") {
         let json_like = texts.iter().all(|t| {
             let t = t.trim_start();
-            (t.starts_with('{') || t.starts_with('['))
-                && serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok()
+            (t.starts_with('{') || t.starts_with('[')) && serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok()
         });
         if json_like {
             return Some(format!(

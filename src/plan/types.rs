@@ -78,10 +78,7 @@ impl PgType {
             Some((b, rest)) => (b.trim().to_string(), rest.trim_end_matches(')').to_string()),
             None => (t.clone(), String::new()),
         };
-        let nums: Vec<u32> = args
-            .split(',')
-            .filter_map(|a| a.trim().parse().ok())
-            .collect();
+        let nums: Vec<u32> = args.split(',').filter_map(|a| a.trim().parse().ok()).collect();
         Some(match base.as_str() {
             "smallint" | "int2" => PgType::SmallInt,
             "integer" | "int" | "int4" => PgType::Integer,
@@ -189,10 +186,9 @@ impl Cast {
             Cast::Boolean => "0/1, true/false, t/f".into(),
             Cast::Date { unit } => format!("ISO-8601 text or epoch {unit:?}"),
             Cast::Time => "ISO-8601 time".into(),
-            Cast::Timestamp { unit, .. } => format!(
-                "ISO-8601 text (UTC unless an offset is given) or {}",
-                unit_name(*unit)
-            ),
+            Cast::Timestamp { unit, .. } => {
+                format!("ISO-8601 text (UTC unless an offset is given) or {}", unit_name(*unit))
+            }
             Cast::Json { .. } => "JSON text, validated".into(),
             Cast::Uuid => "UUID from 32-hex, 36-character text or 16-byte blob".into(),
             Cast::UuidFromInt { namespace } => {
@@ -230,18 +226,12 @@ pub struct Declared {
 pub fn parse_declared(declared: &str) -> Declared {
     let upper = declared.trim().to_ascii_uppercase();
     let (name, args) = match upper.split_once('(') {
-        Some((n, rest)) => (
-            n.trim().to_string(),
-            rest.split(')').next().unwrap_or("").to_string(),
-        ),
+        Some((n, rest)) => (n.trim().to_string(), rest.split(')').next().unwrap_or("").to_string()),
         None => (upper.clone(), String::new()),
     };
     Declared {
         name,
-        args: args
-            .split(',')
-            .filter_map(|a| a.trim().parse().ok())
-            .collect(),
+        args: args.split(',').filter_map(|a| a.trim().parse().ok()).collect(),
     }
 }
 
@@ -279,17 +269,11 @@ pub enum Affinity {
 pub fn affinity(upper_name: &str) -> Affinity {
     if upper_name.contains("INT") {
         Affinity::Integer
-    } else if upper_name.contains("CHAR")
-        || upper_name.contains("CLOB")
-        || upper_name.contains("TEXT")
-    {
+    } else if upper_name.contains("CHAR") || upper_name.contains("CLOB") || upper_name.contains("TEXT") {
         Affinity::Text
     } else if upper_name.contains("BLOB") || upper_name.is_empty() {
         Affinity::Blob
-    } else if upper_name.contains("REAL")
-        || upper_name.contains("FLOA")
-        || upper_name.contains("DOUB")
-    {
+    } else if upper_name.contains("REAL") || upper_name.contains("FLOA") || upper_name.contains("DOUB") {
         Affinity::Real
     } else {
         Affinity::Numeric
@@ -335,8 +319,7 @@ pub fn choose(column: &Column, is_rowid_alias: bool) -> Choice {
     match affinity(name) {
         Affinity::Integer => {
             let fits = |lo: i64, hi: i64| {
-                profile.integer_min.is_none_or(|m| m >= lo)
-                    && profile.integer_max.is_none_or(|m| m <= hi)
+                profile.integer_min.is_none_or(|m| m >= lo) && profile.integer_max.is_none_or(|m| m <= hi)
             };
             let small = matches!(
                 name,
@@ -365,11 +348,7 @@ pub fn choose(column: &Column, is_rowid_alias: bool) -> Choice {
                     "declared narrower, but values need 64 bits",
                 )
             } else {
-                choice(
-                    PgType::BigInt,
-                    Cast::Integer { bits: 64 },
-                    "SQLite integers are 64-bit",
-                )
+                choice(PgType::BigInt, Cast::Integer { bits: 64 }, "SQLite integers are 64-bit")
             }
         }
         Affinity::Text => {
@@ -378,10 +357,7 @@ pub fn choose(column: &Column, is_rowid_alias: bool) -> Choice {
                 Some(n) if profile.text_max_chars.is_none_or(|m| m <= u64::from(n)) => choice(
                     PgType::Varchar(Some(n)),
                     Cast::Text { max_chars: Some(n) },
-                    if name.starts_with("CHAR")
-                        || name.starts_with("CHARACTER")
-                        || name.starts_with("NCHAR")
-                    {
+                    if name.starts_with("CHAR") || name.starts_with("CHARACTER") || name.starts_with("NCHAR") {
                         "declared CHAR(n): varchar(n) keeps trailing spaces exactly, where char(n) would pad"
                     } else {
                         "declared with a length and every value fits"
@@ -392,11 +368,7 @@ pub fn choose(column: &Column, is_rowid_alias: bool) -> Choice {
                     Cast::Text { max_chars: None },
                     "values are longer than the declared length",
                 ),
-                None => choice(
-                    PgType::Text,
-                    Cast::Text { max_chars: None },
-                    "text affinity",
-                ),
+                None => choice(PgType::Text, Cast::Text { max_chars: None }, "text affinity"),
             }
         }
         Affinity::Real => {
@@ -499,11 +471,7 @@ fn untyped(name: &str, p: &ColumnProfile) -> Choice {
         );
     }
     if p.blobs == 0 && p.integers == 0 && p.reals == 0 {
-        return choice(
-            PgType::Text,
-            Cast::Text { max_chars: None },
-            "untyped, holds only text",
-        );
+        return choice(PgType::Text, Cast::Text { max_chars: None }, "untyped, holds only text");
     }
     if p.blobs == 0 {
         return choice(
@@ -531,11 +499,7 @@ fn temporal(name: &str, p: &ColumnProfile) -> Choice {
     .flatten()
     .map(f64::abs)
     .fold(0.0f64, f64::max);
-    let unit = if p.reals > 0
-        && p.integers == 0
-        && p.real_min.is_some_and(|m| m >= 1.0e6)
-        && max_abs < 1.0e7
-    {
+    let unit = if p.reals > 0 && p.integers == 0 && p.real_min.is_some_and(|m| m >= 1.0e6) && max_abs < 1.0e7 {
         EpochUnit::JulianDay
     } else if max_abs >= EPOCH_MS_THRESHOLD {
         EpochUnit::Milliseconds
@@ -550,10 +514,7 @@ fn temporal(name: &str, p: &ColumnProfile) -> Choice {
         .filter(|v| *v != 0)
         .map(|v| v.unsigned_abs())
         .min();
-    if numbers > 0
-        && unit != EpochUnit::JulianDay
-        && smallest_nonzero.is_some_and(|v| v < 100_000_000)
-    {
+    if numbers > 0 && unit != EpochUnit::JulianDay && smallest_nonzero.is_some_and(|v| v < 100_000_000) {
         return Choice {
             pg_type: PgType::Text,
             cast: Cast::Text { max_chars: None },
@@ -583,10 +544,7 @@ fn temporal(name: &str, p: &ColumnProfile) -> Choice {
     } else {
         Choice {
             pg_type: PgType::Timestamptz,
-            cast: Cast::Timestamp {
-                unit,
-                with_zone: true,
-            },
+            cast: Cast::Timestamp { unit, with_zone: true },
             reason: format!("declared {name}: UTC timestamps{unit_note}"),
         }
     }
@@ -637,10 +595,7 @@ mod tests {
             choose(&column("SMALLINT", fits.clone()), false).pg_type,
             PgType::SmallInt
         );
-        assert_eq!(
-            choose(&column("INTEGER", fits.clone()), false).pg_type,
-            PgType::BigInt
-        );
+        assert_eq!(choose(&column("INTEGER", fits.clone()), false).pg_type, PgType::BigInt);
         let big = ColumnProfile {
             integers: 1,
             integer_max: Some(70_000),
@@ -687,10 +642,7 @@ mod tests {
             texts: 1,
             ..Default::default()
         };
-        assert_eq!(
-            choose(&column("DATETIME", years), false).pg_type,
-            PgType::Text
-        );
+        assert_eq!(choose(&column("DATETIME", years), false).pg_type, PgType::Text);
     }
 
     #[test]
@@ -700,10 +652,7 @@ mod tests {
             text_max_chars: Some(90),
             ..Default::default()
         };
-        assert_eq!(
-            choose(&column("VARCHAR(80)", long), false).pg_type,
-            PgType::Text
-        );
+        assert_eq!(choose(&column("VARCHAR(80)", long), false).pg_type, PgType::Text);
         let short = ColumnProfile {
             texts: 1,
             text_max_chars: Some(8),
@@ -717,18 +666,9 @@ mod tests {
 
     #[test]
     fn parses_user_types() {
-        assert_eq!(
-            PgType::parse("text[]"),
-            Some(PgType::Array(Box::new(PgType::Text)))
-        );
-        assert_eq!(
-            PgType::parse("numeric(12, 2)"),
-            Some(PgType::Numeric(Some((12, 2))))
-        );
-        assert_eq!(
-            PgType::parse("timestamp with time zone"),
-            Some(PgType::Timestamptz)
-        );
+        assert_eq!(PgType::parse("text[]"), Some(PgType::Array(Box::new(PgType::Text))));
+        assert_eq!(PgType::parse("numeric(12, 2)"), Some(PgType::Numeric(Some((12, 2)))));
+        assert_eq!(PgType::parse("timestamp with time zone"), Some(PgType::Timestamptz));
         assert_eq!(PgType::parse("geometry"), None);
     }
 }

@@ -62,11 +62,7 @@ impl Human {
             }
             Event::TableProgress { table, rows, bytes } => {
                 if let Some(bars) = &self.bars
-                    && let Some(bar) = bars
-                        .by_table
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .get(table)
+                    && let Some(bar) = bars.by_table.lock().unwrap_or_else(|e| e.into_inner()).get(table)
                 {
                     bar.set_position(*rows);
                     let secs = bar.elapsed().as_secs_f64().max(1e-3);
@@ -75,12 +71,7 @@ impl Human {
             }
             Event::TableFinished(t) => match &self.bars {
                 Some(bars) => {
-                    if let Some(bar) = bars
-                        .by_table
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(&t.table)
-                    {
+                    if let Some(bar) = bars.by_table.lock().unwrap_or_else(|e| e.into_inner()).remove(&t.table) {
                         bar.finish_and_clear();
                     }
                 }

@@ -94,29 +94,20 @@ impl Reporter {
 
     pub fn emit(&self, event: Event) {
         if let Event::Warning(w) = &event {
-            self.warnings
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(w.clone());
+            self.warnings.lock().unwrap_or_else(|e| e.into_inner()).push(w.clone());
         }
         match &self.mode {
             Mode::Human(h) => h.handle(&event),
             Mode::Json => {
                 if let Event::CopyFinished(summary) = &event {
                     // The one document --json promises on stdout.
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(summary).unwrap_or_default()
-                    );
+                    println!("{}", serde_json::to_string_pretty(summary).unwrap_or_default());
                 }
             }
         }
     }
 
     pub fn warnings(&self) -> Vec<String> {
-        self.warnings
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.warnings.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }

@@ -17,11 +17,10 @@ pub struct SourceSchema {
 
 impl SourceSchema {
     pub fn table(&self, name: &str) -> Option<&Table> {
-        self.tables.iter().find(|t| t.name == name).or_else(|| {
-            self.tables
-                .iter()
-                .find(|t| t.name.eq_ignore_ascii_case(name))
-        })
+        self.tables
+            .iter()
+            .find(|t| t.name == name)
+            .or_else(|| self.tables.iter().find(|t| t.name.eq_ignore_ascii_case(name)))
     }
 }
 
@@ -47,11 +46,10 @@ pub struct Table {
 
 impl Table {
     pub fn column(&self, name: &str) -> Option<&Column> {
-        self.columns.iter().find(|c| c.name == name).or_else(|| {
-            self.columns
-                .iter()
-                .find(|c| c.name.eq_ignore_ascii_case(name))
-        })
+        self.columns
+            .iter()
+            .find(|c| c.name == name)
+            .or_else(|| self.columns.iter().find(|c| c.name.eq_ignore_ascii_case(name)))
     }
 
     /// Columns whose values are stored (generated columns are computed).

@@ -10,8 +10,8 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{Error, Result};
 use crate::source::{
-    Check, Column, ColumnProfile, Deferrable, ForeignKey, Generated, Index, IndexPart,
-    SourceSchema, Table, Trigger, View,
+    Check, Column, ColumnProfile, Deferrable, ForeignKey, Generated, Index, IndexPart, SourceSchema, Table, Trigger,
+    View,
 };
 
 /// A SQLite database file, checked to be one.
@@ -89,10 +89,8 @@ impl SqliteSource {
                 let conn = self.connect()?;
                 conn.execute_batch("BEGIN").map_err(|e| self.err(e))?;
                 // The snapshot starts at the first read.
-                conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
-                    r.get::<_, i64>(0)
-                })
-                .map_err(|e| self.err(e))?;
+                conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
+                    .map_err(|e| self.err(e))?;
                 conns.push(conn);
             }
             if self.wal_state() == before {
@@ -121,11 +119,7 @@ impl SqliteSource {
 
     /// Reads the schema. `profile` says which columns to profile (a full
     /// scan per table), given table and column.
-    pub fn describe(
-        &self,
-        conn: &Connection,
-        profile: &dyn Fn(&Table, &Column) -> bool,
-    ) -> Result<SourceSchema> {
+    pub fn describe(&self, conn: &Connection, profile: &dyn Fn(&Table, &Column) -> bool) -> Result<SourceSchema> {
         let e = |err| self.err(err);
         let mut schema = SourceSchema {
             tables: Vec::new(),
@@ -135,9 +129,7 @@ impl SqliteSource {
         };
         let sequences = read_sequences(conn);
         let mut stmt = conn
-            .prepare(
-                "SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_master ORDER BY rowid",
-            )
+            .prepare("SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_master ORDER BY rowid")
             .map_err(e)?;
         let objects: Vec<(String, String, String, String)> = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
@@ -160,8 +152,7 @@ impl SqliteSource {
                         .filter(|&i| t.columns[i].generated.is_none() && profile(&t, &t.columns[i]))
                         .collect();
                     if !wanted.is_empty() {
-                        let profiles =
-                            profile_columns(conn, &t.name, &t.columns, &wanted).map_err(e)?;
+                        let profiles = profile_columns(conn, &t.name, &t.columns, &wanted).map_err(e)?;
                         for (i, p) in wanted.into_iter().zip(profiles) {
                             t.columns[i].profile = Some(p);
                         }
@@ -186,17 +177,12 @@ impl SqliteSource {
     fn describe_table(&self, conn: &Connection, name: &str, create_sql: &str) -> Result<Table> {
         let e = |err| self.err(err);
         let text = sql::parse_create_table(create_sql);
-        let mut stmt = conn.prepare("SELECT name, type, \"notnull\", dflt_value, pk, hidden FROM pragma_table_xinfo(?1)").map_err(e)?;
+        let mut stmt = conn
+            .prepare("SELECT name, type, \"notnull\", dflt_value, pk, hidden FROM pragma_table_xinfo(?1)")
+            .map_err(e)?;
         let rows: Vec<(String, String, bool, Option<String>, i64, i64)> = stmt
             .query_map([name], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
             })
             .map_err(e)?
             .collect::<Result<_, _>>()
@@ -242,16 +228,14 @@ impl SqliteSource {
             )
             .unwrap_or(false);
         let rowid_alias = if !without_rowid && primary_key.len() == 1 {
-            columns.iter().position(|c| {
-                c.name == primary_key[0] && c.declared_type.eq_ignore_ascii_case("INTEGER")
-            })
+            columns
+                .iter()
+                .position(|c| c.name == primary_key[0] && c.declared_type.eq_ignore_ascii_case("INTEGER"))
         } else {
             None
         };
         let row_count: i64 = conn
-            .query_row(&format!("SELECT count(*) FROM {}", quote(name)), [], |r| {
-                r.get(0)
-            })
+            .query_row(&format!("SELECT count(*) FROM {}", quote(name)), [], |r| r.get(0))
             .map_err(e)?;
         let mut table = Table {
             name: name.to_string(),
@@ -300,17 +284,12 @@ impl SqliteSource {
                     |r| r.get(0),
                 )
                 .unwrap_or(None);
-            let text = index_sql
-                .as_deref()
-                .map(sql::parse_create_index)
-                .unwrap_or_default();
+            let text = index_sql.as_deref().map(sql::parse_create_index).unwrap_or_default();
             let mut xinfo = conn
                 .prepare("SELECT cid, name, \"desc\", coll FROM pragma_index_xinfo(?1) WHERE key = 1 ORDER BY seqno")
                 .map_err(e)?;
             let keys: Vec<(i64, Option<String>, bool, Option<String>)> = xinfo
-                .query_map([&name], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })
+                .query_map([&name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                 .map_err(e)?
                 .collect::<Result<_, _>>()
                 .map_err(e)?;
@@ -356,14 +335,7 @@ impl SqliteSource {
             .map_err(e)?;
         let rows: Vec<(i64, String, String, Option<String>, String, String)> = stmt
             .query_map([&table.name], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
             })
             .map_err(e)?
             .collect::<Result<_, _>>()
@@ -392,16 +364,11 @@ impl SqliteSource {
         // PRAGMA lists foreign keys newest first; the text lists them in order.
         let mut out: Vec<ForeignKey> = fks.into_iter().map(|(_, fk)| fk).collect();
         for fk in &mut out {
-            if let Some((_, _, deferrable, name)) =
-                text.foreign_keys.iter().find(|(cols, parent, _, _)| {
-                    parent.eq_ignore_ascii_case(&fk.parent_table)
-                        && cols.len() == fk.columns.len()
-                        && cols
-                            .iter()
-                            .zip(&fk.columns)
-                            .all(|(a, b)| a.eq_ignore_ascii_case(b))
-                })
-            {
+            if let Some((_, _, deferrable, name)) = text.foreign_keys.iter().find(|(cols, parent, _, _)| {
+                parent.eq_ignore_ascii_case(&fk.parent_table)
+                    && cols.len() == fk.columns.len()
+                    && cols.iter().zip(&fk.columns).all(|(a, b)| a.eq_ignore_ascii_case(b))
+            }) {
                 fk.deferrable = *deferrable;
                 fk.name = name.clone();
             }
@@ -421,8 +388,7 @@ fn read_sequences(conn: &Connection) -> Vec<(String, i64)> {
 
 /// Tables that belong to a virtual table (FTS and the like).
 fn shadow_tables(conn: &Connection) -> Vec<String> {
-    let Ok(mut stmt) = conn.prepare("SELECT name FROM pragma_table_list WHERE type = 'shadow'")
-    else {
+    let Ok(mut stmt) = conn.prepare("SELECT name FROM pragma_table_list WHERE type = 'shadow'") else {
         return Vec::new();
     };
     stmt.query_map([], |r| r.get::<_, String>(0))
@@ -482,9 +448,7 @@ fn profile_columns(
                 integer_max: r.get(b + 6)?,
                 real_min: r.get(b + 7)?,
                 real_max: r.get(b + 8)?,
-                text_max_chars: r
-                    .get::<_, Option<i64>>(b + 9)?
-                    .and_then(|v| u64::try_from(v).ok()),
+                text_max_chars: r.get::<_, Option<i64>>(b + 9)?.and_then(|v| u64::try_from(v).ok()),
                 fractional_reals: count(b + 10)?,
             });
         }

@@ -97,9 +97,7 @@ pub fn tokenize(sql: &str) -> Vec<Token> {
             tokens.push(Token::QuotedIdent(quoted(&mut i, '`')));
         } else if c == '[' {
             tokens.push(Token::QuotedIdent(quoted(&mut i, ']')));
-        } else if c.is_ascii_digit()
-            || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
-        {
+        } else if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
             let start = i;
             while i < chars.len()
                 && (chars[i].is_ascii_alphanumeric()
@@ -114,10 +112,7 @@ pub fn tokenize(sql: &str) -> Vec<Token> {
         } else if c.is_alphanumeric() || c == '_' || c == '$' || !c.is_ascii() {
             let start = i;
             while i < chars.len()
-                && (chars[i].is_alphanumeric()
-                    || chars[i] == '_'
-                    || chars[i] == '$'
-                    || !chars[i].is_ascii())
+                && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '$' || !chars[i].is_ascii())
             {
                 i += 1;
             }
@@ -210,12 +205,7 @@ pub struct TableText {
     pub collations: Vec<(String, String)>,
     pub autoincrement: bool,
     /// (child columns, parent table, deferrable, constraint name) in order of appearance.
-    pub foreign_keys: Vec<(
-        Vec<String>,
-        String,
-        crate::source::Deferrable,
-        Option<String>,
-    )>,
+    pub foreign_keys: Vec<(Vec<String>, String, crate::source::Deferrable, Option<String>)>,
 }
 
 const COLUMN_CONSTRAINT_WORDS: &[&str] = &[
@@ -319,19 +309,12 @@ fn parse_column_def(item: &[Token], text: &mut TableText) {
             }
         } else if t.is_word("AS") {
             if let Some(expr) = parenthesised(item, i + 1) {
-                let after = matching_paren(item, i + 1)
-                    .map(|c| c + 1)
-                    .unwrap_or(item.len());
+                let after = matching_paren(item, i + 1).map(|c| c + 1).unwrap_or(item.len());
                 let stored = item.get(after).is_some_and(|t| t.is_word("STORED"));
                 text.generated.push((column.clone(), expr, stored));
             }
         } else if t.is_word("REFERENCES") {
-            parse_references(
-                &item[i..],
-                vec![column.clone()],
-                constraint_name.take(),
-                text,
-            );
+            parse_references(&item[i..], vec![column.clone()], constraint_name.take(), text);
             // Skip past the references clause (its words are not column constraints).
             break;
         }
@@ -342,12 +325,7 @@ fn parse_column_def(item: &[Token], text: &mut TableText) {
     }
 }
 
-fn parse_references(
-    tokens: &[Token],
-    columns: Vec<String>,
-    name: Option<String>,
-    text: &mut TableText,
-) {
+fn parse_references(tokens: &[Token], columns: Vec<String>, name: Option<String>, text: &mut TableText) {
     use crate::source::Deferrable;
     let Some(pos) = tokens.iter().position(|t| t.is_word("REFERENCES")) else {
         return;
@@ -357,11 +335,7 @@ fn parse_references(
     };
     let mut deferrable = Deferrable::No;
     for (i, t) in tokens.iter().enumerate() {
-        if t.is_word("DEFERRABLE")
-            && !tokens
-                .get(i.wrapping_sub(1))
-                .is_some_and(|p| p.is_word("NOT"))
-        {
+        if t.is_word("DEFERRABLE") && !tokens.get(i.wrapping_sub(1)).is_some_and(|p| p.is_word("NOT")) {
             deferrable = if tokens.get(i + 1).is_some_and(|x| x.is_word("INITIALLY"))
                 && tokens.get(i + 2).is_some_and(|x| x.is_word("DEFERRED"))
             {
@@ -371,8 +345,7 @@ fn parse_references(
             };
         }
     }
-    text.foreign_keys
-        .push((columns, parent.to_string(), deferrable, name));
+    text.foreign_keys.push((columns, parent.to_string(), deferrable, name));
 }
 
 /// The text inside the parentheses starting at `open`.
@@ -398,12 +371,7 @@ pub fn parse_create_index(sql: &str) -> IndexText {
     let Some(on) = tokens.iter().position(|t| t.is_word("ON")) else {
         return out;
     };
-    let Some(open) = tokens
-        .iter()
-        .skip(on)
-        .position(|t| t.is_punct("("))
-        .map(|p| p + on)
-    else {
+    let Some(open) = tokens.iter().skip(on).position(|t| t.is_punct("(")).map(|p| p + on) else {
         return out;
     };
     let Some(close) = matching_paren(&tokens, open) else {
@@ -457,32 +425,22 @@ mod tests {
         assert!(text.autoincrement);
         assert_eq!(
             text.checks,
-            vec![
-                (None, "a > 0".to_string()),
-                (Some("ck".into()), "a < 100".to_string())
-            ]
+            vec![(None, "a > 0".to_string()), (Some("ck".into()), "a < 100".to_string())]
         );
         assert_eq!(
             text.generated,
-            vec![
-                ("c".into(), "a * 2".into(), true),
-                ("d".into(), "a + 1".into(), false)
-            ]
+            vec![("c".into(), "a * 2".into(), true), ("d".into(), "a + 1".into(), false)]
         );
         assert_eq!(text.collations, vec![("b".into(), "NOCASE".into())]);
         assert_eq!(text.foreign_keys.len(), 2);
         assert_eq!(text.foreign_keys[0].2, Deferrable::InitiallyDeferred);
-        assert_eq!(
-            text.foreign_keys[1].0,
-            vec!["a".to_string(), "b".to_string()]
-        );
+        assert_eq!(text.foreign_keys[1].0, vec!["a".to_string(), "b".to_string()]);
         assert_eq!(text.foreign_keys[1].2, Deferrable::No);
     }
 
     #[test]
     fn parses_expression_and_partial_indexes() {
-        let idx =
-            parse_create_index("CREATE INDEX i ON t (lower(name) DESC, \"Age\") WHERE deleted = 0");
+        let idx = parse_create_index("CREATE INDEX i ON t (lower(name) DESC, \"Age\") WHERE deleted = 0");
         assert_eq!(idx.parts.len(), 2);
         assert!(idx.parts[0].1);
         assert_eq!(untokenize(&idx.parts[0].0), "lower(name)");

@@ -84,10 +84,7 @@ impl ConnSpec {
         Self::from_params(params, &|name| std::env::var(name).ok())
     }
 
-    fn from_params(
-        mut params: BTreeMap<String, String>,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<ConnSpec> {
+    fn from_params(mut params: BTreeMap<String, String>, env: &dyn Fn(&str) -> Option<String>) -> Result<ConnSpec> {
         for (keyword, variable) in [
             ("host", "PGHOST"),
             ("port", "PGPORT"),
@@ -134,11 +131,10 @@ impl ConnSpec {
             }
         };
         let connect_timeout = match params.remove("connect_timeout") {
-            Some(t) => {
-                Some(Duration::from_secs(t.parse().map_err(|_| {
-                    Error::Usage(format!("invalid connect_timeout {t:?}"))
-                })?))
-            }
+            Some(t) => Some(Duration::from_secs(
+                t.parse()
+                    .map_err(|_| Error::Usage(format!("invalid connect_timeout {t:?}")))?,
+            )),
             None => None,
         };
         let passfile = params.remove("passfile");
@@ -221,17 +217,16 @@ impl ConnSpec {
             TlsMode::VerifyFull => {}
         }
         if let Some(root) = &self.ssl_root_cert {
-            let pem = std::fs::read(root)
-                .map_err(|e| Error::io(format!("reading sslrootcert {}", root.display()), e))?;
+            let pem =
+                std::fs::read(root).map_err(|e| Error::io(format!("reading sslrootcert {}", root.display()), e))?;
             let cert = native_tls::Certificate::from_pem(&pem)
                 .map_err(|e| Error::Usage(format!("sslrootcert {}: {e}", root.display())))?;
             builder.add_root_certificate(cert);
         }
         if let (Some(cert), Some(key)) = (&self.ssl_cert, &self.ssl_key) {
-            let cert_pem = std::fs::read(cert)
-                .map_err(|e| Error::io(format!("reading sslcert {}", cert.display()), e))?;
-            let key_pem = std::fs::read(key)
-                .map_err(|e| Error::io(format!("reading sslkey {}", key.display()), e))?;
+            let cert_pem =
+                std::fs::read(cert).map_err(|e| Error::io(format!("reading sslcert {}", cert.display()), e))?;
+            let key_pem = std::fs::read(key).map_err(|e| Error::io(format!("reading sslkey {}", key.display()), e))?;
             let identity = native_tls::Identity::from_pkcs8(&cert_pem, &key_pem)
                 .map_err(|e| Error::Usage(format!("sslcert/sslkey: {e}")))?;
             builder.identity(identity);
@@ -245,12 +240,10 @@ impl ConnSpec {
     /// Opens a session. Errors name the server but never the password.
     pub fn connect(&self) -> Result<Client> {
         let tls = self.tls_connector()?;
-        self.driver_config()
-            .connect(tls)
-            .map_err(|e| Error::Postgres {
-                context: format!("connecting to {self}"),
-                message: self.redact(&describe_pg_error(&e)),
-            })
+        self.driver_config().connect(tls).map_err(|e| Error::Postgres {
+            context: format!("connecting to {self}"),
+            message: self.redact(&describe_pg_error(&e)),
+        })
     }
 
     /// Removes this spec's password from any text, in case a server or
@@ -274,12 +267,7 @@ fn default_host() -> String {
 }
 
 fn parse_url(input: &str) -> Result<BTreeMap<String, String>> {
-    let bad = |why: &str| {
-        Error::Usage(format!(
-            "invalid connection URL {}: {why}",
-            redact_urls(input)
-        ))
-    };
+    let bad = |why: &str| Error::Usage(format!("invalid connection URL {}: {why}", redact_urls(input)));
     let rest = input
         .split_once("://")
         .map(|(_, rest)| rest)
@@ -330,9 +318,7 @@ fn parse_url(input: &str) -> Result<BTreeMap<String, String>> {
         params.insert("dbname".into(), percent_decode(db).map_err(|e| bad(&e))?);
     }
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair
-            .split_once('=')
-            .ok_or_else(|| bad("query parameter without '='"))?;
+        let (k, v) = pair.split_once('=').ok_or_else(|| bad("query parameter without '='"))?;
         params.insert(
             percent_decode(k).map_err(|e| bad(&e))?,
             percent_decode(v).map_err(|e| bad(&e))?,
@@ -379,9 +365,7 @@ fn parse_keyword_value(input: &str) -> Result<BTreeMap<String, String>> {
                     Some('\'') => break,
                     Some(c) => value.push(c),
                     None => {
-                        return Err(Error::Usage(
-                            "invalid connection string: unterminated quote".into(),
-                        ));
+                        return Err(Error::Usage("invalid connection string: unterminated quote".into()));
                     }
                 }
             }
@@ -410,11 +394,8 @@ fn percent_decode(s: &str) -> std::result::Result<String, String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
-                .map_err(|_| "bad percent escape".to_string())?;
-            out.push(
-                u8::from_str_radix(hex, 16).map_err(|_| format!("bad percent escape %{hex}"))?,
-            );
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).map_err(|_| "bad percent escape".to_string())?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| format!("bad percent escape %{hex}"))?);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -559,10 +540,7 @@ mod tests {
         } else {
             parse_keyword_value(input).unwrap()
         };
-        let env: BTreeMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let env: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         ConnSpec::from_params(params, &|name| env.get(name).cloned()).unwrap()
     }
 
@@ -587,18 +565,12 @@ mod tests {
         let shown = s.to_string();
         assert!(!shown.contains("hunter2"), "{shown}");
         assert_eq!(shown, "postgresql://bob@localhost:5432/app");
-        assert_eq!(
-            s.redact("auth failed for hunter2"),
-            "auth failed for ********"
-        );
+        assert_eq!(s.redact("auth failed for hunter2"), "auth failed for ********");
     }
 
     #[test]
     fn keyword_value_with_quotes() {
-        let s = spec(
-            "host=/tmp port=5433 user=me password='a b\\'c' dbname=x",
-            &[],
-        );
+        let s = spec("host=/tmp port=5433 user=me password='a b\\'c' dbname=x", &[]);
         assert_eq!(s.host, "/tmp");
         assert_eq!(s.port, 5433);
         assert_eq!(s.password(), Some("a b'c"));
@@ -640,10 +612,7 @@ mod tests {
             redact_urls("could not reach postgres://a:secret@h:1/db now"),
             "could not reach postgres://a:********@h:1/db now"
         );
-        assert_eq!(
-            redact_urls("plain postgres://a@h/db"),
-            "plain postgres://a@h/db"
-        );
+        assert_eq!(redact_urls("plain postgres://a@h/db"), "plain postgres://a@h/db");
     }
 
     #[test]

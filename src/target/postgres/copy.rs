@@ -32,11 +32,7 @@ pub struct BinaryCopy<'a> {
 pub const FLUSH_BYTES: usize = 512 * 1024;
 
 impl<'a> BinaryCopy<'a> {
-    pub fn start(
-        client: &'a mut Client,
-        statement: &str,
-        context: String,
-    ) -> Result<BinaryCopy<'a>> {
+    pub fn start(client: &'a mut Client, statement: &str, context: String) -> Result<BinaryCopy<'a>> {
         let mut writer = client
             .copy_in(statement)
             .map_err(|e| Error::pg(format!("starting COPY into {context}"), &e))?;

@@ -36,8 +36,7 @@ fn put_null(buf: &mut Vec<u8>) {
 
 #[inline]
 fn put_bytes(buf: &mut Vec<u8>, bytes: &[u8]) -> Result<(), Reject> {
-    let len = i32::try_from(bytes.len())
-        .map_err(|_| "value larger than PostgreSQL's 1 GB field limit".to_string())?;
+    let len = i32::try_from(bytes.len()).map_err(|_| "value larger than PostgreSQL's 1 GB field limit".to_string())?;
     buf.extend_from_slice(&len.to_be_bytes());
     buf.extend_from_slice(bytes);
     Ok(())
@@ -59,12 +58,7 @@ pub struct Scratch {
 }
 
 /// Encodes one SQLite value as one binary COPY field.
-pub fn encode_value(
-    buf: &mut Vec<u8>,
-    value: ValueRef<'_>,
-    cast: &Cast,
-    scratch: &mut Scratch,
-) -> Result<(), Reject> {
+pub fn encode_value(buf: &mut Vec<u8>, value: ValueRef<'_>, cast: &Cast, scratch: &mut Scratch) -> Result<(), Reject> {
     if let ValueRef::Null = value {
         put_null(buf);
         return Ok(());
@@ -107,14 +101,7 @@ pub fn encode_value(
             round,
         } => {
             let decimal = decimal_of(value, &mut scratch.text)?;
-            encode_numeric(
-                buf,
-                decimal,
-                *precision,
-                *scale,
-                *round,
-                &mut scratch.digits,
-            )?;
+            encode_numeric(buf, decimal, *precision, *scale, *round, &mut scratch.digits)?;
         }
         Cast::Text { max_chars } => {
             let text = as_text(value, &mut scratch.text)?;
@@ -148,8 +135,7 @@ pub fn encode_value(
         Cast::Json { binary } => {
             let text = json_text(value, &mut scratch.text)?;
             if *binary {
-                let len = i32::try_from(text.len() + 1)
-                    .map_err(|_| "JSON larger than 1 GB".to_string())?;
+                let len = i32::try_from(text.len() + 1).map_err(|_| "JSON larger than 1 GB".to_string())?;
                 buf.extend_from_slice(&len.to_be_bytes());
                 buf.push(1); // jsonb binary format version
                 buf.extend_from_slice(text.as_bytes());
@@ -173,8 +159,7 @@ pub fn encode_value(
         }
         Cast::JsonArray { element } => {
             let text = as_text(value, &mut scratch.text)?;
-            let parsed: serde_json::Value =
-                serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+            let parsed: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
             let serde_json::Value::Array(values) = parsed else {
                 return Err("not a JSON array".into());
             };
@@ -202,8 +187,7 @@ fn encode_array(
     items: &[Option<&str>],
     inner: &mut Vec<u8>,
 ) -> Result<(), Reject> {
-    let (oid, cast) = element_codec(element)
-        .ok_or_else(|| format!("arrays of {} are not supported", element.sql()))?;
+    let (oid, cast) = element_codec(element).ok_or_else(|| format!("arrays of {} are not supported", element.sql()))?;
     inner.clear();
     let dims = i32::from(!items.is_empty());
     inner.extend_from_slice(&dims.to_be_bytes());
@@ -288,11 +272,7 @@ fn element_codec(element: &PgType) -> Option<(u32, Cast)> {
 fn as_integer(value: ValueRef<'_>) -> Result<i64, Reject> {
     match value {
         ValueRef::Integer(i) => Ok(i),
-        ValueRef::Real(f)
-            if f.fract() == 0.0
-                && f >= -9.223_372_036_854_776e18
-                && f < 9.223_372_036_854_776e18 =>
-        {
+        ValueRef::Real(f) if f.fract() == 0.0 && f >= -9.223_372_036_854_776e18 && f < 9.223_372_036_854_776e18 => {
             #[allow(clippy::cast_possible_truncation)] // whole and in range: exact
             Ok(f as i64)
         }
@@ -310,9 +290,7 @@ fn as_float(value: ValueRef<'_>) -> Result<f64, Reject> {
             #[allow(clippy::cast_precision_loss)] // |i| <= 2^53: exact
             Ok(i as f64)
         }
-        ValueRef::Integer(i) => Err(format!(
-            "{i} is beyond 2^53 and would be rounded as double precision"
-        )),
+        ValueRef::Integer(i) => Err(format!("{i} is beyond 2^53 and would be rounded as double precision")),
         ValueRef::Text(t) => Err(format!("text {} is not a number", preview(t))),
         ValueRef::Blob(_) => Err("a blob is not a number".into()),
         ValueRef::Null => unreachable!("handled by the caller"),
@@ -380,8 +358,7 @@ fn as_bool(value: ValueRef<'_>) -> Result<bool, Reject> {
 fn json_text<'a>(value: ValueRef<'a>, scratch: &'a mut String) -> Result<&'a str, Reject> {
     let text = as_text(value, scratch)?;
     // Validate here: one bad document would otherwise abort the whole COPY.
-    serde_json::from_str::<serde::de::IgnoredAny>(text)
-        .map_err(|e| format!("invalid JSON: {e}"))?;
+    serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| format!("invalid JSON: {e}"))?;
     if text.contains("\\u0000") {
         return Err("JSON contains \\u0000, which jsonb cannot store".into());
     }
@@ -422,10 +399,7 @@ fn uuid_of(value: ValueRef<'_>) -> Result<[u8; 16], Reject> {
 /// A name-based (v5) UUID: the same table and integer give the same UUID on
 /// every run, so foreign keys converted the same way still match.
 pub fn uuid_from_int(namespace: &str, value: i64) -> [u8; 16] {
-    let ns = uuid::Uuid::new_v5(
-        &uuid::Uuid::NAMESPACE_OID,
-        format!("godwit:{namespace}").as_bytes(),
-    );
+    let ns = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("godwit:{namespace}").as_bytes());
     *uuid::Uuid::new_v5(&ns, value.to_string().as_bytes()).as_bytes()
 }
 
@@ -493,10 +467,7 @@ pub fn parse_iso(s: &str) -> Option<Instant> {
     let mut us = days_from_civil(year, month, day) * US_PER_DAY;
     let mut i = 10;
     let mut has_time = false;
-    if i < b.len()
-        && (b[i] == b' ' || b[i] == b'T' || b[i] == b't')
-        && b.get(i + 1).is_some_and(u8::is_ascii_digit)
-    {
+    if i < b.len() && (b[i] == b' ' || b[i] == b'T' || b[i] == b't') && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
         let hour = num(i + 1..i + 3)?;
         if b.get(i + 3) != Some(&b':') {
             return None;
@@ -527,16 +498,11 @@ pub fn parse_iso(s: &str) -> Option<Instant> {
                 }
             }
         }
-        if hour > 24
-            || minute > 59
-            || second > 60
-            || (hour == 24 && (minute, second, micros) != (0, 0, 0))
-        {
+        if hour > 24 || minute > 59 || second > 60 || (hour == 24 && (minute, second, micros) != (0, 0, 0)) {
             return None;
         }
         has_time = true;
-        us += (i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second)) * 1_000_000
-            + micros;
+        us += (i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second)) * 1_000_000 + micros;
     }
     // Zone: Z, or ±HH, ±HHMM, ±HH:MM; SQLite also allows a space before it.
     while i < b.len() && b[i] == b' ' {
@@ -557,37 +523,26 @@ pub fn parse_iso(s: &str) -> Option<Instant> {
                 };
                 let offset = (i64::from(hh) * 3600 + i64::from(mm) * 60) * 1_000_000;
                 // Local time minus its offset is UTC.
-                us = if sign == b'+' {
-                    us - offset
-                } else {
-                    us + offset
-                };
+                us = if sign == b'+' { us - offset } else { us + offset };
             }
             _ => return None,
         }
     }
-    Some(Instant {
-        unix_us: us,
-        has_time,
-    })
+    Some(Instant { unix_us: us, has_time })
 }
 
 fn unix_us_of_number(value: ValueRef<'_>, unit: EpochUnit) -> Result<i64, Reject> {
     let overflow = || "timestamp out of range".to_string();
     match (value, unit) {
         (ValueRef::Integer(i), EpochUnit::Seconds) => i.checked_mul(1_000_000).ok_or_else(overflow),
-        (ValueRef::Integer(i), EpochUnit::Milliseconds) => {
-            i.checked_mul(1_000).ok_or_else(overflow)
-        }
+        (ValueRef::Integer(i), EpochUnit::Milliseconds) => i.checked_mul(1_000).ok_or_else(overflow),
         (ValueRef::Integer(i), EpochUnit::JulianDay) => {
             #[allow(clippy::cast_precision_loss)] // julian day numbers are small
             real_us((i as f64 - UNIX_EPOCH_JULIAN_DAY) * 86_400e6)
         }
         (ValueRef::Real(f), EpochUnit::Seconds) => real_us(f * 1e6),
         (ValueRef::Real(f), EpochUnit::Milliseconds) => real_us(f * 1e3),
-        (ValueRef::Real(f), EpochUnit::JulianDay) => {
-            real_us((f - UNIX_EPOCH_JULIAN_DAY) * 86_400e6)
-        }
+        (ValueRef::Real(f), EpochUnit::JulianDay) => real_us((f - UNIX_EPOCH_JULIAN_DAY) * 86_400e6),
         _ => Err("not a number".into()),
     }
 }
@@ -604,8 +559,7 @@ fn real_us(us: f64) -> Result<i64, Reject> {
 fn timestamp_of(value: ValueRef<'_>, unit: EpochUnit) -> Result<i64, Reject> {
     let unix_us = match value {
         ValueRef::Text(t) => {
-            let s =
-                std::str::from_utf8(t).map_err(|_| "invalid UTF-8 in a timestamp".to_string())?;
+            let s = std::str::from_utf8(t).map_err(|_| "invalid UTF-8 in a timestamp".to_string())?;
             parse_iso(s)
                 .ok_or_else(|| format!("text {} is not an ISO-8601 date or timestamp", preview(t)))?
                 .unix_us
@@ -634,8 +588,7 @@ fn date_of(value: ValueRef<'_>, unit: EpochUnit) -> Result<i32, Reject> {
     if unix_us.rem_euclid(US_PER_DAY) != 0 {
         return Err("has a time of day, which a date column would drop".into());
     }
-    i32::try_from(unix_us.div_euclid(US_PER_DAY) - PG_EPOCH_OFFSET_DAYS)
-        .map_err(|_| "date out of range".into())
+    i32::try_from(unix_us.div_euclid(US_PER_DAY) - PG_EPOCH_OFFSET_DAYS).map_err(|_| "date out of range".into())
 }
 
 fn time_of(value: ValueRef<'_>) -> Result<i64, Reject> {
@@ -705,11 +658,7 @@ fn parse_decimal(text: &mut String) -> Option<(bool, i64)> {
     if int_part.is_empty() && frac_part.is_empty() {
         return None;
     }
-    if !int_part
-        .bytes()
-        .chain(frac_part.bytes())
-        .all(|b| b.is_ascii_digit())
-    {
+    if !int_part.bytes().chain(frac_part.bytes()).all(|b| b.is_ascii_digit()) {
         return None;
     }
     let scale = i64::try_from(frac_part.len()).ok()? - exponent;
@@ -795,9 +744,7 @@ fn encode_numeric(
             p - s.min(p)
         ));
     }
-    let dscale = target_scale.map_or(scale_now, |t| {
-        usize::try_from(t).unwrap_or(0).max(scale_now)
-    });
+    let dscale = target_scale.map_or(scale_now, |t| usize::try_from(t).unwrap_or(0).max(scale_now));
     // Base-10000 groups aligned on the decimal point.
     let int_digits = &work[..int_len];
     let mut frac_digits: Vec<u8> = std::iter::repeat_n(0, frac_pad)
@@ -846,11 +793,7 @@ fn encode_numeric(
             .map_err(|_| "number out of numeric's range".to_string())?
             .to_be_bytes(),
     );
-    let sign: u16 = if decimal.negative && ndigits > 0 {
-        0x4000
-    } else {
-        0
-    };
+    let sign: u16 = if decimal.negative && ndigits > 0 { 0x4000 } else { 0 };
     buf.extend_from_slice(&sign.to_be_bytes());
     buf.extend_from_slice(
         &i16::try_from(dscale)
@@ -867,11 +810,7 @@ fn encode_numeric(
 
 /// A SQL literal for a default value, produced by the same cast as the
 /// column's data so that the two always agree.
-pub fn literal_for(
-    literal: &crate::plan::expr::Literal,
-    pg_type: &PgType,
-    cast: &Cast,
-) -> Result<String, Reject> {
+pub fn literal_for(literal: &crate::plan::expr::Literal, pg_type: &PgType, cast: &Cast) -> Result<String, Reject> {
     use crate::plan::expr::Literal;
     use crate::target::postgres::conn::quote_literal;
     let value = match literal {
@@ -895,9 +834,7 @@ pub fn literal_for(
         },
         Cast::Numeric { .. } => typed(numeric_text(field)),
         Cast::Text { .. } | Cast::TextLike => quote_literal(&String::from_utf8_lossy(field)),
-        Cast::Json { binary } => {
-            typed(String::from_utf8_lossy(if *binary { &field[1..] } else { field }).into_owned())
-        }
+        Cast::Json { binary } => typed(String::from_utf8_lossy(if *binary { &field[1..] } else { field }).into_owned()),
         Cast::Bytea => format!(
             "'\\x{}'::bytea",
             field.iter().map(|b| format!("{b:02x}")).collect::<String>()
@@ -911,11 +848,9 @@ pub fn literal_for(
             let (y, m, d) = civil_from_days(i64::from(days) + PG_EPOCH_OFFSET_DAYS);
             typed(format!("{y:04}-{m:02}-{d:02}"))
         }
-        Cast::Uuid | Cast::UuidFromInt { .. } => typed(
-            uuid::Uuid::from_slice(field)
-                .map_err(|e| e.to_string())?
-                .to_string(),
-        ),
+        Cast::Uuid | Cast::UuidFromInt { .. } => {
+            typed(uuid::Uuid::from_slice(field).map_err(|e| e.to_string())?.to_string())
+        }
         Cast::Time | Cast::SplitArray { .. } | Cast::JsonArray { .. } => match value {
             ValueRef::Text(t) => typed(String::from_utf8_lossy(t).into_owned()),
             _ => return Err("no literal form".into()),
@@ -947,21 +882,13 @@ pub fn format_timestamp(pg_us: i64) -> String {
 /// Decimal text of a binary numeric field.
 pub fn numeric_text(field: &[u8]) -> String {
     let read = |i: usize| i16::from_be_bytes([field[i], field[i + 1]]);
-    let (ndigits, weight, sign, dscale) = (
-        read(0),
-        read(2),
-        u16::from_be_bytes([field[4], field[5]]),
-        read(6),
-    );
+    let (ndigits, weight, sign, dscale) = (read(0), read(2), u16::from_be_bytes([field[4], field[5]]), read(6));
     let groups: Vec<i16> = (0..usize::try_from(ndigits).unwrap_or(0))
         .map(|k| read(8 + 2 * k))
         .collect();
     let mut int_part = String::new();
     for w in 0..=i32::from(weight).max(-1) {
-        let g = groups
-            .get(usize::try_from(w).unwrap_or(0))
-            .copied()
-            .unwrap_or(0);
+        let g = groups.get(usize::try_from(w).unwrap_or(0)).copied().unwrap_or(0);
         if int_part.is_empty() {
             if g != 0 {
                 int_part = g.to_string();
@@ -981,10 +908,7 @@ pub fn numeric_text(field: &[u8]) -> String {
         let g = if k < 0 {
             0
         } else {
-            groups
-                .get(usize::try_from(k).unwrap_or(0))
-                .copied()
-                .unwrap_or(0)
+            groups.get(usize::try_from(k).unwrap_or(0)).copied().unwrap_or(0)
         };
         frac.push_str(&format!("{g:04}"));
         k += 1;
@@ -1006,10 +930,7 @@ pub fn numeric_text(field: &[u8]) -> String {
 pub fn preview(bytes: &[u8]) -> String {
     const MAX: usize = 40;
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX)]).into_owned();
-    let text: String = text
-        .chars()
-        .map(|c| if c == '\0' { '\u{2400}' } else { c })
-        .collect();
+    let text: String = text.chars().map(|c| if c == '\0' { '\u{2400}' } else { c }).collect();
     if bytes.len() > MAX {
         format!("{text:?}…")
     } else {
@@ -1027,12 +948,7 @@ mod tests {
         Ok(buf)
     }
 
-    fn numeric(
-        value: ValueRef<'_>,
-        precision: Option<u32>,
-        scale: Option<u32>,
-        round: bool,
-    ) -> Result<String, Reject> {
+    fn numeric(value: ValueRef<'_>, precision: Option<u32>, scale: Option<u32>, round: bool) -> Result<String, Reject> {
         let buf = encode(
             value,
             Cast::Numeric {
@@ -1049,19 +965,10 @@ mod tests {
         let base = parse_iso("2024-03-01 12:34:56").unwrap().unix_us;
         assert_eq!(base, 1_709_296_496_000_000);
         assert_eq!(parse_iso("2024-03-01T12:34:56Z").unwrap().unix_us, base);
-        assert_eq!(
-            parse_iso("2024-03-01T14:34:56+02:00").unwrap().unix_us,
-            base
-        );
+        assert_eq!(parse_iso("2024-03-01T14:34:56+02:00").unwrap().unix_us, base);
         assert_eq!(parse_iso("2024-03-01T07:34:56-0500").unwrap().unix_us, base);
-        assert_eq!(
-            parse_iso("2024-03-01 12:34:56.123456").unwrap().unix_us,
-            base + 123_456
-        );
-        assert_eq!(
-            parse_iso("2024-03-01 12:34:56.5").unwrap().unix_us,
-            base + 500_000
-        );
+        assert_eq!(parse_iso("2024-03-01 12:34:56.123456").unwrap().unix_us, base + 123_456);
+        assert_eq!(parse_iso("2024-03-01 12:34:56.5").unwrap().unix_us, base + 500_000);
         assert!(
             parse_iso("2024-03-01 12:34:56.1234567").is_none(),
             "sub-microsecond digits would be lost"
@@ -1080,11 +987,7 @@ mod tests {
     #[test]
     fn epoch_units() {
         let s = timestamp_of(ValueRef::Integer(1_709_296_496), EpochUnit::Seconds).unwrap();
-        let ms = timestamp_of(
-            ValueRef::Integer(1_709_296_496_000),
-            EpochUnit::Milliseconds,
-        )
-        .unwrap();
+        let ms = timestamp_of(ValueRef::Integer(1_709_296_496_000), EpochUnit::Milliseconds).unwrap();
         let iso = timestamp_of(ValueRef::Text(b"2024-03-01 12:34:56"), EpochUnit::Seconds).unwrap();
         assert_eq!(s, iso);
         assert_eq!(ms, iso);
@@ -1107,36 +1010,19 @@ mod tests {
             numeric(ValueRef::Integer(-1234567890123), None, None, false).unwrap(),
             "-1234567890123"
         );
-        assert_eq!(
-            numeric(ValueRef::Real(0.99), Some(10), Some(2), false).unwrap(),
-            "0.99"
-        );
+        assert_eq!(numeric(ValueRef::Real(0.99), Some(10), Some(2), false).unwrap(), "0.99");
         assert_eq!(
             numeric(ValueRef::Text(b"12345.678900"), Some(20), Some(6), false).unwrap(),
             "12345.678900"
         );
-        assert_eq!(
-            numeric(ValueRef::Real(1e-300), None, None, false)
-                .unwrap()
-                .len(),
-            302
-        );
-        assert_eq!(
-            numeric(ValueRef::Integer(0), Some(5), Some(2), false).unwrap(),
-            "0.00"
-        );
-        assert_eq!(
-            numeric(ValueRef::Real(3.14159), None, None, false).unwrap(),
-            "3.14159"
-        );
+        assert_eq!(numeric(ValueRef::Real(1e-300), None, None, false).unwrap().len(), 302);
+        assert_eq!(numeric(ValueRef::Integer(0), Some(5), Some(2), false).unwrap(), "0.00");
+        assert_eq!(numeric(ValueRef::Real(3.14159), None, None, false).unwrap(), "3.14159");
         assert!(
             numeric(ValueRef::Real(0.125), Some(10), Some(2), false).is_err(),
             "would round"
         );
-        assert_eq!(
-            numeric(ValueRef::Real(0.125), Some(10), Some(2), true).unwrap(),
-            "0.13"
-        );
+        assert_eq!(numeric(ValueRef::Real(0.125), Some(10), Some(2), true).unwrap(), "0.13");
         assert_eq!(
             numeric(ValueRef::Real(9.995), Some(10), Some(2), true).unwrap(),
             "10.00"
@@ -1172,10 +1058,7 @@ mod tests {
     #[test]
     fn field_layouts() {
         assert_eq!(encode(ValueRef::Null, Cast::Bytea).unwrap(), vec![0xff; 4]);
-        assert_eq!(
-            encode(ValueRef::Blob(b""), Cast::Bytea).unwrap(),
-            vec![0, 0, 0, 0]
-        );
+        assert_eq!(encode(ValueRef::Blob(b""), Cast::Bytea).unwrap(), vec![0, 0, 0, 0]);
         assert_eq!(
             encode(ValueRef::Integer(1), Cast::Boolean).unwrap(),
             vec![0, 0, 0, 1, 1]
@@ -1192,26 +1075,14 @@ mod tests {
             encode(ValueRef::Text(b"{}"), Cast::Json { binary: true }).unwrap(),
             vec![0, 0, 0, 3, 1, b'{', b'}']
         );
-        let pi = encode(
-            ValueRef::Real(std::f64::consts::PI),
-            Cast::Float { bits: 64 },
-        )
-        .unwrap();
+        let pi = encode(ValueRef::Real(std::f64::consts::PI), Cast::Float { bits: 64 }).unwrap();
         assert_eq!(&pi[4..], &std::f64::consts::PI.to_be_bytes());
     }
 
     #[test]
     fn uuids_from_hex_dashed_and_blob() {
-        let dashed = encode(
-            ValueRef::Text(b"0e984725-c51c-4bf4-9960-e1c80e27aba0"),
-            Cast::Uuid,
-        )
-        .unwrap();
-        let hex = encode(
-            ValueRef::Text(b"0E984725C51C4BF49960E1C80E27ABA0"),
-            Cast::Uuid,
-        )
-        .unwrap();
+        let dashed = encode(ValueRef::Text(b"0e984725-c51c-4bf4-9960-e1c80e27aba0"), Cast::Uuid).unwrap();
+        let hex = encode(ValueRef::Text(b"0E984725C51C4BF49960E1C80E27ABA0"), Cast::Uuid).unwrap();
         assert_eq!(dashed, hex);
         let blob = encode(ValueRef::Blob(&dashed[4..]), Cast::Uuid).unwrap();
         assert_eq!(blob, dashed);
