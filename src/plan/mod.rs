@@ -4,6 +4,7 @@
 
 pub mod expr;
 pub mod names;
+pub mod retarget;
 pub mod suggest;
 pub mod types;
 
@@ -629,6 +630,8 @@ pub fn cast_for_type(t: &PgType, unit: EpochUnit) -> Cast {
             element: (**element).clone(),
         },
         PgType::TextLike(_) => Cast::TextLike,
+        PgType::Inet => Cast::Inet { cidr: false },
+        PgType::Cidr => Cast::Inet { cidr: true },
     }
 }
 

@@ -32,6 +32,8 @@ pub enum PgType {
     Array(Box<PgType>),
     /// A type whose binary form is its text: enums, citext (data-only mode).
     TextLike(String),
+    Inet,
+    Cidr,
 }
 
 impl From<PgType> for String {
@@ -64,6 +66,8 @@ impl PgType {
             PgType::Uuid => "uuid".into(),
             PgType::Array(inner) => format!("{}[]", inner.sql()),
             PgType::TextLike(name) => name.clone(),
+            PgType::Inet => "inet".into(),
+            PgType::Cidr => "cidr".into(),
         }
     }
 
@@ -102,6 +106,8 @@ impl PgType {
             "jsonb" => PgType::Jsonb,
             "uuid" => PgType::Uuid,
             "citext" => PgType::TextLike("citext".into()),
+            "inet" => PgType::Inet,
+            "cidr" => PgType::Cidr,
             _ => return None,
         })
     }
@@ -165,6 +171,14 @@ pub enum Cast {
     },
     /// Text sent as is, for types whose binary input is their text.
     TextLike,
+    /// Text that must be one of an enum's labels.
+    Enum {
+        labels: Vec<String>,
+    },
+    /// An IP address or network, `addr[/bits]`.
+    Inet {
+        cidr: bool,
+    },
 }
 
 impl Cast {
@@ -197,6 +211,8 @@ impl Cast {
             Cast::SplitArray { separator, .. } => format!("split on {separator:?} into an array"),
             Cast::JsonArray { .. } => "JSON array into a PostgreSQL array".into(),
             Cast::TextLike => "text".into(),
+            Cast::Enum { labels } => format!("one of {}", labels.join(", ")),
+            Cast::Inet { .. } => "IP address text".into(),
         }
     }
 }

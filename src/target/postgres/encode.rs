@@ -120,6 +120,22 @@ pub fn encode_value(buf: &mut Vec<u8>, value: ValueRef<'_>, cast: &Cast, scratch
             let text = as_text(value, &mut scratch.text)?;
             put_bytes(buf, text.as_bytes())?;
         }
+        Cast::Enum { labels } => {
+            let text = as_text(value, &mut scratch.text)?;
+            if !labels.iter().any(|l| l == text) {
+                return Err(format!(
+                    "{} is not one of the enum's labels ({})",
+                    preview(text.as_bytes()),
+                    labels.join(", ")
+                ));
+            }
+            put_bytes(buf, text.as_bytes())?;
+        }
+        Cast::Inet { cidr } => {
+            let text = as_text(value, &mut scratch.text)?;
+            let field = inet_of(text, *cidr)?;
+            put_bytes(buf, &field)?;
+        }
         Cast::Bytea => match value {
             ValueRef::Blob(b) => put_bytes(buf, b)?,
             ValueRef::Text(t) => put_bytes(buf, t)?,
@@ -401,6 +417,33 @@ fn uuid_of(value: ValueRef<'_>) -> Result<[u8; 16], Reject> {
 pub fn uuid_from_int(namespace: &str, value: i64) -> [u8; 16] {
     let ns = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("godwit:{namespace}").as_bytes());
     *uuid::Uuid::new_v5(&ns, value.to_string().as_bytes()).as_bytes()
+}
+
+/// inet/cidr binary form: family, bits, is_cidr, length, address.
+fn inet_of(text: &str, cidr: bool) -> Result<Vec<u8>, Reject> {
+    let bad = || {
+        format!(
+            "{} is not an IP address{}",
+            preview(text.as_bytes()),
+            if cidr { " or network" } else { "" }
+        )
+    };
+    let (addr, bits) = match text.trim().split_once('/') {
+        Some((a, b)) => (a, Some(b.parse::<u8>().map_err(|_| bad())?)),
+        None => (text.trim(), None),
+    };
+    let ip: std::net::IpAddr = addr.parse().map_err(|_| bad())?;
+    let (family, max_bits, bytes): (u8, u8, Vec<u8>) = match ip {
+        std::net::IpAddr::V4(v4) => (2, 32, v4.octets().to_vec()),
+        std::net::IpAddr::V6(v6) => (3, 128, v6.octets().to_vec()),
+    };
+    let bits = bits.unwrap_or(max_bits);
+    if bits > max_bits {
+        return Err(bad());
+    }
+    let mut out = vec![family, bits, u8::from(cidr), u8::try_from(bytes.len()).unwrap_or(16)];
+    out.extend(bytes);
+    Ok(out)
 }
 
 // ---- dates and times -------------------------------------------------
@@ -833,7 +876,7 @@ pub fn literal_for(literal: &crate::plan::expr::Literal, pg_type: &PgType, cast:
             _ => return Err("not a number".into()),
         },
         Cast::Numeric { .. } => typed(numeric_text(field)),
-        Cast::Text { .. } | Cast::TextLike => quote_literal(&String::from_utf8_lossy(field)),
+        Cast::Text { .. } | Cast::TextLike | Cast::Enum { .. } => quote_literal(&String::from_utf8_lossy(field)),
         Cast::Json { binary } => typed(String::from_utf8_lossy(if *binary { &field[1..] } else { field }).into_owned()),
         Cast::Bytea => format!(
             "'\\x{}'::bytea",
@@ -851,7 +894,7 @@ pub fn literal_for(literal: &crate::plan::expr::Literal, pg_type: &PgType, cast:
         Cast::Uuid | Cast::UuidFromInt { .. } => {
             typed(uuid::Uuid::from_slice(field).map_err(|e| e.to_string())?.to_string())
         }
-        Cast::Time | Cast::SplitArray { .. } | Cast::JsonArray { .. } => match value {
+        Cast::Time | Cast::SplitArray { .. } | Cast::JsonArray { .. } | Cast::Inet { .. } => match value {
             ValueRef::Text(t) => typed(String::from_utf8_lossy(t).into_owned()),
             _ => return Err("no literal form".into()),
         },

@@ -1,4 +1,5 @@
 //! PostgreSQL: connections, DDL, and the binary COPY writer.
+pub mod catalog;
 pub mod conn;
 pub mod copy;
 pub mod ddl;
