@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::cli::args::CopyArgs;
 use crate::config::Config;
-use crate::error::{Error, ExitCode, Result};
+use crate::error::{ExitCode, Result};
 use crate::load::{self, CopyOptions};
 use crate::plan::{self, PlanOptions};
 use crate::report::{Event, Reporter};
@@ -26,7 +26,10 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
 
     reporter.emit(Event::Phase(format!("reading {}", source.path.display())));
     let conn = source.connect()?;
-    let schema = source.describe(&conn, &|_, c| plan::types::needs_profile(&c.declared_type))?;
+    // Data-only needs every column's profile: a target timestamp may take an INTEGER column of epoch values.
+    let schema = source.describe(&conn, &|_, c| {
+        args.data_only || plan::types::needs_profile(&c.declared_type)
+    })?;
     drop(conn);
     let plan = plan::build(
         &source.path.display().to_string(),
@@ -40,9 +43,6 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
     for w in &plan.warnings {
         reporter.emit(Event::Info(format!("note: {w}")));
     }
-    if args.data_only {
-        return Err(Error::Usage("--data-only is not built yet".into()));
-    }
     let options = CopyOptions {
         target: target.clone(),
         schema: args.target.schema.clone(),
@@ -51,7 +51,11 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
         rejects_path,
         jobs,
     };
-    let outcome = load::copy(&source, &plan, &options, reporter)?;
+    let outcome = if args.data_only {
+        load::data_only::copy(&source, &schema, plan, &options, args.truncate, reporter)?
+    } else {
+        load::copy(&source, &plan, &options, reporter)?
+    };
     let review = outcome.review;
     reporter.emit(Event::CopyFinished(outcome.summary));
     if args.to_was_local() {

@@ -2,6 +2,7 @@
 //! then keys, indexes, constraints, sequences and ANALYZE, then one final
 //! transaction that moves everything into the target schema.
 
+pub mod data_only;
 mod queue;
 pub mod rejects;
 pub mod staging;
