@@ -397,6 +397,9 @@ fn now_default(pg_type: &PgType, tokens: &[Token]) -> String {
         .first()
         .is_some_and(|t| t.is_word("CURRENT_TIME") || t.is_word("time"));
     match pg_type {
+        // SQLite's date('now') is today's date, which a timestamp reads as UTC midnight.
+        PgType::Timestamptz if date_only => "(date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')".into(),
+        PgType::Timestamp if date_only => "date_trunc('day', now() AT TIME ZONE 'UTC')".into(),
         PgType::Timestamptz => "CURRENT_TIMESTAMP".into(),
         PgType::Timestamp => "(now() AT TIME ZONE 'UTC')".into(),
         PgType::Date => "((now() AT TIME ZONE 'UTC')::date)".into(),
