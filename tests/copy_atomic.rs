@@ -27,7 +27,14 @@ fn big_source(dir: &std::path::Path) -> std::path::PathBuf {
 /// Starts a copy and waits until it is moving data.
 fn start_copy(source: &std::path::Path, target: &godwit::target::postgres::conn::ConnSpec) -> std::process::Child {
     let mut child = Command::new(godwit_bin())
-        .args(["copy", source.to_str().unwrap(), "--to", &target.to_string(), "--jobs", "2"])
+        .args([
+            "copy",
+            source.to_str().unwrap(),
+            "--to",
+            &target.to_string(),
+            "--jobs",
+            "2",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -46,11 +53,17 @@ fn start_copy(source: &std::path::Path, target: &godwit::target::postgres::conn:
 }
 
 fn public_tables(target: &godwit::target::postgres::conn::ConnSpec) -> String {
-    value(target, "SELECT count(*) AS a FROM pg_tables WHERE schemaname = 'public'")
+    value(
+        target,
+        "SELECT count(*) AS a FROM pg_tables WHERE schemaname = 'public'",
+    )
 }
 
 fn staging_schemas(target: &godwit::target::postgres::conn::ConnSpec) -> String {
-    value(target, "SELECT count(*) AS a FROM pg_namespace WHERE nspname LIKE 'godwit_staging_%'")
+    value(
+        target,
+        "SELECT count(*) AS a FROM pg_namespace WHERE nspname LIKE 'godwit_staging_%'",
+    )
 }
 
 #[test]
@@ -61,10 +74,18 @@ fn killed_copy_leaves_the_target_unchanged_and_a_rerun_succeeds() {
     let mut child = start_copy(&source, &target);
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(public_tables(&target), "0", "a killed copy must not leave tables in the target");
+    assert_eq!(
+        public_tables(&target),
+        "0",
+        "a killed copy must not leave tables in the target"
+    );
     let rerun = copy(&source, &target, &[]);
     assert_exit(&rerun, 0);
-    assert!(stderr(&rerun).contains("removed staging left by an interrupted run"), "{}", stderr(&rerun));
+    assert!(
+        stderr(&rerun).contains("removed staging left by an interrupted run"),
+        "{}",
+        stderr(&rerun)
+    );
     assert_eq!(staging_schemas(&target), "0");
     assert_eq!(value(&target, "SELECT count(*) AS a FROM items"), "600000");
 }
@@ -75,10 +96,17 @@ fn interrupted_copy_exits_1_and_cleans_up() {
     let source = big_source(dir.path());
     let target = fresh_database("interrupted");
     let child = start_copy(&source, &target);
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1), "Ctrl-C must not exit 0");
     assert_eq!(public_tables(&target), "0");
-    assert_eq!(staging_schemas(&target), "0", "an interrupted copy removes its own staging");
+    assert_eq!(
+        staging_schemas(&target),
+        "0",
+        "an interrupted copy removes its own staging"
+    );
 }

@@ -26,14 +26,25 @@ fn source_counts(path: &Path) -> BTreeMap<String, i64> {
     tables
         .into_iter()
         .map(|t| {
-            let n: i64 = conn.query_row(&format!("SELECT count(*) FROM \"{}\"", t.replace('"', "\"\"")), [], |r| r.get(0)).unwrap();
+            let n: i64 = conn
+                .query_row(
+                    &format!("SELECT count(*) FROM \"{}\"", t.replace('"', "\"\"")),
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
             (t, n)
         })
         .collect()
 }
 
 fn target_count(target: &godwit::target::postgres::conn::ConnSpec, table: &str) -> i64 {
-    value(target, &format!("SELECT count(*) AS a FROM public.\"{}\"", table.replace('"', "\"\""))).parse().unwrap()
+    value(
+        target,
+        &format!("SELECT count(*) AS a FROM public.\"{}\"", table.replace('"', "\"\"")),
+    )
+    .parse()
+    .unwrap()
 }
 
 #[test]
@@ -51,13 +62,26 @@ fn every_corpus_file_copies_exactly_or_fails_clearly() {
             }
             Some(1) => {
                 let err = stderr(&out);
-                assert!(err.contains("table ") && err.contains("row ") && err.contains("column "), "{name}: unclear error: {err}");
+                assert!(
+                    err.contains("table ") && err.contains("row ") && err.contains("column "),
+                    "{name}: unclear error: {err}"
+                );
                 assert!(err.contains("nothing was written"), "{name}: {err}");
-                assert_eq!(value(&target, "SELECT count(*) AS a FROM pg_tables WHERE schemaname = 'public'"), "0", "{name}");
+                assert_eq!(
+                    value(
+                        &target,
+                        "SELECT count(*) AS a FROM pg_tables WHERE schemaname = 'public'"
+                    ),
+                    "0",
+                    "{name}"
+                );
             }
             Some(2) => {
                 let err = stderr(&out);
-                assert!(err.contains("63") && err.contains("godwit.toml"), "{name}: unclear usage error: {err}");
+                assert!(
+                    err.contains("63") && err.contains("godwit.toml"),
+                    "{name}: unclear usage error: {err}"
+                );
             }
             other => panic!("{name}: exit {other:?}\n{}", stderr(&out)),
         }
@@ -72,13 +96,26 @@ fn every_corpus_file_loads_everything_else_under_skip() {
         let counts = source_counts(&file);
         let target = fresh_database("corpus_skip");
         let rejects = dir.path().join(format!("{name}.jsonl"));
-        let out = copy(&file, &target, &["--on-error", "skip", "--rejects", rejects.to_str().unwrap()]);
+        let out = copy(
+            &file,
+            &target,
+            &["--on-error", "skip", "--rejects", rejects.to_str().unwrap()],
+        );
         let code = out.status.code();
         if code == Some(2) {
-            assert_eq!(name, "collision.db", "only the name collision is a usage error: {}", stderr(&out));
+            assert_eq!(
+                name,
+                "collision.db",
+                "only the name collision is a usage error: {}",
+                stderr(&out)
+            );
             continue;
         }
-        assert!(code == Some(0) || code == Some(3), "{name}: exit {code:?}\n{}", stderr(&out));
+        assert!(
+            code == Some(0) || code == Some(3),
+            "{name}: exit {code:?}\n{}",
+            stderr(&out)
+        );
         let mut rejected: BTreeMap<String, i64> = BTreeMap::new();
         if let Ok(text) = std::fs::read_to_string(&rejects) {
             assert_eq!(code, Some(3), "{name}: rejects written but exit 0");
@@ -87,12 +124,18 @@ fn every_corpus_file_loads_everything_else_under_skip() {
                 for field in ["table", "key", "column", "reason", "value"] {
                     assert!(!record[field].is_null(), "{name}: reject without {field}: {line}");
                 }
-                *rejected.entry(record["table"].as_str().unwrap().to_string()).or_default() += 1;
+                *rejected
+                    .entry(record["table"].as_str().unwrap().to_string())
+                    .or_default() += 1;
             }
         }
         for (table, n) in &counts {
             let loaded = target_count(&target, table);
-            assert_eq!(loaded + rejected.get(table).copied().unwrap_or(0), *n, "{name}: table {table}");
+            assert_eq!(
+                loaded + rejected.get(table).copied().unwrap_or(0),
+                *n,
+                "{name}: table {table}"
+            );
         }
     }
 }
@@ -103,7 +146,10 @@ fn regression_bad_utf8_names_the_row() {
     let out = copy(&corpus("bad-utf8.db"), &target, &[]);
     assert_exit(&out, 1);
     let err = stderr(&out);
-    assert!(err.contains("table files, row id=2, column filename: invalid UTF-8 (byte 0x96"), "{err}");
+    assert!(
+        err.contains("table files, row id=2, column filename: invalid UTF-8 (byte 0x96"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -111,7 +157,11 @@ fn regression_type_mismatch_names_the_value() {
     let target = fresh_database("type_mismatch");
     let out = copy(&corpus("type-mismatch.db"), &target, &[]);
     assert_exit(&out, 1);
-    assert!(stderr(&out).contains("column qty: text \"lots-of-it\" is not an integer"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("column qty: text \"lots-of-it\" is not an integer"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -120,7 +170,10 @@ fn regression_collision_is_reported_before_any_work() {
     let out = copy(&corpus("collision.db"), &target, &[]);
     assert_exit(&out, 2);
     let err = stderr(&out);
-    assert!(err.contains("col_very_long_name_that_exceeds_postgresql_identifier_limit_aaax") && err.contains("64 bytes"), "{err}");
+    assert!(
+        err.contains("col_very_long_name_that_exceeds_postgresql_identifier_limit_aaax") && err.contains("64 bytes"),
+        "{err}"
+    );
     // A rename in godwit.toml resolves it.
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("godwit.toml");
@@ -130,7 +183,14 @@ fn regression_collision_is_reported_before_any_work() {
          [tables.products.columns.col_very_long_name_that_exceeds_postgresql_identifier_limit_aaay]\nrename = \"long_y\"\n",
     )
     .unwrap();
-    let out = copy(&corpus("collision.db"), &target, &["--config", config.to_str().unwrap()]);
+    let out = copy(
+        &corpus("collision.db"),
+        &target,
+        &["--config", config.to_str().unwrap()],
+    );
     assert_exit(&out, 0);
-    assert_eq!(value(&target, "SELECT count(long_x) + count(long_y) >= 0 AS a FROM products"), "true");
+    assert_eq!(
+        value(&target, "SELECT count(long_x) + count(long_y) >= 0 AS a FROM products"),
+        "true"
+    );
 }

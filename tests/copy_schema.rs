@@ -68,7 +68,9 @@ fn keys_indexes_checks_and_views_arrive() {
     );
     let has = |table: &str, kind: &str, def: &str, valid: &str| {
         assert!(
-            constraints.iter().any(|r| r[0] == table && r[1] == kind && r[2] == def && r[3] == valid),
+            constraints
+                .iter()
+                .any(|r| r[0] == table && r[1] == kind && r[2] == def && r[3] == valid),
             "missing {table} {kind} {def} valid={valid} in {constraints:#?}"
         )
     };
@@ -76,16 +78,51 @@ fn keys_indexes_checks_and_views_arrive() {
     has("\"User Accounts\"", "u", "UNIQUE (\"Email\")", "true");
     has("\"User Accounts\"", "c", "CHECK ((age >= 0))", "true");
     has("memberships", "p", "PRIMARY KEY (user_id, group_name)", "true");
-    has("memberships", "f", "FOREIGN KEY (user_id) REFERENCES \"User Accounts\"(\"Id\") ON DELETE CASCADE", "true");
-    has("comments", "f", "FOREIGN KEY (parent_id) REFERENCES comments(id) DEFERRABLE INITIALLY DEFERRED NOT VALID", "false");
-    has("comments", "f", "FOREIGN KEY (author_id) REFERENCES \"User Accounts\"(\"Id\") NOT VALID", "false");
-    let indexes = rows(target, "SELECT indexdef AS a FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1");
+    has(
+        "memberships",
+        "f",
+        "FOREIGN KEY (user_id) REFERENCES \"User Accounts\"(\"Id\") ON DELETE CASCADE",
+        "true",
+    );
+    has(
+        "comments",
+        "f",
+        "FOREIGN KEY (parent_id) REFERENCES comments(id) DEFERRABLE INITIALLY DEFERRED NOT VALID",
+        "false",
+    );
+    has(
+        "comments",
+        "f",
+        "FOREIGN KEY (author_id) REFERENCES \"User Accounts\"(\"Id\") NOT VALID",
+        "false",
+    );
+    let indexes = rows(
+        target,
+        "SELECT indexdef AS a FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1",
+    );
     let flat: Vec<&str> = indexes.iter().map(|r| r[0].as_str()).collect();
-    assert!(flat.contains(&"CREATE INDEX comments_live ON public.comments USING btree (author_id) WHERE (deleted = false)"), "{flat:#?}");
-    assert!(flat.contains(&"CREATE INDEX comments_lower_body ON public.comments USING btree (lower(body))"), "{flat:#?}");
-    assert!(flat.contains(&"CREATE UNIQUE INDEX comments_body_parent ON public.comments USING btree (body, parent_id DESC)"), "{flat:#?}");
+    assert!(
+        flat.contains(&"CREATE INDEX comments_live ON public.comments USING btree (author_id) WHERE (deleted = false)"),
+        "{flat:#?}"
+    );
+    assert!(
+        flat.contains(&"CREATE INDEX comments_lower_body ON public.comments USING btree (lower(body))"),
+        "{flat:#?}"
+    );
+    assert!(
+        flat.contains(
+            &"CREATE UNIQUE INDEX comments_body_parent ON public.comments USING btree (body, parent_id DESC)"
+        ),
+        "{flat:#?}"
+    );
     // The view translates; the one using SQLite's typeof() is reported, as is the trigger.
-    assert_eq!(value(target, "SELECT string_agg(id::text, ',' ORDER BY id) AS a FROM live_comments"), "1,2,4");
+    assert_eq!(
+        value(
+            target,
+            "SELECT string_agg(id::text, ',' ORDER BY id) AS a FROM live_comments"
+        ),
+        "1,2,4"
+    );
     let summary = stdout(&t.out);
     assert!(summary.contains("view weird"), "{summary}");
     assert!(summary.contains("trigger comments_touch"), "{summary}");
@@ -100,7 +137,10 @@ fn names_defaults_and_sequences_work_for_the_app() {
     let target = &t.spec;
     // Exact names, quoted: spaces, quotes, reserved words and upper case.
     assert_eq!(
-        value(target, "SELECT string_agg(attname, '|' ORDER BY attnum) AS a FROM pg_attribute WHERE attrelid = '\"User Accounts\"'::regclass AND attnum > 0"),
+        value(
+            target,
+            "SELECT string_agg(attname, '|' ORDER BY attnum) AS a FROM pg_attribute WHERE attrelid = '\"User Accounts\"'::regclass AND attnum > 0"
+        ),
         "Id|Email|select|Quote\"d|is_admin|created_at|stamp|age"
     );
     // Inserting without the defaulted columns works, and ids continue past
@@ -111,9 +151,27 @@ fn names_defaults_and_sequences_work_for_the_app() {
          RETURNING \"Id\"::text AS a, \"select\" AS b, \"Quote\"\"d\"::text AS c, is_admin::text AS d, (created_at > now() - interval '1 minute')::text AS e, (stamp ~ '^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d$')::text AS f",
     );
     assert_eq!(inserted, vec![vec!["4", "it's", "0", "false", "true", "true"]]);
-    assert_eq!(value(target, "INSERT INTO comments (body) VALUES ('x') RETURNING id::text AS a"), "5");
-    assert_eq!(value(target, "SELECT attidentity::text AS a FROM pg_attribute WHERE attrelid = 'comments'::regclass AND attname = 'id'"), "d");
-    assert_eq!(value(target, "INSERT INTO memberships (user_id, group_name) VALUES (1, 'z') RETURNING role AS a"), "member");
+    assert_eq!(
+        value(
+            target,
+            "INSERT INTO comments (body) VALUES ('x') RETURNING id::text AS a"
+        ),
+        "5"
+    );
+    assert_eq!(
+        value(
+            target,
+            "SELECT attidentity::text AS a FROM pg_attribute WHERE attrelid = 'comments'::regclass AND attname = 'id'"
+        ),
+        "d"
+    );
+    assert_eq!(
+        value(
+            target,
+            "INSERT INTO memberships (user_id, group_name) VALUES (1, 'z') RETURNING role AS a"
+        ),
+        "member"
+    );
 }
 
 #[test]
@@ -124,9 +182,14 @@ fn existing_tables_are_never_overwritten_and_replace_is_atomic() {
     let again = copy(&source, target, &[]);
     assert_exit(&again, 1);
     let err = stderr(&again);
-    assert!(err.contains("already exist") && err.contains("--replace") && err.contains("--data-only"), "{err}");
+    assert!(
+        err.contains("already exist") && err.contains("--replace") && err.contains("--data-only"),
+        "{err}"
+    );
     let mut client = target.connect().unwrap();
-    client.batch_execute("INSERT INTO memberships VALUES (2, 'extra', 'member')").unwrap();
+    client
+        .batch_execute("INSERT INTO memberships VALUES (2, 'extra', 'member')")
+        .unwrap();
     let replaced = copy(&source, target, &["--replace"]);
     assert_exit(&replaced, 3);
     assert_eq!(value(target, "SELECT count(*) AS a FROM memberships"), "2");
@@ -135,13 +198,21 @@ fn existing_tables_are_never_overwritten_and_replace_is_atomic() {
 #[test]
 fn another_schema_and_a_missing_source() {
     let dir = tempfile::tempdir().unwrap();
-    let source = sqlite_file(dir.path(), "s.db", "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a');");
+    let source = sqlite_file(
+        dir.path(),
+        "s.db",
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a');",
+    );
     let target = fresh_database("schema_flag");
     assert_exit(&copy(&source, &target, &["--schema", "app"]), 0);
     assert_eq!(value(&target, "SELECT v AS a FROM app.t"), "a");
     let missing = copy(&dir.path().join("nope.db"), &target, &[]);
     assert_exit(&missing, 1);
-    assert!(stderr(&missing).contains("nope.db: no such file"), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("nope.db: no such file"),
+        "{}",
+        stderr(&missing)
+    );
     let csv = dir.path().join("data.csv");
     std::fs::write(&csv, "id,name\n1,a\n").unwrap();
     let out = copy(&csv, &target, &[]);

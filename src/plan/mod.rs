@@ -306,7 +306,12 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
                 };
             }
             if let Some(note) = column.profile.as_ref().and_then(|p| misfits(p, &choice.cast)) {
-                plan.warnings.push(format!("{}.{} ({}): {note}", table.name, column.name, choice.pg_type.sql()));
+                plan.warnings.push(format!(
+                    "{}.{} ({}): {note}",
+                    table.name,
+                    column.name,
+                    choice.pg_type.sql()
+                ));
             }
             let target_name = column_target(&table.name, &column.name);
             if choice.pg_type == PgType::Boolean {
@@ -550,7 +555,10 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
 /// user knows before copying that rows will stop the copy or be rejected.
 fn misfits(p: &crate::source::ColumnProfile, cast: &Cast) -> Option<String> {
     let (count, what) = match cast {
-        Cast::Integer { .. } => (p.texts + p.blobs + p.fractional_reals, "text, blob or fractional values are not integers"),
+        Cast::Integer { .. } => (
+            p.texts + p.blobs + p.fractional_reals,
+            "text, blob or fractional values are not integers",
+        ),
         Cast::Float { .. } => (p.texts + p.blobs, "text or blob values are not numbers"),
         Cast::Boolean => (p.blobs, "blob values are not booleans"),
         Cast::Text { .. } => (p.blobs, "blob values must be valid UTF-8 to become text"),

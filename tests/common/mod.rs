@@ -21,7 +21,11 @@ pub fn server() -> ConnSpec {
         .env("GODWIT_HOME", home)
         .output()
         .expect("run godwit local start");
-    assert!(out.status.success(), "godwit local start: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "godwit local start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     ConnSpec::parse(String::from_utf8_lossy(&out.stdout).trim()).unwrap()
 }
 
@@ -36,7 +40,9 @@ pub fn fresh_database(prefix: &str) -> ConnSpec {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
     let mut client = server.connect().expect("connect to test server");
-    client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\"")).unwrap();
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+        .unwrap();
     client.batch_execute(&format!("CREATE DATABASE \"{name}\"")).unwrap();
     server.with_dbname(&name)
 }
@@ -56,7 +62,9 @@ pub fn godwit(args: &[&str]) -> Output {
 }
 
 pub fn corpus(name: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/sqlite").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus/sqlite")
+        .join(name);
     assert!(path.exists(), "test corpus file missing: {}", path.display());
     path
 }

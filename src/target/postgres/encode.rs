@@ -164,36 +164,37 @@ pub fn encode_value(buf: &mut Vec<u8>, value: ValueRef<'_>, cast: &Cast, scratch
             let v = as_integer(value)?;
             put_fixed(buf, uuid_from_int(namespace, v));
         }
-        Cast::SplitArray { separator, element } => {
-            let text = as_text(value, &mut scratch.text)?.to_string();
-            let items: Vec<Option<&str>> = if text.is_empty() {
-                Vec::new()
-            } else {
-                text.split(separator.as_str()).map(Some).collect()
-            };
-            encode_array(buf, element, &items, &mut scratch.inner)?;
-        }
-        Cast::JsonArray { element } => {
+        Cast::SplitArray { element, .. } | Cast::JsonArray { element } => {
             let text = as_text(value, &mut scratch.text)?;
-            let parsed: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
-            let serde_json::Value::Array(values) = parsed else {
-                return Err("not a JSON array".into());
-            };
-            let mut items_owned: Vec<Option<String>> = Vec::with_capacity(values.len());
-            for v in values {
-                items_owned.push(match v {
-                    serde_json::Value::Null => None,
-                    serde_json::Value::String(s) => Some(s),
-                    serde_json::Value::Number(n) => Some(n.to_string()),
-                    serde_json::Value::Bool(b) => Some(b.to_string()),
-                    other => Some(other.to_string()),
-                });
-            }
+            let items_owned = array_items(text, cast)?;
             let items: Vec<Option<&str>> = items_owned.iter().map(|s| s.as_deref()).collect();
             encode_array(buf, element, &items, &mut scratch.inner)?;
         }
     }
     Ok(())
+}
+
+/// The elements an array cast makes of a text: split on the separator
+/// (an empty text is an empty array), or the items of a JSON array.
+fn array_items(text: &str, cast: &Cast) -> Result<Vec<Option<String>>, Reject> {
+    match cast {
+        Cast::SplitArray { .. } if text.is_empty() => Ok(Vec::new()),
+        Cast::SplitArray { separator, .. } => Ok(text.split(separator.as_str()).map(|s| Some(s.to_string())).collect()),
+        _ => {
+            let parsed: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+            let serde_json::Value::Array(values) = parsed else {
+                return Err("not a JSON array".into());
+            };
+            Ok(values
+                .into_iter()
+                .map(|v| match v {
+                    serde_json::Value::Null => None,
+                    serde_json::Value::String(s) => Some(s),
+                    other => Some(other.to_string()),
+                })
+                .collect())
+        }
+    }
 }
 
 /// One-dimensional array of `element`, items given as text.
@@ -894,7 +895,22 @@ pub fn literal_for(literal: &crate::plan::expr::Literal, pg_type: &PgType, cast:
         Cast::Uuid | Cast::UuidFromInt { .. } => {
             typed(uuid::Uuid::from_slice(field).map_err(|e| e.to_string())?.to_string())
         }
-        Cast::Time | Cast::SplitArray { .. } | Cast::JsonArray { .. } | Cast::Inet { .. } => match value {
+        Cast::SplitArray { .. } | Cast::JsonArray { .. } => {
+            let ValueRef::Text(t) = value else {
+                return Err("no literal form".into());
+            };
+            let items = array_items(&String::from_utf8_lossy(t), cast)?;
+            let items: Vec<String> = items
+                .iter()
+                .map(|i| i.as_deref().map_or("NULL".to_string(), quote_literal))
+                .collect();
+            if items.is_empty() {
+                format!("'{{}}'::{}", pg_type.sql())
+            } else {
+                format!("ARRAY[{}]::{}", items.join(", "), pg_type.sql())
+            }
+        }
+        Cast::Time | Cast::Inet { .. } => match value {
             ValueRef::Text(t) => typed(String::from_utf8_lossy(t).into_owned()),
             _ => return Err("no literal form".into()),
         },
