@@ -149,7 +149,7 @@ pub fn encode_value(buf: &mut Vec<u8>, value: ValueRef<'_>, cast: &Cast, scratch
         Cast::Date { unit } => put_fixed(buf, date_of(value, *unit)?.to_be_bytes()),
         Cast::Time => put_fixed(buf, time_of(value)?.to_be_bytes()),
         Cast::Json { binary } => {
-            let text = json_text(value, &mut scratch.text)?;
+            let text = json_text(value, &mut scratch.text, *binary)?;
             if *binary {
                 let len = i32::try_from(text.len() + 1).map_err(|_| "JSON larger than 1 GB".to_string())?;
                 buf.extend_from_slice(&len.to_be_bytes());
@@ -166,6 +166,11 @@ pub fn encode_value(buf: &mut Vec<u8>, value: ValueRef<'_>, cast: &Cast, scratch
         }
         Cast::SplitArray { element, .. } | Cast::JsonArray { element } => {
             let text = as_text(value, &mut scratch.text)?;
+            // A JSON null document is no array at all: SQL NULL.
+            if matches!(cast, Cast::JsonArray { .. }) && text.trim() == "null" {
+                put_null(buf);
+                return Ok(());
+            }
             let items_owned = array_items(text, cast)?;
             let items: Vec<Option<&str>> = items_owned.iter().map(|s| s.as_deref()).collect();
             encode_array(buf, element, &items, &mut scratch.inner)?;
@@ -372,11 +377,11 @@ fn as_bool(value: ValueRef<'_>) -> Result<bool, Reject> {
     }
 }
 
-fn json_text<'a>(value: ValueRef<'a>, scratch: &'a mut String) -> Result<&'a str, Reject> {
+fn json_text<'a>(value: ValueRef<'a>, scratch: &'a mut String, binary: bool) -> Result<&'a str, Reject> {
     let text = as_text(value, scratch)?;
     // Validate here: one bad document would otherwise abort the whole COPY.
     serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| format!("invalid JSON: {e}"))?;
-    if text.contains("\\u0000") {
+    if binary && text.contains("\\u0000") {
         return Err("JSON contains \\u0000, which jsonb cannot store".into());
     }
     Ok(text)
