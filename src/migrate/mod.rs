@@ -243,6 +243,10 @@ pub struct LintArgs {
     /// Print findings as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+
+    /// List every rule with its severity, risk and safer alternative, and exit.
+    #[arg(long)]
+    pub rules: bool,
 }
 
 pub fn run_cli(args: MigrateArgs) -> Result<ExitCode> {
