@@ -155,6 +155,11 @@ fn needs_no_transaction(node: &NodeEnum) -> Option<&'static str> {
         NodeEnum::CreatedbStmt(_) => Some("CREATE DATABASE"),
         NodeEnum::DropdbStmt(_) => Some("DROP DATABASE"),
         NodeEnum::AlterSystemStmt(_) => Some("ALTER SYSTEM"),
+        // Allowed in a transaction since PostgreSQL 12, but the new value
+        // cannot be used until it commits, so later statements would fail.
+        NodeEnum::AlterEnumStmt(stmt) if stmt.old_val.is_empty() => {
+            Some("ALTER TYPE ... ADD VALUE")
+        }
         NodeEnum::CreateTableSpaceStmt(_) => Some("CREATE TABLESPACE"),
         NodeEnum::DropTableSpaceStmt(_) => Some("DROP TABLESPACE"),
         NodeEnum::AlterTableStmt(stmt) => stmt.cmds.iter().find_map(|cmd| match &cmd.node {

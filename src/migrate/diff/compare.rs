@@ -1,0 +1,475 @@
+//! Compares two catalogs and emits the statements that turn `current` into
+//! `desired`, in an order that respects dependencies:
+//! schemas, extensions, enums → drop dependent views → drop constraints
+//! (foreign keys first) and indexes → sequences → new tables → column
+//! changes → dropped tables and sequences → add constraints (foreign keys
+//! last) → indexes → views → drop types, extensions, schemas.
+
+use std::collections::BTreeSet;
+
+use crate::target::postgres::conn::quote_literal;
+
+use super::catalog::{Catalog, Column, Sequence};
+
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub sql: String,
+    /// Comment printed above the statement: data loss or a manual step.
+    pub warning: Option<String>,
+}
+
+fn plain(sql: String) -> Change {
+    Change { sql, warning: None }
+}
+
+fn destructive(sql: String, what: String) -> Change {
+    Change {
+        sql,
+        warning: Some(format!("DESTRUCTIVE: {what}")),
+    }
+}
+
+/// Schemas that must never be dropped (the history table's).
+pub struct Keep<'a> {
+    pub schema: &'a str,
+}
+
+pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change> {
+    let mut out = Vec::new();
+
+    for schema in desired.schemas.difference(&current.schemas) {
+        out.push(plain(format!("CREATE SCHEMA {schema};")));
+    }
+    for (name, schema) in &desired.extensions {
+        match current.extensions.get(name) {
+            None => out.push(plain(format!(
+                "CREATE EXTENSION IF NOT EXISTS \"{name}\" WITH SCHEMA {schema};"
+            ))),
+            Some(old) if old != schema => out.push(plain(format!(
+                "ALTER EXTENSION \"{name}\" SET SCHEMA {schema};"
+            ))),
+            Some(_) => {}
+        }
+    }
+    enums(current, desired, &mut out);
+
+    // Tables whose columns change: views reading them are rebuilt.
+    let changed_tables: BTreeSet<&String> = current
+        .tables
+        .iter()
+        .filter(|(name, table)| desired.tables.get(*name) != Some(*table))
+        .map(|(name, _)| name)
+        .collect();
+    let rebuilt_views = views_to_drop(current, desired, &changed_tables);
+    for view in current
+        .views
+        .iter()
+        .rev()
+        .filter(|v| rebuilt_views.contains(&v.name))
+    {
+        let kind = if view.materialized {
+            "MATERIALIZED VIEW"
+        } else {
+            "VIEW"
+        };
+        out.push(plain(format!("DROP {kind} {};", view.name)));
+    }
+
+    let dropped_tables: BTreeSet<&String> = current
+        .tables
+        .keys()
+        .filter(|t| !desired.tables.contains_key(*t))
+        .collect();
+    // Foreign keys first: they depend on the other constraints' indexes.
+    for foreign_first in [true, false] {
+        for (key, constraint) in &current.constraints {
+            if (constraint.kind == "f") != foreign_first || dropped_tables.contains(&key.0) {
+                continue;
+            }
+            if desired.constraints.get(key) != Some(constraint) {
+                out.push(plain(format!(
+                    "ALTER TABLE {} DROP CONSTRAINT {};",
+                    key.0, key.1
+                )));
+            }
+        }
+    }
+    for (name, index) in &current.indexes {
+        if !dropped_tables.contains(&index.table) && desired.indexes.get(name) != Some(index) {
+            out.push(plain(format!("DROP INDEX {name};")));
+        }
+    }
+
+    for (name, sequence) in &desired.sequences {
+        match current.sequences.get(name) {
+            None => out.push(plain(format!(
+                "CREATE SEQUENCE {name} {};",
+                sequence_options(sequence)
+            ))),
+            Some(old) if sequence_options(old) != sequence_options(sequence) => {
+                out.push(plain(format!(
+                    "ALTER SEQUENCE {name} {};",
+                    sequence_options(sequence)
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+
+    for (name, table) in &desired.tables {
+        if !current.tables.contains_key(name) {
+            let columns: Vec<String> = table
+                .columns
+                .iter()
+                .map(|c| format!("    {}", column_definition(c)))
+                .collect();
+            out.push(plain(format!(
+                "CREATE TABLE {name} (\n{}\n);",
+                columns.join(",\n")
+            )));
+        }
+    }
+    for (name, table) in &desired.tables {
+        if let Some(old) = current.tables.get(name) {
+            columns(name, &old.columns, &table.columns, &mut out);
+        }
+    }
+    for table in &dropped_tables {
+        out.push(destructive(
+            format!("DROP TABLE {table};"),
+            format!("drops table {table} and all its rows"),
+        ));
+    }
+
+    for (name, sequence) in &desired.sequences {
+        let old_owner = current.sequences.get(name).and_then(|s| s.owned_by.clone());
+        if sequence.owned_by != old_owner {
+            let owner = sequence.owned_by.as_ref().map_or_else(
+                || "NONE".to_string(),
+                |(table, column)| format!("{table}.{column}"),
+            );
+            out.push(plain(format!("ALTER SEQUENCE {name} OWNED BY {owner};")));
+        }
+    }
+    for (name, sequence) in &current.sequences {
+        if desired.sequences.contains_key(name) {
+            continue;
+        }
+        // A sequence owned by a dropped table or column is already gone.
+        let goes_with_owner = sequence.owned_by.as_ref().is_some_and(|(table, column)| {
+            dropped_tables.contains(table)
+                || desired
+                    .tables
+                    .get(table)
+                    .is_some_and(|t| !t.columns.iter().any(|c| &c.name == column))
+        });
+        if !goes_with_owner {
+            out.push(destructive(
+                format!("DROP SEQUENCE {name};"),
+                format!("drops sequence {name} and its current value"),
+            ));
+        }
+    }
+
+    for kinds in [["p", "u", "x", "c"].as_slice(), ["f"].as_slice()] {
+        for (key, constraint) in &desired.constraints {
+            if kinds.contains(&constraint.kind.as_str())
+                && current.constraints.get(key) != Some(constraint)
+            {
+                out.push(plain(format!(
+                    "ALTER TABLE {} ADD CONSTRAINT {} {};",
+                    key.0, key.1, constraint.definition
+                )));
+            }
+        }
+    }
+    for (name, index) in &desired.indexes {
+        if current.indexes.get(name) != Some(index) {
+            // Existing tables keep taking writes while the index builds.
+            let definition = if current.tables.contains_key(&index.table) {
+                index
+                    .definition
+                    .replacen("INDEX ", "INDEX CONCURRENTLY ", 1)
+            } else {
+                index.definition.clone()
+            };
+            out.push(plain(format!("{definition};")));
+        }
+    }
+    for view in &desired.views {
+        if rebuilt_views.contains(&view.name) || !current.views.iter().any(|v| v.name == view.name)
+        {
+            let kind = if view.materialized {
+                "MATERIALIZED VIEW"
+            } else {
+                "VIEW"
+            };
+            let body = view.definition.trim_end().trim_end_matches(';');
+            out.push(plain(format!("CREATE {kind} {} AS\n{body};", view.name)));
+        }
+    }
+
+    for name in current
+        .enums
+        .keys()
+        .filter(|e| !desired.enums.contains_key(*e))
+    {
+        out.push(plain(format!("DROP TYPE {name};")));
+    }
+    for name in current
+        .extensions
+        .keys()
+        .filter(|e| !desired.extensions.contains_key(*e))
+    {
+        out.push(destructive(
+            format!("DROP EXTENSION \"{name}\";"),
+            format!("drops extension {name} and the objects it provides"),
+        ));
+    }
+    for schema in current.schemas.difference(&desired.schemas) {
+        if schema.trim_matches('"') != keep.schema {
+            out.push(destructive(
+                format!("DROP SCHEMA {schema};"),
+                format!("drops schema {schema}"),
+            ));
+        }
+    }
+    out
+}
+
+/// Views that must go: removed, redefined, reading a changed table, or
+/// reading another view that goes.
+fn views_to_drop(
+    current: &Catalog,
+    desired: &Catalog,
+    changed_tables: &BTreeSet<&String>,
+) -> BTreeSet<String> {
+    let mut drop: BTreeSet<String> = current
+        .views
+        .iter()
+        .filter(|v| {
+            desired.views.iter().find(|d| d.name == v.name) != Some(*v)
+                || current
+                    .view_deps
+                    .get(&v.name)
+                    .is_some_and(|deps| deps.iter().any(|d| changed_tables.contains(d)))
+        })
+        .map(|v| v.name.clone())
+        .collect();
+    loop {
+        let before = drop.len();
+        for view in &current.views {
+            if current
+                .view_deps
+                .get(&view.name)
+                .is_some_and(|deps| deps.iter().any(|d| drop.contains(d)))
+            {
+                drop.insert(view.name.clone());
+            }
+        }
+        if drop.len() == before {
+            return drop;
+        }
+    }
+}
+
+fn enums(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
+    for (name, labels) in &desired.enums {
+        let Some(old) = current.enums.get(name) else {
+            let list: Vec<String> = labels.iter().map(|l| quote_literal(l)).collect();
+            out.push(plain(format!(
+                "CREATE TYPE {name} AS ENUM ({});",
+                list.join(", ")
+            )));
+            continue;
+        };
+        if old == labels {
+            continue;
+        }
+        let kept: Vec<&String> = labels.iter().filter(|l| old.contains(l)).collect();
+        if kept.len() != old.len() || !kept.iter().zip(old).all(|(a, b)| *a == b) {
+            out.push(Change {
+                sql: format!(
+                    "-- ALTER TYPE {name}: values removed or reordered ({old:?} → {labels:?})"
+                ),
+                warning: Some(
+                    "MANUAL: PostgreSQL cannot drop or reorder enum values; create a new type, \
+                     convert the columns with USING col::text::new_type, then drop the old type"
+                        .into(),
+                ),
+            });
+            continue;
+        }
+        for (position, label) in labels.iter().enumerate() {
+            if old.contains(label) {
+                continue;
+            }
+            let anchor = match position.checked_sub(1).and_then(|p| labels.get(p)) {
+                Some(previous) => format!(" AFTER {}", quote_literal(previous)),
+                None => format!(" BEFORE {}", quote_literal(&labels[1])),
+            };
+            out.push(plain(format!(
+                "ALTER TYPE {name} ADD VALUE IF NOT EXISTS {}{anchor};",
+                quote_literal(label)
+            )));
+        }
+    }
+}
+
+fn sequence_options(s: &Sequence) -> String {
+    format!(
+        "AS {} INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} CACHE {} {}",
+        s.data_type,
+        s.increment,
+        s.min,
+        s.max,
+        s.start,
+        s.cache,
+        if s.cycle { "CYCLE" } else { "NO CYCLE" }
+    )
+}
+
+fn type_clause(c: &Column) -> String {
+    match &c.collation {
+        Some(collation) => format!("{} COLLATE {collation}", c.data_type),
+        None => c.data_type.clone(),
+    }
+}
+
+fn column_definition(c: &Column) -> String {
+    let mut sql = format!("{} {}", c.name, type_clause(c));
+    match (c.identity.as_str(), c.generated.as_str(), &c.default) {
+        ("a", _, _) => sql.push_str(" GENERATED ALWAYS AS IDENTITY"),
+        ("d", _, _) => sql.push_str(" GENERATED BY DEFAULT AS IDENTITY"),
+        (_, "s", Some(expr)) => sql.push_str(&format!(" GENERATED ALWAYS AS ({expr}) STORED")),
+        (_, "v", Some(expr)) => sql.push_str(&format!(" GENERATED ALWAYS AS ({expr}) VIRTUAL")),
+        (_, _, Some(expr)) => sql.push_str(&format!(" DEFAULT {expr}")),
+        _ => {}
+    }
+    if c.not_null {
+        sql.push_str(" NOT NULL");
+    }
+    sql
+}
+
+fn columns(table: &str, old: &[Column], new: &[Column], out: &mut Vec<Change>) {
+    let alter = |rest: String| plain(format!("ALTER TABLE {table} {rest};"));
+    // PostgreSQL refuses to retype a column a generated column reads, so
+    // when any column is retyped the generated ones are dropped first and
+    // added back last (their values are computed again).
+    let any_retyped = new.iter().any(|column| {
+        old.iter()
+            .find(|c| c.name == column.name)
+            .is_some_and(|before| {
+                before.data_type != column.data_type || before.collation != column.collation
+            })
+    });
+    let regenerated: Vec<&Column> = if any_retyped {
+        new.iter()
+            .filter(|c| {
+                !c.generated.is_empty()
+                    && old
+                        .iter()
+                        .any(|o| o.name == c.name && !o.generated.is_empty())
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    for column in &regenerated {
+        out.push(alter(format!("DROP COLUMN {}", column.name)));
+    }
+    for column in new {
+        if regenerated.iter().any(|c| c.name == column.name) {
+            continue;
+        }
+        let Some(before) = old.iter().find(|c| c.name == column.name) else {
+            out.push(alter(format!("ADD COLUMN {}", column_definition(column))));
+            continue;
+        };
+        if before == column {
+            continue;
+        }
+        let name = &column.name;
+        if before.generated != column.generated
+            || (!column.generated.is_empty() && before.default != column.default)
+        {
+            out.push(destructive(
+                format!("ALTER TABLE {table} DROP COLUMN {name};"),
+                format!("recreates generated column {table}.{name}"),
+            ));
+            out.push(alter(format!("ADD COLUMN {}", column_definition(column))));
+            continue;
+        }
+        if !before.identity.is_empty() && column.identity.is_empty() {
+            out.push(alter(format!("ALTER COLUMN {name} DROP IDENTITY")));
+        }
+        let retyped = before.data_type != column.data_type || before.collation != column.collation;
+        let mut old_default = before.default.clone();
+        if retyped && old_default.is_some() {
+            out.push(alter(format!("ALTER COLUMN {name} DROP DEFAULT")));
+            old_default = None;
+        }
+        if retyped {
+            out.push(Change {
+                sql: format!(
+                    "ALTER TABLE {table} ALTER COLUMN {name} TYPE {} USING {name}::{};",
+                    type_clause(column),
+                    column.data_type
+                ),
+                warning: Some(format!(
+                    "changes the type of {table}.{name} from {} to {}: rewrites the table; values that do not convert make it fail",
+                    before.data_type, column.data_type
+                )),
+            });
+        }
+        // Identity columns have no default; one left over must go first.
+        let wanted_default = if column.identity.is_empty() {
+            column.default.clone()
+        } else {
+            None
+        };
+        if old_default != wanted_default {
+            match &wanted_default {
+                Some(expr) => out.push(alter(format!("ALTER COLUMN {name} SET DEFAULT {expr}"))),
+                None => out.push(alter(format!("ALTER COLUMN {name} DROP DEFAULT"))),
+            }
+        }
+        if before.not_null != column.not_null {
+            let verb = if column.not_null { "SET" } else { "DROP" };
+            out.push(alter(format!("ALTER COLUMN {name} {verb} NOT NULL")));
+        }
+        let kind = |identity: &str| {
+            if identity == "a" {
+                "ALWAYS"
+            } else {
+                "BY DEFAULT"
+            }
+        };
+        match (before.identity.as_str(), column.identity.as_str()) {
+            ("", "") => {}
+            ("", new) => out.push(alter(format!(
+                "ALTER COLUMN {name} ADD GENERATED {} AS IDENTITY",
+                kind(new)
+            ))),
+            (old, new) if !new.is_empty() && old != new => {
+                out.push(alter(format!(
+                    "ALTER COLUMN {name} SET GENERATED {}",
+                    kind(new)
+                )));
+            }
+            _ => {}
+        }
+    }
+    for column in &regenerated {
+        out.push(alter(format!("ADD COLUMN {}", column_definition(column))));
+    }
+    for column in old {
+        if !new.iter().any(|c| c.name == column.name) {
+            out.push(destructive(
+                format!("ALTER TABLE {table} DROP COLUMN {};", column.name),
+                format!("drops column {table}.{} and its data", column.name),
+            ));
+        }
+    }
+}
