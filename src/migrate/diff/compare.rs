@@ -80,10 +80,13 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
         .keys()
         .filter(|t| !desired.tables.contains_key(*t))
         .collect();
-    // Foreign keys first: they depend on the other constraints' indexes.
+    // Foreign keys first: they depend on the other constraints' indexes,
+    // and dropped tables referencing each other must lose them before any
+    // of those tables can go. Other constraints of dropped tables go with them.
     for foreign_first in [true, false] {
         for (key, constraint) in &current.constraints {
-            if (constraint.kind == "f") != foreign_first || dropped_tables.contains(&key.0) {
+            let is_foreign = constraint.kind == "f";
+            if is_foreign != foreign_first || (!is_foreign && dropped_tables.contains(&key.0)) {
                 continue;
             }
             if desired.constraints.get(key) != Some(constraint) {
