@@ -29,7 +29,7 @@ Exit codes:
   0  ok
   1  failed (a migration failed, validation failed, a lint error, a server error)
   2  usage or config error (bad flags, no database URL, malformed file names)
-  3  status found problems to review (changed, missing or out-of-order files)
+  3  status or repair found problems to review (changed, missing or out-of-order files)
   4  diff --check found differences";
 
 /// Versioned schema migrations, diff and lint.
@@ -49,6 +49,15 @@ pub enum MigrateCommand {
     /// Create an empty pair of migration files named after the current UTC time.
     New(NewArgs),
     /// Apply pending migrations in version order, each in its own transaction.
+    ///
+    /// Each file commits together with its history row; a failing file rolls back and stops the
+    /// run (earlier files stay applied) and the error names the statement, its line and column.
+    /// Statements PostgreSQL refuses inside a transaction (CREATE/DROP INDEX CONCURRENTLY, REINDEX
+    /// CONCURRENTLY, VACUUM, CREATE DATABASE, ALTER TYPE ... ADD VALUE, ...) are detected with the
+    /// PostgreSQL parser and run on their own; a first line `-- godwit:no-transaction` runs the
+    /// whole file statement by statement. Several runners may start at once: an advisory lock lets
+    /// one work while the others wait (--lock-timeout). Refuses to run while `validate` fails or
+    /// when a pending file is older than the newest applied one (see --allow-out-of-order).
     #[command(after_help = EXIT_CODES)]
     Up(UpArgs),
     /// Revert applied migrations with their down files, newest first (one by default).
@@ -65,9 +74,21 @@ pub enum MigrateCommand {
     /// Mark an existing database as being at VERSION without running anything.
     Baseline(BaselineArgs),
     /// Print the SQL that turns the database into the schema of a desired SQL file.
+    ///
+    /// The desired file runs in a scratch database created on the same server (dropped afterwards,
+    /// even on error), then both catalogs are compared: schemas, extensions, enums, sequences,
+    /// tables and columns (type, default, NOT NULL, identity, generated), constraints, indexes
+    /// (partial and expression ones too) and views. Statements come in dependency order;
+    /// destructive ones carry a `-- DESTRUCTIVE:` comment. Prints nothing when there is no
+    /// difference. The history table is never part of the diff.
     #[command(after_help = EXIT_CODES)]
     Diff(DiffArgs),
     /// Flag statements that lock or rewrite tables or break a running app.
+    ///
+    /// Checks the pending migrations by default (or FILES, or --all). Each finding explains the
+    /// risk and the safer alternative; exits 1 when a rule of severity error hits. Accept a
+    /// finding with a comment `-- godwit:lint-ignore RULE` right above the statement. `--rules`
+    /// lists every rule.
     #[command(after_help = EXIT_CODES)]
     Lint(LintArgs),
 }

@@ -208,6 +208,18 @@ mod tests {
     use super::ignored_rules;
 
     #[test]
+    fn every_rule_is_documented() {
+        let doc = include_str!("../../../docs/migrate.md");
+        for rule in super::rules::ALL {
+            assert!(
+                doc.contains(&format!("| `{}` |", rule.id)),
+                "{} missing from docs/migrate.md",
+                rule.id
+            );
+        }
+    }
+
+    #[test]
     fn ignore_directives() {
         let ids = ignored_rules(
             "\n-- godwit:lint-ignore drop-table, rename\n",
