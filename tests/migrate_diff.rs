@@ -273,3 +273,36 @@ fn constraints_indexes_and_columns_converge_from_an_empty_database() {
     expect_code(&project.run("down", &[]), 0);
     assert!(!project.table_exists("posts") && !project.table_exists("app.accounts"));
 }
+
+#[test]
+fn foreign_keys_are_rebuilt_around_a_changed_primary_key() {
+    let project = Project::new("diff_fk_rebuild");
+    project
+        .client()
+        .batch_execute(
+            "CREATE TABLE users (id int CONSTRAINT users_pk PRIMARY KEY);
+             CREATE TABLE orders (user_id int CONSTRAINT orders_user_fk REFERENCES users);",
+        )
+        .unwrap();
+    let desired = project.dir.path().join("desired.sql");
+    std::fs::write(
+        &desired,
+        "CREATE TABLE users (id int CONSTRAINT users_id_pk PRIMARY KEY);
+         CREATE TABLE orders (user_id int CONSTRAINT orders_user_fk REFERENCES users);",
+    )
+    .unwrap();
+    let out = diff(&project, &desired, &[]);
+    let sql = common::stdout(&out);
+    let drop_fk = sql.find("DROP CONSTRAINT orders_user_fk").expect(&sql);
+    let drop_pk = sql.find("DROP CONSTRAINT users_pk").expect(&sql);
+    let add_pk = sql.find("ADD CONSTRAINT users_id_pk").expect(&sql);
+    let add_fk = sql.find("ADD CONSTRAINT orders_user_fk").expect(&sql);
+    assert!(
+        drop_fk < drop_pk && drop_pk < add_pk && add_pk < add_fk,
+        "{sql}"
+    );
+    expect_code(&diff(&project, &desired, &["--write", "rename_pk"]), 0);
+    expect_code(&project.run("up", &[]), 0);
+    let again = diff(&project, &desired, &[]);
+    assert_eq!(common::stdout(&again), "");
+}

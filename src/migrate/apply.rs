@@ -64,7 +64,7 @@ pub fn run_script(
                 in_transaction,
                 label,
                 committed,
-                "interrupted before",
+                "before",
                 statement,
                 None,
             ));
@@ -75,7 +75,7 @@ pub fn run_script(
                 in_transaction,
                 label,
                 committed,
-                "failed at",
+                "at",
                 statement,
                 Some((file, &err)),
             ));

@@ -69,6 +69,8 @@ pub struct Constraint {
     /// p, u, f, c or x.
     pub kind: String,
     pub definition: String,
+    /// For foreign keys: the qualified table they reference.
+    pub references: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,7 +224,9 @@ pub fn read(client: &mut Client, exclude: (&str, &str)) -> Result<Catalog> {
 
     let sql = format!(
         "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), quote_ident(k.conname),
-                k.contype::text, pg_get_constraintdef(k.oid)
+                k.contype::text, pg_get_constraintdef(k.oid),
+                (SELECT quote_ident(fn.nspname) || '.' || quote_ident(fc.relname)
+                 FROM pg_class fc JOIN pg_namespace fn ON fn.oid = fc.relnamespace WHERE fc.oid = k.confrelid)
          FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
          JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE k.contype IN ('p', 'u', 'f', 'c', 'x') AND c.relkind = 'r' AND {relation_filter}"
@@ -233,6 +237,7 @@ pub fn read(client: &mut Client, exclude: (&str, &str)) -> Result<Catalog> {
             Constraint {
                 kind: row.get(2),
                 definition: row.get(3),
+                references: row.get(4),
             },
         );
     }

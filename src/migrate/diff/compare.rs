@@ -80,6 +80,34 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
         .keys()
         .filter(|t| !desired.tables.contains_key(*t))
         .collect();
+    // A foreign key depends on the referenced table's unique index: when
+    // that goes (a changed key or unique index), the foreign key must be
+    // dropped before it and added again after.
+    let tables_losing_keys: BTreeSet<&String> = current
+        .constraints
+        .iter()
+        .filter(|(key, c)| matches!(c.kind.as_str(), "p" | "u") && desired.constraints.get(*key) != Some(*c))
+        .map(|(key, _)| &key.0)
+        .chain(
+            current
+                .indexes
+                .iter()
+                .filter(|(name, index)| {
+                    index.definition.starts_with("CREATE UNIQUE") && desired.indexes.get(*name) != Some(*index)
+                })
+                .map(|(_, index)| &index.table),
+        )
+        .collect();
+    let rebuilt_foreign_keys: BTreeSet<&(String, String)> = current
+        .constraints
+        .iter()
+        .filter(|(key, c)| {
+            c.kind == "f"
+                && desired.constraints.get(*key) == Some(*c)
+                && c.references.as_ref().is_some_and(|r| tables_losing_keys.contains(r))
+        })
+        .map(|(key, _)| key)
+        .collect();
     // Foreign keys first: they depend on the other constraints' indexes,
     // and dropped tables referencing each other must lose them before any
     // of those tables can go. Other constraints of dropped tables go with them.
@@ -89,7 +117,7 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
             if is_foreign != foreign_first || (!is_foreign && dropped_tables.contains(&key.0)) {
                 continue;
             }
-            if desired.constraints.get(key) != Some(constraint) {
+            if desired.constraints.get(key) != Some(constraint) || rebuilt_foreign_keys.contains(key) {
                 out.push(plain(format!(
                     "ALTER TABLE {} DROP CONSTRAINT {};",
                     key.0, key.1
@@ -177,7 +205,7 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
     for kinds in [["p", "u", "x", "c"].as_slice(), ["f"].as_slice()] {
         for (key, constraint) in &desired.constraints {
             if kinds.contains(&constraint.kind.as_str())
-                && current.constraints.get(key) != Some(constraint)
+                && (current.constraints.get(key) != Some(constraint) || rebuilt_foreign_keys.contains(key))
             {
                 out.push(plain(format!(
                     "ALTER TABLE {} ADD CONSTRAINT {} {};",
