@@ -86,14 +86,17 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
     let tables_losing_keys: BTreeSet<&String> = current
         .constraints
         .iter()
-        .filter(|(key, c)| matches!(c.kind.as_str(), "p" | "u") && desired.constraints.get(*key) != Some(*c))
+        .filter(|(key, c)| {
+            matches!(c.kind.as_str(), "p" | "u") && desired.constraints.get(*key) != Some(*c)
+        })
         .map(|(key, _)| &key.0)
         .chain(
             current
                 .indexes
                 .iter()
                 .filter(|(name, index)| {
-                    index.definition.starts_with("CREATE UNIQUE") && desired.indexes.get(*name) != Some(*index)
+                    index.definition.starts_with("CREATE UNIQUE")
+                        && desired.indexes.get(*name) != Some(*index)
                 })
                 .map(|(_, index)| &index.table),
         )
@@ -104,7 +107,9 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
         .filter(|(key, c)| {
             c.kind == "f"
                 && desired.constraints.get(*key) == Some(*c)
-                && c.references.as_ref().is_some_and(|r| tables_losing_keys.contains(r))
+                && c.references
+                    .as_ref()
+                    .is_some_and(|r| tables_losing_keys.contains(r))
         })
         .map(|(key, _)| key)
         .collect();
@@ -117,7 +122,9 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
             if is_foreign != foreign_first || (!is_foreign && dropped_tables.contains(&key.0)) {
                 continue;
             }
-            if desired.constraints.get(key) != Some(constraint) || rebuilt_foreign_keys.contains(key) {
+            if desired.constraints.get(key) != Some(constraint)
+                || rebuilt_foreign_keys.contains(key)
+            {
                 out.push(plain(format!(
                     "ALTER TABLE {} DROP CONSTRAINT {};",
                     key.0, key.1
@@ -205,7 +212,8 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
     for kinds in [["p", "u", "x", "c"].as_slice(), ["f"].as_slice()] {
         for (key, constraint) in &desired.constraints {
             if kinds.contains(&constraint.kind.as_str())
-                && (current.constraints.get(key) != Some(constraint) || rebuilt_foreign_keys.contains(key))
+                && (current.constraints.get(key) != Some(constraint)
+                    || rebuilt_foreign_keys.contains(key))
             {
                 out.push(plain(format!(
                     "ALTER TABLE {} ADD CONSTRAINT {} {};",
