@@ -362,6 +362,19 @@ fn down_reverts_newest_first_by_steps_or_to_version() {
         );
     }
     expect_code(&project.run("up", &[]), 0);
+    let dry = project.run("down", &["--dry-run", "--steps", "2"]);
+    expect_code(&dry, 0);
+    let dry_sql = common::stdout(&dry);
+    assert!(
+        dry_sql.contains("4_d.down.sql") && dry_sql.contains("DROP TABLE d;"),
+        "{dry_sql}"
+    );
+    assert!(
+        dry_sql.find("DROP TABLE d;") < dry_sql.find("DROP TABLE c;"),
+        "newest first: {dry_sql}"
+    );
+    assert!(dry_sql.contains("-- remove version 4 from the history table"));
+    assert_eq!(project.history().len(), 4, "dry run reverts nothing");
     let out = project.run("down", &[]);
     expect_code(&out, 0);
     assert!(common::stdout(&out).contains("reverted 4_d"));

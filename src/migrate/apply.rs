@@ -193,7 +193,7 @@ impl CancelOnInterrupt {
                     let _ = token.cancel_query(postgres::NoTls);
                     return;
                 }
-                std::thread::sleep(Duration::from_millis(50));
+                std::thread::park_timeout(Duration::from_millis(50));
             }
         });
         CancelOnInterrupt {
@@ -207,6 +207,8 @@ impl Drop for CancelOnInterrupt {
     fn drop(&mut self) {
         self.done.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
+            // Wake it so a run of many small migrations does not wait out the poll interval.
+            thread.thread().unpark();
             let _ = thread.join();
         }
     }

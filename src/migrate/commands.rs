@@ -179,17 +179,13 @@ fn up_dry_run(args: &UpArgs) -> Result<ExitCode> {
     }
     for file in &todo {
         let script = parse_file(file, &file.up_sql, "up")?;
-        print_script(file, &script, "up");
+        print_script(file, &file.up_path, &script, "up");
     }
     Ok(ExitCode::Ok)
 }
 
-fn print_script(file: &MigrationFile, script: &Script, direction: &str) {
-    println!(
-        "-- {direction} {} ({})",
-        file.label(),
-        file.up_path.display()
-    );
+fn print_script(file: &MigrationFile, path: &std::path::Path, script: &Script, direction: &str) {
+    println!("-- {direction} {} ({})", file.label(), path.display());
     let mut in_transaction = false;
     for statement in &script.statements {
         let outside = script.forced_no_transaction || statement.outside_transaction.is_some();
@@ -262,7 +258,8 @@ pub fn down(args: &DownArgs) -> Result<ExitCode> {
     }
     if args.dry_run {
         for (file, script) in &plan {
-            print_script(file, script, "down");
+            let path = file.down_path.as_deref().unwrap_or(&file.up_path);
+            print_script(file, path, script, "down");
         }
         return Ok(ExitCode::Ok);
     }

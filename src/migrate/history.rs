@@ -62,6 +62,11 @@ impl HistoryTable {
 
     /// Creates the schema and table when missing. Call under the migration lock.
     pub fn ensure(&self, client: &mut impl GenericClient) -> Result<()> {
+        // Checked first so that roles without CREATE on the database (or not
+        // owning the table) can run migrations once the table exists.
+        if self.exists(client)? {
+            return Ok(());
+        }
         let sql = format!(
             "CREATE SCHEMA IF NOT EXISTS {schema};
              CREATE TABLE IF NOT EXISTS {table} (
