@@ -29,7 +29,7 @@ fn rules_hit(json: &serde_json::Value) -> Vec<String> {
 #[test]
 fn each_rule_fires_on_existing_tables() {
     let project = Project::new("lint_rules");
-    let cases: [(&str, &str); 10] = [
+    let cases: [(&str, &str); 11] = [
         (
             "CREATE INDEX users_email ON users (email);",
             "create-index-not-concurrently",
@@ -58,6 +58,10 @@ fn each_rule_fires_on_existing_tables() {
         ("DROP TABLE orders;", "drop-table"),
         ("ALTER TABLE users RENAME COLUMN email TO mail;", "rename"),
         ("VACUUM (FULL) users;", "vacuum-full"),
+        (
+            "ALTER TABLE users ADD CONSTRAINT email_unique UNIQUE (email);",
+            "unique-constraint-without-index",
+        ),
     ];
     for (index, (sql, rule)) in cases.iter().enumerate() {
         let path = project.dir.path().join(format!("case{index}.sql"));
@@ -90,6 +94,8 @@ fn safe_forms_pass() {
          ALTER TABLE orders ADD CONSTRAINT fk FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;
          ALTER TABLE orders VALIDATE CONSTRAINT fk;
          ALTER TABLE users ADD CONSTRAINT positive CHECK (id > 0) NOT VALID;
+         CREATE UNIQUE INDEX CONCURRENTLY users_email_key ON users (email);
+         ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_key;
          VACUUM users;
          -- a brand-new table is empty: nothing to lock or rewrite
          CREATE TABLE events (id int, kind text);

@@ -483,3 +483,31 @@ fn malformed_file_names_are_refused() {
     expect_code(&out, 2);
     assert!(common::stderr(&out).contains("not a migration file name"));
 }
+
+#[test]
+fn explicit_begin_commit_is_refused_unless_no_transaction() {
+    let project = Project::new("mig_begin");
+    project.write(
+        1,
+        "manual",
+        "BEGIN;\nCREATE TABLE a (id int);\nCOMMIT;\n",
+        None,
+    );
+    let out = project.run("up", &[]);
+    expect_code(&out, 1);
+    let stderr = common::stderr(&out);
+    assert!(
+        stderr.contains("`BEGIN` at statement 1 (line 1, column 1)"),
+        "{stderr}"
+    );
+    assert!(!project.table_exists("a"));
+    project.write(
+        1,
+        "manual",
+        "-- godwit:no-transaction\nBEGIN;\nCREATE TABLE a (id int);\nCOMMIT;\n",
+        None,
+    );
+    expect_code(&project.run("up", &[]), 0);
+    assert!(project.table_exists("a"));
+    assert_eq!(project.history(), vec![(1, "manual".into())]);
+}

@@ -71,13 +71,24 @@ fn refuse_when_invalid(state: &State) -> Result<()> {
 }
 
 fn parse_file(file: &MigrationFile, sql: &str, which: &str) -> Result<Script> {
-    Script::parse(sql).map_err(|e| {
+    let script = Script::parse(sql).map_err(|e| {
         Error::Migrate(format!(
             "{} ({which} file of {}): {e}; nothing was applied",
             file.up_path.display(),
             file.label()
         ))
-    })
+    })?;
+    if let Some(statement) = script.stray_transaction_control() {
+        return Err(Error::Migrate(format!(
+            "{which} file of {} has `{}` at {}: godwit already runs each file in a transaction \
+             together with its history row. Remove it, or make `-- godwit:no-transaction` the first \
+             line to manage transactions yourself; nothing was applied",
+            file.label(),
+            statement.excerpt(),
+            statement.position()
+        )));
+    }
+    Ok(script)
 }
 
 pub fn up(args: &UpArgs) -> Result<ExitCode> {

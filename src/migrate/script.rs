@@ -113,6 +113,18 @@ impl Script {
         })
     }
 
+    /// A BEGIN, COMMIT, ROLLBACK or SAVEPOINT written in the file, which
+    /// would end godwit's own transaction early and record the history row
+    /// outside it. Allowed only in `-- godwit:no-transaction` files.
+    pub fn stray_transaction_control(&self) -> Option<&Statement> {
+        if self.forced_no_transaction {
+            return None;
+        }
+        self.statements
+            .iter()
+            .find(|s| matches!(s.node, Some(NodeEnum::TransactionStmt(_))))
+    }
+
     /// Whether any statement must run outside a transaction block.
     pub fn has_non_transactional(&self) -> bool {
         self.forced_no_transaction

@@ -164,6 +164,16 @@ fn check_alter(
                     Ok(ConstrType::ConstrCheck) => Some("CHECK"),
                     _ => None,
                 };
+                let builds_index = matches!(
+                    ConstrType::try_from(constraint.contype),
+                    Ok(ConstrType::ConstrUnique | ConstrType::ConstrPrimary)
+                );
+                if builds_index && constraint.indexname.is_empty() {
+                    hits.push(hit(
+                        &rules::UNIQUE_WITHOUT_INDEX,
+                        format!("ADD UNIQUE or PRIMARY KEY on {table} builds its index under lock"),
+                    ));
+                }
                 if let Some(kind) = kind
                     && !constraint.skip_validation
                 {

@@ -51,6 +51,15 @@ pub const CONSTRAINT_WITHOUT_NOT_VALID: Rule = Rule {
               ALTER TABLE ... VALIDATE CONSTRAINT in a later migration, which allows reads and writes.",
 };
 
+pub const UNIQUE_WITHOUT_INDEX: Rule = Rule {
+    id: "unique-constraint-without-index",
+    severity: Severity::Error,
+    risk: "ADD UNIQUE or ADD PRIMARY KEY builds its index while holding an ACCESS EXCLUSIVE lock: \
+           reads and writes wait for the whole build.",
+    instead: "CREATE UNIQUE INDEX CONCURRENTLY first, then \
+              ALTER TABLE ... ADD CONSTRAINT name UNIQUE (or PRIMARY KEY) USING INDEX that_index.",
+};
+
 pub const SET_NOT_NULL: Rule = Rule {
     id: "set-not-null",
     severity: Severity::Error,
@@ -95,11 +104,12 @@ pub const SYNTAX_ERROR: Rule = Rule {
     instead: "Fix the SQL; godwit uses PostgreSQL's own parser.",
 };
 
-pub const ALL: [&Rule; 10] = [
+pub const ALL: [&Rule; 11] = [
     &INDEX_NOT_CONCURRENT,
     &NOT_NULL_WITHOUT_DEFAULT,
     &COLUMN_TYPE_CHANGE,
     &CONSTRAINT_WITHOUT_NOT_VALID,
+    &UNIQUE_WITHOUT_INDEX,
     &SET_NOT_NULL,
     &DROP_COLUMN,
     &DROP_TABLE,
