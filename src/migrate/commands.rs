@@ -102,6 +102,12 @@ pub fn up(args: &UpArgs) -> Result<ExitCode> {
     let mut client = spec.connect()?;
     let history = args.common.history_table();
     history.ensure(&mut client)?;
+    if !args.common.dir.is_dir() {
+        eprintln!(
+            "warning: migration directory {} does not exist (use --dir)",
+            args.common.dir.display()
+        );
+    }
     let files = files::load_dir(&args.common.dir)?;
     let rows = history.load(&mut client)?;
     let state = State::build(&files, &rows);
