@@ -306,3 +306,50 @@ fn foreign_keys_are_rebuilt_around_a_changed_primary_key() {
     let again = diff(&project, &desired, &[]);
     assert_eq!(common::stdout(&again), "");
 }
+
+#[test]
+fn ctrl_c_during_diff_exits_one_and_drops_the_scratch_database() {
+    let project = Project::new("diff_sigint");
+    let desired = project.dir.path().join("desired.sql");
+    std::fs::write(&desired, "CREATE TABLE a (id int);\nSELECT pg_sleep(30);\n").unwrap();
+    let child = project
+        .command("diff", &["--desired", desired.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while project.scalar_i64(&format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE 'godwit_diff_{pid}_%' AND query LIKE 'SELECT pg_sleep%'"
+    )) == 0
+    {
+        assert!(std::time::Instant::now() < deadline, "the desired file never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let started = std::time::Instant::now();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    expect_code(&out, 1);
+    assert!(
+        common::stderr(&out).contains("interrupted"),
+        "{}",
+        common::stderr(&out)
+    );
+    assert_eq!(
+        scratch_databases(&project, pid),
+        0,
+        "scratch database left behind"
+    );
+}

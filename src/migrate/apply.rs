@@ -175,13 +175,13 @@ fn abort(
 
 /// Cancels the running statement when Ctrl-C arrives, so a long migration
 /// stops promptly (and rolls back) instead of running to its end.
-struct CancelOnInterrupt {
+pub(super) struct CancelOnInterrupt {
     done: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl CancelOnInterrupt {
-    fn start(client: &Client) -> CancelOnInterrupt {
+    pub(super) fn start(client: &Client) -> CancelOnInterrupt {
         let token = client.cancel_token();
         let done = Arc::new(AtomicBool::new(false));
         let finished = Arc::clone(&done);

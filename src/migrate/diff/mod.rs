@@ -30,11 +30,15 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode> {
     let desired = {
         let scratch = ScratchDatabase::create(&spec)?;
         let mut scratch_client = scratch.spec.connect()?;
+        let watch = super::apply::CancelOnInterrupt::start(&scratch_client);
         for statement in &script.statements {
             if crate::report::interrupt::requested() {
                 return Err(Error::Migrate("interrupted; nothing was changed".into()));
             }
             scratch_client.batch_execute(&statement.text).map_err(|e| {
+                if crate::report::interrupt::requested() {
+                    return Error::Migrate("interrupted; nothing was changed".into());
+                }
                 Error::pg(
                     format!(
                         "desired schema {}:{}:{} ({})",
@@ -47,6 +51,7 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode> {
                 )
             })?;
         }
+        drop(watch);
         let desired = catalog::read(&mut scratch_client, exclude)?;
         drop(scratch_client);
         desired
