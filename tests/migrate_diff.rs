@@ -92,6 +92,10 @@ fn realistic_schema_round_trip_converges_both_ways() {
         "CREATE INDEX CONCURRENTLY orders_note_trgm ON public.orders USING gin (note gin_trgm_ops);",
         "ALTER SEQUENCE billing.invoice_numbers AS bigint INCREMENT BY 10",
         "CREATE MATERIALIZED VIEW public.order_totals AS",
+        "CREATE OR REPLACE FUNCTION public.touch_updated_at()",
+        "CREATE TRIGGER users_touch BEFORE UPDATE ON public.users",
+        "DROP TRIGGER orders_audit ON public.orders;",
+        "DROP FUNCTION public.is_positive(numeric);",
     ] {
         assert!(sql.contains(expected), "missing {expected:?} in:\n{sql}");
     }
@@ -134,6 +138,15 @@ fn realistic_schema_round_trip_converges_both_ways() {
         project.scalar_i64("SELECT max(total_cents) FROM orders"),
         12050,
         "generated column recomputed"
+    );
+    project
+        .client()
+        .batch_execute("UPDATE users SET name = 'Anna' WHERE id = 1")
+        .unwrap();
+    assert_eq!(
+        project.scalar_i64("SELECT count(*) FROM users WHERE updated_at IS NOT NULL"),
+        1,
+        "the new trigger fires"
     );
 
     // The down file (the reverse diff) brings v1 back, except what

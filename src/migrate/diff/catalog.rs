@@ -28,6 +28,11 @@ pub struct Catalog {
     pub views: Vec<View>,
     /// Qualified view → relations it reads.
     pub view_deps: BTreeMap<String, BTreeSet<String>>,
+    /// Functions and procedures in creation order: signature and
+    /// `pg_get_functiondef` text.
+    pub functions: Vec<(String, String)>,
+    /// (qualified table, quoted trigger name) → `pg_get_triggerdef` text.
+    pub triggers: BTreeMap<(String, String), String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -291,6 +296,31 @@ pub fn read(client: &mut Client, exclude: (&str, &str)) -> Result<Catalog> {
             .entry(row.get(0))
             .or_default()
             .insert(row.get(1));
+    }
+
+    let sql = format!(
+        "SELECT quote_ident(n.nspname) || '.' || quote_ident(p.proname)
+                    || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+                pg_get_functiondef(p.oid)
+         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+         WHERE p.prokind IN ('f', 'p') AND {USER_SCHEMA} AND {} ORDER BY p.oid",
+        not_extension_member("pg_proc", "p.oid")
+    );
+    for row in q(client, "functions", &sql, &[])? {
+        catalog.functions.push((row.get(0), row.get(1)));
+    }
+
+    let sql = format!(
+        "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), quote_ident(t.tgname),
+                pg_get_triggerdef(t.oid)
+         FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE NOT t.tgisinternal AND {relation_filter}"
+    );
+    for row in q(client, "triggers", &sql, &[&ex_schema, &ex_table])? {
+        catalog
+            .triggers
+            .insert((row.get(0), row.get(1)), row.get(2));
     }
     Ok(catalog)
 }

@@ -1,9 +1,10 @@
 //! Compares two catalogs and emits the statements that turn `current` into
 //! `desired`, in an order that respects dependencies:
-//! schemas, extensions, enums → drop dependent views → drop constraints
-//! (foreign keys first) and indexes → sequences → new tables → column
-//! changes → dropped tables and sequences → add constraints (foreign keys
-//! last) → indexes → views → drop types, extensions, schemas.
+//! schemas, extensions, enums, functions → drop dependent views → drop
+//! constraints (foreign keys first), triggers and indexes → sequences → new
+//! tables → column changes → dropped tables and sequences → add constraints
+//! (foreign keys last) → indexes → triggers → views → drop functions, types,
+//! extensions, schemas.
 
 use std::collections::BTreeSet;
 
@@ -52,6 +53,23 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
         }
     }
     enums(current, desired, &mut out);
+    // New and changed functions come before the tables whose defaults,
+    // checks and triggers may call them; bodies that read tables created
+    // later are only checked when called.
+    let new_functions: Vec<&(String, String)> = desired
+        .functions
+        .iter()
+        .filter(|f| !current.functions.contains(f))
+        .collect();
+    if !new_functions.is_empty() {
+        out.push(plain("SET check_function_bodies = off;".into()));
+    }
+    for (_, definition) in &new_functions {
+        out.push(plain(format!(
+            "{};",
+            definition.trim_end().trim_end_matches(';')
+        )));
+    }
 
     // Tables whose columns change: views reading them are rebuilt.
     let changed_tables: BTreeSet<&String> = current
@@ -130,6 +148,11 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
                     key.0, key.1
                 )));
             }
+        }
+    }
+    for (key, definition) in &current.triggers {
+        if !dropped_tables.contains(&key.0) && desired.triggers.get(key) != Some(definition) {
+            out.push(plain(format!("DROP TRIGGER {} ON {};", key.1, key.0)));
         }
     }
     for (name, index) in &current.indexes {
@@ -235,6 +258,11 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
             out.push(plain(format!("{definition};")));
         }
     }
+    for (key, definition) in &desired.triggers {
+        if current.triggers.get(key) != Some(definition) {
+            out.push(plain(format!("{definition};")));
+        }
+    }
     for view in &desired.views {
         if rebuilt_views.contains(&view.name) || !current.views.iter().any(|v| v.name == view.name)
         {
@@ -248,6 +276,18 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
         }
     }
 
+    let desired_signatures: BTreeSet<&String> =
+        desired.functions.iter().map(|(sig, _)| sig).collect();
+    for (signature, definition) in current.functions.iter().rev() {
+        if !desired_signatures.contains(signature) {
+            let kind = if definition.starts_with("CREATE OR REPLACE PROCEDURE") {
+                "PROCEDURE"
+            } else {
+                "FUNCTION"
+            };
+            out.push(plain(format!("DROP {kind} {signature};")));
+        }
+    }
     for name in current
         .enums
         .keys()
