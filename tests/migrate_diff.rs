@@ -366,3 +366,33 @@ fn ctrl_c_during_diff_exits_one_and_drops_the_scratch_database() {
         "scratch database left behind"
     );
 }
+
+#[test]
+fn recreated_generated_columns_keep_their_indexes_and_checks() {
+    let project = Project::new("diff_generated");
+    project
+        .client()
+        .batch_execute(
+            "CREATE TABLE items (price numeric(8, 2), qty int,
+                                 total numeric GENERATED ALWAYS AS (price * qty) STORED CHECK (total >= 0));
+             CREATE INDEX items_total ON items (total);
+             INSERT INTO items VALUES (2.50, 4);",
+        )
+        .unwrap();
+    let desired = project.dir.path().join("desired.sql");
+    // price widens (so every generated column must be rebuilt) and total's
+    // expression changes; the index and the check must come back.
+    std::fs::write(
+        &desired,
+        "CREATE TABLE items (price numeric(12, 2), qty int,
+                             total numeric GENERATED ALWAYS AS (price * qty * 2) STORED CHECK (total >= 0));
+         CREATE INDEX items_total ON items (total);",
+    )
+    .unwrap();
+    expect_code(&diff(&project, &desired, &["--write", "double"]), 0);
+    expect_code(&project.run("up", &[]), 0);
+    let again = diff(&project, &desired, &[]);
+    assert_eq!(common::stdout(&again), "", "{}", common::stderr(&again));
+    assert!(project.table_exists("items_total"));
+    assert_eq!(project.scalar_i64("SELECT total::bigint FROM items"), 20);
+}

@@ -6,7 +6,7 @@
 //! (foreign keys last) → indexes → triggers → views → drop functions, types,
 //! extensions, schemas.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::target::postgres::conn::quote_literal;
 
@@ -98,23 +98,46 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
         .keys()
         .filter(|t| !desired.tables.contains_key(*t))
         .collect();
+    // Indexes and constraints on a column that is dropped and added again
+    // vanish with it, so they are dropped first and created again.
+    let recreated: BTreeMap<&String, Vec<&str>> = desired
+        .tables
+        .iter()
+        .filter_map(|(name, table)| {
+            let old = current.tables.get(name)?;
+            let columns: Vec<&str> = recreated_columns(&old.columns, &table.columns)
+                .into_iter()
+                .map(|c| c.name.as_str())
+                .collect();
+            (!columns.is_empty()).then_some((name, columns))
+        })
+        .collect();
+    let touches_recreated = |table: &String, definition: &str| {
+        recreated
+            .get(table)
+            .is_some_and(|columns| columns.iter().any(|c| mentions(definition, c)))
+    };
+    let constraint_changed = |key: &(String, String), c: &super::catalog::Constraint| {
+        desired.constraints.get(key) != Some(c) || touches_recreated(&key.0, &c.definition)
+    };
+    let index_changed = |name: &String, index: &super::catalog::Index| {
+        desired.indexes.get(name) != Some(index)
+            || touches_recreated(&index.table, &index.definition)
+    };
     // A foreign key depends on the referenced table's unique index: when
     // that goes (a changed key or unique index), the foreign key must be
     // dropped before it and added again after.
     let tables_losing_keys: BTreeSet<&String> = current
         .constraints
         .iter()
-        .filter(|(key, c)| {
-            matches!(c.kind.as_str(), "p" | "u") && desired.constraints.get(*key) != Some(*c)
-        })
+        .filter(|(key, c)| matches!(c.kind.as_str(), "p" | "u") && constraint_changed(key, c))
         .map(|(key, _)| &key.0)
         .chain(
             current
                 .indexes
                 .iter()
                 .filter(|(name, index)| {
-                    index.definition.starts_with("CREATE UNIQUE")
-                        && desired.indexes.get(*name) != Some(*index)
+                    index.definition.starts_with("CREATE UNIQUE") && index_changed(name, index)
                 })
                 .map(|(_, index)| &index.table),
         )
@@ -140,9 +163,7 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
             if is_foreign != foreign_first || (!is_foreign && dropped_tables.contains(&key.0)) {
                 continue;
             }
-            if desired.constraints.get(key) != Some(constraint)
-                || rebuilt_foreign_keys.contains(key)
-            {
+            if constraint_changed(key, constraint) || rebuilt_foreign_keys.contains(key) {
                 out.push(plain(format!(
                     "ALTER TABLE {} DROP CONSTRAINT {};",
                     key.0, key.1
@@ -156,7 +177,7 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
         }
     }
     for (name, index) in &current.indexes {
-        if !dropped_tables.contains(&index.table) && desired.indexes.get(name) != Some(index) {
+        if !dropped_tables.contains(&index.table) && index_changed(name, index) {
             out.push(plain(format!("DROP INDEX {name};")));
         }
     }
@@ -236,7 +257,8 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
         for (key, constraint) in &desired.constraints {
             if kinds.contains(&constraint.kind.as_str())
                 && (current.constraints.get(key) != Some(constraint)
-                    || rebuilt_foreign_keys.contains(key))
+                    || rebuilt_foreign_keys.contains(key)
+                    || touches_recreated(&key.0, &constraint.definition))
             {
                 out.push(plain(format!(
                     "ALTER TABLE {} ADD CONSTRAINT {} {};",
@@ -246,7 +268,9 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
         }
     }
     for (name, index) in &desired.indexes {
-        if current.indexes.get(name) != Some(index) {
+        if current.indexes.get(name) != Some(index)
+            || touches_recreated(&index.table, &index.definition)
+        {
             // Existing tables keep taking writes while the index builds.
             let definition = if current.tables.contains_key(&index.table) {
                 index
@@ -431,11 +455,11 @@ fn column_definition(c: &Column) -> String {
     sql
 }
 
-fn columns(table: &str, old: &[Column], new: &[Column], out: &mut Vec<Change>) {
-    let alter = |rest: String| plain(format!("ALTER TABLE {table} {rest};"));
-    // PostgreSQL refuses to retype a column a generated column reads, so
-    // when any column is retyped the generated ones are dropped first and
-    // added back last (their values are computed again).
+/// Columns that must be dropped and added again: generated columns whose
+/// expression or kind changes (PostgreSQL 15 cannot alter them), and every
+/// generated column of a table where some column changes type (PostgreSQL
+/// refuses to retype a column a generated column reads).
+fn recreated_columns<'a>(old: &[Column], new: &'a [Column]) -> Vec<&'a Column> {
     let any_retyped = new.iter().any(|column| {
         old.iter()
             .find(|c| c.name == column.name)
@@ -443,23 +467,55 @@ fn columns(table: &str, old: &[Column], new: &[Column], out: &mut Vec<Change>) {
                 before.data_type != column.data_type || before.collation != column.collation
             })
     });
-    let regenerated: Vec<&Column> = if any_retyped {
-        new.iter()
-            .filter(|c| {
-                !c.generated.is_empty()
-                    && old
-                        .iter()
-                        .any(|o| o.name == c.name && !o.generated.is_empty())
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    for column in &regenerated {
-        out.push(alter(format!("DROP COLUMN {}", column.name)));
+    new.iter()
+        .filter(|column| {
+            old.iter()
+                .find(|c| c.name == column.name)
+                .is_some_and(|before| {
+                    before.generated != column.generated
+                        || (!column.generated.is_empty() && before.default != column.default)
+                        || (any_retyped && !column.generated.is_empty())
+                })
+        })
+        .collect()
+}
+
+/// Whether a definition names `column` as a whole identifier.
+fn mentions(definition: &str, column: &str) -> bool {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    definition.match_indices(column).any(|(at, _)| {
+        let before = definition[..at].chars().next_back();
+        let after = definition[at + column.len()..].chars().next();
+        !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
+    })
+}
+
+fn columns(table: &str, old: &[Column], new: &[Column], out: &mut Vec<Change>) {
+    let alter = |rest: String| plain(format!("ALTER TABLE {table} {rest};"));
+    let recreated = recreated_columns(old, new);
+    for column in &recreated {
+        let was_generated = old
+            .iter()
+            .any(|o| o.name == column.name && !o.generated.is_empty());
+        if was_generated && !column.generated.is_empty() {
+            out.push(alter(format!("DROP COLUMN {}", column.name)));
+        } else {
+            out.push(destructive(
+                format!("ALTER TABLE {table} DROP COLUMN {};", column.name),
+                format!(
+                    "recreates {table}.{} as a {} column; its current values are lost",
+                    column.name,
+                    if column.generated.is_empty() {
+                        "plain"
+                    } else {
+                        "generated"
+                    }
+                ),
+            ));
+        }
     }
     for column in new {
-        if regenerated.iter().any(|c| c.name == column.name) {
+        if recreated.iter().any(|c| c.name == column.name) {
             continue;
         }
         let Some(before) = old.iter().find(|c| c.name == column.name) else {
@@ -470,16 +526,6 @@ fn columns(table: &str, old: &[Column], new: &[Column], out: &mut Vec<Change>) {
             continue;
         }
         let name = &column.name;
-        if before.generated != column.generated
-            || (!column.generated.is_empty() && before.default != column.default)
-        {
-            out.push(destructive(
-                format!("ALTER TABLE {table} DROP COLUMN {name};"),
-                format!("recreates generated column {table}.{name}"),
-            ));
-            out.push(alter(format!("ADD COLUMN {}", column_definition(column))));
-            continue;
-        }
         if !before.identity.is_empty() && column.identity.is_empty() {
             out.push(alter(format!("ALTER COLUMN {name} DROP IDENTITY")));
         }
@@ -540,7 +586,7 @@ fn columns(table: &str, old: &[Column], new: &[Column], out: &mut Vec<Change>) {
             _ => {}
         }
     }
-    for column in &regenerated {
+    for column in &recreated {
         out.push(alter(format!("ADD COLUMN {}", column_definition(column))));
     }
     for column in old {
