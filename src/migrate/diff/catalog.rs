@@ -18,6 +18,9 @@ pub struct Catalog {
     pub extensions: BTreeMap<String, String>,
     /// Qualified enum type → labels in order.
     pub enums: BTreeMap<String, Vec<String>>,
+    /// Qualified enum type → (bare name to rename it to, qualified renamed
+    /// name) for when its values must be removed or reordered.
+    pub enum_parking: BTreeMap<String, (String, String)>,
     pub sequences: BTreeMap<String, Sequence>,
     pub tables: BTreeMap<String, Table>,
     /// (qualified table, quoted constraint name) → constraint.
@@ -67,6 +70,8 @@ pub struct Column {
     pub identity: String,
     /// "" none, "s" stored, "v" virtual.
     pub generated: String,
+    /// The qualified type name when the column is of an enum type.
+    pub enum_type: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,14 +142,17 @@ pub fn read(client: &mut Client, exclude: (&str, &str)) -> Result<Catalog> {
 
     let sql = format!(
         "SELECT quote_ident(n.nspname) || '.' || quote_ident(t.typname),
-                array_agg(e.enumlabel::text ORDER BY e.enumsortorder)
+                array_agg(e.enumlabel::text ORDER BY e.enumsortorder),
+                quote_ident(t.typname || '_godwit_old'),
+                quote_ident(n.nspname) || '.' || quote_ident(t.typname || '_godwit_old')
          FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
          JOIN pg_enum e ON e.enumtypid = t.oid
-         WHERE {USER_SCHEMA} AND {} GROUP BY 1",
+         WHERE {USER_SCHEMA} AND {} GROUP BY n.nspname, t.typname",
         not_extension_member("pg_type", "t.oid")
     );
     for row in q(client, "enums", &sql, &[])? {
         catalog.enums.insert(row.get(0), row.get(1));
+        catalog.enum_parking.insert(row.get(0), (row.get(2), row.get(3)));
     }
 
     let sql = format!(
@@ -187,10 +195,11 @@ pub fn read(client: &mut Client, exclude: (&str, &str)) -> Result<Catalog> {
         "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), quote_ident(a.attname),
                 format_type(a.atttypid, a.atttypmod),
                 CASE WHEN a.attcollation <> t.typcollation THEN quote_ident(co.collname) END,
-                a.attnotnull, pg_get_expr(ad.adbin, ad.adrelid), a.attidentity::text, a.attgenerated::text
+                a.attnotnull, pg_get_expr(ad.adbin, ad.adrelid), a.attidentity::text, a.attgenerated::text,
+                CASE WHEN t.typtype = 'e' THEN quote_ident(tn.nspname) || '.' || quote_ident(t.typname) END
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-         JOIN pg_type t ON t.oid = a.atttypid
+         JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace tn ON tn.oid = t.typnamespace
          LEFT JOIN pg_collation co ON co.oid = a.attcollation
          LEFT JOIN pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum
          WHERE c.relkind = 'r' AND NOT c.relispartition AND {relation_filter}
@@ -213,6 +222,7 @@ pub fn read(client: &mut Client, exclude: (&str, &str)) -> Result<Catalog> {
                 default: row.get(5),
                 identity: row.get(6),
                 generated: row.get(7),
+                enum_type: row.get(8),
             });
     }
     // Tables without columns have no rows above.

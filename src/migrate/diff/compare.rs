@@ -71,12 +71,14 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
         )));
     }
 
+    let enum_columns = recreated_enum_columns(current, desired);
     // Tables whose columns change: views reading them are rebuilt.
     let changed_tables: BTreeSet<&String> = current
         .tables
         .iter()
         .filter(|(name, table)| desired.tables.get(*name) != Some(*table))
         .map(|(name, _)| name)
+        .chain(enum_columns.iter().map(|(table, _, _)| *table))
         .collect();
     let rebuilt_views = views_to_drop(current, desired, &changed_tables);
     for view in current
@@ -100,7 +102,7 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
         .collect();
     // Indexes and constraints on a column that is dropped and added again
     // vanish with it, so they are dropped first and created again.
-    let recreated: BTreeMap<&String, Vec<&str>> = desired
+    let mut recreated: BTreeMap<&String, Vec<&str>> = desired
         .tables
         .iter()
         .filter_map(|(name, table)| {
@@ -112,6 +114,14 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
             (!columns.is_empty()).then_some((name, columns))
         })
         .collect();
+    // Converting a column to a recreated enum breaks indexes and checks
+    // that compare it with the old type's values: they are rebuilt too.
+    for (table, column, _) in &enum_columns {
+        recreated
+            .entry(*table)
+            .or_default()
+            .push(column.name.as_str());
+    }
     let touches_recreated = |table: &String, definition: &str| {
         recreated
             .get(table)
@@ -208,6 +218,25 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
             out.push(plain(format!(
                 "CREATE TABLE {name} (\n{}\n);",
                 columns.join(",\n")
+            )));
+        }
+    }
+    for (table, column, wanted) in &enum_columns {
+        let name = &column.name;
+        let Some(enum_type) = &column.enum_type else {
+            continue;
+        };
+        if column.default.is_some() {
+            out.push(plain(format!(
+                "ALTER TABLE {table} ALTER COLUMN {name} DROP DEFAULT;"
+            )));
+        }
+        out.push(plain(format!(
+            "ALTER TABLE {table} ALTER COLUMN {name} TYPE {enum_type} USING {name}::text::{enum_type};"
+        )));
+        if let Some(default) = wanted.and_then(|w| w.default.as_ref()) {
+            out.push(plain(format!(
+                "ALTER TABLE {table} ALTER COLUMN {name} SET DEFAULT {default};"
             )));
         }
     }
@@ -312,6 +341,15 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
             out.push(plain(format!("DROP {kind} {signature};")));
         }
     }
+    for (name, labels) in &current.enums {
+        let recreated = desired
+            .enums
+            .get(name)
+            .is_some_and(|new| must_recreate(labels, new));
+        if let Some((_, parked)) = current.enum_parking.get(name).filter(|_| recreated) {
+            out.push(plain(format!("DROP TYPE {parked};")));
+        }
+    }
     for name in current
         .enums
         .keys()
@@ -389,18 +427,31 @@ fn enums(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
         if old == labels {
             continue;
         }
-        let kept: Vec<&String> = labels.iter().filter(|l| old.contains(l)).collect();
-        if kept.len() != old.len() || !kept.iter().zip(old).all(|(a, b)| *a == b) {
-            out.push(Change {
-                sql: format!(
-                    "-- ALTER TYPE {name}: values removed or reordered ({old:?} → {labels:?})"
-                ),
-                warning: Some(
-                    "MANUAL: PostgreSQL cannot drop or reorder enum values; create a new type, \
-                     convert the columns with USING col::text::new_type, then drop the old type"
-                        .into(),
-                ),
-            });
+        if must_recreate(old, labels) {
+            // PostgreSQL cannot drop or reorder enum values: the old type is
+            // renamed out of the way, the columns are converted through text
+            // (see `convert_enum_columns`) and the old type dropped at the end.
+            let list: Vec<String> = labels.iter().map(|l| quote_literal(l)).collect();
+            match current.enum_parking.get(name) {
+                Some((bare, _)) => {
+                    out.push(Change {
+                        sql: format!("ALTER TYPE {name} RENAME TO {bare};"),
+                        warning: Some(format!(
+                            "recreates enum {name} ({} → {}): rows holding a removed value make the conversion fail",
+                            old.join(", "),
+                            labels.join(", ")
+                        )),
+                    });
+                    out.push(plain(format!(
+                        "CREATE TYPE {name} AS ENUM ({});",
+                        list.join(", ")
+                    )));
+                }
+                None => out.push(Change {
+                    sql: format!("-- ALTER TYPE {name}: values removed or reordered"),
+                    warning: Some("MANUAL: recreate the enum type by hand".into()),
+                }),
+            }
             continue;
         }
         for (position, label) in labels.iter().enumerate() {
@@ -417,6 +468,49 @@ fn enums(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
             )));
         }
     }
+}
+
+/// Whether going from `old` to `new` labels removes or reorders values
+/// (anything but inserting new ones).
+fn must_recreate(old: &[String], new: &[String]) -> bool {
+    let kept: Vec<&String> = new.iter().filter(|l| old.contains(l)).collect();
+    kept.len() != old.len() || !kept.iter().zip(old).all(|(a, b)| *a == b)
+}
+
+/// Enum types that are recreated, with the (table, column) pairs of tables
+/// that stay which use them.
+fn recreated_enum_columns<'a>(
+    current: &'a Catalog,
+    desired: &'a Catalog,
+) -> Vec<(&'a String, &'a Column, Option<&'a Column>)> {
+    let recreated: BTreeSet<&String> = desired
+        .enums
+        .iter()
+        .filter(|(name, labels)| {
+            current
+                .enums
+                .get(*name)
+                .is_some_and(|old| must_recreate(old, labels))
+        })
+        .map(|(name, _)| name)
+        .collect();
+    let mut columns = Vec::new();
+    for (table, old) in &current.tables {
+        let Some(new) = desired.tables.get(table) else {
+            continue;
+        };
+        for column in &old.columns {
+            if column
+                .enum_type
+                .as_ref()
+                .is_some_and(|t| recreated.contains(t))
+            {
+                let wanted = new.columns.iter().find(|c| c.name == column.name);
+                columns.push((table, column, wanted));
+            }
+        }
+    }
+    columns
 }
 
 fn sequence_options(s: &Sequence) -> String {
@@ -645,16 +739,22 @@ mod tests {
     }
 
     #[test]
-    fn removed_enum_values_need_a_manual_step() {
+    fn removed_enum_values_recreate_the_type() {
         let keep = Keep { schema: "public" };
-        let changes = diff(
-            &catalog_with_enum(&["ok", "sad"]),
-            &catalog_with_enum(&["ok"]),
-            &keep,
+        let mut current = catalog_with_enum(&["ok", "sad"]);
+        current.enum_parking.insert(
+            "public.mood".into(),
+            ("mood_godwit_old".into(), "public.mood_godwit_old".into()),
         );
-        assert_eq!(changes.len(), 1);
-        assert!(changes[0].sql.starts_with("--"));
-        assert!(changes[0].warning.as_deref().unwrap().starts_with("MANUAL"));
+        let changes = diff(&current, &catalog_with_enum(&["ok"]), &keep);
+        assert_eq!(
+            sql(&changes),
+            vec![
+                "ALTER TYPE public.mood RENAME TO mood_godwit_old;",
+                "CREATE TYPE public.mood AS ENUM ('ok');",
+                "DROP TYPE public.mood_godwit_old;",
+            ]
+        );
     }
 
     #[test]
@@ -667,6 +767,7 @@ mod tests {
             default: default.map(str::to_string),
             identity: identity.into(),
             generated: String::new(),
+            enum_type: None,
         };
         let mut out = Vec::new();
         columns(
