@@ -152,7 +152,9 @@ pub fn read(client: &mut Client, exclude: (&str, &str)) -> Result<Catalog> {
     );
     for row in q(client, "enums", &sql, &[])? {
         catalog.enums.insert(row.get(0), row.get(1));
-        catalog.enum_parking.insert(row.get(0), (row.get(2), row.get(3)));
+        catalog
+            .enum_parking
+            .insert(row.get(0), (row.get(2), row.get(3)));
     }
 
     let sql = format!(
