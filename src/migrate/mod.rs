@@ -15,6 +15,7 @@ mod lint;
 mod lock;
 mod script;
 mod state;
+mod status;
 mod timestamp;
 
 use std::path::PathBuf;
@@ -275,7 +276,7 @@ pub fn run_cli(args: MigrateArgs) -> Result<ExitCode> {
         MigrateCommand::New(args) => commands::new(&args),
         MigrateCommand::Up(args) => commands::up(&args),
         MigrateCommand::Down(args) => commands::down(&args),
-        MigrateCommand::Status(args) => commands::status(&args),
+        MigrateCommand::Status(args) => status::status(&args),
         MigrateCommand::Validate(args) => commands::validate(&args),
         MigrateCommand::Repair(args) => commands::repair(&args),
         MigrateCommand::Baseline(args) => commands::baseline(&args),
