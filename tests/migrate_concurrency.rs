@@ -181,3 +181,44 @@ fn ctrl_c_during_up_rolls_back_and_does_not_exit_zero() {
         "the interrupted migration must roll back"
     );
 }
+
+#[test]
+fn ctrl_c_while_waiting_for_the_lock_applies_nothing() {
+    let project = Project::new("mig_sigint_wait");
+    project.write(1, "slow", "SELECT pg_sleep(3);", None);
+    let holder = project
+        .command("up", &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while project
+        .scalar_i64("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(3)%'")
+        == 0
+    {
+        assert!(Instant::now() < deadline, "holder never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let waiter = project
+        .command("up", &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &waiter.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let waited = waiter.wait_with_output().unwrap();
+    assert_eq!(code(&waited), 1, "{}", common::stderr(&waited));
+    assert!(
+        common::stderr(&waited).contains("interrupted while waiting for the migration lock"),
+        "{}",
+        common::stderr(&waited)
+    );
+    expect_code(&holder.wait_with_output().unwrap(), 0);
+    assert_eq!(project.history(), vec![(1, "slow".into())]);
+}
