@@ -22,12 +22,7 @@ fn six_concurrent_runners_apply_each_migration_exactly_once() {
         "CREATE TABLE users (id int, email text);\nINSERT INTO runs VALUES ('1');",
         None,
     );
-    project.write(
-        2,
-        "slow",
-        "SELECT pg_sleep(0.5);\nINSERT INTO runs VALUES ('2');",
-        None,
-    );
+    project.write(2, "slow", "SELECT pg_sleep(0.5);\nINSERT INTO runs VALUES ('2');", None);
     // CONCURRENTLY while five other runners wait for the lock: with a
     // blocking pg_advisory_lock this deadlocks (Flyway #1654).
     project.write(
@@ -36,7 +31,12 @@ fn six_concurrent_runners_apply_each_migration_exactly_once() {
         "CREATE INDEX CONCURRENTLY users_email ON users (email);\nINSERT INTO runs VALUES ('3');",
         None,
     );
-    project.write(4, "seed", "INSERT INTO users SELECT g, 'u' || g FROM generate_series(1, 1000) g;\nINSERT INTO runs VALUES ('4');", None);
+    project.write(
+        4,
+        "seed",
+        "INSERT INTO users SELECT g, 'u' || g FROM generate_series(1, 1000) g;\nINSERT INTO runs VALUES ('4');",
+        None,
+    );
     project.write(
         5,
         "orders",
@@ -55,41 +55,24 @@ fn six_concurrent_runners_apply_each_migration_exactly_once() {
                 .expect("spawn godwit")
         })
         .collect();
-    let outputs: Vec<_> = children
-        .into_iter()
-        .map(|c| c.wait_with_output().unwrap())
-        .collect();
+    let outputs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
     let elapsed = started.elapsed();
     for out in &outputs {
         expect_code(out, 0);
     }
-    assert!(
-        elapsed < Duration::from_secs(30),
-        "runners took {elapsed:?}"
-    );
+    assert!(elapsed < Duration::from_secs(30), "runners took {elapsed:?}");
     let applied_by_runners: usize = outputs
         .iter()
-        .map(|o| {
-            common::stdout(o)
-                .lines()
-                .filter(|l| l.starts_with("applied "))
-                .count()
-        })
+        .map(|o| common::stdout(o).lines().filter(|l| l.starts_with("applied ")).count())
         .sum();
-    assert_eq!(
-        applied_by_runners, 5,
-        "each migration applied by exactly one runner"
-    );
+    assert_eq!(applied_by_runners, 5, "each migration applied by exactly one runner");
     assert_eq!(
         project.history().iter().map(|h| h.0).collect::<Vec<_>>(),
         vec![1, 2, 3, 4, 5]
     );
     let runs: Vec<(String, i64)> = project
         .client()
-        .query(
-            "SELECT migration, count(*) FROM runs GROUP BY 1 ORDER BY 1",
-            &[],
-        )
+        .query("SELECT migration, count(*) FROM runs GROUP BY 1 ORDER BY 1", &[])
         .unwrap()
         .iter()
         .map(|r| (r.get(0), r.get(1)))
@@ -136,12 +119,7 @@ fn a_runner_gives_up_after_the_lock_timeout() {
 fn ctrl_c_during_up_rolls_back_and_does_not_exit_zero() {
     let project = Project::new("mig_sigint");
     project.write(1, "fast", "CREATE TABLE fast (id int);", None);
-    project.write(
-        2,
-        "slow",
-        "CREATE TABLE slow (id int);\nSELECT pg_sleep(30);",
-        None,
-    );
+    project.write(2, "slow", "CREATE TABLE slow (id int);\nSELECT pg_sleep(30);", None);
     let child = project
         .command("up", &[])
         .stdout(Stdio::piped())
@@ -150,10 +128,7 @@ fn ctrl_c_during_up_rolls_back_and_does_not_exit_zero() {
         .unwrap();
     // Wait until migration 2 is running.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while project
-        .scalar_i64("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%'")
-        == 0
-    {
+    while project.scalar_i64("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%'") == 0 {
         assert!(Instant::now() < deadline, "migration 2 never started");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -170,11 +145,7 @@ fn ctrl_c_during_up_rolls_back_and_does_not_exit_zero() {
         started.elapsed()
     );
     assert_eq!(code(&out), 1, "stderr: {}", common::stderr(&out));
-    assert!(
-        common::stderr(&out).contains("interrupted"),
-        "{}",
-        common::stderr(&out)
-    );
+    assert!(common::stderr(&out).contains("interrupted"), "{}", common::stderr(&out));
     assert_eq!(project.history(), vec![(1, "fast".into())]);
     assert!(
         !project.table_exists("slow"),
@@ -193,10 +164,7 @@ fn ctrl_c_while_waiting_for_the_lock_applies_nothing() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while project
-        .scalar_i64("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(3)%'")
-        == 0
-    {
+    while project.scalar_i64("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(3)%'") == 0 {
         assert!(Instant::now() < deadline, "holder never started");
         std::thread::sleep(Duration::from_millis(50));
     }

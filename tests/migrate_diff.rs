@@ -40,26 +40,16 @@ fn scratch_databases(project: &Project, pid: u32) -> i64 {
 #[test]
 fn identical_schema_diffs_to_nothing() {
     let project = Project::new("diff_same");
-    project
-        .client()
-        .batch_execute(&fixture_text("shop_v1.sql"))
-        .unwrap();
+    project.client().batch_execute(&fixture_text("shop_v1.sql")).unwrap();
     let out = diff(&project, &fixture("shop_v1.sql"), &["--check"]);
     expect_code(&out, 0);
-    assert_eq!(
-        common::stdout(&out),
-        "",
-        "no differences must print nothing"
-    );
+    assert_eq!(common::stdout(&out), "", "no differences must print nothing");
 }
 
 #[test]
 fn realistic_schema_round_trip_converges_both_ways() {
     let project = Project::new("diff_roundtrip");
-    project
-        .client()
-        .batch_execute(&fixture_text("shop_v1.sql"))
-        .unwrap();
+    project.client().batch_execute(&fixture_text("shop_v1.sql")).unwrap();
     project
         .client()
         .batch_execute(
@@ -93,21 +83,15 @@ fn realistic_schema_round_trip_converges_both_ways() {
     }
     // Dependency order: views that read changed tables go first and come back last;
     // foreign keys are added after the keys they reference.
-    let position = |needle: &str| {
-        sql.find(needle)
-            .unwrap_or_else(|| panic!("{needle} not in\n{sql}"))
-    };
+    let position = |needle: &str| sql.find(needle).unwrap_or_else(|| panic!("{needle} not in\n{sql}"));
     assert!(position("DROP VIEW public.big_paid") < position("DROP VIEW public.paid_orders"));
     assert!(position("DROP VIEW public.paid_orders") < position("ALTER COLUMN total TYPE"));
-    assert!(
-        position("CREATE SEQUENCE public.audit_log_id_seq")
-            < position("CREATE TABLE public.audit_log")
-    );
-    assert!(
-        position("ADD CONSTRAINT audit_log_pkey") < position("ADD CONSTRAINT orders_user_id_fkey")
-    );
+    assert!(position("CREATE SEQUENCE public.audit_log_id_seq") < position("CREATE TABLE public.audit_log"));
+    assert!(position("ADD CONSTRAINT audit_log_pkey") < position("ADD CONSTRAINT orders_user_id_fkey"));
     assert!(position("CREATE VIEW public.paid_orders") < position("CREATE VIEW public.big_paid"));
-    assert!(sql.contains("-- DESTRUCTIVE: drops column public.users.deleted and its data\nALTER TABLE public.users DROP COLUMN deleted;"));
+    assert!(sql.contains(
+        "-- DESTRUCTIVE: drops column public.users.deleted and its data\nALTER TABLE public.users DROP COLUMN deleted;"
+    ));
 
     // Write it as a migration, apply it with `up`, diff again: nothing.
     let write = diff(&project, &desired, &["--write", "to_v2"]);
@@ -193,13 +177,13 @@ fn drops_are_flagged_as_destructive() {
     expect_code(&out, 0);
     let sql = common::stdout(&out);
     assert!(
-        sql.contains(
-            "-- DESTRUCTIVE: drops table public.gone and all its rows\nDROP TABLE public.gone;"
-        ),
+        sql.contains("-- DESTRUCTIVE: drops table public.gone and all its rows\nDROP TABLE public.gone;"),
         "{sql}"
     );
     assert!(
-        sql.contains("-- DESTRUCTIVE: drops column public.keep.old and its data\nALTER TABLE public.keep DROP COLUMN old;"),
+        sql.contains(
+            "-- DESTRUCTIVE: drops column public.keep.old and its data\nALTER TABLE public.keep DROP COLUMN old;"
+        ),
         "{sql}"
     );
 }
@@ -224,16 +208,9 @@ fn broken_desired_file_fails_and_the_scratch_database_is_dropped() {
     expect_code(&out, 1);
     let stderr = common::stderr(&out);
     assert!(stderr.contains("desired.sql:2:1"), "{stderr}");
-    assert!(
-        stderr.contains("relation \"nowhere\" does not exist"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("relation \"nowhere\" does not exist"), "{stderr}");
     assert!(common::stdout(&out).is_empty());
-    assert_eq!(
-        scratch_databases(&project, pid),
-        0,
-        "scratch database left behind"
-    );
+    assert_eq!(scratch_databases(&project, pid), 0, "scratch database left behind");
 }
 
 #[test]
@@ -316,10 +293,7 @@ fn foreign_keys_are_rebuilt_around_a_changed_primary_key() {
     let drop_pk = sql.find("DROP CONSTRAINT users_pk").expect(&sql);
     let add_pk = sql.find("ADD CONSTRAINT users_id_pk").expect(&sql);
     let add_fk = sql.find("ADD CONSTRAINT orders_user_fk").expect(&sql);
-    assert!(
-        drop_fk < drop_pk && drop_pk < add_pk && add_pk < add_fk,
-        "{sql}"
-    );
+    assert!(drop_fk < drop_pk && drop_pk < add_pk && add_pk < add_fk, "{sql}");
     expect_code(&diff(&project, &desired, &["--write", "rename_pk"]), 0);
     expect_code(&project.run("up", &[]), 0);
     let again = diff(&project, &desired, &[]);
@@ -361,16 +335,8 @@ fn ctrl_c_during_diff_exits_one_and_drops_the_scratch_database() {
         started.elapsed()
     );
     expect_code(&out, 1);
-    assert!(
-        common::stderr(&out).contains("interrupted"),
-        "{}",
-        common::stderr(&out)
-    );
-    assert_eq!(
-        scratch_databases(&project, pid),
-        0,
-        "scratch database left behind"
-    );
+    assert!(common::stderr(&out).contains("interrupted"), "{}", common::stderr(&out));
+    assert_eq!(scratch_databases(&project, pid), 0, "scratch database left behind");
 }
 
 #[test]

@@ -50,10 +50,7 @@ fn each_rule_fires_on_existing_tables() {
             "ALTER TABLE users ADD CONSTRAINT positive CHECK (id > 0);",
             "constraint-without-not-valid",
         ),
-        (
-            "ALTER TABLE users ALTER COLUMN email SET NOT NULL;",
-            "set-not-null",
-        ),
+        ("ALTER TABLE users ALTER COLUMN email SET NOT NULL;", "set-not-null"),
         ("ALTER TABLE users DROP COLUMN email;", "drop-column"),
         ("DROP TABLE orders;", "drop-table"),
         ("ALTER TABLE users RENAME COLUMN email TO mail;", "rename"),
@@ -69,10 +66,7 @@ fn each_rule_fires_on_existing_tables() {
         let (code, json) = lint_json(&project, &[path.to_str().unwrap()]);
         assert_eq!(rules_hit(&json), vec![rule.to_string()], "{sql}");
         let finding = &json["findings"][0];
-        assert!(
-            finding["risk"].as_str().unwrap().len() > 20,
-            "{sql}: risk explained"
-        );
+        assert!(finding["risk"].as_str().unwrap().len() > 20, "{sql}: risk explained");
         assert!(
             finding["instead"].as_str().unwrap().len() > 20,
             "{sql}: alternative given"
@@ -138,9 +132,7 @@ fn human_output_explains_and_exits_non_zero_on_errors() {
         stdout.contains("x.sql:3:1: error[create-index-not-concurrently]"),
         "{stdout}"
     );
-    assert!(
-        stdout.contains("risk:") && stdout.contains("instead:") && stdout.contains("CONCURRENTLY")
-    );
+    assert!(stdout.contains("risk:") && stdout.contains("instead:") && stdout.contains("CONCURRENTLY"));
     assert!(common::stderr(&out).contains("lint found 1 error"));
 }
 
@@ -151,12 +143,7 @@ fn default_checks_only_pending_migrations() {
     expect_code(&project.run("up", &[]), 0);
     // Applied files are history: not linted even though this one would hit.
     project.write(1, "users", "CREATE TABLE users (id int, email text);", None);
-    project.write(
-        2,
-        "index",
-        "CREATE INDEX users_email ON users (email);",
-        None,
-    );
+    project.write(2, "index", "CREATE INDEX users_email ON users (email);", None);
     let (code, json) = lint_json(&project, &[]);
     assert_eq!(code, 1);
     assert_eq!(rules_hit(&json), vec!["create-index-not-concurrently"]);

@@ -56,11 +56,7 @@ fn up_applies_pending_files_in_order_with_history() {
     );
     assert_eq!(
         project.history(),
-        vec![
-            (1, "users".into()),
-            (2, "seed".into()),
-            (3, "add_orders".into())
-        ]
+        vec![(1, "users".into()), (2, "seed".into()), (3, "add_orders".into())]
     );
     let mut client = project.client();
     let row = client
@@ -115,16 +111,10 @@ fn failing_migration_rolls_back_and_reports_statement_and_position() {
         stderr.contains("migration 2_broken failed at statement 3 (line 5, column 1)"),
         "{stderr}"
     );
-    assert!(
-        stderr.contains("INSERT INTO two VALUES (1 / 0)"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("INSERT INTO two VALUES (1 / 0)"), "{stderr}");
     assert!(stderr.contains("division by zero"), "{stderr}");
     assert!(stderr.contains("rolled back"), "{stderr}");
-    assert!(
-        common::stdout(&out).contains("applied 1_ok"),
-        "results stay on stdout"
-    );
+    assert!(common::stdout(&out).contains("applied 1_ok"), "results stay on stdout");
     assert_eq!(
         project.history(),
         vec![(1, "ok".into())],
@@ -135,10 +125,7 @@ fn failing_migration_rolls_back_and_reports_statement_and_position() {
         !project.table_exists("two"),
         "the failing migration must leave no trace"
     );
-    assert!(
-        !project.table_exists("three"),
-        "the run must stop at the failure"
-    );
+    assert!(!project.table_exists("three"), "the run must stop at the failure");
 }
 
 #[test]
@@ -154,10 +141,7 @@ fn server_error_position_points_into_the_file() {
     expect_code(&out, 1);
     let stderr = common::stderr(&out);
     assert!(stderr.contains("1_typo.up.sql:3:8"), "{stderr}");
-    assert!(
-        stderr.contains("column \"nope\" does not exist"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("column \"nope\" does not exist"), "{stderr}");
 }
 
 #[test]
@@ -207,10 +191,7 @@ fn no_transaction_directive_commits_each_statement() {
     let out = project.run("up", &[]);
     expect_code(&out, 1);
     let stderr = common::stderr(&out);
-    assert!(
-        stderr.contains("first 1 statement(s) stay committed"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("first 1 statement(s) stay committed"), "{stderr}");
     assert!(
         project.table_exists("kept"),
         "without a transaction the first statement stays"
@@ -238,10 +219,7 @@ fn edited_applied_file_fails_validation_and_blocks_up_until_repair() {
         "{}",
         common::stderr(&up)
     );
-    assert!(
-        !project.table_exists("later"),
-        "up must refuse while validation fails"
-    );
+    assert!(!project.table_exists("later"), "up must refuse while validation fails");
 
     let status = project.run("status", &[]);
     expect_code(&status, 3);
@@ -267,9 +245,7 @@ fn crlf_and_bom_only_changes_are_not_changes() {
     // A real change in the same file is still caught.
     write_file(
         &path,
-        &text
-            .replace("b (id int)", "b (id bigint)")
-            .replace('\n', "\r\n"),
+        &text.replace("b (id int)", "b (id bigint)").replace('\n', "\r\n"),
     );
     expect_code(&project.run("validate", &[]), 1);
 }
@@ -287,10 +263,7 @@ fn missing_applied_file_fails_validation_and_forget_missing_clears_it() {
     expect_code(&project.run("repair", &["--forget-missing"]), 0);
     expect_code(&project.run("validate", &[]), 0);
     assert!(project.history().is_empty());
-    assert!(
-        project.table_exists("gone"),
-        "forgetting the row keeps the schema"
-    );
+    assert!(project.table_exists("gone"), "forgetting the row keeps the schema");
 }
 
 #[test]
@@ -312,19 +285,13 @@ fn out_of_order_files_are_refused_unless_allowed() {
     );
     assert!(!project.table_exists("five"));
     expect_code(&project.run("up", &["--allow-out-of-order"]), 0);
-    assert_eq!(
-        project.history(),
-        vec![(5, "five".into()), (10, "ten".into())]
-    );
+    assert_eq!(project.history(), vec![(5, "five".into()), (10, "ten".into())]);
 }
 
 #[test]
 fn baseline_marks_a_version_without_running_anything() {
     let project = Project::new("mig_base");
-    project
-        .client()
-        .batch_execute("CREATE TABLE legacy (id int)")
-        .unwrap();
+    project.client().batch_execute("CREATE TABLE legacy (id int)").unwrap();
     project.write(1, "legacy", "CREATE TABLE legacy (id int);", None);
     project.write(2, "legacy_more", "SELECT 1 / 0;", None);
     project.write(3, "new_stuff", "CREATE TABLE new_stuff (id int);", None);
@@ -439,12 +406,7 @@ fn history_schema_is_configurable() {
     let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(json["current_version"], 1);
     assert_eq!(json["migrations"][0]["state"], "applied");
-    assert!(
-        json["migrations"][0]["applied_at"]
-            .as_str()
-            .unwrap()
-            .ends_with('Z')
-    );
+    assert!(json["migrations"][0]["applied_at"].as_str().unwrap().ends_with('Z'));
     assert!(json["migrations"][0]["duration_ms"].is_number());
 }
 
@@ -487,19 +449,11 @@ fn malformed_file_names_are_refused() {
 #[test]
 fn explicit_begin_commit_is_refused_unless_no_transaction() {
     let project = Project::new("mig_begin");
-    project.write(
-        1,
-        "manual",
-        "BEGIN;\nCREATE TABLE a (id int);\nCOMMIT;\n",
-        None,
-    );
+    project.write(1, "manual", "BEGIN;\nCREATE TABLE a (id int);\nCOMMIT;\n", None);
     let out = project.run("up", &[]);
     expect_code(&out, 1);
     let stderr = common::stderr(&out);
-    assert!(
-        stderr.contains("`BEGIN` at statement 1 (line 1, column 1)"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("`BEGIN` at statement 1 (line 1, column 1)"), "{stderr}");
     assert!(!project.table_exists("a"));
     project.write(
         1,

@@ -95,14 +95,7 @@ pub fn run_script(
             version,
             name,
             checksum,
-        } => history.record(
-            client,
-            version,
-            name,
-            Some(checksum),
-            "migration",
-            duration_ms,
-        ),
+        } => history.record(client, version, name, Some(checksum), "migration", duration_ms),
         HistoryChange::Forget { version } => history.forget(client, version),
     };
     if let Err(err) = written.and_then(|()| simple(client, "COMMIT")) {
@@ -118,9 +111,7 @@ pub fn run_script(
 }
 
 fn simple(client: &mut Client, sql: &str) -> Result<()> {
-    client
-        .batch_execute(sql)
-        .map_err(|e| Error::pg(sql.to_string(), &e))
+    client.batch_execute(sql).map_err(|e| Error::pg(sql.to_string(), &e))
 }
 
 fn abort(
@@ -144,9 +135,7 @@ fn abort(
                     Some(postgres::error::ErrorPosition::Original(p)) => usize::try_from(*p).ok(),
                     _ => None,
                 })
-                .map_or((statement.line, statement.column), |p| {
-                    statement.file_position_of(p)
-                });
+                .map_or((statement.line, statement.column), |p| statement.file_position_of(p));
             format!(
                 "migration {label} failed at {}\n  file: {}:{line}:{column}\n  statement: {}\n  error: {}",
                 statement.position(),
@@ -155,10 +144,7 @@ fn abort(
                 describe_pg_error(err).replace('\n', "\n  ")
             )
         }
-        _ => format!(
-            "interrupted: migration {label} stopped {what} {}",
-            statement.position()
-        ),
+        _ => format!("interrupted: migration {label} stopped {what} {}", statement.position()),
     };
     if committed == 0 {
         message.push_str(&format!(

@@ -22,21 +22,9 @@ mod tests {
     #[test]
     fn line_endings_and_bom_do_not_change_the_checksum() {
         let lf = "create table t (id int);\nselect 1;\n";
-        assert_eq!(
-            checksum(lf),
-            checksum("create table t (id int);\r\nselect 1;\r\n")
-        );
-        assert_eq!(
-            checksum(lf),
-            checksum("\u{feff}create table t (id int);\nselect 1;\n")
-        );
-        assert_eq!(
-            checksum(lf),
-            checksum("create table t (id int);\rselect 1;\r")
-        );
-        assert_ne!(
-            checksum(lf),
-            checksum("create table t (id bigint);\nselect 1;\n")
-        );
+        assert_eq!(checksum(lf), checksum("create table t (id int);\r\nselect 1;\r\n"));
+        assert_eq!(checksum(lf), checksum("\u{feff}create table t (id int);\nselect 1;\n"));
+        assert_eq!(checksum(lf), checksum("create table t (id int);\rselect 1;\r"));
+        assert_ne!(checksum(lf), checksum("create table t (id bigint);\nselect 1;\n"));
     }
 }

@@ -136,11 +136,7 @@ pub fn up(args: &UpArgs) -> Result<ExitCode> {
             checksum: &file.checksum,
         };
         let elapsed = run_script(&mut client, &history, &label, &file.up_path, script, change)
-            .map_err(|err| {
-                Error::Migrate(format!(
-                    "{err}\n  applied in this run before the failure: {applied}"
-                ))
-            })?;
+            .map_err(|err| Error::Migrate(format!("{err}\n  applied in this run before the failure: {applied}")))?;
         applied += 1;
         println!(
             "applied {label} ({} ms{})",
@@ -190,10 +186,7 @@ fn up_dry_run(args: &UpArgs) -> Result<ExitCode> {
     let context = open(&args.common)?;
     let todo = plan_up(&context.state, args)?;
     if todo.is_empty() {
-        println!(
-            "-- up to date{}",
-            version_suffix(context.state.current_version())
-        );
+        println!("-- up to date{}", version_suffix(context.state.current_version()));
     }
     for file in &todo {
         let script = parse_file(file, &file.up_sql, "up")?;
@@ -255,10 +248,7 @@ pub fn down(args: &DownArgs) -> Result<ExitCode> {
         )));
     }
     if chosen.is_empty() {
-        println!(
-            "nothing to revert{}",
-            version_suffix(context.state.current_version())
-        );
+        println!("nothing to revert{}", version_suffix(context.state.current_version()));
         return Ok(ExitCode::Ok);
     }
     // Every down file must exist and parse before the first one runs.
@@ -290,19 +280,14 @@ pub fn down(args: &DownArgs) -> Result<ExitCode> {
             )));
         }
         let label = file.label();
-        let down_path = file
-            .down_path
-            .clone()
-            .unwrap_or_else(|| file.up_path.clone());
+        let down_path = file.down_path.clone().unwrap_or_else(|| file.up_path.clone());
         let elapsed = run_script(
             &mut context.client,
             &context.history,
             &label,
             &down_path,
             script,
-            HistoryChange::Forget {
-                version: file.version,
-            },
+            HistoryChange::Forget { version: file.version },
         )?;
         reverted += 1;
         println!("reverted {label} ({} ms)", elapsed.as_millis());
@@ -343,12 +328,9 @@ pub fn repair(args: &RepairArgs) -> Result<ExitCode> {
     for entry in context.state.validation_problems() {
         match (entry.state, &entry.file) {
             (EntryState::Changed, Some(file)) => {
-                context.history.update_checksum(
-                    &mut context.client,
-                    file.version,
-                    &file.name,
-                    &file.checksum,
-                )?;
+                context
+                    .history
+                    .update_checksum(&mut context.client, file.version, &file.name, &file.checksum)?;
                 println!("re-recorded checksum of {}", entry.label());
                 changed += 1;
             }

@@ -70,10 +70,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<MigrationFile>> {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => {
-            return Err(Error::io(
-                format!("reading migration directory {}", dir.display()),
-                e,
-            ));
+            return Err(Error::io(format!("reading migration directory {}", dir.display()), e));
         }
     };
     let mut ups: BTreeMap<i64, (String, PathBuf)> = BTreeMap::new();
@@ -81,11 +78,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<MigrationFile>> {
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
         let path = entry.path();
-        let Some(file_name) = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .map(str::to_string)
-        else {
+        let Some(file_name) = path.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
             continue;
         };
         if !file_name.ends_with(".sql") || !path.is_file() {
@@ -153,12 +146,7 @@ pub fn sanitise_name(name: &str) -> Result<String> {
 
 /// Writes a new pair of files. The version is the current UTC time, or one
 /// second after the newest existing file so that new files always sort last.
-pub fn create_pair(
-    dir: &Path,
-    name: &str,
-    up_sql: &str,
-    down_sql: &str,
-) -> Result<(PathBuf, PathBuf)> {
+pub fn create_pair(dir: &Path, name: &str, up_sql: &str, down_sql: &str) -> Result<(PathBuf, PathBuf)> {
     let name = sanitise_name(name)?;
     let existing = load_dir(dir)?;
     let newest = existing.last().map(|f| f.version);
@@ -168,13 +156,11 @@ pub fn create_pair(
     {
         version = newest + 1;
     }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let up = dir.join(format!("{version}_{name}.up.sql"));
     let down = dir.join(format!("{version}_{name}.down.sql"));
     for (path, text) in [(&up, up_sql), (&down, down_sql)] {
-        std::fs::write(path, text)
-            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+        std::fs::write(path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
     }
     Ok((up, down))
 }
@@ -195,10 +181,7 @@ mod tests {
 
     #[test]
     fn names_are_sanitised() {
-        assert_eq!(
-            sanitise_name("Add Users-Email!").unwrap(),
-            "add_users_email"
-        );
+        assert_eq!(sanitise_name("Add Users-Email!").unwrap(), "add_users_email");
         assert!(sanitise_name("!!").is_err());
     }
 }

@@ -39,8 +39,7 @@ impl HistoryTable {
     /// Advisory lock key: the same table in the same database means the same lock.
     pub fn lock_key(&self) -> i64 {
         use sha2::{Digest, Sha256};
-        let digest =
-            Sha256::digest(format!("godwit-migrate:{}.{}", self.schema, self.table).as_bytes());
+        let digest = Sha256::digest(format!("godwit-migrate:{}.{}", self.schema, self.table).as_bytes());
         let mut bytes = [0u8; 8];
         bytes.copy_from_slice(&digest[..8]);
         i64::from_be_bytes(bytes)
@@ -50,11 +49,7 @@ impl HistoryTable {
         let row = client
             .query_one(
                 "SELECT to_regclass($1) IS NOT NULL",
-                &[&format!(
-                    "{}.{}",
-                    quote_ident(&self.schema),
-                    quote_ident(&self.table)
-                )],
+                &[&format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.table))],
             )
             .map_err(|e| Error::pg("looking for the history table", &e))?;
         Ok(row.get(0))
@@ -81,9 +76,7 @@ impl HistoryTable {
              COMMENT ON TABLE {table} IS {comment};",
             schema = quote_ident(&self.schema),
             table = self.qualified(),
-            comment = quote_literal(
-                "Migrations applied by godwit migrate; do not edit by hand (use migrate repair)."
-            ),
+            comment = quote_literal("Migrations applied by godwit migrate; do not edit by hand (use migrate repair)."),
         );
         client
             .batch_execute(&sql)
@@ -135,22 +128,15 @@ impl HistoryTable {
         client
             .execute(&sql, &[&version, &name, &checksum, &kind, &duration_ms])
             .map(|_| ())
-            .map_err(|e| {
-                Error::pg(
-                    format!("recording version {version} in {}", self.qualified()),
-                    &e,
-                )
-            })
+            .map_err(|e| Error::pg(format!("recording version {version} in {}", self.qualified()), &e))
     }
 
     pub fn forget(&self, client: &mut impl GenericClient, version: i64) -> Result<()> {
         let sql = format!("DELETE FROM {} WHERE version = $1", self.qualified());
-        client.execute(&sql, &[&version]).map(|_| ()).map_err(|e| {
-            Error::pg(
-                format!("removing version {version} from {}", self.qualified()),
-                &e,
-            )
-        })
+        client
+            .execute(&sql, &[&version])
+            .map(|_| ())
+            .map_err(|e| Error::pg(format!("removing version {version} from {}", self.qualified()), &e))
     }
 
     pub fn update_checksum(
@@ -167,11 +153,6 @@ impl HistoryTable {
         client
             .execute(&sql, &[&version, &checksum, &name])
             .map(|_| ())
-            .map_err(|e| {
-                Error::pg(
-                    format!("updating version {version} in {}", self.qualified()),
-                    &e,
-                )
-            })
+            .map_err(|e| Error::pg(format!("updating version {version} in {}", self.qualified()), &e))
     }
 }

@@ -59,8 +59,6 @@ impl Drop for MigrationLock {
     fn drop(&mut self) {
         // Closing the session would release it too; unlocking explicitly
         // frees it at once even if the connection lingers.
-        let _ = self
-            .client
-            .execute("SELECT pg_advisory_unlock($1)", &[&self.key]);
+        let _ = self.client.execute("SELECT pg_advisory_unlock($1)", &[&self.key]);
     }
 }

@@ -118,11 +118,7 @@ pub struct CommonArgs {
 impl CommonArgs {
     /// The connection, or a usage error that says how to get one.
     pub fn conn_spec(&self) -> Result<ConnSpec> {
-        match self
-            .database_url
-            .as_deref()
-            .filter(|url| !url.trim().is_empty())
-        {
+        match self.database_url.as_deref().filter(|url| !url.trim().is_empty()) {
             Some(url) => ConnSpec::parse(url),
             None => Err(Error::Usage(
                 "no database given: pass --database-url URL or set DATABASE_URL \

@@ -30,10 +30,7 @@ pub struct Statement {
 impl Statement {
     /// `statement 3 (line 12, column 1)`
     pub fn position(&self) -> String {
-        format!(
-            "statement {} (line {}, column {})",
-            self.number, self.line, self.column
-        )
+        format!("statement {} (line {}, column {})", self.number, self.line, self.column)
     }
 
     /// Line and column in the file of a 1-based character position inside
@@ -78,8 +75,7 @@ impl Script {
             .lines()
             .next()
             .is_some_and(|line| line.trim().eq_ignore_ascii_case(NO_TRANSACTION));
-        let pieces =
-            pg_query::split_with_parser(sql).map_err(|e| Error::Migrate(parse_message(&e)))?;
+        let pieces = pg_query::split_with_parser(sql).map_err(|e| Error::Migrate(parse_message(&e)))?;
         let mut statements = Vec::with_capacity(pieces.len());
         let mut previous_end = 0;
         for (index, piece) in pieces.into_iter().enumerate() {
@@ -96,10 +92,7 @@ impl Script {
             statements.push(Statement {
                 number: index + 1,
                 text: piece.to_string(),
-                leading: sql
-                    .get(previous_end..offset)
-                    .unwrap_or_default()
-                    .to_string(),
+                leading: sql.get(previous_end..offset).unwrap_or_default().to_string(),
                 line,
                 column,
                 node,
@@ -127,11 +120,7 @@ impl Script {
 
     /// Whether any statement must run outside a transaction block.
     pub fn has_non_transactional(&self) -> bool {
-        self.forced_no_transaction
-            || self
-                .statements
-                .iter()
-                .any(|s| s.outside_transaction.is_some())
+        self.forced_no_transaction || self.statements.iter().any(|s| s.outside_transaction.is_some())
     }
 }
 
@@ -147,11 +136,7 @@ fn parse_message(err: &pg_query::Error) -> String {
 fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
-    let column = before
-        .rsplit('\n')
-        .next()
-        .map_or(0, |tail| tail.chars().count())
-        + 1;
+    let column = before.rsplit('\n').next().map_or(0, |tail| tail.chars().count()) + 1;
     (line, column)
 }
 
@@ -160,18 +145,14 @@ fn needs_no_transaction(node: &NodeEnum) -> Option<&'static str> {
     match node {
         NodeEnum::IndexStmt(stmt) if stmt.concurrent => Some("CREATE INDEX CONCURRENTLY"),
         NodeEnum::DropStmt(stmt) if stmt.concurrent => Some("DROP INDEX CONCURRENTLY"),
-        NodeEnum::ReindexStmt(stmt) if has_option(&stmt.params, "concurrently") => {
-            Some("REINDEX CONCURRENTLY")
-        }
+        NodeEnum::ReindexStmt(stmt) if has_option(&stmt.params, "concurrently") => Some("REINDEX CONCURRENTLY"),
         NodeEnum::VacuumStmt(stmt) if stmt.is_vacuumcmd => Some("VACUUM"),
         NodeEnum::CreatedbStmt(_) => Some("CREATE DATABASE"),
         NodeEnum::DropdbStmt(_) => Some("DROP DATABASE"),
         NodeEnum::AlterSystemStmt(_) => Some("ALTER SYSTEM"),
         // Allowed in a transaction since PostgreSQL 12, but the new value
         // cannot be used until it commits, so later statements would fail.
-        NodeEnum::AlterEnumStmt(stmt) if stmt.old_val.is_empty() => {
-            Some("ALTER TYPE ... ADD VALUE")
-        }
+        NodeEnum::AlterEnumStmt(stmt) if stmt.old_val.is_empty() => Some("ALTER TYPE ... ADD VALUE"),
         NodeEnum::CreateTableSpaceStmt(_) => Some("CREATE TABLESPACE"),
         NodeEnum::DropTableSpaceStmt(_) => Some("DROP TABLESPACE"),
         NodeEnum::AlterTableStmt(stmt) => stmt.cmds.iter().find_map(|cmd| match &cmd.node {
@@ -208,16 +189,8 @@ mod tests {
         assert_eq!(script.statements.len(), 4);
         let index = &script.statements[1];
         assert_eq!((index.line, index.column), (5, 3));
-        assert!(
-            index.text.starts_with("create index concurrently"),
-            "{}",
-            index.text
-        );
-        assert!(
-            index.leading.contains("make it fast"),
-            "{:?}",
-            index.leading
-        );
+        assert!(index.text.starts_with("create index concurrently"), "{}", index.text);
+        assert!(index.leading.contains("make it fast"), "{:?}", index.leading);
         assert_eq!(index.outside_transaction, Some("CREATE INDEX CONCURRENTLY"));
         assert_eq!(script.statements[0].outside_transaction, None);
         assert_eq!(script.statements[2].outside_transaction, Some("VACUUM"));

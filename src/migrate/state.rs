@@ -86,11 +86,7 @@ pub struct State {
 impl State {
     pub fn build(files: &[MigrationFile], rows: &[AppliedRow]) -> State {
         let newest_applied = rows.iter().map(|r| r.version).max();
-        let baseline = rows
-            .iter()
-            .filter(|r| r.is_baseline())
-            .map(|r| r.version)
-            .max();
+        let baseline = rows.iter().filter(|r| r.is_baseline()).map(|r| r.version).max();
         let mut by_version: BTreeMap<i64, Entry> = BTreeMap::new();
         for row in rows {
             let state = if row.is_baseline() {
@@ -120,16 +116,10 @@ impl State {
             entry.file = Some(file.clone());
             entry.state = match (&entry.applied, entry.state) {
                 (Some(_), EntryState::Baseline) => EntryState::Baseline,
-                (Some(row), _) if row.checksum.as_deref() == Some(file.checksum.as_str()) => {
-                    EntryState::Applied
-                }
+                (Some(row), _) if row.checksum.as_deref() == Some(file.checksum.as_str()) => EntryState::Applied,
                 (Some(_), _) => EntryState::Changed,
-                (None, _) if baseline.is_some_and(|b| file.version <= b) => {
-                    EntryState::BelowBaseline
-                }
-                (None, _) if newest_applied.is_some_and(|n| file.version < n) => {
-                    EntryState::OutOfOrder
-                }
+                (None, _) if baseline.is_some_and(|b| file.version <= b) => EntryState::BelowBaseline,
+                (None, _) if newest_applied.is_some_and(|n| file.version < n) => EntryState::OutOfOrder,
                 (None, _) => EntryState::Pending,
             };
             if entry.state != EntryState::Applied {
@@ -212,13 +202,7 @@ mod tests {
 
     #[test]
     fn every_state() {
-        let files = [
-            file(1, "a"),
-            file(2, "b"),
-            file(3, "c"),
-            file(5, "e"),
-            file(7, "g"),
-        ];
+        let files = [file(1, "a"), file(2, "b"), file(3, "c"), file(5, "e"), file(7, "g")];
         let rows = [
             row(2, "b", "migration"),
             row(3, "X", "migration"),
@@ -251,11 +235,7 @@ mod tests {
         let states: Vec<_> = state.entries.iter().map(|e| e.state).collect();
         assert_eq!(
             states,
-            vec![
-                EntryState::BelowBaseline,
-                EntryState::Baseline,
-                EntryState::Pending
-            ]
+            vec![EntryState::BelowBaseline, EntryState::Baseline, EntryState::Pending]
         );
     }
 }

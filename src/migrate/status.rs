@@ -52,19 +52,12 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode> {
                 .collect(),
             problems: problems.clone(),
         };
-        let text = serde_json::to_string_pretty(&document)
-            .map_err(|e| Error::Other(format!("encoding JSON: {e}")))?;
+        let text = serde_json::to_string_pretty(&document).map_err(|e| Error::Other(format!("encoding JSON: {e}")))?;
         println!("{text}");
     } else {
-        println!(
-            "database: {spec}   history: {}",
-            context.history.qualified()
-        );
+        println!("database: {spec}   history: {}", context.history.qualified());
         if state.entries.is_empty() {
-            println!(
-                "no migrations in {} and none applied",
-                args.common.dir.display()
-            );
+            println!("no migrations in {} and none applied", args.common.dir.display());
         } else {
             println!(
                 "{:<16} {:<32} {:<14} {:<22} {:>10}  BY",

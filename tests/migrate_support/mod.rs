@@ -66,8 +66,7 @@ impl Project {
     }
 
     pub fn history_in(&self, schema: &str) -> Vec<(i64, String)> {
-        let sql =
-            format!("SELECT version, name FROM \"{schema}\".godwit_migrations ORDER BY version");
+        let sql = format!("SELECT version, name FROM \"{schema}\".godwit_migrations ORDER BY version");
         self.client()
             .query(&sql, &[])
             .unwrap()

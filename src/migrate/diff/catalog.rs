@@ -111,10 +111,7 @@ fn not_extension_member(catalog: &str, oid: &str) -> String {
 /// Reads the catalog, leaving out `exclude` (schema, table): the history table.
 pub fn read(client: &mut Client, exclude: (&str, &str)) -> Result<Catalog> {
     let mut catalog = Catalog::default();
-    let q = |client: &mut Client,
-             what: &str,
-             sql: &str,
-             params: &[&(dyn postgres::types::ToSql + Sync)]| {
+    let q = |client: &mut Client, what: &str, sql: &str, params: &[&(dyn postgres::types::ToSql + Sync)]| {
         client
             .query(sql, params)
             .map_err(|e| Error::pg(format!("reading {what} from the catalog"), &e))
@@ -152,9 +149,7 @@ pub fn read(client: &mut Client, exclude: (&str, &str)) -> Result<Catalog> {
     );
     for row in q(client, "enums", &sql, &[])? {
         catalog.enums.insert(row.get(0), row.get(1));
-        catalog
-            .enum_parking
-            .insert(row.get(0), (row.get(2), row.get(3)));
+        catalog.enum_parking.insert(row.get(0), (row.get(2), row.get(3)));
     }
 
     let sql = format!(
@@ -212,9 +207,7 @@ pub fn read(client: &mut Client, exclude: (&str, &str)) -> Result<Catalog> {
         catalog
             .tables
             .entry(table)
-            .or_insert_with(|| Table {
-                columns: Vec::new(),
-            })
+            .or_insert_with(|| Table { columns: Vec::new() })
             .columns
             .push(Column {
                 name: row.get(1),
@@ -234,9 +227,10 @@ pub fn read(client: &mut Client, exclude: (&str, &str)) -> Result<Catalog> {
          WHERE c.relkind = 'r' AND NOT c.relispartition AND {relation_filter}"
     );
     for row in q(client, "tables", &sql, &[&ex_schema, &ex_table])? {
-        catalog.tables.entry(row.get(0)).or_insert_with(|| Table {
-            columns: Vec::new(),
-        });
+        catalog
+            .tables
+            .entry(row.get(0))
+            .or_insert_with(|| Table { columns: Vec::new() });
     }
 
     let sql = format!(
@@ -303,11 +297,7 @@ pub fn read(client: &mut Client, exclude: (&str, &str)) -> Result<Catalog> {
          WHERE c.relkind IN ('v', 'm') AND {relation_filter}"
     );
     for row in q(client, "view dependencies", &sql, &[&ex_schema, &ex_table])? {
-        catalog
-            .view_deps
-            .entry(row.get(0))
-            .or_default()
-            .insert(row.get(1));
+        catalog.view_deps.entry(row.get(0)).or_default().insert(row.get(1));
     }
 
     let sql = format!(
@@ -330,9 +320,7 @@ pub fn read(client: &mut Client, exclude: (&str, &str)) -> Result<Catalog> {
          WHERE NOT t.tgisinternal AND {relation_filter}"
     );
     for row in q(client, "triggers", &sql, &[&ex_schema, &ex_table])? {
-        catalog
-            .triggers
-            .insert((row.get(0), row.get(1)), row.get(2));
+        catalog.triggers.insert((row.get(0), row.get(1)), row.get(2));
     }
     Ok(catalog)
 }

@@ -46,9 +46,7 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
             None => out.push(plain(format!(
                 "CREATE EXTENSION IF NOT EXISTS \"{name}\" WITH SCHEMA {schema};"
             ))),
-            Some(old) if old != schema => out.push(plain(format!(
-                "ALTER EXTENSION \"{name}\" SET SCHEMA {schema};"
-            ))),
+            Some(old) if old != schema => out.push(plain(format!("ALTER EXTENSION \"{name}\" SET SCHEMA {schema};"))),
             Some(_) => {}
         }
     }
@@ -65,10 +63,7 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
         out.push(plain("SET check_function_bodies = off;".into()));
     }
     for (_, definition) in &new_functions {
-        out.push(plain(format!(
-            "{};",
-            definition.trim_end().trim_end_matches(';')
-        )));
+        out.push(plain(format!("{};", definition.trim_end().trim_end_matches(';'))));
     }
 
     let enum_columns = recreated_enum_columns(current, desired);
@@ -81,17 +76,8 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
         .chain(enum_columns.iter().map(|(table, _, _)| *table))
         .collect();
     let rebuilt_views = views_to_drop(current, desired, &changed_tables);
-    for view in current
-        .views
-        .iter()
-        .rev()
-        .filter(|v| rebuilt_views.contains(&v.name))
-    {
-        let kind = if view.materialized {
-            "MATERIALIZED VIEW"
-        } else {
-            "VIEW"
-        };
+    for view in current.views.iter().rev().filter(|v| rebuilt_views.contains(&v.name)) {
+        let kind = if view.materialized { "MATERIALIZED VIEW" } else { "VIEW" };
         out.push(plain(format!("DROP {kind} {};", view.name)));
     }
 
@@ -117,10 +103,7 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
     // Converting a column to a recreated enum breaks indexes and checks
     // that compare it with the old type's values: they are rebuilt too.
     for (table, column, _) in &enum_columns {
-        recreated
-            .entry(*table)
-            .or_default()
-            .push(column.name.as_str());
+        recreated.entry(*table).or_default().push(column.name.as_str());
     }
     let touches_recreated = |table: &String, definition: &str| {
         recreated
@@ -131,8 +114,7 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
         desired.constraints.get(key) != Some(c) || touches_recreated(&key.0, &c.definition)
     };
     let index_changed = |name: &String, index: &super::catalog::Index| {
-        desired.indexes.get(name) != Some(index)
-            || touches_recreated(&index.table, &index.definition)
+        desired.indexes.get(name) != Some(index) || touches_recreated(&index.table, &index.definition)
     };
     // A foreign key depends on the referenced table's unique index: when
     // that goes (a changed key or unique index), the foreign key must be
@@ -146,9 +128,7 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
             current
                 .indexes
                 .iter()
-                .filter(|(name, index)| {
-                    index.definition.starts_with("CREATE UNIQUE") && index_changed(name, index)
-                })
+                .filter(|(name, index)| index.definition.starts_with("CREATE UNIQUE") && index_changed(name, index))
                 .map(|(_, index)| &index.table),
         )
         .collect();
@@ -158,9 +138,7 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
         .filter(|(key, c)| {
             c.kind == "f"
                 && desired.constraints.get(*key) == Some(*c)
-                && c.references
-                    .as_ref()
-                    .is_some_and(|r| tables_losing_keys.contains(r))
+                && c.references.as_ref().is_some_and(|r| tables_losing_keys.contains(r))
         })
         .map(|(key, _)| key)
         .collect();
@@ -174,10 +152,7 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
                 continue;
             }
             if constraint_changed(key, constraint) || rebuilt_foreign_keys.contains(key) {
-                out.push(plain(format!(
-                    "ALTER TABLE {} DROP CONSTRAINT {};",
-                    key.0, key.1
-                )));
+                out.push(plain(format!("ALTER TABLE {} DROP CONSTRAINT {};", key.0, key.1)));
             }
         }
     }
@@ -194,15 +169,9 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
 
     for (name, sequence) in &desired.sequences {
         match current.sequences.get(name) {
-            None => out.push(plain(format!(
-                "CREATE SEQUENCE {name} {};",
-                sequence_options(sequence)
-            ))),
+            None => out.push(plain(format!("CREATE SEQUENCE {name} {};", sequence_options(sequence)))),
             Some(old) if sequence_options(old) != sequence_options(sequence) => {
-                out.push(plain(format!(
-                    "ALTER SEQUENCE {name} {};",
-                    sequence_options(sequence)
-                )));
+                out.push(plain(format!("ALTER SEQUENCE {name} {};", sequence_options(sequence))));
             }
             Some(_) => {}
         }
@@ -215,10 +184,7 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
                 .iter()
                 .map(|c| format!("    {}", column_definition(c)))
                 .collect();
-            out.push(plain(format!(
-                "CREATE TABLE {name} (\n{}\n);",
-                columns.join(",\n")
-            )));
+            out.push(plain(format!("CREATE TABLE {name} (\n{}\n);", columns.join(",\n"))));
         }
     }
     for (table, column, wanted) in &enum_columns {
@@ -227,9 +193,7 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
             continue;
         };
         if column.default.is_some() {
-            out.push(plain(format!(
-                "ALTER TABLE {table} ALTER COLUMN {name} DROP DEFAULT;"
-            )));
+            out.push(plain(format!("ALTER TABLE {table} ALTER COLUMN {name} DROP DEFAULT;")));
         }
         out.push(plain(format!(
             "ALTER TABLE {table} ALTER COLUMN {name} TYPE {enum_type} USING {name}::text::{enum_type};"
@@ -255,10 +219,10 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
     for (name, sequence) in &desired.sequences {
         let old_owner = current.sequences.get(name).and_then(|s| s.owned_by.clone());
         if sequence.owned_by != old_owner {
-            let owner = sequence.owned_by.as_ref().map_or_else(
-                || "NONE".to_string(),
-                |(table, column)| format!("{table}.{column}"),
-            );
+            let owner = sequence
+                .owned_by
+                .as_ref()
+                .map_or_else(|| "NONE".to_string(), |(table, column)| format!("{table}.{column}"));
             out.push(plain(format!("ALTER SEQUENCE {name} OWNED BY {owner};")));
         }
     }
@@ -297,14 +261,10 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
         }
     }
     for (name, index) in &desired.indexes {
-        if current.indexes.get(name) != Some(index)
-            || touches_recreated(&index.table, &index.definition)
-        {
+        if current.indexes.get(name) != Some(index) || touches_recreated(&index.table, &index.definition) {
             // Existing tables keep taking writes while the index builds.
             let definition = if current.tables.contains_key(&index.table) {
-                index
-                    .definition
-                    .replacen("INDEX ", "INDEX CONCURRENTLY ", 1)
+                index.definition.replacen("INDEX ", "INDEX CONCURRENTLY ", 1)
             } else {
                 index.definition.clone()
             };
@@ -317,20 +277,14 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
         }
     }
     for view in &desired.views {
-        if rebuilt_views.contains(&view.name) || !current.views.iter().any(|v| v.name == view.name)
-        {
-            let kind = if view.materialized {
-                "MATERIALIZED VIEW"
-            } else {
-                "VIEW"
-            };
+        if rebuilt_views.contains(&view.name) || !current.views.iter().any(|v| v.name == view.name) {
+            let kind = if view.materialized { "MATERIALIZED VIEW" } else { "VIEW" };
             let body = view.definition.trim_end().trim_end_matches(';');
             out.push(plain(format!("CREATE {kind} {} AS\n{body};", view.name)));
         }
     }
 
-    let desired_signatures: BTreeSet<&String> =
-        desired.functions.iter().map(|(sig, _)| sig).collect();
+    let desired_signatures: BTreeSet<&String> = desired.functions.iter().map(|(sig, _)| sig).collect();
     for (signature, definition) in current.functions.iter().rev() {
         if !desired_signatures.contains(signature) {
             let kind = if definition.starts_with("CREATE OR REPLACE PROCEDURE") {
@@ -342,19 +296,12 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
         }
     }
     for (name, labels) in &current.enums {
-        let recreated = desired
-            .enums
-            .get(name)
-            .is_some_and(|new| must_recreate(labels, new));
+        let recreated = desired.enums.get(name).is_some_and(|new| must_recreate(labels, new));
         if let Some((_, parked)) = current.enum_parking.get(name).filter(|_| recreated) {
             out.push(plain(format!("DROP TYPE {parked};")));
         }
     }
-    for name in current
-        .enums
-        .keys()
-        .filter(|e| !desired.enums.contains_key(*e))
-    {
+    for name in current.enums.keys().filter(|e| !desired.enums.contains_key(*e)) {
         out.push(plain(format!("DROP TYPE {name};")));
     }
     for name in current
@@ -380,11 +327,7 @@ pub fn diff(current: &Catalog, desired: &Catalog, keep: &Keep<'_>) -> Vec<Change
 
 /// Views that must go: removed, redefined, reading a changed table, or
 /// reading another view that goes.
-fn views_to_drop(
-    current: &Catalog,
-    desired: &Catalog,
-    changed_tables: &BTreeSet<&String>,
-) -> BTreeSet<String> {
+fn views_to_drop(current: &Catalog, desired: &Catalog, changed_tables: &BTreeSet<&String>) -> BTreeSet<String> {
     let mut drop: BTreeSet<String> = current
         .views
         .iter()
@@ -418,10 +361,7 @@ fn enums(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
     for (name, labels) in &desired.enums {
         let Some(old) = current.enums.get(name) else {
             let list: Vec<String> = labels.iter().map(|l| quote_literal(l)).collect();
-            out.push(plain(format!(
-                "CREATE TYPE {name} AS ENUM ({});",
-                list.join(", ")
-            )));
+            out.push(plain(format!("CREATE TYPE {name} AS ENUM ({});", list.join(", "))));
             continue;
         };
         if old == labels {
@@ -442,10 +382,7 @@ fn enums(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
                             labels.join(", ")
                         )),
                     });
-                    out.push(plain(format!(
-                        "CREATE TYPE {name} AS ENUM ({});",
-                        list.join(", ")
-                    )));
+                    out.push(plain(format!("CREATE TYPE {name} AS ENUM ({});", list.join(", "))));
                 }
                 None => out.push(Change {
                     sql: format!("-- ALTER TYPE {name}: values removed or reordered"),
@@ -486,12 +423,7 @@ fn recreated_enum_columns<'a>(
     let recreated: BTreeSet<&String> = desired
         .enums
         .iter()
-        .filter(|(name, labels)| {
-            current
-                .enums
-                .get(*name)
-                .is_some_and(|old| must_recreate(old, labels))
-        })
+        .filter(|(name, labels)| current.enums.get(*name).is_some_and(|old| must_recreate(old, labels)))
         .map(|(name, _)| name)
         .collect();
     let mut columns = Vec::new();
@@ -500,11 +432,7 @@ fn recreated_enum_columns<'a>(
             continue;
         };
         for column in &old.columns {
-            if column
-                .enum_type
-                .as_ref()
-                .is_some_and(|t| recreated.contains(t))
-            {
+            if column.enum_type.as_ref().is_some_and(|t| recreated.contains(t)) {
                 let wanted = new.columns.iter().find(|c| c.name == column.name);
                 columns.push((table, column, wanted));
             }
@@ -557,19 +485,15 @@ fn recreated_columns<'a>(old: &[Column], new: &'a [Column]) -> Vec<&'a Column> {
     let any_retyped = new.iter().any(|column| {
         old.iter()
             .find(|c| c.name == column.name)
-            .is_some_and(|before| {
-                before.data_type != column.data_type || before.collation != column.collation
-            })
+            .is_some_and(|before| before.data_type != column.data_type || before.collation != column.collation)
     });
     new.iter()
         .filter(|column| {
-            old.iter()
-                .find(|c| c.name == column.name)
-                .is_some_and(|before| {
-                    before.generated != column.generated
-                        || (!column.generated.is_empty() && before.default != column.default)
-                        || (any_retyped && !column.generated.is_empty())
-                })
+            old.iter().find(|c| c.name == column.name).is_some_and(|before| {
+                before.generated != column.generated
+                    || (!column.generated.is_empty() && before.default != column.default)
+                    || (any_retyped && !column.generated.is_empty())
+            })
         })
         .collect()
 }
@@ -588,9 +512,7 @@ fn columns(table: &str, old: &[Column], new: &[Column], out: &mut Vec<Change>) {
     let alter = |rest: String| plain(format!("ALTER TABLE {table} {rest};"));
     let recreated = recreated_columns(old, new);
     for column in &recreated {
-        let was_generated = old
-            .iter()
-            .any(|o| o.name == column.name && !o.generated.is_empty());
+        let was_generated = old.iter().any(|o| o.name == column.name && !o.generated.is_empty());
         if was_generated && !column.generated.is_empty() {
             out.push(alter(format!("DROP COLUMN {}", column.name)));
         } else {
@@ -659,11 +581,7 @@ fn columns(table: &str, old: &[Column], new: &[Column], out: &mut Vec<Change>) {
             out.push(alter(format!("ALTER COLUMN {name} {verb} NOT NULL")));
         }
         let kind = |identity: &str| {
-            if identity == "a" {
-                "ALWAYS"
-            } else {
-                "BY DEFAULT"
-            }
+            if identity == "a" { "ALWAYS" } else { "BY DEFAULT" }
         };
         match (before.identity.as_str(), column.identity.as_str()) {
             ("", "") => {}
@@ -672,10 +590,7 @@ fn columns(table: &str, old: &[Column], new: &[Column], out: &mut Vec<Change>) {
                 kind(new)
             ))),
             (old, new) if !new.is_empty() && old != new => {
-                out.push(alter(format!(
-                    "ALTER COLUMN {name} SET GENERATED {}",
-                    kind(new)
-                )));
+                out.push(alter(format!("ALTER COLUMN {name} SET GENERATED {}", kind(new))));
             }
             _ => {}
         }
@@ -699,10 +614,9 @@ mod tests {
 
     fn catalog_with_enum(labels: &[&str]) -> Catalog {
         let mut catalog = Catalog::default();
-        catalog.enums.insert(
-            "public.mood".into(),
-            labels.iter().map(|l| l.to_string()).collect(),
-        );
+        catalog
+            .enums
+            .insert("public.mood".into(), labels.iter().map(|l| l.to_string()).collect());
         catalog
     }
 
@@ -713,10 +627,7 @@ mod tests {
     #[test]
     fn whole_identifiers_only() {
         assert!(mentions("CREATE INDEX i ON t USING btree (total)", "total"));
-        assert!(!mentions(
-            "CREATE INDEX i ON t USING btree (total_cents)",
-            "total"
-        ));
+        assert!(!mentions("CREATE INDEX i ON t USING btree (total_cents)", "total"));
         assert!(!mentions("CHECK ((subtotal > 0))", "total"));
         assert!(mentions("CHECK ((\"Total\" > 0))", "\"Total\""));
     }

@@ -22,10 +22,7 @@ impl ScratchDatabase {
             .unwrap_or(0);
         let name = format!("godwit_diff_{}_{nanos}", std::process::id());
         admin
-            .batch_execute(&format!(
-                "CREATE DATABASE {} TEMPLATE template0",
-                quote_ident(&name)
-            ))
+            .batch_execute(&format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(&name)))
             .map_err(|e| {
                 Error::pg(
                     format!(
@@ -45,10 +42,7 @@ impl ScratchDatabase {
 
 impl Drop for ScratchDatabase {
     fn drop(&mut self) {
-        let sql = format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            quote_ident(&self.name)
-        );
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&self.name));
         if let Err(e) = self.admin.batch_execute(&sql) {
             eprintln!(
                 "warning: could not drop scratch database {}: {}; drop it by hand",

@@ -52,9 +52,7 @@ pub fn check(statement: &Statement, new_tables: &mut NewTables) -> Vec<Hit> {
                 new_tables.0.insert(r.relname.clone());
             }
         }
-        NodeEnum::IndexStmt(stmt)
-            if !stmt.concurrent && !new_tables.contains(stmt.relation.as_ref()) =>
-        {
+        NodeEnum::IndexStmt(stmt) if !stmt.concurrent && !new_tables.contains(stmt.relation.as_ref()) => {
             hits.push(hit(
                 &rules::INDEX_NOT_CONCURRENT,
                 format!(
@@ -75,10 +73,7 @@ pub fn check(statement: &Statement, new_tables: &mut NewTables) -> Vec<Hit> {
         NodeEnum::DropStmt(stmt) if stmt.remove_type == ObjectType::ObjectTable as i32 => {
             for object in &stmt.objects {
                 let dropped = qualified_name(object);
-                if !new_tables
-                    .0
-                    .contains(dropped.rsplit('.').next().unwrap_or_default())
-                {
+                if !new_tables.0.contains(dropped.rsplit('.').next().unwrap_or_default()) {
                     hits.push(hit(&rules::DROP_TABLE, format!("DROP TABLE {dropped}")));
                 }
             }
@@ -99,10 +94,7 @@ pub fn check(statement: &Statement, new_tables: &mut NewTables) -> Vec<Hit> {
                 } else {
                     format!("{}.{}", name(stmt.relation.as_ref()), stmt.subname)
                 };
-                hits.push(hit(
-                    &rules::RENAME,
-                    format!("RENAME {kind} {old} to {}", stmt.newname),
-                ));
+                hits.push(hit(&rules::RENAME, format!("RENAME {kind} {old} to {}", stmt.newname)));
             }
         }
         NodeEnum::VacuumStmt(stmt) if stmt.is_vacuumcmd && has_option(&stmt.options, "full") => {
@@ -113,12 +105,7 @@ pub fn check(statement: &Statement, new_tables: &mut NewTables) -> Vec<Hit> {
     hits
 }
 
-fn check_alter(
-    cmd: &pg_query::protobuf::AlterTableCmd,
-    table: &str,
-    is_new: bool,
-    hits: &mut Vec<Hit>,
-) {
+fn check_alter(cmd: &pg_query::protobuf::AlterTableCmd, table: &str, is_new: bool, hits: &mut Vec<Hit>) {
     let def = cmd.def.as_deref().and_then(|d| d.node.as_ref());
     let Ok(subtype) = AlterTableType::try_from(cmd.subtype) else {
         return;
@@ -135,9 +122,7 @@ fn check_alter(
                     })
                     .collect();
                 let has = |t: ConstrType| kinds.contains(&(t as i32));
-                let not_null = column.is_not_null
-                    || has(ConstrType::ConstrNotnull)
-                    || has(ConstrType::ConstrPrimary);
+                let not_null = column.is_not_null || has(ConstrType::ConstrNotnull) || has(ConstrType::ConstrPrimary);
                 let filled = has(ConstrType::ConstrDefault)
                     || has(ConstrType::ConstrIdentity)
                     || has(ConstrType::ConstrGenerated)
@@ -145,10 +130,7 @@ fn check_alter(
                 if not_null && !filled {
                     hits.push(hit(
                         &rules::NOT_NULL_WITHOUT_DEFAULT,
-                        format!(
-                            "ADD COLUMN {}.{} NOT NULL without a DEFAULT",
-                            table, column.colname
-                        ),
+                        format!("ADD COLUMN {}.{} NOT NULL without a DEFAULT", table, column.colname),
                     ));
                 }
             }
@@ -189,10 +171,7 @@ fn check_alter(
             format!("ALTER COLUMN {table}.{} SET NOT NULL", cmd.name),
         )),
         AlterTableType::AtDropColumn if !is_new => {
-            hits.push(hit(
-                &rules::DROP_COLUMN,
-                format!("DROP COLUMN {table}.{}", cmd.name),
-            ));
+            hits.push(hit(&rules::DROP_COLUMN, format!("DROP COLUMN {table}.{}", cmd.name)));
         }
         _ => {}
     }

@@ -35,14 +35,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn new(
-        file: &str,
-        line: usize,
-        column: usize,
-        rule: &'static Rule,
-        message: String,
-        statement: String,
-    ) -> Finding {
+    fn new(file: &str, line: usize, column: usize, rule: &'static Rule, message: String, statement: String) -> Finding {
         Finding {
             file: file.to_string(),
             line,
@@ -169,8 +162,7 @@ pub fn run(args: &LintArgs) -> Result<ExitCode> {
             "warnings": warnings,
             "ignored": ignored,
         });
-        let text = serde_json::to_string_pretty(&document)
-            .map_err(|e| Error::Other(format!("encoding JSON: {e}")))?;
+        let text = serde_json::to_string_pretty(&document).map_err(|e| Error::Other(format!("encoding JSON: {e}")))?;
         println!("{text}");
     } else {
         for f in active() {
@@ -221,10 +213,7 @@ mod tests {
 
     #[test]
     fn ignore_directives() {
-        let ids = ignored_rules(
-            "\n-- godwit:lint-ignore drop-table, rename\n",
-            "DROP TABLE t",
-        );
+        let ids = ignored_rules("\n-- godwit:lint-ignore drop-table, rename\n", "DROP TABLE t");
         assert_eq!(ids, vec!["drop-table", "rename"]);
         assert!(ignored_rules("-- not godwit:lint-ignore x", "select 1").is_empty());
     }
