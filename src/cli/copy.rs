@@ -28,7 +28,7 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
     let conn = source.connect()?;
     // Data-only needs every column's profile: a target timestamp may take an INTEGER column of epoch values.
     let schema = source.describe(&conn, &|_, c| {
-        args.data_only || plan::types::needs_profile(&c.declared_type)
+        args.data_only || plan::types::profile_need(&c.declared_type) == plan::types::ProfileNeed::Always
     })?;
     drop(conn);
     let plan = plan::build(
@@ -54,7 +54,23 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
     let outcome = if args.data_only {
         load::data_only::copy(&source, &schema, plan, &options, args.truncate, reporter)?
     } else {
-        load::copy(&source, &plan, &options, reporter)?
+        let plan_options = PlanOptions {
+            schema: args.target.schema.clone(),
+            identifiers: args.mapping.identifiers,
+        };
+        let replan = |table: &str| -> Result<plan::TablePlan> {
+            let conn = source.connect()?;
+            let profiled = source.describe(&conn, &|t, c| {
+                t.name == table && plan::types::profile_need(&c.declared_type) != plan::types::ProfileNeed::None
+            })?;
+            let fresh = plan::build(&source.path.display().to_string(), &profiled, &config, &plan_options)?;
+            fresh
+                .tables
+                .into_iter()
+                .find(|t| t.source == table)
+                .ok_or_else(|| crate::error::Error::Other(format!("table {table} vanished while re-planning")))
+        };
+        load::copy(&source, plan, &replan, &options, reporter)?
     };
     let review = outcome.review;
     reporter.emit(Event::CopyFinished(outcome.summary));

@@ -12,7 +12,7 @@ use postgres::Client;
 
 use crate::error::{Error, Result};
 use crate::load::rejects::RejectSink;
-use crate::load::worker::{TableCopy, TableProgress, copy_chunk};
+use crate::load::worker::{ChunkOutcome, TableCopy, TableProgress, copy_chunk};
 use crate::load::{CopyOptions, CopyOutcome};
 use crate::plan::Plan;
 use crate::plan::retarget::{self, Fit};
@@ -99,7 +99,7 @@ pub fn copy(
                 table: table.target.clone(),
                 rows: table.row_count,
             });
-            copy_chunk(
+            let outcome = copy_chunk(
                 &sqlite,
                 &mut client,
                 &copy,
@@ -109,6 +109,13 @@ pub fn copy(
                 &interrupt::requested,
             )
             .map_err(|e| explain_load_error(e, &table.target))?;
+            // Data-only profiles every column first, so nothing is speculative.
+            if let ChunkOutcome::Unforeseen { column, why } = outcome {
+                return Err(Error::Other(format!(
+                    "{}.{column} {why}: unexpected after profiling",
+                    table.source
+                )));
+            }
             let summary = TableSummary {
                 table: table.target.clone(),
                 rows: progress.rows.load(std::sync::atomic::Ordering::Relaxed),

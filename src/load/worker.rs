@@ -10,6 +10,7 @@ use rusqlite::types::ValueRef;
 
 use crate::error::{Error, Result};
 use crate::load::rejects::{RejectRecord, RejectSink};
+use crate::plan::types::breaks_speculation;
 use crate::plan::{ColumnPlan, TablePlan};
 use crate::source::sqlite::quote;
 use crate::target::postgres::copy::{BinaryCopy, FLUSH_BYTES, copy_statement};
@@ -22,6 +23,8 @@ pub struct TableProgress {
     pub bytes: AtomicU64,
     pub rejects: AtomicU64,
     pub chunks_left: AtomicUsize,
+    /// A chunk met a value its speculative type did not foresee.
+    pub unforeseen: std::sync::Mutex<Option<(String, String)>>,
     pub started: std::sync::OnceLock<Instant>,
     pub finished_after: std::sync::OnceLock<f64>,
 }
@@ -78,6 +81,18 @@ impl<'a> TableCopy<'a> {
     }
 }
 
+/// How a chunk ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ChunkOutcome {
+    Copied,
+    /// A value broke the assumption a speculative column's type rests on:
+    /// the table must be profiled, re-planned and loaded again.
+    Unforeseen {
+        column: String,
+        why: String,
+    },
+}
+
 /// Copies the rows with `lo <= rowid < hi` (or all rows) of one table.
 pub fn copy_chunk(
     sqlite: &Connection,
@@ -87,7 +102,7 @@ pub fn copy_chunk(
     progress: &TableProgress,
     rejects: &RejectSink,
     should_stop: &dyn Fn() -> bool,
-) -> Result<()> {
+) -> Result<ChunkOutcome> {
     let source_err = |e: rusqlite::Error| Error::Other(format!("reading table {}: {e}", table.plan.source));
     let sql = match range {
         Some(_) => format!("{} WHERE rowid >= ?1 AND rowid < ?2", table.select),
@@ -100,6 +115,28 @@ pub fn copy_chunk(
     }
     .map_err(source_err)?;
     let mut copy = BinaryCopy::start(pg, &table.copy, table.plan.target.clone())?;
+    match stream_rows(&mut rows, &mut copy, table, progress, rejects, should_stop) {
+        Ok(ChunkOutcome::Copied) => {
+            copy.finish()?;
+            Ok(ChunkOutcome::Copied)
+        }
+        other => {
+            copy.abort();
+            other
+        }
+    }
+}
+
+/// Encodes rows into the COPY until the chunk ends or a value stops it.
+fn stream_rows(
+    rows: &mut rusqlite::Rows<'_>,
+    copy: &mut BinaryCopy<'_>,
+    table: &TableCopy<'_>,
+    progress: &TableProgress,
+    rejects: &RejectSink,
+    should_stop: &dyn Fn() -> bool,
+) -> Result<ChunkOutcome> {
+    let source_err = |e: rusqlite::Error| Error::Other(format!("reading table {}: {e}", table.plan.source));
     let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_BYTES + 64 * 1024);
     let mut scratch = Scratch::default();
     let mut pending_rows = 0u64;
@@ -110,12 +147,24 @@ pub fn copy_chunk(
         let mut rejected = None;
         for (i, column) in table.columns.iter().enumerate() {
             let value = row.get_ref(i).map_err(source_err)?;
+            if column.speculative && breaks_speculation(&column.cast, value) {
+                return Ok(ChunkOutcome::Unforeseen {
+                    column: column.source.clone(),
+                    why: format!("holds {}", value_preview(value)),
+                });
+            }
             let result = if column.not_null && value == ValueRef::Null {
                 Err("NULL in a NOT NULL column".to_string())
             } else {
                 encode_value(&mut buf, value, &column.cast, &mut scratch)
             };
             if let Err(reason) = result {
+                if column.speculative {
+                    return Ok(ChunkOutcome::Unforeseen {
+                        column: column.source.clone(),
+                        why: reason,
+                    });
+                }
                 rejected = Some((i, reason, value_preview(value)));
                 break;
             }
@@ -158,8 +207,7 @@ pub fn copy_chunk(
     copy.write(&buf)?;
     progress.rows.fetch_add(pending_rows, Ordering::Relaxed);
     progress.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
-    copy.finish()?;
-    Ok(())
+    Ok(ChunkOutcome::Copied)
 }
 
 fn value_preview(value: ValueRef<'_>) -> String {

@@ -73,6 +73,10 @@ pub struct ColumnPlan {
     /// Generated-column expression, as PostgreSQL SQL.
     pub generated: Option<String>,
     pub identity: bool,
+    /// Chosen without looking at the values (see [`types::ProfileNeed`]):
+    /// the copy must watch for a value that breaks the assumption.
+    #[serde(skip)]
+    pub speculative: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -293,6 +297,8 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
                     .find(|(t, c)| t.eq_ignore_ascii_case(&fk.parent_table) && c.eq_ignore_ascii_case(&parent_col))
                     .map(|(t, c)| format!("{t}.{c}"))
             });
+            let from_config =
+                fk_to_uuid.is_some() || config_cast(config, &table.name, &column.name, &column.declared_type).is_some();
             if let Some(rule) = config_cast(config, &table.name, &column.name, &column.declared_type) {
                 choice = apply_cast(&table.name, &column.name, &choice, rule);
             }
@@ -352,6 +358,9 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
                 default,
                 generated,
                 identity,
+                speculative: column.profile.is_none()
+                    && !from_config
+                    && types::profile_need(&column.declared_type) == types::ProfileNeed::Speculate,
             });
         }
         let column_name = |source: &str| -> Option<String> {
