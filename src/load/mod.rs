@@ -239,8 +239,8 @@ fn load_into_staging(
         for (i, column, why) in unforeseen {
             let old = &plan.tables[i];
             reporter.emit(Event::Info(format!(
-                "{}.{} {why}, which its declared type did not foresee: profiling the table and loading it again",
-                old.source, column
+                "{}.{} {why}, which its declared type does not say: profiling {} to choose its types, then loading it again",
+                old.source, column, old.source
             )));
             let fresh = replan(&old.source)?;
             run(
