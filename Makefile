@@ -35,8 +35,10 @@ test: deps
 	-@GODWIT_HOME=$(TEST_HOME) target/debug/godwit local stop >/dev/null 2>&1
 	rm -rf $(TEST_HOME)
 	GODWIT_HOME=$(TEST_HOME) target/debug/godwit local start >/dev/null
+	@# nextest runs the test binaries in parallel; plain cargo test where it is missing.
 	GODWIT_HOME=$(TEST_HOME) GODWIT_TEST_URL="$$(GODWIT_HOME=$(TEST_HOME) target/debug/godwit local url)" \
-	  $(CARGO) test --all-targets -- --test-threads=4
+	  sh -c 'if command -v cargo-nextest >/dev/null; then $(CARGO) nextest run --all-targets --no-fail-fast; \
+	         else $(CARGO) test --all-targets -- --test-threads=4; fi'
 
 bench: deps
 	@scripts/install-deps.sh bench
