@@ -57,14 +57,13 @@ enum Task {
         label: String,
         sql: String,
     },
-    /// VALIDATE of a foreign key or check added NOT VALID.
-    Validate {
+    /// VALIDATE each constraint added NOT VALID on one table, then ANALYZE
+    /// it: one task per table, because both take a lock that would make a
+    /// second worker on the same table wait instead of working.
+    Finish {
         table: usize,
-        constraint: String,
-        label: String,
-    },
-    Analyze {
-        table: usize,
+        /// (constraint, label) pairs.
+        constraints: Vec<(String, String)>,
     },
 }
 
@@ -260,7 +259,7 @@ fn load_into_staging(
 
     // Phase 2 (control): attach keys, add constraints NOT VALID, set defaults.
     reporter.emit(Event::Phase("keys, constraints and defaults".into()));
-    let mut validations = Vec::new();
+    let mut validations: Vec<Vec<(String, String)>> = vec![Vec::new(); plan.tables.len()];
     for (ti, table) in plan.tables.iter().enumerate() {
         let target = ddl::qualified(schema, &table.target);
         if !table.primary_key.is_empty() {
@@ -300,11 +299,7 @@ fn load_into_staging(
                 || format!("check {} on {} ({})", check.name, table.target, check.expression),
                 &mut not_migrated,
             )? {
-                validations.push(Task::Validate {
-                    table: ti,
-                    constraint: check.name.clone(),
-                    label: format!("check {} on {}", check.name, table.target),
-                });
+                validations[ti].push((check.name.clone(), format!("check {} on {}", check.name, table.target)));
             }
         }
         restart_identity(control, schema, table)?;
@@ -318,47 +313,39 @@ fn load_into_staging(
                 || label.clone(),
                 &mut not_migrated,
             )? {
-                validations.push(Task::Validate {
-                    table: ti,
-                    constraint: fk.name.clone(),
-                    label,
-                });
+                validations[ti].push((fk.name.clone(), label));
             }
         }
     }
-    // Phase 3 (workers): VALIDATE and ANALYZE in parallel.
-    reporter.emit(Event::Phase(format!(
-        "validating {} constraints and analyzing",
-        validations.len()
-    )));
-    validations.extend((0..plan.tables.len()).map(|table| Task::Analyze { table }));
+    // Phase 3 (workers): VALIDATE and ANALYZE, a table per task, the
+    // costliest first so the longest chain starts at once.
+    let count: usize = validations.iter().map(Vec::len).sum();
+    reporter.emit(Event::Phase(format!("validating {count} constraints and analyzing")));
+    let mut finish: Vec<Task> = validations
+        .into_iter()
+        .enumerate()
+        .map(|(table, constraints)| Task::Finish { table, constraints })
+        .collect();
+    finish.sort_by_key(|task| match task {
+        Task::Finish { table, constraints } => {
+            std::cmp::Reverse(plan.tables[*table].row_count * (constraints.len() as u64 + 1))
+        }
+        _ => std::cmp::Reverse(0),
+    });
     let not_valid: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let plan_ref: &Plan = plan;
-    run_pool(&mut pgs, None, validations, None, &|pg, _, task, _| match task {
-        Task::Validate {
-            table,
-            constraint,
-            label,
-        } => validate(
-            pg,
-            schema,
-            &options.schema,
-            &plan_ref.tables[table],
-            &constraint,
-            &label,
-        )
-        .map(|problem| {
-            if let Some(p) = problem {
-                not_valid.lock().unwrap_or_else(|e| e.into_inner()).push(p);
+    run_pool(&mut pgs, None, finish, None, &|pg, _, task, _| {
+        let Task::Finish { table, constraints } = task else {
+            return Ok(());
+        };
+        let t = &plan_ref.tables[table];
+        for (constraint, label) in constraints {
+            if let Some(problem) = validate(pg, schema, &options.schema, t, &constraint, &label)? {
+                not_valid.lock().unwrap_or_else(|e| e.into_inner()).push(problem);
             }
-        }),
-        Task::Analyze { table } => pg
-            .batch_execute(&format!(
-                "ANALYZE {}",
-                ddl::qualified(schema, &plan_ref.tables[table].target)
-            ))
-            .map_err(|e| Error::pg(format!("analyzing {}", plan_ref.tables[table].target), &e)),
-        _ => Ok(()),
+        }
+        pg.batch_execute(&format!("ANALYZE {}", ddl::qualified(schema, &t.target)))
+            .map_err(|e| Error::pg(format!("analyzing {}", t.target), &e))
     })?;
     let tables = plan
         .tables
