@@ -498,12 +498,11 @@ pub struct Instant {
 /// Parses `YYYY-MM-DD[( |T)HH:MM[:SS[.f+]]][Z|±HH[:MM]]`.
 pub fn parse_iso(s: &str) -> Option<Instant> {
     let b = s.trim().as_bytes();
+    // Runs for every timestamp: plain digit arithmetic, no str parsing.
     let num = |range: std::ops::Range<usize>| -> Option<u32> {
-        let part = b.get(range)?;
-        if !part.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        std::str::from_utf8(part).ok()?.parse().ok()
+        b.get(range)?.iter().try_fold(0u32, |acc, d| {
+            d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
+        })
     };
     if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
