@@ -546,26 +546,28 @@ fn finish_table(plan: &Plan, table: usize, p: &TableProgress, reporter: &Reporte
 /// constraints are attached to them afterwards.
 fn index_tasks(schema: &str, table: &TablePlan) -> Vec<Task> {
     let target = ddl::qualified(schema, &table.target);
+    let unique_index = |name: &str, columns: &[String], what: String| Task::Sql {
+        label: format!("building {what} of {}", table.target),
+        sql: format!(
+            "CREATE UNIQUE INDEX {} ON {target} ({})",
+            quote_ident(name),
+            ddl::column_list(columns)
+        ),
+    };
     let mut tasks = Vec::new();
     if !table.primary_key.is_empty() {
-        tasks.push(Task::Sql {
-            label: format!("building the primary key of {}", table.target),
-            sql: format!(
-                "CREATE UNIQUE INDEX {} ON {target} ({})",
-                quote_ident(&table.primary_key_name),
-                ddl::column_list(&table.primary_key)
-            ),
-        });
+        tasks.push(unique_index(
+            &table.primary_key_name,
+            &table.primary_key,
+            "the primary key".into(),
+        ));
     }
     for u in &table.uniques {
-        tasks.push(Task::Sql {
-            label: format!("building unique constraint {} on {}", u.name, table.target),
-            sql: format!(
-                "CREATE UNIQUE INDEX {} ON {target} ({})",
-                quote_ident(&u.name),
-                ddl::column_list(&u.columns)
-            ),
-        });
+        tasks.push(unique_index(
+            &u.name,
+            &u.columns,
+            format!("unique constraint {}", u.name),
+        ));
     }
     for i in &table.indexes {
         tasks.push(Task::Sql {

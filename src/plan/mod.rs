@@ -8,7 +8,7 @@ pub mod retarget;
 pub mod suggest;
 pub mod types;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use serde::Serialize;
 
@@ -741,39 +741,4 @@ fn validate_config(schema: &SourceSchema, config: &Config) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Tables in an order where parents come before children, for loading
-/// into a schema whose foreign keys are already enforced. Cycles are
-/// returned as they are, after everything else.
-pub fn foreign_key_order(tables: &[TablePlan]) -> (Vec<usize>, Vec<Vec<String>>) {
-    let index: BTreeMap<&str, usize> = tables.iter().enumerate().map(|(i, t)| (t.target.as_str(), i)).collect();
-    let mut done = vec![false; tables.len()];
-    let mut order = Vec::new();
-    loop {
-        let mut progressed = false;
-        for (i, t) in tables.iter().enumerate() {
-            if done[i] {
-                continue;
-            }
-            let ready = t
-                .foreign_keys
-                .iter()
-                .all(|fk| fk.parent_table == t.target || index.get(fk.parent_table.as_str()).is_none_or(|p| done[*p]));
-            if ready {
-                done[i] = true;
-                order.push(i);
-                progressed = true;
-            }
-        }
-        if !progressed {
-            break;
-        }
-    }
-    let cyclic: Vec<String> = (0..tables.len())
-        .filter(|i| !done[*i])
-        .map(|i| tables[i].target.clone())
-        .collect();
-    order.extend((0..tables.len()).filter(|i| !done[*i]));
-    (order, if cyclic.is_empty() { Vec::new() } else { vec![cyclic] })
 }
