@@ -12,7 +12,7 @@ use postgres::Client;
 
 use crate::error::{Error, Result};
 use crate::load::rejects::RejectSink;
-use crate::load::worker::{ChunkOutcome, TableCopy, TableProgress, copy_chunk};
+use crate::load::worker::{ChunkOutcome, CopyMode, TableCopy, TableProgress, copy_chunk};
 use crate::load::{CopyOptions, CopyOutcome};
 use crate::plan::Plan;
 use crate::plan::retarget::{self, Fit};
@@ -104,6 +104,7 @@ pub fn copy(
                 &mut client,
                 &copy,
                 None,
+                CopyMode::Plain,
                 &progress,
                 &rejects,
                 &interrupt::requested,

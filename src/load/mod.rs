@@ -24,7 +24,7 @@ use crate::target::postgres::conn::{ConnSpec, describe_pg_error, quote_ident};
 use crate::target::postgres::ddl;
 use queue::TaskQueue;
 use rejects::RejectSink;
-use worker::{ChunkOutcome, TableCopy, TableProgress, copy_chunk};
+use worker::{ChunkOutcome, CopyMode, TableCopy, TableProgress, copy_chunk};
 
 #[derive(Debug, Clone)]
 pub struct CopyOptions {
@@ -391,8 +391,8 @@ fn copy_round(
         .zip(plain_generated)
         .map(|(t, plain)| TableCopy::new(schema, t, plain))
         .collect();
-    let tasks =
-        plan_copy_tasks(&readers[0], plan, tables).map_err(|e| Error::Other(format!("planning chunks: {e}")))?;
+    let tasks = plan_copy_tasks(&readers[0], plan, tables, pgs.len())
+        .map_err(|e| Error::Other(format!("planning chunks: {e}")))?;
     for task in &tasks {
         if let Task::Copy { table, .. } = task {
             progress[*table].chunks_left.fetch_add(1, Ordering::Relaxed);
@@ -429,7 +429,12 @@ fn copy_round(
                 }
                 let sqlite = sqlite.ok_or_else(|| Error::Other("no SQLite reader".into()))?;
                 let stop = || queue.is_aborted() || interrupt::requested();
-                let outcome = copy_chunk(sqlite, pg, &copies[table], range, p, rejects, &stop)?;
+                let mode = if range.is_none() {
+                    CopyMode::Freeze
+                } else {
+                    CopyMode::Plain
+                };
+                let outcome = copy_chunk(sqlite, pg, &copies[table], range, mode, p, rejects, &stop)?;
                 if let ChunkOutcome::Unforeseen { column, why } = outcome {
                     let mut slot = p.unforeseen.lock().unwrap_or_else(|e| e.into_inner());
                     slot.get_or_insert((column, why));
@@ -579,13 +584,25 @@ fn index_tasks(schema: &str, table: &TablePlan) -> Vec<Task> {
 }
 
 /// Copy tasks, largest tables first, large rowid tables split into ranges.
-fn plan_copy_tasks(sqlite: &rusqlite::Connection, plan: &Plan, tables: &[usize]) -> rusqlite::Result<Vec<Task>> {
-    let mut order: Vec<usize> = tables.to_vec();
-    order.sort_by_key(|&i| std::cmp::Reverse(plan.tables[i].row_count));
+fn plan_copy_tasks(
+    sqlite: &rusqlite::Connection,
+    plan: &Plan,
+    tables: &[usize],
+    jobs: usize,
+) -> rusqlite::Result<Vec<Task>> {
+    let sizes: Vec<u64> = tables
+        .iter()
+        .map(|&i| estimated_bytes(sqlite, &plan.tables[i]))
+        .collect::<rusqlite::Result<_>>()?;
+    let fair_share = sizes.iter().sum::<u64>() / u64::try_from(jobs.max(1)).unwrap_or(1);
+    let mut order: Vec<(usize, u64)> = tables.iter().copied().zip(sizes).collect();
+    order.sort_by_key(|&(_, size)| std::cmp::Reverse(size));
     let mut tasks = Vec::new();
-    for i in order {
+    for (i, size) in order {
         let t = &plan.tables[i];
-        if t.has_rowid && t.row_count > CHUNK_ROWS {
+        // A table is split across workers only when alone it would be the
+        // critical path; otherwise it loads whole, with FREEZE.
+        if t.has_rowid && t.row_count > CHUNK_ROWS && size > fair_share {
             let (lo, hi): (i64, i64) = sqlite.query_row(
                 &format!(
                     "SELECT min(rowid), max(rowid) FROM {}",
@@ -613,6 +630,36 @@ fn plan_copy_tasks(sqlite: &rusqlite::Connection, plan: &Plan, tables: &[usize])
         }
     }
     Ok(tasks)
+}
+
+/// A table's size from the average size of its first rows: cheap, and
+/// enough to balance the work (a BLOB table has few rows but many bytes).
+fn estimated_bytes(sqlite: &rusqlite::Connection, table: &TablePlan) -> rusqlite::Result<u64> {
+    let columns: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| {
+            format!(
+                "coalesce(length(CAST({} AS BLOB)), 0)",
+                crate::source::sqlite::quote(&c.source)
+            )
+        })
+        .collect();
+    if columns.is_empty() {
+        return Ok(0);
+    }
+    let average: Option<f64> = sqlite.query_row(
+        &format!(
+            "SELECT avg({}) FROM (SELECT * FROM {} LIMIT 1000)",
+            columns.join(" + "),
+            crate::source::sqlite::quote(&table.source)
+        ),
+        [],
+        |r| r.get(0),
+    )?;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // a non-negative estimate
+    let bytes = (average.unwrap_or(0.0) * table.row_count as f64) as u64;
+    Ok(bytes)
 }
 
 /// Creates a table; a generated column whose expression PostgreSQL
