@@ -52,6 +52,8 @@ class Attempt:
     phases: dict = field(default_factory=dict)
     log: Path | None = None
     target: dict | None = None  # catalog facts, see inspect_target
+    # The machine is shared: a busy neighbour shows here and explains outliers.
+    load_before: float | None = None
 
     @property
     def ok(self):
@@ -347,11 +349,13 @@ class Context:
 def attempt_once(ctx, tool, rep, keep):
     database = ctx.server.fresh_database(f"godwit_bench_{tool}_r{rep}")
     ctx.server.checkpoint()
+    load = os.getloadavg()[0]
     try:
         attempt = TOOL_RUNNERS[tool](ctx, rep, database)
     except Exception as error:  # a broken tool must not end the whole run
         log(f"{tool} rep {rep}: {error}")
         attempt = Attempt(tool, rep, -1, float("nan"))
+    attempt.load_before = load
     try:
         attempt.target = inspect_target(ctx.server, database)
     except Exception as error:
@@ -359,7 +363,7 @@ def attempt_once(ctx, tool, rep, keep):
     if not keep:
         ctx.server.drop_database(database)
     status = "ok" if attempt.ok else f"FAILED (exit {attempt.exit_code}, log {attempt.log})"
-    log(f"{tool} rep {rep}: {attempt.seconds:.1f} s, {status}")
+    log(f"{tool} rep {rep}: {attempt.seconds:.1f} s, {status} (load average before: {load:.1f})")
     return attempt
 
 
@@ -421,6 +425,10 @@ def report(ctx, tools, attempts, source_facts, size_mb, versions):
          f"{os.cpu_count()} cores")
     for tool, version in versions.items():
         emit(f"  {tool}: {version}")
+    loads = [a.load_before for a in attempts if a.load_before is not None]
+    if loads:
+        emit(f"  1-minute load average before each run: {min(loads):.1f} to {max(loads):.1f} "
+             f"(on {os.cpu_count()} cores; above that, other work shared the machine)")
     emit("")
     emit(f"{'tool':<9} {'exit codes':<11} {'median s':>9} {'all runs s':<22} {'rows/s':>10} {'MB/s':>6} "
          f"{'peak RSS MB':>11} {'vs godwit':>9}")
