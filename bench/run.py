@@ -78,6 +78,16 @@ def ensure_venv():
     return python
 
 
+def ensure_gnu_time():
+    """Peak memory comes from GNU time's -v report (Debian package `time`)."""
+    if Path("/usr/bin/time").exists():
+        return
+    log("installing the Debian package time for /usr/bin/time -v")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "time"], check=True, env=env)
+
+
 def sf_label(sf):
     return f"{sf:g}"
 
@@ -502,6 +512,7 @@ def parse_args():
 
 def main():
     args, tools = parse_args()
+    ensure_gnu_time()
     source = ensure_dataset(args.sf)
     server = Server(args.godwit)
     ctx = Context(args.sf, source, server, args.godwit, args.jobs)
