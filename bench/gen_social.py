@@ -3,8 +3,8 @@
 
 Usage: gen_social.py --sf 1 OUT.db
 
-At SF=1: 100k users, 5k subreddits, ~275k memberships, 500k posts, 1.5M
-comments, 1M presence events, 20k attachments (about 3.4M rows, ~800 MB).
+At SF=1: 100k users, 5k subreddits, ~300k memberships, 500k posts, 1.5M
+comments, 1M presence events, 20k attachments (about 3.4M rows, ~880 MB).
 Every count scales linearly with SF. The output depends only on SF: the
 random numbers are seeded and times count from a fixed origin.
 
@@ -275,7 +275,7 @@ def split_sql(script):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sf", type=float, default=1.0, help="scale factor (1 = ~800 MB)")
+    parser.add_argument("--sf", type=float, default=1.0, help="scale factor (1 = ~880 MB)")
     parser.add_argument("out", help="database file to write (replaced if present)")
     args = parser.parse_args()
 

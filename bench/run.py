@@ -111,6 +111,8 @@ class Server:
     """The godwit local cluster, reached with psql as its superuser."""
 
     def __init__(self, godwit):
+        if not Path(godwit).exists():
+            sys.exit(f"bench: {godwit} is missing: run `cargo build --release` or pass --godwit")
         env = {**os.environ, "GODWIT_HOME": GODWIT_HOME}
         subprocess.run([godwit, "local", "start"], env=env, check=True, stdout=subprocess.DEVNULL)
         self.url = subprocess.run([godwit, "local", "url"], env=env, check=True,
@@ -248,7 +250,8 @@ TOOL_RUNNERS = {"godwit": run_godwit, "pgloader": run_pgloader, "duckdb": run_du
 def encode_limit_files(ctx):
     """Makes the binary COPY files once per SF: the sqlite3 shell's CSV into
     tables of the final schema, then the server writes each out. The files
-    sit where the server's OS user can read them."""
+    sit where the server's OS user can read them. Delete the directory after
+    changing social_schema.py: the cache is keyed by SF only."""
     directory = Path(f"/tmp/godwit-bench-{sf_label(ctx.sf)}")
     files = {t: directory / f"{t}.bin" for t in social_schema.TABLES}
     if all(f.exists() for f in files.values()):
@@ -493,13 +496,14 @@ def count_real_columns(path):
 
 def parse_args():
     parser = argparse.ArgumentParser(description="godwit vs pgloader, DuckDB and the server's limit")
-    parser.add_argument("--sf", type=float, default=1.0, help="scale factor: 1 = 3.4M rows, ~800 MB")
+    parser.add_argument("--sf", type=float, default=1.0, help="scale factor: 1 = 3.4M rows, ~880 MB")
     parser.add_argument("--reps", type=int, default=3, help="repetitions per tool (default 3)")
     parser.add_argument("--tools", default=",".join(ALL_TOOLS), help="comma-separated subset of "
                         + ",".join(ALL_TOOLS))
-    parser.add_argument("--godwit", default=str(REPO / "target" / "release" / "godwit"))
+    parser.add_argument("--godwit", default=str(REPO / "target" / "release" / "godwit"),
+                        help="godwit binary; also starts the server (default target/release/godwit)")
     parser.add_argument("--jobs", type=int, help="parallelism for godwit --jobs, DuckDB threads and the "
-                        "limit's concurrent COPYs (default: godwit's own; DuckDB and limit use the cores)")
+                        "limit's concurrent COPYs (default: godwit's own, DuckDB the cores, limit 2)")
     parser.add_argument("--keep", action="store_true", help="keep the target databases")
     parser.add_argument("--report", type=Path, help="also write the report to this file")
     args = parser.parse_args()
