@@ -444,7 +444,7 @@ def report(ctx, tools, attempts, source_facts, size_mb, versions):
              f"(on {os.cpu_count()} cores; above that, other work shared the machine)")
     emit("")
     emit(f"{'tool':<9} {'exit codes':<11} {'median s':>9} {'all runs s':<22} {'rows/s':>10} {'MB/s':>6} "
-         f"{'peak RSS MB':>11} {'vs godwit':>9}")
+         f"{'peak RSS MB':>11} {'vs godwit':>9} {'vs limit':>8}")
     for tool in tools:
         runs = by_tool[tool]
         median = medians[tool]
@@ -453,10 +453,12 @@ def report(ctx, tools, attempts, source_facts, size_mb, versions):
         rss = [a.max_rss_kb for a in runs if a.max_rss_kb]
         peak = max(rss) / 1024 if rss else None
         ratio = (median / godwit) if (median and godwit and tool != "godwit") else None
+        limit = medians.get("limit")
+        vs_limit = (median / limit) if (median and limit and tool != "limit") else None
         emit(f"{tool:<9} {codes:<11} {fmt(median):>9} {every:<22} "
              f"{fmt(rows / median if median else None, '{:,.0f}'):>10} "
              f"{fmt(size_mb / median if median else None):>6} {fmt(peak, '{:.0f}'):>11} "
-             f"{fmt(ratio, '{:.2f}x'):>9}")
+             f"{fmt(ratio, '{:.2f}x'):>9} {fmt(vs_limit, '{:.2f}x'):>8}")
         if not median:
             emit(f"{'':<9} FAILED every run: see {runs[-1].log if runs and runs[-1].log else 'the log above'}")
     if "limit" in tools and medians.get("limit"):
