@@ -7,6 +7,8 @@ GODWIT := target/release/godwit
 # unprivileged server account can reach it when we run as root.
 TEST_HOME ?= /tmp/godwit-test-home
 SF ?= 1
+# e.g. BENCH_ARGS='--reps 5 --tools godwit,limit'
+BENCH_ARGS ?=
 
 .PHONY: deps demo test build bench clean-local
 
@@ -43,7 +45,7 @@ test: deps
 bench: deps
 	@scripts/install-deps.sh bench
 	$(CARGO) build --release
-	python3 bench/run.py --sf $(SF)
+	python3 bench/run.py --sf $(SF) $(BENCH_ARGS)
 
 clean-local:
 	-GODWIT_HOME=$(TEST_HOME) target/debug/godwit local stop
