@@ -156,6 +156,7 @@ pub fn copy(
     let review = rejected > 0 || !unmatched.is_empty();
     Ok(CopyOutcome {
         summary: CopySummary {
+            phases: Vec::new(),
             source: plan.source.clone(),
             target: options.target.to_string(),
             schema: options.schema.clone(),

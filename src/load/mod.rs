@@ -118,6 +118,7 @@ pub fn copy(
             let mut warnings = plan.warnings.clone();
             warnings.extend(loaded.not_valid.iter().cloned());
             let summary = CopySummary {
+                phases: Vec::new(),
                 source: plan.source.clone(),
                 target: options.target.to_string(),
                 schema: options.schema.clone(),
