@@ -35,7 +35,7 @@ VENV_PACKAGES = ["duckdb==1.4.4", "duckdb-ext-sqlite==1.4.4.20260205",
 GODWIT_HOME = "/tmp/godwit-bench-home"
 # pgloader's default SBCL heap is exhausted on the SF=1 file.
 PGLOADER_HEAP_MB = 8192
-ALL_TOOLS = ["godwit", "pgloader", "duckdb", "limit"]
+ALL_TOOLS = ["godwit", "pgloader", "duckdb", "limit", "limit-freeze"]
 LIMIT_PHASES = ["copy", "primary keys", "indexes", "foreign keys"]
 
 
@@ -212,10 +212,12 @@ def run_duckdb(ctx, rep, database):
     return Attempt("duckdb", rep, code, seconds, rss, log=path)
 
 
-def run_limit(ctx, rep, database):
+def run_limit(ctx, rep, database, freeze=False):
     """Server-side binary COPY of pre-encoded files into bare tables, N tables
     at a time, then keys, indexes and FKs one by one, each phase timed. No
-    client parses or converts anything: this is the server's own speed."""
+    client parses or converts anything: this is the server's own speed.
+    With `freeze`, each COPY runs with FREEZE in the transaction that
+    truncates the table, as godwit's own loads do: the stricter bar."""
     files = ctx.encoded_files
     server = ctx.server
     for table in social_schema.TABLES:
@@ -226,8 +228,9 @@ def run_limit(ctx, rep, database):
     # Biggest files first, so the last one to finish is a small one.
     by_size = sorted(files, key=lambda t: files[t].stat().st_size, reverse=True)
     with ThreadPoolExecutor(max_workers=ctx.jobs or 2) as pool:
-        copies = [pool.submit(server.psql, f"COPY {t} FROM '{files[t]}' (FORMAT binary)", database)
-                  for t in by_size]
+        copy = ("BEGIN; TRUNCATE {t}; COPY {t} FROM '{f}' (FORMAT binary, FREEZE); COMMIT" if freeze
+                else "COPY {t} FROM '{f}' (FORMAT binary)")
+        copies = [pool.submit(server.psql, copy.format(t=t, f=files[t]), database) for t in by_size]
         for copy in copies:
             copy.result()
     phases["copy"] = time.perf_counter() - started
@@ -241,10 +244,15 @@ def run_limit(ctx, rep, database):
     timed_serially("primary keys", [social_schema.primary_key_sql(t) for t in social_schema.TABLES])
     timed_serially("indexes", social_schema.INDEXES)
     timed_serially("foreign keys", [social_schema.foreign_key_sql(*fk) for fk in social_schema.FOREIGN_KEYS])
-    return Attempt("limit", rep, 0, sum(phases.values()), None, phases)
+    return Attempt("limit-freeze" if freeze else "limit", rep, 0, sum(phases.values()), None, phases)
 
 
-TOOL_RUNNERS = {"godwit": run_godwit, "pgloader": run_pgloader, "duckdb": run_duckdb, "limit": run_limit}
+def run_limit_freeze(ctx, rep, database):
+    return run_limit(ctx, rep, database, freeze=True)
+
+
+TOOL_RUNNERS = {"godwit": run_godwit, "pgloader": run_pgloader, "duckdb": run_duckdb, "limit": run_limit,
+                "limit-freeze": run_limit_freeze}
 
 
 def encode_limit_files(ctx):
@@ -387,7 +395,7 @@ def prepare_tools(ctx, tools):
         try:
             if tool == "duckdb":
                 ctx.venv_python = ensure_venv()
-            elif tool == "limit":
+            elif tool.startswith("limit"):
                 ctx.encoded_files = encode_limit_files(ctx)
             ready.append(tool)
         except Exception as error:
@@ -443,7 +451,7 @@ def report(ctx, tools, attempts, source_facts, size_mb, versions):
         emit(f"  1-minute load average before each run: {min(loads):.1f} to {max(loads):.1f} "
              f"(on {os.cpu_count()} cores; above that, other work shared the machine)")
     emit("")
-    emit(f"{'tool':<9} {'exit codes':<11} {'median s':>9} {'all runs s':<22} {'rows/s':>10} {'MB/s':>6} "
+    emit(f"{'tool':<12} {'exit codes':<11} {'median s':>9} {'all runs s':<22} {'rows/s':>10} {'MB/s':>6} "
          f"{'peak RSS MB':>11} {'vs godwit':>9} {'vs limit':>8}")
     for tool in tools:
         runs = by_tool[tool]
@@ -455,29 +463,30 @@ def report(ctx, tools, attempts, source_facts, size_mb, versions):
         ratio = (median / godwit) if (median and godwit and tool != "godwit") else None
         limit = medians.get("limit")
         vs_limit = (median / limit) if (median and limit and tool != "limit") else None
-        emit(f"{tool:<9} {codes:<11} {fmt(median):>9} {every:<22} "
+        emit(f"{tool:<12} {codes:<11} {fmt(median):>9} {every:<22} "
              f"{fmt(rows / median if median else None, '{:,.0f}'):>10} "
              f"{fmt(size_mb / median if median else None):>6} {fmt(peak, '{:.0f}'):>11} "
              f"{fmt(ratio, '{:.2f}x'):>9} {fmt(vs_limit, '{:.2f}x'):>8}")
         if not median:
-            emit(f"{'':<9} FAILED every run: see {runs[-1].log if runs and runs[-1].log else 'the log above'}")
-    if "limit" in tools and medians.get("limit"):
-        limit_runs = [a for a in by_tool["limit"] if a.ok]
-        parts = ", ".join(f"{p} {statistics.median(a.phases[p] for a in limit_runs):.1f} s"
-                          for p in LIMIT_PHASES)
-        emit(f"server limit phases (medians): {parts}")
-        if godwit:
-            emit(f"godwit vs server limit: {godwit / medians['limit']:.2f}x")
+            emit(f"{'':<12} FAILED every run: see {runs[-1].log if runs and runs[-1].log else 'the log above'}")
+    for limit_tool in ("limit", "limit-freeze"):
+        if limit_tool in tools and medians.get(limit_tool):
+            limit_runs = [a for a in by_tool[limit_tool] if a.ok]
+            parts = ", ".join(f"{p} {statistics.median(a.phases[p] for a in limit_runs):.1f} s"
+                              for p in LIMIT_PHASES)
+            emit(f"server {limit_tool} phases (medians): {parts}")
+            if godwit:
+                emit(f"godwit vs server {limit_tool}: {godwit / medians[limit_tool]:.2f}x")
     emit("")
     emit("what each result has (last repetition, from the target's catalog; source = what a complete copy has)")
-    emit(f"{'':<9} " + " ".join(f"{f:>12}" for f in FACTS))
-    emit(f"{'source':<9} " + " ".join(f"{source_facts[f]:>12,}" for f in FACTS))
+    emit(f"{'':<12} " + " ".join(f"{f:>12}" for f in FACTS))
+    emit(f"{'source':<12} " + " ".join(f"{source_facts[f]:>12,}" for f in FACTS))
     for tool in tools:
         last = by_tool[tool][-1] if by_tool[tool] else None
         if last is None or last.target is None:
-            emit(f"{tool:<9} (not inspected)")
+            emit(f"{tool:<12} (not inspected)")
             continue
-        emit(f"{tool:<9} " + " ".join(f"{last.target[f]:>12,}" for f in FACTS))
+        emit(f"{tool:<12} " + " ".join(f"{last.target[f]:>12,}" for f in FACTS))
     emit("(float4 = REAL columns made single precision: values rounded. "
          f"Source has {count_real_columns(ctx.source)} REAL columns.)")
     for tool in tools:
