@@ -6,7 +6,6 @@ use crate::cli::args::CopyArgs;
 use crate::config::Config;
 use crate::error::{Error, ExitCode, Result};
 use crate::load::{self, CopyOptions};
-use crate::plan::{self, PlanOptions};
 use crate::report::{Event, Reporter};
 use crate::source::sqlite::SqliteSource;
 use crate::target::postgres::conn::ConnSpec;
@@ -24,22 +23,8 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| default_rejects_path(&source.path));
 
-    reporter.emit(Event::Phase(format!("reading {}", source.path.display())));
-    let conn = source.connect()?;
-    let schema = source.describe(&conn, &|_, c| plan::types::needs_profile(&c.declared_type))?;
-    drop(conn);
-    let plan = plan::build(
-        &source.path.display().to_string(),
-        &schema,
-        &config,
-        &PlanOptions {
-            schema: args.target.schema.clone(),
-            identifiers: args.mapping.identifiers,
-        },
-    )?;
-    for w in &plan.warnings {
-        reporter.emit(Event::Info(format!("note: {w}")));
-    }
+    let (schema, plan) =
+        crate::cli::prepare::plan_source(&source, &config, &args.mapping, &args.target.schema, reporter)?;
     if args.data_only {
         return Err(Error::Usage("--data-only is not built yet".into()));
     }
