@@ -42,6 +42,13 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
     if args.to_was_local() {
         reporter.emit(Event::Info(format!("connect with: psql \"{target}\"")));
     }
+    if args.verify {
+        let verified =
+            crate::verify::after_copy(&source, &schema, &plan, &target, &args.target.schema, jobs, reporter)?;
+        if verified == ExitCode::Different {
+            return Ok(ExitCode::Different);
+        }
+    }
     Ok(if review { ExitCode::Review } else { ExitCode::Ok })
 }
 

@@ -1,0 +1,135 @@
+//! What is compared for one table: the columns both sides hold, with the
+//! cast the copy applied, the key, and the two queries that stream rows.
+
+use crate::plan::TablePlan;
+use crate::plan::types::{Cast, PgType};
+use crate::source::sqlite::quote;
+use crate::target::postgres::conn::quote_ident;
+use crate::target::postgres::ddl::qualified;
+use crate::verify::value::FieldKind;
+
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub source: String,
+    pub target: String,
+    pub kind: FieldKind,
+    pub pg_type: PgType,
+    pub cast: Cast,
+    pub not_null: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub source_table: String,
+    pub target_table: String,
+    /// False when the target has no such table: every row is missing.
+    pub target_exists: bool,
+    pub columns: Vec<Column>,
+    /// Positions in `columns` of the row key; None for tables without a
+    /// primary key (rowid tables), which are compared as multisets.
+    pub key: Option<Vec<usize>>,
+    /// Both sides can stream in the same key order (merge join).
+    pub orderable: bool,
+    /// Source columns the target has no column for (not loaded, not compared).
+    pub not_compared: Vec<String>,
+    pub row_count: u64,
+}
+
+impl Layout {
+    pub fn new(table: &TablePlan, target_exists: bool, not_compared: Vec<String>) -> Layout {
+        let columns: Vec<Column> = table
+            .copied_columns()
+            .map(|c| Column {
+                source: c.source.clone(),
+                target: c.target.clone(),
+                kind: FieldKind::of(&c.pg_type),
+                pg_type: c.pg_type.clone(),
+                cast: c.cast.clone(),
+                not_null: c.not_null,
+            })
+            .collect();
+        let key: Option<Vec<usize>> = if table.row_key.iter().any(|k| k == "rowid") {
+            None
+        } else {
+            table
+                .row_key
+                .iter()
+                .map(|k| columns.iter().position(|c| &c.source == k))
+                .collect()
+        };
+        // uuid-from-int turns ordered integers into unordered UUIDs.
+        let orderable = key.as_ref().is_some_and(|positions| {
+            positions
+                .iter()
+                .all(|&p| columns[p].kind.orderable() && !matches!(columns[p].cast, Cast::UuidFromInt { .. }))
+        });
+        Layout {
+            source_table: table.source.clone(),
+            target_table: table.target.clone(),
+            target_exists,
+            columns,
+            key,
+            orderable,
+            not_compared,
+            row_count: table.row_count,
+        }
+    }
+
+    /// The key's column names (source spelling), for reports.
+    pub fn key_names(&self) -> Option<Vec<String>> {
+        self.key
+            .as_ref()
+            .map(|k| k.iter().map(|&p| self.columns[p].source.clone()).collect())
+    }
+
+    pub fn source_select(&self, ordered: bool) -> String {
+        let list: Vec<String> = self.columns.iter().map(|c| quote(&c.source)).collect();
+        let mut sql = format!(
+            "SELECT {} FROM {}",
+            if list.is_empty() {
+                "NULL".to_string()
+            } else {
+                list.join(", ")
+            },
+            quote(&self.source_table)
+        );
+        if ordered && let Some(key) = &self.key {
+            // BINARY: memcmp order, whatever collation the column declares.
+            let order: Vec<String> = key
+                .iter()
+                .map(|&p| format!("{} COLLATE BINARY", quote(&self.columns[p].source)))
+                .collect();
+            sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
+        }
+        sql
+    }
+
+    pub fn target_copy(&self, schema: &str, ordered: bool) -> String {
+        let list: Vec<String> = self.columns.iter().map(|c| quote_ident(&c.target)).collect();
+        let mut select = format!(
+            "SELECT {} FROM {}",
+            if list.is_empty() {
+                "NULL".to_string()
+            } else {
+                list.join(", ")
+            },
+            qualified(schema, &self.target_table)
+        );
+        if ordered && let Some(key) = &self.key {
+            let order: Vec<String> = key
+                .iter()
+                .map(|&p| {
+                    let c = &self.columns[p];
+                    let collate = if c.kind == FieldKind::Text {
+                        " COLLATE \"C\""
+                    } else {
+                        ""
+                    };
+                    format!("{}{collate} NULLS FIRST", quote_ident(&c.target))
+                })
+                .collect();
+            select.push_str(&format!(" ORDER BY {}", order.join(", ")));
+        }
+        format!("COPY ({select}) TO STDOUT (FORMAT binary)")
+    }
+}

@@ -1,0 +1,228 @@
+//! The two producers: SQLite rows encoded with the copy's casts, and the
+//! target's rows read back with binary COPY. Both yield [`Row`]s in the
+//! same canonical form, in batches over a bounded channel, so each side
+//! reads on its own thread while the comparison consumes.
+
+use std::io::{BufReader, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossbeam_channel::Sender;
+use postgres::Client;
+use rusqlite::Connection;
+use rusqlite::types::ValueRef;
+
+use crate::error::{Error, Result};
+use crate::target::postgres::encode::{Scratch, encode_value, preview};
+use crate::verify::layout::Layout;
+use crate::verify::value::{push_canonical, push_key};
+
+/// Rows per message: large enough to amortise the channel, small enough
+/// to keep memory flat.
+pub const BATCH_ROWS: usize = 2048;
+
+/// One row, either side.
+#[derive(Debug)]
+pub struct Row {
+    /// Key bytes ([`push_key`]) of the key columns; empty for keyless tables.
+    pub key: Vec<u8>,
+    /// Every compared column, canonical ([`push_canonical`]).
+    pub fields: Vec<u8>,
+    /// Source only: why the copy would have rejected this row.
+    pub rejected: Option<Box<Rejected>>,
+}
+
+#[derive(Debug)]
+pub struct Rejected {
+    pub column: usize,
+    pub reason: String,
+    pub value: String,
+    /// The key as the source holds it, for rows whose key itself does not
+    /// convert (such rows cannot be in the target at all).
+    pub source_key: Option<Vec<serde_json::Value>>,
+}
+
+/// Sends batches; returns false once the receiver has gone (the
+/// comparison stopped early), which ends the producer quietly.
+fn send(tx: &Sender<Vec<Row>>, batch: &mut Vec<Row>) -> bool {
+    let full = std::mem::replace(batch, Vec::with_capacity(BATCH_ROWS));
+    tx.send(full).is_ok()
+}
+
+/// Streams the source table, each value encoded by the copy's own encoder.
+pub fn read_source(
+    conn: &Connection,
+    layout: &Layout,
+    ordered: bool,
+    tx: &Sender<Vec<Row>>,
+    stop: &AtomicBool,
+) -> Result<()> {
+    let fail = |e: rusqlite::Error| Error::Other(format!("reading source table {}: {e}", layout.source_table));
+    let mut stmt = conn.prepare(&layout.source_select(ordered)).map_err(fail)?;
+    let mut rows = stmt.query([]).map_err(fail)?;
+    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    let mut encoded = Vec::new();
+    let mut scratch = Scratch::default();
+    while let Some(source_row) = rows.next().map_err(fail)? {
+        let mut row = Row {
+            key: Vec::new(),
+            fields: Vec::new(),
+            rejected: None,
+        };
+        let mut failed = vec![false; layout.columns.len()];
+        for (i, column) in layout.columns.iter().enumerate() {
+            let value = source_row.get_ref(i).map_err(fail)?;
+            encoded.clear();
+            let result = if column.not_null && value == ValueRef::Null {
+                Err("NULL in a NOT NULL column".to_string())
+            } else {
+                encode_value(&mut encoded, value, &column.cast, &mut scratch)
+            };
+            match result {
+                Ok(()) => push_canonical(&mut row.fields, column.kind, field_of(&encoded)),
+                Err(reason) => {
+                    failed[i] = true;
+                    push_canonical(&mut row.fields, column.kind, None);
+                    if row.rejected.is_none() {
+                        row.rejected = Some(Box::new(Rejected {
+                            column: i,
+                            reason,
+                            value: value_preview(value),
+                            source_key: None,
+                        }));
+                    }
+                }
+            }
+        }
+        if let Some(key) = &layout.key {
+            if key.iter().any(|&p| failed[p]) {
+                let values = key
+                    .iter()
+                    .map(|&p| source_row.get_ref(p).map(json_of))
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(fail)?;
+                if let Some(r) = row.rejected.as_mut() {
+                    r.source_key = Some(values);
+                }
+            } else {
+                let fields = crate::verify::value::fields(&row.fields);
+                for &p in key {
+                    push_key(&mut row.key, layout.columns[p].kind, fields[p]);
+                }
+            }
+        }
+        batch.push(row);
+        if batch.len() >= BATCH_ROWS && (stop.load(Ordering::Relaxed) || !send(tx, &mut batch)) {
+            return Ok(());
+        }
+    }
+    if !batch.is_empty() {
+        send(tx, &mut batch);
+    }
+    Ok(())
+}
+
+fn field_of(encoded: &[u8]) -> Option<&[u8]> {
+    let len = i32::from_be_bytes([encoded[0], encoded[1], encoded[2], encoded[3]]);
+    (len >= 0).then(|| &encoded[4..])
+}
+
+fn value_preview(value: ValueRef<'_>) -> String {
+    match value {
+        ValueRef::Null => "NULL".into(),
+        ValueRef::Integer(i) => i.to_string(),
+        ValueRef::Real(f) => f.to_string(),
+        ValueRef::Text(t) => preview(t),
+        ValueRef::Blob(b) => {
+            let hex: String = b.iter().take(20).map(|x| format!("{x:02x}")).collect();
+            format!("x'{hex}{}' ({} bytes)", if b.len() > 20 { "…" } else { "" }, b.len())
+        }
+    }
+}
+
+/// A source value as JSON, the way the reject file writes keys.
+pub fn json_of(value: ValueRef<'_>) -> serde_json::Value {
+    match value {
+        ValueRef::Null => serde_json::Value::Null,
+        ValueRef::Integer(i) => i.into(),
+        ValueRef::Real(f) => serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, serde_json::Value::Number),
+        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
+        ValueRef::Blob(b) => b.iter().map(|x| format!("{x:02x}")).collect::<String>().into(),
+    }
+}
+
+/// Streams the target table with `COPY ... TO STDOUT (FORMAT binary)`.
+pub fn read_target(
+    client: &mut Client,
+    schema: &str,
+    layout: &Layout,
+    ordered: bool,
+    tx: &Sender<Vec<Row>>,
+    stop: &AtomicBool,
+) -> Result<()> {
+    if !layout.target_exists {
+        return Ok(());
+    }
+    let context = format!("reading target table {}", layout.target_table);
+    let reader = client
+        .copy_out(&layout.target_copy(schema, ordered))
+        .map_err(|e| Error::pg(context.clone(), &e))?;
+    let mut input = BufReader::with_capacity(256 * 1024, reader);
+    let io = |e: std::io::Error| Error::io(context.clone(), e);
+    let bad = |what: &str| Error::Other(format!("{context}: malformed COPY stream ({what})"));
+    let mut header = [0u8; 19];
+    input.read_exact(&mut header).map_err(io)?;
+    if &header[..11] != b"PGCOPY\n\xff\r\n\0" {
+        return Err(bad("signature"));
+    }
+    let extension = u32::from_be_bytes([header[15], header[16], header[17], header[18]]);
+    std::io::copy(&mut (&mut input).take(u64::from(extension)), &mut std::io::sink()).map_err(io)?;
+    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    let mut field = Vec::new();
+    loop {
+        let mut count = [0u8; 2];
+        input.read_exact(&mut count).map_err(io)?;
+        let count = i16::from_be_bytes(count);
+        if count == -1 {
+            break;
+        }
+        let mut row = Row {
+            key: Vec::new(),
+            fields: Vec::new(),
+            rejected: None,
+        };
+        for i in 0..usize::try_from(count).map_err(|_| bad("field count"))? {
+            let mut len = [0u8; 4];
+            input.read_exact(&mut len).map_err(io)?;
+            let len = i32::from_be_bytes(len);
+            let value = match usize::try_from(len) {
+                Ok(n) => {
+                    field.clear();
+                    field.resize(n, 0);
+                    input.read_exact(&mut field).map_err(io)?;
+                    Some(field.as_slice())
+                }
+                Err(_) => None,
+            };
+            if let Some(column) = layout.columns.get(i) {
+                push_canonical(&mut row.fields, column.kind, value);
+            }
+        }
+        if let Some(key) = &layout.key {
+            let fields = crate::verify::value::fields(&row.fields);
+            for &p in key {
+                push_key(&mut row.key, layout.columns[p].kind, fields.get(p).copied().flatten());
+            }
+        }
+        batch.push(row);
+        if batch.len() >= BATCH_ROWS && (stop.load(Ordering::Relaxed) || !send(tx, &mut batch)) {
+            return Ok(());
+        }
+    }
+    // Drain to the end so the connection is ready for the next query.
+    let mut rest = Vec::new();
+    input.read_to_end(&mut rest).map_err(io)?;
+    if !batch.is_empty() {
+        send(tx, &mut batch);
+    }
+    Ok(())
+}
