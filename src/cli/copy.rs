@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::cli::args::CopyArgs;
 use crate::config::Config;
-use crate::error::{Error, ExitCode, Result};
+use crate::error::{ExitCode, Result};
 use crate::load::{self, CopyOptions};
 use crate::report::{Event, Reporter};
 use crate::source::sqlite::SqliteSource;
@@ -23,11 +23,15 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| default_rejects_path(&source.path));
 
-    let (schema, plan) =
-        crate::cli::prepare::plan_source(&source, &config, &args.mapping, &args.target.schema, reporter)?;
-    if args.data_only {
-        return Err(Error::Usage("--data-only is not built yet".into()));
-    }
+    // Data-only needs every column's profile: a target timestamp may take an INTEGER column of epoch values.
+    let (schema, plan) = crate::cli::prepare::plan_source(
+        &source,
+        &config,
+        &args.mapping,
+        &args.target.schema,
+        args.data_only,
+        reporter,
+    )?;
     let options = CopyOptions {
         target: target.clone(),
         schema: args.target.schema.clone(),
@@ -36,15 +40,32 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
         rejects_path,
         jobs,
     };
-    let outcome = load::copy(&source, &plan, &options, reporter)?;
+    let outcome = if args.data_only {
+        load::data_only::copy(&source, &schema, plan.clone(), &options, args.truncate, reporter)?
+    } else {
+        load::copy(&source, &plan, &options, reporter)?
+    };
     let review = outcome.review;
     reporter.emit(Event::CopyFinished(outcome.summary));
     if args.to_was_local() {
         reporter.emit(Event::Info(format!("connect with: psql \"{target}\"")));
     }
     if args.verify {
-        let verified =
-            crate::verify::after_copy(&source, &schema, &plan, &target, &args.target.schema, jobs, reporter)?;
+        let context = crate::verify::Context {
+            source: &source,
+            config: &config,
+            mapping: &args.mapping,
+            source_schema: &schema,
+            plan: &plan,
+            profiled_all: args.data_only,
+        };
+        let options = crate::verify::VerifyOptions {
+            target: target.clone(),
+            schema: args.target.schema.clone(),
+            jobs,
+            max_keys: 100,
+        };
+        let verified = crate::verify::after_copy(&context, &options, reporter)?;
         if verified == ExitCode::Different {
             return Ok(ExitCode::Different);
         }

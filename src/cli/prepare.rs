@@ -10,17 +10,22 @@ use crate::report::{Event, Reporter};
 use crate::source::SourceSchema;
 use crate::source::sqlite::SqliteSource;
 
-/// Describes the source and plans it into `schema`.
+/// Describes the source and plans it into `schema`. `profile_all` profiles
+/// every column (data-only: a target timestamp may take an INTEGER column
+/// of epoch values), else only those whose type depends on their values.
 pub fn plan_source(
     source: &SqliteSource,
     config: &Config,
     mapping: &MappingArgs,
     schema: &str,
+    profile_all: bool,
     reporter: &Reporter,
 ) -> Result<(SourceSchema, Plan)> {
     reporter.emit(Event::Phase(format!("reading {}", source.path.display())));
     let conn = source.connect()?;
-    let source_schema = source.describe(&conn, &|_, c| plan::types::needs_profile(&c.declared_type))?;
+    let source_schema = source.describe(&conn, &|_, c| {
+        profile_all || plan::types::needs_profile(&c.declared_type)
+    })?;
     drop(conn);
     let plan = plan::build(
         &source.path.display().to_string(),

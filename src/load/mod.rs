@@ -2,6 +2,7 @@
 //! then keys, indexes, constraints, sequences and ANALYZE, then one final
 //! transaction that moves everything into the target schema.
 
+pub mod data_only;
 mod queue;
 pub mod rejects;
 pub mod staging;
@@ -598,10 +599,10 @@ fn validate(
         Err(e) if matches!(e.code().map(|c| c.code()), Some("23503") | Some("23514")) => {
             let count = violations(pg, schema, table, constraint).unwrap_or(-1);
             Ok(Some(format!(
-                "{label} is NOT VALID: {} row{} violate it (nothing was deleted); fix the rows, then run \
+                "{label} is NOT VALID: {} row{} it (nothing was deleted); fix the rows, then run \
                  ALTER TABLE {} VALIDATE CONSTRAINT {}",
                 if count >= 0 { count.to_string() } else { "some".into() },
-                if count == 1 { "" } else { "s" },
+                if count == 1 { " violates" } else { "s violate" },
                 ddl::qualified(final_schema, &table.target),
                 quote_ident(constraint)
             )))

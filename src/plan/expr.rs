@@ -10,23 +10,33 @@ use crate::plan::types::{Cast, EpochUnit, PgType};
 use crate::source::sqlite::sql::{Token, matching_paren, split_commas, tokenize};
 use crate::target::postgres::conn::{quote_ident, quote_literal};
 
-/// Source name (lower-cased) → target name, for the names an expression may use.
+/// Source names → target names, for the names an expression may use.
 #[derive(Debug, Default, Clone)]
 pub struct Names {
-    pub names: HashMap<String, String>,
+    /// Lower-cased source name → every (source spelling, target) pair.
+    pub names: HashMap<String, Vec<(String, String)>>,
     /// Lower-cased source names of boolean columns, so `flag = 1` becomes `flag = true`.
     pub booleans: Vec<String>,
 }
 
 impl Names {
     pub fn insert(&mut self, source: &str, target: &str) {
-        self.names
-            .entry(source.to_lowercase())
-            .or_insert_with(|| target.to_string());
+        let entry = self.names.entry(source.to_lowercase()).or_default();
+        if !entry.iter().any(|(s, _)| s == source) {
+            entry.push((source.to_string(), target.to_string()));
+        }
     }
 
+    /// SQLite resolves names case-insensitively: the exact spelling wins,
+    /// else the one target all spellings agree on. When tables disagree
+    /// (`id` here, `Id` there), the name is kept as written.
     fn target(&self, source: &str) -> Option<&str> {
-        self.names.get(&source.to_lowercase()).map(String::as_str)
+        let candidates = self.names.get(&source.to_lowercase())?;
+        if let Some((_, target)) = candidates.iter().find(|(s, _)| s == source) {
+            return Some(target);
+        }
+        let first = &candidates.first()?.1;
+        candidates.iter().all(|(_, t)| t == first).then_some(first.as_str())
     }
 
     fn is_boolean(&self, source: &str) -> bool {
@@ -387,6 +397,9 @@ fn now_default(pg_type: &PgType, tokens: &[Token]) -> String {
         .first()
         .is_some_and(|t| t.is_word("CURRENT_TIME") || t.is_word("time"));
     match pg_type {
+        // SQLite's date('now') is today's date, which a timestamp reads as UTC midnight.
+        PgType::Timestamptz if date_only => "(date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')".into(),
+        PgType::Timestamp if date_only => "date_trunc('day', now() AT TIME ZONE 'UTC')".into(),
         PgType::Timestamptz => "CURRENT_TIMESTAMP".into(),
         PgType::Timestamp => "(now() AT TIME ZONE 'UTC')".into(),
         PgType::Date => "((now() AT TIME ZONE 'UTC')::date)".into(),

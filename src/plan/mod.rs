@@ -305,6 +305,14 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
                     reason: format!("foreign key to {namespace}, which config converts with uuid-from-int"),
                 };
             }
+            if let Some(note) = column.profile.as_ref().and_then(|p| misfits(p, &choice.cast)) {
+                plan.warnings.push(format!(
+                    "{}.{} ({}): {note}",
+                    table.name,
+                    column.name,
+                    choice.pg_type.sql()
+                ));
+            }
             let target_name = column_target(&table.name, &column.name);
             if choice.pg_type == PgType::Boolean {
                 table_names.booleans.push(column.name.clone());
@@ -541,6 +549,22 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
         }
     }
     Ok(plan)
+}
+
+/// Values the profile shows cannot fit the cast: said in the plan so the
+/// user knows before copying that rows will stop the copy or be rejected.
+fn misfits(p: &crate::source::ColumnProfile, cast: &Cast) -> Option<String> {
+    let (count, what) = match cast {
+        Cast::Integer { .. } => (
+            p.texts + p.blobs + p.fractional_reals,
+            "text, blob or fractional values are not integers",
+        ),
+        Cast::Float { .. } => (p.texts + p.blobs, "text or blob values are not numbers"),
+        Cast::Boolean => (p.blobs, "blob values are not booleans"),
+        Cast::Text { .. } => (p.blobs, "blob values must be valid UTF-8 to become text"),
+        _ => return None,
+    };
+    (count > 0).then(|| format!("{count} value(s) will not fit: {what}; they stop the copy (or are rejected with --on-error skip), or add a [[cast]]"))
 }
 
 fn truncate_name(name: &str) -> String {

@@ -80,34 +80,56 @@ pub fn run_cli(args: VerifyArgs) -> Result<ExitCode> {
     let source = SqliteSource::open(&args.source)?;
     let config = Config::load(args.mapping.config.as_deref())?;
     let target = crate::cli::resolve_target(args.target.to.as_deref(), &reporter)?;
-    let (schema, plan) =
-        crate::cli::prepare::plan_source(&source, &config, &args.mapping, &args.target.schema, &reporter)?;
+    let (source_schema, plan) =
+        crate::cli::prepare::plan_source(&source, &config, &args.mapping, &args.target.schema, false, &reporter)?;
+    let context = Context {
+        source: &source,
+        config: &config,
+        mapping: &args.mapping,
+        source_schema: &source_schema,
+        plan: &plan,
+        profiled_all: false,
+    };
     let options = VerifyOptions {
         target,
         schema: args.target.schema.clone(),
         jobs: args.jobs.unwrap_or_else(default_jobs).max(1),
         max_keys: args.max_keys,
     };
-    let summary = verify(&source, &schema, &plan, &options, &reporter)?;
+    finish(verify(&context, &options, &reporter)?, &reporter)
+}
+
+/// `copy --verify`: verify with the plan the copy just used.
+pub fn after_copy(context: &Context<'_>, options: &VerifyOptions, reporter: &Reporter) -> Result<ExitCode> {
+    finish(verify(context, options, reporter)?, reporter)
+}
+
+fn finish(summary: VerifySummary, reporter: &Reporter) -> Result<ExitCode> {
     let code = summary.exit_code();
     reporter.emit(Event::VerifyFinished(Box::new(summary)));
     Ok(code)
 }
 
-/// Compares every table of `plan` with the target. The plan is fitted to
-/// the target's actual column types first, so data-only copies into
+/// The source as the copy saw it.
+pub struct Context<'a> {
+    pub source: &'a SqliteSource,
+    pub config: &'a Config,
+    pub mapping: &'a MappingArgs,
+    pub source_schema: &'a SourceSchema,
+    /// The plan built as a schema-mode copy builds it.
+    pub plan: &'a Plan,
+    /// Every column was profiled, as `copy --data-only` does.
+    pub profiled_all: bool,
+}
+
+/// Compares every table of the plan with the target. The plan is fitted
+/// to the target's actual column types first, so data-only copies into
 /// framework-made tables are compared with the casts they got.
-pub fn verify(
-    source: &SqliteSource,
-    source_schema: &SourceSchema,
-    plan: &Plan,
-    options: &VerifyOptions,
-    reporter: &Reporter,
-) -> Result<VerifySummary> {
+pub fn verify(context: &Context<'_>, options: &VerifyOptions, reporter: &Reporter) -> Result<VerifySummary> {
     let started = Instant::now();
     let mut control = connect(&options.target)?;
     let targets = catalog::tables(&mut control, &options.schema)?;
-    let layouts = layouts(plan, source_schema, &targets)?;
+    let layouts = layouts(context, &options.schema, &targets, reporter)?;
     drop(control);
 
     reporter.emit(Event::Phase(format!(
@@ -117,6 +139,7 @@ pub fn verify(
         options.schema,
         options.jobs
     )));
+    let source = context.source;
     let jobs = options.jobs.min(layouts.len()).max(1);
     let readers = source.snapshot(jobs)?;
     // Largest first, so the longest table does not start last.
@@ -175,7 +198,7 @@ pub fn verify(
         .flatten()
         .collect();
     Ok(VerifySummary::new(
-        plan.source.clone(),
+        context.plan.source.clone(),
         options.target.to_string(),
         options.schema.clone(),
         tables,
@@ -191,23 +214,57 @@ fn connect(target: &ConnSpec) -> Result<Client> {
 }
 
 /// One layout per planned table, with the casts the copy applied to the
-/// target's actual columns.
-fn layouts(plan: &Plan, source_schema: &SourceSchema, targets: &[catalog::TargetTable]) -> Result<Vec<Layout>> {
+/// target's actual columns. Where every target column has the planned
+/// type, the copy was a schema-mode copy and used the plan's casts
+/// (uuid-from-int keys, epoch units). Otherwise it was a data-only copy:
+/// the plan is rebuilt the way `copy --data-only` builds it (every column
+/// profiled) and fitted to the target, casts included.
+fn layouts(
+    context: &Context<'_>,
+    schema: &str,
+    targets: &[catalog::TargetTable],
+    reporter: &Reporter,
+) -> Result<Vec<Layout>> {
+    let plan = context.plan;
     let mut fitted = plan.clone();
-    retarget(&mut fitted, source_schema, targets)?;
+    retarget(&mut fitted, context.source_schema, targets)?;
+    let framework_types = fitted.tables.iter().any(|t| {
+        let original = plan.tables.iter().find(|o| o.source == t.source);
+        t.columns.iter().any(|c| {
+            original
+                .and_then(|o| o.columns.iter().find(|p| p.source == c.source))
+                .is_some_and(|p| p.pg_type != c.pg_type)
+        })
+    });
+    if framework_types && !context.profiled_all {
+        reporter.emit(Event::Info(
+            "the target's column types differ from the plan (a data-only copy): profiling every column, as \
+             copy --data-only does"
+                .into(),
+        ));
+        let (profiled_schema, profiled_plan) = crate::cli::prepare::plan_source(
+            context.source,
+            context.config,
+            context.mapping,
+            schema,
+            true,
+            &Reporter::silent(),
+        )?;
+        fitted = profiled_plan.clone();
+        retarget(&mut fitted, &profiled_schema, targets)?;
+    }
+    let keep_plan_casts = !framework_types && !context.profiled_all;
     let mut out = Vec::new();
     for original in &plan.tables {
         let Some(table) = fitted.tables.iter_mut().find(|t| t.source == original.source) else {
             out.push(Layout::new(original, false, Vec::new()));
             continue;
         };
-        for column in &mut table.columns {
-            // Where the target has the planned type, the copy used the
-            // plan's cast (uuid-from-int keys, epoch units): keep it.
-            if let Some(planned) = original.columns.iter().find(|c| c.source == column.source)
-                && planned.pg_type == column.pg_type
-            {
-                column.cast = planned.cast.clone();
+        if keep_plan_casts {
+            for column in &mut table.columns {
+                if let Some(planned) = original.columns.iter().find(|c| c.source == column.source) {
+                    column.cast = planned.cast.clone();
+                }
             }
         }
         let not_compared: Vec<String> = original
@@ -308,26 +365,4 @@ fn run_pass<T>(
         }
         Ok(result)
     })
-}
-
-/// `copy --verify`: verify with the plan the copy just used.
-pub fn after_copy(
-    source: &SqliteSource,
-    source_schema: &SourceSchema,
-    plan: &Plan,
-    target: &ConnSpec,
-    schema: &str,
-    jobs: usize,
-    reporter: &Reporter,
-) -> Result<ExitCode> {
-    let options = VerifyOptions {
-        target: target.clone(),
-        schema: schema.to_string(),
-        jobs,
-        max_keys: 100,
-    };
-    let summary = verify(source, source_schema, plan, &options, reporter)?;
-    let code = summary.exit_code();
-    reporter.emit(Event::VerifyFinished(Box::new(summary)));
-    Ok(code)
 }

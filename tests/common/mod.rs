@@ -21,7 +21,11 @@ pub fn server() -> ConnSpec {
         .env("GODWIT_HOME", home)
         .output()
         .expect("run godwit local start");
-    assert!(out.status.success(), "godwit local start: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "godwit local start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     ConnSpec::parse(String::from_utf8_lossy(&out.stdout).trim()).unwrap()
 }
 
@@ -36,7 +40,9 @@ pub fn fresh_database(prefix: &str) -> ConnSpec {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
     let mut client = server.connect().expect("connect to test server");
-    client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\"")).unwrap();
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+        .unwrap();
     client.batch_execute(&format!("CREATE DATABASE \"{name}\"")).unwrap();
     server.with_dbname(&name)
 }
@@ -56,7 +62,9 @@ pub fn godwit(args: &[&str]) -> Output {
 }
 
 pub fn corpus(name: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/sqlite").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus/sqlite")
+        .join(name);
     assert!(path.exists(), "test corpus file missing: {}", path.display());
     path
 }
@@ -67,4 +75,64 @@ pub fn stderr(out: &Output) -> String {
 
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Writes a SQLite database from SQL into `dir` and returns its path.
+pub fn sqlite_file(dir: &std::path::Path, name: &str, sql: &str) -> PathBuf {
+    let path = dir.join(name);
+    let conn = rusqlite::Connection::open(&path).expect("create sqlite file");
+    // Like most apps, and like SQLite by default, fixtures do not enforce foreign keys.
+    conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+    conn.execute_batch(sql).expect("fixture SQL");
+    path
+}
+
+/// Runs `godwit copy SOURCE --to URL EXTRA...`.
+pub fn copy(source: &std::path::Path, target: &ConnSpec, extra: &[&str]) -> Output {
+    let url = target.to_string();
+    let mut args = vec!["copy", source.to_str().unwrap(), "--to", url.as_str()];
+    args.extend_from_slice(extra);
+    godwit(&args)
+}
+
+/// Runs one query and returns every value as text (NULL as "NULL").
+pub fn rows(target: &ConnSpec, sql: &str) -> Vec<Vec<String>> {
+    let mut client = target.connect().unwrap();
+    let wrapped = format!("WITH q AS ({sql}) SELECT to_jsonb(q)::text FROM q");
+    client
+        .query(&wrapped, &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+        .iter()
+        .map(|r| {
+            let json: serde_json::Value = serde_json::from_str(&r.get::<_, String>(0)).unwrap();
+            let obj = json.as_object().unwrap();
+            // to_jsonb keeps column order only by name; callers alias columns a, b, c...
+            let mut keys: Vec<&String> = obj.keys().collect();
+            keys.sort();
+            keys.iter()
+                .map(|k| match &obj[*k] {
+                    serde_json::Value::Null => "NULL".to_string(),
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The single value of a one-row, one-column query, as text.
+pub fn value(target: &ConnSpec, sql: &str) -> String {
+    let r = rows(target, sql);
+    assert_eq!(r.len(), 1, "{sql} returned {} rows", r.len());
+    r[0][0].clone()
+}
+
+pub fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+        stdout(out),
+        stderr(out)
+    );
 }

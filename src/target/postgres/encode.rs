@@ -149,7 +149,7 @@ pub fn encode_value(buf: &mut Vec<u8>, value: ValueRef<'_>, cast: &Cast, scratch
         Cast::Date { unit } => put_fixed(buf, date_of(value, *unit)?.to_be_bytes()),
         Cast::Time => put_fixed(buf, time_of(value)?.to_be_bytes()),
         Cast::Json { binary } => {
-            let text = json_text(value, &mut scratch.text)?;
+            let text = json_text(value, &mut scratch.text, *binary)?;
             if *binary {
                 let len = i32::try_from(text.len() + 1).map_err(|_| "JSON larger than 1 GB".to_string())?;
                 buf.extend_from_slice(&len.to_be_bytes());
@@ -164,36 +164,42 @@ pub fn encode_value(buf: &mut Vec<u8>, value: ValueRef<'_>, cast: &Cast, scratch
             let v = as_integer(value)?;
             put_fixed(buf, uuid_from_int(namespace, v));
         }
-        Cast::SplitArray { separator, element } => {
-            let text = as_text(value, &mut scratch.text)?.to_string();
-            let items: Vec<Option<&str>> = if text.is_empty() {
-                Vec::new()
-            } else {
-                text.split(separator.as_str()).map(Some).collect()
-            };
-            encode_array(buf, element, &items, &mut scratch.inner)?;
-        }
-        Cast::JsonArray { element } => {
+        Cast::SplitArray { element, .. } | Cast::JsonArray { element } => {
             let text = as_text(value, &mut scratch.text)?;
-            let parsed: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
-            let serde_json::Value::Array(values) = parsed else {
-                return Err("not a JSON array".into());
-            };
-            let mut items_owned: Vec<Option<String>> = Vec::with_capacity(values.len());
-            for v in values {
-                items_owned.push(match v {
-                    serde_json::Value::Null => None,
-                    serde_json::Value::String(s) => Some(s),
-                    serde_json::Value::Number(n) => Some(n.to_string()),
-                    serde_json::Value::Bool(b) => Some(b.to_string()),
-                    other => Some(other.to_string()),
-                });
+            // A JSON null document is no array at all: SQL NULL.
+            if matches!(cast, Cast::JsonArray { .. }) && text.trim() == "null" {
+                put_null(buf);
+                return Ok(());
             }
+            let items_owned = array_items(text, cast)?;
             let items: Vec<Option<&str>> = items_owned.iter().map(|s| s.as_deref()).collect();
             encode_array(buf, element, &items, &mut scratch.inner)?;
         }
     }
     Ok(())
+}
+
+/// The elements an array cast makes of a text: split on the separator
+/// (an empty text is an empty array), or the items of a JSON array.
+fn array_items(text: &str, cast: &Cast) -> Result<Vec<Option<String>>, Reject> {
+    match cast {
+        Cast::SplitArray { .. } if text.is_empty() => Ok(Vec::new()),
+        Cast::SplitArray { separator, .. } => Ok(text.split(separator.as_str()).map(|s| Some(s.to_string())).collect()),
+        _ => {
+            let parsed: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+            let serde_json::Value::Array(values) = parsed else {
+                return Err("not a JSON array".into());
+            };
+            Ok(values
+                .into_iter()
+                .map(|v| match v {
+                    serde_json::Value::Null => None,
+                    serde_json::Value::String(s) => Some(s),
+                    other => Some(other.to_string()),
+                })
+                .collect())
+        }
+    }
 }
 
 /// One-dimensional array of `element`, items given as text.
@@ -371,11 +377,11 @@ fn as_bool(value: ValueRef<'_>) -> Result<bool, Reject> {
     }
 }
 
-fn json_text<'a>(value: ValueRef<'a>, scratch: &'a mut String) -> Result<&'a str, Reject> {
+fn json_text<'a>(value: ValueRef<'a>, scratch: &'a mut String, binary: bool) -> Result<&'a str, Reject> {
     let text = as_text(value, scratch)?;
     // Validate here: one bad document would otherwise abort the whole COPY.
     serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| format!("invalid JSON: {e}"))?;
-    if text.contains("\\u0000") {
+    if binary && text.contains("\\u0000") {
         return Err("JSON contains \\u0000, which jsonb cannot store".into());
     }
     Ok(text)
@@ -894,7 +900,22 @@ pub fn literal_for(literal: &crate::plan::expr::Literal, pg_type: &PgType, cast:
         Cast::Uuid | Cast::UuidFromInt { .. } => {
             typed(uuid::Uuid::from_slice(field).map_err(|e| e.to_string())?.to_string())
         }
-        Cast::Time | Cast::SplitArray { .. } | Cast::JsonArray { .. } | Cast::Inet { .. } => match value {
+        Cast::SplitArray { .. } | Cast::JsonArray { .. } => {
+            let ValueRef::Text(t) = value else {
+                return Err("no literal form".into());
+            };
+            let items = array_items(&String::from_utf8_lossy(t), cast)?;
+            let items: Vec<String> = items
+                .iter()
+                .map(|i| i.as_deref().map_or("NULL".to_string(), quote_literal))
+                .collect();
+            if items.is_empty() {
+                format!("'{{}}'::{}", pg_type.sql())
+            } else {
+                format!("ARRAY[{}]::{}", items.join(", "), pg_type.sql())
+            }
+        }
+        Cast::Time | Cast::Inet { .. } => match value {
             ValueRef::Text(t) => typed(String::from_utf8_lossy(t).into_owned()),
             _ => return Err("no literal form".into()),
         },

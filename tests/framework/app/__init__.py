@@ -1,0 +1,2 @@
+"""A small SQLAlchemy app, used to check that godwit's data-only copy keeps
+a real framework working on PostgreSQL."""
