@@ -33,6 +33,9 @@ pub struct Layout {
     /// Source columns the target has no column for (not loaded, not compared).
     pub not_compared: Vec<String>,
     pub row_count: u64,
+    /// The source SELECT ends with `rowid`, to name rows whose key is NULL
+    /// (SQLite allows NULL in a non-integer primary key of a rowid table).
+    pub selects_rowid: bool,
 }
 
 impl Layout {
@@ -63,6 +66,7 @@ impl Layout {
                 .iter()
                 .all(|&p| columns[p].kind.orderable() && !matches!(columns[p].cast, Cast::UuidFromInt { .. }))
         });
+        let key_is_some = key.is_some();
         Layout {
             source_table: table.source.clone(),
             target_table: table.target.clone(),
@@ -72,6 +76,7 @@ impl Layout {
             orderable,
             not_compared,
             row_count: table.row_count,
+            selects_rowid: table.has_rowid && key_is_some,
         }
     }
 
@@ -83,7 +88,10 @@ impl Layout {
     }
 
     pub fn source_select(&self, ordered: bool) -> String {
-        let list: Vec<String> = self.columns.iter().map(|c| quote(&c.source)).collect();
+        let mut list: Vec<String> = self.columns.iter().map(|c| quote(&c.source)).collect();
+        if self.selects_rowid {
+            list.push("rowid".into());
+        }
         let mut sql = format!(
             "SELECT {} FROM {}",
             if list.is_empty() {

@@ -95,11 +95,16 @@ pub fn read_source(
         }
         if let Some(key) = &layout.key {
             if key.iter().any(|&p| failed[p]) {
-                let values = key
+                let mut values = key
                     .iter()
                     .map(|&p| source_row.get_ref(p).map(json_of))
                     .collect::<rusqlite::Result<Vec<_>>>()
                     .map_err(fail)?;
+                // A NULL key does not name the row; its rowid does (as in reject files).
+                if layout.selects_rowid && values.iter().any(serde_json::Value::is_null) {
+                    let rowid = source_row.get_ref(layout.columns.len()).map_err(fail)?;
+                    values.push(serde_json::json!({ "rowid": json_of(rowid) }));
+                }
                 if let Some(r) = row.rejected.as_mut() {
                     r.source_key = Some(values);
                 }
