@@ -458,3 +458,35 @@ fn keys_a_cast_reorders_fall_back_to_hashing() {
         json!([["b0000000-0000-0000-0000-000000000000"]])
     );
 }
+
+#[test]
+fn a_large_table_is_compared_in_key_ranges_without_losing_rows_at_the_edges() {
+    // 600,000 rows: split into three key ranges, open-ended at both ends.
+    let dir = tempfile::tempdir().unwrap();
+    let source = sqlite_file(
+        dir.path(),
+        "big.db",
+        "CREATE TABLE big (id INTEGER PRIMARY KEY, v TEXT);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 600000)
+         INSERT INTO big SELECT i * 2, 'v' || i FROM n;",
+    );
+    let target = fresh_database("verify_ranges");
+    assert_exit(&copy(&source, &target, &[]), 0);
+    let (code, doc) = verify_json(&source, &target, &[]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(table(&doc, "big")["rows_target"], 600_000);
+    execute(
+        &target,
+        "DELETE FROM big WHERE id IN (2, 400002, 1200000);
+         INSERT INTO big VALUES (-5, 'before'), (400003, 'between'), (9999999, 'after');
+         UPDATE big SET v = 'x' WHERE id IN (400000, 800002)",
+    );
+    let (code, doc) = verify_json(&source, &target, &[]);
+    assert_eq!(code, 4);
+    let big = table(&doc, "big");
+    assert_eq!(big["missing"], json!([[2], [400002], [1200000]]), "{big:#}");
+    assert_eq!(big["extra"], json!([[-5], [400003], [9999999]]), "{big:#}");
+    assert_eq!(big["changed"], json!([[400000], [800002]]), "{big:#}");
+    assert_eq!(big["rows_source"], 600_000);
+    assert_eq!(big["rows_target"], 600_000);
+}

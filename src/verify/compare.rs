@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::verify::layout::Layout;
 use crate::verify::stream::Row;
-use crate::verify::value::{display, fields, key_json};
+use crate::verify::value::{display, fields, key_json, push_canonical, same_value};
 
 /// Changed rows shown column by column, per table.
 pub const DIFF_ROWS: usize = 3;
@@ -125,7 +125,13 @@ impl<'a> Side<'a> {
         {
             return Err(OrderBroken);
         }
-        self.last_key = Some(row.key.clone());
+        match &mut self.last_key {
+            Some(last) => {
+                last.clear();
+                last.extend_from_slice(&row.key);
+            }
+            None => self.last_key = Some(row.key.clone()),
+        }
         Ok(())
     }
 }
@@ -170,7 +176,7 @@ impl<'a> Comparer<'a> {
     }
 
     fn matched(&mut self, source: &Row, target: &Row) {
-        if source.rejected.is_none() && source.fields == target.fields {
+        if source.rejected.is_none() && (source.fields == target.fields || self.same_values(source, target)) {
             return;
         }
         let key = self.key_of(target);
@@ -184,6 +190,22 @@ impl<'a> Comparer<'a> {
         self.outcome.changed.push(self.max_keys, || key);
     }
 
+    /// Field by field, for rows whose bytes differ: numeric and JSON
+    /// values may be spelled differently by the two sides.
+    fn same_values(&self, source: &Row, target: &Row) -> bool {
+        if !self.layout.columns.iter().any(|c| c.kind.has_spellings()) {
+            return false;
+        }
+        let (s, t) = (fields(&source.fields), fields(&target.fields));
+        s.len() == t.len()
+            && self
+                .layout
+                .columns
+                .iter()
+                .zip(s.iter().zip(&t))
+                .all(|(c, (a, b))| same_value(c.kind, *a, *b))
+    }
+
     fn column_diffs(&self, source: &Row, target: &Row) -> Vec<ColumnDiff> {
         let (s, t) = (fields(&source.fields), fields(&target.fields));
         let mut out = Vec::new();
@@ -195,11 +217,13 @@ impl<'a> Comparer<'a> {
                     source: format!("{} (the copy rejects it: {})", r.value, r.reason),
                     target: target_value,
                 }),
-                _ if s.get(i) != t.get(i) => out.push(ColumnDiff {
-                    column: column.source.clone(),
-                    source: display(column.kind, s.get(i).copied().flatten()),
-                    target: target_value,
-                }),
+                _ if !same_value(column.kind, s.get(i).copied().flatten(), t.get(i).copied().flatten()) => {
+                    out.push(ColumnDiff {
+                        column: column.source.clone(),
+                        source: display(column.kind, s.get(i).copied().flatten()),
+                        target: target_value,
+                    })
+                }
                 _ => {}
             }
         }
@@ -339,6 +363,8 @@ impl<'a> Comparer<'a> {
         partitions: u64,
     ) {
         let mut balance: HashMap<u64, i64> = HashMap::new();
+        let spellings = self.layout.columns.iter().any(|c| c.kind.has_spellings());
+        let mut canonical_row = Vec::new();
         each_batch(source, target, |from_source, rows| {
             for row in rows {
                 if from_source && row.rejected.is_some() {
@@ -348,7 +374,15 @@ impl<'a> Comparer<'a> {
                     }
                     continue;
                 }
-                let hash = hash_of(&row.fields);
+                let hash = if spellings {
+                    canonical_row.clear();
+                    for (column, field) in self.layout.columns.iter().zip(fields(&row.fields)) {
+                        push_canonical(&mut canonical_row, column.kind, field);
+                    }
+                    hash_of(&canonical_row)
+                } else {
+                    hash_of(&row.fields)
+                };
                 if partitions > 1 && hash % partitions != partition {
                     continue;
                 }

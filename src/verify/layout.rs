@@ -18,6 +18,30 @@ pub struct Column {
     pub not_null: bool,
 }
 
+/// Part of a table by its integer key (the rowid alias), so one large
+/// table is compared in parallel pieces; open-ended at either end so that
+/// target rows outside the source's key range are still seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRange {
+    /// Inclusive.
+    pub from: Option<i64>,
+    /// Exclusive.
+    pub to: Option<i64>,
+}
+
+impl KeyRange {
+    fn conditions(&self, column: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(from) = self.from {
+            out.push(format!("{column} >= {from}"));
+        }
+        if let Some(to) = self.to {
+            out.push(format!("{column} < {to}"));
+        }
+        out
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub source_table: String,
@@ -36,10 +60,14 @@ pub struct Layout {
     /// The source SELECT ends with `rowid`, to name rows whose key is NULL
     /// (SQLite allows NULL in a non-integer primary key of a rowid table).
     pub selects_rowid: bool,
+    /// The key is the rowid alias and still an integer in the target: the
+    /// table can be split into [`KeyRange`]s.
+    pub rowid_key: bool,
 }
 
 impl Layout {
-    pub fn new(table: &TablePlan, target_exists: bool, not_compared: Vec<String>) -> Layout {
+    /// `rowid_alias`: the plan's key is SQLite's INTEGER PRIMARY KEY.
+    pub fn new(table: &TablePlan, target_exists: bool, not_compared: Vec<String>, rowid_alias: bool) -> Layout {
         let columns: Vec<Column> = table
             .copied_columns()
             .map(|c| Column {
@@ -67,6 +95,10 @@ impl Layout {
                 .all(|&p| columns[p].kind.orderable() && !matches!(columns[p].cast, Cast::UuidFromInt { .. }))
         });
         let key_is_some = key.is_some();
+        let rowid_key = rowid_alias
+            && key
+                .as_deref()
+                .is_some_and(|k| k.len() == 1 && matches!(columns[k[0]].cast, Cast::Integer { .. }));
         Layout {
             source_table: table.source.clone(),
             target_table: table.target.clone(),
@@ -77,6 +109,7 @@ impl Layout {
             not_compared,
             row_count: table.row_count,
             selects_rowid: table.has_rowid && key_is_some,
+            rowid_key,
         }
     }
 
@@ -87,7 +120,7 @@ impl Layout {
             .map(|k| k.iter().map(|&p| self.columns[p].source.clone()).collect())
     }
 
-    pub fn source_select(&self, ordered: bool) -> String {
+    pub fn source_select(&self, ordered: bool, range: Option<&KeyRange>) -> String {
         let mut list: Vec<String> = self.columns.iter().map(|c| quote(&c.source)).collect();
         if self.selects_rowid {
             list.push("rowid".into());
@@ -101,6 +134,9 @@ impl Layout {
             },
             quote(&self.source_table)
         );
+        if let Some(range) = range {
+            sql.push_str(&format!(" WHERE {}", range.conditions("rowid").join(" AND ")));
+        }
         if ordered && let Some(key) = &self.key {
             // BINARY: memcmp order, whatever collation the column declares.
             let order: Vec<String> = key
@@ -112,7 +148,7 @@ impl Layout {
         sql
     }
 
-    pub fn target_copy(&self, schema: &str, ordered: bool) -> String {
+    pub fn target_copy(&self, schema: &str, ordered: bool, range: Option<&KeyRange>) -> String {
         let list: Vec<String> = self.columns.iter().map(|c| quote_ident(&c.target)).collect();
         let mut select = format!(
             "SELECT {} FROM {}",
@@ -123,6 +159,10 @@ impl Layout {
             },
             qualified(schema, &self.target_table)
         );
+        if let (Some(range), Some(key)) = (range, &self.key) {
+            let column = quote_ident(&self.columns[key[0]].target);
+            select.push_str(&format!(" WHERE {}", range.conditions(&column).join(" AND ")));
+        }
         if ordered && let Some(key) = &self.key {
             let order: Vec<String> = key
                 .iter()

@@ -13,7 +13,7 @@ pub mod stream;
 pub mod value;
 
 use std::sync::Mutex;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use postgres::Client;
@@ -26,11 +26,11 @@ use crate::plan::Plan;
 use crate::plan::retarget::retarget;
 use crate::report::{Event, Reporter, interrupt};
 use crate::source::SourceSchema;
-use crate::source::sqlite::SqliteSource;
+use crate::source::sqlite::{SqliteSource, quote};
 use crate::target::postgres::catalog;
 use crate::target::postgres::conn::ConnSpec;
 use compare::{Comparer, Outcome};
-use layout::Layout;
+use layout::{KeyRange, Layout};
 pub use report::{TableReport, VerifySummary};
 
 #[derive(Debug, clap::Args)]
@@ -140,49 +140,50 @@ pub fn verify(context: &Context<'_>, options: &VerifyOptions, reporter: &Reporte
         options.jobs
     )));
     let source = context.source;
-    let jobs = options.jobs.min(layouts.len()).max(1);
-    let readers = source.snapshot(jobs)?;
-    // Largest first, so the longest table does not start last.
-    let mut order: Vec<usize> = (0..layouts.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(layouts[i].row_count));
-    let queue = Mutex::new(order.into_iter());
-    let results: Mutex<Vec<Option<TableReport>>> = Mutex::new(vec![None; layouts.len()]);
+    let readers = source.snapshot(options.jobs)?;
+    let tasks = plan_tasks(&readers[0], &layouts).map_err(|e| source.err(e))?;
+    let chunks_of = |table: usize| tasks.iter().filter(|t| t.table == table).count();
+    let remaining: Vec<AtomicUsize> = (0..layouts.len()).map(|i| AtomicUsize::new(chunks_of(i))).collect();
+    // Per table, per chunk (in key order): what comparing it found.
+    let pieces: Mutex<Vec<Vec<Option<Piece>>>> =
+        Mutex::new((0..layouts.len()).map(|i| vec![None; chunks_of(i)]).collect());
+    let queue = Mutex::new(tasks.iter());
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
     let failed = AtomicBool::new(false);
+    let fail = |e: Error| {
+        failed.store(true, Ordering::Relaxed);
+        first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+    };
 
     std::thread::scope(|scope| {
         for mut sqlite in readers {
-            let (queue, results, first_error, failed, layouts) = (&queue, &results, &first_error, &failed, &layouts);
+            let (queue, pieces, remaining, failed, fail, layouts) =
+                (&queue, &pieces, &remaining, &failed, &fail, &layouts);
             scope.spawn(move || {
                 let mut pg = match connect(&options.target) {
                     Ok(pg) => pg,
-                    Err(e) => {
-                        failed.store(true, std::sync::atomic::Ordering::Relaxed);
-                        first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
-                        return;
-                    }
+                    Err(e) => return fail(e),
                 };
-                loop {
-                    if failed.load(std::sync::atomic::Ordering::Relaxed) {
-                        return;
-                    }
-                    let Some(i) = queue.lock().unwrap_or_else(|p| p.into_inner()).next() else {
+                while !failed.load(Ordering::Relaxed) {
+                    let Some(task) = queue.lock().unwrap_or_else(|p| p.into_inner()).next() else {
                         return;
                     };
-                    let layout = &layouts[i];
-                    let table_started = Instant::now();
-                    match compare_table(&mut sqlite, &mut pg, layout, options) {
-                        Ok((outcome, method)) => {
-                            let report =
-                                TableReport::new(layout, outcome, method, table_started.elapsed().as_secs_f64());
-                            reporter.emit(Event::Info(report.progress_line()));
-                            results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(report);
-                        }
-                        Err(e) => {
-                            failed.store(true, std::sync::atomic::Ordering::Relaxed);
-                            first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
-                            return;
-                        }
+                    let layout = &layouts[task.table];
+                    let started = Instant::now();
+                    let (outcome, method) =
+                        match compare_table(&mut sqlite, &mut pg, layout, task.range.as_ref(), options) {
+                            Ok(done) => done,
+                            Err(e) => return fail(e),
+                        };
+                    let mut all = pieces.lock().unwrap_or_else(|p| p.into_inner());
+                    all[task.table][task.chunk] = Some(Piece {
+                        outcome,
+                        method,
+                        seconds: started.elapsed().as_secs_f64(),
+                    });
+                    if remaining[task.table].fetch_sub(1, Ordering::AcqRel) == 1 {
+                        let report = table_report(layout, &all[task.table], options.max_keys);
+                        reporter.emit(Event::Info(report.progress_line()));
                     }
                 }
             });
@@ -191,11 +192,11 @@ pub fn verify(context: &Context<'_>, options: &VerifyOptions, reporter: &Reporte
     if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
-    let tables: Vec<TableReport> = results
-        .into_inner()
-        .unwrap_or_else(|p| p.into_inner())
-        .into_iter()
-        .flatten()
+    let pieces = pieces.into_inner().unwrap_or_else(|p| p.into_inner());
+    let tables: Vec<TableReport> = layouts
+        .iter()
+        .zip(&pieces)
+        .map(|(layout, parts)| table_report(layout, parts, options.max_keys))
         .collect();
     Ok(VerifySummary::new(
         context.plan.source.clone(),
@@ -204,6 +205,83 @@ pub fn verify(context: &Context<'_>, options: &VerifyOptions, reporter: &Reporte
         tables,
         started.elapsed().as_secs_f64(),
     ))
+}
+
+/// What comparing one chunk of a table found.
+#[derive(Debug, Clone)]
+struct Piece {
+    outcome: Outcome,
+    method: Method,
+    seconds: f64,
+}
+
+/// One unit of work: a whole table, or one key range of a large one.
+struct Task {
+    table: usize,
+    chunk: usize,
+    range: Option<KeyRange>,
+}
+
+/// Rows per chunk when a large table keyed by its rowid is split.
+const CHUNK_ROWS: u64 = 250_000;
+
+/// Tasks, largest tables first; large rowid-keyed tables split into key
+/// ranges so that one table uses every job.
+fn plan_tasks(sqlite: &Connection, layouts: &[Layout]) -> rusqlite::Result<Vec<Task>> {
+    let mut order: Vec<usize> = (0..layouts.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(layouts[i].row_count));
+    let mut tasks = Vec::new();
+    for table in order {
+        let layout = &layouts[table];
+        if !(layout.rowid_key && layout.target_exists && layout.row_count > CHUNK_ROWS) {
+            tasks.push(Task {
+                table,
+                chunk: 0,
+                range: None,
+            });
+            continue;
+        }
+        let (lo, hi): (i64, i64) = sqlite.query_row(
+            &format!("SELECT min(rowid), max(rowid) FROM {}", quote(&layout.source_table)),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let chunks = i64::try_from(layout.row_count.div_ceil(CHUNK_ROWS)).unwrap_or(1);
+        let span = ((i128::from(hi) - i128::from(lo)) / i128::from(chunks) + 1).min(i128::from(i64::MAX));
+        let span = i64::try_from(span).unwrap_or(i64::MAX);
+        let mut from: Option<i64> = None;
+        let mut boundary = lo;
+        for chunk in 0..usize::try_from(chunks).unwrap_or(1) {
+            boundary = boundary.saturating_add(span);
+            let last = chunk + 1 == usize::try_from(chunks).unwrap_or(1) || boundary > hi;
+            let to = if last { None } else { Some(boundary) };
+            tasks.push(Task {
+                table,
+                chunk,
+                range: Some(KeyRange { from, to }),
+            });
+            if last {
+                break;
+            }
+            from = to;
+        }
+    }
+    Ok(tasks)
+}
+
+/// A table's report from its chunks, absorbed in key order.
+fn table_report(layout: &Layout, pieces: &[Option<Piece>], max_keys: usize) -> TableReport {
+    let mut outcome = Outcome::default();
+    let mut method = Method::Merge;
+    let mut seconds = 0.0;
+    for piece in pieces.iter().flatten() {
+        outcome.absorb(piece.outcome.clone(), max_keys);
+        if piece.method != Method::Merge {
+            method = piece.method;
+        }
+        seconds += piece.seconds;
+    }
+    TableReport::new(layout, outcome, method, seconds)
 }
 
 fn connect(target: &ConnSpec) -> Result<Client> {
@@ -257,7 +335,7 @@ fn layouts(
     let mut out = Vec::new();
     for original in &plan.tables {
         let Some(table) = fitted.tables.iter_mut().find(|t| t.source == original.source) else {
-            out.push(Layout::new(original, false, Vec::new()));
+            out.push(Layout::new(original, false, Vec::new(), false));
             continue;
         };
         if keep_plan_casts {
@@ -272,7 +350,7 @@ fn layouts(
             .filter(|c| !table.columns.iter().any(|f| f.source == c.source))
             .map(|c| c.source.clone())
             .collect();
-        out.push(Layout::new(table, true, not_compared));
+        out.push(Layout::new(table, true, not_compared, original.identity.is_some()));
     }
     Ok(out)
 }
@@ -299,11 +377,14 @@ fn compare_table(
     sqlite: &mut Connection,
     pg: &mut Client,
     layout: &Layout,
+    range: Option<&KeyRange>,
     options: &VerifyOptions,
 ) -> Result<(Outcome, Method)> {
     if layout.key.is_some() && layout.orderable {
         let mut comparer = Comparer::new(layout, options.max_keys);
-        let merged = run_pass(sqlite, pg, layout, &options.schema, true, |s, t| comparer.merge(s, t))?;
+        let merged = run_pass(sqlite, pg, layout, &options.schema, (true, range), |s, t| {
+            comparer.merge(s, t)
+        })?;
         if merged.is_ok() {
             return Ok((comparer.outcome, Method::Merge));
         }
@@ -315,14 +396,22 @@ fn compare_table(
     } else {
         (Method::Multiset, ROWS_PER_MULTISET_PASS)
     };
-    let partitions = layout.row_count.div_ceil(per_pass).max(1);
+    let rows = if range.is_some() { CHUNK_ROWS } else { layout.row_count };
+    let partitions = rows.div_ceil(per_pass).max(1);
     let mut total = Outcome::default();
     for partition in 0..partitions {
         let mut comparer = Comparer::new(layout, options.max_keys);
-        run_pass(sqlite, pg, layout, &options.schema, false, |s, t| match method {
-            Method::Multiset => comparer.multiset(s, t, partition, partitions),
-            _ => comparer.hash_join(s, t, partition, partitions),
-        })?;
+        run_pass(
+            sqlite,
+            pg,
+            layout,
+            &options.schema,
+            (false, range),
+            |s, t| match method {
+                Method::Multiset => comparer.multiset(s, t, partition, partitions),
+                _ => comparer.hash_join(s, t, partition, partitions),
+            },
+        )?;
         total.absorb(comparer.outcome, options.max_keys);
     }
     Ok((total, method))
@@ -334,7 +423,7 @@ fn run_pass<T>(
     pg: &mut Client,
     layout: &Layout,
     schema: &str,
-    ordered: bool,
+    (ordered, range): (bool, Option<&KeyRange>),
     consume: impl FnOnce(
         &crossbeam_channel::Receiver<Vec<stream::Row>>,
         &crossbeam_channel::Receiver<Vec<stream::Row>>,
@@ -345,11 +434,12 @@ fn run_pass<T>(
     let (target_tx, target_rx) = crossbeam_channel::bounded(4);
     std::thread::scope(|scope| {
         let stop = &stop;
-        let source_thread = scope.spawn(move || stream::read_source(sqlite, layout, ordered, &source_tx, stop));
-        let target_thread = scope.spawn(move || stream::read_target(pg, schema, layout, ordered, &target_tx, stop));
+        let source_thread = scope.spawn(move || stream::read_source(sqlite, layout, ordered, range, &source_tx, stop));
+        let target_thread =
+            scope.spawn(move || stream::read_target(pg, schema, layout, ordered, range, &target_tx, stop));
         let result = consume(&source_rx, &target_rx);
         // Stop producers that are still sending (the consumer gave up early).
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        stop.store(true, Ordering::Relaxed);
         drop(source_rx);
         drop(target_rx);
         let source_result = source_thread

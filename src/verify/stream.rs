@@ -13,8 +13,9 @@ use rusqlite::types::ValueRef;
 
 use crate::error::{Error, Result};
 use crate::target::postgres::encode::{Scratch, encode_value, preview};
+use crate::verify::layout::KeyRange;
 use crate::verify::layout::Layout;
-use crate::verify::value::{push_canonical, push_key};
+use crate::verify::value::{push_field, push_key_field};
 
 /// Rows per message: large enough to amortise the channel, small enough
 /// to keep memory flat.
@@ -23,9 +24,10 @@ pub const BATCH_ROWS: usize = 2048;
 /// One row, either side.
 #[derive(Debug)]
 pub struct Row {
-    /// Key bytes ([`push_key`]) of the key columns; empty for keyless tables.
+    /// Key bytes ([`crate::verify::value::push_key`]) of the key columns;
+    /// empty for keyless tables.
     pub key: Vec<u8>,
-    /// Every compared column, canonical ([`push_canonical`]).
+    /// Every compared column as a COPY field ([`push_field`]).
     pub fields: Vec<u8>,
     /// Source only: why the copy would have rejected this row.
     pub rejected: Option<Box<Rejected>>,
@@ -53,22 +55,25 @@ pub fn read_source(
     conn: &Connection,
     layout: &Layout,
     ordered: bool,
+    range: Option<&KeyRange>,
     tx: &Sender<Vec<Row>>,
     stop: &AtomicBool,
 ) -> Result<()> {
     let fail = |e: rusqlite::Error| Error::Other(format!("reading source table {}: {e}", layout.source_table));
-    let mut stmt = conn.prepare(&layout.source_select(ordered)).map_err(fail)?;
+    let mut stmt = conn.prepare(&layout.source_select(ordered, range)).map_err(fail)?;
     let mut rows = stmt.query([]).map_err(fail)?;
     let mut batch = Vec::with_capacity(BATCH_ROWS);
     let mut encoded = Vec::new();
     let mut scratch = Scratch::default();
+    let columns = layout.columns.len();
+    // Where each column's field starts in `fields`; None when it failed.
+    let mut starts: Vec<Option<usize>> = vec![None; columns];
     while let Some(source_row) = rows.next().map_err(fail)? {
         let mut row = Row {
             key: Vec::new(),
-            fields: Vec::new(),
+            fields: Vec::with_capacity(16 * columns),
             rejected: None,
         };
-        let mut failed = vec![false; layout.columns.len()];
         for (i, column) in layout.columns.iter().enumerate() {
             let value = source_row.get_ref(i).map_err(fail)?;
             encoded.clear();
@@ -78,10 +83,13 @@ pub fn read_source(
                 encode_value(&mut encoded, value, &column.cast, &mut scratch)
             };
             match result {
-                Ok(()) => push_canonical(&mut row.fields, column.kind, field_of(&encoded)),
+                Ok(()) => {
+                    starts[i] = Some(row.fields.len());
+                    row.fields.extend_from_slice(&encoded);
+                }
                 Err(reason) => {
-                    failed[i] = true;
-                    push_canonical(&mut row.fields, column.kind, None);
+                    starts[i] = None;
+                    push_field(&mut row.fields, None);
                     if row.rejected.is_none() {
                         row.rejected = Some(Box::new(Rejected {
                             column: i,
@@ -94,7 +102,7 @@ pub fn read_source(
             }
         }
         if let Some(key) = &layout.key {
-            if key.iter().any(|&p| failed[p]) {
+            if key.iter().any(|&p| starts[p].is_none()) {
                 let mut values = key
                     .iter()
                     .map(|&p| source_row.get_ref(p).map(json_of))
@@ -102,16 +110,16 @@ pub fn read_source(
                     .map_err(fail)?;
                 // A NULL key does not name the row; its rowid does (as in reject files).
                 if layout.selects_rowid && values.iter().any(serde_json::Value::is_null) {
-                    let rowid = source_row.get_ref(layout.columns.len()).map_err(fail)?;
+                    let rowid = source_row.get_ref(columns).map_err(fail)?;
                     values.push(serde_json::json!({ "rowid": json_of(rowid) }));
                 }
                 if let Some(r) = row.rejected.as_mut() {
                     r.source_key = Some(values);
                 }
             } else {
-                let fields = crate::verify::value::fields(&row.fields);
                 for &p in key {
-                    push_key(&mut row.key, layout.columns[p].kind, fields[p]);
+                    let field = starts[p].and_then(|start| field_of(&row.fields[start..]));
+                    push_key_field(&mut row.key, layout.columns[p].kind, field);
                 }
             }
         }
@@ -126,9 +134,10 @@ pub fn read_source(
     Ok(())
 }
 
+/// The first framed field of `encoded`.
 fn field_of(encoded: &[u8]) -> Option<&[u8]> {
-    let len = i32::from_be_bytes([encoded[0], encoded[1], encoded[2], encoded[3]]);
-    (len >= 0).then(|| &encoded[4..])
+    let len = usize::try_from(i32::from_be_bytes([encoded[0], encoded[1], encoded[2], encoded[3]])).ok()?;
+    encoded.get(4..4 + len)
 }
 
 fn value_preview(value: ValueRef<'_>) -> String {
@@ -161,6 +170,7 @@ pub fn read_target(
     schema: &str,
     layout: &Layout,
     ordered: bool,
+    range: Option<&KeyRange>,
     tx: &Sender<Vec<Row>>,
     stop: &AtomicBool,
 ) -> Result<()> {
@@ -169,7 +179,7 @@ pub fn read_target(
     }
     let context = format!("reading target table {}", layout.target_table);
     let reader = client
-        .copy_out(&layout.target_copy(schema, ordered))
+        .copy_out(&layout.target_copy(schema, ordered, range))
         .map_err(|e| Error::pg(context.clone(), &e))?;
     let mut input = BufReader::with_capacity(256 * 1024, reader);
     let io = |e: std::io::Error| Error::io(context.clone(), e);
@@ -182,7 +192,7 @@ pub fn read_target(
     let extension = u32::from_be_bytes([header[15], header[16], header[17], header[18]]);
     std::io::copy(&mut (&mut input).take(u64::from(extension)), &mut std::io::sink()).map_err(io)?;
     let mut batch = Vec::with_capacity(BATCH_ROWS);
-    let mut field = Vec::new();
+    let mut starts: Vec<Option<usize>> = vec![None; layout.columns.len()];
     loop {
         let mut count = [0u8; 2];
         input.read_exact(&mut count).map_err(io)?;
@@ -192,30 +202,34 @@ pub fn read_target(
         }
         let mut row = Row {
             key: Vec::new(),
-            fields: Vec::new(),
+            fields: Vec::with_capacity(16 * layout.columns.len()),
             rejected: None,
         };
-        for i in 0..usize::try_from(count).map_err(|_| bad("field count"))? {
+        let count = usize::try_from(count).map_err(|_| bad("field count"))?;
+        if count != layout.columns.len().max(1) {
+            return Err(bad("field count"));
+        }
+        for i in 0..count {
             let mut len = [0u8; 4];
             input.read_exact(&mut len).map_err(io)?;
-            let len = i32::from_be_bytes(len);
-            let value = match usize::try_from(len) {
-                Ok(n) => {
-                    field.clear();
-                    field.resize(n, 0);
-                    input.read_exact(&mut field).map_err(io)?;
-                    Some(field.as_slice())
-                }
-                Err(_) => None,
-            };
-            if let Some(column) = layout.columns.get(i) {
-                push_canonical(&mut row.fields, column.kind, value);
+            let start = row.fields.len();
+            // Fields are kept framed exactly as COPY sends them.
+            row.fields.extend_from_slice(&len);
+            if let Ok(n) = usize::try_from(i32::from_be_bytes(len)) {
+                row.fields.resize(start + 4 + n, 0);
+                input.read_exact(&mut row.fields[start + 4..]).map_err(io)?;
+            }
+            if let Some(slot) = starts.get_mut(i) {
+                *slot = Some(start);
             }
         }
+        if layout.columns.is_empty() {
+            row.fields.clear();
+        }
         if let Some(key) = &layout.key {
-            let fields = crate::verify::value::fields(&row.fields);
             for &p in key {
-                push_key(&mut row.key, layout.columns[p].kind, fields.get(p).copied().flatten());
+                let field = starts[p].and_then(|start| field_of(&row.fields[start..]));
+                push_key_field(&mut row.key, layout.columns[p].kind, field);
             }
         }
         batch.push(row);

@@ -1,7 +1,8 @@
-//! Field values in the form verify compares: PostgreSQL's binary COPY
-//! fields, put into a canonical form where two spellings of one value
-//! (numeric scale, JSON key order and number syntax) are equal, plus
-//! order-preserving key bytes and readable renderings for reports.
+//! Field values as verify compares them: PostgreSQL's binary COPY fields,
+//! equal when their bytes are, or, for numeric and JSON, when their
+//! canonical forms are (numeric scale, JSON key order and number syntax
+//! are spellings, not values). Also order-preserving key bytes and
+//! readable renderings for reports.
 
 use crate::plan::types::PgType;
 use crate::target::postgres::encode::{civil_from_days, format_timestamp};
@@ -71,25 +72,59 @@ impl FieldKind {
     }
 }
 
-/// Appends one field (`None` for NULL) in canonical form: i32 length
-/// (-1 for NULL) and bytes, like a COPY field.
-pub fn push_canonical(out: &mut Vec<u8>, kind: FieldKind, field: Option<&[u8]>) {
-    let Some(bytes) = field else {
-        out.extend_from_slice(&(-1i32).to_be_bytes());
-        return;
-    };
-    let canonical: Option<Vec<u8>> = match kind {
-        FieldKind::Numeric => Some(numeric_canonical(bytes).into_bytes()),
-        // jsonb fields start with a version byte; json fields do not.
-        FieldKind::Json => Some(json_canonical(bytes.strip_prefix(&[1]).unwrap_or(bytes))),
-        _ => None,
-    };
-    let bytes = canonical.as_deref().unwrap_or(bytes);
-    out.extend_from_slice(&i32::try_from(bytes.len()).unwrap_or(i32::MAX).to_be_bytes());
-    out.extend_from_slice(bytes);
+impl FieldKind {
+    /// Whether equal values can have different bytes.
+    pub fn has_spellings(self) -> bool {
+        matches!(self, FieldKind::Numeric | FieldKind::Json)
+    }
 }
 
-/// Splits a run of canonical fields back into fields.
+/// Appends one field as COPY frames it: i32 length (-1 for NULL), bytes.
+pub fn push_field(out: &mut Vec<u8>, field: Option<&[u8]>) {
+    match field {
+        None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+        Some(bytes) => {
+            out.extend_from_slice(&i32::try_from(bytes.len()).unwrap_or(i32::MAX).to_be_bytes());
+            out.extend_from_slice(bytes);
+        }
+    }
+}
+
+/// The canonical bytes of a field whose kind has spellings.
+pub fn canonical(kind: FieldKind, bytes: &[u8]) -> Vec<u8> {
+    match kind {
+        FieldKind::Numeric => numeric_canonical(bytes).into_bytes(),
+        // jsonb fields start with a version byte; json fields do not.
+        FieldKind::Json => json_canonical(bytes.strip_prefix(&[1]).unwrap_or(bytes)),
+        _ => bytes.to_vec(),
+    }
+}
+
+/// Appends one field (`None` for NULL) in canonical form, framed.
+pub fn push_canonical(out: &mut Vec<u8>, kind: FieldKind, field: Option<&[u8]>) {
+    match field {
+        Some(bytes) if kind.has_spellings() => push_field(out, Some(&canonical(kind, bytes))),
+        other => push_field(out, other),
+    }
+}
+
+/// Whether two fields hold the same value.
+pub fn same_value(kind: FieldKind, a: Option<&[u8]>, b: Option<&[u8]>) -> bool {
+    match (a, b) {
+        (Some(x), Some(y)) if x != y && kind.has_spellings() => canonical(kind, x) == canonical(kind, y),
+        _ => a == b,
+    }
+}
+
+/// Appends a key field: canonical first where values have spellings.
+pub fn push_key_field(out: &mut Vec<u8>, kind: FieldKind, field: Option<&[u8]>) {
+    match field {
+        Some(bytes) if kind.has_spellings() => push_key(out, kind, Some(&canonical(kind, bytes))),
+        other => push_key(out, kind, other),
+    }
+}
+
+/// Splits a run of framed fields back into fields.
 pub fn fields(mut data: &[u8]) -> Vec<Option<&[u8]>> {
     let mut out = Vec::new();
     while data.len() >= 4 {
@@ -275,11 +310,14 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A canonical field as a person reads it.
+/// A field as a person reads it.
 pub fn display(kind: FieldKind, field: Option<&[u8]>) -> String {
     let Some(bytes) = field else {
         return "NULL".into();
     };
+    if kind.has_spellings() {
+        return quoted_text(&canonical(kind, bytes));
+    }
     let fixed = |n: usize| (bytes.len() == n).then_some(bytes);
     let text = match kind {
         FieldKind::Int => int_of(bytes).map(|i| i.to_string()),
@@ -313,7 +351,8 @@ pub fn display(kind: FieldKind, field: Option<&[u8]>) -> String {
             }
         }),
         FieldKind::Uuid => uuid::Uuid::from_slice(bytes).ok().map(|u| u.to_string()),
-        FieldKind::Numeric | FieldKind::Json | FieldKind::Text => Some(quoted_text(bytes)),
+        FieldKind::Text => Some(quoted_text(bytes)),
+        FieldKind::Numeric | FieldKind::Json => None,
         FieldKind::Inet => inet_text(bytes),
         FieldKind::Bytea | FieldKind::Opaque => None,
     };
@@ -380,8 +419,9 @@ pub fn key_json(kind: FieldKind, field: Option<&[u8]>) -> serde_json::Value {
             .ok()
             .and_then(serde_json::Number::from_f64)
             .map_or(Value::Null, Value::Number),
-        FieldKind::Text | FieldKind::Json | FieldKind::Numeric => {
-            Value::String(String::from_utf8_lossy(bytes).into_owned())
+        FieldKind::Text => Value::String(String::from_utf8_lossy(bytes).into_owned()),
+        FieldKind::Json | FieldKind::Numeric => {
+            Value::String(String::from_utf8_lossy(&canonical(kind, bytes)).into_owned())
         }
         FieldKind::Bytea | FieldKind::Opaque => Value::String(format!("\\x{}", hex(bytes))),
         _ => Value::String(display(kind, field)),
@@ -440,6 +480,25 @@ mod tests {
         let mut null = Vec::new();
         push_key(&mut null, FieldKind::Text, None);
         assert!(null < key(FieldKind::Text, b""));
+    }
+
+    #[test]
+    fn spellings_are_the_same_value() {
+        let jsonb = |t: &str| [&[1u8][..], t.as_bytes()].concat();
+        assert!(same_value(
+            FieldKind::Json,
+            Some(&jsonb(r#"{"a": 1.0}"#)),
+            Some(&jsonb(r#"{"a":1}"#))
+        ));
+        assert!(!same_value(FieldKind::Json, Some(&jsonb(r#"{"a": 1}"#)), None));
+        assert!(!same_value(FieldKind::Text, Some(b"a"), Some(b"A")));
+        let one_and_a_half = numeric_field(2, 0, 0, 1, &[1, 5000]);
+        let same_at_scale_2 = numeric_field(2, 0, 0, 2, &[1, 5000]);
+        assert!(same_value(
+            FieldKind::Numeric,
+            Some(&one_and_a_half),
+            Some(&same_at_scale_2)
+        ));
     }
 
     #[test]
