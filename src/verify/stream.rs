@@ -44,10 +44,11 @@ pub struct Rejected {
 }
 
 /// Sends batches; returns false once the receiver has gone (the
-/// comparison stopped early), which ends the producer quietly.
+/// comparison stopped early) or Ctrl-C was pressed, which ends the
+/// producer quietly (the caller reports the interruption).
 fn send(tx: &Sender<Vec<Row>>, batch: &mut Vec<Row>) -> bool {
     let full = std::mem::replace(batch, Vec::with_capacity(BATCH_ROWS));
-    tx.send(full).is_ok()
+    !crate::report::interrupt::requested() && tx.send(full).is_ok()
 }
 
 /// Streams the source table, each value encoded by the copy's own encoder.
