@@ -31,6 +31,9 @@ test: deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) build
+	@# A fresh cluster per run: tests create a database each, so none pile up.
+	-@GODWIT_HOME=$(TEST_HOME) target/debug/godwit local stop >/dev/null 2>&1
+	rm -rf $(TEST_HOME)
 	GODWIT_HOME=$(TEST_HOME) target/debug/godwit local start >/dev/null
 	GODWIT_HOME=$(TEST_HOME) GODWIT_TEST_URL="$$(GODWIT_HOME=$(TEST_HOME) target/debug/godwit local url)" \
 	  $(CARGO) test --all-targets -- --test-threads=4

@@ -66,6 +66,11 @@ pub enum Error {
     #[error("interrupted; the target is unchanged")]
     Interrupted,
 
+    /// A migration run that stopped: a failing statement, failed validation,
+    /// lint errors or an interruption. The message says what stays applied.
+    #[error("{0}")]
+    Migrate(String),
+
     #[error("local cluster: {0}")]
     Local(String),
 
