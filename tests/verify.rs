@@ -490,3 +490,43 @@ fn a_large_table_is_compared_in_key_ranges_without_losing_rows_at_the_edges() {
     assert_eq!(big["rows_source"], 600_000);
     assert_eq!(big["rows_target"], 600_000);
 }
+
+#[test]
+fn copy_verify_keeps_3_for_review_items_and_exits_4_for_rejected_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    // A trigger is not migrated (exit 3), but every row arrives: verify is clean.
+    let with_trigger = sqlite_file(
+        dir.path(),
+        "trigger.db",
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
+         INSERT INTO t VALUES (1, 'a'), (2, 'b');
+         CREATE TRIGGER t_touch AFTER UPDATE ON t BEGIN UPDATE t SET v = v WHERE id = 0; END;",
+    );
+    let out = copy(&with_trigger, &fresh_database("verify_review"), &["--verify"]);
+    assert_exit(&out, 3);
+    assert!(
+        stdout(&out).contains("the target equals the source"),
+        "{}",
+        stdout(&out)
+    );
+
+    // A rejected row is legitimately missing: copy --verify says so with exit 4.
+    let with_bad_value = sqlite_file(
+        dir.path(),
+        "reject.db",
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER);
+         INSERT INTO t VALUES (1, 10), (2, 'not a number'), (3, 30);",
+    );
+    let rejects = dir.path().join("rejects.jsonl");
+    let out = copy(
+        &with_bad_value,
+        &fresh_database("verify_reject"),
+        &["--verify", "--on-error", "skip", "--rejects", rejects.to_str().unwrap()],
+    );
+    assert_exit(&out, 4);
+    assert!(
+        stdout(&out).contains("1 missing from the target: [2]"),
+        "{}",
+        stdout(&out)
+    );
+}
