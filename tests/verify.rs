@@ -530,3 +530,39 @@ fn copy_verify_keeps_3_for_review_items_and_exits_4_for_rejected_rows() {
         stdout(&out)
     );
 }
+
+#[test]
+fn uuid_from_int_keys_and_array_casts_verify_by_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = sqlite_file(
+        dir.path(),
+        "users.db",
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, tags TEXT);
+         CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users(id), body TEXT);
+         INSERT INTO users VALUES (1, 'ada', 'a,b'), (2, 'bob', ''), (3, 'eve', NULL);
+         INSERT INTO posts VALUES (10, 1, 'hello'), (11, 3, 'hi');",
+    );
+    let config = dir.path().join("godwit.toml");
+    std::fs::write(
+        &config,
+        "[[cast]]\ncolumn = \"users.id\"\nto = \"uuid\"\nusing = \"uuid-from-int\"\n\n\
+         [[cast]]\ncolumn = \"users.tags\"\nto = \"text[]\"\nusing = \"split(',')\"\n",
+    )
+    .unwrap();
+    let config_arg = config.to_str().unwrap();
+    let target = fresh_database("verify_uuidint");
+    assert_exit(&copy(&source, &target, &["--config", config_arg]), 0);
+    let (code, doc) = verify_json(&source, &target, &["--config", config_arg]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(table(&doc, "users")["method"], "hash");
+    execute(
+        &target,
+        "UPDATE users SET tags = '{a,c}' WHERE name = 'ada'; UPDATE posts SET user_id = NULL WHERE id = 11",
+    );
+    let (code, doc) = verify_json(&source, &target, &["--config", config_arg]);
+    assert_eq!(code, 4);
+    let users = table(&doc, "users");
+    assert_eq!(users["changed_count"], 1, "{users:#}");
+    assert_eq!(users["diffs"][0]["columns"][0]["column"], "tags", "{users:#}");
+    assert_eq!(table(&doc, "posts")["changed"], json!([[11]]));
+}
