@@ -140,8 +140,10 @@ pub fn verify(context: &Context<'_>, options: &VerifyOptions, reporter: &Reporte
         options.jobs
     )));
     let source = context.source;
-    let readers = source.snapshot(options.jobs)?;
-    let tasks = plan_tasks(&readers[0], &layouts).map_err(|e| source.err(e))?;
+    // Ranges only split the key space (the outer ones are open), so they
+    // need not come from the snapshot the comparison reads.
+    let tasks = plan_tasks(&source.connect()?, &layouts).map_err(|e| source.err(e))?;
+    let readers = source.snapshot(options.jobs.min(tasks.len()).max(1))?;
     let chunks_of = |table: usize| tasks.iter().filter(|t| t.table == table).count();
     let remaining: Vec<AtomicUsize> = (0..layouts.len()).map(|i| AtomicUsize::new(chunks_of(i))).collect();
     // Per table, per chunk (in key order): what comparing it found.
