@@ -181,3 +181,82 @@ impl Layout {
         format!("COPY ({select}) TO STDOUT (FORMAT binary)")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::value::FieldKind;
+
+    fn column(name: &str, pg_type: PgType, cast: Cast) -> Column {
+        Column {
+            source: name.into(),
+            target: name.to_lowercase(),
+            kind: FieldKind::of(&pg_type),
+            pg_type,
+            cast,
+            not_null: true,
+        }
+    }
+
+    fn layout(key: Vec<Column>) -> Layout {
+        let positions = (0..key.len()).collect();
+        Layout {
+            source_table: "Items".into(),
+            target_table: "items".into(),
+            target_exists: true,
+            columns: key,
+            key: Some(positions),
+            orderable: true,
+            not_compared: Vec::new(),
+            row_count: 0,
+            selects_rowid: false,
+            rowid_key: true,
+        }
+    }
+
+    #[test]
+    fn both_sides_order_by_bytes() {
+        let l = layout(vec![
+            column("Code", PgType::Text, Cast::Text { max_chars: None }),
+            column("N", PgType::BigInt, Cast::Integer { bits: 64 }),
+        ]);
+        assert_eq!(
+            l.source_select(true, None),
+            r#"SELECT "Code", "N" FROM "Items" ORDER BY "Code" COLLATE BINARY, "N" COLLATE BINARY"#
+        );
+        assert_eq!(
+            l.target_copy("app", true, None),
+            r#"COPY (SELECT "code", "n" FROM "app"."items" ORDER BY "code" COLLATE "C" NULLS FIRST, "n" NULLS FIRST) TO STDOUT (FORMAT binary)"#
+        );
+        assert_eq!(l.source_select(false, None), r#"SELECT "Code", "N" FROM "Items""#);
+    }
+
+    #[test]
+    fn key_ranges_are_open_at_the_ends() {
+        let l = layout(vec![column("Id", PgType::BigInt, Cast::Integer { bits: 64 })]);
+        let first = KeyRange {
+            from: None,
+            to: Some(100),
+        };
+        let middle = KeyRange {
+            from: Some(100),
+            to: Some(200),
+        };
+        let last = KeyRange {
+            from: Some(200),
+            to: None,
+        };
+        assert!(
+            l.source_select(true, Some(&first))
+                .contains("WHERE rowid < 100 ORDER BY")
+        );
+        assert!(
+            l.source_select(true, Some(&middle))
+                .contains("WHERE rowid >= 100 AND rowid < 200")
+        );
+        assert!(
+            l.target_copy("s", true, Some(&last))
+                .contains("WHERE id >= 200 ORDER BY id NULLS FIRST")
+        );
+    }
+}
