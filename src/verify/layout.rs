@@ -256,7 +256,7 @@ mod tests {
         );
         assert!(
             l.target_copy("s", true, Some(&last))
-                .contains("WHERE id >= 200 ORDER BY id NULLS FIRST")
+                .contains(r#"WHERE "id" >= 200 ORDER BY "id" NULLS FIRST"#)
         );
     }
 }
