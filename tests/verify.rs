@@ -34,6 +34,9 @@ INSERT INTO pairs VALUES (1, 'x', 0.1), (1, 'y', -0.0), (2, 'x', 1e300), (-3, 'z
 -- No key: compared as a multiset of rows, duplicates included.
 CREATE TABLE log (msg TEXT, n INTEGER);
 INSERT INTO log VALUES ('a', 1), ('a', 1), ('b', 2), (NULL, NULL);
+-- No key, and JSON that jsonb prints in another key order and spacing.
+CREATE TABLE audit (doc JSON, at DATETIME);
+INSERT INTO audit VALUES ('{"bb": 1, "a": [2.0, {"z":null,"y":true}]}', '2024-03-01 10:00:00'), ('{"bb": 1, "a": [2.0, {"z":null,"y":true}]}', '2024-03-01 10:00:00'), ('[]', NULL);
 "#;
 
 fn app(dir: &Path) -> PathBuf {
@@ -121,6 +124,7 @@ fn a_clean_copy_verifies_clean() {
     assert_eq!(log["missing_hashes"], 0);
     assert_eq!(log["extra_hashes"], 0);
     assert_eq!(log["rows_source"], 4);
+    assert_eq!(table(&doc, "audit")["status"], "equal");
 
     // Human output names every table and says so.
     let out = verify(&source, &target, &[]);
@@ -263,6 +267,21 @@ fn keyless_tables_report_row_counts_by_content() {
     assert_eq!(log["missing_hashes"], 1);
     assert_eq!(log["extra_hashes"], 1);
     assert!(log.get("missing").is_none(), "{log:#}");
+}
+
+#[test]
+fn keyless_tables_compare_json_by_value() {
+    let (_dir, source, target) = copied("verify_keyless_json");
+    execute(
+        &target,
+        r#"UPDATE audit SET doc = '{"bb": 1, "a": [2.0, {"z": null, "y": false}]}' WHERE ctid IN (SELECT ctid FROM audit WHERE doc ? 'bb' LIMIT 1)"#,
+    );
+    let (code, doc) = verify_json(&source, &target, &[]);
+    assert_eq!(code, 4);
+    let audit = table(&doc, "audit");
+    assert_eq!(audit["missing_hashes"], 1, "{audit:#}");
+    assert_eq!(audit["extra_hashes"], 1, "{audit:#}");
+    assert_eq!(table(&doc, "log")["status"], "equal");
 }
 
 #[test]

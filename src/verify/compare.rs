@@ -355,16 +355,20 @@ impl<'a> Comparer<'a> {
     }
 
     /// Multiset comparison of row contents, for tables without a key.
+    ///
+    /// First by the hash of the bytes as they are. Only when rows are left
+    /// over and some column's values have spellings (numeric, JSON) is
+    /// `respelled` called: it runs [`Comparer::multiset_canonical`] on a
+    /// second read, for the leftover rows only, so that parsing JSON is
+    /// paid where bytes differ, not for every row.
     pub fn multiset(
         &mut self,
         source: &Receiver<Vec<Row>>,
         target: &Receiver<Vec<Row>>,
         partition: u64,
         partitions: u64,
-    ) {
+    ) -> HashMap<u64, i64> {
         let mut balance: HashMap<u64, i64> = HashMap::new();
-        let spellings = self.layout.columns.iter().any(|c| c.kind.has_spellings());
-        let mut canonical_row = Vec::new();
         each_batch(source, target, |from_source, rows| {
             for row in rows {
                 if from_source && row.rejected.is_some() {
@@ -374,15 +378,7 @@ impl<'a> Comparer<'a> {
                     }
                     continue;
                 }
-                let hash = if spellings {
-                    canonical_row.clear();
-                    for (column, field) in self.layout.columns.iter().zip(fields(&row.fields)) {
-                        push_canonical(&mut canonical_row, column.kind, field);
-                    }
-                    hash_of(&canonical_row)
-                } else {
-                    hash_of(&row.fields)
-                };
+                let hash = row.content_hash;
                 if partitions > 1 && hash % partitions != partition {
                     continue;
                 }
@@ -393,20 +389,54 @@ impl<'a> Comparer<'a> {
                     self.outcome.rows_target += 1;
                     -1
                 };
-                let entry = balance.entry(hash).or_insert(0);
-                *entry += delta;
-                if *entry == 0 {
-                    balance.remove(&hash);
-                }
+                add(&mut balance, hash, delta);
             }
         });
-        for n in balance.into_values() {
-            if n > 0 {
+        balance
+    }
+
+    /// The second read of a keyless table: rows whose byte hash was left
+    /// over, matched again by the hash of their canonical values.
+    pub fn multiset_canonical(
+        &mut self,
+        source: &Receiver<Vec<Row>>,
+        target: &Receiver<Vec<Row>>,
+        leftover: &HashMap<u64, i64>,
+    ) -> HashMap<u64, i64> {
+        let mut balance: HashMap<u64, i64> = HashMap::new();
+        let mut canonical_row = Vec::new();
+        each_batch(source, target, |from_source, rows| {
+            for row in rows {
+                if (from_source && row.rejected.is_some()) || !leftover.contains_key(&row.content_hash) {
+                    continue;
+                }
+                canonical_row.clear();
+                for (column, field) in self.layout.columns.iter().zip(fields(&row.fields)) {
+                    push_canonical(&mut canonical_row, column.kind, field);
+                }
+                add(&mut balance, hash_of(&canonical_row), if from_source { 1 } else { -1 });
+            }
+        });
+        balance
+    }
+
+    /// Counts what a multiset balance leaves unmatched.
+    pub fn count_unmatched(&mut self, balance: &HashMap<u64, i64>) {
+        for n in balance.values() {
+            if *n > 0 {
                 self.outcome.missing_hashes += n.unsigned_abs();
             } else {
                 self.outcome.extra_hashes += n.unsigned_abs();
             }
         }
+    }
+}
+
+fn add(balance: &mut HashMap<u64, i64>, hash: u64, delta: i64) {
+    let entry = balance.entry(hash).or_insert(0);
+    *entry += delta;
+    if *entry == 0 {
+        balance.remove(&hash);
     }
 }
 

@@ -13,6 +13,7 @@ use rusqlite::types::ValueRef;
 
 use crate::error::{Error, Result};
 use crate::target::postgres::encode::{Scratch, encode_value, preview};
+use crate::verify::compare::hash_of;
 use crate::verify::layout::KeyRange;
 use crate::verify::layout::Layout;
 use crate::verify::value::{push_field, push_key_field};
@@ -31,6 +32,8 @@ pub struct Row {
     pub fields: Vec<u8>,
     /// Source only: why the copy would have rejected this row.
     pub rejected: Option<Box<Rejected>>,
+    /// Keyless tables only: the hash of `fields`, computed by the producer.
+    pub content_hash: u64,
 }
 
 #[derive(Debug)]
@@ -72,8 +75,9 @@ pub fn read_source(
     while let Some(source_row) = rows.next().map_err(fail)? {
         let mut row = Row {
             key: Vec::new(),
-            fields: Vec::with_capacity(16 * columns),
+            fields: Vec::with_capacity(24 * columns),
             rejected: None,
+            content_hash: 0,
         };
         for (i, column) in layout.columns.iter().enumerate() {
             let value = source_row.get_ref(i).map_err(fail)?;
@@ -123,6 +127,9 @@ pub fn read_source(
                     push_key_field(&mut row.key, layout.columns[p].kind, field);
                 }
             }
+        }
+        if layout.key.is_none() {
+            row.content_hash = hash_of(&row.fields);
         }
         batch.push(row);
         if batch.len() >= BATCH_ROWS && (stop.load(Ordering::Relaxed) || !send(tx, &mut batch)) {
@@ -203,8 +210,9 @@ pub fn read_target(
         }
         let mut row = Row {
             key: Vec::new(),
-            fields: Vec::with_capacity(16 * layout.columns.len()),
+            fields: Vec::with_capacity(24 * layout.columns.len()),
             rejected: None,
+            content_hash: 0,
         };
         let count = usize::try_from(count).map_err(|_| bad("field count"))?;
         if count != layout.columns.len().max(1) {
@@ -232,6 +240,9 @@ pub fn read_target(
                 let field = starts[p].and_then(|start| field_of(&row.fields[start..]));
                 push_key_field(&mut row.key, layout.columns[p].kind, field);
             }
+        }
+        if layout.key.is_none() {
+            row.content_hash = hash_of(&row.fields);
         }
         batch.push(row);
         if batch.len() >= BATCH_ROWS && (stop.load(Ordering::Relaxed) || !send(tx, &mut batch)) {
