@@ -142,8 +142,8 @@ pub fn fields(mut data: &[u8]) -> Vec<Option<&[u8]>> {
 }
 
 /// Appends a key field as bytes whose memcmp order is PostgreSQL's order
-/// for the type (NULLS FIRST). Injective for every kind, so keys of
-/// unorderable kinds still identify rows.
+/// for the type (NULL first, as SQLite sorts it). Injective for every
+/// kind, so keys of unorderable kinds still identify rows.
 pub fn push_key(out: &mut Vec<u8>, kind: FieldKind, field: Option<&[u8]>) {
     let Some(bytes) = field else {
         out.push(0);
