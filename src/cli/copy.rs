@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::cli::args::CopyArgs;
+use crate::cli::prepare::Profiling;
 use crate::config::Config;
 use crate::error::{ExitCode, Result};
 use crate::load::{self, CopyOptions};
@@ -29,7 +30,11 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
         &config,
         &args.mapping,
         &args.target.schema,
-        args.data_only,
+        if args.data_only {
+            Profiling::Everything
+        } else {
+            Profiling::AsPlanned
+        },
         reporter,
     )?;
     let options = CopyOptions {

@@ -10,21 +10,37 @@ use crate::report::{Event, Reporter};
 use crate::source::SourceSchema;
 use crate::source::sqlite::SqliteSource;
 
-/// Describes the source and plans it into `schema`. `profile_all` profiles
-/// every column (data-only: a target timestamp may take an INTEGER column
-/// of epoch values), else only those whose type depends on their values.
+/// Which columns to profile (a full scan of their values) before planning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profiling {
+    /// Those whose PostgreSQL type depends on their values (schema mode).
+    AsPlanned,
+    /// Every column: data-only, where a target timestamp may take an
+    /// INTEGER column of epoch values.
+    Everything,
+    /// Only date and time columns, whose epoch unit a cast needs: verify,
+    /// which takes every other type from the target's catalog.
+    DatesOnly,
+}
+
+/// Describes the source and plans it into `schema`.
 pub fn plan_source(
     source: &SqliteSource,
     config: &Config,
     mapping: &MappingArgs,
     schema: &str,
-    profile_all: bool,
+    profiling: Profiling,
     reporter: &Reporter,
 ) -> Result<(SourceSchema, Plan)> {
     reporter.emit(Event::Phase(format!("reading {}", source.path.display())));
     let conn = source.connect()?;
-    let source_schema = source.describe(&conn, &|_, c| {
-        profile_all || plan::types::needs_profile(&c.declared_type)
+    let source_schema = source.describe(&conn, &|_, c| match profiling {
+        Profiling::AsPlanned => plan::types::needs_profile(&c.declared_type),
+        Profiling::Everything => true,
+        Profiling::DatesOnly => {
+            plan::types::needs_profile(&c.declared_type)
+                && plan::types::is_temporal(&plan::types::parse_declared(&c.declared_type).name)
+        }
     })?;
     drop(conn);
     let plan = plan::build(

@@ -264,7 +264,8 @@ pub fn needs_profile(declared: &str) -> bool {
         || (affinity(n) == Affinity::Real)
 }
 
-fn is_temporal(n: &str) -> bool {
+/// A date or time declared type (upper-cased name, as [`parse_declared`] gives).
+pub fn is_temporal(n: &str) -> bool {
     n == "DATE" || n.starts_with("DATETIME") || n.starts_with("TIMESTAMP") || n == "TIME"
 }
 

@@ -20,10 +20,12 @@ use postgres::Client;
 use rusqlite::Connection;
 
 use crate::cli::args::{MappingArgs, OutputArgs, TargetArgs};
+use crate::cli::prepare::Profiling;
 use crate::config::Config;
 use crate::error::{Error, ExitCode, Result};
 use crate::plan::Plan;
 use crate::plan::retarget::retarget;
+use crate::plan::types::PgType;
 use crate::report::{Event, Reporter, interrupt};
 use crate::source::SourceSchema;
 use crate::source::sqlite::{SqliteSource, quote};
@@ -80,8 +82,14 @@ pub fn run_cli(args: VerifyArgs) -> Result<ExitCode> {
     let source = SqliteSource::open(&args.source)?;
     let config = Config::load(args.mapping.config.as_deref())?;
     let target = crate::cli::resolve_target(args.target.to.as_deref(), &reporter)?;
-    let (source_schema, plan) =
-        crate::cli::prepare::plan_source(&source, &config, &args.mapping, &args.target.schema, false, &reporter)?;
+    let (source_schema, plan) = crate::cli::prepare::plan_source(
+        &source,
+        &config,
+        &args.mapping,
+        &args.target.schema,
+        Profiling::DatesOnly,
+        &reporter,
+    )?;
     let context = Context {
         source: &source,
         config: &config,
@@ -116,7 +124,8 @@ pub struct Context<'a> {
     pub config: &'a Config,
     pub mapping: &'a MappingArgs,
     pub source_schema: &'a SourceSchema,
-    /// The plan built as a schema-mode copy builds it.
+    /// The plan, built from a source described with [`Profiling::DatesOnly`]
+    /// or, when `profiled_all`, [`Profiling::Everything`].
     pub plan: &'a Plan,
     /// Every column was profiled, as `copy --data-only` does.
     pub profiled_all: bool,
@@ -294,32 +303,50 @@ fn connect(target: &ConnSpec) -> Result<Client> {
 }
 
 /// One layout per planned table, with the casts the copy applied to the
-/// target's actual columns. Where every target column has the planned
-/// type, the copy was a schema-mode copy and used the plan's casts
-/// (uuid-from-int keys, epoch units). Otherwise it was a data-only copy:
-/// the plan is rebuilt the way `copy --data-only` builds it (every column
-/// profiled) and fitted to the target, casts included.
+/// target's actual columns.
+///
+/// The source was described profiling only date and time columns
+/// ([`Profiling::DatesOnly`]): every other type is read from the target,
+/// and a cast depends on the value profile only through the epoch unit of
+/// dates and times. So, column by column: where the target has the planned
+/// type, the plan's cast is the copy's (config casts, uuid-from-int keys);
+/// where it has another type, the cast is the one `copy --data-only` gives
+/// that type (`retarget`). When a date or time target column takes a source
+/// column that was not profiled (INTEGER epoch values in a framework's
+/// timestamp), the source is described again with every column profiled,
+/// as `copy --data-only` does, for its epoch unit.
 fn layouts(
     context: &Context<'_>,
     schema: &str,
     targets: &[catalog::TargetTable],
     reporter: &Reporter,
 ) -> Result<Vec<Layout>> {
-    let plan = context.plan;
-    let mut fitted = plan.clone();
+    let planned_type = |plan: &Plan, table: &str, column: &str| {
+        plan.tables
+            .iter()
+            .find(|t| t.source == table)
+            .and_then(|t| t.columns.iter().find(|c| c.source == column))
+            .map(|c| c.pg_type.clone())
+    };
+    let mut plan = std::borrow::Cow::Borrowed(context.plan);
+    let mut fitted = plan.clone().into_owned();
     retarget(&mut fitted, context.source_schema, targets)?;
-    let framework_types = fitted.tables.iter().any(|t| {
-        let original = plan.tables.iter().find(|o| o.source == t.source);
-        t.columns.iter().any(|c| {
-            original
-                .and_then(|o| o.columns.iter().find(|p| p.source == c.source))
-                .is_some_and(|p| p.pg_type != c.pg_type)
-        })
-    });
-    if framework_types && !context.profiled_all {
+    let unprofiled_dates = !context.profiled_all
+        && fitted.tables.iter().any(|t| {
+            t.columns.iter().any(|c| {
+                matches!(c.pg_type, PgType::Date | PgType::Timestamp | PgType::Timestamptz)
+                    && planned_type(&plan, &t.source, &c.source).is_some_and(|p| p != c.pg_type)
+                    && context
+                        .source_schema
+                        .table(&t.source)
+                        .and_then(|s| s.column(&c.source))
+                        .is_some_and(|s| s.profile.is_none())
+            })
+        });
+    if unprofiled_dates {
         reporter.emit(Event::Info(
-            "the target's column types differ from the plan (a data-only copy): profiling every column, as \
-             copy --data-only does"
+            "the target has date or time columns where the plan has other types (a data-only copy): profiling \
+             every column, as copy --data-only does"
                 .into(),
         ));
         let (profiled_schema, profiled_plan) = crate::cli::prepare::plan_source(
@@ -327,22 +354,25 @@ fn layouts(
             context.config,
             context.mapping,
             schema,
-            true,
+            Profiling::Everything,
             &Reporter::silent(),
         )?;
         fitted = profiled_plan.clone();
         retarget(&mut fitted, &profiled_schema, targets)?;
+        plan = std::borrow::Cow::Owned(profiled_plan);
     }
-    let keep_plan_casts = !framework_types && !context.profiled_all;
     let mut out = Vec::new();
     for original in &plan.tables {
         let Some(table) = fitted.tables.iter_mut().find(|t| t.source == original.source) else {
             out.push(Layout::new(original, false, Vec::new(), false));
             continue;
         };
-        if keep_plan_casts {
+        // After copy --data-only --verify every cast is data-only's.
+        if !context.profiled_all {
             for column in &mut table.columns {
-                if let Some(planned) = original.columns.iter().find(|c| c.source == column.source) {
+                if let Some(planned) = original.columns.iter().find(|c| c.source == column.source)
+                    && planned.pg_type == column.pg_type
+                {
                     column.cast = planned.cast.clone();
                 }
             }
