@@ -7,6 +7,8 @@ GODWIT := target/release/godwit
 # unprivileged server account can reach it when we run as root.
 TEST_HOME ?= /tmp/godwit-test-home
 SF ?= 1
+# e.g. BENCH_ARGS='--reps 5 --tools godwit,limit'
+BENCH_ARGS ?=
 
 .PHONY: deps demo test build bench clean-local
 
@@ -35,13 +37,15 @@ test: deps
 	-@GODWIT_HOME=$(TEST_HOME) target/debug/godwit local stop >/dev/null 2>&1
 	rm -rf $(TEST_HOME)
 	GODWIT_HOME=$(TEST_HOME) target/debug/godwit local start >/dev/null
+	@# nextest runs the test binaries in parallel; plain cargo test where it is missing.
 	GODWIT_HOME=$(TEST_HOME) GODWIT_TEST_URL="$$(GODWIT_HOME=$(TEST_HOME) target/debug/godwit local url)" \
-	  $(CARGO) test --all-targets -- --test-threads=4
+	  sh -c 'if command -v cargo-nextest >/dev/null; then $(CARGO) nextest run --all-targets --no-fail-fast; \
+	         else $(CARGO) test --all-targets -- --test-threads=4; fi'
 
 bench: deps
 	@scripts/install-deps.sh bench
 	$(CARGO) build --release
-	python3 bench/run.py --sf $(SF)
+	python3 bench/run.py --sf $(SF) $(BENCH_ARGS)
 
 clean-local:
 	-GODWIT_HOME=$(TEST_HOME) target/debug/godwit local stop

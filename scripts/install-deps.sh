@@ -19,6 +19,7 @@ compgen -G "/usr/lib/llvm-*/lib/libclang*.so*" >/dev/null || need+=(libclang-dev
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ "${1:-}" = bench ]; then
   command -v pgloader >/dev/null || need+=(pgloader)
+  [ -x /usr/bin/time ] || need+=(time)
 fi
 command -v cargo >/dev/null || { echo "cargo is missing: install Rust from rustup first" >&2; exit 1; }
 

@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 
 use crate::cli::args::CopyArgs;
-use crate::cli::prepare::Profiling;
 use crate::config::Config;
 use crate::error::{ExitCode, Result};
 use crate::load::{self, CopyOptions};
+use crate::plan::{self, PlanOptions};
 use crate::report::{Event, Reporter};
 use crate::source::sqlite::SqliteSource;
 use crate::target::postgres::conn::ConnSpec;
@@ -24,19 +24,25 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| default_rejects_path(&source.path));
 
+    reporter.emit(Event::Phase(format!("reading {}", source.path.display())));
+    let conn = source.connect()?;
     // Data-only needs every column's profile: a target timestamp may take an INTEGER column of epoch values.
-    let (schema, plan) = crate::cli::prepare::plan_source(
-        &source,
+    let schema = source.describe(&conn, &|_, c| {
+        args.data_only || plan::types::profile_need(&c.declared_type) == plan::types::ProfileNeed::Always
+    })?;
+    drop(conn);
+    let plan = plan::build(
+        &source.path.display().to_string(),
+        &schema,
         &config,
-        &args.mapping,
-        &args.target.schema,
-        if args.data_only {
-            Profiling::Everything
-        } else {
-            Profiling::AsPlanned
+        &PlanOptions {
+            schema: args.target.schema.clone(),
+            identifiers: args.mapping.identifiers,
         },
-        reporter,
     )?;
+    for w in &plan.warnings {
+        reporter.emit(Event::Info(format!("note: {w}")));
+    }
     let options = CopyOptions {
         target: target.clone(),
         schema: args.target.schema.clone(),
@@ -46,9 +52,25 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
         jobs,
     };
     let outcome = if args.data_only {
-        load::data_only::copy(&source, &schema, plan.clone(), &options, args.truncate, reporter)?
+        load::data_only::copy(&source, &schema, plan, &options, args.truncate, reporter)?
     } else {
-        load::copy(&source, &plan, &options, reporter)?
+        let plan_options = PlanOptions {
+            schema: args.target.schema.clone(),
+            identifiers: args.mapping.identifiers,
+        };
+        let replan = |table: &str| -> Result<plan::TablePlan> {
+            let conn = source.connect()?;
+            let profiled = source.describe(&conn, &|t, c| {
+                t.name == table && plan::types::profile_need(&c.declared_type) != plan::types::ProfileNeed::None
+            })?;
+            let fresh = plan::build(&source.path.display().to_string(), &profiled, &config, &plan_options)?;
+            fresh
+                .tables
+                .into_iter()
+                .find(|t| t.source == table)
+                .ok_or_else(|| crate::error::Error::Other(format!("table {table} vanished while re-planning")))
+        };
+        load::copy(&source, plan, &replan, &options, reporter)?
     };
     let review = outcome.review;
     reporter.emit(Event::CopyFinished(outcome.summary));
@@ -56,21 +78,13 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
         reporter.emit(Event::Info(format!("connect with: psql \"{target}\"")));
     }
     if args.verify {
-        let context = crate::verify::Context {
-            source: &source,
-            config: &config,
-            mapping: &args.mapping,
-            source_schema: &schema,
-            plan: &plan,
-            profiled_all: args.data_only,
-        };
         let options = crate::verify::VerifyOptions {
             target: target.clone(),
             schema: args.target.schema.clone(),
             jobs,
             max_keys: 100,
         };
-        let verified = crate::verify::after_copy(&context, &options, reporter)?;
+        let verified = crate::verify::after_copy(&source, &config, &args.mapping, args.data_only, &options, reporter)?;
         if verified == ExitCode::Different {
             return Ok(ExitCode::Different);
         }

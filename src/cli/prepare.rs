@@ -5,6 +5,7 @@
 use crate::cli::args::MappingArgs;
 use crate::config::Config;
 use crate::error::Result;
+use crate::plan::types::ProfileNeed;
 use crate::plan::{self, Plan, PlanOptions};
 use crate::report::{Event, Reporter};
 use crate::source::SourceSchema;
@@ -13,7 +14,8 @@ use crate::source::sqlite::SqliteSource;
 /// Which columns to profile (a full scan of their values) before planning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Profiling {
-    /// Those whose PostgreSQL type depends on their values (schema mode).
+    /// Those only whose values can decide their type, as a schema-mode
+    /// copy does before it speculates on the declared types.
     AsPlanned,
     /// Every column: data-only, where a target timestamp may take an
     /// INTEGER column of epoch values.
@@ -35,10 +37,10 @@ pub fn plan_source(
     reporter.emit(Event::Phase(format!("reading {}", source.path.display())));
     let conn = source.connect()?;
     let source_schema = source.describe(&conn, &|_, c| match profiling {
-        Profiling::AsPlanned => plan::types::needs_profile(&c.declared_type),
+        Profiling::AsPlanned => plan::types::profile_need(&c.declared_type) == ProfileNeed::Always,
         Profiling::Everything => true,
         Profiling::DatesOnly => {
-            plan::types::needs_profile(&c.declared_type)
+            plan::types::profile_need(&c.declared_type) != ProfileNeed::None
                 && plan::types::is_temporal(&plan::types::parse_declared(&c.declared_type).name)
         }
     })?;

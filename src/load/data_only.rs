@@ -12,7 +12,7 @@ use postgres::Client;
 
 use crate::error::{Error, Result};
 use crate::load::rejects::RejectSink;
-use crate::load::worker::{TableCopy, TableProgress, copy_chunk};
+use crate::load::worker::{ChunkOutcome, CopyMode, TableCopy, TableProgress, copy_chunk};
 use crate::load::{CopyOptions, CopyOutcome};
 use crate::plan::Plan;
 use crate::plan::retarget::{self, Fit};
@@ -99,16 +99,24 @@ pub fn copy(
                 table: table.target.clone(),
                 rows: table.row_count,
             });
-            copy_chunk(
+            let outcome = copy_chunk(
                 &sqlite,
                 &mut client,
                 &copy,
                 None,
+                CopyMode::Plain,
                 &progress,
                 &rejects,
                 &interrupt::requested,
             )
             .map_err(|e| explain_load_error(e, &table.target))?;
+            // Data-only profiles every column first, so nothing is speculative.
+            if let ChunkOutcome::Unforeseen { column, why } = outcome {
+                return Err(Error::Other(format!(
+                    "{}.{column} {why}: unexpected after profiling",
+                    table.source
+                )));
+            }
             let summary = TableSummary {
                 table: table.target.clone(),
                 rows: progress.rows.load(std::sync::atomic::Ordering::Relaxed),
@@ -148,6 +156,7 @@ pub fn copy(
     let review = rejected > 0 || !unmatched.is_empty();
     Ok(CopyOutcome {
         summary: CopySummary {
+            phases: Vec::new(),
             source: plan.source.clone(),
             target: options.target.to_string(),
             schema: options.schema.clone(),

@@ -24,7 +24,7 @@ use crate::target::postgres::conn::{ConnSpec, describe_pg_error, quote_ident};
 use crate::target::postgres::ddl;
 use queue::TaskQueue;
 use rejects::RejectSink;
-use worker::{TableCopy, TableProgress, copy_chunk};
+use worker::{ChunkOutcome, CopyMode, TableCopy, TableProgress, copy_chunk};
 
 #[derive(Debug, Clone)]
 pub struct CopyOptions {
@@ -57,19 +57,24 @@ enum Task {
         label: String,
         sql: String,
     },
-    /// VALIDATE of a foreign key or check added NOT VALID.
-    Validate {
+    /// VALIDATE each constraint added NOT VALID on one table, then ANALYZE
+    /// it: one task per table, because both take a lock that would make a
+    /// second worker on the same table wait instead of working.
+    Finish {
         table: usize,
-        constraint: String,
-        label: String,
-    },
-    Analyze {
-        table: usize,
+        /// (constraint, label) pairs.
+        constraints: Vec<(String, String)>,
     },
 }
 
 /// Runs a schema-and-data copy.
-pub fn copy(source: &SqliteSource, plan: &Plan, options: &CopyOptions, reporter: &Reporter) -> Result<CopyOutcome> {
+pub fn copy(
+    source: &SqliteSource,
+    mut plan: Plan,
+    replan: &Replan<'_>,
+    options: &CopyOptions,
+    reporter: &Reporter,
+) -> Result<CopyOutcome> {
     let started = Instant::now();
     let mut control = options.target.connect()?;
     control
@@ -82,15 +87,24 @@ pub fn copy(source: &SqliteSource, plan: &Plan, options: &CopyOptions, reporter:
             dropped.join(", ")
         )));
     }
-    let replaced = check_target(&mut control, plan, options)?;
+    let replaced = check_target(&mut control, &plan, options)?;
 
     let staging_schema = staging::staging_name();
     staging::create(&mut control, &staging_schema)?;
-    let result = load_into_staging(source, plan, options, &staging_schema, &mut control, reporter).and_then(|loaded| {
+    let result = load_into_staging(
+        source,
+        &mut plan,
+        replan,
+        options,
+        &staging_schema,
+        &mut control,
+        reporter,
+    )
+    .and_then(|loaded| {
         if interrupt::requested() {
             return Err(Error::Interrupted);
         }
-        publish(&mut control, plan, options, &staging_schema, &replaced, reporter)
+        publish(&mut control, &plan, options, &staging_schema, &replaced, reporter)
             .map(|views_failed| (loaded, views_failed))
     });
     match result {
@@ -104,6 +118,7 @@ pub fn copy(source: &SqliteSource, plan: &Plan, options: &CopyOptions, reporter:
             let mut warnings = plan.warnings.clone();
             warnings.extend(loaded.not_valid.iter().cloned());
             let summary = CopySummary {
+                phases: Vec::new(),
                 source: plan.source.clone(),
                 target: options.target.to_string(),
                 schema: options.schema.clone(),
@@ -160,9 +175,14 @@ struct Loaded {
     not_migrated: Vec<String>,
 }
 
+/// Re-plans one source table after profiling its values, for a table
+/// where a value broke what its speculative types assumed.
+pub type Replan<'a> = dyn Fn(&str) -> Result<TablePlan> + Sync + 'a;
+
 fn load_into_staging(
     source: &SqliteSource,
-    plan: &Plan,
+    plan: &mut Plan,
+    replan: &Replan<'_>,
     options: &CopyOptions,
     schema: &str,
     control: &mut Client,
@@ -177,105 +197,62 @@ fn load_into_staging(
     for table in &plan.tables {
         plain_generated.push(create_table(control, schema, table, &mut not_migrated)?);
     }
-    let copies: Vec<TableCopy<'_>> = plan
-        .tables
-        .iter()
-        .zip(&plain_generated)
-        .map(|(t, plain)| TableCopy::new(schema, t, plain))
-        .collect();
 
     // Snapshot: every reader sees the same committed state of the source.
     let jobs = options.jobs.max(1);
-    let readers = source.snapshot(jobs)?;
-    let tasks = plan_copy_tasks(&readers[0], plan).map_err(|e| source.err(e))?;
-    let progress: Vec<TableProgress> = plan.tables.iter().map(|_| TableProgress::default()).collect();
-    for task in &tasks {
-        if let Task::Copy { table, .. } = task {
-            progress[*table].chunks_left.fetch_add(1, Ordering::Relaxed);
-        }
-    }
+    let mut readers = source.snapshot(jobs)?;
+    let mut pgs: Vec<Client> = (0..jobs)
+        .map(|_| connect_worker(&options.target))
+        .collect::<Result<_>>()?;
+    let mut progress: Vec<TableProgress> = plan.tables.iter().map(|_| TableProgress::default()).collect();
     let rejects = RejectSink::new(options.on_error, options.rejects_path.clone());
-    let queue = TaskQueue::new(tasks);
-    let first_error: Mutex<Option<Error>> = Mutex::new(None);
-    let not_valid: Mutex<Vec<String>> = Mutex::new(Vec::new());
     reporter.emit(Event::Phase(format!(
         "copying data with {jobs} readers and COPY connections"
     )));
 
-    let fail = |e: Error| {
-        let mut slot = first_error.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.is_none() {
-            *slot = Some(e);
-        }
-        queue.abort();
-    };
-    let should_stop = || queue.is_aborted() || interrupt::requested();
-
     // Phase 1 (workers): COPY; each table's indexes as soon as its data is in.
-    let ticker_done = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        scope.spawn(|| {
-            while !ticker_done.load(Ordering::Relaxed) {
-                for (i, p) in progress.iter().enumerate() {
-                    if p.started.get().is_some() && p.finished_after.get().is_none() {
-                        reporter.emit(Event::TableProgress {
-                            table: plan.tables[i].target.clone(),
-                            rows: p.rows.load(Ordering::Relaxed),
-                            bytes: p.bytes.load(Ordering::Relaxed),
-                        });
-                    }
-                }
-                if interrupt::requested() {
-                    queue.abort();
-                }
-                std::thread::sleep(Duration::from_millis(150));
-            }
-        });
-        let handles: Vec<_> = readers
-            .into_iter()
-            .map(|sqlite| {
-                let (queue, copies, progress, rejects, fail, should_stop) =
-                    (&queue, &copies, &progress, &rejects, &fail, &should_stop);
-                scope.spawn(move || {
-                    let mut pg = match connect_worker(&options.target) {
-                        Ok(pg) => pg,
-                        Err(e) => return fail(e),
-                    };
-                    while let Some(task) = queue.next() {
-                        let result = match task {
-                            Task::Copy { table, range } => {
-                                let p = &progress[table];
-                                if p.started.set(Instant::now()).is_ok() {
-                                    reporter.emit(Event::TableStarted {
-                                        table: plan.tables[table].target.clone(),
-                                        rows: plan.tables[table].row_count,
-                                    });
-                                }
-                                let r = copy_chunk(&sqlite, &mut pg, &copies[table], range, p, rejects, should_stop);
-                                if r.is_ok() && p.chunks_left.fetch_sub(1, Ordering::AcqRel) == 1 {
-                                    finish_table(plan, table, p, reporter);
-                                    queue.push_front(index_tasks(schema, &plan.tables[table]));
-                                }
-                                r
-                            }
-                            Task::Sql { label, sql } => pg.batch_execute(&sql).map_err(|e| Error::pg(label, &e)),
-                            _ => Ok(()),
-                        };
-                        queue.done();
-                        if let Err(e) = result {
-                            return fail(e);
-                        }
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            let _ = h.join();
+    let mut round: Vec<usize> = (0..plan.tables.len()).collect();
+    for attempt in 0..2 {
+        let unforeseen = copy_round(
+            plan,
+            &round,
+            &plain_generated,
+            schema,
+            &mut readers,
+            &mut pgs,
+            &progress,
+            &rejects,
+            reporter,
+        )?;
+        if unforeseen.is_empty() {
+            break;
         }
-        ticker_done.store(true, Ordering::Relaxed);
-    });
-    if let Some(e) = first_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
-        return Err(e);
+        if attempt == 1 {
+            return Err(Error::Other(format!(
+                "table {} kept changing type while loading",
+                plan.tables[unforeseen[0].0].source
+            )));
+        }
+        // Values the declared types did not foresee: profile those tables,
+        // re-plan them, and load them again into fresh staging tables.
+        round.clear();
+        for (i, column, why) in unforeseen {
+            let old = &plan.tables[i];
+            reporter.emit(Event::Info(format!(
+                "{}.{} {why}, which its declared type does not say: profiling {} to choose its types, then loading it again",
+                old.source, column, old.source
+            )));
+            let fresh = replan(&old.source)?;
+            run(
+                control,
+                &format!("DROP TABLE {}", ddl::qualified(schema, &old.target)),
+                "dropping a staging table",
+            )?;
+            plain_generated[i] = create_table(control, schema, &fresh, &mut not_migrated)?;
+            plan.tables[i] = fresh;
+            progress[i] = TableProgress::default();
+            round.push(i);
+        }
     }
     if interrupt::requested() {
         return Err(Error::Interrupted);
@@ -283,7 +260,7 @@ fn load_into_staging(
 
     // Phase 2 (control): attach keys, add constraints NOT VALID, set defaults.
     reporter.emit(Event::Phase("keys, constraints and defaults".into()));
-    let mut validations = Vec::new();
+    let mut validations: Vec<Vec<(String, String)>> = vec![Vec::new(); plan.tables.len()];
     for (ti, table) in plan.tables.iter().enumerate() {
         let target = ddl::qualified(schema, &table.target);
         if !table.primary_key.is_empty() {
@@ -323,11 +300,7 @@ fn load_into_staging(
                 || format!("check {} on {} ({})", check.name, table.target, check.expression),
                 &mut not_migrated,
             )? {
-                validations.push(Task::Validate {
-                    table: ti,
-                    constraint: check.name.clone(),
-                    label: format!("check {} on {}", check.name, table.target),
-                });
+                validations[ti].push((check.name.clone(), format!("check {} on {}", check.name, table.target)));
             }
         }
         restart_identity(control, schema, table)?;
@@ -341,66 +314,40 @@ fn load_into_staging(
                 || label.clone(),
                 &mut not_migrated,
             )? {
-                validations.push(Task::Validate {
-                    table: ti,
-                    constraint: fk.name.clone(),
-                    label,
-                });
+                validations[ti].push((fk.name.clone(), label));
             }
         }
     }
-    // Phase 3 (workers): VALIDATE and ANALYZE in parallel.
-    reporter.emit(Event::Phase(format!(
-        "validating {} constraints and analyzing",
-        validations.len()
-    )));
-    validations.extend((0..plan.tables.len()).map(|table| Task::Analyze { table }));
-    let queue = TaskQueue::new(validations);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| {
-                let mut pg = match connect_worker(&options.target) {
-                    Ok(pg) => pg,
-                    Err(e) => return fail(e),
-                };
-                while let Some(task) = queue.next() {
-                    let result = match task {
-                        Task::Validate {
-                            table,
-                            constraint,
-                            label,
-                        } => validate(
-                            &mut pg,
-                            schema,
-                            &options.schema,
-                            &plan.tables[table],
-                            &constraint,
-                            &label,
-                        )
-                        .map(|problem| {
-                            if let Some(p) = problem {
-                                not_valid.lock().unwrap_or_else(|e| e.into_inner()).push(p);
-                            }
-                        }),
-                        Task::Analyze { table } => pg
-                            .batch_execute(&format!(
-                                "ANALYZE {}",
-                                ddl::qualified(schema, &plan.tables[table].target)
-                            ))
-                            .map_err(|e| Error::pg(format!("analyzing {}", plan.tables[table].target), &e)),
-                        _ => Ok(()),
-                    };
-                    queue.done();
-                    if let Err(e) = result {
-                        return fail(e);
-                    }
-                }
-            });
+    // Phase 3 (workers): VALIDATE and ANALYZE, a table per task, the
+    // costliest first so the longest chain starts at once.
+    let count: usize = validations.iter().map(Vec::len).sum();
+    reporter.emit(Event::Phase(format!("validating {count} constraints and analyzing")));
+    let mut finish: Vec<Task> = validations
+        .into_iter()
+        .enumerate()
+        .map(|(table, constraints)| Task::Finish { table, constraints })
+        .collect();
+    finish.sort_by_key(|task| match task {
+        Task::Finish { table, constraints } => {
+            std::cmp::Reverse(plan.tables[*table].row_count * (constraints.len() as u64 + 1))
         }
+        _ => std::cmp::Reverse(0),
     });
-    if let Some(e) = first_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
-        return Err(e);
-    }
+    let not_valid: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let plan_ref: &Plan = plan;
+    run_pool(&mut pgs, None, finish, None, &|pg, _, task, _| {
+        let Task::Finish { table, constraints } = task else {
+            return Ok(());
+        };
+        let t = &plan_ref.tables[table];
+        for (constraint, label) in constraints {
+            if let Some(problem) = validate(pg, schema, &options.schema, t, &constraint, &label)? {
+                not_valid.lock().unwrap_or_else(|e| e.into_inner()).push(problem);
+            }
+        }
+        pg.batch_execute(&format!("ANALYZE {}", ddl::qualified(schema, &t.target)))
+            .map_err(|e| Error::pg(format!("analyzing {}", t.target), &e))
+    })?;
     let tables = plan
         .tables
         .iter()
@@ -422,6 +369,159 @@ fn load_into_staging(
         not_valid,
         not_migrated,
     })
+}
+
+/// Copies the given tables through the worker pool, building each table's
+/// indexes as soon as its data is in. Returns the tables where a value
+/// broke a speculative type: (table, column, what it held).
+#[allow(clippy::too_many_arguments)]
+fn copy_round(
+    plan: &Plan,
+    tables: &[usize],
+    plain_generated: &[Vec<String>],
+    schema: &str,
+    readers: &mut [rusqlite::Connection],
+    pgs: &mut [Client],
+    progress: &[TableProgress],
+    rejects: &RejectSink,
+    reporter: &Reporter,
+) -> Result<Vec<(usize, String, String)>> {
+    let copies: Vec<TableCopy<'_>> = plan
+        .tables
+        .iter()
+        .zip(plain_generated)
+        .map(|(t, plain)| TableCopy::new(schema, t, plain))
+        .collect();
+    let tasks = plan_copy_tasks(&readers[0], plan, tables, pgs.len())
+        .map_err(|e| Error::Other(format!("planning chunks: {e}")))?;
+    for task in &tasks {
+        if let Task::Copy { table, .. } = task {
+            progress[*table].chunks_left.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let tick = || {
+        for (i, p) in progress.iter().enumerate() {
+            if p.started.get().is_some() && p.finished_after.get().is_none() {
+                reporter.emit(Event::TableProgress {
+                    table: plan.tables[i].target.clone(),
+                    rows: p.rows.load(Ordering::Relaxed),
+                    bytes: p.bytes.load(Ordering::Relaxed),
+                });
+            }
+        }
+    };
+    run_pool(
+        pgs,
+        Some(readers),
+        tasks,
+        Some(&tick),
+        &|pg, sqlite, task, queue| match task {
+            Task::Copy { table, range } => {
+                let p = &progress[table];
+                if p.unforeseen.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+                    p.chunks_left.fetch_sub(1, Ordering::AcqRel);
+                    return Ok(());
+                }
+                if p.started.set(Instant::now()).is_ok() {
+                    reporter.emit(Event::TableStarted {
+                        table: plan.tables[table].target.clone(),
+                        rows: plan.tables[table].row_count,
+                    });
+                }
+                let sqlite = sqlite.ok_or_else(|| Error::Other("no SQLite reader".into()))?;
+                let stop = || queue.is_aborted() || interrupt::requested();
+                let mode = if range.is_none() {
+                    CopyMode::Freeze
+                } else {
+                    CopyMode::Plain
+                };
+                let outcome = copy_chunk(sqlite, pg, &copies[table], range, mode, p, rejects, &stop)?;
+                if let ChunkOutcome::Unforeseen { column, why } = outcome {
+                    let mut slot = p.unforeseen.lock().unwrap_or_else(|e| e.into_inner());
+                    slot.get_or_insert((column, why));
+                }
+                let last = p.chunks_left.fetch_sub(1, Ordering::AcqRel) == 1;
+                if last && p.unforeseen.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
+                    finish_table(plan, table, p, reporter);
+                    queue.push_front(index_tasks(schema, &plan.tables[table]));
+                }
+                Ok(())
+            }
+            Task::Sql { label, sql } => pg.batch_execute(&sql).map_err(|e| Error::pg(label, &e)),
+            _ => Ok(()),
+        },
+    )?;
+    if interrupt::requested() {
+        return Err(Error::Interrupted);
+    }
+    Ok(tables
+        .iter()
+        .filter_map(|&i| {
+            let slot = progress[i].unforeseen.lock().unwrap_or_else(|e| e.into_inner());
+            slot.as_ref().map(|(c, w)| (i, c.clone(), w.clone()))
+        })
+        .collect())
+}
+
+type Handler<'a> = dyn Fn(&mut Client, Option<&rusqlite::Connection>, Task, &TaskQueue<Task>) -> Result<()> + Sync + 'a;
+
+/// Runs tasks on one thread per connection until none are queued or
+/// running. The first error aborts the rest and is returned.
+fn run_pool(
+    pgs: &mut [Client],
+    readers: Option<&mut [rusqlite::Connection]>,
+    tasks: Vec<Task>,
+    tick: Option<&(dyn Fn() + Sync)>,
+    handle: &Handler<'_>,
+) -> Result<()> {
+    let queue = TaskQueue::new(tasks);
+    let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let mut readers: Vec<Option<&mut rusqlite::Connection>> = match readers {
+        Some(r) => r.iter_mut().map(Some).collect(),
+        None => Vec::new(),
+    };
+    readers.resize_with(pgs.len(), || None);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !finished.load(Ordering::Relaxed) {
+                if let Some(tick) = tick {
+                    tick();
+                }
+                if interrupt::requested() {
+                    queue.abort();
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let workers: Vec<_> = pgs
+            .iter_mut()
+            .zip(readers)
+            .map(|(pg, sqlite)| {
+                let (queue, first_error) = (&queue, &first_error);
+                scope.spawn(move || {
+                    while let Some(task) = queue.next() {
+                        let result = handle(pg, sqlite.as_deref(), task, queue);
+                        queue.done();
+                        if let Err(e) = result {
+                            let mut slot = first_error.lock().unwrap_or_else(|p| p.into_inner());
+                            slot.get_or_insert(e);
+                            queue.abort();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            let _ = w.join();
+        }
+        finished.store(true, Ordering::Relaxed);
+    });
+    match first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None if interrupt::requested() => Err(Error::Interrupted),
+        None => Ok(()),
+    }
 }
 
 fn connect_worker(target: &ConnSpec) -> Result<Client> {
@@ -452,26 +552,28 @@ fn finish_table(plan: &Plan, table: usize, p: &TableProgress, reporter: &Reporte
 /// constraints are attached to them afterwards.
 fn index_tasks(schema: &str, table: &TablePlan) -> Vec<Task> {
     let target = ddl::qualified(schema, &table.target);
+    let unique_index = |name: &str, columns: &[String], what: String| Task::Sql {
+        label: format!("building {what} of {}", table.target),
+        sql: format!(
+            "CREATE UNIQUE INDEX {} ON {target} ({})",
+            quote_ident(name),
+            ddl::column_list(columns)
+        ),
+    };
     let mut tasks = Vec::new();
     if !table.primary_key.is_empty() {
-        tasks.push(Task::Sql {
-            label: format!("building the primary key of {}", table.target),
-            sql: format!(
-                "CREATE UNIQUE INDEX {} ON {target} ({})",
-                quote_ident(&table.primary_key_name),
-                ddl::column_list(&table.primary_key)
-            ),
-        });
+        tasks.push(unique_index(
+            &table.primary_key_name,
+            &table.primary_key,
+            "the primary key".into(),
+        ));
     }
     for u in &table.uniques {
-        tasks.push(Task::Sql {
-            label: format!("building unique constraint {} on {}", u.name, table.target),
-            sql: format!(
-                "CREATE UNIQUE INDEX {} ON {target} ({})",
-                quote_ident(&u.name),
-                ddl::column_list(&u.columns)
-            ),
-        });
+        tasks.push(unique_index(
+            &u.name,
+            &u.columns,
+            format!("unique constraint {}", u.name),
+        ));
     }
     for i in &table.indexes {
         tasks.push(Task::Sql {
@@ -483,13 +585,25 @@ fn index_tasks(schema: &str, table: &TablePlan) -> Vec<Task> {
 }
 
 /// Copy tasks, largest tables first, large rowid tables split into ranges.
-fn plan_copy_tasks(sqlite: &rusqlite::Connection, plan: &Plan) -> rusqlite::Result<Vec<Task>> {
-    let mut order: Vec<usize> = (0..plan.tables.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(plan.tables[i].row_count));
+fn plan_copy_tasks(
+    sqlite: &rusqlite::Connection,
+    plan: &Plan,
+    tables: &[usize],
+    jobs: usize,
+) -> rusqlite::Result<Vec<Task>> {
+    let sizes: Vec<u64> = tables
+        .iter()
+        .map(|&i| estimated_bytes(sqlite, &plan.tables[i]))
+        .collect::<rusqlite::Result<_>>()?;
+    let fair_share = sizes.iter().sum::<u64>() / u64::try_from(jobs.max(1)).unwrap_or(1);
+    let mut order: Vec<(usize, u64)> = tables.iter().copied().zip(sizes).collect();
+    order.sort_by_key(|&(_, size)| std::cmp::Reverse(size));
     let mut tasks = Vec::new();
-    for i in order {
+    for (i, size) in order {
         let t = &plan.tables[i];
-        if t.has_rowid && t.row_count > CHUNK_ROWS {
+        // A table is split across workers only when alone it would be the
+        // critical path; otherwise it loads whole, with FREEZE.
+        if t.has_rowid && t.row_count > CHUNK_ROWS && size > fair_share {
             let (lo, hi): (i64, i64) = sqlite.query_row(
                 &format!(
                     "SELECT min(rowid), max(rowid) FROM {}",
@@ -517,6 +631,36 @@ fn plan_copy_tasks(sqlite: &rusqlite::Connection, plan: &Plan) -> rusqlite::Resu
         }
     }
     Ok(tasks)
+}
+
+/// A table's size from the average size of its first rows: cheap, and
+/// enough to balance the work (a BLOB table has few rows but many bytes).
+fn estimated_bytes(sqlite: &rusqlite::Connection, table: &TablePlan) -> rusqlite::Result<u64> {
+    let columns: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| {
+            format!(
+                "coalesce(length(CAST({} AS BLOB)), 0)",
+                crate::source::sqlite::quote(&c.source)
+            )
+        })
+        .collect();
+    if columns.is_empty() {
+        return Ok(0);
+    }
+    let average: Option<f64> = sqlite.query_row(
+        &format!(
+            "SELECT avg({}) FROM (SELECT * FROM {} LIMIT 1000)",
+            columns.join(" + "),
+            crate::source::sqlite::quote(&table.source)
+        ),
+        [],
+        |r| r.get(0),
+    )?;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // a non-negative estimate
+    let bytes = (average.unwrap_or(0.0) * table.row_count as f64) as u64;
+    Ok(bytes)
 }
 
 /// Creates a table; a generated column whose expression PostgreSQL

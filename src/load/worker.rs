@@ -10,6 +10,7 @@ use rusqlite::types::ValueRef;
 
 use crate::error::{Error, Result};
 use crate::load::rejects::{RejectRecord, RejectSink};
+use crate::plan::types::breaks_speculation;
 use crate::plan::{ColumnPlan, TablePlan};
 use crate::source::sqlite::quote;
 use crate::target::postgres::copy::{BinaryCopy, FLUSH_BYTES, copy_statement};
@@ -22,6 +23,8 @@ pub struct TableProgress {
     pub bytes: AtomicU64,
     pub rejects: AtomicU64,
     pub chunks_left: AtomicUsize,
+    /// A chunk met a value its speculative type did not foresee.
+    pub unforeseen: std::sync::Mutex<Option<(String, String)>>,
     pub started: std::sync::OnceLock<Instant>,
     pub finished_after: std::sync::OnceLock<f64>,
 }
@@ -36,6 +39,11 @@ pub struct TableCopy<'a> {
     pub rowid_position: Option<usize>,
     pub select: String,
     pub copy: String,
+    /// COPY with FREEZE, for a table loaded whole in the transaction that
+    /// truncates it: rows arrive frozen and all-visible, which measured
+    /// ~40% faster and spares the later scans setting hint bits.
+    pub copy_freeze: String,
+    pub truncate: String,
 }
 
 impl<'a> TableCopy<'a> {
@@ -73,9 +81,35 @@ impl<'a> TableCopy<'a> {
             rowid_position,
             select: format!("SELECT {} FROM {}", select.join(", "), quote(&plan.source)),
             copy: copy_statement(schema, &plan.target, &targets, false),
+            copy_freeze: copy_statement(schema, &plan.target, &targets, true),
+            truncate: format!(
+                "TRUNCATE {}",
+                crate::target::postgres::ddl::qualified(schema, &plan.target)
+            ),
             columns,
         }
     }
+}
+
+/// How a chunk ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ChunkOutcome {
+    Copied,
+    /// A value broke the assumption a speculative column's type rests on:
+    /// the table must be profiled, re-planned and loaded again.
+    Unforeseen {
+        column: String,
+        why: String,
+    },
+}
+
+/// How a chunk's COPY runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyMode {
+    /// In whatever transaction the session is in (or its own).
+    Plain,
+    /// The whole table in one transaction that truncates it first, with FREEZE.
+    Freeze,
 }
 
 /// Copies the rows with `lo <= rowid < hi` (or all rows) of one table.
@@ -84,10 +118,11 @@ pub fn copy_chunk(
     pg: &mut Client,
     table: &TableCopy<'_>,
     range: Option<(i64, i64)>,
+    mode: CopyMode,
     progress: &TableProgress,
     rejects: &RejectSink,
     should_stop: &dyn Fn() -> bool,
-) -> Result<()> {
+) -> Result<ChunkOutcome> {
     let source_err = |e: rusqlite::Error| Error::Other(format!("reading table {}: {e}", table.plan.source));
     let sql = match range {
         Some(_) => format!("{} WHERE rowid >= ?1 AND rowid < ?2", table.select),
@@ -99,7 +134,43 @@ pub fn copy_chunk(
         None => stmt.query([]),
     }
     .map_err(source_err)?;
-    let mut copy = BinaryCopy::start(pg, &table.copy, table.plan.target.clone())?;
+    let freeze = mode == CopyMode::Freeze;
+    if freeze {
+        pg.batch_execute(&format!("BEGIN; {}", table.truncate))
+            .map_err(|e| Error::pg(format!("preparing {} for COPY FREEZE", table.plan.target), &e))?;
+    }
+    let statement = if freeze { &table.copy_freeze } else { &table.copy };
+    let mut copy = BinaryCopy::start(pg, statement, table.plan.target.clone())?;
+    let outcome = stream_rows(&mut rows, &mut copy, table, progress, rejects, should_stop);
+    let finished = match outcome {
+        Ok(ChunkOutcome::Copied) => copy.finish().map(|_| ChunkOutcome::Copied),
+        other => {
+            copy.abort();
+            other
+        }
+    };
+    if freeze {
+        let end = if matches!(finished, Ok(ChunkOutcome::Copied)) {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
+        pg.batch_execute(end)
+            .map_err(|e| Error::pg(format!("committing COPY into {}", table.plan.target), &e))?;
+    }
+    finished
+}
+
+/// Encodes rows into the COPY until the chunk ends or a value stops it.
+fn stream_rows(
+    rows: &mut rusqlite::Rows<'_>,
+    copy: &mut BinaryCopy<'_>,
+    table: &TableCopy<'_>,
+    progress: &TableProgress,
+    rejects: &RejectSink,
+    should_stop: &dyn Fn() -> bool,
+) -> Result<ChunkOutcome> {
+    let source_err = |e: rusqlite::Error| Error::Other(format!("reading table {}: {e}", table.plan.source));
     let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_BYTES + 64 * 1024);
     let mut scratch = Scratch::default();
     let mut pending_rows = 0u64;
@@ -110,12 +181,24 @@ pub fn copy_chunk(
         let mut rejected = None;
         for (i, column) in table.columns.iter().enumerate() {
             let value = row.get_ref(i).map_err(source_err)?;
+            if column.speculative && breaks_speculation(&column.cast, value) {
+                return Ok(ChunkOutcome::Unforeseen {
+                    column: column.source.clone(),
+                    why: format!("holds {}", value_preview(value)),
+                });
+            }
             let result = if column.not_null && value == ValueRef::Null {
                 Err("NULL in a NOT NULL column".to_string())
             } else {
                 encode_value(&mut buf, value, &column.cast, &mut scratch)
             };
             if let Err(reason) = result {
+                if column.speculative {
+                    return Ok(ChunkOutcome::Unforeseen {
+                        column: column.source.clone(),
+                        why: reason,
+                    });
+                }
                 rejected = Some((i, reason, value_preview(value)));
                 break;
             }
@@ -158,8 +241,7 @@ pub fn copy_chunk(
     copy.write(&buf)?;
     progress.rows.fetch_add(pending_rows, Ordering::Relaxed);
     progress.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
-    copy.finish()?;
-    Ok(())
+    Ok(ChunkOutcome::Copied)
 }
 
 fn value_preview(value: ValueRef<'_>) -> String {

@@ -8,7 +8,7 @@ pub mod retarget;
 pub mod suggest;
 pub mod types;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use serde::Serialize;
 
@@ -73,6 +73,10 @@ pub struct ColumnPlan {
     /// Generated-column expression, as PostgreSQL SQL.
     pub generated: Option<String>,
     pub identity: bool,
+    /// Chosen without looking at the values (see [`types::ProfileNeed`]):
+    /// the copy must watch for a value that breaks the assumption.
+    #[serde(skip)]
+    pub speculative: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -293,6 +297,8 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
                     .find(|(t, c)| t.eq_ignore_ascii_case(&fk.parent_table) && c.eq_ignore_ascii_case(&parent_col))
                     .map(|(t, c)| format!("{t}.{c}"))
             });
+            let from_config =
+                fk_to_uuid.is_some() || config_cast(config, &table.name, &column.name, &column.declared_type).is_some();
             if let Some(rule) = config_cast(config, &table.name, &column.name, &column.declared_type) {
                 choice = apply_cast(&table.name, &column.name, &choice, rule);
             }
@@ -352,6 +358,9 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
                 default,
                 generated,
                 identity,
+                speculative: column.profile.is_none()
+                    && !from_config
+                    && types::profile_need(&column.declared_type) == types::ProfileNeed::Speculate,
             });
         }
         let column_name = |source: &str| -> Option<String> {
@@ -732,39 +741,4 @@ fn validate_config(schema: &SourceSchema, config: &Config) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Tables in an order where parents come before children, for loading
-/// into a schema whose foreign keys are already enforced. Cycles are
-/// returned as they are, after everything else.
-pub fn foreign_key_order(tables: &[TablePlan]) -> (Vec<usize>, Vec<Vec<String>>) {
-    let index: BTreeMap<&str, usize> = tables.iter().enumerate().map(|(i, t)| (t.target.as_str(), i)).collect();
-    let mut done = vec![false; tables.len()];
-    let mut order = Vec::new();
-    loop {
-        let mut progressed = false;
-        for (i, t) in tables.iter().enumerate() {
-            if done[i] {
-                continue;
-            }
-            let ready = t
-                .foreign_keys
-                .iter()
-                .all(|fk| fk.parent_table == t.target || index.get(fk.parent_table.as_str()).is_none_or(|p| done[*p]));
-            if ready {
-                done[i] = true;
-                order.push(i);
-                progressed = true;
-            }
-        }
-        if !progressed {
-            break;
-        }
-    }
-    let cyclic: Vec<String> = (0..tables.len())
-        .filter(|i| !done[*i])
-        .map(|i| tables[i].target.clone())
-        .collect();
-    order.extend((0..tables.len()).filter(|i| !done[*i]));
-    (order, if cyclic.is_empty() { Vec::new() } else { vec![cyclic] })
 }

@@ -251,17 +251,45 @@ pub fn parse_declared(declared: &str) -> Declared {
     }
 }
 
-/// Whether choosing a type for this declared type needs the column's values.
-pub fn needs_profile(declared: &str) -> bool {
+/// How much choosing a type for a declared type depends on the values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileNeed {
+    /// The declared type alone decides.
+    None,
+    /// The declared type decides unless the values are unusual (numbers in
+    /// a DATETIME, values too long or too large for the declared size). A
+    /// copy assumes they are not, watches every value, and profiles and
+    /// reloads the table only when one is.
+    Speculate,
+    /// Only the values can decide (untyped and BLOB columns).
+    Always,
+}
+
+pub fn profile_need(declared: &str) -> ProfileNeed {
     let d = parse_declared(declared);
     let n = d.name.as_str();
-    n.is_empty()
-        || is_temporal(n)
-        || is_boolean(n)
+    if n.is_empty() || n.contains("BLOB") {
+        ProfileNeed::Always
+    } else if is_boolean(n) || n == "JSON" || n == "JSONB" || n == "UUID" {
+        ProfileNeed::None
+    } else if is_temporal(n)
         || (n.contains("INT") && !matches!(n, "INTEGER" | "BIGINT" | "INT8" | "UNSIGNED BIG INT"))
         || ((n.contains("CHAR") || n.contains("CLOB")) && !d.args.is_empty())
-        || n.contains("BLOB")
-        || (affinity(n) == Affinity::Real)
+        || affinity(n) == Affinity::Real
+    {
+        ProfileNeed::Speculate
+    } else {
+        ProfileNeed::None
+    }
+}
+
+/// Whether a speculative column's value breaks the assumption its type
+/// was chosen on. Values that would be rejected are checked by the cast.
+#[inline]
+pub fn breaks_speculation(cast: &Cast, value: rusqlite::types::ValueRef<'_>) -> bool {
+    use rusqlite::types::ValueRef;
+    matches!(cast, Cast::Timestamp { .. } | Cast::Date { .. })
+        && matches!(value, ValueRef::Integer(_) | ValueRef::Real(_))
 }
 
 /// A date or time declared type (upper-cased name, as [`parse_declared`] gives).

@@ -129,6 +129,14 @@ fn print_summary(s: &CopySummary) {
         s.seconds,
         s.status
     );
+    if !s.phases.is_empty() {
+        let phases: Vec<String> = s
+            .phases
+            .iter()
+            .map(|p| format!("{} {:.2}s", short_phase(&p.phase), p.seconds))
+            .collect();
+        println!("phases: {}", phases.join(", "));
+    }
     if !s.not_migrated.is_empty() {
         println!("not migrated (review these):");
         for item in &s.not_migrated {
@@ -144,6 +152,11 @@ fn print_summary(s: &CopySummary) {
     if let Some(file) = &s.rejects_file {
         println!("rejected rows written to {file}");
     }
+}
+
+/// The first words of a phase, for the one-line breakdown.
+fn short_phase(phase: &str) -> String {
+    phase.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
 }
 
 fn truncate(s: &str, max: usize) -> String {

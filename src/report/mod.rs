@@ -57,12 +57,21 @@ pub struct CopySummary {
     pub rejects_file: Option<String>,
     pub seconds: f64,
     pub status: String,
+    /// How long each phase took, filled by the reporter from the phase events.
+    pub phases: Vec<PhaseTiming>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseTiming {
+    pub phase: String,
+    pub seconds: f64,
 }
 
 /// Receives events from any thread.
 pub struct Reporter {
     mode: Mode,
     warnings: Mutex<Vec<String>>,
+    phases: Mutex<Vec<(String, std::time::Instant)>>,
 }
 
 enum Mode {
@@ -83,6 +92,7 @@ impl Reporter {
         Reporter {
             mode,
             warnings: Mutex::new(Vec::new()),
+            phases: Mutex::new(Vec::new()),
         }
     }
 
@@ -91,12 +101,20 @@ impl Reporter {
         Reporter {
             mode: Mode::Human(human::Human::new(false, true)),
             warnings: Mutex::new(Vec::new()),
+            phases: Mutex::new(Vec::new()),
         }
     }
 
-    pub fn emit(&self, event: Event) {
-        if let Event::Warning(w) = &event {
-            self.warnings.lock().unwrap_or_else(|e| e.into_inner()).push(w.clone());
+    pub fn emit(&self, mut event: Event) {
+        match &mut event {
+            Event::Warning(w) => self.warnings.lock().unwrap_or_else(|e| e.into_inner()).push(w.clone()),
+            Event::Phase(p) => self
+                .phases
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((p.clone(), std::time::Instant::now())),
+            Event::CopyFinished(summary) => summary.phases = self.phase_timings(),
+            _ => {}
         }
         match &self.mode {
             Mode::Human(h) => h.handle(&event),
@@ -113,6 +131,24 @@ impl Reporter {
                 }
             }
         }
+    }
+
+    /// Each phase runs until the next one starts; the last until now.
+    fn phase_timings(&self) -> Vec<PhaseTiming> {
+        let phases = self.phases.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        phases
+            .iter()
+            .enumerate()
+            .map(|(i, (phase, start))| PhaseTiming {
+                phase: phase.clone(),
+                seconds: phases
+                    .get(i + 1)
+                    .map_or(now, |next| next.1)
+                    .duration_since(*start)
+                    .as_secs_f64(),
+            })
+            .collect()
     }
 
     pub fn warnings(&self) -> Vec<String> {

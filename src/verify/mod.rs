@@ -107,9 +107,33 @@ pub fn run_cli(args: VerifyArgs) -> Result<ExitCode> {
     finish(verify(&context, &options, &reporter)?, &reporter)
 }
 
-/// `copy --verify`: verify with the plan the copy just used.
-pub fn after_copy(context: &Context<'_>, options: &VerifyOptions, reporter: &Reporter) -> Result<ExitCode> {
-    finish(verify(context, options, reporter)?, reporter)
+/// `copy --verify`: verify right after the copy. The source is described
+/// again rather than reusing the copy's plan, whose speculative types may
+/// have been re-planned table by table during the load.
+pub fn after_copy(
+    source: &SqliteSource,
+    config: &Config,
+    mapping: &MappingArgs,
+    data_only: bool,
+    options: &VerifyOptions,
+    reporter: &Reporter,
+) -> Result<ExitCode> {
+    let profiling = if data_only {
+        Profiling::Everything
+    } else {
+        Profiling::DatesOnly
+    };
+    let (source_schema, plan) =
+        crate::cli::prepare::plan_source(source, config, mapping, &options.schema, profiling, reporter)?;
+    let context = Context {
+        source,
+        config,
+        mapping,
+        source_schema: &source_schema,
+        plan: &plan,
+        profiled_all: data_only,
+    };
+    finish(verify(&context, options, reporter)?, reporter)
 }
 
 fn finish(summary: VerifySummary, reporter: &Reporter) -> Result<ExitCode> {

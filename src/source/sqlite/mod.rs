@@ -78,42 +78,57 @@ impl SqliteSource {
 
     /// Opens `n` connections that all see the same snapshot, each inside an
     /// open read transaction. In rollback-journal mode the first reader's
-    /// shared lock keeps writers out while the others start; in WAL mode the
-    /// WAL file is checked not to have changed while they started, and the
-    /// whole thing is retried if it did.
+    /// shared lock keeps writers out while the others start. In WAL mode
+    /// readers do not block writers, so the WAL is checked not to have
+    /// changed while they started; when an app commits too often for that,
+    /// godwit holds SQLite's write lock for the few milliseconds the readers
+    /// take to start (writing nothing: the transaction is rolled back).
     pub fn snapshot(&self, n: usize) -> Result<Vec<Connection>> {
-        for _ in 0..20 {
+        for _ in 0..3 {
             let before = self.wal_state();
-            let mut conns = Vec::with_capacity(n);
-            for _ in 0..n.max(1) {
-                let conn = self.connect()?;
-                conn.execute_batch("BEGIN").map_err(|e| self.err(e))?;
-                // The snapshot starts at the first read.
-                conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
-                    .map_err(|e| self.err(e))?;
-                conns.push(conn);
-            }
+            let conns = self.open_readers(n)?;
             if self.wal_state() == before {
                 return Ok(conns);
             }
         }
-        Err(Error::Source {
-            path: self.path.clone(),
-            message: "the database kept changing while godwit opened its readers; try again when writes are quieter"
-                .into(),
-        })
+        let gate = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .map_err(|e| Error::Source {
+                path: self.path.clone(),
+                message: format!(
+                    "the database keeps changing while godwit opens its readers, and godwit cannot pause its writers ({e}); \
+                     try again when writes are quieter, or with --jobs 1"
+                ),
+            })?;
+        gate.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(|e| self.err(e))?;
+        gate.execute_batch("BEGIN IMMEDIATE").map_err(|e| self.err(e))?;
+        let conns = self.open_readers(n);
+        gate.execute_batch("ROLLBACK").map_err(|e| self.err(e))?;
+        conns
     }
 
-    /// Size and header of the -wal file: any commit changes one of them.
-    fn wal_state(&self) -> Option<(u64, Vec<u8>, Option<std::time::SystemTime>)> {
+    fn open_readers(&self, n: usize) -> Result<Vec<Connection>> {
+        let mut conns = Vec::with_capacity(n);
+        for _ in 0..n.max(1) {
+            let conn = self.connect()?;
+            conn.execute_batch("BEGIN").map_err(|e| self.err(e))?;
+            // The snapshot starts at the first read.
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
+                .map_err(|e| self.err(e))?;
+            conns.push(conn);
+        }
+        Ok(conns)
+    }
+
+    /// Size, header and time of the -wal file: any commit changes one.
+    fn wal_state(&self) -> Option<(u64, [u8; 32], Option<std::time::SystemTime>)> {
+        use std::io::Read;
         let mut wal = self.path.clone().into_os_string();
         wal.push("-wal");
-        let wal = PathBuf::from(wal);
-        let meta = std::fs::metadata(&wal).ok()?;
-        let header = std::fs::read(&wal)
-            .ok()
-            .map(|b| b.into_iter().take(32).collect())
-            .unwrap_or_default();
+        let mut file = std::fs::File::open(PathBuf::from(wal)).ok()?;
+        let meta = file.metadata().ok()?;
+        let mut header = [0u8; 32];
+        let _ = file.read(&mut header);
         Some((meta.len(), header, meta.modified().ok()))
     }
 

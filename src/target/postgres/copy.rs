@@ -48,6 +48,14 @@ impl<'a> BinaryCopy<'a> {
             .map_err(|e| Error::io(format!("COPY into {}", self.context), e))
     }
 
+    /// Abandons the COPY, keeping the connection usable. Dropping the
+    /// writer would leave the server waiting for data (and holding its
+    /// locks), so a tuple with an impossible field count makes it fail.
+    pub fn abort(mut self) {
+        let _ = self.writer.write_all(&i16::MAX.to_be_bytes());
+        let _ = self.writer.finish();
+    }
+
     /// Sends the trailer and completes the COPY; returns the rows written.
     pub fn finish(mut self) -> Result<u64> {
         self.writer

@@ -498,12 +498,11 @@ pub struct Instant {
 /// Parses `YYYY-MM-DD[( |T)HH:MM[:SS[.f+]]][Z|±HH[:MM]]`.
 pub fn parse_iso(s: &str) -> Option<Instant> {
     let b = s.trim().as_bytes();
+    // Runs for every timestamp: plain digit arithmetic, no str parsing.
     let num = |range: std::ops::Range<usize>| -> Option<u32> {
-        let part = b.get(range)?;
-        if !part.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        std::str::from_utf8(part).ok()?.parse().ok()
+        b.get(range)?.iter().try_fold(0u32, |acc, d| {
+            d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
+        })
     };
     if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
@@ -711,8 +710,10 @@ fn parse_decimal(text: &mut String) -> Option<(bool, i64)> {
         return None;
     }
     let scale = i64::try_from(frac_part.len()).ok()? - exponent;
-    let digits: String = format!("{int_part}{frac_part}");
-    *text = digits;
+    // Keep only the digits, in place: this runs for every numeric value.
+    let mantissa_len = mantissa.len();
+    text.truncate(mantissa_len);
+    text.retain(|c| c.is_ascii_digit());
     Some((negative, scale))
 }
 
@@ -1141,6 +1142,142 @@ mod tests {
         );
         let pi = encode(ValueRef::Real(std::f64::consts::PI), Cast::Float { bits: 64 }).unwrap();
         assert_eq!(&pi[4..], &std::f64::consts::PI.to_be_bytes());
+    }
+
+    #[test]
+    fn arrays_from_delimited_text_and_json() {
+        let split = Cast::SplitArray {
+            separator: ",".into(),
+            element: PgType::Text,
+        };
+        let two = encode(ValueRef::Text(b"a,b"), split.clone()).unwrap();
+        // ndim 1, no nulls, text oid 25, 2 elements from 1, then "a" and "b".
+        assert_eq!(&two[4..16], &[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 25]);
+        assert_eq!(&two[16..24], &[0, 0, 0, 2, 0, 0, 0, 1]);
+        let empty = encode(ValueRef::Text(b""), split).unwrap();
+        assert_eq!(
+            &empty[4..],
+            &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 25],
+            "'' is an empty array"
+        );
+        let ints = Cast::JsonArray {
+            element: PgType::Integer,
+        };
+        assert!(encode(ValueRef::Text(b"[1, null, 3]"), ints.clone()).is_ok());
+        assert_eq!(
+            encode(ValueRef::Text(b"null"), ints.clone()).unwrap(),
+            vec![0xff; 4],
+            "JSON null is SQL NULL"
+        );
+        assert!(
+            encode(ValueRef::Text(b"[1, \"x\"]"), ints.clone())
+                .unwrap_err()
+                .contains("not an integer")
+        );
+        assert!(
+            encode(ValueRef::Text(b"{\"a\": 1}"), ints.clone())
+                .unwrap_err()
+                .contains("not a JSON array")
+        );
+        assert!(
+            encode(ValueRef::Text(b"[1,"), ints)
+                .unwrap_err()
+                .contains("invalid JSON")
+        );
+    }
+
+    #[test]
+    fn enums_inet_and_text_like() {
+        let status = Cast::Enum {
+            labels: vec!["paid".into(), "lost".into()],
+        };
+        assert_eq!(&encode(ValueRef::Text(b"paid"), status.clone()).unwrap()[4..], b"paid");
+        assert!(
+            encode(ValueRef::Text(b"refunded"), status)
+                .unwrap_err()
+                .contains("not one of the enum's labels")
+        );
+        assert_eq!(
+            &encode(ValueRef::Text(b"10.0.0.1"), Cast::Inet { cidr: false }).unwrap()[4..],
+            &[2, 32, 0, 4, 10, 0, 0, 1]
+        );
+        assert_eq!(
+            encode(ValueRef::Text(b"::1/128"), Cast::Inet { cidr: false }).unwrap()[4..8],
+            [3, 128, 0, 16]
+        );
+        assert!(encode(ValueRef::Text(b"10.0.0.1/33"), Cast::Inet { cidr: true }).is_err());
+        assert!(encode(ValueRef::Text(b"not-an-ip"), Cast::Inet { cidr: false }).is_err());
+        assert_eq!(
+            &encode(ValueRef::Text(b"MiXeD"), Cast::TextLike).unwrap()[4..],
+            b"MiXeD"
+        );
+    }
+
+    #[test]
+    fn epoch_units_into_dates_and_timestamps_without_zone() {
+        let ts = Cast::Timestamp {
+            unit: EpochUnit::Milliseconds,
+            with_zone: false,
+        };
+        assert_eq!(
+            encode(ValueRef::Integer(0), ts).unwrap()[4..],
+            (-PG_EPOCH_OFFSET_US).to_be_bytes()
+        );
+        let date = Cast::Date {
+            unit: EpochUnit::Seconds,
+        };
+        assert_eq!(
+            encode(ValueRef::Integer(86_400), date.clone()).unwrap()[4..],
+            (1 - 10_957i32).to_be_bytes()
+        );
+        assert!(
+            encode(ValueRef::Integer(86_401), date)
+                .unwrap_err()
+                .contains("time of day")
+        );
+        assert!(
+            encode(
+                ValueRef::Blob(b"x"),
+                Cast::Timestamp {
+                    unit: EpochUnit::Seconds,
+                    with_zone: true
+                }
+            )
+            .is_err()
+        );
+        assert_eq!(
+            encode(ValueRef::Text(b"12:30:00.5"), Cast::Time).unwrap()[4..],
+            45_000_500_000i64.to_be_bytes()
+        );
+        assert!(encode(ValueRef::Integer(5), Cast::Time).is_err());
+    }
+
+    #[test]
+    fn integers_range_checked_and_reals_that_are_whole() {
+        assert_eq!(
+            encode(ValueRef::Real(12.0), Cast::Integer { bits: 32 }).unwrap()[4..],
+            12i32.to_be_bytes()
+        );
+        assert!(encode(ValueRef::Integer(i64::from(i32::MAX) + 1), Cast::Integer { bits: 32 }).is_err());
+        assert!(encode(ValueRef::Real(1e300), Cast::Integer { bits: 64 }).is_err());
+        assert!(encode(ValueRef::Blob(b"1"), Cast::Integer { bits: 64 }).is_err());
+        assert!(
+            encode(ValueRef::Real(0.1), Cast::Float { bits: 32 })
+                .unwrap_err()
+                .contains("loses precision")
+        );
+        assert!(encode(ValueRef::Text(b"1.5"), Cast::Float { bits: 64 }).is_err());
+        assert!(encode(ValueRef::Integer(1), Cast::Bytea).is_err());
+        assert_eq!(
+            &encode(ValueRef::Integer(42), Cast::Text { max_chars: None }).unwrap()[4..],
+            b"42"
+        );
+        assert_eq!(
+            &encode(ValueRef::Real(1.0), Cast::Text { max_chars: None }).unwrap()[4..],
+            b"1.0"
+        );
+        assert!(encode(ValueRef::Text("héllo".as_bytes()), Cast::Text { max_chars: Some(4) }).is_err());
+        assert!(encode(ValueRef::Text("héll".as_bytes()), Cast::Text { max_chars: Some(4) }).is_ok());
     }
 
     #[test]
