@@ -77,6 +77,18 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
     if args.to_was_local() {
         reporter.emit(Event::Info(format!("connect with: psql \"{target}\"")));
     }
+    if args.verify {
+        let options = crate::verify::VerifyOptions {
+            target: target.clone(),
+            schema: args.target.schema.clone(),
+            jobs,
+            max_keys: 100,
+        };
+        let verified = crate::verify::after_copy(&source, &config, &args.mapping, args.data_only, &options, reporter)?;
+        if verified == ExitCode::Different {
+            return Ok(ExitCode::Different);
+        }
+    }
     Ok(if review { ExitCode::Review } else { ExitCode::Ok })
 }
 

@@ -6,8 +6,10 @@ pub mod args;
 mod copy;
 mod local;
 mod plan;
+pub mod prepare;
 
 pub use args::{Cli, Command, OutputArgs, TargetArgs};
+pub use copy::resolve_target;
 
 use clap::Parser;
 

@@ -292,7 +292,8 @@ pub fn breaks_speculation(cast: &Cast, value: rusqlite::types::ValueRef<'_>) -> 
         && matches!(value, ValueRef::Integer(_) | ValueRef::Real(_))
 }
 
-fn is_temporal(n: &str) -> bool {
+/// A date or time declared type (upper-cased name, as [`parse_declared`] gives).
+pub fn is_temporal(n: &str) -> bool {
     n == "DATE" || n.starts_with("DATETIME") || n.starts_with("TIMESTAMP") || n == "TIME"
 }
 

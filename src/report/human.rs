@@ -90,6 +90,7 @@ impl Human {
                 None => {}
             },
             Event::CopyFinished(summary) => print_summary(summary),
+            Event::VerifyFinished(summary) => print!("{}", summary.human()),
             _ => {}
         }
     }

@@ -33,6 +33,8 @@ pub enum Event {
     TableFinished(TableSummary),
     /// The final summary of a copy.
     CopyFinished(CopySummary),
+    /// The result of `verify`.
+    VerifyFinished(Box<crate::verify::VerifySummary>),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -117,9 +119,15 @@ impl Reporter {
         match &self.mode {
             Mode::Human(h) => h.handle(&event),
             Mode::Json => {
-                if let Event::CopyFinished(summary) = &event {
-                    // The one document --json promises on stdout.
-                    println!("{}", serde_json::to_string_pretty(summary).unwrap_or_default());
+                // The documents --json promises on stdout.
+                match &event {
+                    Event::CopyFinished(summary) => {
+                        println!("{}", serde_json::to_string_pretty(summary).unwrap_or_default());
+                    }
+                    Event::VerifyFinished(summary) => {
+                        println!("{}", serde_json::to_string_pretty(summary).unwrap_or_default());
+                    }
+                    _ => {}
                 }
             }
         }

@@ -1,0 +1,259 @@
+//! The two producers: SQLite rows encoded with the copy's casts, and the
+//! target's rows read back with binary COPY. Both yield [`Row`]s in the
+//! same canonical form, in batches over a bounded channel, so each side
+//! reads on its own thread while the comparison consumes.
+
+use std::io::{BufReader, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossbeam_channel::Sender;
+use postgres::Client;
+use rusqlite::Connection;
+use rusqlite::types::ValueRef;
+
+use crate::error::{Error, Result};
+use crate::target::postgres::encode::{Scratch, encode_value, preview};
+use crate::verify::compare::hash_of;
+use crate::verify::layout::KeyRange;
+use crate::verify::layout::Layout;
+use crate::verify::value::{push_field, push_key_field};
+
+/// Rows per message: large enough to amortise the channel, small enough
+/// to keep memory flat.
+pub const BATCH_ROWS: usize = 2048;
+
+/// One row, either side.
+#[derive(Debug)]
+pub struct Row {
+    /// Key bytes ([`crate::verify::value::push_key`]) of the key columns;
+    /// empty for keyless tables.
+    pub key: Vec<u8>,
+    /// Every compared column as a COPY field ([`push_field`]).
+    pub fields: Vec<u8>,
+    /// Source only: why the copy would have rejected this row.
+    pub rejected: Option<Box<Rejected>>,
+    /// Keyless tables only: the hash of `fields`, computed by the producer.
+    pub content_hash: u64,
+}
+
+#[derive(Debug)]
+pub struct Rejected {
+    pub column: usize,
+    pub reason: String,
+    pub value: String,
+    /// The key as the source holds it, for rows whose key itself does not
+    /// convert (such rows cannot be in the target at all).
+    pub source_key: Option<Vec<serde_json::Value>>,
+}
+
+/// Sends batches; returns false once the receiver has gone (the
+/// comparison stopped early) or Ctrl-C was pressed, which ends the
+/// producer quietly (the caller reports the interruption).
+fn send(tx: &Sender<Vec<Row>>, batch: &mut Vec<Row>) -> bool {
+    let full = std::mem::replace(batch, Vec::with_capacity(BATCH_ROWS));
+    !crate::report::interrupt::requested() && tx.send(full).is_ok()
+}
+
+/// Streams the source table, each value encoded by the copy's own encoder.
+pub fn read_source(
+    conn: &Connection,
+    layout: &Layout,
+    ordered: bool,
+    range: Option<&KeyRange>,
+    tx: &Sender<Vec<Row>>,
+    stop: &AtomicBool,
+) -> Result<()> {
+    let fail = |e: rusqlite::Error| Error::Other(format!("reading source table {}: {e}", layout.source_table));
+    let mut stmt = conn.prepare(&layout.source_select(ordered, range)).map_err(fail)?;
+    let mut rows = stmt.query([]).map_err(fail)?;
+    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    let mut encoded = Vec::new();
+    let mut scratch = Scratch::default();
+    let columns = layout.columns.len();
+    // Where each column's field starts in `fields`; None when it failed.
+    let mut starts: Vec<Option<usize>> = vec![None; columns];
+    while let Some(source_row) = rows.next().map_err(fail)? {
+        let mut row = Row {
+            key: Vec::new(),
+            fields: Vec::with_capacity(24 * columns),
+            rejected: None,
+            content_hash: 0,
+        };
+        for (i, column) in layout.columns.iter().enumerate() {
+            let value = source_row.get_ref(i).map_err(fail)?;
+            encoded.clear();
+            let result = if column.not_null && value == ValueRef::Null {
+                Err("NULL in a NOT NULL column".to_string())
+            } else {
+                encode_value(&mut encoded, value, &column.cast, &mut scratch)
+            };
+            match result {
+                Ok(()) => {
+                    starts[i] = Some(row.fields.len());
+                    row.fields.extend_from_slice(&encoded);
+                }
+                Err(reason) => {
+                    starts[i] = None;
+                    push_field(&mut row.fields, None);
+                    if row.rejected.is_none() {
+                        row.rejected = Some(Box::new(Rejected {
+                            column: i,
+                            reason,
+                            value: value_preview(value),
+                            source_key: None,
+                        }));
+                    }
+                }
+            }
+        }
+        if let Some(key) = &layout.key {
+            if key.iter().any(|&p| starts[p].is_none()) {
+                let mut values = key
+                    .iter()
+                    .map(|&p| source_row.get_ref(p).map(json_of))
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(fail)?;
+                // A NULL key does not name the row; its rowid does (as in reject files).
+                if layout.selects_rowid && values.iter().any(serde_json::Value::is_null) {
+                    let rowid = source_row.get_ref(columns).map_err(fail)?;
+                    values.push(serde_json::json!({ "rowid": json_of(rowid) }));
+                }
+                if let Some(r) = row.rejected.as_mut() {
+                    r.source_key = Some(values);
+                }
+            } else {
+                for &p in key {
+                    let field = starts[p].and_then(|start| field_of(&row.fields[start..]));
+                    push_key_field(&mut row.key, layout.columns[p].kind, field);
+                }
+            }
+        }
+        if layout.key.is_none() {
+            row.content_hash = hash_of(&row.fields);
+        }
+        batch.push(row);
+        if batch.len() >= BATCH_ROWS && (stop.load(Ordering::Relaxed) || !send(tx, &mut batch)) {
+            return Ok(());
+        }
+    }
+    if !batch.is_empty() {
+        send(tx, &mut batch);
+    }
+    Ok(())
+}
+
+/// The first framed field of `encoded`.
+fn field_of(encoded: &[u8]) -> Option<&[u8]> {
+    let len = usize::try_from(i32::from_be_bytes([encoded[0], encoded[1], encoded[2], encoded[3]])).ok()?;
+    encoded.get(4..4 + len)
+}
+
+fn value_preview(value: ValueRef<'_>) -> String {
+    match value {
+        ValueRef::Null => "NULL".into(),
+        ValueRef::Integer(i) => i.to_string(),
+        ValueRef::Real(f) => f.to_string(),
+        ValueRef::Text(t) => preview(t),
+        ValueRef::Blob(b) => {
+            let hex: String = b.iter().take(20).map(|x| format!("{x:02x}")).collect();
+            format!("x'{hex}{}' ({} bytes)", if b.len() > 20 { "…" } else { "" }, b.len())
+        }
+    }
+}
+
+/// A source value as JSON, the way the reject file writes keys.
+pub fn json_of(value: ValueRef<'_>) -> serde_json::Value {
+    match value {
+        ValueRef::Null => serde_json::Value::Null,
+        ValueRef::Integer(i) => i.into(),
+        ValueRef::Real(f) => serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, serde_json::Value::Number),
+        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
+        ValueRef::Blob(b) => b.iter().map(|x| format!("{x:02x}")).collect::<String>().into(),
+    }
+}
+
+/// Streams the target table with `COPY ... TO STDOUT (FORMAT binary)`.
+pub fn read_target(
+    client: &mut Client,
+    schema: &str,
+    layout: &Layout,
+    ordered: bool,
+    range: Option<&KeyRange>,
+    tx: &Sender<Vec<Row>>,
+    stop: &AtomicBool,
+) -> Result<()> {
+    if !layout.target_exists {
+        return Ok(());
+    }
+    let context = format!("reading target table {}", layout.target_table);
+    let reader = client
+        .copy_out(&layout.target_copy(schema, ordered, range))
+        .map_err(|e| Error::pg(context.clone(), &e))?;
+    let mut input = BufReader::with_capacity(256 * 1024, reader);
+    let io = |e: std::io::Error| Error::io(context.clone(), e);
+    let bad = |what: &str| Error::Other(format!("{context}: malformed COPY stream ({what})"));
+    let mut header = [0u8; 19];
+    input.read_exact(&mut header).map_err(io)?;
+    if &header[..11] != b"PGCOPY\n\xff\r\n\0" {
+        return Err(bad("signature"));
+    }
+    let extension = u32::from_be_bytes([header[15], header[16], header[17], header[18]]);
+    std::io::copy(&mut (&mut input).take(u64::from(extension)), &mut std::io::sink()).map_err(io)?;
+    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    let mut starts: Vec<Option<usize>> = vec![None; layout.columns.len()];
+    loop {
+        let mut count = [0u8; 2];
+        input.read_exact(&mut count).map_err(io)?;
+        let count = i16::from_be_bytes(count);
+        if count == -1 {
+            break;
+        }
+        let mut row = Row {
+            key: Vec::new(),
+            fields: Vec::with_capacity(24 * layout.columns.len()),
+            rejected: None,
+            content_hash: 0,
+        };
+        let count = usize::try_from(count).map_err(|_| bad("field count"))?;
+        if count != layout.columns.len().max(1) {
+            return Err(bad("field count"));
+        }
+        for i in 0..count {
+            let mut len = [0u8; 4];
+            input.read_exact(&mut len).map_err(io)?;
+            let start = row.fields.len();
+            // Fields are kept framed exactly as COPY sends them.
+            row.fields.extend_from_slice(&len);
+            if let Ok(n) = usize::try_from(i32::from_be_bytes(len)) {
+                row.fields.resize(start + 4 + n, 0);
+                input.read_exact(&mut row.fields[start + 4..]).map_err(io)?;
+            }
+            if let Some(slot) = starts.get_mut(i) {
+                *slot = Some(start);
+            }
+        }
+        if layout.columns.is_empty() {
+            row.fields.clear();
+        }
+        if let Some(key) = &layout.key {
+            for &p in key {
+                let field = starts[p].and_then(|start| field_of(&row.fields[start..]));
+                push_key_field(&mut row.key, layout.columns[p].kind, field);
+            }
+        }
+        if layout.key.is_none() {
+            row.content_hash = hash_of(&row.fields);
+        }
+        batch.push(row);
+        if batch.len() >= BATCH_ROWS && (stop.load(Ordering::Relaxed) || !send(tx, &mut batch)) {
+            return Ok(());
+        }
+    }
+    // Drain to the end so the connection is ready for the next query.
+    let mut rest = Vec::new();
+    input.read_to_end(&mut rest).map_err(io)?;
+    if !batch.is_empty() {
+        send(tx, &mut batch);
+    }
+    Ok(())
+}
