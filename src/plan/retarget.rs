@@ -82,7 +82,15 @@ pub fn retarget(plan: &mut Plan, source: &SourceSchema, targets: &[TargetTable])
                 ));
                 continue;
             };
-            if pg_type != column.pg_type || !from_config(&column.reason) {
+            // Where the target has the planned type, the plan's cast stands
+            // (uuid-from-int keys and the foreign keys that follow them,
+            // split arrays, epoch units); only numeric rounding changes,
+            // because now the target demands the scale.
+            if pg_type == column.pg_type {
+                if let Cast::Numeric { round, .. } = &mut column.cast {
+                    *round = true;
+                }
+            } else {
                 let unit = source_table
                     .and_then(|t| t.column(&column.source))
                     .and_then(|c| c.profile.as_ref())
@@ -91,9 +99,7 @@ pub fn retarget(plan: &mut Plan, source: &SourceSchema, targets: &[TargetTable])
                         Cast::Timestamp { unit, .. } | Cast::Date { unit } => unit,
                         _ => EpochUnit::Seconds,
                     });
-                if pg_type != column.pg_type {
-                    column.reason = format!("the target column is {}", tc.type_sql);
-                }
+                column.reason = format!("the target column is {}", tc.type_sql);
                 column.cast = match (&pg_type, &tc.enum_labels) {
                     (PgType::TextLike(_), Some(labels)) if !tc.is_array => Cast::Enum { labels: labels.clone() },
                     // The target's scale demands it: reals are rounded to it.
@@ -139,9 +145,6 @@ pub fn retarget(plan: &mut Plan, source: &SourceSchema, targets: &[TargetTable])
     Ok(fit)
 }
 
-fn from_config(reason: &str) -> bool {
-    reason.starts_with("cast in config")
-}
 
 /// The unit of numbers in a column, from its values.
 fn epoch_unit(p: &crate::source::ColumnProfile) -> EpochUnit {
