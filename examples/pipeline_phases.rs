@@ -20,7 +20,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let source = SqliteSource::open(&path)?;
     let conn = source.connect()?;
     let schema = source.describe(&conn, &|_, c| profile_need(&c.declared_type) == ProfileNeed::Always)?;
-    let plan = plan::build(&path, &schema, &Config::default(), &PlanOptions { schema: "public".into(), identifiers: IdentifierStyle::Exact })?;
+    let plan = plan::build(
+        &path,
+        &schema,
+        &Config::default(),
+        &PlanOptions {
+            schema: "public".into(),
+            identifiers: IdentifierStyle::Exact,
+        },
+    )?;
     let (mut rows_total, mut read_bytes, mut encoded_bytes) = (0u64, 0u64, 0u64);
     let (mut read_secs, mut encode_secs) = (0.0f64, 0.0f64);
     for table in &plan.tables {
@@ -64,9 +72,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mb = |bytes: u64, secs: f64| bytes as f64 / 1e6 / secs;
     let per_s = |rows: u64, secs: f64| rows as f64 / secs;
-    println!("rows {rows_total}, values read {:.1} MB, encoded {:.1} MB (one thread)", read_bytes as f64 / 1e6, encoded_bytes as f64 / 1e6);
-    println!("read:          {read_secs:6.2} s  {:>10.0} rows/s  {:6.1} MB/s", per_s(rows_total, read_secs), mb(read_bytes, read_secs));
-    println!("read + encode: {encode_secs:6.2} s  {:>10.0} rows/s  {:6.1} MB/s", per_s(rows_total, encode_secs), mb(encoded_bytes, encode_secs));
+    println!(
+        "rows {rows_total}, values read {:.1} MB, encoded {:.1} MB (one thread)",
+        read_bytes as f64 / 1e6,
+        encoded_bytes as f64 / 1e6
+    );
+    println!(
+        "read:          {read_secs:6.2} s  {:>10.0} rows/s  {:6.1} MB/s",
+        per_s(rows_total, read_secs),
+        mb(read_bytes, read_secs)
+    );
+    println!(
+        "read + encode: {encode_secs:6.2} s  {:>10.0} rows/s  {:6.1} MB/s",
+        per_s(rows_total, encode_secs),
+        mb(encoded_bytes, encode_secs)
+    );
     println!("encode alone:  {:6.2} s", encode_secs - read_secs);
     Ok(())
 }

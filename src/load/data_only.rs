@@ -12,7 +12,7 @@ use postgres::Client;
 
 use crate::error::{Error, Result};
 use crate::load::rejects::RejectSink;
-use crate::load::worker::{ChunkOutcome, CopyMode, TableCopy, TableProgress, copy_chunk};
+use crate::load::worker::{Chunk, ChunkOutcome, CopyMode, TableCopy, TableProgress, copy_chunk};
 use crate::load::{CopyOptions, CopyOutcome};
 use crate::plan::Plan;
 use crate::plan::retarget::{self, Fit};
@@ -103,8 +103,10 @@ pub fn copy(
                 &sqlite,
                 &mut client,
                 &copy,
-                None,
-                CopyMode::Plain,
+                Chunk {
+                    range: None,
+                    mode: CopyMode::Plain,
+                },
                 &progress,
                 &rejects,
                 &interrupt::requested,

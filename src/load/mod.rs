@@ -24,7 +24,7 @@ use crate::target::postgres::conn::{ConnSpec, describe_pg_error, quote_ident};
 use crate::target::postgres::ddl;
 use queue::TaskQueue;
 use rejects::RejectSink;
-use worker::{ChunkOutcome, CopyMode, TableCopy, TableProgress, copy_chunk};
+use worker::{Chunk, ChunkOutcome, CopyMode, TableCopy, TableProgress, copy_chunk};
 
 #[derive(Debug, Clone)]
 pub struct CopyOptions {
@@ -435,7 +435,7 @@ fn copy_round(
                 } else {
                     CopyMode::Plain
                 };
-                let outcome = copy_chunk(sqlite, pg, &copies[table], range, mode, p, rejects, &stop)?;
+                let outcome = copy_chunk(sqlite, pg, &copies[table], Chunk { range, mode }, p, rejects, &stop)?;
                 if let ChunkOutcome::Unforeseen { column, why } = outcome {
                     let mut slot = p.unforeseen.lock().unwrap_or_else(|e| e.into_inner());
                     slot.get_or_insert((column, why));

@@ -112,29 +112,36 @@ pub enum CopyMode {
     Freeze,
 }
 
-/// Copies the rows with `lo <= rowid < hi` (or all rows) of one table.
+/// Which rows of a table a COPY carries, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct Chunk {
+    /// `lo <= rowid < hi`, or every row.
+    pub range: Option<(i64, i64)>,
+    pub mode: CopyMode,
+}
+
+/// Copies one chunk of one table.
 pub fn copy_chunk(
     sqlite: &Connection,
     pg: &mut Client,
     table: &TableCopy<'_>,
-    range: Option<(i64, i64)>,
-    mode: CopyMode,
+    chunk: Chunk,
     progress: &TableProgress,
     rejects: &RejectSink,
     should_stop: &dyn Fn() -> bool,
 ) -> Result<ChunkOutcome> {
     let source_err = |e: rusqlite::Error| Error::Other(format!("reading table {}: {e}", table.plan.source));
-    let sql = match range {
+    let sql = match chunk.range {
         Some(_) => format!("{} WHERE rowid >= ?1 AND rowid < ?2", table.select),
         None => table.select.clone(),
     };
     let mut stmt = sqlite.prepare_cached(&sql).map_err(source_err)?;
-    let mut rows = match range {
+    let mut rows = match chunk.range {
         Some((lo, hi)) => stmt.query([lo, hi]),
         None => stmt.query([]),
     }
     .map_err(source_err)?;
-    let freeze = mode == CopyMode::Freeze;
+    let freeze = chunk.mode == CopyMode::Freeze;
     if freeze {
         pg.batch_execute(&format!("BEGIN; {}", table.truncate))
             .map_err(|e| Error::pg(format!("preparing {} for COPY FREEZE", table.plan.target), &e))?;

@@ -145,7 +145,6 @@ pub fn retarget(plan: &mut Plan, source: &SourceSchema, targets: &[TargetTable])
     Ok(fit)
 }
 
-
 /// The unit of numbers in a column, from its values.
 fn epoch_unit(p: &crate::source::ColumnProfile) -> EpochUnit {
     let max = [p.integer_min, p.integer_max]
@@ -161,7 +160,7 @@ fn epoch_unit(p: &crate::source::ColumnProfile) -> EpochUnit {
         .fold(0.0, f64::max);
     if max >= 100_000_000_000 || real_max >= 1e11 {
         EpochUnit::Milliseconds
-    } else if p.integers == 0 && p.reals > 0 && real_max < 1e7 && real_max >= 1e6 {
+    } else if p.integers == 0 && p.reals > 0 && (1e6..1e7).contains(&real_max) {
         EpochUnit::JulianDay
     } else {
         EpochUnit::Seconds

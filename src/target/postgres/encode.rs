@@ -294,7 +294,7 @@ fn element_codec(element: &PgType) -> Option<(u32, Cast)> {
 fn as_integer(value: ValueRef<'_>) -> Result<i64, Reject> {
     match value {
         ValueRef::Integer(i) => Ok(i),
-        ValueRef::Real(f) if f.fract() == 0.0 && f >= -9.223_372_036_854_776e18 && f < 9.223_372_036_854_776e18 => {
+        ValueRef::Real(f) if f.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) => {
             #[allow(clippy::cast_possible_truncation)] // whole and in range: exact
             Ok(f as i64)
         }
@@ -363,8 +363,8 @@ fn as_bool(value: ValueRef<'_>) -> Result<bool, Reject> {
     match value {
         ValueRef::Integer(0) => Ok(false),
         ValueRef::Integer(1) => Ok(true),
-        ValueRef::Real(f) if f == 0.0 => Ok(false),
-        ValueRef::Real(f) if f == 1.0 => Ok(true),
+        ValueRef::Real(0.0) => Ok(false),
+        ValueRef::Real(1.0) => Ok(true),
         ValueRef::Text(t) => match t.to_ascii_lowercase().as_slice() {
             b"1" | b"t" | b"true" | b"y" | b"yes" | b"on" => Ok(true),
             b"0" | b"f" | b"false" | b"n" | b"no" | b"off" => Ok(false),
@@ -809,7 +809,7 @@ fn encode_numeric(
     for chunk in padded.chunks(4) {
         groups.push(chunk.iter().fold(0i16, |acc, d| acc * 10 + i16::from(*d)));
     }
-    while frac_digits.len() % 4 != 0 {
+    while !frac_digits.len().is_multiple_of(4) {
         frac_digits.push(0);
     }
     for chunk in frac_digits.chunks(4) {
@@ -1082,7 +1082,7 @@ mod tests {
         );
         assert_eq!(numeric(ValueRef::Real(1e-300), None, None, false).unwrap().len(), 302);
         assert_eq!(numeric(ValueRef::Integer(0), Some(5), Some(2), false).unwrap(), "0.00");
-        assert_eq!(numeric(ValueRef::Real(3.14159), None, None, false).unwrap(), "3.14159");
+        assert_eq!(numeric(ValueRef::Real(1.23456), None, None, false).unwrap(), "1.23456");
         assert!(
             numeric(ValueRef::Real(0.125), Some(10), Some(2), false).is_err(),
             "would round"
