@@ -14,7 +14,7 @@ use crate::plan::types::breaks_speculation;
 use crate::plan::{ColumnPlan, TablePlan};
 use crate::source::sqlite::quote;
 use crate::target::postgres::copy::{BinaryCopy, FLUSH_BYTES, copy_statement};
-use crate::target::postgres::encode::{Scratch, begin_row, encode_value, preview};
+use crate::target::postgres::encode::{Scratch, begin_row, encode_value, value_preview};
 
 /// Live counters for one table, read by the progress ticker.
 #[derive(Default)]
@@ -249,19 +249,6 @@ fn stream_rows(
     progress.rows.fetch_add(pending_rows, Ordering::Relaxed);
     progress.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
     Ok(ChunkOutcome::Copied)
-}
-
-fn value_preview(value: ValueRef<'_>) -> String {
-    match value {
-        ValueRef::Null => "NULL".into(),
-        ValueRef::Integer(i) => i.to_string(),
-        ValueRef::Real(f) => f.to_string(),
-        ValueRef::Text(t) => preview(t),
-        ValueRef::Blob(b) => {
-            let hex: String = b.iter().take(20).map(|x| format!("{x:02x}")).collect();
-            format!("x'{hex}{}' ({} bytes)", if b.len() > 20 { "…" } else { "" }, b.len())
-        }
-    }
 }
 
 fn json_of(value: ValueRef<'_>) -> serde_json::Value {

@@ -12,7 +12,7 @@ use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 
 use crate::error::{Error, Result};
-use crate::target::postgres::encode::{Scratch, encode_value, preview};
+use crate::target::postgres::encode::{Scratch, encode_value, value_preview};
 use crate::verify::compare::hash_of;
 use crate::verify::layout::KeyRange;
 use crate::verify::layout::Layout;
@@ -146,19 +146,6 @@ pub fn read_source(
 fn field_of(encoded: &[u8]) -> Option<&[u8]> {
     let len = usize::try_from(i32::from_be_bytes([encoded[0], encoded[1], encoded[2], encoded[3]])).ok()?;
     encoded.get(4..4 + len)
-}
-
-fn value_preview(value: ValueRef<'_>) -> String {
-    match value {
-        ValueRef::Null => "NULL".into(),
-        ValueRef::Integer(i) => i.to_string(),
-        ValueRef::Real(f) => f.to_string(),
-        ValueRef::Text(t) => preview(t),
-        ValueRef::Blob(b) => {
-            let hex: String = b.iter().take(20).map(|x| format!("{x:02x}")).collect();
-            format!("x'{hex}{}' ({} bytes)", if b.len() > 20 { "…" } else { "" }, b.len())
-        }
-    }
 }
 
 /// A source value as JSON, the way the reject file writes keys.
