@@ -152,6 +152,7 @@ impl SqliteSource {
             .collect::<Result<_, _>>()
             .map_err(e)?;
         let shadow = shadow_tables(conn);
+        let mut to_profile: Vec<(usize, Vec<usize>)> = Vec::new();
         for (kind, name, table, sql) in &objects {
             match kind.as_str() {
                 "table" if name.starts_with("sqlite_") || shadow.contains(name) => {}
@@ -167,10 +168,7 @@ impl SqliteSource {
                         .filter(|&i| t.columns[i].generated.is_none() && profile(&t, &t.columns[i]))
                         .collect();
                     if !wanted.is_empty() {
-                        let profiles = profile_columns(conn, &t.name, &t.columns, &wanted).map_err(e)?;
-                        for (i, p) in wanted.into_iter().zip(profiles) {
-                            t.columns[i].profile = Some(p);
-                        }
+                        to_profile.push((schema.tables.len(), wanted));
                     }
                     schema.tables.push(t);
                 }
@@ -186,7 +184,52 @@ impl SqliteSource {
                 _ => {}
             }
         }
+        self.profile_tables(&mut schema.tables, to_profile)?;
         Ok(schema)
+    }
+
+    /// Profiles columns with one aggregate scan per table, tables in
+    /// parallel on connections of their own: each scan reads the whole table.
+    fn profile_tables(&self, tables: &mut [Table], work: Vec<(usize, Vec<usize>)>) -> Result<()> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(work.len())
+            .max(1);
+        let queue = std::sync::Mutex::new(work.into_iter());
+        let shared: &[Table] = tables;
+        let results: Vec<Result<Vec<(usize, Vec<usize>, Vec<ColumnProfile>)>>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| -> Result<Vec<(usize, Vec<usize>, Vec<ColumnProfile>)>> {
+                        let conn = self.connect()?;
+                        let mut done = Vec::new();
+                        loop {
+                            let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+                            let Some((table, wanted)) = next else { return Ok(done) };
+                            let t = &shared[table];
+                            let profiles =
+                                profile_columns(&conn, &t.name, &t.columns, &wanted).map_err(|e| self.err(e))?;
+                            done.push((table, wanted, profiles));
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| {
+                    w.join()
+                        .unwrap_or_else(|_| Err(Error::Other("profiling thread panicked".into())))
+                })
+                .collect()
+        });
+        for result in results {
+            for (table, wanted, profiles) in result? {
+                for (i, p) in wanted.into_iter().zip(profiles) {
+                    tables[table].columns[i].profile = Some(p);
+                }
+            }
+        }
+        Ok(())
     }
 
     fn describe_table(&self, conn: &Connection, name: &str, create_sql: &str) -> Result<Table> {
