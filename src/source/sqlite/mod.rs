@@ -191,16 +191,18 @@ impl SqliteSource {
     /// Profiles columns with one aggregate scan per table, tables in
     /// parallel on connections of their own: each scan reads the whole table.
     fn profile_tables(&self, tables: &mut [Table], work: Vec<(usize, Vec<usize>)>) -> Result<()> {
+        /// (table, its profiled columns, their profiles)
+        type Profiled = Vec<(usize, Vec<usize>, Vec<ColumnProfile>)>;
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(work.len())
             .max(1);
         let queue = std::sync::Mutex::new(work.into_iter());
         let shared: &[Table] = tables;
-        let results: Vec<Result<Vec<(usize, Vec<usize>, Vec<ColumnProfile>)>>> = std::thread::scope(|scope| {
+        let results: Vec<Result<Profiled>> = std::thread::scope(|scope| {
             let workers: Vec<_> = (0..threads)
                 .map(|_| {
-                    scope.spawn(|| -> Result<Vec<(usize, Vec<usize>, Vec<ColumnProfile>)>> {
+                    scope.spawn(|| -> Result<Profiled> {
                         let conn = self.connect()?;
                         let mut done = Vec::new();
                         loop {
