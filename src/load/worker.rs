@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 
 use crate::error::{Error, Result};
-use crate::load::rejects::{RejectRecord, RejectSink};
+use crate::load::rejects::{RejectRecord, RejectSink, json_of};
 use crate::plan::types::breaks_speculation;
 use crate::plan::{ColumnPlan, TablePlan};
 use crate::source::sqlite::quote;
@@ -249,14 +249,4 @@ fn stream_rows(
     progress.rows.fetch_add(pending_rows, Ordering::Relaxed);
     progress.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
     Ok(ChunkOutcome::Copied)
-}
-
-fn json_of(value: ValueRef<'_>) -> serde_json::Value {
-    match value {
-        ValueRef::Null => serde_json::Value::Null,
-        ValueRef::Integer(i) => i.into(),
-        ValueRef::Real(f) => serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, serde_json::Value::Number),
-        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
-        ValueRef::Blob(b) => b.iter().map(|x| format!("{x:02x}")).collect::<String>().into(),
-    }
 }

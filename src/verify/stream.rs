@@ -12,6 +12,7 @@ use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 
 use crate::error::{Error, Result};
+use crate::load::rejects::json_of;
 use crate::target::postgres::encode::{Scratch, encode_value, value_preview};
 use crate::verify::compare::hash_of;
 use crate::verify::layout::KeyRange;
@@ -146,17 +147,6 @@ pub fn read_source(
 fn field_of(encoded: &[u8]) -> Option<&[u8]> {
     let len = usize::try_from(i32::from_be_bytes([encoded[0], encoded[1], encoded[2], encoded[3]])).ok()?;
     encoded.get(4..4 + len)
-}
-
-/// A source value as JSON, the way the reject file writes keys.
-pub fn json_of(value: ValueRef<'_>) -> serde_json::Value {
-    match value {
-        ValueRef::Null => serde_json::Value::Null,
-        ValueRef::Integer(i) => i.into(),
-        ValueRef::Real(f) => serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, serde_json::Value::Number),
-        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
-        ValueRef::Blob(b) => b.iter().map(|x| format!("{x:02x}")).collect::<String>().into(),
-    }
 }
 
 /// Streams the target table with `COPY ... TO STDOUT (FORMAT binary)`.
