@@ -15,7 +15,9 @@ command -v psql >/dev/null || need+=(postgresql-client)
 command -v pg_dump >/dev/null || need+=(postgresql-client)
 command -v sqlite3 >/dev/null || need+=(sqlite3)
 # pg_query (the real PostgreSQL parser, for `migrate lint`) builds with bindgen.
-compgen -G "/usr/lib/llvm-*/lib/libclang*.so*" >/dev/null || need+=(libclang-dev clang)
+# (libclang-cpp, which a new machine has, is not the library bindgen loads.)
+compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null || compgen -G "/usr/lib/*/libclang-[0-9]*.so*" >/dev/null \
+  || need+=(libclang-dev clang)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ "${1:-}" = bench ]; then
   command -v pgloader >/dev/null || need+=(pgloader)
