@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use crate::plan::types::{Cast, EpochUnit, PgType};
+use crate::plan::types::{Cast, PgType};
 use crate::source::sqlite::sql::{Token, matching_paren, split_commas, tokenize};
 use crate::target::postgres::conn::{quote_ident, quote_literal};
 
@@ -476,17 +476,10 @@ fn literal_value(tokens: &[Token]) -> Option<Literal> {
     }
 }
 
-/// The epoch unit a cast reads numbers in, for defaults.
-pub fn unit_of(cast: &Cast) -> EpochUnit {
-    match cast {
-        Cast::Timestamp { unit, .. } | Cast::Date { unit } => *unit,
-        _ => EpochUnit::Seconds,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::types::EpochUnit;
 
     fn names() -> Names {
         let mut n = Names::default();

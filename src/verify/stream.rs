@@ -123,10 +123,7 @@ pub fn read_source(
                     r.source_key = Some(values);
                 }
             } else {
-                for &p in key {
-                    let field = starts[p].and_then(|start| field_of(&row.fields[start..]));
-                    push_key_field(&mut row.key, layout.columns[p].kind, field);
-                }
+                push_key_fields(&mut row, key, &starts, layout);
             }
         }
         if layout.key.is_none() {
@@ -141,6 +138,15 @@ pub fn read_source(
         send(tx, &mut batch);
     }
     Ok(())
+}
+
+/// Appends the row's key columns, from its encoded fields, to its key:
+/// the same on the source and the target side, so keys compare as bytes.
+fn push_key_fields(row: &mut Row, key: &[usize], starts: &[Option<usize>], layout: &Layout) {
+    for &p in key {
+        let field = starts[p].and_then(|start| field_of(&row.fields[start..]));
+        push_key_field(&mut row.key, layout.columns[p].kind, field);
+    }
 }
 
 /// The first framed field of `encoded`.
@@ -213,10 +219,7 @@ pub fn read_target(
             row.fields.clear();
         }
         if let Some(key) = &layout.key {
-            for &p in key {
-                let field = starts[p].and_then(|start| field_of(&row.fields[start..]));
-                push_key_field(&mut row.key, layout.columns[p].kind, field);
-            }
+            push_key_fields(&mut row, key, &starts, layout);
         }
         if layout.key.is_none() {
             row.content_hash = hash_of(&row.fields);

@@ -4,7 +4,7 @@
 
 pub mod sql;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -514,9 +514,4 @@ fn profile_columns(
         }
         Ok(out)
     })
-}
-
-/// Whether a path names a SQLite file (by header) without erroring.
-pub fn is_sqlite_file(path: &Path) -> bool {
-    SqliteSource::open(&path.to_string_lossy()).is_ok()
 }
