@@ -12,10 +12,10 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
-use crate::cli::args::IdentifierStyle;
 use crate::config::{CastTarget, Config, Transform};
 use crate::error::{Error, Result};
 use crate::source::{Deferrable, IndexPart, SourceSchema, Table};
+pub use names::IdentifierStyle;
 use types::{Cast, EpochUnit, PgType};
 
 #[derive(Debug, Clone, Serialize)]

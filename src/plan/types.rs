@@ -286,8 +286,8 @@ pub fn profile_need(declared: &str) -> ProfileNeed {
 /// Whether a speculative column's value breaks the assumption its type
 /// was chosen on. Values that would be rejected are checked by the cast.
 #[inline]
-pub fn breaks_speculation(cast: &Cast, value: rusqlite::types::ValueRef<'_>) -> bool {
-    use rusqlite::types::ValueRef;
+pub fn breaks_speculation(cast: &Cast, value: crate::source::ValueRef<'_>) -> bool {
+    use crate::source::ValueRef;
     matches!(cast, Cast::Timestamp { .. } | Cast::Date { .. })
         && matches!(value, ValueRef::Integer(_) | ValueRef::Real(_))
 }

@@ -5,6 +5,8 @@ pub mod sqlite;
 
 use serde::Serialize;
 
+use crate::error::Result;
+
 /// Everything godwit knows about a source database's structure.
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceSchema {
@@ -181,4 +183,129 @@ impl ColumnProfile {
     pub fn non_null(&self) -> u64 {
         self.integers + self.reals + self.texts + self.blobs
     }
+}
+
+/// A value as a source yields it. Every source maps what it reads onto
+/// SQLite's five storage classes, which the copy's encoder and verify's
+/// canonical form are written against: documents yield exact numbers as
+/// text, booleans as integers and nested values as JSON text, each with
+/// the cast its plan gives it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueRef<'a> {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(&'a [u8]),
+    Blob(&'a [u8]),
+}
+
+/// An owned [`ValueRef`], for samples.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl Value {
+    pub fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Null => ValueRef::Null,
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Real(f) => ValueRef::Real(*f),
+            Value::Text(t) => ValueRef::Text(t.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }
+    }
+}
+
+/// What a scan selects, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selected {
+    Column(String),
+    /// The row's position the source can address it by (SQLite's rowid).
+    Rowid,
+}
+
+/// Rows whose rowid is in `from..to` (each end open when None).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RowidRange {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+/// One read of one table.
+#[derive(Debug, Clone)]
+pub struct Scan<'a> {
+    pub table: &'a str,
+    pub select: &'a [Selected],
+    /// Only rows in this range; sources without rowids ignore it (their
+    /// tables are never split, see [`Reader::rowid_bounds`]).
+    pub rowids: Option<RowidRange>,
+    /// Rows in ascending byte order of these columns, when the source can
+    /// ([`Source::ordered_scans`]).
+    pub order_by: Option<&'a [String]>,
+}
+
+/// The current row of a scan.
+pub trait Row {
+    /// The value at a position of [`Scan::select`].
+    fn value(&self, index: usize) -> ValueRef<'_>;
+}
+
+/// Whether a scan goes on after a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Stop,
+}
+
+/// A reader inside a source's snapshot: every reader a source opens at
+/// once sees the same committed state.
+pub trait Reader: Send {
+    /// Streams the rows of one table to `visit`, one at a time.
+    fn scan(&mut self, scan: &Scan<'_>, visit: &mut dyn FnMut(&dyn Row) -> Result<Flow>) -> Result<()>;
+
+    /// The smallest and largest rowid of a table, for splitting it into
+    /// ranges; None when the source has no rowids or the table is empty.
+    fn rowid_bounds(&mut self, table: &str) -> Result<Option<(i64, i64)>>;
+
+    /// A cheap estimate of a table's size in bytes, to balance the work.
+    fn estimated_bytes(&mut self, table: &str, columns: &[String], rows: u64) -> Result<u64>;
+}
+
+/// Which columns `describe` profiles (a scan of their values), given the
+/// table and column. Sources that learn their schema from the values
+/// profile every column whatever this says.
+pub type ProfileFilter<'a> = dyn Fn(&Table, &Column) -> bool + 'a;
+
+/// A source godwit reads: its schema, and readers that stream its rows.
+/// Nothing above `source/` knows which kind it reads.
+pub trait Source: Sync {
+    /// The source as the user named it, for messages and reports.
+    fn display_name(&self) -> String;
+
+    /// Where reject files go by default: beside the working directory,
+    /// named after this stem.
+    fn file_stem(&self) -> String;
+
+    fn describe(&self, profile: &ProfileFilter<'_>) -> Result<SourceSchema>;
+
+    /// `n` readers sharing one consistent snapshot.
+    fn readers(&self, n: usize) -> Result<Vec<Box<dyn Reader>>>;
+
+    /// Up to `n` non-null values of a column, for `plan`'s suggestions.
+    fn sample(&self, table: &str, column: &str, n: usize) -> Result<Vec<Value>>;
+
+    /// Whether scans can return rows in key order ([`Scan::order_by`]).
+    /// Verify merges ordered scans and hashes the others.
+    fn ordered_scans(&self) -> bool;
+}
+
+/// Opens the source a user named, recognised by its content. Prefixes
+/// force a kind: `sqlite:`, and for documents `json:`, `ndjson:`, `csv:`.
+pub fn open(spec: &str) -> Result<Box<dyn Source>> {
+    Ok(Box::new(sqlite::SqliteSource::open(spec)?))
 }

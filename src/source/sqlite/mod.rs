@@ -2,7 +2,10 @@
 //! and sqlite_master, profile what columns hold, and open consistent
 //! read-only snapshots for parallel readers.
 
+mod reader;
 pub mod sql;
+
+pub use reader::SqliteReader;
 
 use std::path::PathBuf;
 
@@ -134,7 +137,7 @@ impl SqliteSource {
 
     /// Reads the schema. `profile` says which columns to profile (a full
     /// scan per table), given table and column.
-    pub fn describe(&self, conn: &Connection, profile: &dyn Fn(&Table, &Column) -> bool) -> Result<SourceSchema> {
+    pub fn describe_with(&self, conn: &Connection, profile: &crate::source::ProfileFilter<'_>) -> Result<SourceSchema> {
         let e = |err| self.err(err);
         let mut schema = SourceSchema {
             tables: Vec::new(),
