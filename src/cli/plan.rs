@@ -62,6 +62,8 @@ pub fn render(plan: &Plan) -> String {
         }
     }
     for (title, items) in [
+        ("Keys and relations inferred", &plan.inferred),
+        ("Skipped files", &plan.skipped),
         ("Not migrated", &plan.not_migrated),
         ("Warnings", &plan.warnings),
         ("Suggestions", &plan.suggestions),

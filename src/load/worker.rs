@@ -179,8 +179,14 @@ fn stream_rows(
     reader.scan(scan, &mut |row: &dyn Row| {
         let row_start = buf.len();
         begin_row(&mut buf, fields);
-        let mut rejected = None;
+        let mut rejected = row.problem().map(|p| {
+            let column = p.column.clone().unwrap_or_else(|| "(record)".into());
+            (column, p.reason.clone(), p.value.clone())
+        });
         for (i, column) in table.columns.iter().enumerate() {
+            if rejected.is_some() {
+                break;
+            }
             let value = row.value(i);
             if column.speculative && breaks_speculation(&column.cast, value) {
                 outcome = ChunkOutcome::Unforeseen {
@@ -202,13 +208,13 @@ fn stream_rows(
                     };
                     return Ok(Flow::Stop);
                 }
-                rejected = Some((i, reason, value_preview(value)));
+                rejected = Some((table.columns[i].source.clone(), reason, value_preview(value)));
                 break;
             }
         }
         match rejected {
             None => pending_rows += 1,
-            Some((i, reason, value)) => {
+            Some((column, reason, value)) => {
                 buf.truncate(row_start);
                 let mut key = serde_json::Map::new();
                 for (name, pos) in table.plan.row_key.iter().zip(&table.key_positions) {
@@ -223,7 +229,7 @@ fn stream_rows(
                 rejects.record(&RejectRecord {
                     table: &table.plan.source,
                     key,
-                    column: &table.columns[i].source,
+                    column: &column,
                     reason: &reason,
                     value,
                 })?;

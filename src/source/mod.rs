@@ -15,6 +15,12 @@ pub struct SourceSchema {
     pub triggers: Vec<Trigger>,
     /// Objects godwit cannot carry over (virtual tables), with the reason.
     pub unsupported: Vec<String>,
+    /// How a source that learns its structure from its values (documents)
+    /// decided keys and relations, one line each with its evidence, e.g.
+    /// "posts.author_id: 1,200 of 1,200 values are keys of users".
+    pub inferred: Vec<String>,
+    /// Files a directory source passed over (hidden, unrecognised), with why.
+    pub skipped: Vec<String>,
 }
 
 impl SourceSchema {
@@ -73,6 +79,46 @@ pub struct Column {
     pub collation: Option<String>,
     /// What the column actually holds, filled by profiling.
     pub profile: Option<ColumnProfile>,
+    /// The type a source without declared types found over every value
+    /// (documents); None where the declared type speaks (SQLite).
+    pub inferred: Option<Inferred>,
+}
+
+/// A column type learned from every value of a field, with the evidence.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Inferred {
+    pub kind: InferredKind,
+    /// Why, for `plan`: e.g. "all 1,200 values are RFC 3339 with an offset".
+    pub evidence: String,
+}
+
+/// What every value of a field is. Each kind says how its values arrive
+/// as [`ValueRef`]s, which the plan's cast for it expects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum InferredKind {
+    /// Integers that all fit 64 bits: `Integer`.
+    Integer,
+    /// Integers beyond 64 bits, and numbers with a fraction or exponent:
+    /// `Text` holding the digits exactly as written.
+    Decimal,
+    /// `Integer` 0 or 1.
+    Boolean,
+    /// `Text`.
+    Text,
+    /// `Text`, RFC 3339 with an offset or Z, at most microseconds.
+    Timestamptz,
+    /// `Text`, ISO 8601 date and time without an offset.
+    Timestamp,
+    /// `Text`, ISO 8601 date.
+    Date,
+    /// `Text`, a UUID.
+    Uuid,
+    /// `Text` holding JSON: fields of several kinds, or kept whole by config.
+    Json,
+    /// `Text` holding a JSON array whose elements are all of this kind (or null).
+    Array(Box<InferredKind>),
+    /// Every value was null: `Null`.
+    AlwaysNull,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -253,6 +299,24 @@ pub struct Scan<'a> {
 pub trait Row {
     /// The value at a position of [`Scan::select`].
     fn value(&self, index: usize) -> ValueRef<'_>;
+
+    /// Why the source cannot give this row as it stands (a repeated key in
+    /// a document, a NUL in a string, a CSV record with the wrong number of
+    /// fields): it is rejected as a whole, as a value that does not fit is.
+    fn problem(&self) -> Option<&RowProblem> {
+        None
+    }
+}
+
+/// A row the source read but cannot give as it stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowProblem {
+    /// The field concerned, when there is one.
+    pub column: Option<String>,
+    /// What is wrong and where: file, line (and CSV record number).
+    pub reason: String,
+    /// A preview of the offending value or record.
+    pub value: String,
 }
 
 /// Whether a scan goes on after a row.

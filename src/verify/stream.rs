@@ -85,6 +85,18 @@ pub fn read_source(
             rejected: None,
             content_hash: 0,
         };
+        if let Some(problem) = source_row.problem() {
+            row.rejected = Some(Box::new(Rejected {
+                column: problem
+                    .column
+                    .as_ref()
+                    .and_then(|c| layout.columns.iter().position(|l| &l.source == c))
+                    .unwrap_or(0),
+                reason: problem.reason.clone(),
+                value: problem.value.clone(),
+                source_key: None,
+            }));
+        }
         for (i, column) in layout.columns.iter().enumerate() {
             let value = source_row.value(i);
             encoded.clear();

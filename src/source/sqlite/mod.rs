@@ -144,6 +144,8 @@ impl SqliteSource {
             views: Vec::new(),
             triggers: Vec::new(),
             unsupported: Vec::new(),
+            inferred: Vec::new(),
+            skipped: Vec::new(),
         };
         let sequences = read_sequences(conn);
         let mut stmt = conn
@@ -279,6 +281,7 @@ impl SqliteSource {
                 generated,
                 collation,
                 profile: None,
+                inferred: None,
             });
         }
         key.sort();
