@@ -34,7 +34,8 @@ pub struct TableName {
 
 /// The tables whose data pg_dump carries: ordinary tables (partitions
 /// included, each on its own) outside the system schemas and not owned by an
-/// extension. Largest first, so parallel workers finish together.
+/// extension. Largest first (by the planner's page count, which takes no
+/// lock), so parallel workers finish together.
 pub fn list_tables(client: &mut Client) -> Result<Vec<TableName>> {
     let rows = client
         .query(
@@ -46,7 +47,7 @@ pub fn list_tables(client: &mut Client) -> Result<Vec<TableName>> {
                 AND NOT EXISTS (SELECT 1 FROM pg_depend d
                                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
                                    AND d.deptype = 'e')
-              ORDER BY pg_relation_size(c.oid) DESC, 1, 2",
+              ORDER BY c.relpages DESC, 1, 2",
             &[],
         )
         .map_err(|e| Error::pg("listing tables", &e))?;
