@@ -31,6 +31,8 @@ use crate::error::{Error, Result};
 /// only cleaned up by `prune` once it is this old.
 pub const STALE_AFTER_HOURS: i64 = 24;
 
+const UPLOAD_PART: usize = 16 << 20;
+
 pub struct Store {
     kind: Kind,
     display: String,
@@ -489,11 +491,15 @@ impl S3Store {
         })
     }
 
-    /// Streams a file up in parts (multipart above 10 MiB).
+    /// Streams a file up: one PUT when small, a multipart upload above 16 MiB.
     fn upload(&self, file: &Path, key: &ObjectPath) -> Result<()> {
         let mut source = std::fs::File::open(file).map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
         self.runtime.block_on(async {
-            let mut writer = object_store::buffered::BufWriter::new(Arc::clone(&self.store), key.clone());
+            // 16 MiB parts, 4 in flight: 64 MiB of memory, and S3's 10,000
+            // parts allow files up to 156 GiB (pg_dump writes one per table).
+            let mut writer =
+                object_store::buffered::BufWriter::with_capacity(Arc::clone(&self.store), key.clone(), UPLOAD_PART)
+                    .with_max_concurrency(4);
             let mut buffer = vec![0u8; 1 << 20];
             let outcome: Result<()> = async {
                 loop {
