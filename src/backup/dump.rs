@@ -74,6 +74,16 @@ pub fn find_tool(program: &str, server_major: u32) -> Result<Tool> {
     )))
 }
 
+impl Tool {
+    /// `15.18` out of `pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)`.
+    pub fn number(&self) -> &str {
+        self.version
+            .split_whitespace()
+            .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))
+            .unwrap_or("?")
+    }
+}
+
 /// `pg_dump (PostgreSQL) 15.18 (Debian ...)` → 15; `... 9.6.24` → 9.
 fn major_of_version_line(line: &str) -> Option<u32> {
     let number = line

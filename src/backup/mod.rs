@@ -117,9 +117,9 @@ pub fn create(options: &BackupOptions, reporter: &Reporter) -> Result<BackupOutc
         .unwrap_or_else(|| dump::default_compress(&pg_dump).to_string());
     let compress_args = dump::compress_args(&compress, &pg_dump)?;
     reporter.emit(Event::Info(format!(
-        "using {} ({}) for PostgreSQL {}",
+        "using pg_dump {} ({}) for server {}",
+        pg_dump.number(),
         pg_dump.path.display(),
-        pg_dump.version,
         info.version
     )));
 

@@ -140,7 +140,8 @@ pub fn restore_into(
     };
     drop(client);
     reporter.emit(Event::Phase(format!(
-        "restoring into {name} with {} -j {jobs}",
+        "restoring into {name} with pg_restore {} ({}) -j {jobs}",
+        pg_restore.number(),
         pg_restore.path.display()
     )));
     let env = LibpqEnv::new(&scratch.spec())?;
