@@ -7,10 +7,12 @@ GODWIT := target/release/godwit
 # unprivileged server account can reach it when we run as root.
 TEST_HOME ?= /tmp/godwit-test-home
 SF ?= 1
+# The backup benchmark's scale factor (0.5: a ~440 MB SQLite file, ~600 MB in PostgreSQL).
+BACKUP_SF ?= 0.5
 # e.g. BENCH_ARGS='--reps 5 --tools godwit,limit'
 BENCH_ARGS ?=
 
-.PHONY: deps demo test build bench clean-local
+.PHONY: deps demo test build bench bench-backup clean-local
 
 deps:
 	@scripts/install-deps.sh
@@ -46,6 +48,12 @@ bench: deps
 	@scripts/install-deps.sh bench
 	$(CARGO) build --release
 	python3 bench/run.py --sf $(SF) $(BENCH_ARGS)
+
+# godwit backup/restore against plain pg_dump/pg_restore, e.g. BENCH_ARGS='--reps 5 --jobs 2'
+bench-backup: deps
+	@scripts/install-deps.sh bench
+	$(CARGO) build --release
+	python3 bench/backup.py --sf $(BACKUP_SF) $(BENCH_ARGS)
 
 clean-local:
 	-GODWIT_HOME=$(TEST_HOME) target/debug/godwit local stop
