@@ -108,6 +108,8 @@ pub struct CheckOutcome {
 pub fn create(options: &BackupOptions, reporter: &Reporter) -> Result<BackupOutcome> {
     let started_clock = Instant::now();
     let store = Store::open(&options.location)?;
+    // The snapshot is taken by the session's first query, just after this.
+    let started = Utc::now();
     let mut session = fingerprint::open_session(&options.source, None)?;
     let info = database_info(&mut session)?;
     let pg_dump = dump::find_tool("pg_dump", info.major)?;
@@ -127,7 +129,6 @@ pub fn create(options: &BackupOptions, reporter: &Reporter) -> Result<BackupOutc
         .query_one("SELECT pg_export_snapshot()", &[])
         .map_err(|e| Error::pg("exporting a snapshot", &e))?
         .get(0);
-    let started = Utc::now();
     let id = manifest::new_id(started);
     let tables = fingerprint::list_tables(&mut session)?;
     let staging = store.begin(&id)?;
