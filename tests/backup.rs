@@ -222,8 +222,15 @@ fn backup_then_restore_is_equal_table_by_table() {
     assert_eq!(id, 3001);
     client.batch_execute("INSERT INTO orders (user_id) VALUES (1)").unwrap();
 
-    // verify records its result, and list shows it.
-    run_ok(&["backup", "verify", &path, "--to", &server.to_string()]);
+    // verify records its result, and list shows it. A bare location means its newest backup.
+    let out = run_ok(&[
+        "backup",
+        "verify",
+        dir.path().to_str().unwrap(),
+        "--to",
+        &server.to_string(),
+    ]);
+    assert!(stderr(&out).contains(&path), "{}", stderr(&out));
     assert_eq!(listing(dir.path())["backups"][0]["verified"], true);
     assert!(
         databases_like(&server, "godwit_verify_%").is_empty(),

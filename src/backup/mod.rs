@@ -390,7 +390,11 @@ pub fn verify(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> Re
     let clock = Instant::now();
     let (store, id) = Store::open_backup(backup)?;
     let manifest = store.read_manifest(&id)?;
-    reporter.emit(Event::Phase(format!("checking {} files", manifest.files.len())));
+    reporter.emit(Event::Phase(format!(
+        "checking {} files of {}",
+        manifest.files.len(),
+        store.backup_path(&id)
+    )));
     let (local, mut differences) = store.fetch_checked(&id, &manifest)?;
     if differences.is_empty() {
         let pg_restore = pg_restore_for(&options.target)?;
@@ -448,7 +452,11 @@ pub fn restore(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> R
         )));
     }
     let pg_restore = pg_restore_for(&options.target)?;
-    reporter.emit(Event::Phase(format!("checking {} files", manifest.files.len())));
+    reporter.emit(Event::Phase(format!(
+        "checking {} files of {}",
+        manifest.files.len(),
+        store.backup_path(&id)
+    )));
     let (local, differences) = store.fetch_checked(&id, &manifest)?;
     if !differences.is_empty() {
         return Ok(outcome(differences, None));

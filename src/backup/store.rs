@@ -99,18 +99,23 @@ impl Store {
         })
     }
 
-    /// Splits `LOCATION/<id>` into the store and the id.
+    /// Splits `LOCATION/<id>` into the store and the id. A bare location
+    /// (no id at the end) means its newest complete backup.
     pub fn open_backup(backup: &str) -> Result<(Store, String)> {
         let trimmed = backup.trim_end_matches('/');
         let (location, id) = trimmed.rsplit_once('/').unwrap_or((".", trimmed));
-        if manifest::id_time(id).is_none() {
-            return Err(Error::Usage(format!(
-                "{backup} does not name a backup: expected DIR/<id> or s3://BUCKET/PREFIX/<id>, \
-                 with an id such as 20261201T073012.345Z (see `godwit backup list`)"
-            )));
+        if manifest::id_time(id).is_some() {
+            let location = if location.is_empty() { "/" } else { location };
+            return Ok((Store::open(location)?, id.to_string()));
         }
-        let location = if location.is_empty() { "/" } else { location };
-        Ok((Store::open(location)?, id.to_string()))
+        let store = Store::open(trimmed)?;
+        let newest = store.entries()?.into_iter().rev().find(|e| e.complete).ok_or_else(|| {
+            Error::Backup(format!(
+                "{backup}: no complete backup there (a backup is DIR/<id> or s3://BUCKET/PREFIX/<id>, \
+                     with an id such as 20261201T073012.345Z; see `godwit backup list`)"
+            ))
+        })?;
+        Ok((store, newest.id))
     }
 
     pub fn location(&self) -> &str {
@@ -612,6 +617,8 @@ mod tests {
         let (store, id) = Store::open_backup("/var/backups/app/20261201T073012.345Z/").unwrap();
         assert_eq!(store.location(), "/var/backups/app");
         assert_eq!(id, "20261201T073012.345Z");
-        assert!(matches!(Store::open_backup("/var/backups/app"), Err(Error::Usage(_))));
+        let empty = tempfile::tempdir().unwrap();
+        let err = Store::open_backup(empty.path().to_str().unwrap()).err().unwrap();
+        assert!(err.to_string().contains("no complete backup there"), "{err}");
     }
 }

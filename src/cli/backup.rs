@@ -135,7 +135,8 @@ pub struct PruneArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The backup: DIR/<id> or s3://BUCKET/PREFIX/<id>.
+    /// The backup: DIR/<id> or s3://BUCKET/PREFIX/<id>; a bare DIR or s3://BUCKET/PREFIX means
+    /// its newest complete backup.
     #[arg(value_name = "BACKUP")]
     pub backup: String,
 
@@ -170,7 +171,8 @@ Exit codes:
   2  usage error
   4  a file or a table differs from the manifest; the target is unchanged")]
 pub struct RestoreArgs {
-    /// The backup: DIR/<id> or s3://BUCKET/PREFIX/<id>.
+    /// The backup: DIR/<id> or s3://BUCKET/PREFIX/<id>; a bare DIR or s3://BUCKET/PREFIX means
+    /// its newest complete backup.
     #[arg(value_name = "BACKUP")]
     pub backup: String,
 
