@@ -379,6 +379,18 @@ fn retention_keeps_exactly_what_it_should() {
     newest_two = vec![Path::new(&newest).file_name().unwrap().to_string_lossy().into_owned()];
     assert_eq!(listed_ids(dir.path()), newest_two);
 
+    // What `godwit health` reads.
+    let newest = godwit::backup::newest_complete(d).unwrap().unwrap();
+    assert_eq!(vec![newest.id.clone()], newest_two);
+    assert_eq!(newest.verified, None);
+    assert!(newest.age_seconds < 3600);
+    let empty = tempfile::tempdir().unwrap();
+    assert!(
+        godwit::backup::newest_complete(empty.path().to_str().unwrap())
+            .unwrap()
+            .is_none()
+    );
+
     let out = godwit(&["backup", "prune", "--dir", d]);
     assert_exit(&out, 2);
 }
