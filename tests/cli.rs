@@ -12,6 +12,9 @@ fn help_texts() {
         ("copy", vec!["copy", "--help"]),
         ("plan", vec!["plan", "--help"]),
         ("local", vec!["local", "--help"]),
+        ("backup", vec!["backup", "--help"]),
+        ("backup_verify", vec!["backup", "verify", "--help"]),
+        ("restore", vec!["restore", "--help"]),
     ] {
         let out = godwit(&args);
         assert_exit(&out, 0);

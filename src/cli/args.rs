@@ -34,6 +34,10 @@ pub enum Command {
     Verify(super::verify::VerifyArgs),
     /// Versioned schema migrations, diff and lint.
     Migrate(crate::migrate::MigrateArgs),
+    /// Take a pg_dump backup with a manifest that proves each restore; list, prune, verify.
+    Backup(crate::cli::backup::BackupArgs),
+    /// Restore a backup into a database, prove it against the manifest, then swap it in.
+    Restore(crate::cli::backup::RestoreArgs),
     /// Manage a throwaway local PostgreSQL cluster.
     Local(LocalArgs),
 }

@@ -3,6 +3,7 @@
 //! documented exit codes and prints errors to stderr.
 
 pub mod args;
+pub mod backup;
 mod copy;
 mod local;
 mod plan;
@@ -57,6 +58,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Command::Verify(args) => verify::run(args),
         Command::Migrate(args) => crate::migrate::run_cli(args),
+        Command::Backup(args) => backup::run(args),
+        Command::Restore(args) => backup::restore(args),
         Command::Local(args) => local::run(args),
     }
 }
