@@ -86,6 +86,7 @@ pub fn render(plan: &Plan) -> String {
         }
     }
     for (title, items) in [
+        ("Full-text and spatial tables", &plan.translations),
         ("Not migrated", &plan.not_migrated),
         ("Warnings", &plan.warnings),
         ("Suggestions", &plan.suggestions),

@@ -193,6 +193,9 @@ fn load_into_staging(
         "creating {} tables in staging schema {schema}",
         plan.tables.len()
     )));
+    for sql in &plan.setup {
+        run(control, sql, "preparing extensions and text search configurations")?;
+    }
     let mut plain_generated: Vec<Vec<String>> = Vec::new();
     for table in &plan.tables {
         plain_generated.push(create_table(control, schema, table, &mut not_migrated)?);

@@ -3,8 +3,10 @@
 //! and config always give the same plan (snapshot-tested).
 
 pub mod expr;
+pub mod fulltext;
 pub mod names;
 pub mod retarget;
+pub mod spatial;
 pub mod suggest;
 pub mod types;
 
@@ -28,6 +30,13 @@ pub struct Plan {
     pub not_migrated: Vec<String>,
     pub warnings: Vec<String>,
     pub suggestions: Vec<String>,
+    /// Statements run before the tables are created (extensions and text
+    /// search configurations); each can run again harmlessly.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub setup: Vec<String>,
+    /// How full-text and rtree tables were translated, and how to query them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub translations: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -253,6 +262,8 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
         not_migrated: Vec::new(),
         warnings: Vec::new(),
         suggestions: Vec::new(),
+        setup: Vec::new(),
+        translations: Vec::new(),
     };
 
     for table in &kept {
@@ -540,7 +551,13 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
             select: expr::translate(&view.select, &view_names),
         });
     }
+    let replaced = fulltext::apply(&mut plan, schema, &|name| names::styled(name, style), &mut allocator);
+    spatial::apply(&mut plan, schema, &mut allocator);
     for trigger in &schema.triggers {
+        if let Some(note) = fulltext::replaced_trigger(&replaced, trigger) {
+            plan.warnings.push(note);
+            continue;
+        }
         plan.not_migrated.push(format!(
             "trigger {} on {}: triggers are not translated; rewrite it as a PostgreSQL trigger function",
             trigger.name, trigger.table

@@ -2,6 +2,7 @@
 //! then streams rows.
 
 pub mod sqlite;
+pub mod virtual_table;
 
 use serde::Serialize;
 
@@ -13,6 +14,9 @@ pub struct SourceSchema {
     pub triggers: Vec<Trigger>,
     /// Objects godwit cannot carry over (virtual tables), with the reason.
     pub unsupported: Vec<String>,
+    /// Full-text and rtree tables. Those that hold their own rows are also
+    /// in `tables`, keyed by rowid.
+    pub virtual_tables: Vec<virtual_table::VirtualTable>,
 }
 
 impl SourceSchema {

@@ -3,6 +3,7 @@
 //! read-only snapshots for parallel readers.
 
 pub mod sql;
+pub mod virtual_tables;
 
 use std::path::PathBuf;
 
@@ -141,6 +142,7 @@ impl SqliteSource {
             views: Vec::new(),
             triggers: Vec::new(),
             unsupported: Vec::new(),
+            virtual_tables: Vec::new(),
         };
         let sequences = read_sequences(conn);
         let mut stmt = conn
@@ -152,17 +154,37 @@ impl SqliteSource {
             .collect::<Result<_, _>>()
             .map_err(e)?;
         let shadow = shadow_tables(conn);
+        let is_virtual = |sql: &str| sql.to_ascii_uppercase().starts_with("CREATE VIRTUAL");
+        let virtual_names: Vec<(String, String)> = objects
+            .iter()
+            .filter(|(kind, _, _, sql)| kind == "table" && is_virtual(sql))
+            .map(|(_, name, _, sql)| (name.clone(), virtual_tables::module_of(sql)))
+            .collect();
         let mut to_profile: Vec<(usize, Vec<usize>)> = Vec::new();
         for (kind, name, table, sql) in &objects {
             match kind.as_str() {
-                "table" if name.starts_with("sqlite_") || shadow.contains(name) => {}
-                "table" if sql.to_ascii_uppercase().starts_with("CREATE VIRTUAL") => {
-                    schema.unsupported.push(format!(
-                        "virtual table {name} (e.g. FTS): recreate it with a PostgreSQL equivalent"
-                    ));
-                }
+                "table"
+                    if name.starts_with("sqlite_")
+                        || shadow.contains(name)
+                        || virtual_tables::is_shadow(name, &virtual_names) => {}
                 "table" => {
-                    let mut t = self.describe_table(conn, name, sql)?;
+                    let mut t = if is_virtual(sql) {
+                        let vt = virtual_tables::parse(name, sql);
+                        let carried = virtual_tables::carried_table(conn, &vt);
+                        schema.virtual_tables.push(vt);
+                        match carried {
+                            Ok(Some(t)) => t,
+                            Ok(None) => continue,
+                            Err(err) => {
+                                schema.unsupported.push(format!(
+                                    "virtual table {name}: its rows cannot be read ({err}); recreate it with a PostgreSQL equivalent"
+                                ));
+                                continue;
+                            }
+                        }
+                    } else {
+                        self.describe_table(conn, name, sql)?
+                    };
                     t.sequence = sequences.iter().find(|(n, _)| n == name).map(|(_, s)| *s);
                     let wanted: Vec<usize> = (0..t.columns.len())
                         .filter(|&i| t.columns[i].generated.is_none() && profile(&t, &t.columns[i]))
