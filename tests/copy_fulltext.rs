@@ -156,6 +156,8 @@ CREATE VIRTUAL TABLE tags USING fts4(name, secret, notindexed=secret);
 INSERT INTO tags(docid, name, secret) VALUES (7, 'red green', 's1'), (8, 'blue', 's2');
 CREATE VIRTUAL TABLE old USING fts3(subject, content);
 INSERT INTO old VALUES ('hello world', 'greetings'), ('bye', NULL);
+CREATE VIRTUAL TABLE labels USING fts5(label, tokenize='trigram');
+INSERT INTO labels(rowid, label) VALUES (1, 'Hello world'), (2, 'yellow'), (3, 'other');
 CREATE VIRTUAL TABLE places USING rtree(id, minX, maxX, minY, maxY, +name TEXT);
 INSERT INTO places VALUES (1, 0.1, 0.2, 10.3, 10.4, 'a'), (2, -5, 5, -1e10, 1e10, 'b'), (3, 1, 1, 2, 2, NULL);
 CREATE VIRTUAL TABLE boxes USING rtree(id, x0, x1, y0, y1, z0, z1);
@@ -208,8 +210,30 @@ fn external_content_fts4_fts3_and_rtree_are_carried_and_verified() {
         "hello world"
     );
 
-    // rtree: coordinates as SQLite returns them, GiST on box / cube.
+    // trigram: a pg_trgm GIN index; MATCH 'llo' is a case-insensitive substring search.
     let conn = rusqlite::Connection::open(&source).unwrap();
+    let sqlite_hits: Vec<i64> = conn
+        .prepare("SELECT rowid FROM labels WHERE labels MATCH 'LLO' ORDER BY rowid")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(sqlite_hits, vec![1, 2]);
+    let pg_hits = rows(
+        &target,
+        "SELECT rowid AS a FROM labels WHERE label ILIKE '%LLO%' ORDER BY rowid",
+    );
+    assert_eq!(pg_hits, vec![vec!["1".to_string()], vec!["2".to_string()]]);
+    assert_eq!(
+        value(
+            &target,
+            "SELECT indexdef AS a FROM pg_indexes WHERE tablename = 'labels' AND indexname LIKE '%trgm%'"
+        ),
+        "CREATE INDEX labels_trgm_idx ON public.labels USING gin (label gin_trgm_ops)"
+    );
+
+    // rtree: coordinates as SQLite returns them, GiST on box / cube.
     let sqlite_min_y: f64 = conn
         .query_row("SELECT minY FROM places WHERE id = 1", [], |r| r.get(0))
         .unwrap();
@@ -276,7 +300,7 @@ fn external_content_fts4_fts3_and_rtree_are_carried_and_verified() {
     let verify = |target_url: &str| godwit(&["verify", source.to_str().unwrap(), "--to", target_url]);
     let clean = verify(&url);
     assert_exit(&clean, 0);
-    for table in ["tags", "old", "places", "boxes", "grid"] {
+    for table in ["tags", "old", "labels", "places", "boxes", "grid"] {
         assert!(
             stdout(&clean).contains(table),
             "verify lists {table}:\n{}",
@@ -291,7 +315,15 @@ fn external_content_fts4_fts3_and_rtree_are_carried_and_verified() {
     let changed = verify(&url);
     assert_exit(&changed, 4);
     let report = stdout(&changed);
-    assert!(report.contains("tags") && report.contains("places"), "{report}");
+    // Keyed by the carried rowid / id: the changed rows are named.
+    assert!(
+        report.contains("tags differs") && report.contains("1 changed: [8]"),
+        "{report}"
+    );
+    assert!(
+        report.contains("places differs") && report.contains("1 changed: [1]"),
+        "{report}"
+    );
 }
 
 #[test]
