@@ -352,3 +352,20 @@ fn contentless_fts_is_reported_not_silently_dropped() {
         "1"
     );
 }
+
+#[test]
+fn data_only_reloads_full_text_rows_and_postgres_recomputes_the_vector() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = sqlite_file(dir.path(), "porter.db", PORTER);
+    let target = fresh_database("fts_data_only");
+    assert_exit(&copy(&source, &target, &[]), 0);
+    target
+        .connect()
+        .unwrap()
+        .batch_execute("DELETE FROM docs")
+        .unwrap();
+    // The generated vector is not a source column: nothing is reported as unmatched.
+    let out = copy(&source, &target, &["--data-only", "--truncate", "--verify"]);
+    assert_exit(&out, 0);
+    assert_same_results(&source, &target, "docs", "godwit_porter", &["dog", "qui*"]);
+}

@@ -23,10 +23,11 @@ pub fn run(args: PlanArgs) -> Result<ExitCode> {
     )?;
     for table in &plan.tables {
         for column in &table.columns {
-            let samples = sample(&conn, &table.source, &column.source);
-            if column.reason.starts_with("cast in config") {
+            // A column the plan adds itself (a full-text vector) has no source values.
+            if column.reason.starts_with("cast in config") || column.source.is_empty() {
                 continue;
             }
+            let samples = sample(&conn, &table.source, &column.source);
             if let Some(s) = plan::suggest::for_column(&table.source, &column.source, &column.declared, &samples) {
                 plan.suggestions.push(s);
             }
