@@ -351,6 +351,13 @@ fn contentless_fts_is_reported_not_silently_dropped() {
         ),
         "1"
     );
+    let verify = godwit(&["verify", source.to_str().unwrap(), "--to", &target.to_string()]);
+    assert_exit(&verify, 0);
+    assert!(
+        stderr(&verify).contains("full-text table idx is contentless: SQLite kept no text to compare"),
+        "{}",
+        stderr(&verify)
+    );
 }
 
 #[test]
@@ -359,11 +366,7 @@ fn data_only_reloads_full_text_rows_and_postgres_recomputes_the_vector() {
     let source = sqlite_file(dir.path(), "porter.db", PORTER);
     let target = fresh_database("fts_data_only");
     assert_exit(&copy(&source, &target, &[]), 0);
-    target
-        .connect()
-        .unwrap()
-        .batch_execute("DELETE FROM docs")
-        .unwrap();
+    target.connect().unwrap().batch_execute("DELETE FROM docs").unwrap();
     // The generated vector is not a source column: nothing is reported as unmatched.
     let out = copy(&source, &target, &["--data-only", "--truncate", "--verify"]);
     assert_exit(&out, 0);
