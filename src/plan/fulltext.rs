@@ -489,6 +489,26 @@ pub fn tsquery_of_match(query: &str) -> Option<String> {
     (!out.is_empty()).then_some(out)
 }
 
+/// Virtual tables whose rows no table holds in the target, so verify
+/// cannot compare them: said aloud rather than reported as equal.
+pub fn not_compared(schema: &SourceSchema) -> Vec<String> {
+    schema
+        .virtual_tables
+        .iter()
+        .filter_map(|vt| match &vt.kind {
+            VirtualKind::FullText(ft) if ft.content == Content::Contentless => Some(format!(
+                "full-text table {} is contentless: SQLite kept no text to compare",
+                vt.name
+            )),
+            VirtualKind::Unsupported(_) => Some(format!(
+                "virtual table {} ({}) was not migrated, so its rows are not compared",
+                vt.name, vt.module
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::tsquery_of_match;
@@ -508,24 +528,4 @@ mod tests {
         assert_eq!(tsquery_of_match("title:dogs"), None);
         assert_eq!(tsquery_of_match("NEAR(a b)"), None);
     }
-}
-
-/// Virtual tables whose rows no table holds in the target, so verify
-/// cannot compare them: said aloud rather than reported as equal.
-pub fn not_compared(schema: &SourceSchema) -> Vec<String> {
-    schema
-        .virtual_tables
-        .iter()
-        .filter_map(|vt| match &vt.kind {
-            VirtualKind::FullText(ft) if ft.content == Content::Contentless => Some(format!(
-                "full-text table {} is contentless: SQLite kept no text to compare",
-                vt.name
-            )),
-            VirtualKind::Unsupported(_) => Some(format!(
-                "virtual table {} ({}) was not migrated, so its rows are not compared",
-                vt.name, vt.module
-            )),
-            _ => None,
-        })
-        .collect()
 }
