@@ -147,7 +147,11 @@ fn find_word(sql: &str, word: &str) -> Option<usize> {
             _ => {}
         }
         let boundary = |j: usize| j >= bytes.len() || !(bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_');
-        if sql[i..].starts_with(word) && (i == 0 || boundary(i - 1)) && boundary(i + word.len()) {
+        if sql.is_char_boundary(i)
+            && sql[i..].starts_with(word)
+            && (i == 0 || boundary(i - 1))
+            && boundary(i + word.len())
+        {
             return Some(i);
         }
     }
@@ -414,6 +418,22 @@ mod tests {
             ft("CREATE VIRTUAL TABLE t USING fts5(a, content='')").content,
             Content::Contentless
         );
+    }
+
+    #[test]
+    fn names_with_quotes_and_non_ascii_letters() {
+        let vt = parse(
+            "café",
+            "CREATE VIRTUAL TABLE \"café\" USING fts5(\"prix €\", [note], tokenize = \"unicode61 remove_diacritics 2\")",
+        );
+        let VirtualKind::FullText(f) = vt.kind else { panic!() };
+        assert_eq!(vt.module, "fts5");
+        assert_eq!(
+            f.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            ["prix €", "note"]
+        );
+        assert_eq!(f.tokenizer, Tokenizer::Unicode61 { unaccent: true });
+        assert_eq!(module_of("CREATE VIRTUAL TABLE émoji USING csv(filename='x')"), "csv");
     }
 
     #[test]
