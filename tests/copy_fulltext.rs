@@ -72,6 +72,14 @@ fn assert_same_results(source: &Path, target: &ConnSpec, relation: &str, config:
 fn porter_searches_return_the_same_rows_as_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let source = sqlite_file(dir.path(), "porter.db", PORTER);
+    let plan = godwit(&["plan", source.to_str().unwrap()]);
+    assert_exit(&plan, 0);
+    let text = stdout(&plan);
+    assert!(
+        text.contains("Full-text and spatial tables:\n  - fts5 docs (porter unicode61) → column docs.tsv tsvector"),
+        "{text}"
+    );
+    assert!(text.contains("CREATE TEXT SEARCH DICTIONARY \"public\".godwit_english_stem (TEMPLATE = pg_catalog.snowball, Language = english)"));
     let target = fresh_database("fts_porter");
     let out = copy(&source, &target, &[]);
     assert_exit(&out, 0);

@@ -194,7 +194,11 @@ fn load_into_staging(
         plan.tables.len()
     )));
     for sql in &plan.setup {
-        run(control, sql, "preparing extensions and text search configurations")?;
+        run(
+            control,
+            sql,
+            &format!("preparing what full-text and rtree tables need (a database owner can run it beforehand):\n{sql}"),
+        )?;
     }
     let mut plain_generated: Vec<Vec<String>> = Vec::new();
     for table in &plan.tables {
