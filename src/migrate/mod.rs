@@ -48,7 +48,7 @@ pub struct MigrateArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum MigrateCommand {
-    /// Create an empty pair of migration files named after the current UTC time.
+    /// Create a pair of migration files named after the current UTC time: empty, or a recipe.
     New(NewArgs),
     /// Apply pending migrations in version order, each in its own transaction.
     ///

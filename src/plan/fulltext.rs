@@ -333,10 +333,14 @@ fn configuration(plan: &mut Plan, tokenizer: &Tokenizer) -> (String, Option<Stri
         )
     };
     let qualified = |object: &str| format!("{}.{object}", q(&schema));
+    // The dictionaries, in order, as SQL expressions giving their names.
     let mut dictionaries = Vec::new();
     if unaccent {
         // The unaccent dictionary lives in whichever schema the extension is in.
-        dictionaries.push("' || (SELECT extnamespace::regnamespace::text FROM pg_catalog.pg_extension WHERE extname = 'unaccent') || '.unaccent".to_string());
+        dictionaries.push(
+            "(SELECT extnamespace::regnamespace::text FROM pg_catalog.pg_extension WHERE extname = 'unaccent') || '.unaccent'"
+                .to_string(),
+        );
     }
     if stem {
         // Snowball English without a stopword list: SQLite's porter keeps
@@ -349,25 +353,20 @@ fn configuration(plan: &mut Plan, tokenizer: &Tokenizer) -> (String, Option<Stri
                 qualified("godwit_english_stem")
             ),
         );
-        dictionaries.push(qualified("godwit_english_stem"));
+        dictionaries.push(quote_literal(&qualified("godwit_english_stem")));
     } else {
-        dictionaries.push("pg_catalog.simple".into());
+        dictionaries.push(quote_literal("pg_catalog.simple"));
     }
     let body = format!(
         "  IF NOT EXISTS ({}) THEN\n    CREATE TEXT SEARCH CONFIGURATION {} (COPY = pg_catalog.simple);\n    \
-         EXECUTE 'ALTER TEXT SEARCH CONFIGURATION {} ALTER MAPPING FOR {WORD_TOKENS} WITH {}';\n  END IF;\n",
+         EXECUTE {} || concat_ws(', ', {});\n  END IF;\n",
         exists("pg_ts_config", "cfgnamespace", "cfgname", name),
         qualified(name),
-        qualified(name).replace('\'', "''"),
-        dictionaries
-            .iter()
-            .map(|d| if d.starts_with('\'') {
-                d.clone()
-            } else {
-                d.replace('\'', "''")
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
+        quote_literal(&format!(
+            "ALTER TEXT SEARCH CONFIGURATION {} ALTER MAPPING FOR {WORD_TOKENS} WITH ",
+            qualified(name)
+        )),
+        dictionaries.join(", ")
     );
     setup(plan, format!("DO $godwit$\nBEGIN\n{body}END\n$godwit$"));
     (qualified(name), None)
