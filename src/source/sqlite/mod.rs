@@ -169,18 +169,9 @@ impl SqliteSource {
                         || virtual_tables::is_shadow(name, &virtual_names) => {}
                 "table" => {
                     let mut t = if is_virtual(sql) {
-                        let vt = virtual_tables::parse(name, sql);
-                        let carried = virtual_tables::carried_table(conn, &vt);
-                        schema.virtual_tables.push(vt);
-                        match carried {
-                            Ok(Some(t)) => t,
-                            Ok(None) => continue,
-                            Err(err) => {
-                                schema.unsupported.push(format!(
-                                    "virtual table {name}: its rows cannot be read ({err}); recreate it with a PostgreSQL equivalent"
-                                ));
-                                continue;
-                            }
+                        match virtual_tables::describe(conn, name, sql, &mut schema) {
+                            Some(t) => t,
+                            None => continue,
                         }
                     } else {
                         self.describe_table(conn, name, sql)?

@@ -5,7 +5,7 @@
 use rusqlite::Connection;
 
 use crate::source::virtual_table::{Content, FullText, FullTextColumn, Rtree, Tokenizer, VirtualKind, VirtualTable};
-use crate::source::{Column, Table};
+use crate::source::{Column, SourceSchema, Table};
 
 /// Suffixes of the tables each module keeps its index in: never copied.
 fn shadow_suffixes(module: &str) -> &'static [&'static str] {
@@ -55,6 +55,23 @@ pub fn parse(name: &str, create_sql: &str) -> VirtualTable {
         name: name.to_string(),
         module,
         kind,
+    }
+}
+
+/// Records a virtual table in the schema, and returns the table of rows
+/// to copy when it holds its own (see [`carried_table`]).
+pub fn describe(conn: &Connection, name: &str, create_sql: &str, schema: &mut SourceSchema) -> Option<Table> {
+    let vt = parse(name, create_sql);
+    let carried = carried_table(conn, &vt);
+    schema.virtual_tables.push(vt);
+    match carried {
+        Ok(table) => table,
+        Err(err) => {
+            schema.unsupported.push(format!(
+                "virtual table {name}: its rows cannot be read ({err}); recreate it with a PostgreSQL equivalent"
+            ));
+            None
+        }
     }
 }
 
