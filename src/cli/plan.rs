@@ -23,11 +23,10 @@ pub fn run(args: PlanArgs) -> Result<ExitCode> {
     )?;
     for table in &plan.tables {
         for column in &table.columns {
-            // A column the plan adds itself (a full-text vector) has no source values.
-            if column.reason.starts_with("cast in config") || column.source.is_empty() {
+            let samples = sample(&conn, &table.source, &column.source);
+            if column.reason.starts_with("cast in config") {
                 continue;
             }
-            let samples = sample(&conn, &table.source, &column.source);
             if let Some(s) = plan::suggest::for_column(&table.source, &column.source, &column.declared, &samples) {
                 plan.suggestions.push(s);
             }
@@ -87,10 +86,10 @@ pub fn render(plan: &Plan) -> String {
         }
     }
     for (title, items) in [
-        ("Full-text and spatial tables", &plan.translations),
         ("Not migrated", &plan.not_migrated),
         ("Warnings", &plan.warnings),
         ("Suggestions", &plan.suggestions),
+        ("Full-text and spatial tables", &plan.translations),
     ] {
         if !items.is_empty() {
             out.push_str(&format!("\n{title}:\n"));

@@ -26,10 +26,6 @@ pub struct Plan {
     pub schema: String,
     pub tables: Vec<TablePlan>,
     pub views: Vec<ViewPlan>,
-    /// Objects that cannot be carried over, each with the reason.
-    pub not_migrated: Vec<String>,
-    pub warnings: Vec<String>,
-    pub suggestions: Vec<String>,
     /// Statements run before the tables are created (extensions and text
     /// search configurations); each can run again harmlessly.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -37,6 +33,10 @@ pub struct Plan {
     /// How full-text and rtree tables were translated, and how to query them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub translations: Vec<String>,
+    /// Objects that cannot be carried over, each with the reason.
+    pub not_migrated: Vec<String>,
+    pub warnings: Vec<String>,
+    pub suggestions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -259,11 +259,11 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
         schema: options.schema.clone(),
         tables: Vec::new(),
         views: Vec::new(),
+        setup: Vec::new(),
+        translations: Vec::new(),
         not_migrated: Vec::new(),
         warnings: Vec::new(),
         suggestions: Vec::new(),
-        setup: Vec::new(),
-        translations: Vec::new(),
     };
 
     for table in &kept {

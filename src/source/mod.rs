@@ -12,11 +12,11 @@ pub struct SourceSchema {
     pub tables: Vec<Table>,
     pub views: Vec<View>,
     pub triggers: Vec<Trigger>,
-    /// Objects godwit cannot carry over (virtual tables), with the reason.
-    pub unsupported: Vec<String>,
     /// Full-text and rtree tables. Those that hold their own rows are also
     /// in `tables`, keyed by rowid.
     pub virtual_tables: Vec<virtual_table::VirtualTable>,
+    /// Objects godwit cannot carry over (virtual tables), with the reason.
+    pub unsupported: Vec<String>,
 }
 
 impl SourceSchema {
@@ -62,7 +62,7 @@ impl Table {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Column {
     pub name: String,
     /// The declared type as written, e.g. `VARCHAR(80)`; empty when none.

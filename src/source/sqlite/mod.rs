@@ -3,7 +3,6 @@
 //! read-only snapshots for parallel readers.
 
 pub mod sql;
-pub mod virtual_tables;
 
 use std::path::PathBuf;
 
@@ -14,6 +13,9 @@ use crate::source::{
     Check, Column, ColumnProfile, Deferrable, ForeignKey, Generated, Index, IndexPart, SourceSchema, Table, Trigger,
     View,
 };
+
+// Full-text and rtree tables: parsed, and their rows described as tables.
+pub mod virtual_tables;
 
 /// A SQLite database file, checked to be one.
 #[derive(Debug, Clone)]
@@ -141,8 +143,8 @@ impl SqliteSource {
             tables: Vec::new(),
             views: Vec::new(),
             triggers: Vec::new(),
-            unsupported: Vec::new(),
             virtual_tables: Vec::new(),
+            unsupported: Vec::new(),
         };
         let sequences = read_sequences(conn);
         let mut stmt = conn

@@ -83,11 +83,7 @@ pub fn carried_table(conn: &Connection, vt: &VirtualTable) -> rusqlite::Result<O
     let column = |name: &str, declared: &str| Column {
         name: name.to_string(),
         declared_type: declared.to_string(),
-        not_null: false,
-        default: None,
-        generated: None,
-        collation: None,
-        profile: None,
+        ..Column::default()
     };
     let (columns, primary_key) = match &vt.kind {
         VirtualKind::FullText(ft) if ft.content == Content::Own => {
