@@ -166,6 +166,12 @@ CREATE VIRTUAL TABLE old USING fts3(subject, content);
 INSERT INTO old VALUES ('hello world', 'greetings'), ('bye', NULL);
 CREATE VIRTUAL TABLE labels USING fts5(label, tokenize='trigram');
 INSERT INTO labels(rowid, label) VALUES (1, 'Hello world'), (2, 'yellow'), (3, 'other');
+CREATE TABLE items (id INTEGER PRIMARY KEY, code TEXT);
+INSERT INTO items VALUES (4, 'AB-1234'), (5, 'XY-9912');
+CREATE VIRTUAL TABLE items_search USING fts5(code, content='items', content_rowid='id', tokenize='trigram');
+CREATE TRIGGER items_ai AFTER INSERT ON items BEGIN
+  INSERT INTO items_search(rowid, code) VALUES (new.id, new.code);
+END;
 CREATE VIRTUAL TABLE places USING rtree(id, minX, maxX, minY, maxY, +name TEXT);
 INSERT INTO places VALUES (1, 0.1, 0.2, 10.3, 10.4, 'a'), (2, -5, 5, -1e10, 1e10, 'b'), (3, 1, 1, 2, 2, NULL);
 CREATE VIRTUAL TABLE boxes USING rtree(id, x0, x1, y0, y1, z0, z1);
@@ -186,6 +192,15 @@ fn external_content_fts4_fts3_and_rtree_are_carried_and_verified() {
     assert!(
         summary.contains("trigger notes_ai on notes kept full-text table notes_fts in step: replaced by the generated column notes.tsv"),
         "{summary}"
+    );
+
+    assert!(
+        summary.contains("trigger items_ai on items kept full-text table items_search in step: replaced by the pg_trgm index items_trgm_idx"),
+        "{summary}"
+    );
+    assert_eq!(
+        value(&target, "SELECT rowid AS a FROM items_search WHERE code ILIKE '%991%'"),
+        "5"
     );
 
     // External content: the vector lives on notes, the FTS name is a view.

@@ -20,8 +20,8 @@ const WORD_TOKENS: &str =
 pub struct Replaced {
     pub fts_table: String,
     pub content_table: String,
-    /// `table.column` of the tsvector column, as PostgreSQL names them.
-    pub column: String,
+    /// What keeps the search current now, e.g. "the generated column notes.tsv".
+    pub by: String,
 }
 
 /// Adds the full-text translation to a built plan: columns, indexes,
@@ -57,8 +57,8 @@ pub fn replaced_trigger(replaced: &[Replaced], trigger: &Trigger) -> Option<Stri
         .find(|r| trigger.table.eq_ignore_ascii_case(&r.content_table) && sql.contains(&r.fts_table.to_lowercase()))
         .map(|r| {
             format!(
-                "trigger {} on {} kept full-text table {} in step: replaced by the generated column {}",
-                trigger.name, trigger.table, r.fts_table, r.column
+                "trigger {} on {} kept full-text table {} in step: replaced by {}",
+                trigger.name, trigger.table, r.fts_table, r.by
             )
         })
 }
@@ -146,14 +146,25 @@ fn full_text(
             unique: false,
             definition: format!("USING gin ({})", parts.join(", ")),
         });
+        let view = match ft.content {
+            Content::Own => String::new(),
+            _ => format!(
+                ", view {}",
+                external_view(plan, vt, ft, ti, rowid_column.as_deref(), None, styled, allocator)
+            ),
+        };
         plan.translations.push(format!(
-            "{} {} (trigram) → rows in {target}, pg_trgm GIN index {index} on {}; MATCH/LIKE/GLOB become ILIKE, LIKE or ~ \
-             on those columns, which the index serves",
+            "{} {} (trigram) → rows in {target}{view}, pg_trgm GIN index {index} on {}; MATCH/LIKE/GLOB become ILIKE, \
+             LIKE or ~ on those columns, which the index serves",
             vt.module,
             vt.name,
             names_of(&indexed)
         ));
-        return None;
+        return Some(Replaced {
+            fts_table: vt.name.clone(),
+            content_table: table_source,
+            by: format!("the pg_trgm index {index}, which PostgreSQL keeps current"),
+        });
     }
 
     if let Some(note) = note {
@@ -203,42 +214,16 @@ fn full_text(
     let query_on = if ft.content == Content::Own {
         target.clone()
     } else {
-        let view = allocator.allocate(&styled(&vt.name));
-        let mut select = Vec::new();
-        let key = match &rowid_column {
-            Some(c) => table.columns.iter().find(|p| p.source.eq_ignore_ascii_case(c)),
-            None => table
-                .identity
-                .as_ref()
-                .and_then(|id| table.columns.iter().find(|p| p.target == id.column)),
-        };
-        match key {
-            Some(k) => select.push(format!("{} AS rowid", q(&k.target))),
-            None => plan.warnings.push(format!(
-                "full-text table {}: the rowid of {table_source} is not a copied column, so view {view} has no rowid",
-                vt.name
-            )),
-        }
-        for column in &ft.columns {
-            if let Some(c) = table
-                .columns
-                .iter()
-                .find(|c| c.source.eq_ignore_ascii_case(&column.name))
-            {
-                select.push(if c.target == column.name {
-                    q(&c.target)
-                } else {
-                    format!("{} AS {}", q(&c.target), q(&column.name))
-                });
-            }
-        }
-        select.push(q(&vector));
-        plan.views.push(ViewPlan {
-            source: vt.name.clone(),
-            target: view.clone(),
-            select: format!("SELECT {} FROM {}", select.join(", "), q(&target)),
-        });
-        view
+        external_view(
+            plan,
+            vt,
+            ft,
+            ti,
+            rowid_column.as_deref(),
+            Some(&vector),
+            styled,
+            allocator,
+        )
     };
     plan.translations.push(format!(
         "{} {} ({}) → {}column {target}.{vector} tsvector GENERATED ALWAYS AS (...) STORED with config {config}, \
@@ -257,8 +242,62 @@ fn full_text(
     Some(Replaced {
         fts_table: vt.name.clone(),
         content_table: table_source,
-        column: format!("{target}.{vector}"),
+        by: format!("the generated column {target}.{vector}"),
     })
+}
+
+/// The view that keeps an external-content table's name queryable:
+/// `rowid`, the FTS columns and the vector (when there is one), read from
+/// the content table. Returns its name.
+#[allow(clippy::too_many_arguments)]
+fn external_view(
+    plan: &mut Plan,
+    vt: &VirtualTable,
+    ft: &FullText,
+    ti: usize,
+    rowid_column: Option<&str>,
+    vector: Option<&str>,
+    styled: &dyn Fn(&str) -> String,
+    allocator: &mut NameAllocator,
+) -> String {
+    let table = &plan.tables[ti];
+    let view = allocator.allocate(&styled(&vt.name));
+    let mut select = Vec::new();
+    let key = match rowid_column {
+        Some(c) => table.columns.iter().find(|p| p.source.eq_ignore_ascii_case(c)),
+        None => table
+            .identity
+            .as_ref()
+            .and_then(|id| table.columns.iter().find(|p| p.target == id.column)),
+    };
+    match key {
+        Some(k) => select.push(format!("{} AS rowid", q(&k.target))),
+        None => plan.warnings.push(format!(
+            "full-text table {}: the rowid of {} is not a copied column, so view {view} has no rowid",
+            vt.name, table.source
+        )),
+    }
+    for column in &ft.columns {
+        if let Some(c) = table
+            .columns
+            .iter()
+            .find(|c| c.source.eq_ignore_ascii_case(&column.name))
+        {
+            select.push(if c.target == column.name {
+                q(&c.target)
+            } else {
+                format!("{} AS {}", q(&c.target), q(&column.name))
+            });
+        }
+    }
+    select.extend(vector.map(q));
+    let from = q(&table.target);
+    plan.views.push(ViewPlan {
+        source: vt.name.clone(),
+        target: view.clone(),
+        select: format!("SELECT {} FROM {from}", select.join(", ")),
+    });
+    view
 }
 
 fn names_of(columns: &[ColumnPlan]) -> String {
