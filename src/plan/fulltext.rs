@@ -171,15 +171,18 @@ fn full_text(
         plan.warnings.push(format!("full-text table {}: {note}", vt.name));
     }
     let config_literal = format!("{}::regconfig", quote_literal(&config));
+    let separators = separators(&ft.tokenizer).map(quote_literal);
     let weighted: Vec<String> = indexed
         .iter()
         .enumerate()
         .map(|(i, c)| {
             let weight = ["A", "B", "C", "D"][i.min(3)];
-            format!(
-                "setweight(to_tsvector({config_literal}, coalesce({}, '')), '{weight}')",
-                column_name(c)
-            )
+            let text = format!("coalesce({}, '')", column_name(c));
+            let text = match &separators {
+                Some(pattern) => format!("regexp_replace({text}, {pattern}, ' ', 'g')"),
+                None => text,
+            };
+            format!("setweight(to_tsvector({config_literal}, {text}), '{weight}')")
         })
         .collect();
     let taken: Vec<String> = table.columns.iter().map(|c| c.target.clone()).collect();
@@ -314,6 +317,25 @@ fn free_column_name(taken: &[String], base: &str) -> String {
     name
 }
 
+/// The characters SQLite's tokenizer splits words at, as a regular
+/// expression. PostgreSQL's parser keeps some runs whole that SQLite splits
+/// (e-mail addresses, URLs, hosts, hyphenated words, decimals); turning every
+/// separator into a space first makes both see the same words. The ranges
+/// are code points, so the result does not depend on the database's locale:
+/// ASCII punctuation, Latin-1 punctuation and symbols, general punctuation,
+/// CJK punctuation. ascii tokenizes only at ASCII separators. Whitespace
+/// already separates words in both, and leaving it out of the pattern keeps
+/// the cost low (about 12% more time computing the vector, BENCHMARKS.md).
+fn separators(tokenizer: &Tokenizer) -> Option<&'static str> {
+    const ASCII: &str = r"[!-/:-@\[-`{-~]";
+    const UNICODE: &str = r"[!-/:-@\[-`{-~\u00A0-\u00BF\u2000-\u206F\u3000-\u303F]";
+    match tokenizer {
+        Tokenizer::Porter { .. } | Tokenizer::Unicode61 { .. } => Some(UNICODE),
+        Tokenizer::Ascii => Some(ASCII),
+        Tokenizer::Trigram | Tokenizer::Other(_) => None,
+    }
+}
+
 fn tokenizer_name(t: &Tokenizer) -> String {
     match t {
         Tokenizer::Porter { unaccent: true } => "porter unicode61".into(),
@@ -425,7 +447,7 @@ pub fn tsquery_of_match(query: &str) -> Option<String> {
         Close,
     }
     let word_parts = |text: &str| -> Vec<String> {
-        text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        text.split(|c: char| !c.is_alphanumeric())
             .filter(|w| !w.is_empty())
             .map(|w| format!("'{}'", w.to_lowercase().replace('\'', "''")))
             .collect()
