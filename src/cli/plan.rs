@@ -67,6 +67,7 @@ pub fn render(plan: &Plan) -> String {
         ("Not migrated", &plan.not_migrated),
         ("Warnings", &plan.warnings),
         ("Suggestions", &plan.suggestions),
+        ("Full-text and spatial tables", &plan.translations),
     ] {
         if !items.is_empty() {
             out.push_str(&format!("\n{title}:\n"));

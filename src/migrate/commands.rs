@@ -17,6 +17,29 @@ use super::state::{Entry, EntryState, State};
 use super::{CommonArgs, DownArgs, NewArgs, RepairArgs, UpArgs};
 
 pub fn new(args: &NewArgs) -> Result<ExitCode> {
+    if let Some(kind) = args.recipe {
+        let options = super::recipe::RecipeOptions {
+            kind,
+            name: files::sanitise_name(&args.name)?,
+            schema: args.schema.clone(),
+            table: args.table.clone().unwrap_or_default(),
+            columns: args.columns.clone(),
+            check: args.check_expression.clone(),
+            ts_config: args.ts_config.clone(),
+            database: args
+                .database_url
+                .as_deref()
+                .filter(|url| !url.trim().is_empty())
+                .map(crate::target::postgres::conn::ConnSpec::parse)
+                .transpose()?,
+        };
+        for pair in super::recipe::generate(&options)? {
+            let (up, down) = files::create_pair(&args.dir, &pair.name, &pair.up, &pair.down)?;
+            println!("{}", up.display());
+            println!("{}", down.display());
+        }
+        return Ok(ExitCode::Ok);
+    }
     let (up, down) = files::create_pair(
         &args.dir,
         &args.name,

@@ -13,6 +13,7 @@ mod files;
 mod history;
 mod lint;
 mod lock;
+pub mod recipe;
 mod script;
 mod state;
 mod status;
@@ -47,7 +48,7 @@ pub struct MigrateArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum MigrateCommand {
-    /// Create an empty pair of migration files named after the current UTC time.
+    /// Create a pair of migration files named after the current UTC time: empty, or a recipe.
     New(NewArgs),
     /// Apply pending migrations in version order, each in its own transaction.
     ///
@@ -145,6 +146,35 @@ pub struct NewArgs {
     /// Directory to create the files in (created if missing).
     #[arg(long, value_name = "DIR", default_value = "migrations")]
     pub dir: PathBuf,
+
+    /// Write a ready-made, lint-clean change and its exact undo instead of empty files.
+    #[arg(long, value_name = "KIND", requires = "table")]
+    pub recipe: Option<recipe::RecipeKind>,
+
+    /// Table the recipe changes.
+    #[arg(long, value_name = "TABLE")]
+    pub table: Option<String>,
+
+    /// Schema of --table.
+    #[arg(long, value_name = "NAME", default_value = "public")]
+    pub schema: String,
+
+    /// Columns the fts recipe searches, in weight order (A, B, C, then D).
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    pub columns: Vec<String>,
+
+    /// The CHECK expression of the check recipe, e.g. --check 'price >= 0'.
+    #[arg(long = "check", value_name = "EXPR")]
+    pub check_expression: Option<String>,
+
+    /// Text search configuration of the fts recipe.
+    #[arg(long, value_name = "NAME", default_value = "english")]
+    pub ts_config: String,
+
+    /// Database whose catalog the recipe reads (soft-delete: its unique indexes; timestamps:
+    /// which columns exist). Without it, timestamps adds only missing columns at run time.
+    #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
 }
 
 /// How long to wait for other runners, and what to accept.

@@ -3,8 +3,10 @@
 //! and config always give the same plan (snapshot-tested).
 
 pub mod expr;
+pub mod fulltext;
 pub mod names;
 pub mod retarget;
+pub mod spatial;
 pub mod suggest;
 pub mod types;
 
@@ -24,6 +26,13 @@ pub struct Plan {
     pub schema: String,
     pub tables: Vec<TablePlan>,
     pub views: Vec<ViewPlan>,
+    /// Statements run before the tables are created (extensions and text
+    /// search configurations); each can run again harmlessly.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub setup: Vec<String>,
+    /// How full-text and rtree tables were translated, and how to query them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub translations: Vec<String>,
     /// Objects that cannot be carried over, each with the reason.
     pub not_migrated: Vec<String>,
     pub warnings: Vec<String>,
@@ -256,6 +265,8 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
         schema: options.schema.clone(),
         tables: Vec::new(),
         views: Vec::new(),
+        setup: Vec::new(),
+        translations: Vec::new(),
         not_migrated: Vec::new(),
         warnings: Vec::new(),
         suggestions: Vec::new(),
@@ -548,7 +559,13 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
             select: expr::translate(&view.select, &view_names),
         });
     }
+    let replaced = fulltext::apply(&mut plan, schema, &|name| names::styled(name, style), &mut allocator);
+    spatial::apply(&mut plan, schema, &mut allocator);
     for trigger in &schema.triggers {
+        if let Some(note) = fulltext::replaced_trigger(&replaced, trigger) {
+            plan.warnings.push(note);
+            continue;
+        }
         plan.not_migrated.push(format!(
             "trigger {} on {}: triggers are not translated; rewrite it as a PostgreSQL trigger function",
             trigger.name, trigger.table

@@ -2,6 +2,7 @@
 //! then streams rows.
 
 pub mod sqlite;
+pub mod virtual_table;
 
 use serde::Serialize;
 
@@ -13,6 +14,9 @@ pub struct SourceSchema {
     pub tables: Vec<Table>,
     pub views: Vec<View>,
     pub triggers: Vec<Trigger>,
+    /// Full-text and rtree tables. Those that hold their own rows are also
+    /// in `tables`, keyed by rowid.
+    pub virtual_tables: Vec<virtual_table::VirtualTable>,
     /// Objects godwit cannot carry over (virtual tables), with the reason.
     pub unsupported: Vec<String>,
     /// How a source that learns its structure from its values (documents)
@@ -66,7 +70,7 @@ impl Table {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Column {
     pub name: String,
     /// The declared type as written, e.g. `VARCHAR(80)`; empty when none.

@@ -115,6 +115,9 @@ pub fn verify(context: &Context<'_>, options: &VerifyOptions, reporter: &Reporte
     let targets = catalog::tables(&mut control, &options.schema)?;
     let layouts = layouts(context, &targets, reporter)?;
     drop(control);
+    for note in crate::plan::fulltext::not_compared(context.source_schema) {
+        reporter.emit(Event::Warning(note));
+    }
 
     reporter.emit(Event::Phase(format!(
         "verifying {} tables against {} (schema {}) with {} jobs",

@@ -17,6 +17,9 @@ use crate::source::{
     View,
 };
 
+// Full-text and rtree tables: parsed, and their rows described as tables.
+pub mod virtual_tables;
+
 /// A SQLite database file, checked to be one.
 #[derive(Debug, Clone)]
 pub struct SqliteSource {
@@ -143,6 +146,7 @@ impl SqliteSource {
             tables: Vec::new(),
             views: Vec::new(),
             triggers: Vec::new(),
+            virtual_tables: Vec::new(),
             unsupported: Vec::new(),
             inferred: Vec::new(),
             skipped: Vec::new(),
@@ -157,17 +161,28 @@ impl SqliteSource {
             .collect::<Result<_, _>>()
             .map_err(e)?;
         let shadow = shadow_tables(conn);
+        let is_virtual = |sql: &str| sql.to_ascii_uppercase().starts_with("CREATE VIRTUAL");
+        let virtual_names: Vec<(String, String)> = objects
+            .iter()
+            .filter(|(kind, _, _, sql)| kind == "table" && is_virtual(sql))
+            .map(|(_, name, _, sql)| (name.clone(), virtual_tables::module_of(sql)))
+            .collect();
         let mut to_profile: Vec<(usize, Vec<usize>)> = Vec::new();
         for (kind, name, table, sql) in &objects {
             match kind.as_str() {
-                "table" if name.starts_with("sqlite_") || shadow.contains(name) => {}
-                "table" if sql.to_ascii_uppercase().starts_with("CREATE VIRTUAL") => {
-                    schema.unsupported.push(format!(
-                        "virtual table {name} (e.g. FTS): recreate it with a PostgreSQL equivalent"
-                    ));
-                }
+                "table"
+                    if name.starts_with("sqlite_")
+                        || shadow.contains(name)
+                        || virtual_tables::is_shadow(name, &virtual_names) => {}
                 "table" => {
-                    let mut t = self.describe_table(conn, name, sql)?;
+                    let mut t = if is_virtual(sql) {
+                        match virtual_tables::describe(conn, name, sql, &mut schema) {
+                            Some(t) => t,
+                            None => continue,
+                        }
+                    } else {
+                        self.describe_table(conn, name, sql)?
+                    };
                     t.sequence = sequences.iter().find(|(n, _)| n == name).map(|(_, s)| *s);
                     let wanted: Vec<usize> = (0..t.columns.len())
                         .filter(|&i| t.columns[i].generated.is_none() && profile(&t, &t.columns[i]))
