@@ -14,6 +14,7 @@ pub mod plan;
 pub mod report;
 pub mod source;
 pub mod target;
+pub mod units;
 pub mod verify;
 
 pub use error::{Error, ExitCode, Result};

@@ -2,19 +2,19 @@
 
 use std::path::PathBuf;
 
-use crate::cli::args::CopyArgs;
+use crate::cli::args::{CopyArgs, TargetArgs};
 use crate::config::Config;
 use crate::error::{ExitCode, Result};
 use crate::load::{self, CopyOptions};
 use crate::plan::{self, PlanOptions};
 use crate::report::{Event, Reporter};
 use crate::source::sqlite::SqliteSource;
-use crate::target::postgres::conn::ConnSpec;
+use crate::target::postgres::conn::{ConnSpec, WaitNotice};
 
 pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
     let source = SqliteSource::open(&args.source)?;
     let config = Config::load(args.mapping.config.as_deref())?;
-    let target = resolve_target(args.target.to.as_deref(), reporter)?;
+    let target = resolve_target(&args.target, reporter)?;
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
@@ -99,10 +99,11 @@ impl CopyArgs {
 }
 
 /// `--to`, else DATABASE_URL (clap reads it), else the local cluster,
-/// started if needed.
-pub fn resolve_target(to: Option<&str>, reporter: &Reporter) -> Result<ConnSpec> {
-    match to {
-        Some(url) => ConnSpec::parse(url),
+/// started if needed. Connections wait for a restarting server up to
+/// `--connect-timeout`.
+pub fn resolve_target(target: &TargetArgs, reporter: &Reporter) -> Result<ConnSpec> {
+    match target.to.as_deref() {
+        Some(url) => Ok(ConnSpec::parse(url)?.with_retry(target.connect.connect_timeout, wait_on_stderr())),
         None => {
             let cluster = crate::local::LocalCluster::discover()?;
             reporter.emit(Event::Info(
@@ -112,6 +113,12 @@ pub fn resolve_target(to: Option<&str>, reporter: &Reporter) -> Result<ConnSpec>
             Ok(spec)
         }
     }
+}
+
+/// Says on stderr that godwit waits for the server (also under --json,
+/// whose stdout stays one document).
+pub fn wait_on_stderr() -> std::sync::Arc<dyn Fn(&WaitNotice) + Send + Sync> {
+    std::sync::Arc::new(|notice: &WaitNotice| eprintln!("{notice}"))
 }
 
 fn default_rejects_path(source: &std::path::Path) -> PathBuf {

@@ -81,7 +81,7 @@ pub fn run_cli(args: VerifyArgs) -> Result<ExitCode> {
     let reporter = Reporter::new(&args.output);
     let source = SqliteSource::open(&args.source)?;
     let config = Config::load(args.mapping.config.as_deref())?;
-    let target = crate::cli::resolve_target(args.target.to.as_deref(), &reporter)?;
+    let target = crate::cli::resolve_target(&args.target, &reporter)?;
     let (source_schema, plan) = crate::cli::prepare::plan_source(
         &source,
         &config,
