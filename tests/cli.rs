@@ -12,6 +12,7 @@ fn help_texts() {
         ("copy", vec!["copy", "--help"]),
         ("plan", vec!["plan", "--help"]),
         ("local", vec!["local", "--help"]),
+        ("health", vec!["health", "--help"]),
     ] {
         let out = godwit(&args);
         assert_exit(&out, 0);

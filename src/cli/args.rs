@@ -36,6 +36,14 @@ pub enum Command {
     Migrate(crate::migrate::MigrateArgs),
     /// Manage a throwaway local PostgreSQL cluster.
     Local(LocalArgs),
+    /// Check a database for monitoring (Nagios, Prometheus): exit 0 OK, 1 WARNING, 2 CRITICAL, 3
+    /// UNKNOWN.
+    ///
+    /// Every check runs in one short read-only session with statement_timeout and lock_timeout,
+    /// so it never waits on the application's locks. A check that could not run is UNKNOWN and
+    /// names the missing privilege; an OK elsewhere never hides it.
+    #[command(after_help = crate::cli::health::HEALTH_EXIT_CODES)]
+    Health(crate::cli::health::HealthArgs),
 }
 
 /// Where the data goes.

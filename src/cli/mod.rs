@@ -4,6 +4,7 @@
 
 pub mod args;
 mod copy;
+pub mod health;
 mod local;
 mod plan;
 pub mod prepare;
@@ -21,10 +22,13 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
-            let code = if err.use_stderr() {
-                ExitCode::Usage
-            } else {
+            let code = if !err.use_stderr() {
                 ExitCode::Ok
+            } else if std::env::args().nth(1).as_deref() == Some("health") {
+                // Monitoring reads a bad command line as UNKNOWN, not CRITICAL.
+                crate::health::Status::Unknown.exit_code()
+            } else {
+                ExitCode::Usage
             };
             let _ = err.print();
             return code;
@@ -58,5 +62,6 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Verify(args) => crate::verify::run_cli(args),
         Command::Migrate(args) => crate::migrate::run_cli(args),
         Command::Local(args) => local::run(args),
+        Command::Health(args) => Ok(health::run(args)),
     }
 }
