@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod health;
+pub mod inspect;
 pub mod load;
 pub mod local;
 pub mod migrate;

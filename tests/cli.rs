@@ -13,6 +13,7 @@ fn help_texts() {
         ("plan", vec!["plan", "--help"]),
         ("local", vec!["local", "--help"]),
         ("health", vec!["health", "--help"]),
+        ("inspect", vec!["inspect", "--help"]),
     ] {
         let out = godwit(&args);
         assert_exit(&out, 0);

@@ -44,6 +44,10 @@ pub enum Command {
     /// names the missing privilege; an OK elsewhere never hides it.
     #[command(after_help = crate::cli::health::HEALTH_EXIT_CODES)]
     Health(crate::cli::health::HealthArgs),
+    /// List what deserves a look: slow queries, duplicate, unused and missing indexes, dead
+    /// tuples, bloat, tables due for VACUUM or ANALYZE, settings. Each with the SQL to run.
+    #[command(after_help = crate::cli::inspect::INSPECT_EXIT_CODES)]
+    Inspect(crate::cli::inspect::InspectArgs),
 }
 
 /// Where the data goes.

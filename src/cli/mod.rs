@@ -3,8 +3,9 @@
 //! documented exit codes and prints errors to stderr.
 
 pub mod args;
-mod copy;
+pub(crate) mod copy;
 pub mod health;
+pub mod inspect;
 mod local;
 mod plan;
 pub mod prepare;
@@ -63,5 +64,6 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Migrate(args) => crate::migrate::run_cli(args),
         Command::Local(args) => local::run(args),
         Command::Health(args) => Ok(health::run(args)),
+        Command::Inspect(args) => inspect::run(args),
     }
 }
