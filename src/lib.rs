@@ -11,6 +11,7 @@ pub mod health;
 pub mod inspect;
 pub mod load;
 pub mod local;
+pub mod maintain;
 pub mod migrate;
 pub mod plan;
 pub mod report;

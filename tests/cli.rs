@@ -14,6 +14,7 @@ fn help_texts() {
         ("local", vec!["local", "--help"]),
         ("health", vec!["health", "--help"]),
         ("inspect", vec!["inspect", "--help"]),
+        ("maintain", vec!["maintain", "--help"]),
     ] {
         let out = godwit(&args);
         assert_exit(&out, 0);

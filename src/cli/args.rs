@@ -48,6 +48,14 @@ pub enum Command {
     /// tuples, bloat, tables due for VACUUM or ANALYZE, settings. Each with the SQL to run.
     #[command(after_help = crate::cli::inspect::INSPECT_EXIT_CODES)]
     Inspect(crate::cli::inspect::InspectArgs),
+    /// Do the safe routine work inspect calls for: VACUUM (ANALYZE), ANALYZE, REINDEX CONCURRENTLY
+    /// of invalid or bloated indexes, VALIDATE of NOT VALID constraints.
+    ///
+    /// Every step runs under lock_timeout: when the application holds a conflicting lock the step
+    /// is skipped, never queued. Rows that violate a NOT VALID constraint are counted and the
+    /// constraint is left as it is. The report shows dead tuples and sizes before and after.
+    #[command(after_help = crate::cli::maintain::MAINTAIN_EXIT_CODES)]
+    Maintain(crate::cli::maintain::MaintainArgs),
 }
 
 /// Where the data goes.

@@ -7,6 +7,7 @@ pub(crate) mod copy;
 pub mod health;
 pub mod inspect;
 mod local;
+pub mod maintain;
 mod plan;
 pub mod prepare;
 
@@ -65,5 +66,6 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Local(args) => local::run(args),
         Command::Health(args) => Ok(health::run(args)),
         Command::Inspect(args) => inspect::run(args),
+        Command::Maintain(args) => maintain::run(args),
     }
 }
