@@ -11,7 +11,8 @@ Exit codes:
   1  failed; the target is unchanged
   2  usage or config error
   3  finished with items to review (rejected rows, NOT VALID constraints, objects not migrated)
-  4  verify found differences";
+  4  verify found differences
+`godwit health` exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN instead, as monitoring expects.";
 
 /// Move an application's data into PostgreSQL, prove it arrived exactly, and
 /// manage the schema afterwards.
