@@ -102,8 +102,9 @@ fn a_refused_connection_gives_up_after_connect_timeout() {
     let out = godwit(&["inspect", "--to", &url, "--connect-timeout", "1s"]);
     assert_exit(&out, 1);
     let err = stderr(&out);
+    // (On a loaded machine the first attempt may use up the second, with no wait to announce.)
     assert!(
-        err.contains("waiting for PostgreSQL") && err.contains("gave up after 1s"),
+        err.contains("connection refused") && err.contains("gave up after 1s"),
         "{err}"
     );
 }
