@@ -315,3 +315,49 @@ fn last_backup_from_a_backup_directory() {
     let (_, report) = health(&db, &["--backups", backups]);
     assert_eq!(check(&report, "last_backup")["status"], "ok", "{report:#}");
 }
+
+#[test]
+fn blocked_query_names_its_blocker_and_health_never_waits_on_a_lock() {
+    let db = fresh_database("health_locks");
+    db.connect()
+        .unwrap()
+        .batch_execute("CREATE TABLE accounts (id serial PRIMARY KEY); INSERT INTO accounts DEFAULT VALUES;")
+        .unwrap();
+    // The application holds the table and its sequence exclusively...
+    let mut holder = db.connect().unwrap();
+    let holder_pid: i32 = holder.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    holder
+        .batch_execute(
+            "BEGIN; LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE; ALTER SEQUENCE accounts_id_seq INCREMENT BY 1;",
+        )
+        .unwrap();
+    // ...and another session waits for it.
+    let mut waiter = db.connect().unwrap();
+    let waiter_pid: i32 = waiter.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    let waiting = std::thread::spawn(move || waiter.batch_execute("SELECT count(*) FROM accounts"));
+    wait_until(
+        &db,
+        &format!(
+            "SELECT count(*) = 1 FROM pg_locks WHERE pid = {waiter_pid} AND NOT granted \
+             AND now() - waitstart > interval '1.2 s'"
+        ),
+    );
+
+    let (_, report) = health(&db, &["--threshold", "blocked_queries=1s,1h"]);
+    let blocked = check(&report, "blocked_queries");
+    assert_eq!(blocked["status"], "warning", "{blocked:#}");
+    let details = blocked["details"].to_string();
+    assert!(
+        details.contains(&format!("pid {waiter_pid}")) && details.contains(&format!("blocked by {holder_pid}")),
+        "{blocked:#}"
+    );
+    // The sequence cannot be read without its lock: UNKNOWN after lock_timeout, not a hang.
+    let sequences = check(&report, "sequences");
+    assert_eq!(sequences["status"], "unknown", "{sequences:#}");
+    assert!(sequences["message"].as_str().unwrap().contains("lock"), "{sequences:#}");
+    // Everything else about the database was still judged.
+    assert_eq!(check(&report, "invalid_indexes")["status"], "ok");
+
+    holder.batch_execute("COMMIT").unwrap();
+    waiting.join().unwrap().unwrap();
+}

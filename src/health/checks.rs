@@ -71,8 +71,12 @@ pub(super) fn run_all(client: &mut Client, options: &HealthOptions, connect_seco
             results.push(result(
                 thresholds::def("connection"),
                 &threshold("connection"),
-                Err(CannotRun(describe(&e, "LOGIN"))),
+                Err(CannotRun(format!(
+                    "connected, but the session could not be set up: {}",
+                    describe(&e, "LOGIN")
+                ))),
             ));
+            results.extend(super::not_run(options, "not run: no usable session"));
             return results;
         }
     };

@@ -122,21 +122,7 @@ pub fn run(options: &HealthOptions) -> HealthReport {
                 critical: None,
                 details: Vec::new(),
             });
-            for def in CHECKS.iter().filter(|d| d.needs_database && applies(d, options)) {
-                if def.name == "connection" {
-                    continue;
-                }
-                results.push(CheckResult {
-                    name: def.name.into(),
-                    status: Status::Unknown,
-                    value: None,
-                    unit: def.unit,
-                    message: "not run: no connection".into(),
-                    warning: None,
-                    critical: None,
-                    details: Vec::new(),
-                });
-            }
+            results.extend(not_run(options, "not run: no connection"));
         }
     }
     if let Some(location) = &options.backups {
@@ -144,6 +130,25 @@ pub fn run(options: &HealthOptions) -> HealthReport {
         results.push(backups::check(location, &threshold));
     }
     finish(results, &options.target)
+}
+
+/// The database checks after `connection`, each UNKNOWN for `why`, so that
+/// every check's status stays visible.
+fn not_run(options: &HealthOptions, why: &str) -> Vec<CheckResult> {
+    CHECKS
+        .iter()
+        .filter(|d| d.needs_database && d.name != "connection" && applies(d, options))
+        .map(|def| CheckResult {
+            name: def.name.into(),
+            status: Status::Unknown,
+            value: None,
+            unit: def.unit,
+            message: why.to_string(),
+            warning: None,
+            critical: None,
+            details: Vec::new(),
+        })
+        .collect()
 }
 
 /// Whether a check runs at all: some only when asked for.
