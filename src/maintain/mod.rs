@@ -105,8 +105,12 @@ pub fn run(options: &MaintainOptions) -> Result<MaintainReport> {
         ))
         .map_err(|e| Error::pg("setting up the session", &e))?;
     let mut steps = plan(&mut client)?;
+    let before = measure_all(&mut client, &steps);
     for step in &mut steps {
-        step.before = measure(&mut client, &step.table);
+        step.before = before
+            .get(&step.table)
+            .copied()
+            .unwrap_or_else(|| measure(&mut client, &step.table));
         if options.dry_run {
             step.status = StepStatus::Planned;
             step.after = step.before;
@@ -243,15 +247,41 @@ fn plan(client: &mut Client) -> Result<Vec<Step>> {
     Ok(steps)
 }
 
+/// Every step's table measured in one query; empty when one of them is
+/// locked (the caller then measures them one by one, under lock_timeout).
+fn measure_all(client: &mut Client, steps: &[Step]) -> std::collections::HashMap<String, Measure> {
+    let tables: Vec<&str> = steps.iter().map(|s| s.table.as_str()).collect();
+    client
+        .query(
+            "SELECT t, pg_stat_get_dead_tuples(t::regclass)::float8, pg_total_relation_size(t::regclass)::float8 \
+             FROM unnest($1::text[]) AS t",
+            &[&tables],
+        )
+        .map(|rows| {
+            rows.iter()
+                .map(|r| {
+                    (
+                        r.get::<_, String>(0),
+                        Measure {
+                            dead_tuples: Some(r.get(1)),
+                            bytes: r.get(2),
+                        },
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Dead tuples and size of a table, or nothing when a lock or privilege
 /// prevents reading them.
 fn measure(client: &mut Client, table: &str) -> Measure {
+    // Fresh figures after a step: the statistics snapshot is per transaction.
     let _ = client.batch_execute("SELECT pg_stat_clear_snapshot()");
+    // The per-table function, not the pg_stat_all_tables view, which would
+    // build a row for every table of the database each time.
     let dead = client
-        .query_one(
-            "SELECT n_dead_tup::float8 FROM pg_stat_all_tables WHERE relid = $1::text::regclass",
-            &[&table],
-        )
+        .query_one("SELECT pg_stat_get_dead_tuples($1::text::regclass)::float8", &[&table])
         .ok()
         .map(|r| r.get::<_, f64>(0));
     let bytes = client
