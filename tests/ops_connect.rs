@@ -57,6 +57,8 @@ fn a_command_waits_for_a_restarting_server() {
             .tempdir_in("/tmp")
             .unwrap(),
     };
+    // Run as root, the server runs as another account, which must be able to enter the directory.
+    std::fs::set_permissions(cluster.home.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let url = cluster.local("start");
     cluster.local("stop");
 
