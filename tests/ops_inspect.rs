@@ -234,3 +234,47 @@ fn unused_index_waits_for_old_enough_statistics() {
         .collect();
     assert_eq!(unused, vec!["items_colour_idx"], "{report:#}");
 }
+
+#[test]
+fn undatable_statistics_count_as_young_for_a_plain_role() {
+    let db = fresh_database("inspect_undatable");
+    let role = format!("inspect_plain_{}", std::process::id());
+    let mut admin = db.connect().unwrap();
+    admin
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN;
+             CREATE TABLE items (id int PRIMARY KEY, sku text, colour text) WITH (autovacuum_enabled = false);
+             CREATE INDEX items_sku_idx ON items (sku);
+             CREATE INDEX items_colour_idx ON items (colour);
+             INSERT INTO items SELECT g, 's' || g, 'c' || (g % 7) FROM generate_series(1, 1000) g;
+             SET enable_seqscan = off; SELECT * FROM items WHERE sku = 's5';"
+        ))
+        .unwrap();
+    drop(admin);
+    wait_until(
+        &db,
+        "SELECT idx_scan > 0 FROM pg_stat_user_indexes WHERE indexrelname = 'items_sku_idx'",
+    );
+    // A role that can neither read reset times nor the database's creation time, in a
+    // database never vacuumed or analyzed: the statistics' age cannot be told.
+    let plain = ConnSpec::parse(&format!(
+        "postgresql://{role}@{}:{}/{}?sslmode=disable",
+        db.host, db.port, db.dbname
+    ))
+    .unwrap();
+    let (_, report) = inspect(&plain, &["--kind", "unused_index", "--min-stats-age", "0s"]);
+    assert!(findings(&report, "unused_index").is_empty(), "{report:#}");
+    assert!(report["notes"].to_string().contains("cannot be told"), "{report:#}");
+    // An ANALYZE dates them: statistics have been collecting at least since then.
+    db.connect().unwrap().batch_execute("ANALYZE items").unwrap();
+    let (_, report) = inspect(&plain, &["--kind", "unused_index", "--min-stats-age", "0s"]);
+    let unused: Vec<&str> = findings(&report, "unused_index")
+        .iter()
+        .map(|f| f["object"].as_str().unwrap())
+        .collect();
+    assert_eq!(unused, vec!["items_colour_idx"], "{report:#}");
+    db.connect()
+        .unwrap()
+        .batch_execute(&format!("DROP ROLE {role}"))
+        .unwrap();
+}

@@ -343,22 +343,28 @@ impl StatisticsAge {
                 self.since,
                 format_seconds(minimum.as_secs_f64())
             )),
-            _ => None,
+            Some(_) => None,
+            None => Some(
+                "their age cannot be told: never reset, the database's creation time is unreadable \
+                 (pg_stat_file needs superuser or pg_read_server_files) and no table was ever vacuumed or analyzed"
+                    .into(),
+            ),
         }
     }
 
     fn describe(&self) -> String {
         match self.seconds {
-            Some(s) => format!("{} ({})", format_seconds(s), self.since),
-            None => "an unknown span (never reset)".into(),
+            Some(s) => format!("at least {} ({})", format_seconds(s), self.since),
+            None => "an unknown span".into(),
         }
     }
 }
 
 /// The statistics' age: since `pg_stat_database.stats_reset`, else since
 /// the database directory was created (readable with pg_stat_file, which
-/// superusers and pg_read_server_files have), and whether any index has
-/// been scanned at all. (PostgreSQL 15 keeps statistics across a clean
+/// superusers and pg_read_server_files have), else at least since the
+/// oldest vacuum or analyze the statistics remember; and whether any index
+/// has been scanned at all. Undatable statistics count as young. (PostgreSQL 15 keeps statistics across a clean
 /// restart, so the postmaster's start time does not bound them; a crash
 /// or immediate shutdown resets them, which stats_reset does not show, so
 /// the any-index-scanned test is the backstop.)
@@ -393,6 +399,21 @@ fn statistics_age(client: &mut Client) -> Result<StatisticsAge> {
         if created.is_some() {
             age.seconds = created;
             age.since = "since the database was created";
+        }
+    }
+    if age.seconds.is_none() {
+        // Vacuum and analyze times live in the statistics too and vanish with
+        // them: the oldest one shows they have been collecting at least that long.
+        let oldest = client
+            .query_one(
+                "SELECT extract(epoch FROM now() - min(least(last_vacuum, last_autovacuum, last_analyze, last_autoanalyze)))::float8 \
+                 FROM pg_stat_user_tables",
+                &[],
+            )
+            .map_err(pg("reading table statistics"))?;
+        if let Some(seconds) = oldest.get::<_, Option<f64>>(0) {
+            age.seconds = Some(seconds);
+            age.since = "since the oldest recorded vacuum or analyze";
         }
     }
     Ok(age)
