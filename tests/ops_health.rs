@@ -361,3 +361,24 @@ fn blocked_query_names_its_blocker_and_health_never_waits_on_a_lock() {
     holder.batch_execute("COMMIT").unwrap();
     waiting.join().unwrap().unwrap();
 }
+
+#[test]
+fn an_inactive_replication_slot_is_a_warning() {
+    let db = fresh_database("health_slot");
+    let slot = format!("godwit_test_slot_{}", std::process::id());
+    let mut admin = db.connect().unwrap();
+    // A physical slot that reserves WAL at once and that no replica uses.
+    admin
+        .batch_execute(&format!("SELECT pg_create_physical_replication_slot('{slot}', true)"))
+        .unwrap();
+    let (_, report) = health(&db, &[]);
+    admin
+        .batch_execute(&format!("SELECT pg_drop_replication_slot('{slot}')"))
+        .unwrap();
+    let replication = check(&report, "replication");
+    assert_eq!(replication["status"], "warning", "{replication:#}");
+    assert!(
+        replication["message"].as_str().unwrap().contains(&slot),
+        "{replication:#}"
+    );
+}
