@@ -212,3 +212,73 @@ fn a_lock_held_by_the_application_skips_the_step() {
         "done"
     );
 }
+
+#[test]
+fn bloated_table_and_indexes_are_measured_then_indexes_rebuilt() {
+    let db = fresh_database("maintain_bloat");
+    let mut client = db.connect().unwrap();
+    // 100,000 rows, then nine in ten deleted and vacuumed: the pages stay, mostly empty.
+    client
+        .batch_execute(
+            "CREATE TABLE readings (id int PRIMARY KEY, v int) WITH (autovacuum_enabled = false);
+             INSERT INTO readings SELECT g, g FROM generate_series(1, 100000) g;
+             CREATE INDEX readings_v_idx ON readings (v);
+             DELETE FROM readings WHERE id % 10 <> 0;",
+        )
+        .unwrap();
+    client.batch_execute("VACUUM readings").unwrap();
+
+    // Without pgstattuple: the table's bloat is an estimate, and index bloat is not measured.
+    let url = db.to_string();
+    let inspect = |kinds: &str| -> Value {
+        let out = godwit(&["inspect", "--to", &url, "--json", "--kind", kinds]);
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    let report = inspect("bloat");
+    let bloat = report["findings"].as_array().unwrap();
+    assert_eq!(bloat.len(), 1, "{report:#}");
+    assert_eq!(
+        (bloat[0]["object"].as_str(), bloat[0]["method"].as_str()),
+        (Some("readings"), Some("estimate"))
+    );
+
+    // With it: exact figures for the table and both indexes.
+    client.batch_execute("CREATE EXTENSION pgstattuple").unwrap();
+    let report = inspect("bloat");
+    let mut exact: Vec<(String, String)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["object"].as_str().unwrap().to_string(),
+                f["method"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    exact.sort();
+    assert_eq!(
+        exact,
+        vec![
+            ("readings".to_string(), "exact".to_string()),
+            ("readings_pkey".to_string(), "exact".to_string()),
+            ("readings_v_idx".to_string(), "exact".to_string()),
+        ],
+        "{report:#}"
+    );
+
+    let (out, report) = maintain(&db, &[]);
+    assert_exit(&out, 0);
+    for index in ["readings_pkey", "readings_v_idx"] {
+        let reindex = step(&report, &format!("REINDEX INDEX CONCURRENTLY {index}"));
+        assert_eq!(reindex["status"], "done", "{reindex:#}");
+        assert!(
+            reindex["after"]["bytes"].as_f64().unwrap() < reindex["before"]["bytes"].as_f64().unwrap(),
+            "the rebuilt index is smaller: {reindex:#}"
+        );
+    }
+    let density: f64 = value(&db, "SELECT avg_leaf_density FROM pgstatindex('readings_v_idx')")
+        .parse()
+        .unwrap();
+    assert!(density > 50.0, "leaves {density}% full after REINDEX");
+}

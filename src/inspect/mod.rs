@@ -554,9 +554,14 @@ fn dead_tuples_and_bloat(
                     report.findings.push(bloat_finding(
                         &t.name,
                         format!(
-                            "about {:.0}% of {} is not live rows (pages against live rows × width from pg_stats, estimate)",
+                            "about {:.0}% of {} is not live rows (pages against live rows × width from {}, estimate)",
                             waste * 100.0,
-                            format_bytes(bytes)
+                            format_bytes(bytes),
+                            if t.width_from_stats {
+                                "pg_stats"
+                            } else {
+                                "the column types, never analyzed"
+                            }
                         ),
                         "estimate",
                     ));

@@ -30,8 +30,10 @@ pub struct TableStats {
     pub analyze_scale_factor: f64,
     /// 0.1 .. 1.0
     pub fillfactor: f64,
-    /// Average row size from pg_stats plus header and line pointer; 0 when never analyzed.
+    /// Average row size plus tuple header and line pointer: from pg_stats,
+    /// or from the column types when the table was never analyzed.
     pub tuple_bytes: f64,
+    pub width_from_stats: bool,
 }
 
 /// Reads every user table of the current database.
@@ -57,7 +59,9 @@ pub fn read(client: &mut Client) -> Result<Vec<TableStats>> {
                     s.last_analyze IS NULL AND s.last_autoanalyze IS NULL, \
                     coalesce(c.reloptions, '{}')::text[], \
                     (SELECT sum(st.avg_width)::float8 FROM pg_stats st \
-                      WHERE st.schemaname = s.schemaname AND st.tablename = s.relname) \
+                      WHERE st.schemaname = s.schemaname AND st.tablename = s.relname), \
+                    (SELECT sum(CASE WHEN a.attlen > 0 THEN a.attlen ELSE 16 END)::float8 FROM pg_attribute a \
+                      WHERE a.attrelid = s.relid AND a.attnum > 0 AND NOT a.attisdropped) \
              FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
              WHERE c.relkind IN ('r', 'm') \
              ORDER BY 1",
@@ -73,7 +77,9 @@ pub fn read(client: &mut Client) -> Result<Vec<TableStats>> {
                 .find_map(|o| o.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v.to_string()))
         };
         let number = |key: &str, default: f64| option(key).and_then(|v| v.parse::<f64>().ok()).unwrap_or(default);
-        let width: Option<f64> = r.get(12);
+        // Never analyzed: fixed widths from the column types, 16 bytes for each variable one.
+        let stats_width: Option<f64> = r.get(12);
+        let type_width: Option<f64> = r.get(13);
         tables.push(TableStats {
             name: r.get(0),
             pages: r.get(1),
@@ -95,7 +101,8 @@ pub fn read(client: &mut Client) -> Result<Vec<TableStats>> {
             analyze_threshold: number("autovacuum_analyze_threshold", settings.get(5)),
             analyze_scale_factor: number("autovacuum_analyze_scale_factor", settings.get(6)),
             fillfactor: number("fillfactor", 100.0) / 100.0,
-            tuple_bytes: width.map_or(0.0, |w| w + 28.0),
+            tuple_bytes: stats_width.or(type_width).map_or(0.0, |w| w + 28.0),
+            width_from_stats: stats_width.is_some(),
         });
     }
     Ok(tables)
@@ -192,6 +199,7 @@ mod tests {
             analyze_scale_factor: 0.1,
             fillfactor: 1.0,
             tuple_bytes: 40.0,
+            width_from_stats: true,
         }
     }
 
