@@ -278,3 +278,39 @@ fn undatable_statistics_count_as_young_for_a_plain_role() {
         .batch_execute(&format!("DROP ROLE {role}"))
         .unwrap();
 }
+
+#[test]
+fn sequential_scans_and_settings() {
+    let db = fresh_database("inspect_seq");
+    {
+        let mut app = db.connect().unwrap();
+        app.batch_execute(
+            "CREATE TABLE logs (id int PRIMARY KEY, level text);
+             INSERT INTO logs SELECT g, 'info' FROM generate_series(1, 12000) g;",
+        )
+        .unwrap();
+        for _ in 0..3 {
+            app.batch_execute("SELECT count(*) FROM logs WHERE level = 'error'")
+                .unwrap();
+        }
+    }
+    wait_until(
+        &db,
+        "SELECT n_live_tup >= 12000 AND seq_scan >= 3 FROM pg_stat_user_tables WHERE relname = 'logs'",
+    );
+    let (out, report) = inspect(&db, &["--kind", "seq_scans,setting"]);
+    assert_exit(&out, 3);
+    let seq = findings(&report, "seq_scans");
+    assert_eq!(seq.len(), 1, "{report:#}");
+    assert_eq!(seq[0]["object"], "logs");
+    assert!(
+        seq[0]["suggestion"].as_str().unwrap().contains("pg_stat_statements"),
+        "{seq:#?}"
+    );
+    // godwit local runs with PostgreSQL's defaults for these.
+    let settings: Vec<&str> = findings(&report, "setting")
+        .iter()
+        .map(|f| f["object"].as_str().unwrap())
+        .collect();
+    assert!(settings.contains(&"random_page_cost"), "{report:#}");
+}
