@@ -6,9 +6,8 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use crate::config::Config;
-use crate::error::{Error, ExitCode, Result};
+use crate::error::{ExitCode, Result};
 use crate::health::{self, HealthOptions, Threshold, output};
-use crate::target::postgres::conn::ConnSpec;
 
 pub const HEALTH_EXIT_CODES: &str = "\
 Exit codes (the monitoring plugin convention, unlike other godwit commands):
@@ -107,7 +106,7 @@ pub fn run(args: HealthArgs) -> ExitCode {
 
 fn options(args: &HealthArgs) -> Result<HealthOptions> {
     let config = Config::load(args.config.as_deref())?;
-    let target = required_target(args.to.as_deref())?;
+    let target = super::required_target(args.to.as_deref())?;
     Ok(HealthOptions {
         target,
         thresholds: health::thresholds::merge(&config.health.thresholds, &args.threshold),
@@ -115,16 +114,4 @@ fn options(args: &HealthArgs) -> Result<HealthOptions> {
         query_timeout: args.query_timeout,
         backups: args.backups.clone().or(config.health.backups),
     })
-}
-
-/// `--to` or DATABASE_URL; these commands never start the local cluster.
-pub fn required_target(to: Option<&str>) -> Result<ConnSpec> {
-    match to.filter(|url| !url.trim().is_empty()) {
-        Some(url) => ConnSpec::parse(url),
-        None => Err(Error::Usage(
-            "no database given: pass --to URL or set DATABASE_URL \
-             (for the local cluster: --to \"$(godwit local url)\")"
-                .into(),
-        )),
-    }
 }

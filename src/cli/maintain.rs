@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::cli::args::ConnectArgs;
-use crate::cli::health::required_target;
+use crate::cli::required_target;
 use crate::error::{ExitCode, Result};
 use crate::maintain::{self, MaintainOptions, output};
 

@@ -69,3 +69,15 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Maintain(args) => maintain::run(args),
     }
 }
+
+/// `--to` or DATABASE_URL; these commands never start the local cluster.
+pub fn required_target(to: Option<&str>) -> Result<crate::target::postgres::conn::ConnSpec, Error> {
+    match to.filter(|url| !url.trim().is_empty()) {
+        Some(url) => crate::target::postgres::conn::ConnSpec::parse(url),
+        None => Err(Error::Usage(
+            "no database given: pass --to URL or set DATABASE_URL \
+             (for the local cluster: --to \"$(godwit local url)\")"
+                .into(),
+        )),
+    }
+}
