@@ -8,14 +8,18 @@ pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod health;
+pub mod inspect;
 pub mod load;
 pub mod local;
+pub mod maintain;
 pub mod migrate;
 pub mod plan;
 pub mod prepare;
 pub mod report;
 pub mod source;
 pub mod target;
+pub mod units;
 pub mod verify;
 
 pub use error::{Error, ExitCode, Result};

@@ -15,6 +15,9 @@ fn help_texts() {
         ("backup", vec!["backup", "--help"]),
         ("backup_verify", vec!["backup", "verify", "--help"]),
         ("restore", vec!["restore", "--help"]),
+        ("health", vec!["health", "--help"]),
+        ("inspect", vec!["inspect", "--help"]),
+        ("maintain", vec!["maintain", "--help"]),
     ] {
         let out = godwit(&args);
         assert_exit(&out, 0);

@@ -315,7 +315,7 @@ fn prune(args: &PruneArgs) -> Result<ExitCode> {
 
 fn verify(args: &VerifyArgs) -> Result<ExitCode> {
     let reporter = Reporter::new(args.output.options());
-    let server = crate::cli::resolve_target(args.to.as_deref(), &reporter)?;
+    let server = super::copy::resolve_url(args.to.as_deref(), std::time::Duration::from_secs(10), &reporter)?;
     let options = RestoreOptions {
         target: server,
         jobs: jobs(args.restore.jobs),

@@ -35,7 +35,7 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
     let reporter = Reporter::new(args.output.options());
     let source = crate::source::open(&args.source)?;
     let mapping = args.mapping.resolve(&args.target.schema)?;
-    let target = super::copy::resolve_target(args.target.to.as_deref(), &reporter)?;
+    let target = super::copy::resolve_target(&args.target, &reporter)?;
     let options = VerifyOptions {
         target,
         schema: args.target.schema.clone(),

@@ -200,7 +200,7 @@ fn plan_up(state: &State, args: &UpArgs) -> Result<Vec<MigrationFile>> {
     Ok(state
         .pending()
         .into_iter()
-        .filter(|e| args.to.is_none_or(|to| e.version <= to))
+        .filter(|e| args.target_version().is_none_or(|to| e.version <= to))
         .filter_map(|e| e.file.clone())
         .collect())
 }
@@ -254,11 +254,14 @@ pub fn down(args: &DownArgs) -> Result<ExitCode> {
     };
     let mut context = open(&args.common)?;
     let applied = context.state.applied_newest_first();
-    let chosen: Vec<&Entry> = match (args.steps, args.to) {
+    if args.steps.is_some() && args.target_version().is_some() {
+        return Err(Error::Usage("--steps and --to-version exclude each other".into()));
+    }
+    let chosen: Vec<&Entry> = match (args.steps, args.target_version()) {
         (_, Some(to)) => applied.into_iter().take_while(|e| e.version > to).collect(),
         (steps, None) => applied.into_iter().take(steps.unwrap_or(1)).collect(),
     };
-    if let Some(to) = args.to
+    if let Some(to) = args.target_version()
         && let Some(baseline) = context
             .state
             .entries
