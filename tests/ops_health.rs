@@ -299,21 +299,40 @@ fn stopped_server_is_critical_and_bad_thresholds_unknown() {
 #[test]
 fn last_backup_from_a_backup_directory() {
     let db = fresh_database("health_backup");
+    db.connect()
+        .unwrap()
+        .batch_execute("CREATE TABLE notes (id int PRIMARY KEY); INSERT INTO notes VALUES (1), (2);")
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let backups = dir.path().to_str().unwrap();
     let (out, report) = health(&db, &["--backups", backups]);
     assert_eq!(check(&report, "last_backup")["status"], "critical", "{report:#}");
     assert_exit(&out, 2);
 
-    let b = dir.path().join("20261201T000000Z");
-    std::fs::create_dir_all(&b).unwrap();
-    std::fs::write(b.join("manifest.json"), "{}").unwrap();
+    let url = db.to_string();
+    let taken = godwit(&["backup", "--to", &url, "--dir", backups]);
+    assert!(taken.status.success(), "{}", String::from_utf8_lossy(&taken.stderr));
     let (_, report) = health(&db, &["--backups", backups]);
     let last = check(&report, "last_backup");
-    assert_eq!(last["status"], "warning", "not verified: {last:#}");
-    std::fs::write(b.join("verified.json"), r#"{"ok": true}"#).unwrap();
+    assert_eq!(last["status"], "warning", "never verified: {last:#}");
+
+    let newest = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("manifest.json").is_file())
+        .unwrap();
+    let verified = godwit(&["backup", "verify", newest.to_str().unwrap(), "--to", &url]);
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
     let (_, report) = health(&db, &["--backups", backups]);
     assert_eq!(check(&report, "last_backup")["status"], "ok", "{report:#}");
+    // A threshold below the backup's age makes it stale.
+    let (_, report) = health(&db, &["--backups", backups, "--threshold", "last_backup=0s,1h"]);
+    assert_eq!(check(&report, "last_backup")["status"], "warning", "{report:#}");
 }
 
 #[test]
