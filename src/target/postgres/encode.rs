@@ -860,8 +860,8 @@ fn encode_numeric(
 
 /// A SQL literal for a default value, produced by the same cast as the
 /// column's data so that the two always agree.
-pub fn literal_for(literal: &crate::plan::expr::Literal, pg_type: &PgType, cast: &Cast) -> Result<String, Reject> {
-    use crate::plan::expr::Literal;
+pub fn literal_for(literal: &crate::plan::translate::Literal, pg_type: &PgType, cast: &Cast) -> Result<String, Reject> {
+    use crate::plan::translate::Literal;
     use crate::target::postgres::conn::quote_literal;
     let value = match literal {
         Literal::Null => return Ok("NULL".into()),
