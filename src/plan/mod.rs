@@ -28,6 +28,12 @@ pub struct Plan {
     pub not_migrated: Vec<String>,
     pub warnings: Vec<String>,
     pub suggestions: Vec<String>,
+    /// The SQLite views, translated again when the copy re-plans a table
+    /// (a column's type decides SQLite's semantics in a view).
+    #[serde(skip)]
+    pub view_sources: Vec<crate::source::View>,
+    #[serde(skip)]
+    pub identifiers: IdentifierStyle,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -247,6 +253,8 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
         not_migrated: Vec::new(),
         warnings: Vec::new(),
         suggestions: Vec::new(),
+        view_sources: schema.views.clone(),
+        identifiers: style,
     };
 
     for table in &kept {
@@ -554,27 +562,8 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
         });
     }
 
-    for view in &schema.views {
-        let target = names::styled(&view.name, style);
-        match translate::view(&view.select, &catalog, &|n| names::styled(n, style)) {
-            Ok(translated) => {
-                catalog.relations.push(translate::Relation {
-                    source: view.name.clone(),
-                    target: target.clone(),
-                    columns: translated.columns,
-                });
-                plan.views.push(ViewPlan {
-                    source: view.name.clone(),
-                    target,
-                    select: translated.select,
-                });
-            }
-            Err(why) => plan.not_migrated.push(format!(
-                "view {}: cannot be translated: {why}; its SQLite definition: {}",
-                view.name, view.select
-            )),
-        }
-    }
+    let failures = translate_views(&mut plan, catalog);
+    plan.not_migrated.extend(failures);
     for trigger in &schema.triggers {
         plan.not_migrated.push(format!(
             "trigger {} on {}: triggers are not translated; rewrite it as a PostgreSQL trigger function",
@@ -593,6 +582,77 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
         }
     }
     Ok(plan)
+}
+
+impl Plan {
+    /// Translates the views again from the current table plans (after the
+    /// copy re-planned a table whose values broke its speculated type).
+    /// Returns the views that cannot be translated, replacing what the
+    /// plan said about them.
+    pub fn retranslate_views(&mut self, not_migrated: &mut Vec<String>) {
+        not_migrated.retain(|m| {
+            !self
+                .view_sources
+                .iter()
+                .any(|v| m.starts_with(&view_failure_prefix(&v.name)))
+        });
+        let catalog = translate::Catalog {
+            relations: self.tables.iter().map(relation_of).collect(),
+        };
+        not_migrated.extend(translate_views(self, catalog));
+    }
+}
+
+fn view_failure_prefix(view: &str) -> String {
+    format!("view {view}: cannot be translated")
+}
+
+/// A planned table as the translator sees it.
+fn relation_of(table: &TablePlan) -> translate::Relation {
+    translate::Relation {
+        source: table.source.clone(),
+        target: table.target.clone(),
+        columns: table
+            .columns
+            .iter()
+            .map(|c| translate::Column {
+                source: c.source.clone(),
+                target: c.target.clone(),
+                kind: translate::Kind::of_column(&c.pg_type, &c.cast, &c.observed),
+            })
+            .collect(),
+    }
+}
+
+/// Translates every view in order (a view may read the ones before it);
+/// returns the not-migrated entries of those that cannot be.
+fn translate_views(plan: &mut Plan, mut catalog: translate::Catalog) -> Vec<String> {
+    let style = plan.identifiers;
+    let mut failures = Vec::new();
+    plan.views.clear();
+    for view in &plan.view_sources {
+        let target = names::styled(&view.name, style);
+        match translate::view(&view.select, &catalog, &|n| names::styled(n, style)) {
+            Ok(translated) => {
+                catalog.relations.push(translate::Relation {
+                    source: view.name.clone(),
+                    target: target.clone(),
+                    columns: translated.columns,
+                });
+                plan.views.push(ViewPlan {
+                    source: view.name.clone(),
+                    target,
+                    select: translated.select,
+                });
+            }
+            Err(why) => failures.push(format!(
+                "{}: {why}; its SQLite definition: {}",
+                view_failure_prefix(&view.name),
+                view.select
+            )),
+        }
+    }
+    failures
 }
 
 /// Values the profile shows cannot fit the cast: said in the plan so the

@@ -11,6 +11,7 @@ pub mod layout;
 pub mod report;
 pub mod stream;
 pub mod value;
+pub mod views;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -233,13 +234,21 @@ pub fn verify(context: &Context<'_>, options: &VerifyOptions, reporter: &Reporte
         .zip(&pieces)
         .map(|(layout, parts)| table_report(layout, parts, options.max_keys))
         .collect();
-    Ok(VerifySummary::new(
+    let views = views::compare(
+        &source.connect()?,
+        &mut connect(&options.target)?,
+        &options.schema,
+        &context.plan.views,
+        reporter,
+    )?;
+    let summary = VerifySummary::new(
         context.plan.source.clone(),
         options.target.to_string(),
         options.schema.clone(),
         tables,
         started.elapsed().as_secs_f64(),
-    ))
+    );
+    Ok(summary.with_views(views))
 }
 
 /// What comparing one chunk of a table found.

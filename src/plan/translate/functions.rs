@@ -100,24 +100,10 @@ pub(crate) fn call(t: &mut Translator<'_>, f: &Function) -> Result<Typed> {
     if c.over.is_none() && WINDOW_ONLY.contains(&c.name.as_str()) {
         return unsupported(format!("{}() without OVER", c.name));
     }
-    let typed = if aggregate {
-        self::aggregate(t, &c)?
-    } else if WINDOW_ONLY.contains(&c.name.as_str()) {
-        let args = values(t, &c.args)?;
-        let kind = match c.name.as_str() {
-            "row_number" | "rank" | "dense_rank" | "ntile" => Kind::Int,
-            "percent_rank" | "cume_dist" => Kind::Real,
-            _ => args.first().map(|a| a.kind).unwrap_or(Kind::Unknown),
-        };
-        Typed::new(format!("{}({})", c.name, joined(&args)), kind)
-    } else if let Some(dt) = datetime::call(t, &c.name, &c.args)? {
-        dt
-    } else {
-        scalar(t, &c)?
-    };
-    match c.over {
-        None => Ok(typed),
-        Some(WindowType::NamedWindow(w)) => unsupported(format!("the named window {w}")),
+    // The window goes right after the call (inside any cast of its result).
+    let over = match c.over {
+        None => String::new(),
+        Some(WindowType::NamedWindow(w)) => return unsupported(format!("the named window {w}")),
         Some(WindowType::WindowSpec(spec)) => {
             if spec.window_name.is_some() {
                 return unsupported("a window based on a named window");
@@ -143,11 +129,23 @@ pub(crate) fn call(t: &mut Translator<'_>, f: &Function) -> Result<Typed> {
                     None => format!("{} {}", frame.units, frame.start_bound),
                 });
             }
-            Ok(Typed::new(
-                format!("{} OVER ({})", typed.sql, parts.join(" ")),
-                typed.kind,
-            ))
+            format!(" OVER ({})", parts.join(" "))
         }
+    };
+    if aggregate {
+        self::aggregate(t, &c, &over)
+    } else if WINDOW_ONLY.contains(&c.name.as_str()) {
+        let args = values(t, &c.args)?;
+        let kind = match c.name.as_str() {
+            "row_number" | "rank" | "dense_rank" | "ntile" => Kind::Int,
+            "percent_rank" | "cume_dist" => Kind::Real,
+            _ => args.first().map(|a| a.kind).unwrap_or(Kind::Unknown),
+        };
+        Ok(Typed::new(format!("{}({}){over}", c.name, joined(&args)), kind))
+    } else if let Some(dt) = datetime::call(t, &c.name, &c.args)? {
+        Ok(dt)
+    } else {
+        scalar(t, &c)
     }
 }
 
@@ -172,14 +170,14 @@ fn arity(name: &str, args: &[&Expr], allowed: &[usize]) -> Result<()> {
     }
 }
 
-fn aggregate(t: &mut Translator<'_>, c: &Call<'_>) -> Result<Typed> {
+fn aggregate(t: &mut Translator<'_>, c: &Call<'_>, over: &str) -> Result<Typed> {
     let distinct = if c.distinct { "DISTINCT " } else { "" };
     let filter = match c.filter {
         Some(f) => {
             let x = t.expr(f)?;
-            format!(" FILTER (WHERE {})", t.condition(x)?)
+            format!(" FILTER (WHERE {}){over}", t.condition(x)?)
         }
-        None => String::new(),
+        None => over.to_string(),
     };
     let order_by = if c.order_by.is_empty() {
         String::new()
@@ -484,6 +482,11 @@ fn math(t: &mut Translator<'_>, name: &str, args: &[&Expr]) -> Result<Typed> {
     Ok(Typed::new(sql, Kind::Real))
 }
 
+/// FLOOR(x) / CEIL(x), which the parser reads as their own constructs.
+pub(crate) fn floor_ceil(t: &mut Translator<'_>, x: &Expr, name: &str) -> Result<Typed> {
+    math(t, name, &[x])
+}
+
 /// substr(x, start[, length]) with SQLite's rules: a negative start counts
 /// from the end, a negative length takes the characters before start.
 pub(crate) fn substr(t: &mut Translator<'_>, x: &Expr, start: Option<&Expr>, length: Option<&Expr>) -> Result<Typed> {
@@ -778,7 +781,7 @@ fn json(t: &mut Translator<'_>, name: &str, args: &[&Expr]) -> Result<Typed> {
             }
             Ok(Typed::new(
                 format!(
-                    "CASE jsonb_typeof({v}) WHEN 'array' THEN jsonb_array_length({v}) WHEN NULL THEN NULL ELSE 0 END"
+                    "CASE WHEN {v} IS NULL THEN NULL WHEN jsonb_typeof({v}) = 'array' THEN jsonb_array_length({v}) ELSE 0 END"
                 ),
                 Kind::Int,
             ))
@@ -902,8 +905,10 @@ fn printf(t: &mut Translator<'_>, args: &[&Expr]) -> Result<Typed> {
             's' => {
                 let s = t.text(arg).sql;
                 let s = format!("coalesce({s}, '')");
+                // SQLite's precision counts bytes: a cut inside a character
+                // fails loudly here, as it has no valid text to give.
                 match precision {
-                    Some(p) => format!("left({s}, {p})"),
+                    Some(p) => format!("convert_from(substring(convert_to({s}, 'UTF8') FROM 1 FOR {p}), 'UTF8')"),
                     None => s,
                 }
             }
@@ -912,12 +917,17 @@ fn printf(t: &mut Translator<'_>, args: &[&Expr]) -> Result<Typed> {
         if precision.is_some() && !matches!(conversion, 'f' | 's') {
             return unsupported(format!("a precision on printf %{conversion}"));
         }
+        // SQLite's width counts bytes, too.
+        let pad =
+            |fill: &str, text: &str, w: usize| format!("repeat('{fill}', greatest({w} - octet_length({text}), 0))");
         let text = match width.parse::<usize>() {
-            Ok(w) if flags.contains('-') => format!("rpad({text}, greatest({w}, length({text})), ' ')"),
+            Ok(w) if flags.contains('-') => format!("{text} || {}", pad(" ", &text, w)),
             Ok(w) if flags.contains('0') && conversion != 's' => format!(
-                "CASE WHEN left({text}, 1) = '-' THEN '-' || lpad(substr({text}, 2), greatest({w} - 1, length({text}) - 1), '0') ELSE lpad({text}, greatest({w}, length({text})), '0') END"
+                "CASE WHEN left({text}, 1) = '-' THEN '-' || {} || substr({text}, 2) ELSE {} || {text} END",
+                pad("0", &text, w),
+                pad("0", &text, w)
             ),
-            Ok(w) => format!("lpad({text}, greatest({w}, length({text})), ' ')"),
+            Ok(w) => format!("{} || {text}", pad(" ", &text, w)),
             Err(_) => text,
         };
         if !literal.is_empty() {

@@ -484,6 +484,14 @@ impl<'a> Translator<'a> {
                 expr,
                 trim_characters.as_deref(),
             ),
+            Expr::Floor {
+                expr,
+                field: sqlparser::ast::CeilFloorKind::DateTimeField(sqlparser::ast::DateTimeField::NoDateTime),
+            } => functions::floor_ceil(self, expr, "floor"),
+            Expr::Ceil {
+                expr,
+                field: sqlparser::ast::CeilFloorKind::DateTimeField(sqlparser::ast::DateTimeField::NoDateTime),
+            } => functions::floor_ceil(self, expr, "ceil"),
             Expr::Exists { subquery, negated } => {
                 let q = self.query(subquery)?;
                 Ok(Typed::new(
