@@ -273,6 +273,7 @@ pub fn profile_need(declared: &str) -> ProfileNeed {
     } else if is_boolean(n) || n == "JSON" || n == "JSONB" || n == "UUID" {
         ProfileNeed::None
     } else if is_temporal(n)
+        || declared_decimal(declared).is_some()
         || (n.contains("INT") && !matches!(n, "INTEGER" | "BIGINT" | "INT8" | "UNSIGNED BIG INT"))
         || ((n.contains("CHAR") || n.contains("CLOB")) && !d.args.is_empty())
         || affinity(n) == Affinity::Real
@@ -281,6 +282,82 @@ pub fn profile_need(declared: &str) -> ProfileNeed {
     } else {
         ProfileNeed::None
     }
+}
+
+/// The declared (precision, scale) of NUMERIC(p,s) / DECIMAL(p,s).
+fn declared_decimal(declared: &str) -> Option<(u32, u32)> {
+    let d = parse_declared(declared);
+    if d.name.is_empty() || is_temporal(&d.name) || is_boolean(&d.name) || affinity(&d.name) != Affinity::Numeric {
+        return None;
+    }
+    match d.args.as_slice() {
+        [p, s] => Some((*p, *s)),
+        [p] => Some((*p, 0)),
+        _ => None,
+    }
+}
+
+/// Fills [`ColumnProfile::decimal_digits`] for the profiled columns
+/// declared NUMERIC(p,s), in one more scan of the table, with the numeric
+/// cast's own reading of each value.
+pub fn profile_decimal_digits(
+    conn: &rusqlite::Connection,
+    table: &str,
+    columns: &[Column],
+    wanted: &[usize],
+    profiles: &mut [ColumnProfile],
+) -> rusqlite::Result<()> {
+    let bounded: Vec<(usize, usize)> = wanted
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| declared_decimal(&columns[**i].declared_type).is_some())
+        .map(|(k, i)| (k, *i))
+        .collect();
+    if bounded.is_empty() {
+        return Ok(());
+    }
+    let select: Vec<String> = bounded
+        .iter()
+        .map(|(_, i)| crate::source::sqlite::quote(&columns[*i].name))
+        .collect();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {} FROM {}",
+        select.join(", "),
+        crate::source::sqlite::quote(table)
+    ))?;
+    let mut rows = stmt.query([])?;
+    let mut most: Vec<(u32, u32)> = vec![(0, 0); bounded.len()];
+    while let Some(row) = rows.next()? {
+        for (slot, max) in most.iter_mut().enumerate() {
+            if let Some((int, frac)) = crate::target::postgres::encode::decimal_digits(row.get_ref(slot)?) {
+                *max = (max.0.max(int), max.1.max(frac));
+            }
+        }
+    }
+    for ((k, _), digits) in bounded.iter().zip(most) {
+        profiles[*k].decimal_digits = Some(digits);
+    }
+    Ok(())
+}
+
+/// What a column's declared bound became when its values did not fit
+/// (SQLite never enforces NUMERIC(p,s) or VARCHAR(n)): the plan's warning.
+pub fn widening(column: &Column, choice: &Choice) -> Option<String> {
+    let declared = parse_declared(&column.declared_type);
+    let bounded = declared_decimal(&column.declared_type).is_some()
+        || (affinity(&declared.name) == Affinity::Text && !declared.args.is_empty());
+    let widened = match &choice.pg_type {
+        PgType::Numeric(Some((p, s))) => declared_decimal(&column.declared_type) != Some((*p, *s)),
+        PgType::Numeric(None) | PgType::Text => true,
+        _ => false,
+    };
+    (bounded && widened && column.profile.is_some()).then(|| {
+        format!(
+            "declared {} but holds values that do not fit; SQLite never enforces that bound, so it is widened to {} rather than rejecting rows",
+            column.declared_type,
+            choice.pg_type.sql()
+        )
+    })
 }
 
 /// Whether a speculative column's value breaks the assumption its type
@@ -439,6 +516,33 @@ pub fn choose(column: &Column, is_rowid_alias: bool) -> Choice {
             }
         }
         Affinity::Numeric => match declared.args.as_slice() {
+            [p, s]
+                if profile
+                    .decimal_digits
+                    .is_some_and(|(int, frac)| int > *p - (*s).min(*p) || frac > *s) =>
+            {
+                let (int, frac) = profile.decimal_digits.unwrap_or_default();
+                let scale = frac.max(*s);
+                let precision = int.max(*p - (*s).min(*p)) + scale;
+                // PostgreSQL's numeric(p,s) stops at 1000 digits.
+                let pg_type = if precision <= 1000 {
+                    PgType::Numeric(Some((precision, scale)))
+                } else {
+                    PgType::Numeric(None)
+                };
+                let cast = Cast::Numeric {
+                    precision: (precision <= 1000).then_some(precision),
+                    scale: (precision <= 1000).then_some(scale),
+                    round: false,
+                };
+                choice(
+                    pg_type,
+                    cast,
+                    &format!(
+                        "declared NUMERIC({p},{s}); values need {int} digits before and {frac} after the point: widened"
+                    ),
+                )
+            }
             [p, s] => choice(
                 PgType::Numeric(Some((*p, *s))),
                 Cast::Numeric {
@@ -448,6 +552,21 @@ pub fn choose(column: &Column, is_rowid_alias: bool) -> Choice {
                 },
                 "declared NUMERIC(p,s)",
             ),
+            [p] if profile.decimal_digits.is_some_and(|(int, frac)| int > *p || frac > 0) => {
+                let (int, frac) = profile.decimal_digits.unwrap_or_default();
+                let precision = int.max(*p) + frac;
+                choice(
+                    PgType::Numeric((precision <= 1000).then_some((precision, frac))),
+                    Cast::Numeric {
+                        precision: (precision <= 1000).then_some(precision),
+                        scale: (precision <= 1000).then_some(frac),
+                        round: false,
+                    },
+                    &format!(
+                        "declared NUMERIC({p}); values need {int} digits before and {frac} after the point: widened"
+                    ),
+                )
+            }
             [p] => choice(
                 PgType::Numeric(Some((*p, 0))),
                 Cast::Numeric {

@@ -158,6 +158,11 @@ pub struct ColumnProfile {
     pub text_max_chars: Option<u64>,
     /// Reals that are not whole numbers.
     pub fractional_reals: u64,
+    /// For columns declared NUMERIC(p,s): the most digits before and after
+    /// the point any value needs as an exact decimal (what numeric(p,s)
+    /// must hold; SQLite never bounded it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decimal_digits: Option<(u32, u32)>,
 }
 
 impl ColumnProfile {

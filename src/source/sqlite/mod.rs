@@ -510,8 +510,13 @@ fn profile_columns(
                 real_max: r.get(b + 8)?,
                 text_max_chars: r.get::<_, Option<i64>>(b + 9)?.and_then(|v| u64::try_from(v).ok()),
                 fractional_reals: count(b + 10)?,
+                decimal_digits: None,
             });
         }
+        Ok(out)
+    })
+    .and_then(|mut out| {
+        crate::plan::types::profile_decimal_digits(conn, table, columns, wanted, &mut out)?;
         Ok(out)
     })
 }
