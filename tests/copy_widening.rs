@@ -96,3 +96,49 @@ fn the_speculating_copy_widens_instead_of_rejecting() {
     let verified = godwit(&["verify", source.to_str().unwrap(), "--to", url.as_str()]);
     assert_exit(&verified, 0);
 }
+
+/// A DATETIME column takes its unit from the bulk of its values: a few
+/// small numbers among epoch milliseconds are read as milliseconds too and
+/// named in the plan; a column of years stays text.
+#[test]
+fn a_few_small_outliers_among_epoch_milliseconds_stay_timestamps() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sql = String::from(
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, at DATETIME);\n\
+         CREATE TABLE books (id INTEGER PRIMARY KEY, published DATETIME);\n\
+         INSERT INTO books VALUES (1, 1999), (2, 2024), (3, '2020-01-01');\n",
+    );
+    for i in 0..20 {
+        sql.push_str(&format!(
+            "INSERT INTO events VALUES ({i}, {});\n",
+            1_709_296_496_123_i64 + i * 60_000
+        ));
+    }
+    sql.push_str("INSERT INTO events VALUES (100, 1000), (101, 86400000), (102, NULL);\n");
+    let source = sqlite_file(dir.path(), "events.db", &sql);
+
+    let plan = plan(&source);
+    let warnings = plan["warnings"].to_string();
+    assert!(
+        warnings.contains("events.at: 2 number(s) far from the bulk") && warnings.contains("86400000"),
+        "{warnings}"
+    );
+    let cast = &plan["tables"][0]["columns"][1]["cast"];
+    assert_eq!(cast["unit"], "milliseconds", "{cast}");
+    assert_eq!(plan["tables"][1]["columns"][1]["pg_type"], "text");
+
+    let target = fresh_database("outliers");
+    let out = copy(&source, &target, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        value(
+            &target,
+            "SELECT string_agg(to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS'), ',' ORDER BY id) AS a \
+             FROM events WHERE id >= 100 OR id = 0"
+        ),
+        "2024-03-01 12:34:56.123,1970-01-01 00:00:01.000,1970-01-02 00:00:00.000"
+    );
+    assert_eq!(value(&target, "SELECT published AS a FROM books WHERE id = 1"), "1999");
+    let url = target.to_string();
+    assert_exit(&godwit(&["verify", source.to_str().unwrap(), "--to", url.as_str()]), 0);
+}

@@ -305,7 +305,9 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
                     reason: format!("foreign key to {namespace}, which config converts with uuid-from-int"),
                 };
             }
-            if !from_config && let Some(note) = types::widening(column, &choice) {
+            if !from_config
+                && let Some(note) = types::widening(column, &choice).or_else(|| types::epoch_outliers(column, &choice))
+            {
                 plan.warnings.push(format!("{}.{}: {note}", table.name, column.name));
             }
             if let Some(note) = column.profile.as_ref().and_then(|p| misfits(p, &choice.cast)) {

@@ -297,28 +297,48 @@ fn declared_decimal(declared: &str) -> Option<(u32, u32)> {
     }
 }
 
-/// Fills [`ColumnProfile::decimal_digits`] for the profiled columns
-/// declared NUMERIC(p,s), in one more scan of the table, with the numeric
-/// cast's own reading of each value.
-pub fn profile_decimal_digits(
+/// Whether a declared type is a date/time one whose numbers are epochs.
+fn epoch_typed(declared: &str) -> bool {
+    let name = parse_declared(declared).name;
+    is_temporal(&name) && name != "TIME"
+}
+
+/// How many samples of each magnitude the profile keeps.
+const SAMPLES: usize = 3;
+
+/// Fills what the aggregate profile cannot say, in one more scan of the
+/// table over the columns that need it: [`ColumnProfile::decimal_digits`]
+/// for NUMERIC(p,s) (with the numeric cast's own reading of each value),
+/// and [`ColumnProfile::epoch_magnitudes`] for date/time columns.
+pub fn profile_details(
     conn: &rusqlite::Connection,
     table: &str,
     columns: &[Column],
     wanted: &[usize],
     profiles: &mut [ColumnProfile],
 ) -> rusqlite::Result<()> {
-    let bounded: Vec<(usize, usize)> = wanted
+    use crate::source::EpochMagnitudes;
+    use rusqlite::types::ValueRef;
+    let detailed: Vec<(usize, usize, bool)> = wanted
         .iter()
         .enumerate()
-        .filter(|(_, i)| declared_decimal(&columns[**i].declared_type).is_some())
-        .map(|(k, i)| (k, *i))
+        .filter_map(|(k, i)| {
+            let declared = &columns[*i].declared_type;
+            if declared_decimal(declared).is_some() {
+                Some((k, *i, true))
+            } else if epoch_typed(declared) && profiles[k].integers + profiles[k].reals > 0 {
+                Some((k, *i, false))
+            } else {
+                None
+            }
+        })
         .collect();
-    if bounded.is_empty() {
+    if detailed.is_empty() {
         return Ok(());
     }
-    let select: Vec<String> = bounded
+    let select: Vec<String> = detailed
         .iter()
-        .map(|(_, i)| crate::source::sqlite::quote(&columns[*i].name))
+        .map(|(_, i, _)| crate::source::sqlite::quote(&columns[*i].name))
         .collect();
     let mut stmt = conn.prepare(&format!(
         "SELECT {} FROM {}",
@@ -326,18 +346,84 @@ pub fn profile_decimal_digits(
         crate::source::sqlite::quote(table)
     ))?;
     let mut rows = stmt.query([])?;
-    let mut most: Vec<(u32, u32)> = vec![(0, 0); bounded.len()];
+    let mut digits: Vec<(u32, u32)> = vec![(0, 0); detailed.len()];
+    let mut magnitudes: Vec<EpochMagnitudes> = vec![EpochMagnitudes::default(); detailed.len()];
     while let Some(row) = rows.next()? {
-        for (slot, max) in most.iter_mut().enumerate() {
-            if let Some((int, frac)) = crate::target::postgres::encode::decimal_digits(row.get_ref(slot)?) {
-                *max = (max.0.max(int), max.1.max(frac));
+        for (slot, (_, _, decimal)) in detailed.iter().enumerate() {
+            let value = row.get_ref(slot)?;
+            if *decimal {
+                if let Some((int, frac)) = crate::target::postgres::encode::decimal_digits(value) {
+                    digits[slot] = (digits[slot].0.max(int), digits[slot].1.max(frac));
+                }
+                continue;
+            }
+            #[allow(clippy::cast_precision_loss)] // only the magnitude matters
+            let number = match value {
+                ValueRef::Integer(i) => i as f64,
+                ValueRef::Real(f) => f,
+                _ => continue,
+            };
+            if number == 0.0 {
+                continue;
+            }
+            let m = &mut magnitudes[slot];
+            let (count, samples) = if number.abs() < SMALL_NUMBER {
+                (&mut m.small, &mut m.small_samples)
+            } else if number.abs() < EPOCH_MS_THRESHOLD {
+                (&mut m.seconds, &mut m.seconds_samples)
+            } else {
+                (&mut m.milliseconds, &mut m.milliseconds_samples)
+            };
+            *count += 1;
+            if samples.len() < SAMPLES {
+                samples.push(number);
             }
         }
     }
-    for ((k, _), digits) in bounded.iter().zip(most) {
-        profiles[*k].decimal_digits = Some(digits);
+    for (slot, (k, _, decimal)) in detailed.iter().enumerate() {
+        if *decimal {
+            profiles[*k].decimal_digits = Some(digits[slot]);
+        } else {
+            profiles[*k].epoch_magnitudes = Some(std::mem::take(&mut magnitudes[slot]));
+        }
     }
     Ok(())
+}
+
+/// Numbers below this are not epoch timestamps (before 1973-03-03 in seconds).
+const SMALL_NUMBER: f64 = 1e8;
+
+/// Numbers of a date/time column read in the unit of the bulk though they
+/// are far from it: the plan lists them.
+pub fn epoch_outliers(column: &Column, choice: &Choice) -> Option<String> {
+    let m = column.profile.as_ref()?.epoch_magnitudes.as_ref()?;
+    let unit = match &choice.cast {
+        Cast::Timestamp { unit, .. } | Cast::Date { unit } => *unit,
+        _ => return None,
+    };
+    let (count, samples, name) = match unit {
+        EpochUnit::Milliseconds => (
+            m.small + m.seconds,
+            m.small_samples.iter().chain(&m.seconds_samples).collect::<Vec<_>>(),
+            "epoch milliseconds",
+        ),
+        EpochUnit::Seconds => (
+            m.small + m.milliseconds,
+            m.small_samples
+                .iter()
+                .chain(&m.milliseconds_samples)
+                .collect::<Vec<_>>(),
+            "epoch seconds",
+        ),
+        EpochUnit::JulianDay => return None,
+    };
+    (count > 0).then(|| {
+        let shown: Vec<String> = samples.iter().take(SAMPLES).map(|v| v.to_string()).collect();
+        format!(
+            "{count} number(s) far from the bulk of the column (e.g. {}) are read as {name} like the rest; check them",
+            shown.join(", ")
+        )
+    })
 }
 
 /// What a column's declared bound became when its values did not fit
@@ -670,6 +756,14 @@ fn temporal(name: &str, p: &ColumnProfile) -> Choice {
     } else {
         EpochUnit::Seconds
     };
+    // The unit follows the bulk of the numbers when the profile counted
+    // them: a few small outliers among epoch milliseconds stay timestamps.
+    let bulk = p.epoch_magnitudes.as_ref().filter(|_| unit != EpochUnit::JulianDay);
+    let unit = match bulk {
+        Some(m) if m.milliseconds >= m.seconds && m.milliseconds > 0 => EpochUnit::Milliseconds,
+        Some(m) if m.seconds > 0 => EpochUnit::Seconds,
+        _ => unit,
+    };
     // Small non-zero numbers (years, counters) are not timestamps: keep the
     // column as text rather than invent dates in 1970.
     let smallest_nonzero = [p.integer_min, p.integer_max]
@@ -678,7 +772,11 @@ fn temporal(name: &str, p: &ColumnProfile) -> Choice {
         .filter(|v| *v != 0)
         .map(|v| v.unsigned_abs())
         .min();
-    if numbers > 0 && unit != EpochUnit::JulianDay && smallest_nonzero.is_some_and(|v| v < 100_000_000) {
+    let mostly_small = match bulk {
+        Some(m) => m.small > 0 && m.small >= m.seconds + m.milliseconds,
+        None => smallest_nonzero.is_some_and(|v| v < 100_000_000),
+    };
+    if numbers > 0 && unit != EpochUnit::JulianDay && mostly_small {
         return Choice {
             pg_type: PgType::Text,
             cast: Cast::Text { max_chars: None },
@@ -804,6 +902,44 @@ mod tests {
             integer_min: Some(0),
             integer_max: Some(2024),
             texts: 1,
+            ..Default::default()
+        };
+        assert_eq!(choose(&column("DATETIME", years), false).pg_type, PgType::Text);
+    }
+
+    #[test]
+    fn the_epoch_unit_follows_the_bulk_of_the_values() {
+        let mostly_ms = ColumnProfile {
+            integers: 100,
+            integer_min: Some(1000),
+            integer_max: Some(1_700_000_000_000),
+            epoch_magnitudes: Some(crate::source::EpochMagnitudes {
+                small: 2,
+                milliseconds: 98,
+                small_samples: vec![1000.0, 86_400_000.0],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let col = column("DATETIME", mostly_ms);
+        let choice = choose(&col, false);
+        assert_eq!(
+            choice.cast,
+            Cast::Timestamp {
+                unit: EpochUnit::Milliseconds,
+                with_zone: true
+            }
+        );
+        assert!(epoch_outliers(&col, &choice).unwrap().contains("2 number(s)"));
+        let years = ColumnProfile {
+            integers: 3,
+            integer_min: Some(1999),
+            integer_max: Some(1_700_000_000),
+            epoch_magnitudes: Some(crate::source::EpochMagnitudes {
+                small: 2,
+                seconds: 1,
+                ..Default::default()
+            }),
             ..Default::default()
         };
         assert_eq!(choose(&column("DATETIME", years), false).pg_type, PgType::Text);

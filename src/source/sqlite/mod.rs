@@ -511,12 +511,13 @@ fn profile_columns(
                 text_max_chars: r.get::<_, Option<i64>>(b + 9)?.and_then(|v| u64::try_from(v).ok()),
                 fractional_reals: count(b + 10)?,
                 decimal_digits: None,
+                epoch_magnitudes: None,
             });
         }
         Ok(out)
     })
     .and_then(|mut out| {
-        crate::plan::types::profile_decimal_digits(conn, table, columns, wanted, &mut out)?;
+        crate::plan::types::profile_details(conn, table, columns, wanted, &mut out)?;
         Ok(out)
     })
 }
