@@ -811,6 +811,14 @@ fn json(t: &mut Translator<'_>, name: &str, args: &[&Expr]) -> Result<Typed> {
             };
             Ok(Typed::new(format!("{pg}({})", items.join(", ")), Kind::Json))
         }
+        "json_valid" => {
+            arity(name, args, &[1])?;
+            let x = t.expr(args[0])?;
+            let x = t.text(t.value(x));
+            // PostgreSQL 16 has pg_input_is_valid; on 15 the server rejects
+            // the object, which is then reported as not migrated.
+            Ok(Typed::new(format!("pg_input_is_valid({}, 'json')", x.sql), Kind::Bool))
+        }
         _ => unsupported(format!("the function {name}()")),
     }
 }
