@@ -370,7 +370,7 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
                 }
             }
             if let Some(g) = &source.generated {
-                match translate::expression(&g.expression, &relation, &catalog, translate::Context::Value) {
+                match translate::expression(&g.expression, &relation, &catalog, translate::Context::Generated) {
                     Ok(sql) => c.generated = Some(sql),
                     Err(why) => plan.not_migrated.push(format!(
                         "generated column {}.{} ({}): {why}; created as an ordinary column holding the copied values",
@@ -455,7 +455,7 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
             }
             let mut definition = format!("({})", parts.join(", "));
             if let Some(predicate) = &index.predicate {
-                match translate::expression(predicate, &relation, &catalog, translate::Context::Condition) {
+                match translate::expression(predicate, &relation, &catalog, translate::Context::IndexPredicate) {
                     Ok(sql) => definition.push_str(&format!(" WHERE {sql}")),
                     Err(why) => untranslatable = Some(why),
                 }

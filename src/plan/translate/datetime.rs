@@ -79,6 +79,20 @@ fn string_literal(e: &Expr) -> Option<String> {
 /// The date/time functions; None when `name` is not one.
 pub(crate) fn call(t: &mut Translator<'_>, name: &str, args: &[&Expr]) -> Result<Option<Typed>> {
     let now = "(now() AT TIME ZONE 'UTC')";
+    if matches!(
+        name,
+        "current_timestamp"
+            | "current_date"
+            | "current_time"
+            | "date"
+            | "time"
+            | "datetime"
+            | "julianday"
+            | "unixepoch"
+            | "strftime"
+    ) {
+        t.not_immutable(&format!("{name}()"));
+    }
     match name {
         "current_timestamp" | "current_date" | "current_time" if args.is_empty() => {
             let format = match name {

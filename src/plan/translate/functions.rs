@@ -389,7 +389,10 @@ fn scalar(t: &mut Translator<'_>, c: &Call<'_>) -> Result<Typed> {
             let a = t.value(a);
             let bytes = match a.kind {
                 Kind::Blob => a.sql,
-                _ => format!("convert_to({}, 'UTF8')", t.text(a).sql),
+                _ => {
+                    t.not_immutable("hex() of text");
+                    format!("convert_to({}, 'UTF8')", t.text(a).sql)
+                }
             };
             // SQLite's hex(NULL) is ''.
             Ok(Typed::new(
@@ -817,6 +820,7 @@ fn json(t: &mut Translator<'_>, name: &str, args: &[&Expr]) -> Result<Typed> {
             let x = t.text(t.value(x));
             // PostgreSQL 16 has pg_input_is_valid; on 15 the server rejects
             // the object, which is then reported as not migrated.
+            t.not_immutable("json_valid()");
             Ok(Typed::new(format!("pg_input_is_valid({}, 'json')", x.sql), Kind::Bool))
         }
         _ => unsupported(format!("the function {name}()")),
@@ -916,7 +920,10 @@ fn printf(t: &mut Translator<'_>, args: &[&Expr]) -> Result<Typed> {
                 // SQLite's precision counts bytes: a cut inside a character
                 // fails loudly here, as it has no valid text to give.
                 match precision {
-                    Some(p) => format!("convert_from(substring(convert_to({s}, 'UTF8') FROM 1 FOR {p}), 'UTF8')"),
+                    Some(p) => {
+                        t.not_immutable("printf %.Ns");
+                        format!("convert_from(substring(convert_to({s}, 'UTF8') FROM 1 FOR {p}), 'UTF8')")
+                    }
                     None => s,
                 }
             }

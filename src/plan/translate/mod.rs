@@ -165,6 +165,19 @@ pub enum Context {
     /// get wrong; a unique one that PostgreSQL's folding would break fails
     /// loudly at creation).
     IndexTerm,
+    /// A partial index's WHERE.
+    IndexPredicate,
+    /// A generated column's expression.
+    Generated,
+}
+
+impl Context {
+    /// PostgreSQL accepts only immutable expressions in indexes and
+    /// generated columns: date/time formatting (which depends on settings)
+    /// cannot be there.
+    fn immutable(self) -> bool {
+        matches!(self, Context::IndexTerm | Context::IndexPredicate | Context::Generated)
+    }
 }
 
 /// Translates one expression of `table` (a CHECK, generated column,
@@ -177,12 +190,19 @@ fn expression_typed(sql: &str, table: &Relation, catalog: &Catalog, context: Con
     let expr = parse_expression(sql)?;
     let mut t = Translator::new(catalog, sql);
     t.native_case = context == Context::IndexTerm;
+    t.immutable = context.immutable();
     t.scopes.push(query::Scope::single(table));
     let typed = t.expr(&expr)?;
-    Ok(match context {
-        Context::Value | Context::IndexTerm => t.value(typed),
-        Context::Condition => Typed::new(t.condition(typed)?, Kind::Bool),
-    })
+    let typed = match context {
+        Context::Value | Context::IndexTerm | Context::Generated => t.value(typed),
+        Context::Condition | Context::IndexPredicate => Typed::new(t.condition(typed)?, Kind::Bool),
+    };
+    match t.mutable.take() {
+        Some(what) => unsupported(format!(
+            "{what}, which PostgreSQL does not allow in an index or generated column (not immutable)"
+        )),
+        None => Ok(typed),
+    }
 }
 
 /// A translated view: its PostgreSQL SELECT and its output columns.
@@ -258,6 +278,10 @@ pub(crate) struct Translator<'a> {
     style: Option<&'a dyn Fn(&str) -> String>,
     /// lower()/upper() as PostgreSQL's (index terms).
     native_case: bool,
+    /// Only immutable PostgreSQL may be written (indexes, generated columns).
+    immutable: bool,
+    /// The first construct written that is not immutable.
+    mutable: std::cell::RefCell<Option<String>>,
 }
 
 /// ASCII-only case folding, as SQLite's lower() and LIKE do.
@@ -287,7 +311,23 @@ impl<'a> Translator<'a> {
             scopes: Vec::new(),
             style: None,
             native_case: false,
+            immutable: false,
+            mutable: std::cell::RefCell::new(None),
         }
+    }
+
+    /// Notes a construct that is not immutable (refused where only
+    /// immutable expressions may go).
+    pub(crate) fn not_immutable(&self, what: &str) {
+        if self.immutable {
+            self.mutable.borrow_mut().get_or_insert_with(|| what.to_string());
+        }
+    }
+
+    /// The numbers SQLite held in a date column (extract is not immutable).
+    fn epoch(&self, sql: &str, unit: EpochUnit) -> Typed {
+        self.not_immutable("a date/time column read as a number");
+        epoch_number(sql, unit)
     }
 
     /// The expression where SQLite wants a value: a computed boolean is 0/1.
@@ -306,7 +346,7 @@ impl<'a> Translator<'a> {
             Kind::Bool => Typed::new(format!("({})::integer", t.sql), Kind::Int),
             Kind::Temporal {
                 numbers: Some(unit), ..
-            } => epoch_number(&t.sql, unit),
+            } => self.epoch(&t.sql, unit),
             Kind::Temporal { .. } => {
                 return unsupported(format!("{what} on a date/time column SQLite held as text"));
             }
@@ -328,11 +368,15 @@ impl<'a> Translator<'a> {
                 "CASE WHEN {0} = trunc({0}) THEN trunc({0})::text ELSE trim_scale({0})::text END",
                 t.sql
             ),
-            Kind::Blob => format!("convert_from({}, 'UTF8')", t.sql),
+            Kind::Blob => {
+                self.not_immutable("a blob read as text");
+                format!("convert_from({}, 'UTF8')", t.sql)
+            }
             Kind::Temporal {
                 numbers: Some(unit), ..
-            } => format!("({})::text", epoch_number(&t.sql, unit).sql),
+            } => format!("({})::text", self.epoch(&t.sql, unit).sql),
             Kind::Temporal { pg, .. } => {
+                self.not_immutable("a date/time column read as text");
                 let format = match pg {
                     TemporalType::Date => "YYYY-MM-DD",
                     TemporalType::Time => "HH24:MI:SS",
@@ -351,7 +395,7 @@ impl<'a> Translator<'a> {
             Kind::Int | Kind::Real | Kind::Numeric => format!("({}) <> 0", t.sql),
             Kind::Temporal {
                 numbers: Some(unit), ..
-            } => format!("({}) <> 0", epoch_number(&t.sql, unit).sql),
+            } => format!("({}) <> 0", self.epoch(&t.sql, unit).sql),
             other => return unsupported(format!("a {} value used as a condition", kind_name(other))),
         })
     }
@@ -609,13 +653,17 @@ impl<'a> Translator<'a> {
                     numbers: Some(unit), ..
                 },
                 k,
-            ) if k.is_number() => (epoch_number(&a.sql, unit), b),
+            ) if k.is_number() => (self.epoch(&a.sql, unit), b),
             (
                 k,
                 Kind::Temporal {
                     numbers: Some(unit), ..
                 },
-            ) if k.is_number() => (a, epoch_number(&b.sql, unit)),
+            ) if k.is_number() => (a, self.epoch(&b.sql, unit)),
+            (Kind::Temporal { .. }, Kind::Text) | (Kind::Text, Kind::Temporal { .. }) if self.immutable => {
+                self.not_immutable("a date/time column compared with text");
+                (a, b)
+            }
             (Kind::Temporal { pg, .. }, Kind::Text) => {
                 let b = Typed::new(datetime::text_as(&b.sql, pg), a.kind);
                 (a, b)
@@ -864,7 +912,10 @@ impl<'a> Translator<'a> {
             Affinity::Text => self.text(t),
             Affinity::Blob => match t.kind {
                 Kind::Blob | Kind::Null => t,
-                _ => Typed::new(format!("convert_to({}, 'UTF8')", self.text(t).sql), Kind::Blob),
+                _ => {
+                    self.not_immutable("CAST AS BLOB");
+                    Typed::new(format!("convert_to({}, 'UTF8')", self.text(t).sql), Kind::Blob)
+                }
             },
         })
     }

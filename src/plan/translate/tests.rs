@@ -232,6 +232,17 @@ fn strftime_keeps_literal_letters_out_of_patterns() {
 }
 
 #[test]
+fn indexes_and_generated_columns_refuse_what_is_not_immutable() {
+    let index = |sql: &str| expression(sql, &table(), &catalog(), Context::IndexTerm);
+    assert!(index("date(at)").unwrap_err().0.contains("date()"));
+    assert!(index("ms / 1000").unwrap_err().0.contains("not immutable"));
+    assert_eq!(index("lower(s)").unwrap(), "lower(\"s\")");
+    let predicate = expression("at IS NULL AND n > 0", &table(), &catalog(), Context::IndexPredicate).unwrap();
+    assert_eq!(predicate, "\"at\" IS NULL AND \"n\" > 0");
+    assert!(expression("datetime('now')", &table(), &catalog(), Context::Generated).is_err());
+}
+
+#[test]
 fn unknown_functions_and_constructs_are_named() {
     assert_eq!(fails("frobnicate(n)"), "the function frobnicate()");
     assert_eq!(fails("random()"), "the function random()");
