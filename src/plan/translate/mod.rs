@@ -280,6 +280,8 @@ pub(crate) struct Translator<'a> {
     native_case: bool,
     /// Only immutable PostgreSQL may be written (indexes, generated columns).
     immutable: bool,
+    /// Inside a subquery whose column names nobody reads.
+    unnamed: bool,
     /// The first construct written that is not immutable.
     mutable: std::cell::RefCell<Option<String>>,
 }
@@ -312,6 +314,7 @@ impl<'a> Translator<'a> {
             style: None,
             native_case: false,
             immutable: false,
+            unnamed: false,
             mutable: std::cell::RefCell::new(None),
         }
     }
@@ -328,6 +331,15 @@ impl<'a> Translator<'a> {
     fn epoch(&self, sql: &str, unit: EpochUnit) -> Typed {
         self.not_immutable("a date/time column read as a number");
         epoch_number(sql, unit)
+    }
+
+    /// A subquery inside an expression (scalar, EXISTS, IN): its output
+    /// columns need no names.
+    fn expression_query(&mut self, q: &sqlparser::ast::Query) -> Result<query::QueryOut> {
+        let outer = std::mem::replace(&mut self.unnamed, true);
+        let out = self.query(q);
+        self.unnamed = outer;
+        out
     }
 
     /// The expression where SQLite wants a value: a computed boolean is 0/1.
@@ -537,14 +549,14 @@ impl<'a> Translator<'a> {
                 field: sqlparser::ast::CeilFloorKind::DateTimeField(sqlparser::ast::DateTimeField::NoDateTime),
             } => functions::floor_ceil(self, expr, "ceil"),
             Expr::Exists { subquery, negated } => {
-                let q = self.query(subquery)?;
+                let q = self.expression_query(subquery)?;
                 Ok(Typed::new(
                     format!("{}EXISTS ({})", if *negated { "NOT " } else { "" }, q.sql),
                     Kind::Bool,
                 ))
             }
             Expr::Subquery(q) => {
-                let out = self.query(q)?;
+                let out = self.expression_query(q)?;
                 let kind = out.columns.first().map(|c| c.kind).unwrap_or(Kind::Unknown);
                 Ok(Typed::new(format!("({})", out.sql), kind))
             }
@@ -832,7 +844,7 @@ impl<'a> Translator<'a> {
                 ))
             }
             InTarget::Subquery(q) => {
-                let q = self.query(q)?;
+                let q = self.expression_query(q)?;
                 let x = self.value(x);
                 Ok(Typed::new(format!("{} {not}IN ({})", x.sql, q.sql), Kind::Bool))
             }

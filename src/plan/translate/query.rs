@@ -46,7 +46,7 @@ impl Scope {
 
 /// Finds a column, innermost scope first (correlated subqueries see outer names).
 pub(crate) fn resolve(scopes: &[Scope], qualifier: Option<&str>, name: &str) -> Option<Typed> {
-    for scope in scopes.iter().rev() {
+    for (depth, scope) in scopes.iter().rev().enumerate() {
         let candidates = scope
             .bound
             .iter()
@@ -58,7 +58,9 @@ pub(crate) fn resolve(scopes: &[Scope], qualifier: Option<&str>, name: &str) -> 
                 .find(|c| c.source == name)
                 .or_else(|| b.columns.iter().find(|c| c.source.eq_ignore_ascii_case(name)));
             if let Some(c) = column {
-                let sql = if qualifier.is_some() || scope.bound.len() > 1 {
+                // Qualified when it could be ambiguous: several relations, or
+                // an outer query's column seen from a subquery.
+                let sql = if qualifier.is_some() || scope.bound.len() > 1 || depth > 0 {
                     format!("{}.{}", b.printed, quote_ident(&c.target))
                 } else {
                     quote_ident(&c.target)
@@ -126,7 +128,10 @@ impl Translator<'_> {
                     };
                     self.scope().ctes.push(relation);
                 }
-                let out = self.query(&cte.query)?;
+                let outer = std::mem::replace(&mut self.unnamed, false);
+                let out = self.query(&cte.query);
+                self.unnamed = outer;
+                let out = out?;
                 let columns: Vec<Column> = if cte.alias.columns.is_empty() {
                     out.columns
                 } else {
@@ -383,7 +388,11 @@ impl Translator<'_> {
                         let name = self.span_text(e.span());
                         let name = if name.is_empty() { e.to_string() } else { name };
                         let printed = self.alias(&name);
-                        items.push(format!("{} AS {}", t.sql, quote_ident(&printed)));
+                        if self.unnamed {
+                            items.push(t.sql);
+                        } else {
+                            items.push(format!("{} AS {}", t.sql, quote_ident(&printed)));
+                        }
                         columns.push(Column {
                             source: name,
                             target: printed,
@@ -605,7 +614,10 @@ impl Translator<'_> {
                 alias,
                 sample: None,
             } => {
-                let out = self.query(subquery)?;
+                let outer = std::mem::replace(&mut self.unnamed, false);
+                let out = self.query(subquery);
+                self.unnamed = outer;
+                let out = out?;
                 let name = alias.as_ref().map(|a| a.name.value.clone()).unwrap_or_default();
                 let alias_sql = if name.is_empty() {
                     // PostgreSQL 15 wants every subquery in FROM named.

@@ -283,6 +283,37 @@ fn joins_qualify_names() {
 }
 
 #[test]
+fn subqueries_see_outer_names_qualified() {
+    let v = view(
+        "SELECT n, (SELECT count(*) FROM t AS inner_t WHERE inner_t.r > s) AS c FROM t WHERE EXISTS (SELECT 1 FROM t x WHERE x.n = t.n)",
+        &catalog(),
+        &|n| n.to_string(),
+    )
+    .unwrap();
+    assert_eq!(
+        v.select,
+        "SELECT \"n\", (SELECT count(*) FROM \"t\" AS \"inner_t\" WHERE \"inner_t\".\"r\" COLLATE \"C\" > \"s\") AS \"c\" FROM \"t\" \
+         WHERE EXISTS (SELECT 1 FROM \"t\" AS \"x\" WHERE \"x\".\"n\" = \"t\".\"n\")"
+    );
+}
+
+#[test]
+fn set_operations_ctes_and_windows() {
+    let v = view(
+        "WITH RECURSIVE c(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM c WHERE k < 3) \
+         SELECT k, sum(k) OVER (ORDER BY k ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS w FROM c",
+        &catalog(),
+        &|n| n.to_string(),
+    )
+    .unwrap();
+    assert_eq!(
+        v.select,
+        "WITH RECURSIVE \"c\"(\"k\") AS (SELECT 1 AS \"1\" UNION ALL SELECT \"k\" + 1 AS \"k + 1\" FROM \"c\" WHERE \"k\" < 3) \
+         SELECT \"k\", sum(\"k\") OVER (ORDER BY \"k\" NULLS FIRST ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS \"w\" FROM \"c\""
+    );
+}
+
+#[test]
 fn defaults_keep_literals_and_now() {
     let text = Cast::Text { max_chars: None };
     let ts = Cast::Timestamp {
