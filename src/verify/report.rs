@@ -122,8 +122,10 @@ impl VerifySummary {
             "\n{} tables verified in {:.2}s: {}\n",
             self.tables.len(),
             self.seconds,
-            if different == 0 {
+            if different == 0 && self.status == "equal" {
                 "the target equals the source".to_string()
+            } else if different == 0 {
+                "the tables are equal; views differ".to_string()
             } else {
                 format!("{different} differ")
             }

@@ -156,6 +156,48 @@ fn functions_map_to_their_postgresql_forms() {
 }
 
 #[test]
+fn more_scalar_mappings() {
+    assert_eq!(
+        value("iif(published, 1, NULL)"),
+        "CASE WHEN \"published\" THEN 1 ELSE NULL END"
+    );
+    assert_eq!(value("nullif(n, 0)"), "nullif(\"n\", 0)");
+    assert_eq!(value("char(72, 105)"), "chr((72)::integer) || chr((105)::integer)");
+    assert_eq!(value("unicode(s)"), "nullif(ascii(\"s\"), 0)");
+    assert_eq!(value("length(n)"), "length((\"n\")::text)");
+    assert_eq!(value("trim(s, 'x')"), "btrim(\"s\", 'x')");
+    assert_eq!(value("abs(published)"), "abs((\"published\")::integer)");
+    assert_eq!(value("likely(n)"), "\"n\"");
+    assert_eq!(value("CAST(n AS BLOB)"), "convert_to((\"n\")::text, 'UTF8')");
+    assert_eq!(value("x'00ff'"), "'\\x00ff'::bytea");
+    assert_eq!(value("0x10 + 1"), "16 + 1");
+    assert_eq!(value("n << 2"), "(\"n\")::bigint << (2)::integer");
+    assert!(fails("n << n").contains("negative"));
+    assert_eq!(
+        value("sqrt(r)"),
+        "CASE WHEN (\"r\")::double precision >= 0 THEN sqrt((\"r\")::double precision) END"
+    );
+    assert_eq!(value("count(DISTINCT s)"), "count(DISTINCT \"s\")");
+    assert_eq!(value("sum(n)"), "(sum(\"n\"))::bigint");
+    assert_eq!(value("avg(n)"), "avg((\"n\")::double precision)");
+    assert_eq!(
+        value("group_concat(s, '; ' ORDER BY n DESC)"),
+        "string_agg(\"s\", '; ' ORDER BY \"n\" DESC NULLS LAST)"
+    );
+    assert_eq!(
+        value("json_array_length(j)"),
+        "CASE WHEN \"j\" IS NULL THEN NULL WHEN jsonb_typeof(\"j\") = 'array' THEN jsonb_array_length(\"j\") ELSE 0 END"
+    );
+    assert_eq!(
+        value("CURRENT_DATE"),
+        "to_char((now() AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
+    );
+    assert!(value("datetime(at, 'localtime')").contains("current_setting('TimeZone')"));
+    assert!(value("date(at, 'weekday 1')").contains("extract(dow FROM"));
+    assert!(fails("date(at, s)").contains("not a literal"));
+}
+
+#[test]
 fn printf_conversions() {
     assert_eq!(value("printf('%d items', n)"), "(coalesce(\"n\", 0))::text || ' items'");
     assert_eq!(
