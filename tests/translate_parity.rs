@@ -134,6 +134,10 @@ const VIEWS: &[(&str, &str)] = &[
          rank() OVER (ORDER BY qty DESC) AS rk FROM items",
     ),
     ("v_over_view", "SELECT id, size FROM v_nulls WHERE size = 'big'"),
+    (
+        "v_names",
+        "SELECT qty+1, count(*), upper( name ) FROM items GROUP BY qty+1, upper( name )",
+    ),
 ];
 
 fn fixture(dir: &Path) -> PathBuf {
@@ -191,6 +195,13 @@ fn every_translated_view_returns_what_sqlite_returns() {
         "views that differ: {differing:#?}\ncopy said:\n{text}"
     );
     assert_eq!(code, 0, "{doc:#}");
+    // Unaliased expressions keep the names SQLite gives them: their text.
+    let names = rows(
+        &target,
+        "SELECT string_agg(attname, '|' ORDER BY attnum) AS a FROM pg_attribute \
+         WHERE attrelid = 'v_names'::regclass AND attnum > 0",
+    );
+    assert_eq!(names[0][0], "qty+1|count(*)|upper( name )");
     for (name, _) in VIEWS {
         let report = view_report(&doc, name);
         assert_eq!(report["status"], "equal");

@@ -230,6 +230,42 @@ pub fn view(select: &str, catalog: &Catalog, style: &dyn Fn(&str) -> String) -> 
     })
 }
 
+/// The SELECT of a `CREATE VIEW` exactly as written (SQLite names an
+/// expression column by its text, spaces included): what follows the
+/// first top-level `AS`. None when the statement cannot be tokenized.
+pub fn view_body(create: &str) -> Option<String> {
+    use sqlparser::keywords::Keyword;
+    use sqlparser::tokenizer::{Token as Tok, Tokenizer};
+    let dialect = SQLiteDialect {};
+    let tokens = Tokenizer::new(&dialect, create).tokenize_with_location().ok()?;
+    let mut depth = 0i32;
+    for t in &tokens {
+        match &t.token {
+            Tok::LParen => depth += 1,
+            Tok::RParen => depth -= 1,
+            Tok::Word(w) if depth == 0 && w.keyword == Keyword::AS && w.quote_style.is_none() => {
+                let end = sqlparser::tokenizer::Span::new(t.span.end, t.span.end);
+                let start = span_offset(create, end.start)?;
+                return Some(create.get(start..)?.trim().trim_end_matches(';').trim_end().to_string());
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn span_offset(source: &str, at: sqlparser::tokenizer::Location) -> Option<usize> {
+    let mut pos = 0usize;
+    for (i, l) in source.split_inclusive('\n').enumerate() {
+        if u64::try_from(i + 1).ok()? == at.line {
+            let col = usize::try_from(at.column.checked_sub(1)?).ok()?;
+            return Some(pos + l.char_indices().nth(col).map(|(b, _)| b).unwrap_or(l.len()));
+        }
+        pos += l.len();
+    }
+    None
+}
+
 fn parse_expression(sql: &str) -> Result<Expr> {
     let dialect = SQLiteDialect {};
     let mut parser = Parser::new(&dialect)
@@ -1019,19 +1055,8 @@ fn construct_name(e: &Expr) -> String {
 /// The slice of `source` a span covers (lines and columns are 1-based,
 /// columns count characters).
 fn span_slice(source: &str, span: sqlparser::tokenizer::Span) -> Option<String> {
-    let offset = |line: u64, column: u64| -> Option<usize> {
-        let mut pos = 0usize;
-        for (i, l) in source.split_inclusive('\n').enumerate() {
-            if u64::try_from(i + 1).ok()? == line {
-                let col = usize::try_from(column.checked_sub(1)?).ok()?;
-                return Some(pos + l.char_indices().nth(col).map(|(b, _)| b).unwrap_or(l.len()));
-            }
-            pos += l.len();
-        }
-        None
-    };
-    let start = offset(span.start.line, span.start.column)?;
-    let mut end = offset(span.end.line, span.end.column)?;
+    let start = span_offset(source, span.start)?;
+    let mut end = span_offset(source, span.end)?;
     // A call's span may stop before its closing parenthesis: extend it
     // until the parentheses balance.
     let tokens_open = |s: &str| s.matches('(').count().saturating_sub(s.matches(')').count());

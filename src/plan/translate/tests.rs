@@ -313,6 +313,18 @@ fn views_are_translated_with_output_names() {
 }
 
 #[test]
+fn view_bodies_keep_their_text() {
+    assert_eq!(
+        view_body("CREATE VIEW \"as\" (a) AS SELECT a+b AS x, f(a) FROM t;").as_deref(),
+        Some("SELECT a+b AS x, f(a) FROM t")
+    );
+    assert_eq!(
+        view_body("CREATE VIEW v AS\n  SELECT 'as' AS y").as_deref(),
+        Some("SELECT 'as' AS y")
+    );
+}
+
+#[test]
 fn joins_qualify_names() {
     let v = view("SELECT a.n, b.s FROM t a JOIN t AS b ON a.n = b.n", &catalog(), &|n| {
         n.to_string()

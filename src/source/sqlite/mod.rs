@@ -174,7 +174,7 @@ impl SqliteSource {
                 }
                 "view" => schema.views.push(View {
                     name: name.clone(),
-                    select: view_select(sql),
+                    select: crate::plan::translate::view_body(sql).unwrap_or_else(|| view_select(sql)),
                 }),
                 "trigger" => schema.triggers.push(Trigger {
                     name: name.clone(),
