@@ -145,6 +145,7 @@ fn fixture(dir: &Path) -> PathBuf {
     for (name, select) in VIEWS {
         sql.push_str(&format!("CREATE VIEW {name} AS {select};\n"));
     }
+    sql.push_str("CREATE VIEW v_collist (item, doubled) AS SELECT id, qty * 2 FROM items;\n");
     // SQLite accepts views over functions it does not know until they are read.
     sql.push_str("CREATE VIEW v_unknown AS SELECT frobnicate(qty) AS f FROM items;\n");
     sql.push_str("CREATE VIEW v_typeof AS SELECT typeof(qty) AS t FROM items;\n");
@@ -202,6 +203,13 @@ fn every_translated_view_returns_what_sqlite_returns() {
          WHERE attrelid = 'v_names'::regclass AND attnum > 0",
     );
     assert_eq!(names[0][0], "qty+1|count(*)|upper( name )");
+    assert_eq!(view_report(&doc, "v_collist")["status"], "equal");
+    let names = rows(
+        &target,
+        "SELECT string_agg(attname, '|' ORDER BY attnum) AS a FROM pg_attribute \
+         WHERE attrelid = 'v_collist'::regclass AND attnum > 0",
+    );
+    assert_eq!(names[0][0], "item|doubled");
     for (name, _) in VIEWS {
         let report = view_report(&doc, name);
         assert_eq!(report["status"], "equal");

@@ -239,14 +239,25 @@ pub fn view_body(create: &str) -> Option<String> {
     let dialect = SQLiteDialect {};
     let tokens = Tokenizer::new(&dialect, create).tokenize_with_location().ok()?;
     let mut depth = 0i32;
+    // `CREATE VIEW v(a, b) AS ...`: the names SQLite gives the columns.
+    let mut columns: Vec<String> = Vec::new();
     for t in &tokens {
         match &t.token {
             Tok::LParen => depth += 1,
             Tok::RParen => depth -= 1,
+            Tok::Word(w) if depth == 1 => columns.push(w.value.clone()),
             Tok::Word(w) if depth == 0 && w.keyword == Keyword::AS && w.quote_style.is_none() => {
-                let end = sqlparser::tokenizer::Span::new(t.span.end, t.span.end);
-                let start = span_offset(create, end.start)?;
-                return Some(create.get(start..)?.trim().trim_end_matches(';').trim_end().to_string());
+                let start = span_offset(create, t.span.end)?;
+                let select = create.get(start..)?.trim().trim_end_matches(';').trim_end().to_string();
+                if columns.is_empty() {
+                    return Some(select);
+                }
+                // Said as a derived table with column aliases, which the translator renames.
+                let list: Vec<String> = columns
+                    .iter()
+                    .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
+                    .collect();
+                return Some(format!("SELECT * FROM ({select}) AS godwit_view({})", list.join(", ")));
             }
             _ => {}
         }

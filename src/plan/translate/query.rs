@@ -619,11 +619,30 @@ impl Translator<'_> {
                 self.unnamed = outer;
                 let out = out?;
                 let name = alias.as_ref().map(|a| a.name.value.clone()).unwrap_or_default();
+                // Column aliases rename the subquery's outputs in order.
+                let renamed: Vec<String> = alias
+                    .iter()
+                    .flat_map(|a| &a.columns)
+                    .map(|c| self.alias(&c.name.value))
+                    .collect();
+                let mut columns = out.columns;
+                for (column, new) in columns.iter_mut().zip(&renamed) {
+                    column.source = new.clone();
+                    column.target = new.clone();
+                }
+                let column_list = if renamed.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "({})",
+                        renamed.iter().map(|n| quote_ident(n)).collect::<Vec<_>>().join(", ")
+                    )
+                };
                 let alias_sql = if name.is_empty() {
                     // PostgreSQL 15 wants every subquery in FROM named.
-                    "AS godwit_subquery".to_string()
+                    format!("AS godwit_subquery{column_list}")
                 } else {
-                    format!("AS {}", quote_ident(&name))
+                    format!("AS {}{column_list}", quote_ident(&name))
                 };
                 bound.push(Bound {
                     name: name.clone(),
@@ -632,7 +651,7 @@ impl Translator<'_> {
                     } else {
                         quote_ident(&name)
                     },
-                    columns: out.columns,
+                    columns,
                 });
                 Ok(format!("({}) {alias_sql}", out.sql))
             }

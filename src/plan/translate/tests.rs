@@ -316,12 +316,20 @@ fn views_are_translated_with_output_names() {
 fn view_bodies_keep_their_text() {
     assert_eq!(
         view_body("CREATE VIEW \"as\" (a) AS SELECT a+b AS x, f(a) FROM t;").as_deref(),
-        Some("SELECT a+b AS x, f(a) FROM t")
+        Some("SELECT * FROM (SELECT a+b AS x, f(a) FROM t) AS godwit_view(\"a\")")
     );
     assert_eq!(
         view_body("CREATE VIEW v AS\n  SELECT 'as' AS y").as_deref(),
         Some("SELECT 'as' AS y")
     );
+    // The column list renames the outputs.
+    let body = view_body("CREATE VIEW v (total, label) AS SELECT n + 1, s FROM t").unwrap();
+    let v = view(&body, &catalog(), &|n| n.to_string()).unwrap();
+    assert_eq!(
+        v.select,
+        "SELECT * FROM (SELECT \"n\" + 1 AS \"n + 1\", \"s\" FROM \"t\") AS \"godwit_view\"(\"total\", \"label\")"
+    );
+    assert_eq!(v.columns[0].target, "total");
 }
 
 #[test]
