@@ -73,8 +73,9 @@ const VIEWS: &[(&str, &str)] = &[
         "v_numbers",
         "SELECT id, round(price) AS r0, round(price, 1) AS r1, round(2.5) AS half, round(-2.5) AS nhalf, \
          round(amount, 1) AS ra, abs(qty) AS ab, CAST(price AS INTEGER) AS ci, CAST('12.9abc' AS INTEGER) AS cs, \
-         CAST(qty AS TEXT) AS ct, CAST(price AS TEXT) AS crt, CAST(qty AS REAL) AS cr, sign(qty) AS sg \
-         FROM items",
+         CAST(qty AS TEXT) AS ct, CAST(price AS TEXT) AS crt, CAST(qty AS REAL) AS cr, sign(qty) AS sg, \
+         sqrt(qty) AS sq, floor(price) AS fl, ceil(price) AS ce, power(qty, 2) AS pw, ln(qty) AS l, \
+         log(2, qty) AS l2, mod(qty, 3) AS md FROM items",
     ),
     (
         "v_printf",
