@@ -324,3 +324,39 @@ fn table_expressions_are_translated_or_named() {
         .unwrap();
     assert_exit(&godwit(&["verify", source.to_str().unwrap(), "--to", url.as_str()]), 4);
 }
+
+/// 'localtime' and 'utc' stand for the PostgreSQL session's TimeZone (the
+/// chosen mapping): with the database in the zone the app ran in, the view
+/// returns what SQLite returned in that zone.
+#[test]
+fn localtime_follows_the_session_time_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = sqlite_file(
+        dir.path(),
+        "zones.db",
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, at DATETIME);
+         INSERT INTO t VALUES (1, '2024-01-15 12:00:00'), (2, '2024-07-15 03:30:00'), (3, NULL);
+         CREATE VIEW v_local AS SELECT id, datetime(at, 'localtime') AS l, date(at, 'localtime') AS d, \
+             datetime(datetime(at, 'localtime'), 'utc') AS back FROM t;",
+    );
+    let target = fresh_database("zones");
+    assert_exit(&copy(&source, &target, &[]), 0);
+    let mut pg = target.connect().unwrap();
+    let db: String = pg.query_one("SELECT current_database()", &[]).unwrap().get(0);
+    pg.batch_execute(&format!("ALTER DATABASE \"{db}\" SET timezone = 'America/New_York'"))
+        .unwrap();
+    let url = target.to_string();
+    let out = std::process::Command::new(godwit_bin())
+        .args(["verify", source.to_str().unwrap(), "--to", url.as_str(), "--json"])
+        .env("TZ", "America/New_York")
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(view_report(&doc, "v_local")["status"], "equal", "{doc:#}");
+    assert_exit(&out, 0);
+    assert_eq!(
+        value(&target, "SELECT l AS a FROM v_local WHERE id = 2"),
+        "2024-07-14 23:30:00"
+    );
+}
