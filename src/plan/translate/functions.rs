@@ -283,6 +283,34 @@ fn scalar(t: &mut Translator<'_>, c: &Call<'_>) -> Result<Typed> {
                 kind,
             ))
         }
+        "typeof" => {
+            arity(name, args, &[1])?;
+            let x = t.expr(args[0])?;
+            let x = t.value(x);
+            // The PostgreSQL column type says which storage class SQLite held
+            // (values that did not fit were rejected by the copy).
+            let class = match x.kind {
+                Kind::Int | Kind::Bool | Kind::Temporal { numbers: Some(_), .. } => "'integer'",
+                Kind::Real => "'real'",
+                Kind::Text | Kind::Json | Kind::Temporal { .. } => "'text'",
+                Kind::Blob => "'blob'",
+                Kind::Null => return Ok(Typed::new("'null'", Kind::Text)),
+                Kind::Numeric => {
+                    return Ok(Typed::new(
+                        format!(
+                            "CASE WHEN {0} IS NULL THEN 'null' WHEN {0} = trunc({0}) THEN 'integer' ELSE 'real' END",
+                            x.sql
+                        ),
+                        Kind::Text,
+                    ));
+                }
+                Kind::Other | Kind::Unknown => return unsupported("typeof() of a value whose SQLite type is unknown"),
+            };
+            Ok(Typed::new(
+                format!("CASE WHEN {} IS NULL THEN 'null' ELSE {class} END", x.sql),
+                Kind::Text,
+            ))
+        }
         "likely" | "unlikely" => {
             arity(name, args, &[1])?;
             t.expr(args[0])

@@ -168,6 +168,11 @@ fn more_scalar_mappings() {
     assert_eq!(value("trim(s, 'x')"), "btrim(\"s\", 'x')");
     assert_eq!(value("abs(published)"), "abs((\"published\")::integer)");
     assert_eq!(value("likely(n)"), "\"n\"");
+    assert_eq!(
+        value("typeof(n)"),
+        "CASE WHEN \"n\" IS NULL THEN 'null' ELSE 'integer' END"
+    );
+    assert!(value("typeof(price)").contains("= trunc(\"Price\") THEN 'integer' ELSE 'real'"));
     assert_eq!(value("CAST(n AS BLOB)"), "convert_to((\"n\")::text, 'UTF8')");
     assert_eq!(value("x'00ff'"), "'\\x00ff'::bytea");
     assert_eq!(value("0x10 + 1"), "16 + 1");
@@ -288,6 +293,7 @@ fn indexes_and_generated_columns_refuse_what_is_not_immutable() {
 fn unknown_functions_and_constructs_are_named() {
     assert_eq!(fails("frobnicate(n)"), "the function frobnicate()");
     assert_eq!(fails("random()"), "the function random()");
+    assert_eq!(fails("quote(s)"), "the function quote()");
     assert!(fails("rowid + 1").contains("rowid"));
     assert!(fails("s REGEXP 'a'").contains("REGEXP"));
 }
