@@ -37,7 +37,7 @@ CREATE INDEX comments_live ON comments (author_id) WHERE deleted = 0;
 CREATE INDEX comments_lower_body ON comments (lower(body));
 CREATE UNIQUE INDEX comments_body_parent ON comments (body, parent_id DESC);
 CREATE VIEW live_comments AS SELECT c.id, c.body, u."Email" FROM comments c JOIN "User Accounts" u ON u."Id" = c.author_id WHERE c.deleted = 0;
-CREATE VIEW weird AS SELECT typeof(body) AS t FROM comments;
+CREATE VIEW weird AS SELECT quote(body) AS t FROM comments;
 CREATE TRIGGER comments_touch AFTER UPDATE ON comments BEGIN SELECT 1; END;
 "#;
 
@@ -115,7 +115,7 @@ fn keys_indexes_checks_and_views_arrive() {
         ),
         "{flat:#?}"
     );
-    // The view translates; the one using SQLite's typeof() is reported, as is the trigger.
+    // The view translates; the one using SQLite's quote() is reported, as is the trigger.
     assert_eq!(
         value(
             target,

@@ -269,6 +269,7 @@ fn load_into_staging(
             progress[i] = TableProgress::default();
             round.push(i);
         }
+        plan.retranslate_views(&mut not_migrated);
     }
     if interrupt::requested() {
         return Err(Error::Interrupted);

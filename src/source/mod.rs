@@ -185,6 +185,8 @@ pub struct View {
     pub name: String,
     /// The view's SELECT, as written in SQLite.
     pub select: String,
+    /// Its columns' names, as the source gives them.
+    pub columns: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -210,6 +212,30 @@ pub struct ColumnProfile {
     pub text_max_chars: Option<u64>,
     /// Reals that are not whole numbers.
     pub fractional_reals: u64,
+    /// For columns declared NUMERIC(p,s): the most digits before and after
+    /// the point any value needs as an exact decimal (what numeric(p,s)
+    /// must hold; SQLite never bounded it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decimal_digits: Option<(u32, u32)>,
+    /// For date/time columns: their numbers by magnitude, so the epoch
+    /// unit follows the bulk of the values, not the largest one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epoch_magnitudes: Option<EpochMagnitudes>,
+}
+
+/// Non-zero numbers of a date/time column by magnitude, with a few of each
+/// kind (to name outliers in the plan).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct EpochMagnitudes {
+    /// Below 1e8 (years, counters, a day in milliseconds).
+    pub small: u64,
+    /// 1e8 up to 1e11: epoch seconds (1973 to 5138).
+    pub seconds: u64,
+    /// From 1e11: epoch milliseconds.
+    pub milliseconds: u64,
+    pub small_samples: Vec<f64>,
+    pub seconds_samples: Vec<f64>,
+    pub milliseconds_samples: Vec<f64>,
 }
 
 impl ColumnProfile {

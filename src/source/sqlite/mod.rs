@@ -194,7 +194,8 @@ impl SqliteSource {
                 }
                 "view" => schema.views.push(View {
                     name: name.clone(),
-                    select: view_select(sql),
+                    select: sql::view_body(sql).unwrap_or_else(|| view_select(sql)),
+                    columns: view_columns(conn, name),
                 }),
                 "trigger" => schema.triggers.push(Trigger {
                     name: name.clone(),
@@ -477,6 +478,16 @@ fn shadow_tables(conn: &Connection) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The names of a view's columns, as SQLite gives them.
+fn view_columns(conn: &Connection, view: &str) -> Vec<String> {
+    let Ok(mut stmt) = conn.prepare("SELECT name FROM pragma_table_info(?1)") else {
+        return Vec::new();
+    };
+    stmt.query_map([view], |r| r.get::<_, String>(0))
+        .map(|rows| rows.flatten().collect())
+        .unwrap_or_default()
+}
+
 /// The SELECT of a CREATE VIEW statement.
 fn view_select(create: &str) -> String {
     let tokens = sql::tokenize(create);
@@ -531,6 +542,8 @@ fn profile_columns(
                 real_max: r.get(b + 8)?,
                 text_max_chars: r.get::<_, Option<i64>>(b + 9)?.and_then(|v| u64::try_from(v).ok()),
                 fractional_reals: count(b + 10)?,
+                decimal_digits: None,
+                epoch_magnitudes: None,
             });
         }
         Ok(out)
