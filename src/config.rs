@@ -17,6 +17,8 @@ pub struct Config {
     pub path: Option<PathBuf>,
     pub casts: Vec<CastRule>,
     pub tables: BTreeMap<String, TableRule>,
+    /// How documents (JSON, CSV, directories) are mapped into tables.
+    pub documents: crate::source::documents::DocumentOptions,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +93,8 @@ struct RawConfig {
     cast: Vec<Spanned<RawCast>>,
     #[serde(default)]
     tables: BTreeMap<Spanned<String>, Spanned<RawTable>>,
+    #[serde(default)]
+    documents: Option<crate::source::documents::DocumentOptions>,
 }
 
 #[derive(Deserialize)]
@@ -152,6 +156,7 @@ impl Config {
         })?;
         let mut config = Config {
             path: Some(path.to_path_buf()),
+            documents: raw.documents.unwrap_or_default(),
             ..Config::default()
         };
         for cast in raw.cast {
