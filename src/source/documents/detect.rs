@@ -65,7 +65,9 @@ fn looks_textual(head: &[u8]) -> bool {
         .iter()
         .filter(|&&b| b == 0 || (b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t' | 0x0c)))
         .count();
-    !head.contains(&0) && controls * 100 <= head.len()
+    // Encrypted or compressed bytes are mostly invalid UTF-8.
+    let invalid: usize = head.utf8_chunks().map(|c| c.invalid().len()).sum();
+    !head.contains(&0) && controls * 100 <= head.len() && invalid * 20 <= head.len()
 }
 
 /// JSON Lines when the first value ends on its line and another value
@@ -114,5 +116,10 @@ mod tests {
         assert_eq!(kind_of_head(b"a;b\n1;2\n"), Kind::Document(Format::Csv(b';')));
         assert_eq!(kind_of_head(b"\x00\x01\x02\x03binary"), Kind::Binary);
         assert_eq!(kind_of_head(b"   \n"), Kind::Empty);
+        assert_eq!(kind_of_head(&[0x8d; 64]), Kind::Binary);
+        assert_eq!(
+            kind_of_head(b"a,b\n\xff,1\n1,2\n3,4\n5,6\n7,8\n9,10\n11,12\n"),
+            Kind::Document(Format::Csv(b','))
+        );
     }
 }
