@@ -656,6 +656,7 @@ impl Builder<'_> {
             let field = cand.path.last().cloned().unwrap_or_default();
             let forced = self.options.relations.iter().find(|r| {
                 !r.refuse
+                    && r.to.is_some()
                     && r.field
                         .split_once('.')
                         .is_some_and(|(t, c)| t == table_name && c == cand.column)

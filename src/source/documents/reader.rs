@@ -10,7 +10,8 @@ use super::records;
 use super::rows::{RowBuf, each_row_object};
 use crate::error::{Error, Result};
 use crate::source::{
-    Column, Flow, ProfileFilter, Reader, Row, Scan, Selected, Source, SourceSchema, Table, Value, ValueRef,
+    Column, Flow, InferredKind, ProfileFilter, Reader, Row, Scan, Selected, Source, SourceSchema, Table, Value,
+    ValueRef,
 };
 
 impl Source for DocumentSource {
@@ -40,9 +41,21 @@ impl Source for DocumentSource {
             .collect())
     }
 
+    /// Values of text and integer columns only: the others already have
+    /// the type every value fits, which no suggestion would improve.
     fn sample(&self, table: &str, column: &str, n: usize) -> Result<Vec<Value>> {
+        let model = self.model()?;
+        let suggestible = model
+            .tables
+            .iter()
+            .find(|t| t.name == table)
+            .and_then(|t| t.columns.iter().find(|c| c.name == column))
+            .is_some_and(|c| matches!(c.inferred.kind, InferredKind::Text | InferredKind::Integer));
+        if !suggestible {
+            return Ok(Vec::new());
+        }
         let mut reader = DocumentReader {
-            model: self.model()?,
+            model,
             path: self.path().to_path_buf(),
         };
         let select = [Selected::Column(column.to_string())];
