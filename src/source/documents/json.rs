@@ -431,9 +431,13 @@ impl<R: Read> JsonReader<R> {
     }
 
     fn literal(&mut self, word: &str, value: JValue) -> JResult<JValue> {
+        let start = self.position();
         for expected in word.bytes() {
             if self.peek_byte() != Some(expected) {
-                return self.error(format!("invalid literal, expected {word}"));
+                return Err(SyntaxError {
+                    at: start,
+                    message: format!("invalid literal, expected {word}"),
+                });
             }
             self.bump();
         }

@@ -320,12 +320,7 @@ fn stream_csv(file: &Path, delimiter: u8, visit: &mut Visit<'_>) -> Result<()> {
                     line: record.line,
                     column: 1,
                 },
-                reason: format!(
-                    "record {} has {} fields, the header has {}",
-                    record.number,
-                    record.fields.len(),
-                    names.len()
-                ),
+                reason: format!("{} fields where the header has {}", record.fields.len(), names.len()),
                 field: None,
             });
         }
