@@ -129,3 +129,30 @@ fn a_csv_record_with_the_wrong_number_of_fields_is_rejected_with_its_record_numb
         "{written}"
     );
 }
+
+#[test]
+fn a_repeated_map_key_rejects_the_later_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "users.json",
+        b"{\"ann\": {\"age\": 30},\n \"bob\": {\"age\": 40},\n \"ann\": {\"age\": 31}}",
+    );
+    let target = fresh_database("docs_repeated_key");
+    let rejects = dir.path().join("r.jsonl");
+    let out = copy(
+        &file,
+        &target,
+        &["--on-error", "skip", "--rejects", rejects.to_str().unwrap()],
+    );
+    assert_exit(&out, 3);
+    assert_eq!(
+        rows(&target, "SELECT id AS a, age AS b FROM users ORDER BY id"),
+        [["ann", "30"], ["bob", "40"]]
+    );
+    let written = std::fs::read_to_string(&rejects).unwrap();
+    assert!(
+        written.contains("users.json, line 3: the key \\\"ann\\\" appears twice in one object"),
+        "{written}"
+    );
+}

@@ -454,3 +454,23 @@ fn data_only_loads_into_tables_made_by_sql() {
     assert_exit(&copy(&file, &target, &["--data-only", "--truncate"]), 0);
     assert_eq!(value(&target, "SELECT count(*) AS a FROM products"), "2");
 }
+
+#[test]
+fn json_lines_with_a_long_first_record_and_forced_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "x".repeat(100_000);
+    let file = write(
+        dir.path(),
+        "notes.json",
+        &format!("{{\"id\": 1, \"body\": \"{long}\"}}\n{{\"id\": 2, \"body\": \"short\"}}\n"),
+    );
+    let target = fresh_database("docs_long_line");
+    assert_exit(&copy(&file, &target, &[]), 0);
+    assert_eq!(value(&target, "SELECT sum(length(body)) AS a FROM notes"), "100005");
+    // One record a line, forced: a single line is one record.
+    let one = write(dir.path(), "one.txt", "{\"id\": 7}\n");
+    let url = target.to_string();
+    let spec = format!("ndjson:{}", one.display());
+    assert_exit(&godwit(&["copy", &spec, "--to", &url]), 0);
+    assert_eq!(value(&target, "SELECT id AS a FROM one"), "7");
+}

@@ -128,6 +128,8 @@ pub struct Model {
     pub tables: Vec<TableDef>,
     pub inferred: Vec<String>,
     pub skipped: Vec<String>,
+    /// Per collection, hashes of map keys that occur more than once.
+    pub repeated_keys: Vec<Vec<u64>>,
     /// Key sets of the root tables with a natural key, by table index.
     key_sets: Vec<Option<KeySet>>,
     candidates: Vec<Candidate>,
@@ -211,6 +213,7 @@ pub fn build(
             tables: Vec::new(),
             inferred: Vec::new(),
             skipped,
+            repeated_keys: Vec::new(),
             key_sets: Vec::new(),
             candidates: Vec::new(),
         },
@@ -226,6 +229,7 @@ pub fn build(
         .into_iter()
         .map(|n| unique_name(&mut b.table_names, &n))
         .collect();
+    b.model.repeated_keys = vec![Vec::new(); b.model.collections.len()];
     let mut facts = facts;
     let mut pending_children = Vec::new();
     for (i, f) in facts.iter_mut().enumerate() {
@@ -270,30 +274,34 @@ impl Builder<'_> {
             && facts.records > 0
             && id_kind.as_ref().is_some_and(|k| key_kinds_match(k, k));
         let key = if origin.has_keys() && !(id_usable && facts.ids_match_keys) {
-            let keys_unique = facts.key_set.seal();
-            if keys_unique {
-                let column = if has_id_field { "key" } else { "id" };
-                let column = if facts.shape.field(column).is_some() {
-                    "_key"
-                } else {
-                    column
-                };
-                self.model.inferred.push(format!(
-                    "{name}: primary key {column} from each record's {} ({} records{})",
-                    origin.key_source(),
-                    count(facts.records),
-                    if has_id_field {
-                        "; their own id differs from it"
-                    } else {
-                        ""
-                    }
-                ));
-                RootKey::RecordKey(column.to_string())
+            let repeated = facts.key_set.seal();
+            let column = if has_id_field { "key" } else { "id" };
+            let column = if facts.shape.field(column).is_some() {
+                "_key"
             } else {
-                self.surrogate(name, has_id_field, &format!("its {}s repeat", origin.key_source()))
+                column
+            };
+            self.model.inferred.push(format!(
+                "{name}: primary key {column} from each record's {} ({} records{})",
+                origin.key_source(),
+                count(facts.records),
+                if has_id_field {
+                    "; their own id differs from it"
+                } else {
+                    ""
+                }
+            ));
+            if !repeated.is_empty() {
+                self.model.inferred.push(format!(
+                    "{name}: {} {}s appear more than once: each record after the first with a key is rejected",
+                    count(u64::try_from(repeated.len()).unwrap_or(u64::MAX)),
+                    origin.key_source()
+                ));
+                self.model.repeated_keys[collection] = repeated;
             }
+            RootKey::RecordKey(column.to_string())
         } else if id_usable {
-            let unique = facts.id_set.seal();
+            let unique = facts.id_set.seal().is_empty();
             if unique {
                 self.model.inferred.push(format!(
                     "{name}: primary key id, unique in all {} records",

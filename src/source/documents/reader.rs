@@ -2,12 +2,15 @@
 //! model `describe` learned; a scan streams the collection a table comes
 //! from (a child or junction table re-reads its parent's collection).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::DocumentSource;
+use super::json::{Position, ValueProblem};
 use super::normalize::{Model, TableDef};
-use super::records;
+use super::records::{self, Rec};
 use super::rows::{RowBuf, each_row_object};
+use super::shape::hash_key;
 use crate::error::{Error, Result};
 use crate::source::{
     Column, Flow, InferredKind, ProfileFilter, Reader, Row, Scan, Selected, Source, SourceSchema, Table, Value,
@@ -159,8 +162,31 @@ impl Reader for DocumentReader {
         let origin = &model.collections[table.collection].origin;
         let mut row = RowBuf::default();
         let mut position = 0u64;
+        let repeated = &model.repeated_keys[table.collection];
+        let mut seen: HashSet<String> = HashSet::new();
         records::each(origin, &mut |rec| {
             position += 1;
+            // A key seen before in the same object: that record is rejected.
+            let repeat = rec
+                .key
+                .filter(|k| !repeated.is_empty() && repeated.contains(&hash_key(k)))
+                .filter(|k| !seen.insert((*k).to_string()))
+                .map(|k| ValueProblem {
+                    at: Position {
+                        line: rec.line,
+                        column: 1,
+                    },
+                    reason: format!("the key {k:?} appears twice in one object"),
+                    field: None,
+                });
+            let rec = &Rec {
+                key: rec.key,
+                value: rec.value,
+                problem: repeat.as_ref().or(rec.problem),
+                file: rec.file,
+                line: rec.line,
+                csv_record: rec.csv_record,
+            };
             let mut flow = Flow::Continue;
             let mut failure = None;
             each_row_object(rec.value, &table.arrays, &mut |objects, ordinals| {

@@ -393,6 +393,8 @@ pub enum ObjectShape {
     Keyed,
     /// One record.
     Record,
+    /// The first of several records, one a line.
+    Lines,
 }
 
 /// Walks a top-level object without building it, to tell its shape:
@@ -441,9 +443,15 @@ pub fn object_shape<R: Read>(r: &mut JsonReader<R>, file: &Path) -> Result<Objec
 }
 
 /// The shape of a JSON file whose first byte is `{`.
+/// Another object on a later line makes it JSON Lines whose first
+/// record was too long to tell from the first bytes.
 pub fn file_object_shape(file: &Path) -> Result<ObjectShape> {
     let mut r = JsonReader::new(open(file)?);
     let shape = object_shape(&mut r, file)?;
+    let line = r.position().line;
+    if r.skip_ws() == Some(b'{') && r.position().line > line {
+        return Ok(ObjectShape::Lines);
+    }
     trailing(&mut r, file)?;
     Ok(shape)
 }
@@ -512,13 +520,14 @@ pub fn entry_kind(path: &Path) -> Result<Entry> {
             }
         }
         Kind::Document(Format::JsonLines) => Entry::Collections(Format::JsonLines),
-        Kind::Document(Format::Json) => {
-            if first_byte(path)? == Some(b'{') && file_object_shape(path)? == ObjectShape::Record {
-                Entry::Record
-            } else {
-                Entry::Collections(Format::Json)
-            }
-        }
+        Kind::Document(Format::Json) => match first_byte(path)? {
+            Some(b'{') => match file_object_shape(path)? {
+                ObjectShape::Record => Entry::Record,
+                ObjectShape::Lines => Entry::Collections(Format::JsonLines),
+                _ => Entry::Collections(Format::Json),
+            },
+            _ => Entry::Collections(Format::Json),
+        },
     })
 }
 

@@ -154,13 +154,16 @@ impl KeySet {
         self.sorted = false;
     }
 
-    /// Sorts and reports whether every key was distinct, then keeps each once.
-    pub fn seal(&mut self) -> bool {
+    /// Sorts, keeps each key once, and returns the hashes that repeated
+    /// (empty when every key was distinct).
+    pub fn seal(&mut self) -> Vec<u64> {
         self.hashes.sort_unstable();
-        let before = self.hashes.len();
+        let repeated: Vec<u64> = self.hashes.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
         self.hashes.dedup();
         self.sorted = true;
-        self.hashes.len() == before
+        let mut repeated = repeated;
+        repeated.dedup();
+        repeated
     }
 
     pub fn contains_hash(&self, h: u64) -> bool {
@@ -193,9 +196,9 @@ mod tests {
         let mut keys = KeySet::default();
         keys.push("a");
         keys.push("b");
-        assert!(keys.seal());
+        assert!(keys.seal().is_empty());
         assert!(keys.contains("a") && !keys.contains("c"));
         keys.push("a");
-        assert!(!keys.seal());
+        assert_eq!(keys.seal(), [hash_key("a")]);
     }
 }
