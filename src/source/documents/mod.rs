@@ -261,7 +261,7 @@ fn discover_dir(dir: &Path, out: &mut Vec<Collection>, skipped: &mut Vec<String>
     let mut subdirectories = Vec::new();
     let mut files = Vec::new();
     for path in records::list_dir(dir)? {
-        match records::entry_kind(&path)? {
+        match records::entry_kind(&path)?.0 {
             Entry::Hidden => skipped.push(format!("{}: hidden", path.display())),
             Entry::Subdirectory => subdirectories.push(path),
             Entry::Record => has_records = true,

@@ -159,14 +159,18 @@ pub fn each(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
         Origin::Csv { file, delimiter } => stream_csv(file, *delimiter, visit),
         Origin::Files(dir) => {
             for file in list_dir(dir)? {
-                if entry_kind(&file)? != Entry::Record {
+                let (entry, bytes) = entry_kind(&file)?;
+                if entry != Entry::Record {
                     continue;
                 }
                 let stem = stem_of(&file);
-                let bytes = std::fs::read(&file).map_err(|e| Error::Source {
-                    path: file.clone(),
-                    message: e.to_string(),
-                })?;
+                let bytes = match bytes {
+                    Some(b) => b,
+                    None => std::fs::read(&file).map_err(|e| Error::Source {
+                        path: file.clone(),
+                        message: e.to_string(),
+                    })?,
+                };
                 let mut r = JsonReader::new(bytes.as_slice());
                 let line = skip_to_value(&mut r);
                 let value = as_record(r.value().map_err(|e| syntax(&file, &e))?);
@@ -446,7 +450,10 @@ pub fn object_shape<R: Read>(r: &mut JsonReader<R>, file: &Path) -> Result<Objec
 /// Another object on a later line makes it JSON Lines whose first
 /// record was too long to tell from the first bytes.
 pub fn file_object_shape(file: &Path) -> Result<ObjectShape> {
-    let mut r = JsonReader::new(open(file)?);
+    object_shape_of(JsonReader::new(open(file)?), file)
+}
+
+fn object_shape_of<R: Read>(mut r: JsonReader<R>, file: &Path) -> Result<ObjectShape> {
     let shape = object_shape(&mut r, file)?;
     let line = r.position().line;
     if r.skip_ws() == Some(b'{') && r.position().line > line {
@@ -492,18 +499,32 @@ pub fn is_hidden(path: &Path) -> bool {
         .is_some_and(|n| n.as_encoded_bytes().first() == Some(&b'.'))
 }
 
+/// Files up to this size are read once, whole, to be looked at and read.
+const SMALL_FILE: u64 = 1 << 20;
+
 /// Looks at one directory entry. CSV is taken only from `.csv`/`.tsv`
-/// files here: any other text would read as a one-column CSV.
-pub fn entry_kind(path: &Path) -> Result<Entry> {
-    use super::detect::{Kind, kind_of};
+/// files here: any other text would read as a one-column CSV. A small
+/// file is read whole once, and its bytes come back for reading it.
+pub fn entry_kind(path: &Path) -> Result<(Entry, Option<Vec<u8>>)> {
+    use super::detect::{Kind, kind_of, kind_of_head};
     if is_hidden(path) {
-        return Ok(Entry::Hidden);
+        return Ok((Entry::Hidden, None));
     }
-    let kind = kind_of(path).map_err(|e| Error::Source {
+    let fail = |e: std::io::Error| Error::Source {
         path: path.to_path_buf(),
         message: e.to_string(),
-    })?;
-    Ok(match kind {
+    };
+    let meta = std::fs::metadata(path).map_err(fail)?;
+    let bytes = if meta.is_file() && meta.len() <= SMALL_FILE {
+        Some(std::fs::read(path).map_err(fail)?)
+    } else {
+        None
+    };
+    let kind = match &bytes {
+        Some(b) => kind_of_head(&b[..b.len().min(64 * 1024)]),
+        None => kind_of(path).map_err(fail)?,
+    };
+    let entry = match kind {
         Kind::Directory => Entry::Subdirectory,
         Kind::Sqlite => Entry::Unrecognised("a SQLite database inside a directory source".into()),
         Kind::Empty => Entry::Unrecognised("empty".into()),
@@ -520,15 +541,29 @@ pub fn entry_kind(path: &Path) -> Result<Entry> {
             }
         }
         Kind::Document(Format::JsonLines) => Entry::Collections(Format::JsonLines),
-        Kind::Document(Format::Json) => match first_byte(path)? {
-            Some(b'{') => match file_object_shape(path)? {
-                ObjectShape::Record => Entry::Record,
-                ObjectShape::Lines => Entry::Collections(Format::JsonLines),
+        Kind::Document(Format::Json) => {
+            let first = match &bytes {
+                Some(b) => first_of(b),
+                None => first_byte(path)?,
+            };
+            let shape = match (first, &bytes) {
+                (Some(b'{'), Some(b)) => Some(object_shape_of(JsonReader::new(b.as_slice()), path)?),
+                (Some(b'{'), None) => Some(file_object_shape(path)?),
+                _ => None,
+            };
+            match shape {
+                Some(ObjectShape::Record) => Entry::Record,
+                Some(ObjectShape::Lines) => Entry::Collections(Format::JsonLines),
                 _ => Entry::Collections(Format::Json),
-            },
-            _ => Entry::Collections(Format::Json),
-        },
-    })
+            }
+        }
+    };
+    Ok((entry, bytes))
+}
+
+fn first_of(bytes: &[u8]) -> Option<u8> {
+    let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
+    bytes.iter().copied().find(|b| !b.is_ascii_whitespace())
 }
 
 fn first_byte(path: &Path) -> Result<Option<u8>> {
