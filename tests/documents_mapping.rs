@@ -180,6 +180,17 @@ fn csv_and_tsv_are_read_as_postgres_reads_csv() {
     let url = target.to_string();
     assert_exit(&godwit(&["copy", &spec, "--to", &url]), 0);
     assert_eq!(value(&target, "SELECT b AS a FROM codes"), "1");
+    // A header and no rows: the columns still exist.
+    let empty = write(dir.path(), "empty.csv", "when,what\n");
+    assert_exit(&copy(&empty, &target, &[]), 0);
+    assert_eq!(
+        columns(&target, "public", "empty"),
+        [
+            ("id".to_string(), "bigint".to_string()),
+            ("when".into(), "text".into()),
+            ("what".into(), "text".into())
+        ]
+    );
 }
 
 #[test]

@@ -86,6 +86,11 @@ pub fn learn(origin: &Origin) -> Result<Facts> {
         ..Facts::default()
     };
     let keyed = origin.has_keys();
+    if let Origin::Csv { file, delimiter } = origin {
+        for name in records::csv_header(file, *delimiter)? {
+            facts.shape.declare(&name);
+        }
+    }
     records::each(origin, &mut |rec| {
         facts.records += 1;
         let JValue::Object(members) = rec.value else {

@@ -381,6 +381,17 @@ fn stream_csv(file: &Path, delimiter: u8, visit: &mut Visit<'_>) -> Result<()> {
     Ok(())
 }
 
+/// The column names of a CSV file's header.
+pub fn csv_header(file: &Path, delimiter: u8) -> Result<Vec<String>> {
+    let mut reader = CsvReader::new(open(file)?, delimiter);
+    let mut record = CsvRecord::default();
+    let read = reader.read(&mut record).map_err(|message| Error::Source {
+        path: file.to_path_buf(),
+        message,
+    })?;
+    Ok(if read { header_names(&record) } else { Vec::new() })
+}
+
 pub fn stem_of(file: &Path) -> String {
     file.file_stem()
         .map(|s| s.to_string_lossy().into_owned())

@@ -77,6 +77,20 @@ impl ObjectShape {
         self.index.get(name).map(|&i| &self.fields[i])
     }
 
+    /// Declares a field before any value is seen (a CSV header's
+    /// columns, so that a file with no rows still has them).
+    pub fn declare(&mut self, name: &str) {
+        if !self.index.contains_key(name) {
+            self.index.insert(name.to_string(), self.fields.len());
+            self.fields.push(FieldShape {
+                name: name.to_string(),
+                scalars: KindTally::with_nulls(self.count),
+                seen_in: self.count,
+                ..FieldShape::default()
+            });
+        }
+    }
+
     /// Adds one object's members.
     pub fn add(&mut self, members: &[(String, JValue)]) {
         self.count += 1;
