@@ -368,6 +368,9 @@ impl<R: Read> JsonReader<R> {
                     if has_key(&members, &key) {
                         let reason = format!("the key {key:?} appears twice in one object");
                         self.note(at, reason);
+                        if let Some(p) = self.problem.as_mut().filter(|p| p.field.is_none() && p.at == at) {
+                            p.field = Some(key);
+                        }
                         continue;
                     }
                     members.push((key, value));
