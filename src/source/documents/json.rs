@@ -155,9 +155,13 @@ pub struct JsonReader<R: Read> {
 
 impl<R: Read> JsonReader<R> {
     pub fn new(input: R) -> Self {
+        Self::with_buffer(input, BUFFER)
+    }
+
+    fn with_buffer(input: R, capacity: usize) -> Self {
         JsonReader {
             input,
-            buf: vec![0; BUFFER],
+            buf: vec![0; capacity],
             pos: 0,
             end: 0,
             consumed: 0,
@@ -512,8 +516,11 @@ impl<R: Read> JsonReader<R> {
                 .unwrap_or(run.len());
             bytes.extend_from_slice(&run[..plain]);
             self.pos += plain;
-            let Some(b) = self.peek_byte() else { continue };
-            match b {
+            if self.pos == self.end {
+                // The run reached the end of the buffer: refill and go on.
+                continue;
+            }
+            match self.buf[self.pos] {
                 b'"' => {
                     self.bump();
                     break;
@@ -572,7 +579,7 @@ impl<R: Read> JsonReader<R> {
                         other => return self.error(format!("invalid escape \\{}", shown(other))),
                     }
                 }
-                _ => {
+                b => {
                     return self.error(format!(
                         "control character 0x{b:02x} inside a string (it must be escaped)"
                     ));
@@ -662,6 +669,18 @@ mod tests {
         assert_eq!(e.at, Position { line: 2, column: 5 });
         let e = JsonReader::new("{\"a\": 01}".as_bytes()).value().unwrap_err();
         assert!(e.message.contains("leading zero"), "{e}");
+    }
+
+    #[test]
+    fn every_buffer_boundary_reads_the_same() {
+        let text = "\u{feff}[{\"a\": \"long string \\n with \\u00e9scapes and é\", \"n\": -12.5e+3},\n {\"b\": [true, false, null], \"a\": 1}]";
+        let whole = JsonReader::new(text.as_bytes()).value().unwrap();
+        for capacity in 3..24 {
+            let mut r = JsonReader::with_buffer(text.as_bytes(), capacity);
+            assert_eq!(r.value().unwrap(), whole, "buffer of {capacity}");
+            assert!(r.take_problem().is_none());
+            assert_eq!(r.position().line, 2, "buffer of {capacity}");
+        }
     }
 
     #[test]
