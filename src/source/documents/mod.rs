@@ -108,13 +108,13 @@ impl DocumentSource {
     }
 
     fn learn(&self) -> Result<Model> {
-        let mut collections = Vec::new();
+        let mut found = Vec::new();
         let mut skipped = Vec::new();
         match self.format {
-            None => discover_dir(&self.path, &mut collections, &mut skipped)?,
-            Some(format) => discover_file(&self.path, format, &mut collections, &mut skipped)?,
+            None => discover_dir(&self.path, &mut found, &mut skipped)?,
+            Some(format) => discover_file(&self.path, format, &mut found, &mut skipped)?,
         }
-        if collections.is_empty() {
+        if found.is_empty() {
             let mut message = "holds no JSON or CSV records godwit reads".to_string();
             if !skipped.is_empty() {
                 message.push_str(&format!(" (skipped: {})", skipped.join("; ")));
@@ -124,18 +124,24 @@ impl DocumentSource {
                 message,
             });
         }
-        let facts = learn_all(&collections)?;
+        let (collections, known): (Vec<Collection>, Vec<Option<normalize::Facts>>) = found.into_iter().unzip();
+        let facts = learn_all(&collections, known)?;
         let mut model = normalize::build(collections, facts, skipped, &self.options);
         model.resolve_references(&self.options)?;
         Ok(model)
     }
 }
 
+/// A collection found, with what was learned of it on the way (a
+/// directory's records are learned as the directory is looked through).
+type Found = (Collection, Option<normalize::Facts>);
+
 /// Learns every collection, several at once when there are several.
-fn learn_all(collections: &[Collection]) -> Result<Vec<normalize::Facts>> {
+fn learn_all(collections: &[Collection], known: Vec<Option<normalize::Facts>>) -> Result<Vec<normalize::Facts>> {
+    let todo: Vec<usize> = (0..collections.len()).filter(|&i| known[i].is_none()).collect();
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(collections.len())
+        .min(todo.len())
         .max(1);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<Vec<(usize, Result<normalize::Facts>)>> = std::thread::scope(|scope| {
@@ -144,8 +150,9 @@ fn learn_all(collections: &[Collection]) -> Result<Vec<normalize::Facts>> {
                 scope.spawn(|| {
                     let mut done = Vec::new();
                     loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(c) = collections.get(i) else { return done };
+                        let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&i) = todo.get(n) else { return done };
+                        let c = &collections[i];
                         done.push((i, normalize::learn(&c.origin)));
                     }
                 })
@@ -159,7 +166,7 @@ fn learn_all(collections: &[Collection]) -> Result<Vec<normalize::Facts>> {
             })
             .collect()
     });
-    let mut slots: Vec<Option<normalize::Facts>> = (0..collections.len()).map(|_| None).collect();
+    let mut slots = known;
     for (i, result) in results.into_iter().flatten() {
         slots[i] = Some(result?);
     }
@@ -188,11 +195,16 @@ fn first_byte(path: &Path) -> Result<Option<u8>> {
 }
 
 /// The collections of one file.
-fn discover_file(path: &Path, format: Format, out: &mut Vec<Collection>, skipped: &mut Vec<String>) -> Result<()> {
+fn discover_file(path: &Path, format: Format, out: &mut Vec<Found>, skipped: &mut Vec<String>) -> Result<()> {
     let name = records::stem_of(path);
-    let collection = |origin| Collection {
-        name: name.clone(),
-        origin,
+    let collection = |origin| {
+        (
+            Collection {
+                name: name.clone(),
+                origin,
+            },
+            None,
+        )
     };
     match format {
         Format::JsonLines => out.push(collection(Origin::Lines(path.to_path_buf()))),
@@ -217,14 +229,17 @@ fn discover_file(path: &Path, format: Format, out: &mut Vec<Collection>, skipped
             Some(b'{') => match records::file_object_shape(path)? {
                 ObjectShape::Collections(members, others) => {
                     for (member, keyed) in members {
-                        out.push(Collection {
-                            name: member.clone(),
-                            origin: Origin::Member {
-                                file: path.to_path_buf(),
-                                member,
-                                keyed,
+                        out.push((
+                            Collection {
+                                name: member.clone(),
+                                origin: Origin::Member {
+                                    file: path.to_path_buf(),
+                                    member,
+                                    keyed,
+                                },
                             },
-                        });
+                            None,
+                        ));
                     }
                     for other in others {
                         skipped.push(format!(
@@ -256,24 +271,34 @@ fn discover_file(path: &Path, format: Format, out: &mut Vec<Collection>, skipped
 
 /// The collections of a directory: its own one-file-per-record table,
 /// the collections of its other files, then its subdirectories'.
-fn discover_dir(dir: &Path, out: &mut Vec<Collection>, skipped: &mut Vec<String>) -> Result<()> {
-    let mut has_records = false;
+fn discover_dir(dir: &Path, out: &mut Vec<Found>, skipped: &mut Vec<String>) -> Result<()> {
+    let mut records = normalize::Facts::new();
     let mut subdirectories = Vec::new();
     let mut files = Vec::new();
-    for path in records::list_dir(dir)? {
-        match records::entry_kind(&path)?.0 {
+    for name in records::list_dir(dir)? {
+        let path = dir.join(name);
+        let (entry, bytes) = records::entry_kind(&path)?;
+        match entry {
             Entry::Hidden => skipped.push(format!("{}: hidden", path.display())),
             Entry::Subdirectory => subdirectories.push(path),
-            Entry::Record => has_records = true,
+            Entry::Record => {
+                records::read_record_file(&path, bytes, &mut |rec| {
+                    records.add(rec, true);
+                    Ok(crate::source::Flow::Continue)
+                })?;
+            }
             Entry::Collections(format) => files.push((path, format)),
             Entry::Unrecognised(why) => skipped.push(format!("{}: {why}", path.display())),
         }
     }
-    if has_records {
-        out.push(Collection {
-            name: file_name(dir),
-            origin: Origin::Files(dir.to_path_buf()),
-        });
+    if records.records > 0 {
+        out.push((
+            Collection {
+                name: file_name(dir),
+                origin: Origin::Files(dir.to_path_buf()),
+            },
+            Some(records),
+        ));
     }
     for (path, format) in files {
         discover_file(&path, format, out, skipped)?;

@@ -79,12 +79,41 @@ pub struct Facts {
     pub ids_match_keys: bool,
 }
 
+impl Facts {
+    pub fn new() -> Facts {
+        Facts {
+            ids_match_keys: true,
+            ..Facts::default()
+        }
+    }
+
+    /// Learns from one record; `keyed` when its map key or stem may be the key.
+    pub fn add(&mut self, rec: &records::Rec<'_>, keyed: bool) {
+        self.records += 1;
+        let JValue::Object(members) = rec.value else {
+            return;
+        };
+        self.shape.add(members);
+        if keyed && let Some(key) = rec.key {
+            self.keys.add_str(key);
+            self.key_set.push(key);
+        }
+        match rec.value.get("id").and_then(key_text) {
+            Some(id) => {
+                self.ids_present += 1;
+                self.id_set.push(id);
+                if rec.key.is_some_and(|k| k != id) {
+                    self.ids_match_keys = false;
+                }
+            }
+            None => self.ids_match_keys = false,
+        }
+    }
+}
+
 /// Reads every record of a collection once, learning its shape and keys.
 pub fn learn(origin: &Origin) -> Result<Facts> {
-    let mut facts = Facts {
-        ids_match_keys: true,
-        ..Facts::default()
-    };
+    let mut facts = Facts::new();
     let keyed = origin.has_keys();
     if let Origin::Csv { file, delimiter } = origin {
         for name in records::csv_header(file, *delimiter)? {
@@ -92,25 +121,7 @@ pub fn learn(origin: &Origin) -> Result<Facts> {
         }
     }
     records::each(origin, &mut |rec| {
-        facts.records += 1;
-        let JValue::Object(members) = rec.value else {
-            return Ok(Flow::Continue);
-        };
-        facts.shape.add(members);
-        if keyed && let Some(key) = rec.key {
-            facts.keys.add_str(key);
-            facts.key_set.push(key);
-        }
-        match rec.value.get("id").and_then(key_text) {
-            Some(id) => {
-                facts.ids_present += 1;
-                facts.id_set.push(id);
-                if rec.key.is_some_and(|k| k != id) {
-                    facts.ids_match_keys = false;
-                }
-            }
-            None => facts.ids_match_keys = false,
-        }
+        facts.add(rec, keyed);
         Ok(Flow::Continue)
     })?;
     Ok(facts)
