@@ -169,7 +169,10 @@ pub fn singular(name: &str) -> String {
         format!("{stem}y")
     } else if name.ends_with("sses") || name.ends_with("xes") {
         name[..name.len() - 2].to_string()
-    } else if let Some(stem) = name.strip_suffix('s').filter(|s| !s.ends_with('s') && s.len() > 1) {
+    } else if let Some(stem) = name
+        .strip_suffix('s')
+        .filter(|s| !s.ends_with('s') && !s.ends_with('u') && s.len() > 1)
+    {
         stem.to_string()
     } else {
         name.to_string()
@@ -979,4 +982,24 @@ pub fn field_at<'v>(object: &'v JValue, path: &[String]) -> Option<&'v JValue> {
         value = value.get(segment)?;
     }
     Some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_hint_at_collections() {
+        assert_eq!(singular("users"), "user");
+        assert_eq!(singular("memories"), "memory");
+        assert_eq!(singular("addresses"), "address");
+        assert_eq!(singular("status"), "status");
+        assert!(name_hints("user_id", "users"));
+        assert!(name_hints("userId", "users"));
+        assert!(name_hints("post_ids", "posts"));
+        assert!(name_hints("author_user_id", "users"));
+        assert!(name_hints("posts", "posts"));
+        assert!(!name_hints("author_id", "users"));
+        assert!(!name_hints("paid", "users"));
+    }
 }
