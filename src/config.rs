@@ -19,6 +19,8 @@ pub struct Config {
     pub tables: BTreeMap<String, TableRule>,
     /// The `[health]` table: thresholds by check, and the backup location.
     pub health: HealthSettings,
+    /// How documents (JSON, CSV, directories) are mapped into tables.
+    pub documents: crate::source::documents::DocumentOptions,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -101,6 +103,7 @@ struct RawConfig {
     tables: BTreeMap<Spanned<String>, Spanned<RawTable>>,
     #[serde(default)]
     health: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    documents: Option<crate::source::documents::DocumentOptions>,
 }
 
 #[derive(Deserialize)]
@@ -162,6 +165,7 @@ impl Config {
         })?;
         let mut config = Config {
             path: Some(path.to_path_buf()),
+            documents: raw.documents.unwrap_or_default(),
             ..Config::default()
         };
         for cast in raw.cast {

@@ -213,15 +213,21 @@ fn another_schema_and_a_missing_source() {
         "{}",
         stderr(&missing)
     );
+    // A CSV file is a document source now: it copies.
     let csv = dir.path().join("data.csv");
     std::fs::write(&csv, "id,name\n1,a\n").unwrap();
-    let out = copy(&csv, &target, &[]);
-    assert_exit(&out, 1);
-    assert!(stderr(&out).contains("CSV"), "{}", stderr(&out));
+    let out = copy(&csv, &target, &["--schema", "csv"]);
+    assert_exit(&out, 0);
+    assert_eq!(value(&target, "SELECT name AS a FROM csv.data WHERE id = 1"), "a");
     let empty = dir.path().join("empty.db");
     std::fs::write(&empty, "").unwrap();
     assert!(stderr(&copy(&empty, &target, &[])).contains("is empty"));
-    assert!(stderr(&copy(dir.path(), &target, &[])).contains("directory"));
+    let nothing = dir.path().join("nothing");
+    std::fs::create_dir(&nothing).unwrap();
+    std::fs::write(nothing.join("notes.md"), "# notes\n").unwrap();
+    let out = copy(&nothing, &target, &[]);
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("no JSON or CSV"), "{}", stderr(&out));
     let encrypted = dir.path().join("enc.db");
     std::fs::write(&encrypted, [0x8du8; 4096]).unwrap();
     assert!(stderr(&copy(&encrypted, &target, &[])).contains("encrypted"));

@@ -10,9 +10,9 @@ use crate::report::{Event, Reporter};
 use crate::target::postgres::conn::{ConnSpec, WaitNotice};
 
 pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
-    let source = crate::source::open(&args.source)?;
-    let source = source.as_ref();
     let mapping = args.mapping.resolve(&args.target.schema)?;
+    let source = crate::source::open_with(&args.source, &mapping.config.documents)?;
+    let source = source.as_ref();
     let target = resolve_target(&args.target, reporter)?;
     let jobs = args
         .jobs

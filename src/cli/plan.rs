@@ -7,8 +7,8 @@ use crate::prepare::describe_and_plan;
 use crate::target::postgres::ddl;
 
 pub fn run(args: PlanArgs) -> Result<ExitCode> {
-    let source = crate::source::open(&args.source)?;
     let mapping = args.mapping.resolve(&args.schema)?;
+    let source = crate::source::open_with(&args.source, &mapping.config.documents)?;
     let (_, mut plan) = describe_and_plan(source.as_ref(), &mapping, &|_, _| true)?;
     for table in &plan.tables {
         for column in &table.columns {

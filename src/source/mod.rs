@@ -1,6 +1,7 @@
 //! Sources godwit reads: each describes its schema as a [`SourceSchema`],
 //! then streams rows.
 
+pub mod documents;
 pub mod sqlite;
 pub mod virtual_table;
 
@@ -401,5 +402,43 @@ pub trait Source: Sync {
 /// Opens the source a user named, recognised by its content. Prefixes
 /// force a kind: `sqlite:`, and for documents `json:`, `ndjson:`, `csv:`.
 pub fn open(spec: &str) -> Result<Box<dyn Source>> {
-    Ok(Box::new(sqlite::SqliteSource::open(spec)?))
+    open_with(spec, &documents::DocumentOptions::default())
+}
+
+/// [`open`], with how documents are mapped (godwit.toml's `[documents]`).
+pub fn open_with(spec: &str, options: &documents::DocumentOptions) -> Result<Box<dyn Source>> {
+    use documents::detect::{Kind, kind_of};
+    use std::path::PathBuf;
+    if spec.starts_with("sqlite:") {
+        return Ok(Box::new(sqlite::SqliteSource::open(spec)?));
+    }
+    let (forced, rest) = documents::detect::format_of_prefix(spec).map_or((None, spec), |(f, r)| (f, r));
+    let path = PathBuf::from(rest);
+    let fail = |message: String| crate::error::Error::Source {
+        path: path.clone(),
+        message,
+    };
+    let kind = kind_of(&path).map_err(|e| {
+        fail(if e.kind() == std::io::ErrorKind::NotFound {
+            "no such file".to_string()
+        } else {
+            e.to_string()
+        })
+    })?;
+    if let Some(format) = forced {
+        if kind == Kind::Directory {
+            return Err(fail("is a directory; name a directory without a format prefix".into()));
+        }
+        return Ok(Box::new(documents::DocumentSource::new(path, Some(format), options)));
+    }
+    match kind {
+        Kind::Sqlite => Ok(Box::new(sqlite::SqliteSource::open(rest)?)),
+        Kind::Directory => Ok(Box::new(documents::DocumentSource::new(path, None, options))),
+        Kind::Document(format) => Ok(Box::new(documents::DocumentSource::new(path, Some(format), options))),
+        Kind::Empty => Err(fail("is empty (0 bytes): neither a SQLite database nor a document".into())),
+        Kind::Binary => Err(fail(
+            "is not a SQLite database or a document (no SQLite header and not text: another format, or an encrypted database)"
+                .into(),
+        )),
+    }
 }
