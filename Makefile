@@ -32,8 +32,14 @@ demo: build
 	$(GODWIT) copy target/demo/sample-app.db --replace --to "$$($(GODWIT) local url)"; \
 	  code=$$?; [ $$code -eq 0 ] || [ $$code -eq 3 ] || exit $$code
 	@echo
-	@echo "Look around with:  psql \"$$($(GODWIT) local url)\""
+	@echo "== A document source: an app-state JSON dump (users, subreddits, posts, comments, messages)"
+	python3 scripts/make_sample_state.py target/demo/app-state.json
+	$(GODWIT) copy target/demo/app-state.json --schema app_state --replace --verify --to "$$($(GODWIT) local url)"; \
+	  code=$$?; [ $$code -eq 0 ] || [ $$code -eq 3 ] || exit $$code
+	@echo
+	@echo "Look around with:  psql \"$$($(GODWIT) local url)\"   (schemas public and app_state)"
 	@echo "Then try:          $(GODWIT) plan target/demo/sample-app.db"
+	@echo "                   $(GODWIT) plan target/demo/app-state.json"
 
 test: deps
 	$(CARGO) fmt --check
