@@ -41,14 +41,16 @@ def ensure_source(server, godwit, sf):
     """The social dataset in PostgreSQL, copied once per SF."""
     name = f"backup_bench_sf{run.sf_label(sf).replace('.', '_')}"
     exists = server.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{name}'") == "1"
-    if exists and server.psql("SELECT to_regclass('public.godwit_bench_ready') IS NOT NULL", name) == "t":
+    ready = "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()"
+    if exists and server.psql(ready, name) == "godwit bench ready":
         run.log(f"source database {name} is ready")
         return name
     dataset = run.ensure_dataset(sf)
     server.fresh_database(name)
     run.log(f"copying {dataset} into {name}")
     subprocess.run([godwit, "copy", str(dataset), "--to", server.url_for(name), "--quiet"], check=True)
-    server.psql("CREATE TABLE godwit_bench_ready (); VACUUM ANALYZE", name)
+    server.psql("VACUUM ANALYZE", name)
+    server.psql(f"COMMENT ON DATABASE {name} IS 'godwit bench ready'", name)
     return name
 
 

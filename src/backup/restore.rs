@@ -163,6 +163,13 @@ pub fn restore_into(
 /// Compares a restored database with the manifest: the same tables, and
 /// in each the same row count and fingerprint. Returns the differences.
 pub fn prove(spec: &ConnSpec, manifest: &Manifest, jobs: usize) -> Result<Vec<String>> {
+    if manifest.fingerprint_method != fingerprint::METHOD {
+        return Err(Error::Backup(format!(
+            "backup {} was fingerprinted as \"{}\", which this godwit does not compute; use the godwit \
+             version that made it ({})",
+            manifest.id, manifest.fingerprint_method, manifest.godwit_version
+        )));
+    }
     let mut client = fingerprint::open_session(spec, None)?;
     let found = fingerprint::list_tables(&mut client)?;
     drop(client);
