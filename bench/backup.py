@@ -6,7 +6,7 @@ and kept). Then, interleaved for every repetition:
 
 - `pg_dump -Fd -j N` against `godwit backup --jobs N` (dump + fingerprints from the same snapshot +
   sha256 of every file + manifest);
-- `createdb` + `pg_restore -Fd -j N` against `godwit restore --jobs N` into a new database (checksums,
+- `CREATE DATABASE` + `pg_restore -Fd -j N` against `godwit restore --jobs N` into a new database (checksums,
   restore, the proof of every table's count and fingerprint, and the swap);
 - `godwit backup verify` (checksums, restore into a scratch database, proof, drop).
 
@@ -131,7 +131,8 @@ def main():
         loads.append(os.getloadavg()[0])
         server.drop_database("bb_pg_restore")
         s, r, _ = timed("pg_restore", rep, ["sh", "-c",
-                                            f"{bins}/createdb -d '{server.libpq_for('postgres')}' bb_pg_restore && "
+                                            f"{bins}/psql -X -q -d '{server.libpq_for('postgres')}' "
+                                            f"-c 'CREATE DATABASE bb_pg_restore' && "
                                             f"{bins}/pg_restore -Fd -j{args.jobs} -d "
                                             f"'{server.libpq_for('bb_pg_restore')}' {dump_dir}"])
         results["pg_restore"].append(s)

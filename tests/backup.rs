@@ -678,3 +678,48 @@ fn compression_follows_what_the_pg_dump_supports() {
     assert!(std::fs::read_to_string(data.path()).unwrap().contains("zzzz"));
     run_ok(&["backup", "verify", path, "--to", &server().to_string()]);
 }
+
+#[test]
+fn restore_into_a_target_with_a_63_byte_name() {
+    let source = fresh_database("bk_long");
+    source
+        .connect()
+        .unwrap()
+        .batch_execute("CREATE TABLE t (a int); INSERT INTO t SELECT generate_series(1, 10)")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    take_backup(&source, dir.path(), &[]);
+    let server = server();
+    let long = format!("bk_long_target_{}_{}", std::process::id(), "x".repeat(63))[..63].to_string();
+    let mut admin = server.connect().unwrap();
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{long}\""))
+        .unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE \"{long}\"")).unwrap();
+    let target = server.with_dbname(&long);
+    target
+        .connect()
+        .unwrap()
+        .batch_execute("CREATE TABLE old_data (a int)")
+        .unwrap();
+    // Twice: the second run replaces the first one's result.
+    for _ in 0..2 {
+        run_ok(&[
+            "restore",
+            dir.path().to_str().unwrap(),
+            "--to",
+            &target.to_string(),
+            "--replace",
+        ]);
+        assert_eq!(value(&target, "SELECT sum(a) FROM t"), "55");
+    }
+    assert_eq!(
+        value(&target, "SELECT count(*) FROM pg_class WHERE relname = 'old_data'"),
+        "0"
+    );
+    let prefix = &long[..20];
+    assert_eq!(databases_like(&server, &format!("{prefix}%")), vec![long.clone()]);
+    admin
+        .batch_execute(&format!("DROP DATABASE \"{long}\" WITH (FORCE)"))
+        .unwrap();
+}

@@ -462,19 +462,15 @@ pub fn restore(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> R
         return Ok(outcome(differences, None));
     }
     let suffix = manifest::id_for_names(&id);
-    let mut admin = restore::maintenance_connection(&options.target, &target)?;
-    restore::drop_abandoned(
-        &mut admin,
-        &format!("{}_godwit_restore_", target_prefix(&target, &suffix)),
-        reporter,
-    );
-    restore::drop_abandoned(
-        &mut admin,
-        &format!("{}_godwit_old_", target_prefix(&target, &suffix)),
-        reporter,
-    );
-    drop(admin);
     let name = restore::scratch_name(&target, &format!("godwit_restore_{suffix}"));
+    let old = restore::scratch_name(&target, &format!("godwit_old_{suffix}"));
+    // Leftovers of killed restores to this target have the same names up
+    // to the id (every id has the same length).
+    let mut admin = restore::maintenance_connection(&options.target, &target)?;
+    for leftover in [&name, &old] {
+        restore::drop_abandoned(&mut admin, &leftover[..leftover.len() - suffix.len()], reporter);
+    }
+    drop(admin);
     let owner = restore::owner_of(&options.target, &target)?;
     let scratch = restore::restore_into(
         options,
@@ -495,15 +491,8 @@ pub fn restore(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> R
         return Err(Error::Interrupted);
     }
     reporter.emit(Event::Phase(format!("swapping the restored database into {target}")));
-    let old = restore::scratch_name(&target, &format!("godwit_old_{suffix}"));
     restore::swap(&options.target, &target, scratch, &old, reporter)?;
     Ok(outcome(Vec::new(), Some(target)))
-}
-
-/// The part of the target's name its scratch names start with.
-fn target_prefix(target: &str, suffix: &str) -> String {
-    let name = restore::scratch_name(target, &format!("godwit_restore_{suffix}"));
-    name[..name.len() - format!("_godwit_restore_{suffix}").len()].to_string()
 }
 
 fn pg_restore_for(server: &ConnSpec) -> Result<dump::Tool> {
