@@ -137,6 +137,8 @@ def main():
                                             f"'{server.libpq_for('bb_pg_restore')}' {dump_dir}"])
         results["pg_restore"].append(s)
         rss["pg_restore"].append(r)
+        # The machine's disk is shared: hold one restored copy at a time.
+        server.drop_database("bb_pg_restore")
         # godwit restore (checksums, restore, proof, swap) into a new database
         server.checkpoint()
         loads.append(os.getloadavg()[0])
@@ -145,6 +147,7 @@ def main():
                                                 server.url_for("bb_godwit_restore"), "--jobs", str(args.jobs)])
         results["godwit restore"].append(s)
         rss["godwit restore"].append(r)
+        server.drop_database("bb_godwit_restore")
         # godwit backup verify
         server.checkpoint()
         s, r, _ = timed("godwit-verify", rep, [args.godwit, "backup", "verify", outcome["path"], "--to", src_url,
@@ -152,8 +155,6 @@ def main():
         results["godwit verify"].append(s)
         rss["godwit verify"].append(r)
         results["fingerprints alone"].append(fingerprint_alone(server, source))
-        server.drop_database("bb_pg_restore")
-        server.drop_database("bb_godwit_restore")
         run.log(f"rep {rep}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in results.items())
                 + f"; load {', '.join(f'{x:.1f}' for x in loads)}")
 
