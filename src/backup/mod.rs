@@ -207,7 +207,12 @@ pub fn create(options: &BackupOptions, reporter: &Reporter) -> Result<BackupOutc
     store.commit(staging, &manifest)?;
     let mut pruned = Vec::new();
     if !options.retention.is_empty() {
-        let outcome = prune(&options.location, &options.retention, false, reporter)?;
+        let outcome = prune(&options.location, &options.retention, false, reporter).map_err(|e| {
+            Error::Backup(format!(
+                "backup {} is complete, but applying the retention rules failed: {e}",
+                store.backup_path(&id)
+            ))
+        })?;
         pruned = outcome.deleted;
     }
     Ok(BackupOutcome {
