@@ -723,3 +723,42 @@ fn restore_into_a_target_with_a_63_byte_name() {
         .batch_execute(&format!("DROP DATABASE \"{long}\" WITH (FORCE)"))
         .unwrap();
 }
+
+#[test]
+fn an_interrupted_backup_exits_1_and_leaves_nothing() {
+    let source = source_database("bk_sigterm");
+    let dir = tempfile::tempdir().unwrap();
+    // The lock keeps pg_dump and a fingerprint query waiting: SIGTERM must
+    // stop both rather than wait for them.
+    let mut blocker = source.connect().unwrap();
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let mut child = godwit_child(&[
+        "backup",
+        "--to",
+        &source.to_string(),
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    wait_for("the backup to block on the lock", || {
+        lock_waiters(&source) > 1 && std::fs::read_dir(dir.path()).is_ok_and(|d| d.count() == 1)
+    });
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut exit = None;
+    wait_for("godwit to stop after SIGTERM", || {
+        exit = child.try_wait().unwrap();
+        exit.is_some()
+    });
+    assert_eq!(exit.unwrap().code(), Some(1));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "the partial backup is removed"
+    );
+    blocker.batch_execute("ROLLBACK").unwrap();
+}

@@ -151,10 +151,22 @@ pub fn create(options: &BackupOptions, reporter: &Reporter) -> Result<BackupOutc
     env.apply(&mut command);
 
     // pg_dump and the fingerprints run at the same time, on the same snapshot.
+    let canceller = fingerprint::Canceller::default();
     let (dumped, fingerprints) = std::thread::scope(|scope| {
-        let fingerprints =
-            scope.spawn(|| fingerprint::fingerprint_tables(&options.source, &tables, options.jobs, Some(&snapshot)));
+        let fingerprints = scope.spawn(|| {
+            fingerprint::fingerprint_tables_cancellable(
+                &options.source,
+                &tables,
+                options.jobs,
+                Some(&snapshot),
+                &canceller,
+            )
+        });
         let dumped = dump::run(command, "pg_dump");
+        if dumped.is_err() {
+            // No use reading on: stop the fingerprint queries now.
+            canceller.cancel();
+        }
         let fingerprints = fingerprints
             .join()
             .unwrap_or_else(|_| Err(Error::Other("the fingerprint thread panicked".into())));
