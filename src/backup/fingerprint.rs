@@ -110,6 +110,7 @@ pub fn fingerprint_tables_cancellable(
     let queue: Mutex<VecDeque<&TableName>> = Mutex::new(tables.iter().collect());
     let results: Mutex<Vec<TableEntry>> = Mutex::new(Vec::with_capacity(tables.len()));
     let workers = jobs.clamp(1, tables.len().max(1));
+    let finished = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| -> Result<()> {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
@@ -123,7 +124,11 @@ pub fn fingerprint_tables_cancellable(
                         let Some(table) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else {
                             break;
                         };
-                        let entry = fingerprint_one(&mut client, table)?;
+                        let entry = match fingerprint_one(&mut client, table) {
+                            Ok(entry) => entry,
+                            Err(_) if canceller.is_cancelled() => return Err(Error::Interrupted),
+                            Err(e) => return Err(e),
+                        };
                         results.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
                     }
                     let _ = client.batch_execute("COMMIT");
@@ -131,6 +136,17 @@ pub fn fingerprint_tables_cancellable(
                 })
             })
             .collect();
+        // Ctrl-C / SIGTERM cancels the query in flight, which on a big table
+        // may run for minutes, instead of waiting for the next table.
+        scope.spawn(|| {
+            while !finished.load(std::sync::atomic::Ordering::Relaxed) {
+                if crate::report::interrupt::requested() {
+                    canceller.cancel();
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        });
         let mut first_error = None;
         for handle in handles {
             let outcome = handle
@@ -142,6 +158,7 @@ pub fn fingerprint_tables_cancellable(
                 first_error.get_or_insert(e);
             }
         }
+        finished.store(true, std::sync::atomic::Ordering::Relaxed);
         first_error.map_or(Ok(()), Err)
     })?;
     let mut entries = results.into_inner().unwrap_or_else(|e| e.into_inner());
