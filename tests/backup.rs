@@ -762,3 +762,62 @@ fn an_interrupted_backup_exits_1_and_leaves_nothing() {
     );
     blocker.batch_execute("ROLLBACK").unwrap();
 }
+
+#[test]
+fn an_interrupted_restore_exits_1_and_drops_its_scratch_database() {
+    let source = source_database("bk_int_restore");
+    let dir = tempfile::tempdir().unwrap();
+    let path = take_backup(&source, dir.path(), &[]);
+    let target = fresh_database("bkir");
+    target
+        .connect()
+        .unwrap()
+        .batch_execute("CREATE TABLE precious (a int); INSERT INTO precious VALUES (5)")
+        .unwrap();
+    let server = server();
+    let scratch_pattern = format!("{}_godwit_restore_%", target.dbname);
+    let mut child = godwit_child(&["restore", &path, "--to", &target.to_string(), "--replace"]);
+    let mut scratch_name = String::new();
+    wait_for("the scratch database", || {
+        scratch_name = databases_like(&server, &scratch_pattern).pop().unwrap_or_default();
+        !scratch_name.is_empty()
+    });
+    // Hold the restore up (pg_restore or the proof waits for this lock).
+    let scratch = server.with_dbname(&scratch_name);
+    let mut blocker = None;
+    wait_for("the restored users table", || {
+        let Ok(mut client) = scratch.connect() else {
+            return false;
+        };
+        let exists = client
+            .query_opt("SELECT 1 FROM pg_class WHERE relname = 'users'", &[])
+            .map(|r| r.is_some())
+            .unwrap_or(false);
+        if exists
+            && client
+                .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+                .is_ok()
+        {
+            blocker = Some(client);
+            return true;
+        }
+        false
+    });
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut exit = None;
+    wait_for("godwit to stop after SIGTERM", || {
+        exit = child.try_wait().unwrap();
+        exit.is_some()
+    });
+    assert_eq!(exit.unwrap().code(), Some(1));
+    drop(blocker);
+    assert_eq!(value(&target, "SELECT a FROM precious"), "5");
+    assert!(
+        databases_like(&server, &scratch_pattern).is_empty(),
+        "the scratch database is dropped"
+    );
+}
