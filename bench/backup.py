@@ -6,7 +6,7 @@ and kept). Then, interleaved for every repetition:
 
 - `pg_dump -Fd -j N` against `godwit backup --jobs N` (dump + fingerprints from the same snapshot +
   sha256 of every file + manifest);
-- `createdb` + `pg_restore -Fd -j N` against `godwit restore --jobs N` into a new database (checksums,
+- `CREATE DATABASE` + `pg_restore -Fd -j N` against `godwit restore --jobs N` into a new database (checksums,
   restore, the proof of every table's count and fingerprint, and the swap);
 - `godwit backup verify` (checksums, restore into a scratch database, proof, drop).
 
@@ -41,14 +41,16 @@ def ensure_source(server, godwit, sf):
     """The social dataset in PostgreSQL, copied once per SF."""
     name = f"backup_bench_sf{run.sf_label(sf).replace('.', '_')}"
     exists = server.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{name}'") == "1"
-    if exists and server.psql("SELECT to_regclass('public.godwit_bench_ready') IS NOT NULL", name) == "t":
+    ready = "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()"
+    if exists and server.psql(ready, name) == "godwit bench ready":
         run.log(f"source database {name} is ready")
         return name
     dataset = run.ensure_dataset(sf)
     server.fresh_database(name)
     run.log(f"copying {dataset} into {name}")
     subprocess.run([godwit, "copy", str(dataset), "--to", server.url_for(name), "--quiet"], check=True)
-    server.psql("CREATE TABLE godwit_bench_ready (); VACUUM ANALYZE", name)
+    server.psql("VACUUM ANALYZE", name)
+    server.psql(f"COMMENT ON DATABASE {name} IS 'godwit bench ready'", name)
     return name
 
 
@@ -129,11 +131,14 @@ def main():
         loads.append(os.getloadavg()[0])
         server.drop_database("bb_pg_restore")
         s, r, _ = timed("pg_restore", rep, ["sh", "-c",
-                                            f"{bins}/createdb -d '{server.libpq_for('postgres')}' bb_pg_restore && "
+                                            f"{bins}/psql -X -q -d '{server.libpq_for('postgres')}' "
+                                            f"-c 'CREATE DATABASE bb_pg_restore' && "
                                             f"{bins}/pg_restore -Fd -j{args.jobs} -d "
                                             f"'{server.libpq_for('bb_pg_restore')}' {dump_dir}"])
         results["pg_restore"].append(s)
         rss["pg_restore"].append(r)
+        # The machine's disk is shared: hold one restored copy at a time.
+        server.drop_database("bb_pg_restore")
         # godwit restore (checksums, restore, proof, swap) into a new database
         server.checkpoint()
         loads.append(os.getloadavg()[0])
@@ -142,6 +147,7 @@ def main():
                                                 server.url_for("bb_godwit_restore"), "--jobs", str(args.jobs)])
         results["godwit restore"].append(s)
         rss["godwit restore"].append(r)
+        server.drop_database("bb_godwit_restore")
         # godwit backup verify
         server.checkpoint()
         s, r, _ = timed("godwit-verify", rep, [args.godwit, "backup", "verify", outcome["path"], "--to", src_url,
@@ -149,8 +155,6 @@ def main():
         results["godwit verify"].append(s)
         rss["godwit verify"].append(r)
         results["fingerprints alone"].append(fingerprint_alone(server, source))
-        server.drop_database("bb_pg_restore")
-        server.drop_database("bb_godwit_restore")
         run.log(f"rep {rep}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in results.items())
                 + f"; load {', '.join(f'{x:.1f}' for x in loads)}")
 

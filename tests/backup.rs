@@ -641,3 +641,183 @@ fn counts_and_dump_come_from_one_snapshot_while_the_app_writes() {
     // The restore proves the dump holds exactly what was counted.
     run_ok(&["backup", "verify", &path, "--to", &server().to_string()]);
 }
+
+#[test]
+fn compression_follows_what_the_pg_dump_supports() {
+    let source = fresh_database("bk_compress");
+    source
+        .connect()
+        .unwrap()
+        .batch_execute("CREATE TABLE t (a text); INSERT INTO t SELECT repeat('z', 1000) FROM generate_series(1, 100)")
+        .unwrap();
+    let major: u32 = value(&source, "SELECT current_setting('server_version_num')::int / 10000")
+        .parse()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = source.to_string();
+    let d = dir.path().to_str().unwrap();
+    let out = godwit(&["backup", "--to", &url, "--dir", d, "--compress", "zstd"]);
+    if major < 16 {
+        // pg_dump 15 knows only gzip: a usage error before anything is written.
+        assert_exit(&out, 2);
+        assert!(stderr(&out).contains("pg_dump 16"), "{}", stderr(&out));
+        assert_eq!(std::fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0), 0);
+    } else {
+        assert_exit(&out, 0);
+    }
+    let out = run_ok(&["backup", "--to", &url, "--dir", d, "--compress", "none", "--json"]);
+    let outcome: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(outcome["compress"], "none");
+    let path = outcome["path"].as_str().unwrap();
+    // Uncompressed data files are plain COPY text.
+    let data = std::fs::read_dir(path)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with(".dat") && e.file_name() != "toc.dat")
+        .expect("an uncompressed data file");
+    assert!(std::fs::read_to_string(data.path()).unwrap().contains("zzzz"));
+    run_ok(&["backup", "verify", path, "--to", &server().to_string()]);
+}
+
+#[test]
+fn restore_into_a_target_with_a_63_byte_name() {
+    let source = fresh_database("bk_long");
+    source
+        .connect()
+        .unwrap()
+        .batch_execute("CREATE TABLE t (a int); INSERT INTO t SELECT generate_series(1, 10)")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    take_backup(&source, dir.path(), &[]);
+    let server = server();
+    let long = format!("bk_long_target_{}_{}", std::process::id(), "x".repeat(63))[..63].to_string();
+    let mut admin = server.connect().unwrap();
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{long}\""))
+        .unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE \"{long}\"")).unwrap();
+    let target = server.with_dbname(&long);
+    target
+        .connect()
+        .unwrap()
+        .batch_execute("CREATE TABLE old_data (a int)")
+        .unwrap();
+    // Twice: the second run replaces the first one's result.
+    for _ in 0..2 {
+        run_ok(&[
+            "restore",
+            dir.path().to_str().unwrap(),
+            "--to",
+            &target.to_string(),
+            "--replace",
+        ]);
+        assert_eq!(value(&target, "SELECT sum(a) FROM t"), "55");
+    }
+    assert_eq!(
+        value(&target, "SELECT count(*) FROM pg_class WHERE relname = 'old_data'"),
+        "0"
+    );
+    let prefix = &long[..20];
+    assert_eq!(databases_like(&server, &format!("{prefix}%")), vec![long.clone()]);
+    admin
+        .batch_execute(&format!("DROP DATABASE \"{long}\" WITH (FORCE)"))
+        .unwrap();
+}
+
+#[test]
+fn an_interrupted_backup_exits_1_and_leaves_nothing() {
+    let source = source_database("bk_sigterm");
+    let dir = tempfile::tempdir().unwrap();
+    // The lock keeps pg_dump and a fingerprint query waiting: SIGTERM must
+    // stop both rather than wait for them.
+    let mut blocker = source.connect().unwrap();
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let mut child = godwit_child(&[
+        "backup",
+        "--to",
+        &source.to_string(),
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    wait_for("the backup to block on the lock", || {
+        lock_waiters(&source) > 1 && std::fs::read_dir(dir.path()).is_ok_and(|d| d.count() == 1)
+    });
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut exit = None;
+    wait_for("godwit to stop after SIGTERM", || {
+        exit = child.try_wait().unwrap();
+        exit.is_some()
+    });
+    assert_eq!(exit.unwrap().code(), Some(1));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "the partial backup is removed"
+    );
+    blocker.batch_execute("ROLLBACK").unwrap();
+}
+
+#[test]
+fn an_interrupted_restore_exits_1_and_drops_its_scratch_database() {
+    let source = source_database("bk_int_restore");
+    let dir = tempfile::tempdir().unwrap();
+    let path = take_backup(&source, dir.path(), &[]);
+    let target = fresh_database("bkir");
+    target
+        .connect()
+        .unwrap()
+        .batch_execute("CREATE TABLE precious (a int); INSERT INTO precious VALUES (5)")
+        .unwrap();
+    let server = server();
+    let scratch_pattern = format!("{}_godwit_restore_%", target.dbname);
+    let mut child = godwit_child(&["restore", &path, "--to", &target.to_string(), "--replace"]);
+    let mut scratch_name = String::new();
+    wait_for("the scratch database", || {
+        scratch_name = databases_like(&server, &scratch_pattern).pop().unwrap_or_default();
+        !scratch_name.is_empty()
+    });
+    // Hold the restore up (pg_restore or the proof waits for this lock).
+    let scratch = server.with_dbname(&scratch_name);
+    let mut blocker = None;
+    wait_for("the restored users table", || {
+        let Ok(mut client) = scratch.connect() else {
+            return false;
+        };
+        let exists = client
+            .query_opt("SELECT 1 FROM pg_class WHERE relname = 'users'", &[])
+            .map(|r| r.is_some())
+            .unwrap_or(false);
+        if exists
+            && client
+                .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+                .is_ok()
+        {
+            blocker = Some(client);
+            return true;
+        }
+        false
+    });
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut exit = None;
+    wait_for("godwit to stop after SIGTERM", || {
+        exit = child.try_wait().unwrap();
+        exit.is_some()
+    });
+    assert_eq!(exit.unwrap().code(), Some(1));
+    drop(blocker);
+    assert_eq!(value(&target, "SELECT a FROM precious"), "5");
+    assert!(
+        databases_like(&server, &scratch_pattern).is_empty(),
+        "the scratch database is dropped"
+    );
+}

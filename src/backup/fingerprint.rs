@@ -60,6 +60,34 @@ pub fn list_tables(client: &mut Client) -> Result<Vec<TableName>> {
         .collect())
 }
 
+/// Cancels the running fingerprint queries from another thread, e.g. when
+/// pg_dump failed or Ctrl-C arrived while a big table is being read.
+#[derive(Default)]
+pub struct Canceller {
+    tokens: Mutex<Vec<postgres::CancelToken>>,
+    cancelled: std::sync::atomic::AtomicBool,
+}
+
+impl Canceller {
+    fn register(&self, client: &Client) {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(client.cancel_token());
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn cancel(&self) {
+        self.cancelled.store(true, std::sync::atomic::Ordering::Relaxed);
+        for token in self.tokens.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = token.cancel_query(postgres::NoTls);
+        }
+    }
+}
+
 /// Fingerprints `tables` over `jobs` connections. With `snapshot`, every
 /// connection imports that exported snapshot, so the figures describe the
 /// same instant as the dump.
@@ -69,22 +97,38 @@ pub fn fingerprint_tables(
     jobs: usize,
     snapshot: Option<&str>,
 ) -> Result<Vec<TableEntry>> {
+    fingerprint_tables_cancellable(spec, tables, jobs, snapshot, &Canceller::default())
+}
+
+pub fn fingerprint_tables_cancellable(
+    spec: &ConnSpec,
+    tables: &[TableName],
+    jobs: usize,
+    snapshot: Option<&str>,
+    canceller: &Canceller,
+) -> Result<Vec<TableEntry>> {
     let queue: Mutex<VecDeque<&TableName>> = Mutex::new(tables.iter().collect());
     let results: Mutex<Vec<TableEntry>> = Mutex::new(Vec::with_capacity(tables.len()));
     let workers = jobs.clamp(1, tables.len().max(1));
+    let finished = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| -> Result<()> {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 scope.spawn(|| -> Result<()> {
                     let mut client = open_session(spec, snapshot)?;
+                    canceller.register(&client);
                     loop {
-                        if crate::report::interrupt::requested() {
+                        if crate::report::interrupt::requested() || canceller.is_cancelled() {
                             return Err(Error::Interrupted);
                         }
                         let Some(table) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else {
                             break;
                         };
-                        let entry = fingerprint_one(&mut client, table)?;
+                        let entry = match fingerprint_one(&mut client, table) {
+                            Ok(entry) => entry,
+                            Err(_) if canceller.is_cancelled() => return Err(Error::Interrupted),
+                            Err(e) => return Err(e),
+                        };
                         results.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
                     }
                     let _ = client.batch_execute("COMMIT");
@@ -92,6 +136,17 @@ pub fn fingerprint_tables(
                 })
             })
             .collect();
+        // Ctrl-C / SIGTERM cancels the query in flight, which on a big table
+        // may run for minutes, instead of waiting for the next table.
+        scope.spawn(|| {
+            while !finished.load(std::sync::atomic::Ordering::Relaxed) {
+                if crate::report::interrupt::requested() {
+                    canceller.cancel();
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        });
         let mut first_error = None;
         for handle in handles {
             let outcome = handle
@@ -103,6 +158,7 @@ pub fn fingerprint_tables(
                 first_error.get_or_insert(e);
             }
         }
+        finished.store(true, std::sync::atomic::Ordering::Relaxed);
         first_error.map_or(Ok(()), Err)
     })?;
     let mut entries = results.into_inner().unwrap_or_else(|e| e.into_inner());

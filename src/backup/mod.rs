@@ -151,10 +151,22 @@ pub fn create(options: &BackupOptions, reporter: &Reporter) -> Result<BackupOutc
     env.apply(&mut command);
 
     // pg_dump and the fingerprints run at the same time, on the same snapshot.
+    let canceller = fingerprint::Canceller::default();
     let (dumped, fingerprints) = std::thread::scope(|scope| {
-        let fingerprints =
-            scope.spawn(|| fingerprint::fingerprint_tables(&options.source, &tables, options.jobs, Some(&snapshot)));
+        let fingerprints = scope.spawn(|| {
+            fingerprint::fingerprint_tables_cancellable(
+                &options.source,
+                &tables,
+                options.jobs,
+                Some(&snapshot),
+                &canceller,
+            )
+        });
         let dumped = dump::run(command, "pg_dump");
+        if dumped.is_err() {
+            // No use reading on: stop the fingerprint queries now.
+            canceller.cancel();
+        }
         let fingerprints = fingerprints
             .join()
             .unwrap_or_else(|_| Err(Error::Other("the fingerprint thread panicked".into())));
@@ -207,7 +219,12 @@ pub fn create(options: &BackupOptions, reporter: &Reporter) -> Result<BackupOutc
     store.commit(staging, &manifest)?;
     let mut pruned = Vec::new();
     if !options.retention.is_empty() {
-        let outcome = prune(&options.location, &options.retention, false, reporter)?;
+        let outcome = prune(&options.location, &options.retention, false, reporter).map_err(|e| {
+            Error::Backup(format!(
+                "backup {} is complete, but applying the retention rules failed: {e}",
+                store.backup_path(&id)
+            ))
+        })?;
         pruned = outcome.deleted;
     }
     Ok(BackupOutcome {
@@ -462,19 +479,15 @@ pub fn restore(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> R
         return Ok(outcome(differences, None));
     }
     let suffix = manifest::id_for_names(&id);
-    let mut admin = restore::maintenance_connection(&options.target, &target)?;
-    restore::drop_abandoned(
-        &mut admin,
-        &format!("{}_godwit_restore_", target_prefix(&target, &suffix)),
-        reporter,
-    );
-    restore::drop_abandoned(
-        &mut admin,
-        &format!("{}_godwit_old_", target_prefix(&target, &suffix)),
-        reporter,
-    );
-    drop(admin);
     let name = restore::scratch_name(&target, &format!("godwit_restore_{suffix}"));
+    let old = restore::scratch_name(&target, &format!("godwit_old_{suffix}"));
+    // Leftovers of killed restores to this target have the same names up
+    // to the id (every id has the same length).
+    let mut admin = restore::maintenance_connection(&options.target, &target)?;
+    for leftover in [&name, &old] {
+        restore::drop_abandoned(&mut admin, &leftover[..leftover.len() - suffix.len()], reporter);
+    }
+    drop(admin);
     let owner = restore::owner_of(&options.target, &target)?;
     let scratch = restore::restore_into(
         options,
@@ -495,15 +508,8 @@ pub fn restore(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> R
         return Err(Error::Interrupted);
     }
     reporter.emit(Event::Phase(format!("swapping the restored database into {target}")));
-    let old = restore::scratch_name(&target, &format!("godwit_old_{suffix}"));
     restore::swap(&options.target, &target, scratch, &old, reporter)?;
     Ok(outcome(Vec::new(), Some(target)))
-}
-
-/// The part of the target's name its scratch names start with.
-fn target_prefix(target: &str, suffix: &str) -> String {
-    let name = restore::scratch_name(target, &format!("godwit_restore_{suffix}"));
-    name[..name.len() - format!("_godwit_restore_{suffix}").len()].to_string()
 }
 
 fn pg_restore_for(server: &ConnSpec) -> Result<dump::Tool> {

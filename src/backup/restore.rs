@@ -65,15 +65,21 @@ pub fn maintenance_connection(server: &ConnSpec, avoid: &str) -> Result<Client> 
     }
 }
 
+/// Drops a database; `force` ends its sessions first (PostgreSQL 13+; on
+/// older servers a plain DROP is tried).
 pub fn drop_database(client: &mut Client, name: &str, force: bool) -> Result<()> {
-    let sql = format!(
-        "DROP DATABASE IF EXISTS {}{}",
-        quote_ident(name),
-        if force { " WITH (FORCE)" } else { "" }
-    );
-    client
-        .batch_execute(&sql)
-        .map_err(|e| Error::pg(format!("dropping database {name}"), &e))
+    let plain = format!("DROP DATABASE IF EXISTS {}", quote_ident(name));
+    let outcome = if force {
+        client
+            .batch_execute(&format!("{plain} WITH (FORCE)"))
+            .or_else(|e| match e.code() {
+                Some(&postgres::error::SqlState::SYNTAX_ERROR) => client.batch_execute(&plain),
+                _ => Err(e),
+            })
+    } else {
+        client.batch_execute(&plain)
+    };
+    outcome.map_err(|e| Error::pg(format!("dropping database {name}"), &e))
 }
 
 /// `<base>_<suffix>` cut to PostgreSQL's name length on a char boundary.
@@ -163,6 +169,13 @@ pub fn restore_into(
 /// Compares a restored database with the manifest: the same tables, and
 /// in each the same row count and fingerprint. Returns the differences.
 pub fn prove(spec: &ConnSpec, manifest: &Manifest, jobs: usize) -> Result<Vec<String>> {
+    if manifest.fingerprint_method != fingerprint::METHOD {
+        return Err(Error::Backup(format!(
+            "backup {} was fingerprinted as \"{}\", which this godwit does not compute; use the godwit \
+             version that made it ({})",
+            manifest.id, manifest.fingerprint_method, manifest.godwit_version
+        )));
+    }
     let mut client = fingerprint::open_session(spec, None)?;
     let found = fingerprint::list_tables(&mut client)?;
     drop(client);

@@ -63,7 +63,8 @@ pub struct Entry {
 pub struct Staging {
     pub dir: PathBuf,
     pub id: String,
-    _temp: Option<tempfile::TempDir>,
+    /// For S3: the local directory, removed on drop.
+    temp: Option<tempfile::TempDir>,
 }
 
 /// A backup's files on local disk, ready for pg_restore.
@@ -186,7 +187,7 @@ impl Store {
                 Ok(Staging {
                     dir: partial,
                     id: id.to_string(),
-                    _temp: None,
+                    temp: None,
                 })
             }
             Kind::S3(_) => {
@@ -197,7 +198,7 @@ impl Store {
                 Ok(Staging {
                     dir: temp.path().join("dump"),
                     id: id.to_string(),
-                    _temp: Some(temp),
+                    temp: Some(temp),
                 })
             }
         }
@@ -205,7 +206,7 @@ impl Store {
 
     /// Removes a backup that failed before it was complete.
     pub fn discard(&self, staging: Staging) {
-        if staging._temp.is_none() {
+        if staging.temp.is_none() {
             let _ = std::fs::remove_dir_all(&staging.dir);
         }
     }

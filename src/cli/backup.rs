@@ -57,6 +57,9 @@ pub struct CreateArgs {
     pub to: Option<String>,
 
     #[command(flatten)]
+    pub connect: super::args::ConnectArgs,
+
+    #[command(flatten)]
     pub location: LocationArgs,
 
     /// pg_dump parallel jobs [default: number of cores].
@@ -146,6 +149,9 @@ pub struct VerifyArgs {
     pub to: Option<String>,
 
     #[command(flatten)]
+    pub connect: super::args::ConnectArgs,
+
+    #[command(flatten)]
     pub restore: RestoreFlags,
 
     #[command(flatten)]
@@ -186,6 +192,9 @@ pub struct RestoreArgs {
     )]
     pub to: Option<String>,
 
+    #[command(flatten)]
+    pub connect: super::args::ConnectArgs,
+
     /// Replace a target database that already has tables.
     #[arg(long)]
     pub replace: bool,
@@ -208,9 +217,10 @@ fn location(args: &LocationArgs) -> Result<&str> {
         .ok_or_else(|| Error::Usage("--dir DIR|s3://BUCKET/PREFIX is required".into()))
 }
 
-fn connection(to: Option<&str>, what: &str) -> Result<ConnSpec> {
+/// The target, waiting for a restarting server up to `--connect-timeout`.
+fn connection(to: Option<&str>, connect: &super::args::ConnectArgs, what: &str) -> Result<ConnSpec> {
     let url = to.ok_or_else(|| Error::Usage(format!("--to URL (or DATABASE_URL) is required: {what}")))?;
-    ConnSpec::parse(url)
+    Ok(ConnSpec::parse(url)?.with_retry(connect.connect_timeout, super::copy::wait_on_stderr()))
 }
 
 pub fn run(args: BackupArgs) -> Result<ExitCode> {
@@ -225,7 +235,7 @@ pub fn run(args: BackupArgs) -> Result<ExitCode> {
 fn create(args: CreateArgs) -> Result<ExitCode> {
     let reporter = Reporter::new(args.output.options());
     let options = BackupOptions {
-        source: connection(args.to.as_deref(), "the database to back up")?,
+        source: connection(args.to.as_deref(), &args.connect, "the database to back up")?,
         location: location(&args.location)?.to_string(),
         jobs: jobs(args.jobs),
         compress: args.compress.clone(),
@@ -315,7 +325,7 @@ fn prune(args: &PruneArgs) -> Result<ExitCode> {
 
 fn verify(args: &VerifyArgs) -> Result<ExitCode> {
     let reporter = Reporter::new(args.output.options());
-    let server = super::copy::resolve_url(args.to.as_deref(), std::time::Duration::from_secs(10), &reporter)?;
+    let server = super::copy::resolve_url(args.to.as_deref(), args.connect.connect_timeout, &reporter)?;
     let options = RestoreOptions {
         target: server,
         jobs: jobs(args.restore.jobs),
@@ -329,7 +339,7 @@ fn verify(args: &VerifyArgs) -> Result<ExitCode> {
 pub fn restore(args: RestoreArgs) -> Result<ExitCode> {
     let reporter = Reporter::new(args.output.options());
     let options = RestoreOptions {
-        target: connection(args.to.as_deref(), "the database to restore into")?,
+        target: connection(args.to.as_deref(), &args.connect, "the database to restore into")?,
         jobs: jobs(args.restore.jobs),
         replace: args.replace,
         no_owner: args.restore.no_owner,
