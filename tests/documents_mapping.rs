@@ -436,6 +436,27 @@ name = "group_members"
         constraints(&target, "public", "people", "f"),
         ["FOREIGN KEY (mentor) REFERENCES people(id)"]
     );
+
+    // Integers without a name that says so are no relation, unless config adds it.
+    let league = write(
+        dir.path(),
+        "league.json",
+        r#"{"teams": [{"id": 1}, {"id": 2}], "players": [{"id": 10, "squad": 2}]}"#,
+    );
+    let plain = fresh_database("docs_relations_plain");
+    assert_exit(&copy(&league, &plain, &[]), 0);
+    assert!(constraints(&plain, "public", "players", "f").is_empty());
+    let added = write(
+        dir.path(),
+        "added.toml",
+        "[[documents.relation]]\nfield = \"players.squad\"\nto = \"teams\"\n",
+    );
+    let with_config = fresh_database("docs_relations_added");
+    assert_exit(&copy(&league, &with_config, &["--config", added.to_str().unwrap()]), 0);
+    assert_eq!(
+        constraints(&with_config, "public", "players", "f"),
+        ["FOREIGN KEY (squad) REFERENCES teams(id)"]
+    );
 }
 
 #[test]
