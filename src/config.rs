@@ -396,6 +396,25 @@ rename = "full_name"
     }
 
     #[test]
+    fn reads_how_documents_are_mapped() {
+        let c = Config::parse(
+            "[documents]\nmax_depth = 2\nkeep_json = [\"users.settings\"]\n\n\
+             [[documents.relation]]\nfield = \"posts.editor\"\nto = \"users\"\n\n\
+             [[documents.relation]]\nfield = \"posts.tags\"\nrefuse = true\n",
+            Path::new("godwit.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.documents.max_depth, 2);
+        assert_eq!(c.documents.keep_json, ["users.settings"]);
+        assert_eq!(c.documents.relations.len(), 2);
+        assert_eq!(c.documents.relations[0].to.as_deref(), Some("users"));
+        assert!(c.documents.relations[1].refuse);
+        assert_eq!(Config::default().documents.max_depth, 3);
+        let err = Config::parse("[documents]\ndepth = 2\n", Path::new("g.toml")).unwrap_err();
+        assert!(err.to_string().contains("depth"), "{err}");
+    }
+
+    #[test]
     fn errors_name_key_and_line() {
         let err = Config::parse("[[cast]]\ncolumn = \"a.b\"\nto = \"geometry\"\n", Path::new("g.toml")).unwrap_err();
         assert!(err.to_string().contains("line 3"), "{err}");

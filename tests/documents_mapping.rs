@@ -436,6 +436,27 @@ name = "group_members"
         constraints(&target, "public", "people", "f"),
         ["FOREIGN KEY (mentor) REFERENCES people(id)"]
     );
+
+    // Integers without a name that says so are no relation, unless config adds it.
+    let league = write(
+        dir.path(),
+        "league.json",
+        r#"{"teams": [{"id": 1}, {"id": 2}], "players": [{"id": 10, "squad": 2}]}"#,
+    );
+    let plain = fresh_database("docs_relations_plain");
+    assert_exit(&copy(&league, &plain, &[]), 0);
+    assert!(constraints(&plain, "public", "players", "f").is_empty());
+    let added = write(
+        dir.path(),
+        "added.toml",
+        "[[documents.relation]]\nfield = \"players.squad\"\nto = \"teams\"\n",
+    );
+    let with_config = fresh_database("docs_relations_added");
+    assert_exit(&copy(&league, &with_config, &["--config", added.to_str().unwrap()]), 0);
+    assert_eq!(
+        constraints(&with_config, "public", "players", "f"),
+        ["FOREIGN KEY (squad) REFERENCES teams(id)"]
+    );
 }
 
 #[test]
@@ -484,4 +505,40 @@ fn json_lines_with_a_long_first_record_and_forced_formats() {
     let spec = format!("ndjson:{}", one.display());
     assert_exit(&godwit(&["copy", &spec, "--to", &url]), 0);
     assert_eq!(value(&target, "SELECT id AS a FROM one"), "7");
+}
+
+#[test]
+fn floating_point_only_when_config_asks_and_verify_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "readings.ndjson",
+        "{\"id\": 1, \"ratio\": 0.1, \"exact\": 0.1}\n{\"id\": 2, \"ratio\": 2.5e3, \"exact\": 2.5e3}\n",
+    );
+    let config = write(
+        dir.path(),
+        "godwit.toml",
+        "[[cast]]\ncolumn = \"readings.ratio\"\nto = \"double precision\"\n",
+    );
+    let target = fresh_database("docs_float");
+    let with_config = ["--config", config.to_str().unwrap()];
+    assert_exit(&copy(&file, &target, &with_config), 0);
+    assert_eq!(column_type(&target, "public", "readings", "ratio"), "double precision");
+    assert_eq!(column_type(&target, "public", "readings", "exact"), "numeric");
+    assert_eq!(
+        rows(
+            &target,
+            "SELECT ratio::text AS a, exact::text AS b FROM readings ORDER BY id"
+        ),
+        [["0.1", "0.1"], ["2500", "2500"]]
+    );
+    let verified = godwit(&[
+        "verify",
+        file.to_str().unwrap(),
+        "--to",
+        &target.to_string(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_exit(&verified, 0);
 }

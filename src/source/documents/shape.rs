@@ -31,8 +31,10 @@ pub struct FieldShape {
     pub object: Option<Box<ObjectShape>>,
     pub arrays: u64,
     pub elements: Option<Box<ElementShape>>,
-    /// Hashes of the first distinct scalar values (of elements, for arrays).
-    pub sample: Vec<u64>,
+    /// The first distinct scalar values (of elements, for arrays), to
+    /// guess which keys they may be; emptied for good by a long value.
+    pub sample: Vec<String>,
+    pub long_values: bool,
     /// The count of its object when this field was last present.
     seen_in: u64,
 }
@@ -61,14 +63,16 @@ pub fn hash_key(text: &str) -> u64 {
     h.finish()
 }
 
-fn sample_value(sample: &mut Vec<u64>, value: &JValue) {
-    if sample.len() < SAMPLE
-        && let Some(text) = key_text(value)
-    {
-        let h = hash_key(text);
-        if !sample.contains(&h) {
-            sample.push(h);
-        }
+/// Longer texts are no keys worth guessing at.
+const LONGEST_KEY: usize = 128;
+
+fn sample_value(field: &mut FieldShape, value: &JValue) {
+    let Some(text) = key_text(value) else { return };
+    if text.len() > LONGEST_KEY {
+        field.long_values = true;
+        field.sample = Vec::new();
+    } else if !field.long_values && field.sample.len() < SAMPLE && !field.sample.iter().any(|s| s == text) {
+        field.sample.push(text.to_string());
     }
 }
 
@@ -133,7 +137,7 @@ impl FieldShape {
             }
             JValue::Array(items) => {
                 self.arrays += 1;
-                let elements = self.elements.get_or_insert_with(Box::default);
+                let mut elements = self.elements.take().unwrap_or_default();
                 for item in items {
                     elements.count += 1;
                     match item {
@@ -141,52 +145,94 @@ impl FieldShape {
                         JValue::Array(_) => elements.arrays += 1,
                         scalar => {
                             elements.scalars.add(scalar);
-                            sample_value(&mut self.sample, scalar);
+                            sample_value(self, scalar);
                         }
                     }
                 }
+                self.elements = Some(elements);
             }
             scalar => {
                 self.scalars.add(scalar);
-                sample_value(&mut self.sample, scalar);
+                sample_value(self, scalar);
             }
         }
     }
 }
 
-/// Keys of one collection: as hashes, sorted, to test uniqueness and
-/// whether another field's values are among them. 8 bytes a record.
-#[derive(Debug, Default, Clone)]
-pub struct KeySet {
-    hashes: Vec<u64>,
-    sorted: bool,
+/// Keys of one collection, to test uniqueness and whether another
+/// field's values are among them. Integer keys that count up by one (as
+/// exported ids do) take no memory at all: the run's ends say it. Other
+/// keys are kept as 64-bit hashes, sorted: 8 bytes a record.
+#[derive(Debug, Clone)]
+pub enum KeySet {
+    Run { first: i64, last: i64 },
+    Hashes { hashes: Vec<u64>, sorted: bool },
+}
+
+impl Default for KeySet {
+    fn default() -> Self {
+        KeySet::Hashes {
+            hashes: Vec::new(),
+            sorted: true,
+        }
+    }
+}
+
+/// The integer a key's text is, when written canonically.
+fn integer_key(text: &str) -> Option<i64> {
+    super::infer::is_canonical_integer(text)
+        .then(|| text.parse().ok())
+        .flatten()
 }
 
 impl KeySet {
     pub fn push(&mut self, text: &str) {
-        self.hashes.push(hash_key(text));
-        self.sorted = false;
+        match self {
+            KeySet::Run { last, .. } if integer_key(text).is_some_and(|v| Some(v) == last.checked_add(1)) => {
+                *last += 1;
+                return;
+            }
+            KeySet::Hashes { hashes, .. } if hashes.is_empty() => {
+                if let Some(v) = integer_key(text) {
+                    *self = KeySet::Run { first: v, last: v };
+                    return;
+                }
+            }
+            _ => {}
+        }
+        if let KeySet::Run { first, last } = *self {
+            // The run ends: hash its keys, then go on with hashes.
+            let hashes = (first..=last).map(|v| hash_key(&v.to_string())).collect();
+            *self = KeySet::Hashes { hashes, sorted: false };
+        }
+        if let KeySet::Hashes { hashes, sorted } = self {
+            hashes.push(hash_key(text));
+            *sorted = false;
+        }
     }
 
     /// Sorts, keeps each key once, and returns the hashes that repeated
     /// (empty when every key was distinct).
     pub fn seal(&mut self) -> Vec<u64> {
-        self.hashes.sort_unstable();
-        let repeated: Vec<u64> = self.hashes.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
-        self.hashes.dedup();
-        self.sorted = true;
-        let mut repeated = repeated;
+        let KeySet::Hashes { hashes, sorted } = self else {
+            return Vec::new();
+        };
+        hashes.sort_unstable();
+        let mut repeated: Vec<u64> = hashes.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
+        hashes.dedup();
+        *sorted = true;
         repeated.dedup();
         repeated
     }
 
-    pub fn contains_hash(&self, h: u64) -> bool {
-        debug_assert!(self.sorted);
-        self.hashes.binary_search(&h).is_ok()
-    }
-
     pub fn contains(&self, text: &str) -> bool {
-        self.contains_hash(hash_key(text))
+        match self {
+            KeySet::Run { first, last } => integer_key(text).is_some_and(|v| (*first..=*last).contains(&v)),
+            KeySet::Hashes { hashes, sorted } => {
+                debug_assert!(*sorted);
+                hashes.binary_search(&hash_key(text)).is_ok()
+            }
+        }
     }
 }
 
@@ -214,5 +260,19 @@ mod tests {
         assert!(keys.contains("a") && !keys.contains("c"));
         keys.push("a");
         assert_eq!(keys.seal(), [hash_key("a")]);
+    }
+
+    #[test]
+    fn counting_keys_take_no_memory_until_they_stop_counting() {
+        let mut keys = KeySet::default();
+        for v in 5..1000 {
+            keys.push(&v.to_string());
+        }
+        assert!(matches!(keys, KeySet::Run { first: 5, last: 999 }));
+        assert!(keys.seal().is_empty());
+        assert!(keys.contains("5") && keys.contains("999") && !keys.contains("1000") && !keys.contains("05"));
+        keys.push("7");
+        assert_eq!(keys.seal(), [hash_key("7")]);
+        assert!(keys.contains("999") && !keys.contains("1000"));
     }
 }

@@ -313,10 +313,25 @@ fn as_float(value: ValueRef<'_>) -> Result<f64, Reject> {
             Ok(i as f64)
         }
         ValueRef::Integer(i) => Err(format!("{i} is beyond 2^53 and would be rounded as double precision")),
+        // Exact decimal text (a document's number, kept exact until a config
+        // cast asks for floating point): the nearest double, as PostgreSQL's
+        // own float8 input gives.
+        ValueRef::Text(t) if is_decimal_text(t) => std::str::from_utf8(t)
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|f| f.is_finite())
+            .ok_or_else(|| format!("text {} is out of double precision's range", preview(t))),
         ValueRef::Text(t) => Err(format!("text {} is not a number", preview(t))),
         ValueRef::Blob(_) => Err("a blob is not a number".into()),
         ValueRef::Null => unreachable!("handled by the caller"),
     }
+}
+
+/// `-12.5e3` and the like: a number written in digits, never `inf` or `NaN`.
+fn is_decimal_text(t: &[u8]) -> bool {
+    t.iter().any(u8::is_ascii_digit)
+        && t.iter()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'))
 }
 
 /// Text as PostgreSQL accepts it: valid UTF-8 with no NUL byte.
@@ -1065,6 +1080,17 @@ mod tests {
             },
         )?;
         Ok(numeric_text(&buf[4..]))
+    }
+
+    #[test]
+    fn float_casts_take_exact_decimal_text_but_not_words() {
+        let float = |t: &str| encode(ValueRef::Text(t.as_bytes()), Cast::Float { bits: 64 });
+        assert_eq!(float("1.25").unwrap()[4..], 1.25f64.to_be_bytes());
+        assert_eq!(float("-2e3").unwrap()[4..], (-2000.0f64).to_be_bytes());
+        assert!(float("NaN").unwrap_err().contains("not a number"));
+        assert!(float("inf").is_err());
+        assert!(float("1e999").unwrap_err().contains("range"));
+        assert!(float("12 apples").is_err());
     }
 
     #[test]
