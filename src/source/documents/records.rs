@@ -221,22 +221,10 @@ fn trailing<R: Read>(r: &mut JsonReader<R>, file: &Path) -> Result<()> {
 }
 
 fn stream_array<R: Read>(r: &mut JsonReader<R>, file: &Path, visit: &mut Visit<'_>) -> Result<()> {
-    let s = |e| syntax(file, &e);
-    r.begin_array().map_err(s)?;
+    r.begin_array().map_err(|e| syntax(file, &e))?;
     let mut first = true;
-    while r.next_element(&mut first).map_err(s)? {
-        let line = skip_to_value(r);
-        let value = as_record(r.value().map_err(s)?);
-        let problem = r.take_problem();
-        let flow = visit(&Rec {
-            key: None,
-            value: &value,
-            problem: problem.as_ref(),
-            file,
-            line,
-            csv_record: None,
-        })?;
-        if flow == Flow::Stop {
+    while r.next_element(&mut first).map_err(|e| syntax(file, &e))? {
+        if visit_value(r, None, file, visit)? == Flow::Stop {
             return Ok(());
         }
     }
@@ -244,26 +232,29 @@ fn stream_array<R: Read>(r: &mut JsonReader<R>, file: &Path, visit: &mut Visit<'
 }
 
 fn stream_keyed<R: Read>(r: &mut JsonReader<R>, file: &Path, visit: &mut Visit<'_>) -> Result<()> {
-    let s = |e| syntax(file, &e);
-    r.begin_object().map_err(s)?;
+    r.begin_object().map_err(|e| syntax(file, &e))?;
     let mut first = true;
-    while let Some(key) = r.next_key(&mut first).map_err(s)? {
-        let line = skip_to_value(r);
-        let value = as_record(r.value().map_err(s)?);
-        let problem = r.take_problem();
-        let flow = visit(&Rec {
-            key: Some(&key),
-            value: &value,
-            problem: problem.as_ref(),
-            file,
-            line,
-            csv_record: None,
-        })?;
-        if flow == Flow::Stop {
+    while let Some(key) = r.next_key(&mut first).map_err(|e| syntax(file, &e))? {
+        if visit_value(r, Some(&key), file, visit)? == Flow::Stop {
             return Ok(());
         }
     }
     Ok(())
+}
+
+/// Reads the value the reader stands before as one record and visits it.
+fn visit_value<R: Read>(r: &mut JsonReader<R>, key: Option<&str>, file: &Path, visit: &mut Visit<'_>) -> Result<Flow> {
+    let line = skip_to_value(r);
+    let value = as_record(r.value().map_err(|e| syntax(file, &e))?);
+    let problem = r.take_problem();
+    visit(&Rec {
+        key,
+        value: &value,
+        problem: problem.as_ref(),
+        file,
+        line,
+        csv_record: None,
+    })
 }
 
 fn stream_lines(file: &Path, visit: &mut Visit<'_>) -> Result<()> {
