@@ -12,6 +12,7 @@ pub mod local;
 pub mod migrate;
 pub mod plan;
 pub mod report;
+pub mod reverse;
 pub mod source;
 pub mod target;
 pub mod verify;

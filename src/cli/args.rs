@@ -120,7 +120,8 @@ pub enum OnError {
 
 #[derive(Debug, Args)]
 pub struct CopyArgs {
-    /// The source: a SQLite file path, or sqlite:PATH.
+    /// The source: a SQLite file path, or sqlite:PATH. Or, to go back, a PostgreSQL database
+    /// (postgresql://... or key=value) copied into the SQLite file given by --to sqlite:PATH.
     #[arg(value_name = "SOURCE")]
     pub source: String,
 

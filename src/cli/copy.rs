@@ -12,6 +12,15 @@ use crate::source::sqlite::SqliteSource;
 use crate::target::postgres::conn::ConnSpec;
 
 pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
+    if crate::reverse::is_postgres_source(&args.source) {
+        return run_reverse(args, reporter);
+    }
+    if args.target.to.as_deref().is_some_and(|t| t.starts_with("sqlite:")) {
+        return Err(crate::error::Error::Usage(
+            "--to sqlite:PATH writes SQLite from a PostgreSQL source (postgresql://...); this source is a SQLite file"
+                .into(),
+        ));
+    }
     let source = SqliteSource::open(&args.source)?;
     let config = Config::load(args.mapping.config.as_deref())?;
     let target = resolve_target(args.target.to.as_deref(), reporter)?;
@@ -120,4 +129,43 @@ fn default_rejects_path(source: &std::path::Path) -> PathBuf {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "godwit".into());
     PathBuf::from(format!("{stem}.rejects.jsonl"))
+}
+
+/// `copy postgresql://... --to sqlite:PATH`: the way back.
+fn run_reverse(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
+    let Some(path) = args.target.to.as_deref().and_then(|t| t.strip_prefix("sqlite:")) else {
+        return Err(crate::error::Error::Usage(
+            "the source is a PostgreSQL database: say which SQLite file to write with --to sqlite:PATH".into(),
+        ));
+    };
+    if args.data_only || args.truncate || args.rejects.is_some() || args.mapping.config.is_some() {
+        return Err(crate::error::Error::Usage(
+            "--data-only, --truncate, --rejects and --config apply to copies into PostgreSQL, not to --to sqlite:PATH"
+                .into(),
+        ));
+    }
+    let options = crate::reverse::ReverseOptions {
+        source: ConnSpec::parse(&args.source)?,
+        schema: args.target.schema.clone(),
+        path: PathBuf::from(path),
+        replace: args.replace,
+    };
+    let outcome = crate::reverse::copy(&options, reporter)?;
+    reporter.emit(Event::CopyFinished(outcome.summary));
+    if args.verify {
+        let source = SqliteSource::open(path)?;
+        // The file is the app's own again: no casts or renames apply to it.
+        let config = Config::default();
+        let verify_options = crate::verify::VerifyOptions {
+            target: options.source.clone(),
+            schema: options.schema.clone(),
+            jobs: args.jobs.unwrap_or_else(crate::verify::default_jobs).max(1),
+            max_keys: 100,
+        };
+        let verified = crate::verify::after_copy(&source, &config, &args.mapping, false, &verify_options, reporter)?;
+        if verified == ExitCode::Different {
+            return Ok(ExitCode::Different);
+        }
+    }
+    Ok(if outcome.review { ExitCode::Review } else { ExitCode::Ok })
 }
