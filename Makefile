@@ -9,8 +9,11 @@ TEST_HOME ?= /tmp/godwit-test-home
 SF ?= 1
 # e.g. BENCH_ARGS='--reps 5 --tools godwit,limit'
 BENCH_ARGS ?=
+# Size of each generated events file for the documents benchmark, in MB.
+DOCS_MB ?= 1024
+DOCS_ARGS ?=
 
-.PHONY: deps demo test build bench clean-local
+.PHONY: deps demo test build bench bench-sqlite bench-documents clean-local
 
 deps:
 	@scripts/install-deps.sh
@@ -42,10 +45,17 @@ test: deps
 	  sh -c 'if command -v cargo-nextest >/dev/null; then $(CARGO) nextest run --all-targets --no-fail-fast; \
 	         else $(CARGO) test --all-targets -- --test-threads=4; fi'
 
-bench: deps
+bench: bench-sqlite bench-documents
+
+bench-sqlite: deps
 	@scripts/install-deps.sh bench
 	$(CARGO) build --release
 	python3 bench/run.py --sf $(SF) $(BENCH_ARGS)
+
+bench-documents: deps
+	@scripts/install-deps.sh bench
+	$(CARGO) build --release
+	python3 bench/documents.py --mb $(DOCS_MB) $(DOCS_ARGS)
 
 clean-local:
 	-GODWIT_HOME=$(TEST_HOME) target/debug/godwit local stop

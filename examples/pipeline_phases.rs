@@ -1,5 +1,5 @@
 //! Throughput of the client side of a copy, phase by phase: reading rows
-//! from SQLite, then reading and encoding them into binary COPY, with
+//! from the source (SQLite or documents), then reading and encoding them into binary COPY, with
 //! nothing sent. BENCHMARKS.md quotes it next to the COPY, index and
 //! constraint phases that `godwit copy` itself reports.
 //!
@@ -7,19 +7,16 @@
 
 use std::time::Instant;
 
-use godwit::cli::args::IdentifierStyle;
 use godwit::config::Config;
 use godwit::plan::types::{ProfileNeed, profile_need};
-use godwit::plan::{self, PlanOptions};
-use godwit::source::sqlite::{SqliteSource, quote};
+use godwit::plan::{self, IdentifierStyle, PlanOptions};
+use godwit::source::{Flow, Scan, Selected, ValueRef};
 use godwit::target::postgres::encode::{Scratch, begin_row, encode_value};
-use rusqlite::types::ValueRef;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args().nth(1).ok_or("usage: pipeline_phases SOURCE.db")?;
-    let source = SqliteSource::open(&path)?;
-    let conn = source.connect()?;
-    let schema = source.describe(&conn, &|_, c| profile_need(&c.declared_type) == ProfileNeed::Always)?;
+    let path = std::env::args().nth(1).ok_or("usage: pipeline_phases SOURCE")?;
+    let source = godwit::source::open(&path)?;
+    let schema = source.describe(&|_, c| profile_need(&c.declared_type) == ProfileNeed::Always)?;
     let plan = plan::build(
         &path,
         &schema,
@@ -29,44 +26,48 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             identifiers: IdentifierStyle::Exact,
         },
     )?;
+    let mut reader = source.readers(1)?.pop().ok_or("no reader")?;
     let (mut rows_total, mut read_bytes, mut encoded_bytes) = (0u64, 0u64, 0u64);
     let (mut read_secs, mut encode_secs) = (0.0f64, 0.0f64);
     for table in &plan.tables {
         let columns: Vec<_> = table.copied_columns().collect();
-        let select: Vec<String> = columns.iter().map(|c| quote(&c.source)).collect();
-        let sql = format!("SELECT {} FROM {}", select.join(", "), quote(&table.source));
+        let select: Vec<Selected> = columns.iter().map(|c| Selected::Column(c.source.clone())).collect();
+        let scan = Scan {
+            table: &table.source,
+            select: &select,
+            rowids: None,
+            order_by: None,
+        };
 
         let started = Instant::now();
-        let mut stmt = conn.prepare(&sql)?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
+        reader.scan(&scan, &mut |row| {
             for i in 0..columns.len() {
-                read_bytes += match row.get_ref(i)? {
+                read_bytes += match row.value(i) {
                     ValueRef::Text(t) | ValueRef::Blob(t) => t.len() as u64,
                     ValueRef::Null => 0,
                     _ => 8,
                 };
             }
             rows_total += 1;
-        }
-        drop(rows);
+            Ok(Flow::Continue)
+        })?;
         read_secs += started.elapsed().as_secs_f64();
 
         let started = Instant::now();
-        let mut rows = stmt.query([])?;
         let mut buf = Vec::with_capacity(1 << 20);
         let mut scratch = Scratch::default();
-        while let Some(row) = rows.next()? {
+        reader.scan(&scan, &mut |row| {
             begin_row(&mut buf, columns.len());
             for (i, column) in columns.iter().enumerate() {
                 // Values the copy would reject are skipped here; none in the benchmark data.
-                let _ = encode_value(&mut buf, row.get_ref(i)?, &column.cast, &mut scratch);
+                let _ = encode_value(&mut buf, row.value(i), &column.cast, &mut scratch);
             }
             if buf.len() >= 512 * 1024 {
                 encoded_bytes += buf.len() as u64;
                 buf.clear();
             }
-        }
+            Ok(Flow::Continue)
+        })?;
         encoded_bytes += buf.len() as u64;
         encode_secs += started.elapsed().as_secs_f64();
     }

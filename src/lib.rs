@@ -11,6 +11,7 @@ pub mod load;
 pub mod local;
 pub mod migrate;
 pub mod plan;
+pub mod prepare;
 pub mod report;
 pub mod reverse;
 pub mod source;

@@ -31,7 +31,7 @@ pub enum Command {
     Copy(CopyArgs),
     /// Compare every table of the source with its copy, row by row.
     #[command(after_help = EXIT_CODES)]
-    Verify(crate::verify::VerifyArgs),
+    Verify(super::verify::VerifyArgs),
     /// Versioned schema migrations, diff and lint.
     Migrate(crate::migrate::MigrateArgs),
     /// Manage a throwaway local PostgreSQL cluster.
@@ -64,6 +64,7 @@ pub struct MappingArgs {
     pub identifiers: IdentifierStyle,
 }
 
+/// `--identifiers`, resolved into [`crate::plan::IdentifierStyle`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum IdentifierStyle {
     /// Keep the exact spelling and case, quoted where needed.
@@ -110,6 +111,7 @@ pub enum PlanFormat {
     Json,
 }
 
+/// `--on-error`, resolved into [`crate::load::OnError`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OnError {
     /// Fail the copy at the first value that does not fit; the target stays unchanged.
@@ -179,4 +181,43 @@ pub enum LocalAction {
     Status,
     /// Print the running cluster's connection URL.
     Url,
+}
+
+impl From<IdentifierStyle> for crate::plan::IdentifierStyle {
+    fn from(style: IdentifierStyle) -> Self {
+        match style {
+            IdentifierStyle::Exact => Self::Exact,
+            IdentifierStyle::Lower => Self::Lower,
+            IdentifierStyle::Snake => Self::Snake,
+        }
+    }
+}
+
+impl From<OnError> for crate::load::OnError {
+    fn from(mode: OnError) -> Self {
+        match mode {
+            OnError::Stop => Self::Stop,
+            OnError::Skip => Self::Skip,
+        }
+    }
+}
+
+impl OutputArgs {
+    pub fn options(&self) -> crate::report::ReportOptions {
+        crate::report::ReportOptions {
+            json: self.json,
+            quiet: self.quiet,
+        }
+    }
+}
+
+impl MappingArgs {
+    /// Loads the config file and resolves the mapping into `schema`.
+    pub fn resolve(&self, schema: &str) -> crate::error::Result<crate::prepare::Mapping> {
+        Ok(crate::prepare::Mapping {
+            config: crate::config::Config::load(self.config.as_deref())?,
+            schema: schema.to_string(),
+            identifiers: self.identifiers.into(),
+        })
+    }
 }

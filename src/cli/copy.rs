@@ -3,12 +3,10 @@
 use std::path::PathBuf;
 
 use crate::cli::args::CopyArgs;
-use crate::config::Config;
 use crate::error::{ExitCode, Result};
 use crate::load::{self, CopyOptions};
-use crate::plan::{self, PlanOptions};
+use crate::prepare::{Profiling, plan_source, replan_table};
 use crate::report::{Event, Reporter};
-use crate::source::sqlite::SqliteSource;
 use crate::target::postgres::conn::ConnSpec;
 
 pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
@@ -21,8 +19,9 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
                 .into(),
         ));
     }
-    let source = SqliteSource::open(&args.source)?;
-    let config = Config::load(args.mapping.config.as_deref())?;
+    let source = crate::source::open(&args.source)?;
+    let source = source.as_ref();
+    let mapping = args.mapping.resolve(&args.target.schema)?;
     let target = resolve_target(args.target.to.as_deref(), reporter)?;
     let jobs = args
         .jobs
@@ -31,55 +30,28 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
     let rejects_path = args
         .rejects
         .clone()
-        .unwrap_or_else(|| default_rejects_path(&source.path));
+        .unwrap_or_else(|| PathBuf::from(format!("{}.rejects.jsonl", source.file_stem())));
 
-    reporter.emit(Event::Phase(format!("reading {}", source.path.display())));
-    let conn = source.connect()?;
     // Data-only needs every column's profile: a target timestamp may take an INTEGER column of epoch values.
-    let schema = source.describe(&conn, &|_, c| {
-        args.data_only || plan::types::profile_need(&c.declared_type) == plan::types::ProfileNeed::Always
-    })?;
-    drop(conn);
-    let plan = plan::build(
-        &source.path.display().to_string(),
-        &schema,
-        &config,
-        &PlanOptions {
-            schema: args.target.schema.clone(),
-            identifiers: args.mapping.identifiers,
-        },
-    )?;
-    for w in &plan.warnings {
-        reporter.emit(Event::Info(format!("note: {w}")));
-    }
+    let profiling = if args.data_only {
+        Profiling::Everything
+    } else {
+        Profiling::AsPlanned
+    };
+    let (schema, plan) = plan_source(source, &mapping, profiling, reporter)?;
     let options = CopyOptions {
         target: target.clone(),
         schema: args.target.schema.clone(),
         replace: args.replace,
-        on_error: args.on_error,
+        on_error: args.on_error.into(),
         rejects_path,
         jobs,
     };
     let outcome = if args.data_only {
-        load::data_only::copy(&source, &schema, plan, &options, args.truncate, reporter)?
+        load::data_only::copy(source, &schema, plan, &options, args.truncate, reporter)?
     } else {
-        let plan_options = PlanOptions {
-            schema: args.target.schema.clone(),
-            identifiers: args.mapping.identifiers,
-        };
-        let replan = |table: &str| -> Result<plan::TablePlan> {
-            let conn = source.connect()?;
-            let profiled = source.describe(&conn, &|t, c| {
-                t.name == table && plan::types::profile_need(&c.declared_type) != plan::types::ProfileNeed::None
-            })?;
-            let fresh = plan::build(&source.path.display().to_string(), &profiled, &config, &plan_options)?;
-            fresh
-                .tables
-                .into_iter()
-                .find(|t| t.source == table)
-                .ok_or_else(|| crate::error::Error::Other(format!("table {table} vanished while re-planning")))
-        };
-        load::copy(&source, plan, &replan, &options, reporter)?
+        let replan = |table: &str| replan_table(source, &mapping, table);
+        load::copy(source, plan, &replan, &options, reporter)?
     };
     let review = outcome.review;
     reporter.emit(Event::CopyFinished(outcome.summary));
@@ -93,7 +65,7 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
             jobs,
             max_keys: 100,
         };
-        let verified = crate::verify::after_copy(&source, &config, &args.mapping, args.data_only, &options, reporter)?;
+        let verified = crate::verify::after_copy(source, &mapping, args.data_only, &options, reporter)?;
         if verified == ExitCode::Different {
             return Ok(ExitCode::Different);
         }
@@ -123,14 +95,6 @@ pub fn resolve_target(to: Option<&str>, reporter: &Reporter) -> Result<ConnSpec>
     }
 }
 
-fn default_rejects_path(source: &std::path::Path) -> PathBuf {
-    let stem = source
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "godwit".into());
-    PathBuf::from(format!("{stem}.rejects.jsonl"))
-}
-
 /// `copy postgresql://... --to sqlite:PATH`: the way back.
 fn run_reverse(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
     let Some(path) = args.target.to.as_deref().and_then(|t| t.strip_prefix("sqlite:")) else {
@@ -153,16 +117,20 @@ fn run_reverse(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
     let outcome = crate::reverse::copy(&options, reporter)?;
     reporter.emit(Event::CopyFinished(outcome.summary));
     if args.verify {
-        let source = SqliteSource::open(path)?;
+        let written = crate::source::open(&format!("sqlite:{path}"))?;
         // The file is the app's own again: no casts or renames apply to it.
-        let config = Config::default();
+        let mapping = crate::prepare::Mapping {
+            config: crate::config::Config::default(),
+            schema: options.schema.clone(),
+            identifiers: args.mapping.identifiers.into(),
+        };
         let verify_options = crate::verify::VerifyOptions {
             target: options.source.clone(),
             schema: options.schema.clone(),
             jobs: args.jobs.unwrap_or_else(crate::verify::default_jobs).max(1),
             max_keys: 100,
         };
-        let verified = crate::verify::after_copy(&source, &config, &args.mapping, false, &verify_options, reporter)?;
+        let verified = crate::verify::after_copy(written.as_ref(), &mapping, false, &verify_options, reporter)?;
         if verified == ExitCode::Different {
             return Ok(ExitCode::Different);
         }

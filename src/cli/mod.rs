@@ -6,7 +6,7 @@ pub mod args;
 mod copy;
 mod local;
 mod plan;
-pub mod prepare;
+mod verify;
 
 pub use args::{Cli, Command, OutputArgs, TargetArgs};
 pub use copy::resolve_target;
@@ -52,10 +52,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Plan(args) => plan::run(args),
         Command::Copy(args) => {
-            let reporter = Reporter::new(&args.output);
+            let reporter = Reporter::new(args.output.options());
             copy::run(args, &reporter)
         }
-        Command::Verify(args) => crate::verify::run_cli(args),
+        Command::Verify(args) => verify::run(args),
         Command::Migrate(args) => crate::migrate::run_cli(args),
         Command::Local(args) => local::run(args),
     }

@@ -1,32 +1,22 @@
 //! `godwit plan`: read the source, print the schema and every cast.
 
 use crate::cli::args::{PlanArgs, PlanFormat};
-use crate::config::Config;
 use crate::error::{ExitCode, Result};
-use crate::plan::{self, Plan, PlanOptions};
-use crate::source::sqlite::{SqliteSource, quote};
+use crate::plan::{self, Plan};
+use crate::prepare::describe_and_plan;
 use crate::target::postgres::ddl;
 
 pub fn run(args: PlanArgs) -> Result<ExitCode> {
-    let source = SqliteSource::open(&args.source)?;
-    let config = Config::load(args.mapping.config.as_deref())?;
-    let conn = source.connect()?;
-    let schema = source.describe(&conn, &|_, _| true)?;
-    let mut plan = plan::build(
-        &source.path.display().to_string(),
-        &schema,
-        &config,
-        &PlanOptions {
-            schema: args.schema.clone(),
-            identifiers: args.mapping.identifiers,
-        },
-    )?;
+    let source = crate::source::open(&args.source)?;
+    let mapping = args.mapping.resolve(&args.schema)?;
+    let (_, mut plan) = describe_and_plan(source.as_ref(), &mapping, &|_, _| true)?;
     for table in &plan.tables {
         for column in &table.columns {
-            let samples = sample(&conn, &table.source, &column.source);
             if column.reason.starts_with("cast in config") {
                 continue;
             }
+            // Suggestions are a courtesy: a column that cannot be sampled gets none.
+            let samples = source.sample(&table.source, &column.source, 50).unwrap_or_default();
             if let Some(s) = plan::suggest::for_column(&table.source, &column.source, &column.declared, &samples) {
                 plan.suggestions.push(s);
             }
@@ -37,20 +27,6 @@ pub fn run(args: PlanArgs) -> Result<ExitCode> {
         PlanFormat::Text => print!("{}", render(&plan)),
     }
     Ok(ExitCode::Ok)
-}
-
-fn sample(conn: &rusqlite::Connection, table: &str, column: &str) -> Vec<rusqlite::types::Value> {
-    let sql = format!(
-        "SELECT {c} FROM {t} WHERE {c} IS NOT NULL LIMIT 50",
-        c = quote(column),
-        t = quote(table)
-    );
-    let Ok(mut stmt) = conn.prepare(&sql) else {
-        return Vec::new();
-    };
-    stmt.query_map([], |r| r.get::<_, rusqlite::types::Value>(0))
-        .map(|rows| rows.flatten().collect())
-        .unwrap_or_default()
 }
 
 /// The human form: DDL, then a table of columns and casts, then notes.
@@ -86,6 +62,8 @@ pub fn render(plan: &Plan) -> String {
         }
     }
     for (title, items) in [
+        ("Keys and relations inferred", &plan.inferred),
+        ("Skipped files", &plan.skipped),
         ("Not migrated", &plan.not_migrated),
         ("Warnings", &plan.warnings),
         ("Suggestions", &plan.suggestions),

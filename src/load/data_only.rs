@@ -17,8 +17,8 @@ use crate::load::{CopyOptions, CopyOutcome};
 use crate::plan::Plan;
 use crate::plan::retarget::{self, Fit};
 use crate::report::{CopySummary, Event, Reporter, TableSummary, interrupt};
+use crate::source::Source;
 use crate::source::SourceSchema;
-use crate::source::sqlite::SqliteSource;
 use crate::target::postgres::catalog;
 use crate::target::postgres::conn::{quote_ident, quote_literal};
 use crate::target::postgres::ddl::qualified;
@@ -31,7 +31,7 @@ struct TargetForeignKey {
 }
 
 pub fn copy(
-    source: &SqliteSource,
+    source: &dyn Source,
     schema: &SourceSchema,
     mut plan: Plan,
     options: &CopyOptions,
@@ -56,10 +56,10 @@ pub fn copy(
     let (order, cycle_notes) = load_order(&plan, &foreign_keys, &mut client)?;
     let mut notes: Vec<String> = cycle_notes;
 
-    let sqlite = source
-        .snapshot(1)?
+    let mut reader = source
+        .readers(1)?
         .pop()
-        .ok_or_else(|| Error::Other("no SQLite reader".into()))?;
+        .ok_or_else(|| Error::Other("no source reader".into()))?;
     let rejects = RejectSink::new(options.on_error, options.rejects_path.clone());
     client
         .batch_execute("BEGIN; SET CONSTRAINTS ALL DEFERRED")
@@ -100,7 +100,7 @@ pub fn copy(
                 rows: table.row_count,
             });
             let outcome = copy_chunk(
-                &sqlite,
+                reader.as_mut(),
                 &mut client,
                 &copy,
                 Chunk {

@@ -16,16 +16,25 @@ use std::time::{Duration, Instant};
 
 use postgres::Client;
 
-use crate::cli::args::OnError;
 use crate::error::{Error, Result};
 use crate::plan::{Plan, TablePlan};
 use crate::report::{CopySummary, Event, Reporter, TableSummary, interrupt};
-use crate::source::sqlite::SqliteSource;
+use crate::source::{Reader, RowidRange, Source};
 use crate::target::postgres::conn::{ConnSpec, describe_pg_error, quote_ident};
 use crate::target::postgres::ddl;
 use queue::TaskQueue;
 use rejects::RejectSink;
 use worker::{Chunk, ChunkOutcome, CopyMode, TableCopy, TableProgress, copy_chunk};
+
+/// What a copy does with a value that does not fit its column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnError {
+    /// Fail at the first such value; the target stays unchanged.
+    #[default]
+    Stop,
+    /// Load everything else, write rejected rows to the reject file, exit 3.
+    Skip,
+}
 
 #[derive(Debug, Clone)]
 pub struct CopyOptions {
@@ -51,7 +60,7 @@ const CHUNK_ROWS: u64 = 250_000;
 enum Task {
     Copy {
         table: usize,
-        range: Option<(i64, i64)>,
+        range: Option<RowidRange>,
     },
     /// An index build (CREATE INDEX) or another statement on one table.
     Sql {
@@ -70,7 +79,7 @@ enum Task {
 
 /// Runs a schema-and-data copy.
 pub fn copy(
-    source: &SqliteSource,
+    source: &dyn Source,
     mut plan: Plan,
     replan: &Replan<'_>,
     options: &CopyOptions,
@@ -190,7 +199,7 @@ struct Loaded {
 pub type Replan<'a> = dyn Fn(&str) -> Result<TablePlan> + Sync + 'a;
 
 fn load_into_staging(
-    source: &SqliteSource,
+    source: &dyn Source,
     plan: &mut Plan,
     replan: &Replan<'_>,
     options: &CopyOptions,
@@ -210,7 +219,7 @@ fn load_into_staging(
 
     // Snapshot: every reader sees the same committed state of the source.
     let jobs = options.jobs.max(1);
-    let mut readers = source.snapshot(jobs)?;
+    let mut readers = source.readers(jobs)?;
     let mut pgs: Vec<Client> = (0..jobs)
         .map(|_| connect_worker(&options.target))
         .collect::<Result<_>>()?;
@@ -390,7 +399,7 @@ fn copy_round(
     tables: &[usize],
     plain_generated: &[Vec<String>],
     schema: &str,
-    readers: &mut [rusqlite::Connection],
+    readers: &mut [Box<dyn Reader>],
     pgs: &mut [Client],
     progress: &[TableProgress],
     rejects: &RejectSink,
@@ -402,8 +411,7 @@ fn copy_round(
         .zip(plain_generated)
         .map(|(t, plain)| TableCopy::new(schema, t, plain))
         .collect();
-    let tasks = plan_copy_tasks(&readers[0], plan, tables, pgs.len())
-        .map_err(|e| Error::Other(format!("planning chunks: {e}")))?;
+    let tasks = plan_copy_tasks(readers[0].as_mut(), plan, tables, pgs.len())?;
     for task in &tasks {
         if let Task::Copy { table, .. } = task {
             progress[*table].chunks_left.fetch_add(1, Ordering::Relaxed);
@@ -425,7 +433,7 @@ fn copy_round(
         Some(readers),
         tasks,
         Some(&tick),
-        &|pg, sqlite, task, queue| match task {
+        &|pg, reader, task, queue| match task {
             Task::Copy { table, range } => {
                 let p = &progress[table];
                 if p.unforeseen.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
@@ -438,14 +446,14 @@ fn copy_round(
                         rows: plan.tables[table].row_count,
                     });
                 }
-                let sqlite = sqlite.ok_or_else(|| Error::Other("no SQLite reader".into()))?;
+                let reader = reader.ok_or_else(|| Error::Other("no source reader".into()))?;
                 let stop = || queue.is_aborted() || interrupt::requested();
                 let mode = if range.is_none() {
                     CopyMode::Freeze
                 } else {
                     CopyMode::Plain
                 };
-                let outcome = copy_chunk(sqlite, pg, &copies[table], Chunk { range, mode }, p, rejects, &stop)?;
+                let outcome = copy_chunk(reader, pg, &copies[table], Chunk { range, mode }, p, rejects, &stop)?;
                 if let ChunkOutcome::Unforeseen { column, why } = outcome {
                     let mut slot = p.unforeseen.lock().unwrap_or_else(|e| e.into_inner());
                     slot.get_or_insert((column, why));
@@ -473,13 +481,13 @@ fn copy_round(
         .collect())
 }
 
-type Handler<'a> = dyn Fn(&mut Client, Option<&rusqlite::Connection>, Task, &TaskQueue<Task>) -> Result<()> + Sync + 'a;
+type Handler<'a> = dyn Fn(&mut Client, Option<&mut dyn Reader>, Task, &TaskQueue<Task>) -> Result<()> + Sync + 'a;
 
 /// Runs tasks on one thread per connection until none are queued or
 /// running. The first error aborts the rest and is returned.
 fn run_pool(
     pgs: &mut [Client],
-    readers: Option<&mut [rusqlite::Connection]>,
+    readers: Option<&mut [Box<dyn Reader>]>,
     tasks: Vec<Task>,
     tick: Option<&(dyn Fn() + Sync)>,
     handle: &Handler<'_>,
@@ -487,7 +495,7 @@ fn run_pool(
     let queue = TaskQueue::new(tasks);
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
     let finished = std::sync::atomic::AtomicBool::new(false);
-    let mut readers: Vec<Option<&mut rusqlite::Connection>> = match readers {
+    let mut readers: Vec<Option<&mut Box<dyn Reader>>> = match readers {
         Some(r) => r.iter_mut().map(Some).collect(),
         None => Vec::new(),
     };
@@ -507,11 +515,15 @@ fn run_pool(
         let workers: Vec<_> = pgs
             .iter_mut()
             .zip(readers)
-            .map(|(pg, sqlite)| {
+            .map(|(pg, mut reader)| {
                 let (queue, first_error) = (&queue, &first_error);
                 scope.spawn(move || {
                     while let Some(task) = queue.next() {
-                        let result = handle(pg, sqlite.as_deref(), task, queue);
+                        let reader: Option<&mut dyn Reader> = match reader.as_mut() {
+                            Some(boxed) => Some(boxed.as_mut()),
+                            None => None,
+                        };
+                        let result = handle(pg, reader, task, queue);
                         queue.done();
                         if let Err(e) = result {
                             let mut slot = first_error.lock().unwrap_or_else(|p| p.into_inner());
@@ -595,16 +607,15 @@ fn index_tasks(schema: &str, table: &TablePlan) -> Vec<Task> {
 }
 
 /// Copy tasks, largest tables first, large rowid tables split into ranges.
-fn plan_copy_tasks(
-    sqlite: &rusqlite::Connection,
-    plan: &Plan,
-    tables: &[usize],
-    jobs: usize,
-) -> rusqlite::Result<Vec<Task>> {
+fn plan_copy_tasks(reader: &mut dyn Reader, plan: &Plan, tables: &[usize], jobs: usize) -> Result<Vec<Task>> {
     let sizes: Vec<u64> = tables
         .iter()
-        .map(|&i| estimated_bytes(sqlite, &plan.tables[i]))
-        .collect::<rusqlite::Result<_>>()?;
+        .map(|&i| {
+            let t = &plan.tables[i];
+            let columns: Vec<String> = t.columns.iter().map(|c| c.source.clone()).collect();
+            reader.estimated_bytes(&t.source, &columns, t.row_count)
+        })
+        .collect::<Result<_>>()?;
     let fair_share = sizes.iter().sum::<u64>() / u64::try_from(jobs.max(1)).unwrap_or(1);
     let mut order: Vec<(usize, u64)> = tables.iter().copied().zip(sizes).collect();
     order.sort_by_key(|&(_, size)| std::cmp::Reverse(size));
@@ -613,64 +624,34 @@ fn plan_copy_tasks(
         let t = &plan.tables[i];
         // A table is split across workers only when alone it would be the
         // critical path; otherwise it loads whole, with FREEZE.
-        if t.has_rowid && t.row_count > CHUNK_ROWS && size > fair_share {
-            let (lo, hi): (i64, i64) = sqlite.query_row(
-                &format!(
-                    "SELECT min(rowid), max(rowid) FROM {}",
-                    crate::source::sqlite::quote(&t.source)
-                ),
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-            let chunks = i64::try_from(t.row_count.div_ceil(CHUNK_ROWS)).unwrap_or(1);
-            let span = (hi - lo) / chunks + 1;
-            let mut start = lo;
-            while start <= hi {
-                let end = start.saturating_add(span).min(hi.saturating_add(1));
-                tasks.push(Task::Copy {
-                    table: i,
-                    range: Some((start, if end > hi { i64::MAX } else { end })),
-                });
-                start = end;
-                if end == i64::MAX {
-                    break;
-                }
-            }
+        let bounds = if t.has_rowid && t.row_count > CHUNK_ROWS && size > fair_share {
+            reader.rowid_bounds(&t.source)?
         } else {
+            None
+        };
+        let Some((lo, hi)) = bounds else {
             tasks.push(Task::Copy { table: i, range: None });
+            continue;
+        };
+        let chunks = i64::try_from(t.row_count.div_ceil(CHUNK_ROWS)).unwrap_or(1);
+        let span = (hi - lo) / chunks + 1;
+        let mut start = lo;
+        while start <= hi {
+            let end = start.saturating_add(span).min(hi.saturating_add(1));
+            tasks.push(Task::Copy {
+                table: i,
+                range: Some(RowidRange {
+                    from: Some(start),
+                    to: Some(if end > hi { i64::MAX } else { end }),
+                }),
+            });
+            start = end;
+            if end == i64::MAX {
+                break;
+            }
         }
     }
     Ok(tasks)
-}
-
-/// A table's size from the average size of its first rows: cheap, and
-/// enough to balance the work (a BLOB table has few rows but many bytes).
-fn estimated_bytes(sqlite: &rusqlite::Connection, table: &TablePlan) -> rusqlite::Result<u64> {
-    let columns: Vec<String> = table
-        .columns
-        .iter()
-        .map(|c| {
-            format!(
-                "coalesce(length(CAST({} AS BLOB)), 0)",
-                crate::source::sqlite::quote(&c.source)
-            )
-        })
-        .collect();
-    if columns.is_empty() {
-        return Ok(0);
-    }
-    let average: Option<f64> = sqlite.query_row(
-        &format!(
-            "SELECT avg({}) FROM (SELECT * FROM {} LIMIT 1000)",
-            columns.join(" + "),
-            crate::source::sqlite::quote(&table.source)
-        ),
-        [],
-        |r| r.get(0),
-    )?;
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // a non-negative estimate
-    let bytes = (average.unwrap_or(0.0) * table.row_count as f64) as u64;
-    Ok(bytes)
 }
 
 /// Creates a table; a generated column whose expression PostgreSQL

@@ -5,94 +5,77 @@
 use std::collections::HashMap;
 
 use postgres::GenericClient;
-use rusqlite::types::ValueRef;
 
 use crate::error::Result;
 use crate::plan::types::{Affinity, Cast, EpochUnit, affinity, parse_declared};
 use crate::plan::{Plan, TablePlan};
 pub use crate::reverse::origin::TableOrigin;
-use crate::reverse::origin::{self, ColumnOrigin, FileSettings, ObjectSql, Restore, TimeFormat, Unit};
-use crate::source::sqlite::{SqliteSource, quote};
+use crate::reverse::origin::{self, ColumnOrigin, ObjectSql, Restore, TimeFormat, Unit};
+use crate::source::native::NativeTable;
+use crate::source::{Flow, Reader, Scan, Selected, Source, ValueRef};
 
 /// Distinct date/time shapes kept per column; more means free-form text.
 const MAX_FORMATS: usize = 16;
 
-/// Reads what the reverse copy needs from the source: sqlite_master, the
-/// file's PRAGMAs, and one scan of the columns whose values' spelling the
-/// casts forget (dates and times, booleans, UUIDs).
-pub fn gather(source: &SqliteSource, plan: &Plan) -> Result<Vec<TableOrigin>> {
-    let conn = source.connect()?;
-    let e = |err| source.err(err);
-    let pragma = |name: &str| -> Result<i64> { conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0)).map_err(e) };
-    let journal: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(e)?;
-    let file = FileSettings {
-        page_size: pragma("page_size")?,
-        auto_vacuum: pragma("auto_vacuum")?,
-        user_version: pragma("user_version")?,
-        application_id: pragma("application_id")?,
-        wal: journal.eq_ignore_ascii_case("wal"),
+/// Reads what the reverse copy needs from the source: its own DDL and file
+/// settings, and one scan of the columns whose values' spelling the casts
+/// forget (dates and times, booleans, UUIDs). Empty for a source that has
+/// no DDL of its own to go back to.
+pub fn gather(source: &dyn Source, plan: &Plan) -> Result<Vec<TableOrigin>> {
+    let Some(native) = source.native_ddl()? else {
+        return Ok(Vec::new());
     };
-    let mut stmt = conn
-        .prepare("SELECT type, name, tbl_name, sql, rowid FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid")
-        .map_err(e)?;
-    let master: Vec<(String, String, String, String, i64)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-        .map_err(e)?
-        .collect::<Result<_, _>>()
-        .map_err(e)?;
-    let sequences: HashMap<String, i64> = conn
-        .prepare("SELECT name, seq FROM sqlite_sequence")
-        .and_then(|mut s| {
-            s.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
-                .collect::<rusqlite::Result<_>>()
-        })
-        .unwrap_or_default();
-
+    let mut reader = source.readers(1)?.pop();
     let mut out: Vec<TableOrigin> = Vec::new();
     for table in &plan.tables {
-        let Some((_, _, _, sql, position)) = master
+        let Some(object) = native
+            .objects
             .iter()
-            .find(|(kind, name, ..)| kind == "table" && name == &table.source)
+            .find(|o| o.kind == "table" && o.name == table.source)
         else {
             continue;
         };
-        let objects = master
+        let Some(declared) = native.tables.iter().find(|t| t.name == table.source) else {
+            continue;
+        };
+        let objects = native
+            .objects
             .iter()
-            .filter(|(kind, _, tbl, ..)| (kind == "index" || kind == "trigger") && tbl == &table.source)
-            .map(|(kind, name, _, sql, _)| ObjectSql {
-                kind: kind.clone(),
-                name: name.clone(),
-                sql: sql.clone(),
+            .filter(|o| (o.kind == "index" || o.kind == "trigger") && o.table == table.source)
+            .map(|o| ObjectSql {
+                kind: o.kind.clone(),
+                name: o.name.clone(),
+                sql: o.sql.clone(),
             })
             .collect();
-        let columns = describe_columns(&conn, table).map_err(e)?;
+        let columns = match reader.as_mut() {
+            Some(reader) => describe_columns(reader.as_mut(), table, declared)?,
+            None => Vec::new(),
+        };
         out.push(TableOrigin {
             name: table.source.clone(),
             target: table.target.clone(),
-            position: *position,
-            sql: sql.clone(),
+            position: object.position,
+            sql: object.sql.clone(),
             objects,
-            columns: columns.0,
-            sequence: sequences.get(&table.source).copied(),
-            rowid_alias: columns.1,
-            file: file.clone(),
+            columns,
+            sequence: declared.sequence,
+            rowid_alias: declared.rowid_alias.clone(),
+            file: native.settings.clone(),
         });
     }
     // Views belong to no one table: each goes with the last copied table
     // created before it, so it is created again after all tables exist.
-    for (kind, name, _, sql, position) in &master {
-        if kind != "view" {
-            continue;
-        }
+    for view in native.objects.iter().filter(|o| o.kind == "view") {
         if let Some(owner) = out
             .iter_mut()
-            .filter(|t| t.position < *position)
+            .filter(|t| t.position < view.position)
             .max_by_key(|t| t.position)
         {
             owner.objects.push(ObjectSql {
-                kind: kind.clone(),
-                name: name.clone(),
-                sql: sql.clone(),
+                kind: view.kind.clone(),
+                name: view.name.clone(),
+                sql: view.sql.clone(),
             });
         }
     }
@@ -157,38 +140,28 @@ fn needs_scan(cast: &Cast) -> bool {
     )
 }
 
-/// Every column of the table in SQLite order, and the rowid alias.
-fn describe_columns(
-    conn: &rusqlite::Connection,
-    table: &TablePlan,
-) -> rusqlite::Result<(Vec<ColumnOrigin>, Option<String>)> {
-    let mut stmt = conn.prepare("SELECT name, type, pk FROM pragma_table_xinfo(?1) ORDER BY cid")?;
-    let info: Vec<(String, String, i64)> = stmt
-        .query_map([&table.source], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    let keys = info.iter().filter(|(_, _, pk)| *pk > 0).count();
-    let rowid_alias = info
-        .iter()
-        .find(|(_, declared, pk)| *pk > 0 && keys == 1 && declared.eq_ignore_ascii_case("INTEGER") && table.has_rowid)
-        .map(|(name, ..)| name.clone());
-
+/// Every column of the table in the source's order, with its rule.
+fn describe_columns(reader: &mut dyn Reader, table: &TablePlan, native: &NativeTable) -> Result<Vec<ColumnOrigin>> {
     let scanned: Vec<&crate::plan::ColumnPlan> = table.copied_columns().filter(|c| needs_scan(&c.cast)).collect();
     let mut facts: Vec<Facts> = scanned.iter().map(|_| Facts::default()).collect();
     if !scanned.is_empty() {
-        let list: Vec<String> = scanned.iter().map(|c| quote(&c.source)).collect();
-        let mut select = conn.prepare(&format!("SELECT {} FROM {}", list.join(", "), quote(&table.source)))?;
-        let mut rows = select.query([])?;
-        while let Some(row) = rows.next()? {
+        let select: Vec<Selected> = scanned.iter().map(|c| Selected::Column(c.source.clone())).collect();
+        let scan = Scan {
+            table: &table.source,
+            select: &select,
+            rowids: None,
+            order_by: None,
+        };
+        reader.scan(&scan, &mut |row| {
             for (i, f) in facts.iter_mut().enumerate() {
-                observe(f, &scanned[i].cast, row.get_ref(i)?);
+                observe(f, &scanned[i].cast, row.value(i));
             }
-        }
+            Ok(Flow::Continue)
+        })?;
     }
-
     let mut columns = Vec::new();
-    for (name, declared, _) in &info {
-        let planned = table.copied_columns().find(|c| &c.source == name);
-        let Some(planned) = planned else {
+    for (name, declared) in &native.columns {
+        let Some(planned) = table.copied_columns().find(|c| &c.source == name) else {
             columns.push(ColumnOrigin {
                 name: name.clone(),
                 target: None,
@@ -217,7 +190,7 @@ fn describe_columns(
             classes,
         });
     }
-    Ok((columns, rowid_alias))
+    Ok(columns)
 }
 
 fn observe(f: &mut Facts, cast: &Cast, value: ValueRef<'_>) {

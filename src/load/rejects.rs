@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
-use crate::cli::args::OnError;
 use crate::error::{Error, Result};
+use crate::load::OnError;
 
 #[derive(Debug, Serialize)]
 pub struct RejectRecord<'a> {
@@ -92,8 +92,8 @@ pub fn key_text(key: &serde_json::Map<String, serde_json::Value>) -> String {
 
 /// A source value as JSON, the way the reject file writes keys (and verify
 /// reports the same rows): blobs as hex.
-pub fn json_of(value: rusqlite::types::ValueRef<'_>) -> serde_json::Value {
-    use rusqlite::types::ValueRef;
+pub fn json_of(value: crate::source::ValueRef<'_>) -> serde_json::Value {
+    use crate::source::ValueRef;
     match value {
         ValueRef::Null => serde_json::Value::Null,
         ValueRef::Integer(i) => i.into(),

@@ -1,18 +1,16 @@
-//! One worker's hot loop: read a chunk of rows from SQLite, encode each
-//! value straight into binary COPY, stream it to PostgreSQL.
+//! One worker's hot loop: read a chunk of rows from the source, encode
+//! each value straight into binary COPY, stream it to PostgreSQL.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use postgres::Client;
-use rusqlite::Connection;
-use rusqlite::types::ValueRef;
 
 use crate::error::{Error, Result};
 use crate::load::rejects::{RejectRecord, RejectSink, json_of};
 use crate::plan::types::breaks_speculation;
 use crate::plan::{ColumnPlan, TablePlan};
-use crate::source::sqlite::quote;
+use crate::source::{Flow, Reader, Row, RowidRange, Scan, Selected, ValueRef};
 use crate::target::postgres::copy::{BinaryCopy, FLUSH_BYTES, copy_statement};
 use crate::target::postgres::encode::{Scratch, begin_row, encode_value, value_preview};
 
@@ -33,11 +31,11 @@ pub struct TableProgress {
 pub struct TableCopy<'a> {
     pub plan: &'a TablePlan,
     pub columns: Vec<&'a ColumnPlan>,
-    /// Positions of the row-key columns in the SELECT list.
+    /// Positions of the row-key columns in the select list.
     pub key_positions: Vec<usize>,
-    /// Position of `rowid` in the SELECT list, to name rows whose key is NULL.
+    /// Position of `rowid` in the select list, to name rows whose key is NULL.
     pub rowid_position: Option<usize>,
-    pub select: String,
+    pub select: Vec<Selected>,
     pub copy: String,
     /// COPY with FREEZE, for a table loaded whole in the transaction that
     /// truncates it: rows arrive frozen and all-visible, which measured
@@ -53,7 +51,7 @@ impl<'a> TableCopy<'a> {
             .iter()
             .filter(|c| c.generated.is_none() || plain_generated.contains(&c.target))
             .collect();
-        let mut select: Vec<String> = columns.iter().map(|c| quote(&c.source)).collect();
+        let mut select: Vec<Selected> = columns.iter().map(|c| Selected::Column(c.source.clone())).collect();
         let mut key_positions = Vec::new();
         for key in &plan.row_key {
             match columns.iter().position(|c| &c.source == key) {
@@ -61,15 +59,15 @@ impl<'a> TableCopy<'a> {
                 None => {
                     key_positions.push(select.len());
                     select.push(if key == "rowid" {
-                        "rowid".to_string()
+                        Selected::Rowid
                     } else {
-                        quote(key)
+                        Selected::Column(key.clone())
                     });
                 }
             }
         }
         let rowid_position = if plan.has_rowid && !plan.row_key.iter().any(|k| k == "rowid") {
-            select.push("rowid".to_string());
+            select.push(Selected::Rowid);
             Some(select.len() - 1)
         } else {
             None
@@ -79,7 +77,7 @@ impl<'a> TableCopy<'a> {
             plan,
             key_positions,
             rowid_position,
-            select: format!("SELECT {} FROM {}", select.join(", "), quote(&plan.source)),
+            select,
             copy: copy_statement(schema, &plan.target, &targets, false),
             copy_freeze: copy_statement(schema, &plan.target, &targets, true),
             truncate: format!(
@@ -116,13 +114,13 @@ pub enum CopyMode {
 #[derive(Debug, Clone, Copy)]
 pub struct Chunk {
     /// `lo <= rowid < hi`, or every row.
-    pub range: Option<(i64, i64)>,
+    pub range: Option<RowidRange>,
     pub mode: CopyMode,
 }
 
 /// Copies one chunk of one table.
 pub fn copy_chunk(
-    sqlite: &Connection,
+    reader: &mut dyn Reader,
     pg: &mut Client,
     table: &TableCopy<'_>,
     chunk: Chunk,
@@ -130,17 +128,6 @@ pub fn copy_chunk(
     rejects: &RejectSink,
     should_stop: &dyn Fn() -> bool,
 ) -> Result<ChunkOutcome> {
-    let source_err = |e: rusqlite::Error| Error::Other(format!("reading table {}: {e}", table.plan.source));
-    let sql = match chunk.range {
-        Some(_) => format!("{} WHERE rowid >= ?1 AND rowid < ?2", table.select),
-        None => table.select.clone(),
-    };
-    let mut stmt = sqlite.prepare_cached(&sql).map_err(source_err)?;
-    let mut rows = match chunk.range {
-        Some((lo, hi)) => stmt.query([lo, hi]),
-        None => stmt.query([]),
-    }
-    .map_err(source_err)?;
     let freeze = chunk.mode == CopyMode::Freeze;
     if freeze {
         pg.batch_execute(&format!("BEGIN; {}", table.truncate))
@@ -148,7 +135,13 @@ pub fn copy_chunk(
     }
     let statement = if freeze { &table.copy_freeze } else { &table.copy };
     let mut copy = BinaryCopy::start(pg, statement, table.plan.target.clone())?;
-    let outcome = stream_rows(&mut rows, &mut copy, table, progress, rejects, should_stop);
+    let scan = Scan {
+        table: &table.plan.source,
+        select: &table.select,
+        rowids: chunk.range,
+        order_by: None,
+    };
+    let outcome = stream_rows(reader, &scan, &mut copy, table, progress, rejects, should_stop);
     let finished = match outcome {
         Ok(ChunkOutcome::Copied) => copy.finish().map(|_| ChunkOutcome::Copied),
         other => {
@@ -170,29 +163,37 @@ pub fn copy_chunk(
 
 /// Encodes rows into the COPY until the chunk ends or a value stops it.
 fn stream_rows(
-    rows: &mut rusqlite::Rows<'_>,
+    reader: &mut dyn Reader,
+    scan: &Scan<'_>,
     copy: &mut BinaryCopy<'_>,
     table: &TableCopy<'_>,
     progress: &TableProgress,
     rejects: &RejectSink,
     should_stop: &dyn Fn() -> bool,
 ) -> Result<ChunkOutcome> {
-    let source_err = |e: rusqlite::Error| Error::Other(format!("reading table {}: {e}", table.plan.source));
     let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_BYTES + 64 * 1024);
     let mut scratch = Scratch::default();
     let mut pending_rows = 0u64;
+    let mut outcome = ChunkOutcome::Copied;
     let fields = table.columns.len();
-    while let Some(row) = rows.next().map_err(source_err)? {
+    reader.scan(scan, &mut |row: &dyn Row| {
         let row_start = buf.len();
         begin_row(&mut buf, fields);
-        let mut rejected = None;
+        let mut rejected = row.problem().map(|p| {
+            let column = p.column.clone().unwrap_or_else(|| "(record)".into());
+            (column, p.reason.clone(), p.value.clone())
+        });
         for (i, column) in table.columns.iter().enumerate() {
-            let value = row.get_ref(i).map_err(source_err)?;
+            if rejected.is_some() {
+                break;
+            }
+            let value = row.value(i);
             if column.speculative && breaks_speculation(&column.cast, value) {
-                return Ok(ChunkOutcome::Unforeseen {
+                outcome = ChunkOutcome::Unforeseen {
                     column: column.source.clone(),
                     why: format!("holds {}", value_preview(value)),
-                });
+                };
+                return Ok(Flow::Stop);
             }
             let result = if column.not_null && value == ValueRef::Null {
                 Err("NULL in a NOT NULL column".to_string())
@@ -201,33 +202,34 @@ fn stream_rows(
             };
             if let Err(reason) = result {
                 if column.speculative {
-                    return Ok(ChunkOutcome::Unforeseen {
+                    outcome = ChunkOutcome::Unforeseen {
                         column: column.source.clone(),
                         why: reason,
-                    });
+                    };
+                    return Ok(Flow::Stop);
                 }
-                rejected = Some((i, reason, value_preview(value)));
+                rejected = Some((table.columns[i].source.clone(), reason, value_preview(value)));
                 break;
             }
         }
         match rejected {
             None => pending_rows += 1,
-            Some((i, reason, value)) => {
+            Some((column, reason, value)) => {
                 buf.truncate(row_start);
                 let mut key = serde_json::Map::new();
                 for (name, pos) in table.plan.row_key.iter().zip(&table.key_positions) {
-                    key.insert(name.clone(), json_of(row.get_ref(*pos).map_err(source_err)?));
+                    key.insert(name.clone(), json_of(row.value(*pos)));
                 }
                 if let Some(pos) = table
                     .rowid_position
                     .filter(|_| key.values().any(serde_json::Value::is_null))
                 {
-                    key.insert("rowid".into(), json_of(row.get_ref(pos).map_err(source_err)?));
+                    key.insert("rowid".into(), json_of(row.value(pos)));
                 }
                 rejects.record(&RejectRecord {
                     table: &table.plan.source,
                     key,
-                    column: &table.columns[i].source,
+                    column: &column,
                     reason: &reason,
                     value,
                 })?;
@@ -244,6 +246,10 @@ fn stream_rows(
                 return Err(Error::Interrupted);
             }
         }
+        Ok(Flow::Continue)
+    })?;
+    if outcome != ChunkOutcome::Copied {
+        return Ok(outcome);
     }
     copy.write(&buf)?;
     progress.rows.fetch_add(pending_rows, Ordering::Relaxed);

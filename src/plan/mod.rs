@@ -12,10 +12,10 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
-use crate::cli::args::IdentifierStyle;
 use crate::config::{CastTarget, Config, Transform};
 use crate::error::{Error, Result};
 use crate::source::{Deferrable, IndexPart, SourceSchema, Table};
+pub use names::IdentifierStyle;
 use types::{Cast, EpochUnit, PgType};
 
 #[derive(Debug, Clone, Serialize)]
@@ -28,6 +28,12 @@ pub struct Plan {
     pub not_migrated: Vec<String>,
     pub warnings: Vec<String>,
     pub suggestions: Vec<String>,
+    /// Keys and relations a document source inferred, with their evidence.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inferred: Vec<String>,
+    /// Files a directory source passed over.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -253,6 +259,8 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
         not_migrated: Vec::new(),
         warnings: Vec::new(),
         suggestions: Vec::new(),
+        inferred: schema.inferred.clone(),
+        skipped: schema.skipped.clone(),
     };
 
     for table in &kept {

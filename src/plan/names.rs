@@ -3,7 +3,17 @@
 //! PostgreSQL silently cuts names at 63 bytes, so longer names and the
 //! collisions normalising would cause are errors raised before any work.
 
-use crate::cli::args::IdentifierStyle;
+/// How table and column names are spelled in PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IdentifierStyle {
+    /// Keep the exact spelling and case, quoted where needed.
+    #[default]
+    Exact,
+    /// Lower-case every name.
+    Lower,
+    /// Lower snake_case: CamelCase becomes camel_case.
+    Snake,
+}
 
 pub const MAX_IDENTIFIER_BYTES: usize = 63;
 

@@ -3,8 +3,8 @@
 //! because they change the representation.
 
 /// What a sample of a text or integer column suggests, if anything.
-pub fn for_column(table: &str, column: &str, declared: &str, samples: &[rusqlite::types::Value]) -> Option<String> {
-    use rusqlite::types::Value;
+pub fn for_column(table: &str, column: &str, declared: &str, samples: &[crate::source::Value]) -> Option<String> {
+    use crate::source::Value;
     if samples.is_empty() {
         return None;
     }

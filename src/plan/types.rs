@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::source::{Column, ColumnProfile};
+use crate::source::{Column, ColumnProfile, InferredKind};
 
 /// A PostgreSQL column type godwit can write in binary COPY format.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -286,8 +286,8 @@ pub fn profile_need(declared: &str) -> ProfileNeed {
 /// Whether a speculative column's value breaks the assumption its type
 /// was chosen on. Values that would be rejected are checked by the cast.
 #[inline]
-pub fn breaks_speculation(cast: &Cast, value: rusqlite::types::ValueRef<'_>) -> bool {
-    use rusqlite::types::ValueRef;
+pub fn breaks_speculation(cast: &Cast, value: crate::source::ValueRef<'_>) -> bool {
+    use crate::source::ValueRef;
     matches!(cast, Cast::Timestamp { .. } | Cast::Date { .. })
         && matches!(value, ValueRef::Integer(_) | ValueRef::Real(_))
 }
@@ -342,6 +342,9 @@ pub fn choose(column: &Column, is_rowid_alias: bool) -> Choice {
         reason: reason.to_string(),
     };
 
+    if let Some(inferred) = &column.inferred {
+        return from_inferred(&inferred.kind, &inferred.evidence);
+    }
     if is_rowid_alias {
         return choice(
             PgType::BigInt,
@@ -468,6 +471,59 @@ pub fn choose(column: &Column, is_rowid_alias: bool) -> Choice {
             ),
         },
         Affinity::Blob => untyped(name, profile),
+    }
+}
+
+/// A type a source learned from every value (documents): exact by
+/// construction, so the cast only carries each value over.
+fn from_inferred(kind: &InferredKind, evidence: &str) -> Choice {
+    let (pg_type, cast) = inferred_type(kind);
+    Choice {
+        pg_type,
+        cast,
+        reason: evidence.to_string(),
+    }
+}
+
+fn inferred_type(kind: &InferredKind) -> (PgType, Cast) {
+    match kind {
+        InferredKind::Integer => (PgType::BigInt, Cast::Integer { bits: 64 }),
+        InferredKind::Decimal => (
+            PgType::Numeric(None),
+            Cast::Numeric {
+                precision: None,
+                scale: None,
+                round: false,
+            },
+        ),
+        InferredKind::Boolean => (PgType::Boolean, Cast::Boolean),
+        InferredKind::Text | InferredKind::AlwaysNull => (PgType::Text, Cast::Text { max_chars: None }),
+        InferredKind::Timestamptz => (
+            PgType::Timestamptz,
+            Cast::Timestamp {
+                unit: EpochUnit::Seconds,
+                with_zone: true,
+            },
+        ),
+        InferredKind::Timestamp => (
+            PgType::Timestamp,
+            Cast::Timestamp {
+                unit: EpochUnit::Seconds,
+                with_zone: false,
+            },
+        ),
+        InferredKind::Date => (
+            PgType::Date,
+            Cast::Date {
+                unit: EpochUnit::Seconds,
+            },
+        ),
+        InferredKind::Uuid => (PgType::Uuid, Cast::Uuid),
+        InferredKind::Json => (PgType::Jsonb, Cast::Json { binary: true }),
+        InferredKind::Array(element) => {
+            let (element, _) = inferred_type(element);
+            (PgType::Array(Box::new(element.clone())), Cast::JsonArray { element })
+        }
     }
 }
 
@@ -608,6 +664,7 @@ mod tests {
             generated: None,
             collation: None,
             profile: Some(profile),
+            inferred: None,
         }
     }
 

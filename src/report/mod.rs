@@ -10,8 +10,6 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use crate::cli::OutputArgs;
-
 /// What a command tells the user about.
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -74,13 +72,22 @@ pub struct Reporter {
     phases: Mutex<Vec<(String, std::time::Instant)>>,
 }
 
+/// How a command's events are shown.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReportOptions {
+    /// A machine-readable JSON document on stdout.
+    pub json: bool,
+    /// Only errors and the summary.
+    pub quiet: bool,
+}
+
 enum Mode {
     Human(human::Human),
     Json,
 }
 
 impl Reporter {
-    pub fn new(output: &OutputArgs) -> Reporter {
+    pub fn new(output: ReportOptions) -> Reporter {
         let mode = if output.json {
             Mode::Json
         } else {

@@ -46,15 +46,7 @@ pub struct ObjectSql {
     pub sql: String,
 }
 
-/// PRAGMAs that are stored in the database file itself.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct FileSettings {
-    pub page_size: i64,
-    pub auto_vacuum: i64,
-    pub user_version: i64,
-    pub application_id: i64,
-    pub wal: bool,
-}
+pub use crate::source::native::FileSettings;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ColumnOrigin {

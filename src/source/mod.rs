@@ -1,9 +1,12 @@
 //! Sources godwit reads: each describes its schema as a [`SourceSchema`],
 //! then streams rows.
 
+pub mod native;
 pub mod sqlite;
 
 use serde::Serialize;
+
+use crate::error::Result;
 
 /// Everything godwit knows about a source database's structure.
 #[derive(Debug, Clone, Serialize)]
@@ -13,6 +16,12 @@ pub struct SourceSchema {
     pub triggers: Vec<Trigger>,
     /// Objects godwit cannot carry over (virtual tables), with the reason.
     pub unsupported: Vec<String>,
+    /// How a source that learns its structure from its values (documents)
+    /// decided keys and relations, one line each with its evidence, e.g.
+    /// "posts.author_id: 1,200 of 1,200 values are keys of users".
+    pub inferred: Vec<String>,
+    /// Files a directory source passed over (hidden, unrecognised), with why.
+    pub skipped: Vec<String>,
 }
 
 impl SourceSchema {
@@ -71,6 +80,46 @@ pub struct Column {
     pub collation: Option<String>,
     /// What the column actually holds, filled by profiling.
     pub profile: Option<ColumnProfile>,
+    /// The type a source without declared types found over every value
+    /// (documents); None where the declared type speaks (SQLite).
+    pub inferred: Option<Inferred>,
+}
+
+/// A column type learned from every value of a field, with the evidence.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Inferred {
+    pub kind: InferredKind,
+    /// Why, for `plan`: e.g. "all 1,200 values are RFC 3339 with an offset".
+    pub evidence: String,
+}
+
+/// What every value of a field is. Each kind says how its values arrive
+/// as [`ValueRef`]s, which the plan's cast for it expects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum InferredKind {
+    /// Integers that all fit 64 bits: `Integer`.
+    Integer,
+    /// Integers beyond 64 bits, and numbers with a fraction or exponent:
+    /// `Text` holding the digits exactly as written.
+    Decimal,
+    /// `Integer` 0 or 1.
+    Boolean,
+    /// `Text`.
+    Text,
+    /// `Text`, RFC 3339 with an offset or Z, at most microseconds.
+    Timestamptz,
+    /// `Text`, ISO 8601 date and time without an offset.
+    Timestamp,
+    /// `Text`, ISO 8601 date.
+    Date,
+    /// `Text`, a UUID.
+    Uuid,
+    /// `Text` holding JSON: fields of several kinds, or kept whole by config.
+    Json,
+    /// `Text` holding a JSON array whose elements are all of this kind (or null).
+    Array(Box<InferredKind>),
+    /// Every value was null: `Null`.
+    AlwaysNull,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -181,4 +230,155 @@ impl ColumnProfile {
     pub fn non_null(&self) -> u64 {
         self.integers + self.reals + self.texts + self.blobs
     }
+}
+
+/// A value as a source yields it. Every source maps what it reads onto
+/// SQLite's five storage classes, which the copy's encoder and verify's
+/// canonical form are written against: documents yield exact numbers as
+/// text, booleans as integers and nested values as JSON text, each with
+/// the cast its plan gives it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueRef<'a> {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(&'a [u8]),
+    Blob(&'a [u8]),
+}
+
+/// An owned [`ValueRef`], for samples.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl Value {
+    pub fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Null => ValueRef::Null,
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Real(f) => ValueRef::Real(*f),
+            Value::Text(t) => ValueRef::Text(t.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }
+    }
+}
+
+/// What a scan selects, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selected {
+    Column(String),
+    /// The row's position the source can address it by (SQLite's rowid).
+    Rowid,
+}
+
+/// Rows whose rowid is in `from..to` (each end open when None).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RowidRange {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+/// One read of one table.
+#[derive(Debug, Clone)]
+pub struct Scan<'a> {
+    pub table: &'a str,
+    pub select: &'a [Selected],
+    /// Only rows in this range; sources without rowids ignore it (their
+    /// tables are never split, see [`Reader::rowid_bounds`]).
+    pub rowids: Option<RowidRange>,
+    /// Rows in ascending byte order of these columns, when the source can
+    /// ([`Source::ordered_scans`]).
+    pub order_by: Option<&'a [String]>,
+}
+
+/// The current row of a scan.
+pub trait Row {
+    /// The value at a position of [`Scan::select`].
+    fn value(&self, index: usize) -> ValueRef<'_>;
+
+    /// Why the source cannot give this row as it stands (a repeated key in
+    /// a document, a NUL in a string, a CSV record with the wrong number of
+    /// fields): it is rejected as a whole, as a value that does not fit is.
+    fn problem(&self) -> Option<&RowProblem> {
+        None
+    }
+}
+
+/// A row the source read but cannot give as it stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowProblem {
+    /// The field concerned, when there is one.
+    pub column: Option<String>,
+    /// What is wrong and where: file, line (and CSV record number).
+    pub reason: String,
+    /// A preview of the offending value or record.
+    pub value: String,
+}
+
+/// Whether a scan goes on after a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Stop,
+}
+
+/// A reader inside a source's snapshot: every reader a source opens at
+/// once sees the same committed state.
+pub trait Reader: Send {
+    /// Streams the rows of one table to `visit`, one at a time.
+    fn scan(&mut self, scan: &Scan<'_>, visit: &mut dyn FnMut(&dyn Row) -> Result<Flow>) -> Result<()>;
+
+    /// The smallest and largest rowid of a table, for splitting it into
+    /// ranges; None when the source has no rowids or the table is empty.
+    fn rowid_bounds(&mut self, table: &str) -> Result<Option<(i64, i64)>>;
+
+    /// A cheap estimate of a table's size in bytes, to balance the work.
+    fn estimated_bytes(&mut self, table: &str, columns: &[String], rows: u64) -> Result<u64>;
+}
+
+/// Which columns `describe` profiles (a scan of their values), given the
+/// table and column. Sources that learn their schema from the values
+/// profile every column whatever this says.
+pub type ProfileFilter<'a> = dyn Fn(&Table, &Column) -> bool + 'a;
+
+/// A source godwit reads: its schema, and readers that stream its rows.
+/// Nothing above `source/` knows which kind it reads.
+pub trait Source: Sync {
+    /// The source as the user named it, for messages and reports.
+    fn display_name(&self) -> String;
+
+    /// Where reject files go by default: beside the working directory,
+    /// named after this stem.
+    fn file_stem(&self) -> String;
+
+    fn describe(&self, profile: &ProfileFilter<'_>) -> Result<SourceSchema>;
+
+    /// `n` readers sharing one consistent snapshot.
+    fn readers(&self, n: usize) -> Result<Vec<Box<dyn Reader>>>;
+
+    /// Up to `n` non-null values of a column, for `plan`'s suggestions.
+    fn sample(&self, table: &str, column: &str, n: usize) -> Result<Vec<Value>>;
+
+    /// Whether scans can return rows in key order ([`Scan::order_by`]).
+    /// Verify merges ordered scans and hashes the others.
+    fn ordered_scans(&self) -> bool;
+
+    /// The source's own DDL and file settings, which `copy` records in the
+    /// target so the data can be written back in the source's own format
+    /// (`copy postgresql://... --to sqlite:PATH`). None when the source has
+    /// no such definition (documents).
+    fn native_ddl(&self) -> Result<Option<native::NativeDdl>> {
+        Ok(None)
+    }
+}
+
+/// Opens the source a user named, recognised by its content. Prefixes
+/// force a kind: `sqlite:`, and for documents `json:`, `ndjson:`, `csv:`.
+pub fn open(spec: &str) -> Result<Box<dyn Source>> {
+    Ok(Box::new(sqlite::SqliteSource::open(spec)?))
 }

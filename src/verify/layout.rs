@@ -3,7 +3,7 @@
 
 use crate::plan::TablePlan;
 use crate::plan::types::{Cast, PgType};
-use crate::source::sqlite::quote;
+use crate::source::{RowidRange, Selected};
 use crate::target::postgres::conn::quote_ident;
 use crate::target::postgres::ddl::qualified;
 use crate::verify::value::FieldKind;
@@ -30,6 +30,14 @@ pub struct KeyRange {
 }
 
 impl KeyRange {
+    /// The same range on the source side, where the key is the rowid.
+    pub fn rowids(&self) -> RowidRange {
+        RowidRange {
+            from: self.from,
+            to: self.to,
+        }
+    }
+
     fn conditions(&self, column: &str) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(from) = self.from {
@@ -120,32 +128,18 @@ impl Layout {
             .map(|k| k.iter().map(|&p| self.columns[p].source.clone()).collect())
     }
 
-    pub fn source_select(&self, ordered: bool, range: Option<&KeyRange>) -> String {
-        let mut list: Vec<String> = self.columns.iter().map(|c| quote(&c.source)).collect();
+    /// What the source scan selects: the compared columns, then the rowid
+    /// when rows with a NULL key need it for a name.
+    pub fn source_select(&self) -> Vec<Selected> {
+        let mut list: Vec<Selected> = self
+            .columns
+            .iter()
+            .map(|c| Selected::Column(c.source.clone()))
+            .collect();
         if self.selects_rowid {
-            list.push("rowid".into());
+            list.push(Selected::Rowid);
         }
-        let mut sql = format!(
-            "SELECT {} FROM {}",
-            if list.is_empty() {
-                "NULL".to_string()
-            } else {
-                list.join(", ")
-            },
-            quote(&self.source_table)
-        );
-        if let Some(range) = range {
-            sql.push_str(&format!(" WHERE {}", range.conditions("rowid").join(" AND ")));
-        }
-        if ordered && let Some(key) = &self.key {
-            // BINARY: memcmp order, whatever collation the column declares.
-            let order: Vec<String> = key
-                .iter()
-                .map(|&p| format!("{} COLLATE BINARY", quote(&self.columns[p].source)))
-                .collect();
-            sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
-        }
-        sql
+        list
     }
 
     pub fn target_copy(&self, schema: &str, ordered: bool, range: Option<&KeyRange>) -> String {
@@ -226,14 +220,14 @@ mod tests {
             column("N", PgType::BigInt, Cast::Integer { bits: 64 }),
         ]);
         assert_eq!(
-            l.source_select(true, None),
-            r#"SELECT "Code", "N" FROM "Items" ORDER BY "Code" COLLATE BINARY, "N" COLLATE BINARY"#
+            l.source_select(),
+            vec![Selected::Column("Code".into()), Selected::Column("N".into())]
         );
+        assert_eq!(l.key_names(), Some(vec!["Code".to_string(), "N".to_string()]));
         assert_eq!(
             l.target_copy("app", true, None),
             r#"COPY (SELECT "code", "n" FROM "app"."items" ORDER BY "code" COLLATE "C", "n") TO STDOUT (FORMAT binary)"#
         );
-        assert_eq!(l.source_select(false, None), r#"SELECT "Code", "N" FROM "Items""#);
     }
 
     #[test]
@@ -251,13 +245,19 @@ mod tests {
             from: Some(200),
             to: None,
         };
-        assert!(
-            l.source_select(true, Some(&first))
-                .contains("WHERE rowid < 100 ORDER BY")
+        assert_eq!(
+            first.rowids(),
+            RowidRange {
+                from: None,
+                to: Some(100)
+            }
         );
-        assert!(
-            l.source_select(true, Some(&middle))
-                .contains("WHERE rowid >= 100 AND rowid < 200")
+        assert_eq!(
+            middle.rowids(),
+            RowidRange {
+                from: Some(100),
+                to: Some(200)
+            }
         );
         assert!(
             l.target_copy("s", true, Some(&last))

@@ -17,47 +17,19 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use postgres::Client;
-use rusqlite::Connection;
 
-use crate::cli::args::{MappingArgs, OutputArgs, TargetArgs};
-use crate::cli::prepare::Profiling;
-use crate::config::Config;
 use crate::error::{Error, ExitCode, Result};
 use crate::plan::Plan;
 use crate::plan::retarget::retarget;
 use crate::plan::types::PgType;
+use crate::prepare::{Mapping, Profiling, plan_source};
 use crate::report::{Event, Reporter, interrupt};
-use crate::source::SourceSchema;
-use crate::source::sqlite::{SqliteSource, quote};
+use crate::source::{Reader, Source, SourceSchema};
 use crate::target::postgres::catalog;
 use crate::target::postgres::conn::ConnSpec;
 use compare::{Comparer, Outcome};
 use layout::{KeyRange, Layout};
 pub use report::{TableReport, VerifySummary};
-
-#[derive(Debug, clap::Args)]
-pub struct VerifyArgs {
-    /// The source: a SQLite file path, or sqlite:PATH.
-    #[arg(value_name = "SOURCE")]
-    pub source: String,
-
-    #[command(flatten)]
-    pub target: TargetArgs,
-
-    #[command(flatten)]
-    pub mapping: MappingArgs,
-
-    /// Tables compared in parallel [default: number of cores].
-    #[arg(long, short, value_name = "N")]
-    pub jobs: Option<usize>,
-
-    /// Most keys listed per kind of difference and table; totals are always given.
-    #[arg(long, value_name = "N", default_value_t = 100)]
-    pub max_keys: usize,
-
-    #[command(flatten)]
-    pub output: OutputArgs,
-}
 
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
@@ -77,43 +49,25 @@ pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
 }
 
-pub fn run_cli(args: VerifyArgs) -> Result<ExitCode> {
-    let reporter = Reporter::new(&args.output);
-    let source = SqliteSource::open(&args.source)?;
-    let config = Config::load(args.mapping.config.as_deref())?;
-    let target = crate::cli::resolve_target(args.target.to.as_deref(), &reporter)?;
-    let (source_schema, plan) = crate::cli::prepare::plan_source(
-        &source,
-        &config,
-        &args.mapping,
-        &args.target.schema,
-        Profiling::DatesOnly,
-        &reporter,
-    )?;
+/// `godwit verify`: describes the source as verify needs it, then compares.
+pub fn run(source: &dyn Source, mapping: &Mapping, options: &VerifyOptions, reporter: &Reporter) -> Result<ExitCode> {
+    let (source_schema, plan) = plan_source(source, mapping, Profiling::DatesOnly, reporter)?;
     let context = Context {
-        source: &source,
-        config: &config,
-        mapping: &args.mapping,
+        source,
+        mapping,
         source_schema: &source_schema,
         plan: &plan,
         profiled_all: false,
     };
-    let options = VerifyOptions {
-        target,
-        schema: args.target.schema.clone(),
-        jobs: args.jobs.unwrap_or_else(default_jobs).max(1),
-        max_keys: args.max_keys,
-    };
-    finish(verify(&context, &options, &reporter)?, &reporter)
+    finish(verify(&context, options, reporter)?, reporter)
 }
 
 /// `copy --verify`: verify right after the copy. The source is described
 /// again rather than reusing the copy's plan, whose speculative types may
 /// have been re-planned table by table during the load.
 pub fn after_copy(
-    source: &SqliteSource,
-    config: &Config,
-    mapping: &MappingArgs,
+    source: &dyn Source,
+    mapping: &Mapping,
     data_only: bool,
     options: &VerifyOptions,
     reporter: &Reporter,
@@ -123,11 +77,9 @@ pub fn after_copy(
     } else {
         Profiling::DatesOnly
     };
-    let (source_schema, plan) =
-        crate::cli::prepare::plan_source(source, config, mapping, &options.schema, profiling, reporter)?;
+    let (source_schema, plan) = plan_source(source, mapping, profiling, reporter)?;
     let context = Context {
         source,
-        config,
         mapping,
         source_schema: &source_schema,
         plan: &plan,
@@ -144,9 +96,8 @@ fn finish(summary: VerifySummary, reporter: &Reporter) -> Result<ExitCode> {
 
 /// The source as the copy saw it.
 pub struct Context<'a> {
-    pub source: &'a SqliteSource,
-    pub config: &'a Config,
-    pub mapping: &'a MappingArgs,
+    pub source: &'a dyn Source,
+    pub mapping: &'a Mapping,
     pub source_schema: &'a SourceSchema,
     /// The plan, built from a source described with [`Profiling::DatesOnly`]
     /// or, when `profiled_all`, [`Profiling::Everything`].
@@ -162,7 +113,7 @@ pub fn verify(context: &Context<'_>, options: &VerifyOptions, reporter: &Reporte
     let started = Instant::now();
     let mut control = connect(&options.target)?;
     let targets = catalog::tables(&mut control, &options.schema)?;
-    let layouts = layouts(context, &options.schema, &targets, reporter)?;
+    let layouts = layouts(context, &targets, reporter)?;
     drop(control);
 
     reporter.emit(Event::Phase(format!(
@@ -175,8 +126,8 @@ pub fn verify(context: &Context<'_>, options: &VerifyOptions, reporter: &Reporte
     let source = context.source;
     // Ranges only split the key space (the outer ones are open), so they
     // need not come from the snapshot the comparison reads.
-    let tasks = plan_tasks(&source.connect()?, &layouts).map_err(|e| source.err(e))?;
-    let readers = source.snapshot(options.jobs.min(tasks.len()).max(1))?;
+    let tasks = plan_tasks(source.readers(1)?[0].as_mut(), &layouts)?;
+    let readers = source.readers(options.jobs.min(tasks.len()).max(1))?;
     let chunks_of = |table: usize| tasks.iter().filter(|t| t.table == table).count();
     let remaining: Vec<AtomicUsize> = (0..layouts.len()).map(|i| AtomicUsize::new(chunks_of(i))).collect();
     // Per table, per chunk (in key order): what comparing it found.
@@ -191,7 +142,7 @@ pub fn verify(context: &Context<'_>, options: &VerifyOptions, reporter: &Reporte
     };
 
     std::thread::scope(|scope| {
-        for mut sqlite in readers {
+        for mut reader in readers {
             let (queue, pieces, remaining, failed, fail, layouts) =
                 (&queue, &pieces, &remaining, &failed, &fail, &layouts);
             scope.spawn(move || {
@@ -206,7 +157,7 @@ pub fn verify(context: &Context<'_>, options: &VerifyOptions, reporter: &Reporte
                     let layout = &layouts[task.table];
                     let started = Instant::now();
                     let (outcome, method) =
-                        match compare_table(&mut sqlite, &mut pg, layout, task.range.as_ref(), options) {
+                        match compare_table(reader.as_mut(), &mut pg, layout, task.range.as_ref(), options) {
                             Ok(done) => done,
                             Err(e) => return fail(e),
                         };
@@ -262,7 +213,7 @@ const CHUNK_ROWS: u64 = 250_000;
 
 /// Tasks, largest tables first; large rowid-keyed tables split into key
 /// ranges so that one table uses every job.
-fn plan_tasks(sqlite: &Connection, layouts: &[Layout]) -> rusqlite::Result<Vec<Task>> {
+fn plan_tasks(reader: &mut dyn Reader, layouts: &[Layout]) -> Result<Vec<Task>> {
     let mut order: Vec<usize> = (0..layouts.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(layouts[i].row_count));
     let mut tasks = Vec::new();
@@ -276,11 +227,14 @@ fn plan_tasks(sqlite: &Connection, layouts: &[Layout]) -> rusqlite::Result<Vec<T
             });
             continue;
         }
-        let (lo, hi): (i64, i64) = sqlite.query_row(
-            &format!("SELECT min(rowid), max(rowid) FROM {}", quote(&layout.source_table)),
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+        let Some((lo, hi)) = reader.rowid_bounds(&layout.source_table)? else {
+            tasks.push(Task {
+                table,
+                chunk: 0,
+                range: None,
+            });
+            continue;
+        };
         let chunks = i64::try_from(layout.row_count.div_ceil(CHUNK_ROWS)).unwrap_or(1);
         let span = ((i128::from(hi) - i128::from(lo)) / i128::from(chunks) + 1).min(i128::from(i64::MAX));
         let span = i64::try_from(span).unwrap_or(i64::MAX);
@@ -339,12 +293,7 @@ fn connect(target: &ConnSpec) -> Result<Client> {
 /// column that was not profiled (INTEGER epoch values in a framework's
 /// timestamp), the source is described again with every column profiled,
 /// as `copy --data-only` does, for its epoch unit.
-fn layouts(
-    context: &Context<'_>,
-    schema: &str,
-    targets: &[catalog::TargetTable],
-    reporter: &Reporter,
-) -> Result<Vec<Layout>> {
+fn layouts(context: &Context<'_>, targets: &[catalog::TargetTable], reporter: &Reporter) -> Result<Vec<Layout>> {
     let planned_type = |plan: &Plan, table: &str, column: &str| {
         plan.tables
             .iter()
@@ -373,11 +322,9 @@ fn layouts(
              every column, as copy --data-only does"
                 .into(),
         ));
-        let (profiled_schema, profiled_plan) = crate::cli::prepare::plan_source(
+        let (profiled_schema, profiled_plan) = plan_source(
             context.source,
-            context.config,
             context.mapping,
-            schema,
             Profiling::Everything,
             &Reporter::silent(),
         )?;
@@ -406,7 +353,10 @@ fn layouts(
             .filter(|c| !table.columns.iter().any(|f| f.source == c.source))
             .map(|c| c.source.clone())
             .collect();
-        out.push(Layout::new(table, true, not_compared, original.identity.is_some()));
+        let mut layout = Layout::new(table, true, not_compared, original.identity.is_some());
+        // A source that cannot stream in key order is matched by hash.
+        layout.orderable &= context.source.ordered_scans();
+        out.push(layout);
     }
     Ok(out)
 }
@@ -430,7 +380,7 @@ impl Method {
 }
 
 fn compare_table(
-    sqlite: &mut Connection,
+    reader: &mut dyn Reader,
     pg: &mut Client,
     layout: &Layout,
     range: Option<&KeyRange>,
@@ -438,7 +388,7 @@ fn compare_table(
 ) -> Result<(Outcome, Method)> {
     if layout.key.is_some() && layout.orderable {
         let mut comparer = Comparer::new(layout, options.max_keys);
-        let merged = run_pass(sqlite, pg, layout, &options.schema, (true, range), |s, t| {
+        let merged = run_pass(reader, pg, layout, &options.schema, (true, range), |s, t| {
             comparer.merge(s, t)
         })?;
         if merged.is_ok() {
@@ -459,18 +409,18 @@ fn compare_table(
     for partition in 0..partitions {
         let mut comparer = Comparer::new(layout, options.max_keys);
         if method == Method::Multiset {
-            let mut balance = run_pass(sqlite, pg, layout, &options.schema, (false, range), |s, t| {
+            let mut balance = run_pass(reader, pg, layout, &options.schema, (false, range), |s, t| {
                 comparer.multiset(s, t, partition, partitions)
             })?;
             if !balance.is_empty() && spellings {
                 // Bytes differ; values may not (JSON key order, numeric scale).
-                balance = run_pass(sqlite, pg, layout, &options.schema, (false, range), |s, t| {
+                balance = run_pass(reader, pg, layout, &options.schema, (false, range), |s, t| {
                     comparer.multiset_canonical(s, t, &balance)
                 })?;
             }
             comparer.count_unmatched(&balance);
         } else {
-            run_pass(sqlite, pg, layout, &options.schema, (false, range), |s, t| {
+            run_pass(reader, pg, layout, &options.schema, (false, range), |s, t| {
                 comparer.hash_join(s, t, partition, partitions)
             })?;
         }
@@ -481,7 +431,7 @@ fn compare_table(
 
 /// Runs both producers on their own threads while `consume` matches.
 fn run_pass<T>(
-    sqlite: &mut Connection,
+    reader: &mut dyn Reader,
     pg: &mut Client,
     layout: &Layout,
     schema: &str,
@@ -496,7 +446,7 @@ fn run_pass<T>(
     let (target_tx, target_rx) = crossbeam_channel::bounded(4);
     std::thread::scope(|scope| {
         let stop = &stop;
-        let source_thread = scope.spawn(move || stream::read_source(sqlite, layout, ordered, range, &source_tx, stop));
+        let source_thread = scope.spawn(move || stream::read_source(reader, layout, ordered, range, &source_tx, stop));
         let target_thread =
             scope.spawn(move || stream::read_target(pg, schema, layout, ordered, range, &target_tx, stop));
         let result = consume(&source_rx, &target_rx);

@@ -1,4 +1,4 @@
-//! The two producers: SQLite rows encoded with the copy's casts, and the
+//! The two producers: source rows encoded with the copy's casts, and the
 //! target's rows read back with binary COPY. Both yield [`Row`]s in the
 //! same canonical form, in batches over a bounded channel, so each side
 //! reads on its own thread while the comparison consumes.
@@ -8,11 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::Sender;
 use postgres::Client;
-use rusqlite::Connection;
-use rusqlite::types::ValueRef;
 
 use crate::error::{Error, Result};
 use crate::load::rejects::json_of;
+use crate::source::{Flow, Reader, Row as SourceRow, Scan, ValueRef};
 use crate::target::postgres::encode::{Scratch, encode_value, value_preview};
 use crate::verify::compare::hash_of;
 use crate::verify::layout::KeyRange;
@@ -57,31 +56,49 @@ fn send(tx: &Sender<Vec<Row>>, batch: &mut Vec<Row>) -> bool {
 
 /// Streams the source table, each value encoded by the copy's own encoder.
 pub fn read_source(
-    conn: &Connection,
+    reader: &mut dyn Reader,
     layout: &Layout,
     ordered: bool,
     range: Option<&KeyRange>,
     tx: &Sender<Vec<Row>>,
     stop: &AtomicBool,
 ) -> Result<()> {
-    let fail = |e: rusqlite::Error| Error::Other(format!("reading source table {}: {e}", layout.source_table));
-    let mut stmt = conn.prepare(&layout.source_select(ordered, range)).map_err(fail)?;
-    let mut rows = stmt.query([]).map_err(fail)?;
+    let select = layout.source_select();
+    let key_names = layout.key_names();
+    let scan = Scan {
+        table: &layout.source_table,
+        select: &select,
+        rowids: range.map(KeyRange::rowids),
+        order_by: if ordered { key_names.as_deref() } else { None },
+    };
     let mut batch = Vec::with_capacity(BATCH_ROWS);
     let mut encoded = Vec::new();
     let mut scratch = Scratch::default();
     let columns = layout.columns.len();
     // Where each column's field starts in `fields`; None when it failed.
     let mut starts: Vec<Option<usize>> = vec![None; columns];
-    while let Some(source_row) = rows.next().map_err(fail)? {
+    let mut receiver_gone = false;
+    reader.scan(&scan, &mut |source_row: &dyn SourceRow| {
         let mut row = Row {
             key: Vec::new(),
             fields: Vec::with_capacity(24 * columns),
             rejected: None,
             content_hash: 0,
         };
+        if let Some(problem) = source_row.problem() {
+            row.rejected = Some(Box::new(Rejected {
+                column: problem
+                    .column
+                    .as_ref()
+                    .and_then(|c| layout.columns.iter().position(|l| &l.source == c))
+                    .unwrap_or(0),
+                reason: problem.reason.clone(),
+                value: problem.value.clone(),
+                source_key: None,
+            }));
+        }
         for (i, column) in layout.columns.iter().enumerate() {
-            let value = source_row.get_ref(i).map_err(fail)?;
+            let value = source_row.value(i);
             encoded.clear();
             let result = if column.not_null && value == ValueRef::Null {
                 Err("NULL in a NOT NULL column".to_string())
@@ -109,15 +126,10 @@ pub fn read_source(
         }
         if let Some(key) = &layout.key {
             if key.iter().any(|&p| starts[p].is_none()) {
-                let mut values = key
-                    .iter()
-                    .map(|&p| source_row.get_ref(p).map(json_of))
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(fail)?;
+                let mut values: Vec<serde_json::Value> = key.iter().map(|&p| json_of(source_row.value(p))).collect();
                 // A NULL key does not name the row; its rowid does (as in reject files).
                 if layout.selects_rowid && values.iter().any(serde_json::Value::is_null) {
-                    let rowid = source_row.get_ref(columns).map_err(fail)?;
-                    values.push(serde_json::json!({ "rowid": json_of(rowid) }));
+                    values.push(serde_json::json!({ "rowid": json_of(source_row.value(columns)) }));
                 }
                 if let Some(r) = row.rejected.as_mut() {
                     r.source_key = Some(values);
@@ -131,10 +143,12 @@ pub fn read_source(
         }
         batch.push(row);
         if batch.len() >= BATCH_ROWS && (stop.load(Ordering::Relaxed) || !send(tx, &mut batch)) {
-            return Ok(());
+            receiver_gone = true;
+            return Ok(Flow::Stop);
         }
-    }
-    if !batch.is_empty() {
+        Ok(Flow::Continue)
+    })?;
+    if !batch.is_empty() && !receiver_gone {
         send(tx, &mut batch);
     }
     Ok(())

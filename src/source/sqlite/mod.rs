@@ -2,7 +2,11 @@
 //! and sqlite_master, profile what columns hold, and open consistent
 //! read-only snapshots for parallel readers.
 
+mod native;
+mod reader;
 pub mod sql;
+
+pub use reader::SqliteReader;
 
 use std::path::PathBuf;
 
@@ -134,13 +138,15 @@ impl SqliteSource {
 
     /// Reads the schema. `profile` says which columns to profile (a full
     /// scan per table), given table and column.
-    pub fn describe(&self, conn: &Connection, profile: &dyn Fn(&Table, &Column) -> bool) -> Result<SourceSchema> {
+    pub fn describe_with(&self, conn: &Connection, profile: &crate::source::ProfileFilter<'_>) -> Result<SourceSchema> {
         let e = |err| self.err(err);
         let mut schema = SourceSchema {
             tables: Vec::new(),
             views: Vec::new(),
             triggers: Vec::new(),
             unsupported: Vec::new(),
+            inferred: Vec::new(),
+            skipped: Vec::new(),
         };
         let sequences = read_sequences(conn);
         let mut stmt = conn
@@ -276,6 +282,7 @@ impl SqliteSource {
                 generated,
                 collation,
                 profile: None,
+                inferred: None,
             });
         }
         key.sort();

@@ -5,7 +5,7 @@
 //! common paths. A value that does not fit is reported, never altered; the
 //! caller decides whether that stops the copy or rejects the row.
 
-use rusqlite::types::ValueRef;
+use crate::source::ValueRef;
 
 use crate::plan::types::{Cast, EpochUnit, PgType};
 
