@@ -15,6 +15,7 @@ pub mod prepare;
 pub mod report;
 pub mod reverse;
 pub mod source;
+pub mod sync;
 pub mod target;
 pub mod verify;
 

@@ -32,6 +32,13 @@ pub enum Command {
     /// Compare every table of the source with its copy, row by row.
     #[command(after_help = EXIT_CODES)]
     Verify(super::verify::VerifyArgs),
+    /// Bring a copy up to the source's current state: rows inserted, updated and deleted since.
+    #[command(after_help = EXIT_CODES)]
+    Sync(super::sync::SyncArgs),
+    /// Switch to PostgreSQL: sync until little is left, then a final round with the source's
+    /// writers held.
+    #[command(after_help = EXIT_CODES)]
+    Cutover(super::sync::CutoverArgs),
     /// Versioned schema migrations, diff and lint.
     Migrate(crate::migrate::MigrateArgs),
     /// Manage a throwaway local PostgreSQL cluster.

@@ -6,6 +6,7 @@ pub mod args;
 mod copy;
 mod local;
 mod plan;
+mod sync;
 mod verify;
 
 pub use args::{Cli, Command, OutputArgs, TargetArgs};
@@ -56,6 +57,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             copy::run(args, &reporter)
         }
         Command::Verify(args) => verify::run(args),
+        Command::Sync(args) => sync::run(args),
+        Command::Cutover(args) => sync::run_cutover(args),
         Command::Migrate(args) => crate::migrate::run_cli(args),
         Command::Local(args) => local::run(args),
     }

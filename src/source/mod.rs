@@ -375,6 +375,19 @@ pub trait Source: Sync {
     fn native_ddl(&self) -> Result<Option<native::NativeDdl>> {
         Ok(None)
     }
+
+    /// Holds the source's writers until the hold is released: they wait,
+    /// they are not refused (`cutover`'s final round). None when the
+    /// source has no writers to hold.
+    fn hold_writers(&self) -> Result<Option<Box<dyn WriterHold>>> {
+        Ok(None)
+    }
+}
+
+/// The source's writers held ([`Source::hold_writers`]); dropping it
+/// releases them too.
+pub trait WriterHold: Send {
+    fn release(self: Box<Self>) -> Result<()>;
 }
 
 /// Opens the source a user named, recognised by its content. Prefixes

@@ -56,6 +56,10 @@ impl Source for SqliteSource {
         self.native().map(Some)
     }
 
+    fn hold_writers(&self) -> Result<Option<Box<dyn crate::source::WriterHold>>> {
+        Ok(Some(Box::new(self.hold()?)))
+    }
+
     fn ordered_scans(&self) -> bool {
         true
     }
