@@ -411,16 +411,19 @@ fn compare_buckets(
 ) -> Result<()> {
     let layout = work.layout;
     diff.ranges_read += buckets.len() as u64;
+    // Inclusive bigint bounds (the last bucket may end at i64::MAX), so
+    // the key's index serves each range.
     let ranges: Vec<String> = buckets
         .iter()
         .map(|b| {
             let lo = i128::from(b.bucket) * i128::from(width);
-            format!("({lo}::numeric, {}::numeric)", lo + i128::from(width))
+            let hi = (lo + i128::from(width) - 1).min(i128::from(i64::MAX));
+            format!("({}::bigint, {}::bigint)", lo.max(i128::from(i64::MIN)), hi)
         })
         .collect();
     let key = quote_ident(&layout.columns[column].target);
     let sql = format!(
-        "COPY (SELECT {} FROM {} t JOIN (VALUES {}) r(lo, hi) ON t.{key} >= r.lo AND t.{key} < r.hi) TO STDOUT (FORMAT binary)",
+        "COPY (SELECT {} FROM {} t JOIN (VALUES {}) r(lo, hi) ON t.{key} BETWEEN r.lo AND r.hi) TO STDOUT (FORMAT binary)",
         column_list(layout, "t."),
         qualified(work.schema, &layout.target_table),
         ranges.join(", ")
