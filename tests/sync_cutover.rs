@@ -328,3 +328,32 @@ fn a_failed_round_leaves_the_target_at_the_previous_snapshot() {
     assert_eq!(counts(&round, "posts"), (1, 0, 0));
     verify_ok(&app, &url);
 }
+
+#[test]
+fn epoch_numbers_in_a_datetime_column_keep_the_copy_s_unit() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = sqlite_file(
+        dir.path(),
+        "app.db",
+        "CREATE TABLE visits (id INTEGER PRIMARY KEY, at DATETIME NOT NULL);
+         INSERT INTO visits VALUES (1, 1704164645123), (2, 1704164646000);",
+    );
+    let target = fresh_database("sync_epoch");
+    let url = target.to_string();
+    assert_exit(&copy(&app, &target, &[]), 0);
+    sync_json(&app, &url);
+    Connection::open(&app)
+        .unwrap()
+        .execute_batch("INSERT INTO visits VALUES (3, 1704164647250); UPDATE visits SET at = at + 1 WHERE id = 1;")
+        .unwrap();
+    let round = sync_json(&app, &url);
+    assert_eq!(counts(&round, "visits"), (1, 1, 0));
+    assert_eq!(
+        value(
+            &target,
+            "SELECT (at AT TIME ZONE 'UTC')::text AS a FROM visits WHERE id = 3"
+        ),
+        "2024-01-02 03:04:07.25"
+    );
+    verify_ok(&app, &url);
+}

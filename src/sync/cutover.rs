@@ -59,7 +59,7 @@ pub fn run(
     options: &SyncOptions,
     reporter: &Reporter,
 ) -> Result<CutoverSummary> {
-    let syncer = Syncer::prepare(source, mapping, options, reporter)?;
+    let mut syncer = Syncer::prepare(source, mapping, options, reporter)?;
     let mut rounds = Vec::new();
     for _ in 0..MAX_ROUNDS {
         let (summary, _) = syncer.round(None, reporter)?;
@@ -79,6 +79,7 @@ pub fn run(
     };
     let paused = Instant::now();
     let result = (|| -> Result<(RoundSummary, RoundSummary)> {
+        let syncer = &mut syncer;
         let (last, changed) = syncer.round(None, reporter)?;
         let (check, _) = syncer.round(Some(&changed), reporter)?;
         Ok((last, check))

@@ -52,6 +52,9 @@ pub struct TableDiff {
     /// Buckets where rows differed (the whole table: `whole_changed`).
     pub changed_buckets: HashSet<i64>,
     pub whole_changed: bool,
+    /// A date or time column planned without profiling held an epoch
+    /// number: the round stops and the source is planned again.
+    pub speculation_broken: bool,
 }
 
 impl TableDiff {
@@ -73,6 +76,13 @@ pub struct Work<'a> {
     pub old: Option<&'a TableState>,
     pub signature: String,
     pub force: Option<&'a Forced>,
+    /// Per column: its cast assumed text dates (see [`TableDiff::speculation_broken`]).
+    pub speculative: &'a [bool],
+}
+
+/// Whether a value breaks a column's assumed date or time text.
+fn breaks(work: &Work<'_>, column: usize, value: ValueRef<'_>) -> bool {
+    work.speculative.get(column).copied().unwrap_or(false) && matches!(value, ValueRef::Integer(_) | ValueRef::Real(_))
 }
 
 /// The position of the integer key column buckets are cut on, when the
@@ -298,6 +308,7 @@ fn by_buckets(
     let mut pending: Vec<Pending> = Vec::new();
     let mut row_raw = Vec::new();
     let mut failure: Option<Error> = None;
+    let mut broken = false;
     let close = |bucket: Pending,
                  pending: &mut Vec<Pending>,
                  diff: &mut TableDiff,
@@ -330,7 +341,12 @@ fn by_buckets(
         let bucket = key.div_euclid(width);
         row_raw.clear();
         for i in 0..layout.columns.len() {
-            push_raw(&mut row_raw, row.value(i));
+            let value = row.value(i);
+            if breaks(work, i, value) {
+                broken = true;
+                return Ok(Flow::Stop);
+            }
+            push_raw(&mut row_raw, value);
         }
         let hash = hash_of(&row_raw);
         if current.as_ref().is_none_or(|c| c.bucket != bucket) {
@@ -355,6 +371,10 @@ fn by_buckets(
     })?;
     if let Some(e) = failure {
         return Err(e);
+    }
+    if broken {
+        diff.speculation_broken = true;
+        return Ok(diff);
     }
     if let Some(done) = current.take() {
         close(done, &mut pending, &mut diff, &mut encoder, pg)?;
@@ -513,10 +533,16 @@ fn whole(reader: &mut dyn Reader, pg: &mut Client, work: &Work<'_>, old: Option<
     };
     let mut fingerprint: u64 = 0;
     let mut row_raw = Vec::new();
+    let mut broken = false;
     reader.scan(&scan, &mut |row| {
         row_raw.clear();
         for i in 0..layout.columns.len() {
-            push_raw(&mut row_raw, row.value(i));
+            let value = row.value(i);
+            if breaks(work, i, value) {
+                broken = true;
+                return Ok(Flow::Stop);
+            }
+            push_raw(&mut row_raw, value);
         }
         fingerprint = fingerprint.wrapping_add(hash_of(&row_raw) | 1);
         Ok(Flow::Continue)
@@ -532,6 +558,10 @@ fn whole(reader: &mut dyn Reader, pg: &mut Client, work: &Work<'_>, old: Option<
         },
         ..TableDiff::default()
     };
+    if broken {
+        diff.speculation_broken = true;
+        return Ok(diff);
+    }
     let unchanged = old.and_then(|o| o.whole) == Some(fingerprint) && !work.force.is_some_and(|f| f.whole);
     if unchanged {
         return Ok(diff);

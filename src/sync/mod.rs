@@ -21,7 +21,8 @@ use postgres::Client;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::prepare::{Mapping, Profiling, plan_source};
+use crate::plan::types::Cast;
+use crate::prepare::{Mapping, Profiling, describe_and_plan, plan_source};
 use crate::report::{Event, Reporter, interrupt};
 use crate::source::Source;
 use crate::target::postgres::catalog;
@@ -104,6 +105,11 @@ pub struct Syncer<'a> {
     /// sqlite_sequence of AUTOINCREMENT tables: sequences move past it.
     floors: Vec<Option<i64>>,
     signatures: Vec<String>,
+    mapping: Mapping,
+    /// Per layout column: a date or time cast chosen without looking at
+    /// the values, which an epoch number would break.
+    speculative: Vec<Vec<bool>>,
+    profiled_dates: bool,
 }
 
 fn connect(target: &ConnSpec, name: &str) -> Result<Client> {
@@ -115,14 +121,32 @@ fn connect(target: &ConnSpec, name: &str) -> Result<Client> {
 
 impl<'a> Syncer<'a> {
     /// Plans the source against the target's actual tables, as verify
-    /// does, so copies made with `--data-only` get the same casts.
+    /// does, so copies made with `--data-only` get the same casts. Types
+    /// come from the target, so no column is profiled: dates and times are
+    /// assumed to be text, as copy assumes, and a round that meets an epoch
+    /// number in one plans again with them profiled.
     pub fn prepare(
         source: &'a dyn Source,
         mapping: &Mapping,
         options: &SyncOptions,
         reporter: &Reporter,
     ) -> Result<Syncer<'a>> {
-        let (source_schema, plan) = plan_source(source, mapping, Profiling::DatesOnly, reporter)?;
+        Self::prepare_with(source, mapping, options, false, reporter)
+    }
+
+    fn prepare_with(
+        source: &'a dyn Source,
+        mapping: &Mapping,
+        options: &SyncOptions,
+        profile_dates: bool,
+        reporter: &Reporter,
+    ) -> Result<Syncer<'a>> {
+        let (source_schema, plan) = if profile_dates {
+            plan_source(source, mapping, Profiling::DatesOnly, reporter)?
+        } else {
+            reporter.emit(Event::Phase(format!("reading {}", source.display_name())));
+            describe_and_plan(source, mapping, &|_, _| false)?
+        };
         let mut control = connect(&options.target, "godwit sync")?;
         let targets = catalog::tables(&mut control, &options.schema)?;
         let context = crate::verify::Context {
@@ -133,31 +157,64 @@ impl<'a> Syncer<'a> {
             profiled_all: false,
         };
         let layouts = crate::verify::layouts(&context, &targets, reporter)?;
+        let planned = |l: &Layout| plan.tables.iter().find(|t| t.source == l.source_table);
         let floors = layouts
             .iter()
             .map(|l| {
-                plan.tables
-                    .iter()
-                    .find(|t| t.source == l.source_table)
+                planned(l)
                     .and_then(|t| t.identity.as_ref())
                     .and_then(|i| i.sequence_floor)
+            })
+            .collect();
+        let speculative = layouts
+            .iter()
+            .map(|l| {
+                l.columns
+                    .iter()
+                    .map(|c| {
+                        matches!(c.cast, Cast::Timestamp { .. } | Cast::Date { .. })
+                            && planned(l)
+                                .and_then(|t| t.columns.iter().find(|p| p.source == c.source))
+                                .is_some_and(|p| p.speculative && p.cast == c.cast)
+                    })
+                    .collect()
             })
             .collect();
         let signatures = layouts.iter().map(signature).collect();
         let order = parents_first(&mut control, &options.schema, &layouts)?;
         Ok(Syncer {
             source,
+            mapping: mapping.clone(),
             options: options.clone(),
             layouts,
             order,
             floors,
             signatures,
+            speculative,
+            profiled_dates: profile_dates,
         })
     }
 
     /// One round: applies the difference, or with `check` only compares
     /// (the given ranges whatever their fingerprints) and writes nothing.
-    pub fn round(&self, check: Option<&Changed>, reporter: &Reporter) -> Result<(RoundSummary, Changed)> {
+    pub fn round(&mut self, check: Option<&Changed>, reporter: &Reporter) -> Result<(RoundSummary, Changed)> {
+        match self.round_once(check, reporter)? {
+            Some(done) => Ok(done),
+            None => {
+                reporter.emit(Event::Info(
+                    "a date or time column holds epoch numbers: profiling date and time columns, then again".into(),
+                ));
+                *self = Self::prepare_with(self.source, &self.mapping, &self.options, true, reporter)?;
+                self.round_once(check, reporter)?
+                    .ok_or_else(|| Error::Other("date and time columns kept changing while planning".into()))
+            }
+        }
+    }
+
+    /// One round: applies the difference, or with `check` only compares
+    /// (the given ranges whatever their fingerprints) and writes nothing.
+    /// None when a speculative date column held numbers (plan again).
+    fn round_once(&self, check: Option<&Changed>, reporter: &Reporter) -> Result<Option<(RoundSummary, Changed)>> {
         let started = Instant::now();
         let options = &self.options;
         let mut control = connect(&options.target, "godwit sync")?;
@@ -204,6 +261,7 @@ impl<'a> Syncer<'a> {
                             old: stored.get(&layout.source_table),
                             signature: self.signatures[i].clone(),
                             force: check.and_then(|c| c.get(&layout.source_table)),
+                            speculative: if self.profiled_dates { &[] } else { &self.speculative[i] },
                         };
                         match diff::diff_table(reader.as_mut(), &mut pg, &work) {
                             Ok(d) => {
@@ -222,6 +280,9 @@ impl<'a> Syncer<'a> {
             return Err(Error::Interrupted);
         }
         let mut diffs = results.into_inner().unwrap_or_else(|p| p.into_inner());
+        if diffs.values().any(|d| d.speculation_broken) {
+            return Ok(None);
+        }
         let mut changed: Changed = HashMap::new();
         for (&i, d) in &diffs {
             if !d.changed_buckets.is_empty() || d.whole_changed {
@@ -264,7 +325,7 @@ impl<'a> Syncer<'a> {
             summary.tables.push(counts);
         }
         summary.seconds = started.elapsed().as_secs_f64();
-        Ok((summary, changed))
+        Ok(Some((summary, changed)))
     }
 
     /// Applies the round in one transaction; false when there was nothing to write.
@@ -375,7 +436,7 @@ pub fn run(
     watch: Option<f64>,
     reporter: &Reporter,
 ) -> Result<RoundSummary> {
-    let syncer = Syncer::prepare(source, mapping, options, reporter)?;
+    let mut syncer = Syncer::prepare(source, mapping, options, reporter)?;
     let mut last: Option<RoundSummary> = None;
     loop {
         let summary = match syncer.round(None, reporter) {
