@@ -303,3 +303,44 @@ fn never_overwrites_and_leaves_no_file_when_it_fails() {
     let b = Connection::open(&back).unwrap();
     assert_eq!(table_rows(&b, "stock").len(), 2);
 }
+
+#[test]
+fn a_data_only_copy_comes_back_in_the_app_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = sqlite_file(
+        dir.path(),
+        "app.db",
+        "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, done INTEGER NOT NULL,
+                              ref TEXT, tag TEXT);
+         INSERT INTO events VALUES (1, 1704164645123, 1, 'A0EEBC999C0B4EF8BB6D6BB9BD380A11', 'a'),
+                                   (2, 1704164646000, 0, NULL, NULL);",
+    );
+    let target = fresh_database("reverse_data_only");
+    // The framework's schema: other types than SQLite's for the same values.
+    target
+        .connect()
+        .unwrap()
+        .batch_execute(
+            "CREATE TABLE events (id bigserial PRIMARY KEY, at timestamptz NOT NULL, done boolean NOT NULL,
+                                  ref uuid, tag varchar(10));
+             CREATE TABLE schema_migrations (version text PRIMARY KEY);
+             INSERT INTO schema_migrations VALUES ('20240101');",
+        )
+        .unwrap();
+    assert_exit(&copy(&app, &target, &["--data-only"]), 0);
+    let back = dir.path().join("back.db");
+    let out = reverse(&target.to_string(), &back, &[]);
+    assert_exit(&out, 0);
+    let a = Connection::open(&app).unwrap();
+    let b = Connection::open(&back).unwrap();
+    assert_eq!(table_rows(&a, "events"), table_rows(&b, "events"));
+    assert_eq!(
+        strings(&a, "SELECT sql FROM sqlite_master WHERE name = 'events'"),
+        strings(&b, "SELECT sql FROM sqlite_master WHERE name = 'events'")
+    );
+    // The framework's own table comes along by the generic mapping.
+    assert_eq!(
+        table_rows(&b, "schema_migrations"),
+        vec![vec![Value::Text("20240101".into())]]
+    );
+}
