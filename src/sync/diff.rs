@@ -28,8 +28,10 @@ use crate::verify::compare::hash_of;
 use crate::verify::layout::Layout;
 use crate::verify::value::{fields, push_canonical, push_field, push_key_field};
 
-/// Rows of changed buckets gathered before they are compared in one go.
+/// Rows of changed buckets gathered before they are compared in one go,
+/// and their size at most (tables of large BLOBs).
 const FLUSH_ROWS: usize = 20_000;
+const FLUSH_BYTES: usize = 8 << 20;
 /// Buckets compared per target query.
 const FLUSH_BUCKETS: usize = 2_000;
 /// Rows a bucket aims at when a table is first synced.
@@ -55,6 +57,8 @@ pub struct TableDiff {
     /// A date or time column planned without profiling held an epoch
     /// number: the round stops and the source is planned again.
     pub speculation_broken: bool,
+    /// Time spent comparing changed ranges with the target.
+    pub compare_seconds: f64,
 }
 
 impl TableDiff {
@@ -262,7 +266,16 @@ fn column_list(layout: &Layout, prefix: &str) -> String {
 
 // ---- bucketed tables ----------------------------------------------------
 
+/// Changed buckets waiting to be compared.
+#[derive(Default)]
+struct Batch {
+    buckets: Vec<Pending>,
+    rows: usize,
+    bytes: usize,
+}
+
 /// A bucket whose fingerprint moved, with its raw rows.
+#[derive(Default)]
 struct Pending {
     bucket: i64,
     hash: u64,
@@ -305,22 +318,24 @@ fn by_buckets(
     let mut encoder = Encoder::new(layout);
     let mut visited: HashSet<i64> = HashSet::new();
     let mut current: Option<Pending> = None;
-    let mut pending: Vec<Pending> = Vec::new();
+    let mut pending = Batch::default();
     let mut row_raw = Vec::new();
     let mut failure: Option<Error> = None;
     let mut broken = false;
     let close = |bucket: Pending,
-                 pending: &mut Vec<Pending>,
+                 pending: &mut Batch,
                  diff: &mut TableDiff,
                  encoder: &mut Encoder<'_>,
                  pg: &mut Client|
      -> Result<()> {
         diff.ranges += 1;
         if bucket.hash != stored(bucket.bucket) || forced(bucket.bucket) {
-            pending.push(bucket);
-            let rows: usize = pending.iter().map(|p| p.rows).sum();
-            if rows >= FLUSH_ROWS || pending.len() >= FLUSH_BUCKETS {
-                compare_buckets(pg, work, width, column, std::mem::take(pending), diff, encoder)?;
+            pending.rows += bucket.rows;
+            pending.bytes += bucket.raw.len();
+            pending.buckets.push(bucket);
+            if pending.rows >= FLUSH_ROWS || pending.bytes >= FLUSH_BYTES || pending.buckets.len() >= FLUSH_BUCKETS {
+                let batch = std::mem::take(pending);
+                compare_buckets(pg, work, width, column, batch.buckets, diff, encoder)?;
             }
         }
         Ok(())
@@ -388,17 +403,19 @@ fn by_buckets(
     }
     emptied.sort_unstable();
     emptied.dedup();
+    let mut rest = pending.buckets;
     for bucket in emptied {
         diff.ranges += 1;
-        pending.push(Pending {
+        rest.push(Pending {
             bucket,
             hash: 0,
             raw: Vec::new(),
             rows: 0,
         });
     }
-    if !pending.is_empty() {
-        compare_buckets(pg, work, width, column, pending, &mut diff, &mut encoder)?;
+    for batch in rest.chunks_mut(FLUSH_BUCKETS) {
+        let batch: Vec<Pending> = batch.iter_mut().map(std::mem::take).collect();
+        compare_buckets(pg, work, width, column, batch, &mut diff, &mut encoder)?;
     }
     Ok(diff)
 }
@@ -430,6 +447,7 @@ fn compare_buckets(
     encoder: &mut Encoder<'_>,
 ) -> Result<()> {
     let layout = work.layout;
+    let started = std::time::Instant::now();
     diff.ranges_read += buckets.len() as u64;
     // Inclusive bigint bounds (the last bucket may end at i64::MAX), so
     // the key's index serves each range.
@@ -503,6 +521,7 @@ fn compare_buckets(
         }
         diff.deletes.push(key_fields);
     }
+    diff.compare_seconds += started.elapsed().as_secs_f64();
     Ok(())
 }
 
@@ -571,6 +590,7 @@ fn whole(reader: &mut dyn Reader, pg: &mut Client, work: &Work<'_>, old: Option<
         diff.state.fresh = true;
     }
     diff.ranges_read = 1;
+    let started = std::time::Instant::now();
     let mut encoder = Encoder::new(layout);
     let keyed = layout.key.is_some();
     // Source: key → content, or content → how many rows hold it.
@@ -653,6 +673,7 @@ fn whole(reader: &mut dyn Reader, pg: &mut Client, work: &Work<'_>, old: Option<
         }
     })?;
     diff.whole_changed = diff.changes() > 0;
+    diff.compare_seconds = started.elapsed().as_secs_f64();
     Ok(diff)
 }
 

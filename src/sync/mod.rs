@@ -63,6 +63,10 @@ pub struct RoundSummary {
     /// Whether the round wrote to the target (changes or fingerprints).
     pub wrote: bool,
     pub seconds: f64,
+    /// Of which: comparing changed ranges with the target (summed over
+    /// the tables read in parallel), and the applying transaction.
+    pub compare_s: f64,
+    pub apply_s: f64,
 }
 
 impl RoundSummary {
@@ -114,7 +118,10 @@ pub struct Syncer<'a> {
 
 fn connect(target: &ConnSpec, name: &str) -> Result<Client> {
     let mut pg = target.connect()?;
-    pg.batch_execute(&format!("SET application_name = '{name}'"))
+    // Range lookups look costly to the planner (a VALUES list joined by
+    // ranges) and would be JIT-compiled for every batch, which costs more
+    // than the lookups themselves.
+    pg.batch_execute(&format!("SET application_name = '{name}'; SET jit = off"))
         .map_err(|e| Error::pg("setting up the session", &e))?;
     Ok(pg)
 }
@@ -295,7 +302,9 @@ impl<'a> Syncer<'a> {
                 );
             }
         }
+        let applying = Instant::now();
         let wrote = check.is_none() && self.apply(&mut control, &stored, &mut diffs, reporter)?;
+        let apply_s = if wrote { applying.elapsed().as_secs_f64() } else { 0.0 };
         let mut summary = RoundSummary {
             source: self.source.display_name(),
             target: options.target.to_string(),
@@ -308,6 +317,8 @@ impl<'a> Syncer<'a> {
             ranges: 0,
             wrote,
             seconds: 0.0,
+            compare_s: 0.0,
+            apply_s,
         };
         for &i in &tables {
             let Some(d) = diffs.get(&i) else { continue };
@@ -322,6 +333,7 @@ impl<'a> Syncer<'a> {
             summary.deleted += counts.deleted;
             summary.ranges_read += d.ranges_read;
             summary.ranges += d.ranges;
+            summary.compare_s += d.compare_seconds;
             summary.tables.push(counts);
         }
         summary.seconds = started.elapsed().as_secs_f64();
