@@ -49,6 +49,29 @@ fn scratch_table(tx: &mut Transaction<'_>, name: &str, target: &str, columns: &[
     .map_err(|e| Error::pg(format!("preparing changes for {target}"), &e))
 }
 
+/// Joins with the round's few rows go through the key's index: the
+/// planner, seeing no statistics on the scratch table, would otherwise
+/// scan or merge the whole target table for them.
+fn by_index(tx: &mut Transaction<'_>, target: &str, keys: &[String], on: bool) -> Result<()> {
+    let Some(first) = keys.first() else { return Ok(()) };
+    let indexed: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid \
+                            AND a.attnum = x.indkey[0] WHERE x.indrelid = $1::text::regclass AND a.attname = $2::text)",
+            &[&target, first],
+        )
+        .map_err(|e| Error::pg(format!("reading the indexes of {target}"), &e))?
+        .get(0);
+    if indexed {
+        let value = if on { "off" } else { "on" };
+        tx.batch_execute(&format!(
+            "SET LOCAL enable_hashjoin = {value}; SET LOCAL enable_mergejoin = {value}"
+        ))
+        .map_err(|e| Error::pg("planning the round's joins", &e))?;
+    }
+    Ok(())
+}
+
 fn key_names(layout: &Layout) -> Vec<String> {
     layout
         .key
@@ -122,6 +145,7 @@ pub fn update(tx: &mut Transaction<'_>, schema: &str, layout: &Layout, rows: &[V
     let scratch = format!("godwit_sync_update_{n}");
     scratch_table(tx, &scratch, &target, &names)?;
     copy_in(tx, &scratch, &names, rows)?;
+    by_index(tx, &target, &keys, true)?;
     exec(
         tx,
         &format!(
@@ -131,7 +155,7 @@ pub fn update(tx: &mut Transaction<'_>, schema: &str, layout: &Layout, rows: &[V
         ),
         &format!("updating rows of {}", layout.target_table),
     )?;
-    Ok(())
+    by_index(tx, &target, &keys, false)
 }
 
 pub fn insert(tx: &mut Transaction<'_>, schema: &str, layout: &Layout, rows: &[Vec<u8>]) -> Result<()> {

@@ -176,14 +176,17 @@ pub fn write(
             bytes[at..at + 8].copy_from_slice(&hash.to_be_bytes());
         }
     }
-    for (group, bytes) in groups {
+    // One statement for every changed group: a round can touch thousands.
+    let (numbers, blobs): (Vec<i64>, Vec<Vec<u8>>) = groups.into_iter().unzip();
+    if !numbers.is_empty() {
         client
             .execute(
                 &format!(
-                    "INSERT INTO {GODWIT_SCHEMA}.sync_buckets (schema, name, grp, hashes) VALUES ($1, $2, $3, $4) \
+                    "INSERT INTO {GODWIT_SCHEMA}.sync_buckets (schema, name, grp, hashes) \
+                     SELECT $1, $2, g, h FROM unnest($3::bigint[], $4::bytea[]) AS u(g, h) \
                      ON CONFLICT (schema, name, grp) DO UPDATE SET hashes = excluded.hashes"
                 ),
-                &[&schema, &table, &group, &bytes],
+                &[&schema, &table, &numbers, &blobs],
             )
             .map_err(e)?;
     }
