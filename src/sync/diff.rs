@@ -35,7 +35,7 @@ const FLUSH_BYTES: usize = 8 << 20;
 /// Buckets compared per target query.
 const FLUSH_BUCKETS: usize = 2_000;
 /// Rows a bucket aims at when a table is first synced.
-const ROWS_PER_BUCKET: i64 = 16;
+const ROWS_PER_BUCKET: i64 = 8;
 
 /// What a round must do to one table.
 #[derive(Debug, Default)]
