@@ -143,6 +143,11 @@ pub fn copy(options: &ReverseOptions, reporter: &Reporter) -> Result<ReverseOutc
                 .execute_batch(&job.create)
                 .map_err(|err| Error::Other(format!("creating SQLite table {}: {err}\n{}", job.sqlite, job.create)))?;
         }
+        reporter.emit(Event::Phase(format!(
+            "copying {} tables into {}",
+            jobs.len(),
+            temp.path.display()
+        )));
         let mut summaries = Vec::new();
         let mut losses: Vec<(String, String, value::Loss)> = Vec::new();
         for job in &jobs {
