@@ -7,13 +7,16 @@ GODWIT := target/release/godwit
 # unprivileged server account can reach it when we run as root.
 TEST_HOME ?= /tmp/godwit-test-home
 SF ?= 1
+# The backup benchmark's scale factor (0.5: a ~440 MB SQLite file, ~600 MB in PostgreSQL).
+BACKUP_SF ?= 0.5
+BACKUP_ARGS ?=
 # e.g. BENCH_ARGS='--reps 5 --tools godwit,limit'
 BENCH_ARGS ?=
 # Size of each generated events file for the documents benchmark, in MB.
 DOCS_MB ?= 1024
 DOCS_ARGS ?=
 
-.PHONY: deps demo test build bench bench-sqlite bench-documents bench-sync clean-local
+.PHONY: deps demo test build bench bench-sqlite bench-documents bench-backup bench-sync clean-local
 
 deps:
 	@scripts/install-deps.sh
@@ -29,8 +32,14 @@ demo: build
 	$(GODWIT) copy target/demo/sample-app.db --replace --to "$$($(GODWIT) local url)"; \
 	  code=$$?; [ $$code -eq 0 ] || [ $$code -eq 3 ] || exit $$code
 	@echo
-	@echo "Look around with:  psql \"$$($(GODWIT) local url)\""
+	@echo "== A document source: an app-state JSON dump (users, subreddits, posts, comments, messages)"
+	python3 scripts/make_sample_state.py target/demo/app-state.json
+	$(GODWIT) copy target/demo/app-state.json --schema app_state --replace --verify --to "$$($(GODWIT) local url)"; \
+	  code=$$?; [ $$code -eq 0 ] || [ $$code -eq 3 ] || exit $$code
+	@echo
+	@echo "Look around with:  psql \"$$($(GODWIT) local url)\"   (schemas public and app_state)"
 	@echo "Then try:          $(GODWIT) plan target/demo/sample-app.db"
+	@echo "                   $(GODWIT) plan target/demo/app-state.json"
 
 test: deps
 	$(CARGO) fmt --check
@@ -45,7 +54,7 @@ test: deps
 	  sh -c 'if command -v cargo-nextest >/dev/null; then $(CARGO) nextest run --all-targets --no-fail-fast; \
 	         else $(CARGO) test --all-targets -- --test-threads=4; fi'
 
-bench: bench-sqlite bench-documents
+bench: bench-sqlite bench-documents bench-backup
 
 bench-sqlite: deps
 	@scripts/install-deps.sh bench
@@ -61,6 +70,12 @@ bench-documents: deps
 	@scripts/install-deps.sh bench
 	$(CARGO) build --release
 	python3 bench/documents.py --mb $(DOCS_MB) $(DOCS_ARGS)
+
+# godwit backup/restore against plain pg_dump/pg_restore, e.g. BACKUP_ARGS='--reps 5 --jobs 2'
+bench-backup: deps
+	@scripts/install-deps.sh bench
+	$(CARGO) build --release
+	python3 bench/backup.py --sf $(BACKUP_SF) $(BACKUP_ARGS)
 
 clean-local:
 	-GODWIT_HOME=$(TEST_HOME) target/debug/godwit local stop

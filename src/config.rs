@@ -17,6 +17,16 @@ pub struct Config {
     pub path: Option<PathBuf>,
     pub casts: Vec<CastRule>,
     pub tables: BTreeMap<String, TableRule>,
+    /// The `[health]` table: thresholds by check, and the backup location.
+    pub health: HealthSettings,
+    /// How documents (JSON, CSV, directories) are mapped into tables.
+    pub documents: crate::source::documents::DocumentOptions,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HealthSettings {
+    pub thresholds: BTreeMap<String, crate::health::Threshold>,
+    pub backups: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +101,9 @@ struct RawConfig {
     cast: Vec<Spanned<RawCast>>,
     #[serde(default)]
     tables: BTreeMap<Spanned<String>, Spanned<RawTable>>,
+    #[serde(default)]
+    health: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    documents: Option<crate::source::documents::DocumentOptions>,
 }
 
 #[derive(Deserialize)]
@@ -152,6 +165,7 @@ impl Config {
         })?;
         let mut config = Config {
             path: Some(path.to_path_buf()),
+            documents: raw.documents.unwrap_or_default(),
             ..Config::default()
         };
         for cast in raw.cast {
@@ -227,6 +241,41 @@ impl Config {
                 );
             }
             config.tables.insert(name.into_inner(), rule);
+        }
+        for (key, value) in raw.health {
+            let line = line_of(text, key.span().start);
+            let key = key.into_inner();
+            let value = value.into_inner();
+            if key == "backups" {
+                let location = value
+                    .as_str()
+                    .ok_or_else(|| fail(line, "health.backups must be a string: a directory".into()))?;
+                config.health.backups = Some(location.to_string());
+                continue;
+            }
+            // "60s,5min", 90, or ["60s", "5min"]: WARN then CRIT.
+            let written = match &value {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Array(levels) if (1..=2).contains(&levels.len()) => levels
+                    .iter()
+                    .map(|l| match l {
+                        toml::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
+                _ => {
+                    return Err(fail(
+                        line,
+                        format!("health.{key}: write \"WARN,CRIT\", e.g. \"60s,5min\", or [\"60s\", \"5min\"]"),
+                    ));
+                }
+            };
+            let threshold = crate::health::thresholds::parse_threshold(&key, &written)
+                .map_err(|m| fail(line, format!("health.{key}: {m}")))?;
+            config.health.thresholds.insert(key, threshold);
         }
         Ok(config)
     }
@@ -313,6 +362,36 @@ rename = "full_name"
         assert_eq!(
             c.tables["users"].columns["fullName"].rename.as_deref(),
             Some("full_name")
+        );
+    }
+
+    #[test]
+    fn health_thresholds_and_backups() {
+        let c = Config::parse(
+            "[health]\nlong_running_queries = \"30s,2min\"\nconnections = [80, 90]\nsequences = 70\nbackups = \"/var/backups/pg\"\n",
+            Path::new("godwit.toml"),
+        )
+        .unwrap();
+        let t = &c.health.thresholds;
+        assert_eq!(
+            (t["long_running_queries"].warning, t["long_running_queries"].critical),
+            (Some(30.0), Some(120.0))
+        );
+        assert_eq!(
+            (t["connections"].warning, t["connections"].critical),
+            (Some(80.0), Some(90.0))
+        );
+        assert_eq!((t["sequences"].warning, t["sequences"].critical), (Some(70.0), None));
+        assert_eq!(c.health.backups.as_deref(), Some("/var/backups/pg"));
+        let err = Config::parse("[health]\n\nlong_runing_queries = \"30s\"\n", Path::new("g.toml")).unwrap_err();
+        assert!(
+            err.to_string().contains("line 3") && err.to_string().contains("unknown health check"),
+            "{err}"
+        );
+        let err = Config::parse("[health]\nblocked_queries = \"soon\"\n", Path::new("g.toml")).unwrap_err();
+        assert!(
+            err.to_string().contains("line 2") && err.to_string().contains("invalid duration"),
+            "{err}"
         );
     }
 

@@ -74,6 +74,10 @@ pub enum Error {
     #[error("local cluster: {0}")]
     Local(String),
 
+    /// A backup, restore or backup store that could not do its work.
+    #[error("{0}")]
+    Backup(String),
+
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -4,11 +4,15 @@
 //! Data flows one way: `source` → `plan` → `target::postgres::ddl` → `load`
 //! → `report`. Commands emit [`report::Event`]s and never print directly.
 
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod health;
+pub mod inspect;
 pub mod load;
 pub mod local;
+pub mod maintain;
 pub mod migrate;
 pub mod plan;
 pub mod prepare;
@@ -17,6 +21,7 @@ pub mod reverse;
 pub mod source;
 pub mod sync;
 pub mod target;
+pub mod units;
 pub mod verify;
 
 pub use error::{Error, ExitCode, Result};

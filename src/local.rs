@@ -99,10 +99,13 @@ impl LocalCluster {
         if !self.data_dir().join("PG_VERSION").exists() {
             self.initdb()?;
         }
-        let port = free_port()?;
+        let port = self.port_to_use()?;
+        // pg_stat_statements is preloaded so that `godwit inspect` can show
+        // slow queries once a database runs CREATE EXTENSION pg_stat_statements.
         let options = format!(
             "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{}' \
-             -c max_wal_size=4GB -c checkpoint_timeout=30min -c max_connections=100",
+             -c max_wal_size=4GB -c checkpoint_timeout=30min -c max_connections=100 \
+             -c shared_preload_libraries=pg_stat_statements",
             self.socket_dir().display()
         );
         let output = self
@@ -131,6 +134,38 @@ impl LocalCluster {
             )));
         }
         self.spec()
+    }
+
+    /// The port of the previous start when it is still free, so that the
+    /// URL stays the same across a restart (clients waiting with
+    /// --connect-timeout find the server again); else any free port.
+    fn port_to_use(&self) -> Result<u16> {
+        let file = self.port_file();
+        let previous = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|t| t.trim().parse::<u16>().ok())
+            .filter(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok());
+        let port = match previous {
+            Some(p) => p,
+            None => free_port()?,
+        };
+        std::fs::write(&file, format!("{port}\n")).map_err(|e| Error::io(format!("writing {}", file.display()), e))?;
+        Ok(port)
+    }
+
+    fn port_file(&self) -> PathBuf {
+        self.home.join("local").join("port")
+    }
+
+    /// Whether the running server preloads pg_stat_statements (clusters
+    /// started by godwit before it did so do not, until restarted).
+    pub fn preloads_pg_stat_statements(&self) -> Result<bool> {
+        let mut client = self.spec()?.connect()?;
+        let row = client
+            .query_one("SHOW shared_preload_libraries", &[])
+            .map_err(|e| Error::pg("reading shared_preload_libraries", &e))?;
+        let libraries: String = row.get(0);
+        Ok(libraries.split(',').any(|l| l.trim() == "pg_stat_statements"))
     }
 
     pub fn stop(&self) -> Result<bool> {

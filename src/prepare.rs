@@ -4,10 +4,10 @@
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::plan::types::ProfileNeed;
+use crate::plan::types::{self, ProfileNeed};
 use crate::plan::{self, IdentifierStyle, Plan, PlanOptions};
 use crate::report::{Event, Reporter};
-use crate::source::{Source, SourceSchema};
+use crate::source::{ColumnProfile, Flow, Scan, Selected, Source, SourceSchema};
 
 /// Which columns to profile (a full scan of their values) before planning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +74,8 @@ pub fn describe_and_plan(
     mapping: &Mapping,
     profile: &crate::source::ProfileFilter<'_>,
 ) -> Result<(SourceSchema, Plan)> {
-    let source_schema = source.describe(profile)?;
+    let mut source_schema = source.describe(profile)?;
+    profile_details(source, &mut source_schema)?;
     let plan = plan::build(
         &source.display_name(),
         &source_schema,
@@ -95,4 +96,59 @@ pub fn replan_table(source: &dyn Source, mapping: &Mapping, table: &str) -> Resu
         .into_iter()
         .find(|t| t.source == table)
         .ok_or_else(|| crate::error::Error::Other(format!("table {table} vanished while re-planning")))
+}
+
+/// Fills what an aggregate profile cannot say, with one more scan of each
+/// table over the profiled columns that need it ([`types::detail_need`]).
+fn profile_details(source: &dyn Source, schema: &mut SourceSchema) -> Result<()> {
+    let mut reader: Option<Box<dyn crate::source::Reader>> = None;
+    for table in &mut schema.tables {
+        let wanted: Vec<(usize, types::DetailNeed)> = table
+            .columns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| types::detail_need(c).map(|need| (i, need)))
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        if reader.is_none() {
+            reader = source.readers(1)?.pop();
+        }
+        let Some(reader) = reader.as_mut() else { return Ok(()) };
+        let select: Vec<Selected> = wanted
+            .iter()
+            .map(|(i, _)| Selected::Column(table.columns[*i].name.clone()))
+            .collect();
+        let mut profiles: Vec<ColumnProfile> = wanted
+            .iter()
+            .map(|(i, _)| table.columns[*i].profile.clone().unwrap_or_default())
+            .collect();
+        let scan = Scan {
+            table: &table.name,
+            select: &select,
+            rowids: None,
+            order_by: None,
+        };
+        reader.scan(&scan, &mut |row| {
+            for (slot, (_, need)) in wanted.iter().enumerate() {
+                types::add_detail(*need, row.value(slot), &mut profiles[slot]);
+            }
+            Ok(Flow::Continue)
+        })?;
+        for ((i, need), profile) in wanted.iter().zip(profiles) {
+            let mut profile = profile;
+            // Measured, even when nothing was seen: the plan tells "none" from "not measured".
+            match need {
+                types::DetailNeed::DecimalDigits => {
+                    profile.decimal_digits.get_or_insert((0, 0));
+                }
+                types::DetailNeed::EpochMagnitudes => {
+                    profile.epoch_magnitudes.get_or_insert_with(Default::default);
+                }
+            }
+            table.columns[*i].profile = Some(profile);
+        }
+    }
+    Ok(())
 }

@@ -12,6 +12,12 @@ fn help_texts() {
         ("copy", vec!["copy", "--help"]),
         ("plan", vec!["plan", "--help"]),
         ("local", vec!["local", "--help"]),
+        ("backup", vec!["backup", "--help"]),
+        ("backup_verify", vec!["backup", "verify", "--help"]),
+        ("restore", vec!["restore", "--help"]),
+        ("health", vec!["health", "--help"]),
+        ("inspect", vec!["inspect", "--help"]),
+        ("maintain", vec!["maintain", "--help"]),
     ] {
         let out = godwit(&args);
         assert_exit(&out, 0);

@@ -37,7 +37,7 @@ CREATE INDEX comments_live ON comments (author_id) WHERE deleted = 0;
 CREATE INDEX comments_lower_body ON comments (lower(body));
 CREATE UNIQUE INDEX comments_body_parent ON comments (body, parent_id DESC);
 CREATE VIEW live_comments AS SELECT c.id, c.body, u."Email" FROM comments c JOIN "User Accounts" u ON u."Id" = c.author_id WHERE c.deleted = 0;
-CREATE VIEW weird AS SELECT typeof(body) AS t FROM comments;
+CREATE VIEW weird AS SELECT quote(body) AS t FROM comments;
 CREATE TRIGGER comments_touch AFTER UPDATE ON comments BEGIN SELECT 1; END;
 "#;
 
@@ -115,7 +115,7 @@ fn keys_indexes_checks_and_views_arrive() {
         ),
         "{flat:#?}"
     );
-    // The view translates; the one using SQLite's typeof() is reported, as is the trigger.
+    // The view translates; the one using SQLite's quote() is reported, as is the trigger.
     assert_eq!(
         value(
             target,
@@ -213,15 +213,21 @@ fn another_schema_and_a_missing_source() {
         "{}",
         stderr(&missing)
     );
+    // A CSV file is a document source now: it copies.
     let csv = dir.path().join("data.csv");
     std::fs::write(&csv, "id,name\n1,a\n").unwrap();
-    let out = copy(&csv, &target, &[]);
-    assert_exit(&out, 1);
-    assert!(stderr(&out).contains("CSV"), "{}", stderr(&out));
+    let out = copy(&csv, &target, &["--schema", "csv"]);
+    assert_exit(&out, 0);
+    assert_eq!(value(&target, "SELECT name AS a FROM csv.data WHERE id = 1"), "a");
     let empty = dir.path().join("empty.db");
     std::fs::write(&empty, "").unwrap();
     assert!(stderr(&copy(&empty, &target, &[])).contains("is empty"));
-    assert!(stderr(&copy(dir.path(), &target, &[])).contains("directory"));
+    let nothing = dir.path().join("nothing");
+    std::fs::create_dir(&nothing).unwrap();
+    std::fs::write(nothing.join("notes.md"), "# notes\n").unwrap();
+    let out = copy(&nothing, &target, &[]);
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("no JSON or CSV"), "{}", stderr(&out));
     let encrypted = dir.path().join("enc.db");
     std::fs::write(&encrypted, [0x8du8; 4096]).unwrap();
     assert!(stderr(&copy(&encrypted, &target, &[])).contains("encrypted"));

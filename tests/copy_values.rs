@@ -191,8 +191,10 @@ fn bad_values_are_rejected_to_a_file_under_skip() {
     assert!(by_id(4)["value"].as_str().unwrap().contains("lots-of-it"));
 }
 
+/// SQLite never bounds DECIMAL(10,2): a value with more decimals widens
+/// the column's scale (issue 13) rather than being rounded or rejected.
 #[test]
-fn numeric_values_that_would_round_are_rejected_not_rounded() {
+fn numeric_values_that_would_round_widen_the_column_not_round() {
     let dir = tempfile::tempdir().unwrap();
     let source = sqlite_file(
         dir.path(),
@@ -211,12 +213,14 @@ fn numeric_values_that_would_round_are_rejected_not_rounded() {
             dir.path().join("r.jsonl").to_str().unwrap(),
         ],
     );
-    assert_exit(&out, 3);
+    assert_exit(&out, 0);
     assert_eq!(
         value(
             &target,
-            "SELECT string_agg(amount::text, ',' ORDER BY id) AS a FROM prices"
+            "SELECT string_agg(amount::text, ',' ORDER BY id) || ' ' || format_type(atttypid, atttypmod) AS a \
+             FROM prices, pg_attribute WHERE attrelid = 'prices'::regclass AND attname = 'amount' \
+             GROUP BY atttypid, atttypmod"
         ),
-        "0.99,19.90"
+        "0.990,0.125,19.900 numeric(11,3)"
     );
 }

@@ -11,7 +11,8 @@ Exit codes:
   1  failed; the target is unchanged
   2  usage or config error
   3  finished with items to review (rejected rows, NOT VALID constraints, objects not migrated)
-  4  verify found differences";
+  4  verify found differences
+`godwit health` exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN instead, as monitoring expects.";
 
 /// Move an application's data into PostgreSQL, prove it arrived exactly, and
 /// manage the schema afterwards.
@@ -41,8 +42,32 @@ pub enum Command {
     Cutover(super::sync::CutoverArgs),
     /// Versioned schema migrations, diff and lint.
     Migrate(crate::migrate::MigrateArgs),
+    /// Take a pg_dump backup with a manifest that proves each restore; list, prune, verify.
+    Backup(crate::cli::backup::BackupArgs),
+    /// Restore a backup into a database, prove it against the manifest, then swap it in.
+    Restore(crate::cli::backup::RestoreArgs),
     /// Manage a throwaway local PostgreSQL cluster.
     Local(LocalArgs),
+    /// Check a database for monitoring (Nagios, Prometheus): exit 0 OK, 1 WARNING, 2 CRITICAL, 3
+    /// UNKNOWN.
+    ///
+    /// Every check runs in one short read-only session with statement_timeout and lock_timeout,
+    /// so it never waits on the application's locks. A check that could not run is UNKNOWN and
+    /// names the missing privilege; an OK elsewhere never hides it.
+    #[command(after_help = crate::cli::health::HEALTH_EXIT_CODES)]
+    Health(crate::cli::health::HealthArgs),
+    /// List what deserves a look: slow queries, duplicate, unused and missing indexes, dead
+    /// tuples, bloat, tables due for VACUUM or ANALYZE, settings. Each with the SQL to run.
+    #[command(after_help = crate::cli::inspect::INSPECT_EXIT_CODES)]
+    Inspect(crate::cli::inspect::InspectArgs),
+    /// Do the safe routine work inspect calls for: VACUUM (ANALYZE), ANALYZE, REINDEX CONCURRENTLY
+    /// of invalid or bloated indexes, VALIDATE of NOT VALID constraints.
+    ///
+    /// Every step runs under lock_timeout: when the application holds a conflicting lock the step
+    /// is skipped, never queued. Rows that violate a NOT VALID constraint are counted and the
+    /// constraint is left as it is. The report shows dead tuples and sizes before and after.
+    #[command(after_help = crate::cli::maintain::MAINTAIN_EXIT_CODES)]
+    Maintain(crate::cli::maintain::MaintainArgs),
 }
 
 /// Where the data goes.
@@ -51,12 +76,35 @@ pub struct TargetArgs {
     /// Target database: a postgresql:// URL or a key=value string. PG* variables and .pgpass
     /// fill the gaps. Without it (and without DATABASE_URL) godwit uses its local cluster,
     /// starting it if needed.
-    #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        visible_alias = "database-url",
+        value_name = "URL",
+        env = "DATABASE_URL",
+        hide_env_values = true
+    )]
     pub to: Option<String>,
+
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 
     /// Target schema.
     #[arg(long, value_name = "NAME", default_value = "public")]
     pub schema: String,
+}
+
+/// How long to wait for a server that is not accepting connections yet.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    /// How long to wait for a server that refuses connections, is starting up or shutting down
+    /// (a restart), retrying with backoff, e.g. 30s or 2min.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: std::time::Duration,
+}
+
+/// For clap: `30s`, `5min`, or seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::units::parse_duration(text)
 }
 
 /// How the source is read and mapped.

@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 
-use crate::cli::args::CopyArgs;
+use crate::cli::args::{CopyArgs, TargetArgs};
 use crate::error::{ExitCode, Result};
 use crate::load::{self, CopyOptions};
 use crate::prepare::{Profiling, plan_source, replan_table};
 use crate::report::{Event, Reporter};
-use crate::target::postgres::conn::ConnSpec;
+use crate::target::postgres::conn::{ConnSpec, WaitNotice};
 
 pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
     if crate::reverse::is_postgres_source(&args.source) {
@@ -19,10 +19,10 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
                 .into(),
         ));
     }
-    let source = crate::source::open(&args.source)?;
-    let source = source.as_ref();
     let mapping = args.mapping.resolve(&args.target.schema)?;
-    let target = resolve_target(args.target.to.as_deref(), reporter)?;
+    let source = crate::source::open_with(&args.source, &mapping.config.documents)?;
+    let source = source.as_ref();
+    let target = resolve_target(&args.target, reporter)?;
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
@@ -80,10 +80,16 @@ impl CopyArgs {
 }
 
 /// `--to`, else DATABASE_URL (clap reads it), else the local cluster,
-/// started if needed.
-pub fn resolve_target(to: Option<&str>, reporter: &Reporter) -> Result<ConnSpec> {
+/// started if needed. Connections wait for a restarting server up to
+/// `--connect-timeout`.
+pub fn resolve_target(target: &TargetArgs, reporter: &Reporter) -> Result<ConnSpec> {
+    resolve_url(target.to.as_deref(), target.connect.connect_timeout, reporter)
+}
+
+/// [`resolve_target`] for commands that spell their own target flag.
+pub fn resolve_url(to: Option<&str>, connect_timeout: std::time::Duration, reporter: &Reporter) -> Result<ConnSpec> {
     match to {
-        Some(url) => ConnSpec::parse(url),
+        Some(url) => Ok(ConnSpec::parse(url)?.with_retry(connect_timeout, wait_on_stderr())),
         None => {
             let cluster = crate::local::LocalCluster::discover()?;
             reporter.emit(Event::Info(
@@ -93,6 +99,12 @@ pub fn resolve_target(to: Option<&str>, reporter: &Reporter) -> Result<ConnSpec>
             Ok(spec)
         }
     }
+}
+
+/// Says on stderr that godwit waits for the server (also under --json,
+/// whose stdout stays one document).
+pub fn wait_on_stderr() -> std::sync::Arc<dyn Fn(&WaitNotice) + Send + Sync> {
+    std::sync::Arc::new(|notice: &WaitNotice| eprintln!("{notice}"))
 }
 
 /// `copy postgresql://... --to sqlite:PATH`: the way back.
@@ -109,7 +121,7 @@ fn run_reverse(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
         ));
     }
     let options = crate::reverse::ReverseOptions {
-        source: ConnSpec::parse(&args.source)?,
+        source: ConnSpec::parse(&args.source)?.with_retry(args.target.connect.connect_timeout, wait_on_stderr()),
         schema: args.target.schema.clone(),
         path: PathBuf::from(path),
         replace: args.replace,

@@ -10,6 +10,12 @@ pub fn run(args: LocalArgs) -> Result<ExitCode> {
         LocalAction::Start => {
             let spec = cluster.start()?;
             eprintln!("local cluster running (data in {})", cluster.data_dir().display());
+            if !cluster.preloads_pg_stat_statements().unwrap_or(true) {
+                eprintln!(
+                    "note: this cluster was started without pg_stat_statements, which `godwit inspect` uses for \
+                     slow queries; restart it to load it: godwit local stop && godwit local start"
+                );
+            }
             println!("{spec}");
         }
         LocalAction::Stop => {

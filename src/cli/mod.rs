@@ -3,8 +3,12 @@
 //! documented exit codes and prints errors to stderr.
 
 pub mod args;
-mod copy;
+pub mod backup;
+pub(crate) mod copy;
+pub mod health;
+pub mod inspect;
 mod local;
+pub mod maintain;
 mod plan;
 mod sync;
 mod verify;
@@ -22,10 +26,13 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
-            let code = if err.use_stderr() {
-                ExitCode::Usage
-            } else {
+            let code = if !err.use_stderr() {
                 ExitCode::Ok
+            } else if std::env::args().nth(1).as_deref() == Some("health") {
+                // Monitoring reads a bad command line as UNKNOWN, not CRITICAL.
+                crate::health::Status::Unknown.exit_code()
+            } else {
+                ExitCode::Usage
             };
             let _ = err.print();
             return code;
@@ -60,6 +67,23 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Sync(args) => sync::run(args),
         Command::Cutover(args) => sync::run_cutover(args),
         Command::Migrate(args) => crate::migrate::run_cli(args),
+        Command::Backup(args) => backup::run(args),
+        Command::Restore(args) => backup::restore(args),
         Command::Local(args) => local::run(args),
+        Command::Health(args) => Ok(health::run(args)),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Maintain(args) => maintain::run(args),
+    }
+}
+
+/// `--to` or DATABASE_URL; these commands never start the local cluster.
+pub fn required_target(to: Option<&str>) -> Result<crate::target::postgres::conn::ConnSpec, Error> {
+    match to.filter(|url| !url.trim().is_empty()) {
+        Some(url) => crate::target::postgres::conn::ConnSpec::parse(url),
+        None => Err(Error::Usage(
+            "no database given: pass --to URL or set DATABASE_URL \
+             (for the local cluster: --to \"$(godwit local url)\")"
+                .into(),
+        )),
     }
 }

@@ -7,8 +7,8 @@ use crate::prepare::describe_and_plan;
 use crate::target::postgres::ddl;
 
 pub fn run(args: PlanArgs) -> Result<ExitCode> {
-    let source = crate::source::open(&args.source)?;
     let mapping = args.mapping.resolve(&args.schema)?;
+    let source = crate::source::open_with(&args.source, &mapping.config.documents)?;
     let (_, mut plan) = describe_and_plan(source.as_ref(), &mapping, &|_, _| true)?;
     for table in &plan.tables {
         for column in &table.columns {
@@ -67,6 +67,7 @@ pub fn render(plan: &Plan) -> String {
         ("Not migrated", &plan.not_migrated),
         ("Warnings", &plan.warnings),
         ("Suggestions", &plan.suggestions),
+        ("Full-text and spatial tables", &plan.translations),
     ] {
         if !items.is_empty() {
             out.push_str(&format!("\n{title}:\n"));

@@ -33,9 +33,9 @@ pub struct VerifyArgs {
 
 pub fn run(args: VerifyArgs) -> Result<ExitCode> {
     let reporter = Reporter::new(args.output.options());
-    let source = crate::source::open(&args.source)?;
     let mapping = args.mapping.resolve(&args.target.schema)?;
-    let target = super::copy::resolve_target(args.target.to.as_deref(), &reporter)?;
+    let source = crate::source::open_with(&args.source, &mapping.config.documents)?;
+    let target = super::copy::resolve_target(&args.target, &reporter)?;
     let options = VerifyOptions {
         target,
         schema: args.target.schema.clone(),

@@ -212,6 +212,13 @@ fn load_into_staging(
         "creating {} tables in staging schema {schema}",
         plan.tables.len()
     )));
+    for sql in &plan.setup {
+        run(
+            control,
+            sql,
+            &format!("preparing what full-text and rtree tables need (a database owner can run it beforehand):\n{sql}"),
+        )?;
+    }
     let mut plain_generated: Vec<Vec<String>> = Vec::new();
     for table in &plan.tables {
         plain_generated.push(create_table(control, schema, table, &mut not_migrated)?);
@@ -272,6 +279,7 @@ fn load_into_staging(
             progress[i] = TableProgress::default();
             round.push(i);
         }
+        plan.retranslate_views(&mut not_migrated);
     }
     if interrupt::requested() {
         return Err(Error::Interrupted);

@@ -17,6 +17,29 @@ use super::state::{Entry, EntryState, State};
 use super::{CommonArgs, DownArgs, NewArgs, RepairArgs, UpArgs};
 
 pub fn new(args: &NewArgs) -> Result<ExitCode> {
+    if let Some(kind) = args.recipe {
+        let options = super::recipe::RecipeOptions {
+            kind,
+            name: files::sanitise_name(&args.name)?,
+            schema: args.schema.clone(),
+            table: args.table.clone().unwrap_or_default(),
+            columns: args.columns.clone(),
+            check: args.check_expression.clone(),
+            ts_config: args.ts_config.clone(),
+            database: args
+                .database_url
+                .as_deref()
+                .filter(|url| !url.trim().is_empty())
+                .map(crate::target::postgres::conn::ConnSpec::parse)
+                .transpose()?,
+        };
+        for pair in super::recipe::generate(&options)? {
+            let (up, down) = files::create_pair(&args.dir, &pair.name, &pair.up, &pair.down)?;
+            println!("{}", up.display());
+            println!("{}", down.display());
+        }
+        return Ok(ExitCode::Ok);
+    }
     let (up, down) = files::create_pair(
         &args.dir,
         &args.name,
@@ -177,7 +200,7 @@ fn plan_up(state: &State, args: &UpArgs) -> Result<Vec<MigrationFile>> {
     Ok(state
         .pending()
         .into_iter()
-        .filter(|e| args.to.is_none_or(|to| e.version <= to))
+        .filter(|e| args.target_version().is_none_or(|to| e.version <= to))
         .filter_map(|e| e.file.clone())
         .collect())
 }
@@ -231,11 +254,14 @@ pub fn down(args: &DownArgs) -> Result<ExitCode> {
     };
     let mut context = open(&args.common)?;
     let applied = context.state.applied_newest_first();
-    let chosen: Vec<&Entry> = match (args.steps, args.to) {
+    if args.steps.is_some() && args.target_version().is_some() {
+        return Err(Error::Usage("--steps and --to-version exclude each other".into()));
+    }
+    let chosen: Vec<&Entry> = match (args.steps, args.target_version()) {
         (_, Some(to)) => applied.into_iter().take_while(|e| e.version > to).collect(),
         (steps, None) => applied.into_iter().take(steps.unwrap_or(1)).collect(),
     };
-    if let Some(to) = args.to
+    if let Some(to) = args.target_version()
         && let Some(baseline) = context
             .state
             .entries

@@ -13,6 +13,7 @@ mod files;
 mod history;
 mod lint;
 mod lock;
+pub mod recipe;
 mod script;
 mod state;
 mod status;
@@ -47,7 +48,7 @@ pub struct MigrateArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum MigrateCommand {
-    /// Create an empty pair of migration files named after the current UTC time.
+    /// Create a pair of migration files named after the current UTC time: empty, or a recipe.
     New(NewArgs),
     /// Apply pending migrations in version order, each in its own transaction.
     ///
@@ -98,9 +99,18 @@ pub enum MigrateCommand {
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
     /// Database to migrate: a postgresql:// URL or a key=value string. PG* variables and
-    /// .pgpass fill the gaps. For the local cluster: --database-url "$(godwit local url)".
+    /// .pgpass fill the gaps. For the local cluster: --to "$(godwit local url)".
     #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
+    pub to: Option<String>,
+
+    /// The same as --to, the name `migrate` used first. With both, --to may name a version (see up).
+    #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
+
+    /// How long to wait for a server that refuses connections, is starting up or shutting down
+    /// (a restart), retrying with backoff, e.g. 30s or 2min.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::units::parse_duration)]
+    pub connect_timeout: std::time::Duration,
 
     /// Directory holding the migration files.
     #[arg(long, value_name = "DIR", default_value = "migrations")]
@@ -116,16 +126,35 @@ pub struct CommonArgs {
 }
 
 impl CommonArgs {
-    /// The connection, or a usage error that says how to get one.
+    /// The connection, or a usage error that says how to get one. It waits
+    /// for a restarting server up to --connect-timeout, saying so on stderr.
     pub fn conn_spec(&self) -> Result<ConnSpec> {
-        match self.database_url.as_deref().filter(|url| !url.trim().is_empty()) {
-            Some(url) => ConnSpec::parse(url),
+        let url = match (self.database_url.as_deref(), self.to.as_deref()) {
+            (Some(url), _) => Some(url.to_string()),
+            // `up --to 3` / `down --to 0` name a version (older spelling of --to-version);
+            // the database then comes from DATABASE_URL.
+            (None, Some(to)) if is_version(to) => std::env::var("DATABASE_URL").ok(),
+            (None, other) => other.map(str::to_string),
+        };
+        match url.filter(|url| !url.trim().is_empty()) {
+            Some(url) => Ok(ConnSpec::parse(&url)?.with_retry(
+                self.connect_timeout,
+                std::sync::Arc::new(|notice: &crate::target::postgres::conn::WaitNotice| eprintln!("{notice}")),
+            )),
             None => Err(Error::Usage(
-                "no database given: pass --database-url URL or set DATABASE_URL \
-                 (for the local cluster: --database-url \"$(godwit local url)\")"
+                "no database given: pass --to URL (alias --database-url) or set DATABASE_URL \
+                 (for the local cluster: --to \"$(godwit local url)\")"
                     .into(),
             )),
         }
+    }
+
+    /// `--to VERSION`, the spelling `up` and `down` used before `--to` named the database.
+    fn version_in_to(&self) -> Option<i64> {
+        self.to
+            .as_deref()
+            .filter(|t| is_version(t))
+            .and_then(|t| t.parse().ok())
     }
 
     pub fn history_table(&self) -> history::HistoryTable {
@@ -145,6 +174,35 @@ pub struct NewArgs {
     /// Directory to create the files in (created if missing).
     #[arg(long, value_name = "DIR", default_value = "migrations")]
     pub dir: PathBuf,
+
+    /// Write a ready-made, lint-clean change and its exact undo instead of empty files.
+    #[arg(long, value_name = "KIND", requires = "table")]
+    pub recipe: Option<recipe::RecipeKind>,
+
+    /// Table the recipe changes.
+    #[arg(long, value_name = "TABLE")]
+    pub table: Option<String>,
+
+    /// Schema of --table.
+    #[arg(long, value_name = "NAME", default_value = "public")]
+    pub schema: String,
+
+    /// Columns the fts recipe searches, in weight order (A, B, C, then D).
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    pub columns: Vec<String>,
+
+    /// The CHECK expression of the check recipe, e.g. --check 'price >= 0'.
+    #[arg(long = "check", value_name = "EXPR")]
+    pub check_expression: Option<String>,
+
+    /// Text search configuration of the fts recipe.
+    #[arg(long, value_name = "NAME", default_value = "english")]
+    pub ts_config: String,
+
+    /// Database whose catalog the recipe reads (soft-delete: its unique indexes; timestamps:
+    /// which columns exist). Without it, timestamps adds only missing columns at run time.
+    #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
 }
 
 /// How long to wait for other runners, and what to accept.
@@ -163,9 +221,10 @@ pub struct UpArgs {
     #[command(flatten)]
     pub run: RunArgs,
 
-    /// Apply pending migrations up to and including this version only.
+    /// Apply pending migrations up to and including this version only. (`--to VERSION`, all
+    /// digits, still works: a database URL is never a bare number.)
     #[arg(long, value_name = "VERSION")]
-    pub to: Option<i64>,
+    pub to_version: Option<i64>,
 
     /// Print the SQL that would run, in order, and change nothing.
     #[arg(long)]
@@ -185,12 +244,13 @@ pub struct DownArgs {
     pub run: RunArgs,
 
     /// Number of migrations to revert, newest first.
-    #[arg(long, value_name = "N", conflicts_with = "to")]
+    #[arg(long, value_name = "N", conflicts_with = "to_version")]
     pub steps: Option<usize>,
 
     /// Revert every applied migration newer than VERSION (VERSION itself stays applied).
+    /// (`--to VERSION`, all digits, still works.)
     #[arg(long, value_name = "VERSION")]
-    pub to: Option<i64>,
+    pub to_version: Option<i64>,
 
     /// Print the SQL that would run, in order, and change nothing.
     #[arg(long)]
@@ -265,6 +325,24 @@ pub struct LintArgs {
     /// List every rule with its severity, risk and safer alternative, and exit.
     #[arg(long)]
     pub rules: bool,
+}
+
+fn is_version(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+impl UpArgs {
+    /// The last version to apply: --to-version, or the older `--to VERSION`.
+    pub fn target_version(&self) -> Option<i64> {
+        self.to_version.or_else(|| self.common.version_in_to())
+    }
+}
+
+impl DownArgs {
+    /// The version to revert down to: --to-version, or the older `--to VERSION`.
+    pub fn target_version(&self) -> Option<i64> {
+        self.to_version.or_else(|| self.common.version_in_to())
+    }
 }
 
 pub fn run_cli(args: MigrateArgs) -> Result<ExitCode> {

@@ -2,10 +2,12 @@
 //! and a cast for every column. Pure and deterministic: the same source
 //! and config always give the same plan (snapshot-tested).
 
-pub mod expr;
+pub mod fulltext;
 pub mod names;
 pub mod retarget;
+pub mod spatial;
 pub mod suggest;
+pub mod translate;
 pub mod types;
 
 use std::collections::HashSet;
@@ -24,6 +26,13 @@ pub struct Plan {
     pub schema: String,
     pub tables: Vec<TablePlan>,
     pub views: Vec<ViewPlan>,
+    /// Statements run before the tables are created (extensions and text
+    /// search configurations); each can run again harmlessly.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub setup: Vec<String>,
+    /// How full-text and rtree tables were translated, and how to query them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub translations: Vec<String>,
     /// Objects that cannot be carried over, each with the reason.
     pub not_migrated: Vec<String>,
     pub warnings: Vec<String>,
@@ -34,6 +43,12 @@ pub struct Plan {
     /// Files a directory source passed over.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<String>,
+    /// The SQLite views, translated again when the copy re-plans a table
+    /// (a column's type decides SQLite's semantics in a view).
+    #[serde(skip)]
+    pub view_sources: Vec<crate::source::View>,
+    #[serde(skip)]
+    pub identifiers: IdentifierStyle,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -235,13 +250,7 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
         })
         .collect();
 
-    let mut all_names = expr::Names::default();
-    for t in &kept {
-        all_names.insert(&t.name, &table_target(&t.name).unwrap_or_default());
-        for c in &t.columns {
-            all_names.insert(&c.name, &column_target(&t.name, &c.name));
-        }
-    }
+    let mut catalog = translate::Catalog::default();
 
     let mut allocator = NameAllocator::default();
     for t in &kept {
@@ -256,11 +265,15 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
         schema: options.schema.clone(),
         tables: Vec::new(),
         views: Vec::new(),
+        setup: Vec::new(),
+        translations: Vec::new(),
         not_migrated: Vec::new(),
         warnings: Vec::new(),
         suggestions: Vec::new(),
         inferred: schema.inferred.clone(),
         skipped: schema.skipped.clone(),
+        view_sources: schema.views.clone(),
+        identifiers: style,
     };
 
     for table in &kept {
@@ -272,14 +285,6 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
                 .and_then(|r| r.columns.get(c))
                 .is_some_and(|c| c.skip)
         };
-        let mut table_names = all_names.clone();
-        table_names.names.clear();
-        for c in &table.columns {
-            table_names.insert(&c.name, &column_target(&table.name, &c.name));
-        }
-        for t in &kept {
-            table_names.insert(&t.name, &table_target(&t.name).unwrap_or_default());
-        }
         let mut columns = Vec::new();
         for (index, column) in table.columns.iter().enumerate() {
             if column_skipped(&column.name) {
@@ -319,6 +324,11 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
                     reason: format!("foreign key to {namespace}, which config converts with uuid-from-int"),
                 };
             }
+            if !from_config
+                && let Some(note) = types::widening(column, &choice).or_else(|| types::epoch_outliers(column, &choice))
+            {
+                plan.warnings.push(format!("{}.{}: {note}", table.name, column.name));
+            }
             if let Some(note) = column.profile.as_ref().and_then(|p| misfits(p, &choice.cast)) {
                 plan.warnings.push(format!(
                     "{}.{} ({}): {note}",
@@ -328,25 +338,7 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
                 ));
             }
             let target_name = column_target(&table.name, &column.name);
-            if choice.pg_type == PgType::Boolean {
-                table_names.booleans.push(column.name.clone());
-            }
             let identity = is_alias && matches!(choice.pg_type, PgType::BigInt | PgType::Integer | PgType::SmallInt);
-            let default = match &column.default {
-                Some(d) if !identity => match expr::translate_default(d, &choice.pg_type, &choice.cast, &table_names) {
-                    Ok(sql) => Some(sql),
-                    Err(why) => {
-                        plan.not_migrated
-                            .push(format!("default of {}.{}: {why}", table.name, column.name));
-                        None
-                    }
-                },
-                _ => None,
-            };
-            let generated = column
-                .generated
-                .as_ref()
-                .map(|g| expr::translate(&g.expression, &table_names));
             if column.generated.as_ref().is_some_and(|g| !g.stored) {
                 plan.warnings.push(format!(
                     "{}.{} is a VIRTUAL generated column; PostgreSQL 15 has only STORED ones, so it is stored",
@@ -363,13 +355,48 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
                 reason: choice.reason,
                 // A primary key implies NOT NULL in PostgreSQL.
                 not_null: column.not_null || table.primary_key.iter().any(|k| k == &column.name),
-                default,
-                generated,
+                // Translated below, once every column's type is known.
+                default: None,
+                generated: None,
                 identity,
                 speculative: column.profile.is_none()
                     && !from_config
                     && types::profile_need(&column.declared_type) == types::ProfileNeed::Speculate,
             });
+        }
+        let relation = translate::Relation {
+            source: table.name.clone(),
+            target: target.clone(),
+            columns: columns
+                .iter()
+                .map(|c| translate::Column {
+                    source: c.source.clone(),
+                    target: c.target.clone(),
+                    kind: translate::Kind::of_column(&c.pg_type, &c.cast, &c.observed),
+                })
+                .collect(),
+        };
+        for c in &mut columns {
+            let Some(source) = table.column(&c.source) else {
+                continue;
+            };
+            if let Some(d) = source.default.as_deref().filter(|_| !c.identity) {
+                match translate::default(d, &c.pg_type, &c.cast, &relation, &catalog) {
+                    Ok(sql) => c.default = Some(sql),
+                    Err(why) => plan
+                        .not_migrated
+                        .push(format!("default of {}.{}: {why}", table.name, c.source)),
+                }
+            }
+            if let Some(g) = &source.generated {
+                match translate::expression(&g.expression, &relation, &catalog, translate::Context::Generated) {
+                    Ok(sql) => c.generated = Some(sql),
+                    Err(why) => plan.not_migrated.push(format!(
+                        "generated column {}.{} ({}): {why}; created as an ordinary column holding the copied values",
+                        table.name, c.source, g.expression
+                    )),
+                }
+            }
         }
         let column_name = |source: &str| -> Option<String> {
             columns
@@ -412,6 +439,7 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
                 continue;
             }
             let mut parts = Vec::new();
+            let mut untranslatable = None;
             for part in &index.parts {
                 parts.push(match part {
                     IndexPart::Column {
@@ -431,14 +459,30 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
                         if *descending { format!("{term} DESC") } else { term }
                     }
                     IndexPart::Expression { sql, descending } => {
-                        let term = format!("({})", expr::translate(sql, &table_names));
-                        if *descending { format!("{term} DESC") } else { term }
+                        match translate::expression(sql, &relation, &catalog, translate::Context::IndexTerm) {
+                            Ok(term) => {
+                                let term = format!("({term})");
+                                if *descending { format!("{term} DESC") } else { term }
+                            }
+                            Err(why) => {
+                                untranslatable = Some(why);
+                                String::new()
+                            }
+                        }
                     }
                 });
             }
             let mut definition = format!("({})", parts.join(", "));
             if let Some(predicate) = &index.predicate {
-                definition.push_str(&format!(" WHERE {}", expr::translate(predicate, &table_names)));
+                match translate::expression(predicate, &relation, &catalog, translate::Context::IndexPredicate) {
+                    Ok(sql) => definition.push_str(&format!(" WHERE {sql}")),
+                    Err(why) => untranslatable = Some(why),
+                }
+            }
+            if let Some(why) = untranslatable {
+                plan.not_migrated
+                    .push(format!("index {} on {}: {why}", index.name, table.name));
+                continue;
             }
             let name = allocator.allocate(&names::styled(&index.name, style));
             indexes.push(IndexPlan {
@@ -453,10 +497,18 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
                 .name
                 .clone()
                 .unwrap_or_else(|| format!("{target}_check{}", if n == 0 { String::new() } else { n.to_string() }));
-            checks.push(CheckPlan {
-                name: truncate_name(&base),
-                expression: expr::translate(&check.expression, &table_names),
-            });
+            match translate::expression(&check.expression, &relation, &catalog, translate::Context::Condition) {
+                Ok(expression) => checks.push(CheckPlan {
+                    name: truncate_name(&base),
+                    expression,
+                }),
+                Err(why) => plan.not_migrated.push(format!(
+                    "check {} on {} ({}): {why}",
+                    check.name.as_deref().unwrap_or("(unnamed)"),
+                    table.name,
+                    check.expression
+                )),
+            }
         }
         let mut foreign_keys = Vec::new();
         let mut fk_names = NameAllocator::default();
@@ -516,6 +568,7 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
         } else {
             table.primary_key.clone()
         };
+        catalog.relations.push(relation);
         plan.tables.push(TablePlan {
             source: table.name.clone(),
             primary_key_name: allocator.allocate(&format!("{target}_pkey")),
@@ -533,22 +586,15 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
         });
     }
 
-    let mut view_names = all_names.clone();
-    for t in &plan.tables {
-        for c in &t.columns {
-            if c.pg_type == PgType::Boolean {
-                view_names.booleans.push(c.source.clone());
-            }
-        }
-    }
-    for view in &schema.views {
-        plan.views.push(ViewPlan {
-            source: view.name.clone(),
-            target: names::styled(&view.name, style),
-            select: expr::translate(&view.select, &view_names),
-        });
-    }
+    let failures = translate_views(&mut plan, catalog);
+    plan.not_migrated.extend(failures);
+    let replaced = fulltext::apply(&mut plan, schema, &|name| names::styled(name, style), &mut allocator);
+    spatial::apply(&mut plan, schema, &mut allocator);
     for trigger in &schema.triggers {
+        if let Some(note) = fulltext::replaced_trigger(&replaced, trigger) {
+            plan.warnings.push(note);
+            continue;
+        }
         plan.not_migrated.push(format!(
             "trigger {} on {}: triggers are not translated; rewrite it as a PostgreSQL trigger function",
             trigger.name, trigger.table
@@ -566,6 +612,77 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
         }
     }
     Ok(plan)
+}
+
+impl Plan {
+    /// Translates the views again from the current table plans (after the
+    /// copy re-planned a table whose values broke its speculated type).
+    /// Returns the views that cannot be translated, replacing what the
+    /// plan said about them.
+    pub fn retranslate_views(&mut self, not_migrated: &mut Vec<String>) {
+        not_migrated.retain(|m| {
+            !self
+                .view_sources
+                .iter()
+                .any(|v| m.starts_with(&view_failure_prefix(&v.name)))
+        });
+        let catalog = translate::Catalog {
+            relations: self.tables.iter().map(relation_of).collect(),
+        };
+        not_migrated.extend(translate_views(self, catalog));
+    }
+}
+
+fn view_failure_prefix(view: &str) -> String {
+    format!("view {view}: cannot be translated")
+}
+
+/// A planned table as the translator sees it.
+fn relation_of(table: &TablePlan) -> translate::Relation {
+    translate::Relation {
+        source: table.source.clone(),
+        target: table.target.clone(),
+        columns: table
+            .columns
+            .iter()
+            .map(|c| translate::Column {
+                source: c.source.clone(),
+                target: c.target.clone(),
+                kind: translate::Kind::of_column(&c.pg_type, &c.cast, &c.observed),
+            })
+            .collect(),
+    }
+}
+
+/// Translates every view in order (a view may read the ones before it);
+/// returns the not-migrated entries of those that cannot be.
+fn translate_views(plan: &mut Plan, mut catalog: translate::Catalog) -> Vec<String> {
+    let style = plan.identifiers;
+    let mut failures = Vec::new();
+    plan.views.clear();
+    for view in &plan.view_sources {
+        let target = names::styled(&view.name, style);
+        match translate::view(&view.select, &catalog, &|n| names::styled(n, style)) {
+            Ok(translated) => {
+                catalog.relations.push(translate::Relation {
+                    source: view.name.clone(),
+                    target: target.clone(),
+                    columns: translated.columns,
+                });
+                plan.views.push(ViewPlan {
+                    source: view.name.clone(),
+                    target,
+                    select: translated.select,
+                });
+            }
+            Err(why) => failures.push(format!(
+                "{}: {why}; its SQLite definition: {}",
+                view_failure_prefix(&view.name),
+                view.select
+            )),
+        }
+    }
+    failures
 }
 
 /// Values the profile shows cannot fit the cast: said in the plan so the

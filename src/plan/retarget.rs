@@ -43,6 +43,8 @@ pub fn retarget(plan: &mut Plan, source: &SourceSchema, targets: &[TargetTable])
         found
     });
     for table in &mut plan.tables {
+        // Columns the plan adds itself (a full-text vector) have no source value to load.
+        table.columns.retain(|c| !c.source.is_empty());
         let target = find(targets, &table.target, |x| x.name.as_str())
             .or_else(|| find(targets, &table.source, |x| x.name.as_str()))
             .cloned()

@@ -273,6 +273,7 @@ pub fn profile_need(declared: &str) -> ProfileNeed {
     } else if is_boolean(n) || n == "JSON" || n == "JSONB" || n == "UUID" {
         ProfileNeed::None
     } else if is_temporal(n)
+        || declared_decimal(declared).is_some()
         || (n.contains("INT") && !matches!(n, "INTEGER" | "BIGINT" | "INT8" | "UNSIGNED BIG INT"))
         || ((n.contains("CHAR") || n.contains("CLOB")) && !d.args.is_empty())
         || affinity(n) == Affinity::Real
@@ -281,6 +282,143 @@ pub fn profile_need(declared: &str) -> ProfileNeed {
     } else {
         ProfileNeed::None
     }
+}
+
+/// The declared (precision, scale) of NUMERIC(p,s) / DECIMAL(p,s).
+fn declared_decimal(declared: &str) -> Option<(u32, u32)> {
+    let d = parse_declared(declared);
+    if d.name.is_empty() || is_temporal(&d.name) || is_boolean(&d.name) || affinity(&d.name) != Affinity::Numeric {
+        return None;
+    }
+    match d.args.as_slice() {
+        [p, s] => Some((*p, *s)),
+        [p] => Some((*p, 0)),
+        _ => None,
+    }
+}
+
+/// Whether a declared type is a date/time one whose numbers are epochs.
+fn epoch_typed(declared: &str) -> bool {
+    let name = parse_declared(declared).name;
+    is_temporal(&name) && name != "TIME"
+}
+
+/// How many samples of each magnitude the profile keeps.
+const SAMPLES: usize = 3;
+
+/// What a second scan must measure in a column the aggregate profile
+/// cannot describe well enough, if anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetailNeed {
+    /// NUMERIC(p,s): the digits each value needs, read as the numeric cast reads it.
+    DecimalDigits,
+    /// A date/time column holding numbers: how many of each magnitude.
+    EpochMagnitudes,
+}
+
+/// Which detail a profiled column needs ([`ColumnProfile::decimal_digits`],
+/// [`ColumnProfile::epoch_magnitudes`]).
+pub fn detail_need(column: &Column) -> Option<DetailNeed> {
+    let profile = column.profile.as_ref()?;
+    if declared_decimal(&column.declared_type).is_some() {
+        Some(DetailNeed::DecimalDigits)
+    } else if epoch_typed(&column.declared_type) && profile.integers + profile.reals > 0 {
+        Some(DetailNeed::EpochMagnitudes)
+    } else {
+        None
+    }
+}
+
+/// Adds one value to the detail a column needs.
+pub fn add_detail(need: DetailNeed, value: crate::source::ValueRef<'_>, profile: &mut ColumnProfile) {
+    use crate::source::ValueRef;
+    match need {
+        DetailNeed::DecimalDigits => {
+            if let Some((int, frac)) = crate::target::postgres::encode::decimal_digits(value) {
+                let (i, f) = profile.decimal_digits.unwrap_or((0, 0));
+                profile.decimal_digits = Some((i.max(int), f.max(frac)));
+            }
+        }
+        DetailNeed::EpochMagnitudes => {
+            #[allow(clippy::cast_precision_loss)] // only the magnitude matters
+            let number = match value {
+                ValueRef::Integer(i) => i as f64,
+                ValueRef::Real(f) => f,
+                _ => return,
+            };
+            if number == 0.0 {
+                return;
+            }
+            let m = profile.epoch_magnitudes.get_or_insert_with(Default::default);
+            let (count, samples) = if number.abs() < SMALL_NUMBER {
+                (&mut m.small, &mut m.small_samples)
+            } else if number.abs() < EPOCH_MS_THRESHOLD {
+                (&mut m.seconds, &mut m.seconds_samples)
+            } else {
+                (&mut m.milliseconds, &mut m.milliseconds_samples)
+            };
+            *count += 1;
+            if samples.len() < SAMPLES {
+                samples.push(number);
+            }
+        }
+    }
+}
+
+/// Numbers below this are not epoch timestamps (before 1973-03-03 in seconds).
+const SMALL_NUMBER: f64 = 1e8;
+
+/// Numbers of a date/time column read in the unit of the bulk though they
+/// are far from it: the plan lists them.
+pub fn epoch_outliers(column: &Column, choice: &Choice) -> Option<String> {
+    let m = column.profile.as_ref()?.epoch_magnitudes.as_ref()?;
+    let unit = match &choice.cast {
+        Cast::Timestamp { unit, .. } | Cast::Date { unit } => *unit,
+        _ => return None,
+    };
+    let (count, samples, name) = match unit {
+        EpochUnit::Milliseconds => (
+            m.small + m.seconds,
+            m.small_samples.iter().chain(&m.seconds_samples).collect::<Vec<_>>(),
+            "epoch milliseconds",
+        ),
+        EpochUnit::Seconds => (
+            m.small + m.milliseconds,
+            m.small_samples
+                .iter()
+                .chain(&m.milliseconds_samples)
+                .collect::<Vec<_>>(),
+            "epoch seconds",
+        ),
+        EpochUnit::JulianDay => return None,
+    };
+    (count > 0).then(|| {
+        let shown: Vec<String> = samples.iter().take(SAMPLES).map(|v| v.to_string()).collect();
+        format!(
+            "{count} number(s) far from the bulk of the column (e.g. {}) are read as {name} like the rest; check them",
+            shown.join(", ")
+        )
+    })
+}
+
+/// What a column's declared bound became when its values did not fit
+/// (SQLite never enforces NUMERIC(p,s) or VARCHAR(n)): the plan's warning.
+pub fn widening(column: &Column, choice: &Choice) -> Option<String> {
+    let declared = parse_declared(&column.declared_type);
+    let bounded = declared_decimal(&column.declared_type).is_some()
+        || (affinity(&declared.name) == Affinity::Text && !declared.args.is_empty());
+    let widened = match &choice.pg_type {
+        PgType::Numeric(Some((p, s))) => declared_decimal(&column.declared_type) != Some((*p, *s)),
+        PgType::Numeric(None) | PgType::Text => true,
+        _ => false,
+    };
+    (bounded && widened && column.profile.is_some()).then(|| {
+        format!(
+            "declared {} but holds values that do not fit; SQLite never enforces that bound, so it is widened to {} rather than rejecting rows",
+            column.declared_type,
+            choice.pg_type.sql()
+        )
+    })
 }
 
 /// Whether a speculative column's value breaks the assumption its type
@@ -442,6 +580,33 @@ pub fn choose(column: &Column, is_rowid_alias: bool) -> Choice {
             }
         }
         Affinity::Numeric => match declared.args.as_slice() {
+            [p, s]
+                if profile
+                    .decimal_digits
+                    .is_some_and(|(int, frac)| int > *p - (*s).min(*p) || frac > *s) =>
+            {
+                let (int, frac) = profile.decimal_digits.unwrap_or_default();
+                let scale = frac.max(*s);
+                let precision = int.max(*p - (*s).min(*p)) + scale;
+                // PostgreSQL's numeric(p,s) stops at 1000 digits.
+                let pg_type = if precision <= 1000 {
+                    PgType::Numeric(Some((precision, scale)))
+                } else {
+                    PgType::Numeric(None)
+                };
+                let cast = Cast::Numeric {
+                    precision: (precision <= 1000).then_some(precision),
+                    scale: (precision <= 1000).then_some(scale),
+                    round: false,
+                };
+                choice(
+                    pg_type,
+                    cast,
+                    &format!(
+                        "declared NUMERIC({p},{s}); values need {int} digits before and {frac} after the point: widened"
+                    ),
+                )
+            }
             [p, s] => choice(
                 PgType::Numeric(Some((*p, *s))),
                 Cast::Numeric {
@@ -451,6 +616,21 @@ pub fn choose(column: &Column, is_rowid_alias: bool) -> Choice {
                 },
                 "declared NUMERIC(p,s)",
             ),
+            [p] if profile.decimal_digits.is_some_and(|(int, frac)| int > *p || frac > 0) => {
+                let (int, frac) = profile.decimal_digits.unwrap_or_default();
+                let precision = int.max(*p) + frac;
+                choice(
+                    PgType::Numeric((precision <= 1000).then_some((precision, frac))),
+                    Cast::Numeric {
+                        precision: (precision <= 1000).then_some(precision),
+                        scale: (precision <= 1000).then_some(frac),
+                        round: false,
+                    },
+                    &format!(
+                        "declared NUMERIC({p}); values need {int} digits before and {frac} after the point: widened"
+                    ),
+                )
+            }
             [p] => choice(
                 PgType::Numeric(Some((*p, 0))),
                 Cast::Numeric {
@@ -607,6 +787,14 @@ fn temporal(name: &str, p: &ColumnProfile) -> Choice {
     } else {
         EpochUnit::Seconds
     };
+    // The unit follows the bulk of the numbers when the profile counted
+    // them: a few small outliers among epoch milliseconds stay timestamps.
+    let bulk = p.epoch_magnitudes.as_ref().filter(|_| unit != EpochUnit::JulianDay);
+    let unit = match bulk {
+        Some(m) if m.milliseconds >= m.seconds && m.milliseconds > 0 => EpochUnit::Milliseconds,
+        Some(m) if m.seconds > 0 => EpochUnit::Seconds,
+        _ => unit,
+    };
     // Small non-zero numbers (years, counters) are not timestamps: keep the
     // column as text rather than invent dates in 1970.
     let smallest_nonzero = [p.integer_min, p.integer_max]
@@ -615,7 +803,11 @@ fn temporal(name: &str, p: &ColumnProfile) -> Choice {
         .filter(|v| *v != 0)
         .map(|v| v.unsigned_abs())
         .min();
-    if numbers > 0 && unit != EpochUnit::JulianDay && smallest_nonzero.is_some_and(|v| v < 100_000_000) {
+    let mostly_small = match bulk {
+        Some(m) => m.small > 0 && m.small >= m.seconds + m.milliseconds,
+        None => smallest_nonzero.is_some_and(|v| v < 100_000_000),
+    };
+    if numbers > 0 && unit != EpochUnit::JulianDay && mostly_small {
         return Choice {
             pg_type: PgType::Text,
             cast: Cast::Text { max_chars: None },
@@ -742,6 +934,44 @@ mod tests {
             integer_min: Some(0),
             integer_max: Some(2024),
             texts: 1,
+            ..Default::default()
+        };
+        assert_eq!(choose(&column("DATETIME", years), false).pg_type, PgType::Text);
+    }
+
+    #[test]
+    fn the_epoch_unit_follows_the_bulk_of_the_values() {
+        let mostly_ms = ColumnProfile {
+            integers: 100,
+            integer_min: Some(1000),
+            integer_max: Some(1_700_000_000_000),
+            epoch_magnitudes: Some(crate::source::EpochMagnitudes {
+                small: 2,
+                milliseconds: 98,
+                small_samples: vec![1000.0, 86_400_000.0],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let col = column("DATETIME", mostly_ms);
+        let choice = choose(&col, false);
+        assert_eq!(
+            choice.cast,
+            Cast::Timestamp {
+                unit: EpochUnit::Milliseconds,
+                with_zone: true
+            }
+        );
+        assert!(epoch_outliers(&col, &choice).unwrap().contains("2 number(s)"));
+        let years = ColumnProfile {
+            integers: 3,
+            integer_min: Some(1999),
+            integer_max: Some(1_700_000_000),
+            epoch_magnitudes: Some(crate::source::EpochMagnitudes {
+                small: 2,
+                seconds: 1,
+                ..Default::default()
+            }),
             ..Default::default()
         };
         assert_eq!(choose(&column("DATETIME", years), false).pg_type, PgType::Text);

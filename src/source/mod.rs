@@ -1,8 +1,10 @@
 //! Sources godwit reads: each describes its schema as a [`SourceSchema`],
 //! then streams rows.
 
+pub mod documents;
 pub mod native;
 pub mod sqlite;
+pub mod virtual_table;
 
 use serde::Serialize;
 
@@ -14,6 +16,9 @@ pub struct SourceSchema {
     pub tables: Vec<Table>,
     pub views: Vec<View>,
     pub triggers: Vec<Trigger>,
+    /// Full-text and rtree tables. Those that hold their own rows are also
+    /// in `tables`, keyed by rowid.
+    pub virtual_tables: Vec<virtual_table::VirtualTable>,
     /// Objects godwit cannot carry over (virtual tables), with the reason.
     pub unsupported: Vec<String>,
     /// How a source that learns its structure from its values (documents)
@@ -67,7 +72,7 @@ impl Table {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Column {
     pub name: String,
     /// The declared type as written, e.g. `VARCHAR(80)`; empty when none.
@@ -182,6 +187,8 @@ pub struct View {
     pub name: String,
     /// The view's SELECT, as written in SQLite.
     pub select: String,
+    /// Its columns' names, as the source gives them.
+    pub columns: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -207,6 +214,30 @@ pub struct ColumnProfile {
     pub text_max_chars: Option<u64>,
     /// Reals that are not whole numbers.
     pub fractional_reals: u64,
+    /// For columns declared NUMERIC(p,s): the most digits before and after
+    /// the point any value needs as an exact decimal (what numeric(p,s)
+    /// must hold; SQLite never bounded it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decimal_digits: Option<(u32, u32)>,
+    /// For date/time columns: their numbers by magnitude, so the epoch
+    /// unit follows the bulk of the values, not the largest one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epoch_magnitudes: Option<EpochMagnitudes>,
+}
+
+/// Non-zero numbers of a date/time column by magnitude, with a few of each
+/// kind (to name outliers in the plan).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct EpochMagnitudes {
+    /// Below 1e8 (years, counters, a day in milliseconds).
+    pub small: u64,
+    /// 1e8 up to 1e11: epoch seconds (1973 to 5138).
+    pub seconds: u64,
+    /// From 1e11: epoch milliseconds.
+    pub milliseconds: u64,
+    pub small_samples: Vec<f64>,
+    pub seconds_samples: Vec<f64>,
+    pub milliseconds_samples: Vec<f64>,
 }
 
 impl ColumnProfile {
@@ -393,5 +424,43 @@ pub trait WriterHold: Send {
 /// Opens the source a user named, recognised by its content. Prefixes
 /// force a kind: `sqlite:`, and for documents `json:`, `ndjson:`, `csv:`.
 pub fn open(spec: &str) -> Result<Box<dyn Source>> {
-    Ok(Box::new(sqlite::SqliteSource::open(spec)?))
+    open_with(spec, &documents::DocumentOptions::default())
+}
+
+/// [`open`], with how documents are mapped (godwit.toml's `[documents]`).
+pub fn open_with(spec: &str, options: &documents::DocumentOptions) -> Result<Box<dyn Source>> {
+    use documents::detect::{Kind, kind_of};
+    use std::path::PathBuf;
+    if spec.starts_with("sqlite:") {
+        return Ok(Box::new(sqlite::SqliteSource::open(spec)?));
+    }
+    let (forced, rest) = documents::detect::format_of_prefix(spec).map_or((None, spec), |(f, r)| (f, r));
+    let path = PathBuf::from(rest);
+    let fail = |message: String| crate::error::Error::Source {
+        path: path.clone(),
+        message,
+    };
+    let kind = kind_of(&path).map_err(|e| {
+        fail(if e.kind() == std::io::ErrorKind::NotFound {
+            "no such file".to_string()
+        } else {
+            e.to_string()
+        })
+    })?;
+    if let Some(format) = forced {
+        if kind == Kind::Directory {
+            return Err(fail("is a directory; name a directory without a format prefix".into()));
+        }
+        return Ok(Box::new(documents::DocumentSource::new(path, Some(format), options)));
+    }
+    match kind {
+        Kind::Sqlite => Ok(Box::new(sqlite::SqliteSource::open(rest)?)),
+        Kind::Directory => Ok(Box::new(documents::DocumentSource::new(path, None, options))),
+        Kind::Document(format) => Ok(Box::new(documents::DocumentSource::new(path, Some(format), options))),
+        Kind::Empty => Err(fail("is empty (0 bytes): neither a SQLite database nor a document".into())),
+        Kind::Binary => Err(fail(
+            "is not a SQLite database or a document (no SQLite header and not text: another format, or an encrypted database)"
+                .into(),
+        )),
+    }
 }

@@ -87,7 +87,13 @@ impl Layout {
                 not_null: c.not_null,
             })
             .collect();
-        let key: Option<Vec<usize>> = if table.row_key.iter().any(|k| k == "rowid") {
+        // `rowid` names SQLite's hidden rowid, unless a copied column carries
+        // it (full-text and rtree tables keep theirs as a column).
+        let key: Option<Vec<usize>> = if table
+            .row_key
+            .iter()
+            .any(|k| k == "rowid" && !columns.iter().any(|c| c.source == "rowid"))
+        {
             None
         } else {
             table

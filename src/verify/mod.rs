@@ -11,6 +11,7 @@ pub mod layout;
 pub mod report;
 pub mod stream;
 pub mod value;
+pub mod views;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -115,6 +116,9 @@ pub fn verify(context: &Context<'_>, options: &VerifyOptions, reporter: &Reporte
     let targets = catalog::tables(&mut control, &options.schema)?;
     let layouts = layouts(context, &targets, reporter)?;
     drop(control);
+    for note in crate::plan::fulltext::not_compared(context.source_schema) {
+        reporter.emit(Event::Warning(note));
+    }
 
     reporter.emit(Event::Phase(format!(
         "verifying {} tables against {} (schema {}) with {} jobs",
@@ -184,13 +188,35 @@ pub fn verify(context: &Context<'_>, options: &VerifyOptions, reporter: &Reporte
         .zip(&pieces)
         .map(|(layout, parts)| table_report(layout, parts, options.max_keys))
         .collect();
-    Ok(VerifySummary::new(
+    // Views the source itself defines: their rows are what the translation must return.
+    let compared: Vec<(&crate::plan::ViewPlan, &[String])> = context
+        .plan
+        .views
+        .iter()
+        .filter_map(|v| {
+            let defined = context.source_schema.views.iter().find(|s| s.name == v.source)?;
+            Some((v, defined.columns.as_slice()))
+        })
+        .collect();
+    let mut reader = source
+        .readers(1)?
+        .pop()
+        .ok_or_else(|| Error::Other("no source reader".into()))?;
+    let views = views::compare(
+        reader.as_mut(),
+        &mut connect(&options.target)?,
+        &options.schema,
+        &compared,
+        reporter,
+    )?;
+    let summary = VerifySummary::new(
         context.plan.source.clone(),
         options.target.to_string(),
         options.schema.clone(),
         tables,
         started.elapsed().as_secs_f64(),
-    ))
+    );
+    Ok(summary.with_views(views))
 }
 
 /// What comparing one chunk of a table found.

@@ -15,6 +15,9 @@ pub struct VerifySummary {
     pub schema: String,
     pub status: &'static str,
     pub tables: Vec<TableReport>,
+    /// Translated views, compared by the rows they return.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub views: Vec<crate::verify::views::ViewReport>,
     pub seconds: f64,
 }
 
@@ -27,6 +30,7 @@ impl VerifySummary {
             schema,
             status: if equal { "equal" } else { "different" },
             tables,
+            views: Vec::new(),
             seconds,
         }
     }
@@ -112,13 +116,16 @@ impl VerifySummary {
                 t.not_compared.join(", ")
             ));
         }
+        out.push_str(&crate::verify::views::human(&self.views));
         let different = self.tables.iter().filter(|t| t.status != "equal").count();
         out.push_str(&format!(
             "\n{} tables verified in {:.2}s: {}\n",
             self.tables.len(),
             self.seconds,
-            if different == 0 {
+            if different == 0 && self.status == "equal" {
                 "the target equals the source".to_string()
+            } else if different == 0 {
+                "the tables are equal; views differ".to_string()
             } else {
                 format!("{different} differ")
             }

@@ -19,6 +19,9 @@ use crate::source::{
     View,
 };
 
+// Full-text and rtree tables: parsed, and their rows described as tables.
+pub mod virtual_tables;
+
 /// A SQLite database file, checked to be one.
 #[derive(Debug, Clone)]
 pub struct SqliteSource {
@@ -145,6 +148,7 @@ impl SqliteSource {
             tables: Vec::new(),
             views: Vec::new(),
             triggers: Vec::new(),
+            virtual_tables: Vec::new(),
             unsupported: Vec::new(),
             inferred: Vec::new(),
             skipped: Vec::new(),
@@ -159,17 +163,28 @@ impl SqliteSource {
             .collect::<Result<_, _>>()
             .map_err(e)?;
         let shadow = shadow_tables(conn);
+        let is_virtual = |sql: &str| sql.to_ascii_uppercase().starts_with("CREATE VIRTUAL");
+        let virtual_names: Vec<(String, String)> = objects
+            .iter()
+            .filter(|(kind, _, _, sql)| kind == "table" && is_virtual(sql))
+            .map(|(_, name, _, sql)| (name.clone(), virtual_tables::module_of(sql)))
+            .collect();
         let mut to_profile: Vec<(usize, Vec<usize>)> = Vec::new();
         for (kind, name, table, sql) in &objects {
             match kind.as_str() {
-                "table" if name.starts_with("sqlite_") || shadow.contains(name) => {}
-                "table" if sql.to_ascii_uppercase().starts_with("CREATE VIRTUAL") => {
-                    schema.unsupported.push(format!(
-                        "virtual table {name} (e.g. FTS): recreate it with a PostgreSQL equivalent"
-                    ));
-                }
+                "table"
+                    if name.starts_with("sqlite_")
+                        || shadow.contains(name)
+                        || virtual_tables::is_shadow(name, &virtual_names) => {}
                 "table" => {
-                    let mut t = self.describe_table(conn, name, sql)?;
+                    let mut t = if is_virtual(sql) {
+                        match virtual_tables::describe(conn, name, sql, &mut schema) {
+                            Some(t) => t,
+                            None => continue,
+                        }
+                    } else {
+                        self.describe_table(conn, name, sql)?
+                    };
                     t.sequence = sequences.iter().find(|(n, _)| n == name).map(|(_, s)| *s);
                     let wanted: Vec<usize> = (0..t.columns.len())
                         .filter(|&i| t.columns[i].generated.is_none() && profile(&t, &t.columns[i]))
@@ -181,7 +196,8 @@ impl SqliteSource {
                 }
                 "view" => schema.views.push(View {
                     name: name.clone(),
-                    select: view_select(sql),
+                    select: sql::view_body(sql).unwrap_or_else(|| view_select(sql)),
+                    columns: view_columns(conn, name),
                 }),
                 "trigger" => schema.triggers.push(Trigger {
                     name: name.clone(),
@@ -464,6 +480,16 @@ fn shadow_tables(conn: &Connection) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The names of a view's columns, as SQLite gives them.
+fn view_columns(conn: &Connection, view: &str) -> Vec<String> {
+    let Ok(mut stmt) = conn.prepare("SELECT name FROM pragma_table_info(?1)") else {
+        return Vec::new();
+    };
+    stmt.query_map([view], |r| r.get::<_, String>(0))
+        .map(|rows| rows.flatten().collect())
+        .unwrap_or_default()
+}
+
 /// The SELECT of a CREATE VIEW statement.
 fn view_select(create: &str) -> String {
     let tokens = sql::tokenize(create);
@@ -518,6 +544,8 @@ fn profile_columns(
                 real_max: r.get(b + 8)?,
                 text_max_chars: r.get::<_, Option<i64>>(b + 9)?.and_then(|v| u64::try_from(v).ok()),
                 fractional_reals: count(b + 10)?,
+                decimal_digits: None,
+                epoch_magnitudes: None,
             });
         }
         Ok(out)

@@ -394,6 +394,53 @@ pub fn parse_create_index(sql: &str) -> IndexText {
     out
 }
 
+/// The SELECT of a `CREATE VIEW` exactly as written (SQLite names an
+/// expression column by its text, spaces included): what follows the
+/// first top-level `AS`. None when the statement cannot be tokenized.
+pub fn view_body(create: &str) -> Option<String> {
+    use sqlparser::keywords::Keyword;
+    use sqlparser::tokenizer::{Token as Tok, Tokenizer};
+    let dialect = sqlparser::dialect::SQLiteDialect {};
+    let tokens = Tokenizer::new(&dialect, create).tokenize_with_location().ok()?;
+    let mut depth = 0i32;
+    // `CREATE VIEW v(a, b) AS ...`: the names SQLite gives the columns.
+    let mut columns: Vec<String> = Vec::new();
+    for t in &tokens {
+        match &t.token {
+            Tok::LParen => depth += 1,
+            Tok::RParen => depth -= 1,
+            Tok::Word(w) if depth == 1 => columns.push(w.value.clone()),
+            Tok::Word(w) if depth == 0 && w.keyword == Keyword::AS && w.quote_style.is_none() => {
+                let start = span_offset(create, t.span.end)?;
+                let select = create.get(start..)?.trim().trim_end_matches(';').trim_end().to_string();
+                if columns.is_empty() {
+                    return Some(select);
+                }
+                // Said as a derived table with column aliases, which the translator renames.
+                let list: Vec<String> = columns
+                    .iter()
+                    .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
+                    .collect();
+                return Some(format!("SELECT * FROM ({select}) AS godwit_view({})", list.join(", ")));
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+pub fn span_offset(source: &str, at: sqlparser::tokenizer::Location) -> Option<usize> {
+    let mut pos = 0usize;
+    for (i, l) in source.split_inclusive('\n').enumerate() {
+        if u64::try_from(i + 1).ok()? == at.line {
+            let col = usize::try_from(at.column.checked_sub(1)?).ok()?;
+            return Some(pos + l.char_indices().nth(col).map(|(b, _)| b).unwrap_or(l.len()));
+        }
+        pos += l.len();
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

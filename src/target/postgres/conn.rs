@@ -8,7 +8,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use postgres::config::SslMode;
 use postgres::{Client, Config};
@@ -39,6 +40,40 @@ pub struct ConnSpec {
     pub application_name: String,
     pub connect_timeout: Option<Duration>,
     pub options: Option<String>,
+    /// When set, [`ConnSpec::connect`] waits for a server that refuses,
+    /// starts up or shuts down, as long as this allows.
+    retry: Option<RetryPolicy>,
+}
+
+/// How long to wait for a server that is not accepting connections yet,
+/// and whom to tell that godwit is waiting.
+#[derive(Clone)]
+pub struct RetryPolicy {
+    pub timeout: Duration,
+    pub on_wait: Arc<dyn Fn(&WaitNotice) + Send + Sync>,
+}
+
+/// Said once when a connection attempt has to wait for the server.
+#[derive(Debug, Clone)]
+pub struct WaitNotice {
+    /// The server, without password.
+    pub server: String,
+    /// Why: "connection refused", "the database system is starting up"...
+    pub reason: String,
+    /// How long godwit keeps trying.
+    pub timeout: Duration,
+}
+
+impl fmt::Display for WaitNotice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "waiting for PostgreSQL at {} ({}); retrying for up to {}s (--connect-timeout)",
+            self.server,
+            self.reason,
+            self.timeout.as_secs()
+        )
+    }
 }
 
 impl fmt::Debug for ConnSpec {
@@ -153,6 +188,7 @@ impl ConnSpec {
             dbname,
             tls,
             connect_timeout,
+            retry: None,
         };
         if spec.password.is_none() {
             let file = passfile
@@ -242,13 +278,96 @@ impl ConnSpec {
         Ok(postgres_native_tls::MakeTlsConnector::new(connector))
     }
 
-    /// Opens a session. Errors name the server but never the password.
+    /// Makes every later [`ConnSpec::connect`] on this spec (and its clones)
+    /// wait for a server that is not accepting connections yet.
+    pub fn with_retry(mut self, timeout: Duration, on_wait: Arc<dyn Fn(&WaitNotice) + Send + Sync>) -> ConnSpec {
+        self.retry = Some(RetryPolicy { timeout, on_wait });
+        self
+    }
+
+    /// Opens a session, waiting for the server first when a retry policy
+    /// is set. Errors name the server but never the password.
     pub fn connect(&self) -> Result<Client> {
-        let tls = self.tls_connector()?;
-        self.driver_config().connect(tls).map_err(|e| Error::Postgres {
-            context: format!("connecting to {self}"),
-            message: self.redact(&describe_pg_error(&e)),
-        })
+        match &self.retry {
+            Some(policy) => self.connect_with_retry(policy.timeout, &*policy.on_wait),
+            None => self.connect_once(self.connect_timeout),
+        }
+    }
+
+    /// One attempt, no waiting.
+    pub fn connect_once(&self, timeout: Option<Duration>) -> Result<Client> {
+        self.attempt(timeout).map_err(|e| self.connect_error(&e))
+    }
+
+    /// Connects, retrying with backoff while the server refuses connections,
+    /// starts up or shuts down (a restart), for at most `timeout`.
+    /// `on_wait` hears once that godwit is waiting, and why. Other errors
+    /// (bad password, unknown database) fail at once.
+    pub fn connect_with_retry(&self, timeout: Duration, on_wait: &dyn Fn(&WaitNotice)) -> Result<Client> {
+        let deadline = Instant::now() + timeout;
+        let mut delay = Duration::from_millis(100);
+        let mut told = false;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            // Each attempt may not outlast the budget; a black-holed host
+            // would otherwise eat it in one try.
+            let attempt_timeout = match self.connect_timeout {
+                Some(t) => t.min(left),
+                None => left,
+            }
+            .max(Duration::from_millis(500));
+            match self.attempt(Some(attempt_timeout)) {
+                Ok(client) => return Ok(client),
+                Err(e) => {
+                    let reason = match server_not_ready(&e) {
+                        Some(reason) => reason,
+                        None => return Err(self.connect_error(&e)),
+                    };
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(Error::Postgres {
+                            context: format!("connecting to {self}"),
+                            message: format!(
+                                "{reason}; gave up after {}s (raise --connect-timeout to wait longer)",
+                                timeout.as_secs()
+                            ),
+                        });
+                    }
+                    if !told {
+                        on_wait(&WaitNotice {
+                            server: self.to_string(),
+                            reason: reason.clone(),
+                            timeout,
+                        });
+                        told = true;
+                    }
+                    if crate::report::interrupt::requested() {
+                        return Err(Error::Interrupted);
+                    }
+                    std::thread::sleep(delay.min(left));
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    fn attempt(&self, timeout: Option<Duration>) -> std::result::Result<Client, AttemptError> {
+        let tls = self.tls_connector().map_err(AttemptError::Setup)?;
+        let mut config = self.driver_config();
+        if let Some(t) = timeout {
+            config.connect_timeout(t);
+        }
+        config.connect(tls).map_err(AttemptError::Driver)
+    }
+
+    fn connect_error(&self, err: &AttemptError) -> Error {
+        match err {
+            AttemptError::Setup(e) => Error::Other(e.to_string()),
+            AttemptError::Driver(e) => Error::Postgres {
+                context: format!("connecting to {self}"),
+                message: self.redact(&describe_pg_error(e)),
+            },
+        }
     }
 
     /// Removes this spec's password from any text, in case a server or
@@ -260,6 +379,40 @@ impl ConnSpec {
             _ => text,
         }
     }
+}
+
+enum AttemptError {
+    Setup(Error),
+    Driver(postgres::Error),
+}
+
+/// Why the server cannot take a connection right now, when that is
+/// something waiting cures: nothing listening (not started yet, or
+/// restarting), or a server starting up, shutting down or recovering.
+fn server_not_ready(err: &AttemptError) -> Option<String> {
+    let AttemptError::Driver(err) = err else {
+        return None;
+    };
+    if let Some(db) = err.as_db_error() {
+        // 57P03 cannot_connect_now: starting up, shutting down, in recovery.
+        // 57P01/57P02 admin/crash shutdown arrive when the server stops mid-handshake.
+        return matches!(db.code().code(), "57P03" | "57P01" | "57P02").then(|| db.message().to_string());
+    }
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            return match io.kind() {
+                ConnectionRefused => Some("connection refused".into()),
+                // A Unix socket file not there yet.
+                NotFound => Some("no server socket".into()),
+                ConnectionReset | ConnectionAborted | UnexpectedEof => Some("connection closed during startup".into()),
+                _ => None,
+            };
+        }
+        source = s.source();
+    }
+    None
 }
 
 fn default_host() -> String {

@@ -139,7 +139,7 @@ pub fn column_list(columns: &[String]) -> String {
 /// The whole script, as `plan` shows it.
 pub fn script(plan: &Plan) -> String {
     let s = &plan.schema;
-    let mut out = Vec::new();
+    let mut out = plan.setup.clone();
     for t in &plan.tables {
         out.push(create_table(s, t, &[]));
         for c in &t.columns {

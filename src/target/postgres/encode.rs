@@ -690,6 +690,33 @@ fn decimal_of<'a>(value: ValueRef<'_>, text: &'a mut String) -> Result<Decimal<'
     }
 }
 
+/// The digits before and after the point a value needs as an exact
+/// decimal, read as the numeric cast reads it (reals by their shortest
+/// round-trip text); None for what is not a number.
+pub fn decimal_digits(value: ValueRef<'_>) -> Option<(u32, u32)> {
+    if value == ValueRef::Null {
+        return None;
+    }
+    let mut text = String::new();
+    let decimal = decimal_of(value, &mut text).ok()?;
+    let mut digits = decimal.digits;
+    let mut scale = decimal.scale;
+    // Trailing zeros after the point need no room.
+    while scale > 0 && digits.last() == Some(&b'0') {
+        digits = &digits[..digits.len() - 1];
+        scale -= 1;
+    }
+    let total = i64::try_from(digits.len()).ok()?;
+    let (int_len, frac_len) = if scale < 0 {
+        (total - scale, 0)
+    } else {
+        ((total - scale).max(0), scale)
+    };
+    let leading_zeros = i64::try_from(digits.iter().take_while(|d| **d == b'0').count()).ok()?;
+    let int_len = (int_len - leading_zeros.min(int_len)).max(0);
+    Some((u32::try_from(int_len).ok()?, u32::try_from(frac_len).ok()?))
+}
+
 /// Parses `[+-]digits[.digits][e[+-]digits]` into sign and scale,
 /// rewriting `text` to hold only the digits (untouched on failure).
 fn parse_decimal(text: &mut String) -> Option<(bool, i64)> {
@@ -860,8 +887,8 @@ fn encode_numeric(
 
 /// A SQL literal for a default value, produced by the same cast as the
 /// column's data so that the two always agree.
-pub fn literal_for(literal: &crate::plan::expr::Literal, pg_type: &PgType, cast: &Cast) -> Result<String, Reject> {
-    use crate::plan::expr::Literal;
+pub fn literal_for(literal: &crate::plan::translate::Literal, pg_type: &PgType, cast: &Cast) -> Result<String, Reject> {
+    use crate::plan::translate::Literal;
     use crate::target::postgres::conn::quote_literal;
     let value = match literal {
         Literal::Null => return Ok("NULL".into()),
@@ -1082,6 +1109,15 @@ mod tests {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
         }
+    }
+
+    #[test]
+    fn decimal_digits_are_what_numeric_needs() {
+        assert_eq!(decimal_digits(ValueRef::Real(12345678.9)), Some((8, 1)));
+        assert_eq!(decimal_digits(ValueRef::Integer(-120)), Some((3, 0)));
+        assert_eq!(decimal_digits(ValueRef::Text(b"0.0500")), Some((0, 2)));
+        assert_eq!(decimal_digits(ValueRef::Real(1e20)), Some((21, 0)));
+        assert_eq!(decimal_digits(ValueRef::Text(b"abc")), None);
     }
 
     #[test]

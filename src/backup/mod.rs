@@ -1,0 +1,517 @@
+//! `godwit backup`, `backup list|prune|verify` and `restore`: real
+//! `pg_dump -Fd` backups that carry a manifest able to prove a restore.
+//!
+//! - [`manifest`]: what `manifest.json` holds;
+//! - [`store`]: a directory or an S3 bucket, behind one type;
+//! - [`dump`]: finding and running pg_dump / pg_restore;
+//! - [`fingerprint`]: row counts and content fingerprints;
+//! - [`retention`]: which backups `prune` keeps;
+//! - [`restore`]: restoring into a scratch database, proving, swapping.
+//!
+//! See docs/backup.md.
+
+pub mod dump;
+pub mod fingerprint;
+pub mod manifest;
+pub mod restore;
+pub mod retention;
+pub mod store;
+
+use std::process::Command;
+use std::time::Instant;
+
+use chrono::Utc;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::report::{Event, Reporter};
+use crate::target::postgres::conn::ConnSpec;
+use manifest::{MANIFEST, Manifest, VERIFIED, Verified};
+use retention::Policy;
+use store::Store;
+
+/// Settings for `godwit backup`.
+#[derive(Debug, Clone)]
+pub struct BackupOptions {
+    /// The database to back up.
+    pub source: ConnSpec,
+    /// A directory or `s3://bucket/prefix`.
+    pub location: String,
+    pub jobs: usize,
+    /// zstd, lz4, gzip or none; None picks the best the pg_dump found offers.
+    pub compress: Option<String>,
+    /// Applied after a successful backup when not empty.
+    pub retention: Policy,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupOutcome {
+    pub id: String,
+    pub path: String,
+    pub size: u64,
+    pub database: String,
+    pub tables: usize,
+    pub rows: u64,
+    pub pg_dump: String,
+    pub compress: String,
+    pub seconds: f64,
+    /// Backups deleted by the retention flags, if given.
+    pub pruned: Vec<String>,
+}
+
+/// One complete backup, as `list` and `health` show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupSummary {
+    pub id: String,
+    pub path: String,
+    pub size: u64,
+    /// When its snapshot was taken (RFC 3339, UTC): the data is as of then.
+    pub created: String,
+    pub finished: String,
+    pub age_seconds: i64,
+    /// None when never verified.
+    pub verified: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Listing {
+    pub backups: Vec<BackupSummary>,
+    /// Backups without a manifest: killed, failed, or still running.
+    pub incomplete: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PruneOutcome {
+    pub kept: Vec<String>,
+    pub deleted: Vec<String>,
+    /// Incomplete backups older than a day, deleted with the others.
+    pub deleted_incomplete: Vec<String>,
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckOutcome {
+    pub backup: String,
+    pub ok: bool,
+    pub differences: Vec<String>,
+    pub tables: usize,
+    pub rows: u64,
+    pub seconds: f64,
+    /// For restore: the database that now holds the backup.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+}
+
+/// Takes a backup. Everything comes from one snapshot: pg_dump imports the
+/// snapshot that godwit's own session exported and holds open, and the row
+/// counts and fingerprints are computed in that same snapshot.
+pub fn create(options: &BackupOptions, reporter: &Reporter) -> Result<BackupOutcome> {
+    let started_clock = Instant::now();
+    let store = Store::open(&options.location)?;
+    // The snapshot is taken by the session's first query, just after this.
+    let started = Utc::now();
+    let mut session = fingerprint::open_session(&options.source, None)?;
+    let info = database_info(&mut session)?;
+    let pg_dump = dump::find_tool("pg_dump", info.major)?;
+    let compress = options
+        .compress
+        .clone()
+        .unwrap_or_else(|| dump::default_compress(&pg_dump).to_string());
+    let compress_args = dump::compress_args(&compress, &pg_dump)?;
+    reporter.emit(Event::Info(format!(
+        "using pg_dump {} ({}) for server {}",
+        pg_dump.number(),
+        pg_dump.path.display(),
+        info.version
+    )));
+
+    let snapshot: String = session
+        .query_one("SELECT pg_export_snapshot()", &[])
+        .map_err(|e| Error::pg("exporting a snapshot", &e))?
+        .get(0);
+    let id = manifest::new_id(started);
+    let tables = fingerprint::list_tables(&mut session)?;
+    let staging = store.begin(&id)?;
+    reporter.emit(Event::Phase(format!(
+        "dumping {} ({} tables) with pg_dump -Fd -j {} --compress {compress}",
+        options.source.dbname,
+        tables.len(),
+        options.jobs
+    )));
+
+    // Lives until pg_dump has finished: it owns the temporary passfile.
+    let env = dump::LibpqEnv::new(&options.source)?;
+    let mut command = Command::new(&pg_dump.path);
+    command
+        .arg("--format=directory")
+        .arg(format!("--jobs={}", options.jobs))
+        .arg(format!("--snapshot={snapshot}"))
+        .args(&compress_args)
+        .arg(format!("--file={}", staging.dir.display()));
+    env.apply(&mut command);
+
+    // pg_dump and the fingerprints run at the same time, on the same snapshot.
+    let (dumped, fingerprints) = std::thread::scope(|scope| {
+        let fingerprints =
+            scope.spawn(|| fingerprint::fingerprint_tables(&options.source, &tables, options.jobs, Some(&snapshot)));
+        let dumped = dump::run(command, "pg_dump");
+        let fingerprints = fingerprints
+            .join()
+            .unwrap_or_else(|_| Err(Error::Other("the fingerprint thread panicked".into())));
+        (dumped, fingerprints)
+    });
+    let _ = session.batch_execute("COMMIT");
+    drop(session);
+    let table_entries = match dumped.and(fingerprints) {
+        Ok(entries) => entries,
+        Err(e) => {
+            store.discard(staging);
+            return Err(e);
+        }
+    };
+
+    reporter.emit(Event::Phase("checksumming".into()));
+    let files = match checksum_dir(&staging.dir) {
+        Ok(files) => files,
+        Err(e) => {
+            store.discard(staging);
+            return Err(e);
+        }
+    };
+    let manifest = Manifest {
+        format: manifest::FORMAT,
+        id: id.clone(),
+        godwit_version: env!("CARGO_PKG_VERSION").to_string(),
+        server_version: info.version.clone(),
+        database: options.source.dbname.clone(),
+        encoding: info.encoding,
+        lc_collate: info.lc_collate,
+        lc_ctype: info.lc_ctype,
+        icu_locale: info.icu_locale,
+        started: manifest::timestamp(started),
+        finished: manifest::timestamp(Utc::now()),
+        snapshot,
+        pg_dump: manifest::ToolInfo {
+            path: pg_dump.path.display().to_string(),
+            version: pg_dump.version.clone(),
+        },
+        compress: compress.clone(),
+        jobs: options.jobs,
+        fingerprint_method: fingerprint::METHOD.to_string(),
+        files,
+        tables: table_entries,
+    };
+    if store.location().starts_with("s3://") {
+        reporter.emit(Event::Phase(format!("uploading to {}", store.backup_path(&id))));
+    }
+    store.commit(staging, &manifest)?;
+    let mut pruned = Vec::new();
+    if !options.retention.is_empty() {
+        let outcome = prune(&options.location, &options.retention, false, reporter)?;
+        pruned = outcome.deleted;
+    }
+    Ok(BackupOutcome {
+        path: store.backup_path(&id),
+        id,
+        size: manifest.size(),
+        database: manifest.database.clone(),
+        tables: manifest.tables.len(),
+        rows: manifest.tables.iter().map(|t| t.rows).sum(),
+        pg_dump: pg_dump.path.display().to_string(),
+        compress,
+        seconds: started_clock.elapsed().as_secs_f64(),
+        pruned,
+    })
+}
+
+struct DatabaseInfo {
+    version: String,
+    major: u32,
+    encoding: String,
+    lc_collate: String,
+    lc_ctype: String,
+    icu_locale: Option<String>,
+}
+
+fn database_info(client: &mut postgres::Client) -> Result<DatabaseInfo> {
+    let row = client
+        .query_one(
+            "SELECT current_setting('server_version'), current_setting('server_version_num')::int,
+                    pg_encoding_to_char(encoding)::text, datcollate::text, datctype::text
+               FROM pg_database WHERE datname = current_database()",
+            &[],
+        )
+        .map_err(|e| Error::pg("reading the server version", &e))?;
+    let num: i32 = row.get(1);
+    let major = u32::try_from(num / 10000).unwrap_or(0);
+    let icu_locale = if num >= 150000 {
+        client
+            .query_one(
+                "SELECT CASE WHEN datlocprovider = 'i' THEN daticulocale::text END
+                   FROM pg_database WHERE datname = current_database()",
+                &[],
+            )
+            .map_err(|e| Error::pg("reading the database locale", &e))?
+            .get(0)
+    } else {
+        None
+    };
+    Ok(DatabaseInfo {
+        version: row.get(0),
+        major,
+        encoding: row.get(2),
+        lc_collate: row.get(3),
+        lc_ctype: row.get(4),
+        icu_locale,
+    })
+}
+
+fn checksum_dir(dir: &std::path::Path) -> Result<Vec<manifest::FileEntry>> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(format!("listing {}", dir.display()), e))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != MANIFEST)
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let (size, sha256) =
+                store::sha256_file(&dir.join(&name)).map_err(|e| Error::io(format!("reading {name}"), e))?;
+            Ok(manifest::FileEntry {
+                path: name,
+                size,
+                sha256,
+            })
+        })
+        .collect()
+}
+
+/// Complete backups newest first, and the incomplete ones.
+pub fn list(location: &str) -> Result<Listing> {
+    let store = Store::open(location)?;
+    let now = Utc::now();
+    let mut backups = Vec::new();
+    let mut incomplete = Vec::new();
+    for entry in store.entries()?.into_iter().rev() {
+        if !entry.complete {
+            incomplete.push(entry.id);
+            continue;
+        }
+        let manifest = store.read_manifest(&entry.id)?;
+        let verified = match store.read_file(&entry.id, VERIFIED)? {
+            Some(bytes) => serde_json::from_slice::<Verified>(&bytes).ok().map(|v| v.ok),
+            None => None,
+        };
+        let created = manifest::parse_timestamp(&manifest.started)
+            .or_else(|| manifest::id_time(&entry.id))
+            .unwrap_or(now);
+        backups.push(BackupSummary {
+            path: store.backup_path(&entry.id),
+            size: manifest.size(),
+            created: manifest.started.clone(),
+            finished: manifest.finished.clone(),
+            age_seconds: (now - created).num_seconds(),
+            verified,
+            id: entry.id,
+        });
+    }
+    Ok(Listing { backups, incomplete })
+}
+
+/// The newest complete backup at `location`, for `godwit health`.
+pub fn newest_complete(location: &str) -> Result<Option<BackupSummary>> {
+    Ok(list(location)?.backups.into_iter().next())
+}
+
+/// Applies the retention policy. Incomplete backups older than a day are
+/// deleted too; younger ones may still be running and stay.
+pub fn prune(location: &str, policy: &Policy, dry_run: bool, reporter: &Reporter) -> Result<PruneOutcome> {
+    if policy.is_empty() {
+        return Err(Error::Usage(
+            "prune needs at least one of --keep-last, --keep-daily, --keep-weekly".into(),
+        ));
+    }
+    let store = Store::open(location)?;
+    let entries = store.entries()?;
+    let complete: Vec<(String, chrono::DateTime<Utc>)> = entries
+        .iter()
+        .filter(|e| e.complete)
+        .filter_map(|e| manifest::id_time(&e.id).map(|t| (e.id.clone(), t)))
+        .collect();
+    let decisions = retention::decide(&complete, policy);
+    let now = Utc::now();
+    let stale: Vec<String> = entries
+        .iter()
+        .filter(|e| !e.complete)
+        .filter(|e| {
+            let seen = e.modified.or_else(|| manifest::id_time(&e.id)).unwrap_or(now);
+            now - seen > chrono::Duration::hours(store::STALE_AFTER_HOURS)
+        })
+        .map(|e| e.id.clone())
+        .collect();
+    let mut outcome = PruneOutcome {
+        kept: decisions.iter().filter(|d| d.keep).map(|d| d.id.clone()).collect(),
+        deleted: decisions.iter().filter(|d| !d.keep).map(|d| d.id.clone()).collect(),
+        deleted_incomplete: stale,
+        dry_run,
+    };
+    // Oldest first, so an interrupted prune has removed the least useful ones.
+    outcome.deleted.reverse();
+    if !dry_run {
+        for id in outcome.deleted.iter().chain(&outcome.deleted_incomplete) {
+            if crate::report::interrupt::requested() {
+                return Err(Error::Interrupted);
+            }
+            store.delete(id)?;
+            reporter.emit(Event::Info(format!("deleted {}", store.backup_path(id))));
+        }
+    }
+    Ok(outcome)
+}
+
+/// Settings for `backup verify` and `restore`.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    /// verify: any database on the server to restore on; restore: the target.
+    pub target: ConnSpec,
+    pub jobs: usize,
+    /// restore only: replace a target that already has tables.
+    pub replace: bool,
+    /// Skip ownership and privileges (for a server without the same roles).
+    pub no_owner: bool,
+}
+
+/// `backup verify`: checksums, a test restore into a scratch database on
+/// `options.target`'s server, the proof, then the scratch database is
+/// dropped. The result is recorded in the backup as verified.json.
+pub fn verify(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> Result<CheckOutcome> {
+    let clock = Instant::now();
+    let (store, id) = Store::open_backup(backup)?;
+    let manifest = store.read_manifest(&id)?;
+    reporter.emit(Event::Phase(format!(
+        "checking {} files of {}",
+        manifest.files.len(),
+        store.backup_path(&id)
+    )));
+    let (local, mut differences) = store.fetch_checked(&id, &manifest)?;
+    if differences.is_empty() {
+        let pg_restore = pg_restore_for(&options.target)?;
+        let mut admin = restore::maintenance_connection(&options.target, "")?;
+        restore::drop_abandoned(&mut admin, "godwit_verify_", reporter);
+        drop(admin);
+        let name = restore::scratch_name("godwit_verify", &manifest::id_for_names(&id));
+        let scratch = restore::restore_into(options, &name, None, &manifest, &local.dir, &pg_restore, reporter)?;
+        reporter.emit(Event::Phase(format!("proving {} tables", manifest.tables.len())));
+        differences = restore::prove(&scratch.spec(), &manifest, options.jobs)?;
+        drop(scratch);
+    }
+    let record = Verified {
+        ok: differences.is_empty(),
+        checked: manifest::timestamp(Utc::now()),
+        server: options.target.to_string(),
+        differences: differences.clone(),
+    };
+    let mut bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
+    bytes.push(b'\n');
+    store.write_file(&id, VERIFIED, &bytes)?;
+    Ok(CheckOutcome {
+        backup: store.backup_path(&id),
+        ok: differences.is_empty(),
+        differences,
+        tables: manifest.tables.len(),
+        rows: manifest.tables.iter().map(|t| t.rows).sum(),
+        seconds: clock.elapsed().as_secs_f64(),
+        database: None,
+    })
+}
+
+/// `godwit restore`: see [`restore`] for how the target stays untouched
+/// until the restored copy is proven.
+pub fn restore(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> Result<CheckOutcome> {
+    let clock = Instant::now();
+    let (store, id) = Store::open_backup(backup)?;
+    let manifest = store.read_manifest(&id)?;
+    let target = options.target.dbname.clone();
+    let outcome = |differences: Vec<String>, database: Option<String>| CheckOutcome {
+        backup: store.backup_path(&id),
+        ok: differences.is_empty(),
+        differences,
+        tables: manifest.tables.len(),
+        rows: manifest.tables.iter().map(|t| t.rows).sum(),
+        seconds: clock.elapsed().as_secs_f64(),
+        database,
+    };
+    if let Some(tables) = restore::table_count(&options.target, &target)?
+        && tables > 0
+        && !options.replace
+    {
+        return Err(Error::TargetExists(format!(
+            "database {target} already has {tables} tables; restore replaces a database only with --replace"
+        )));
+    }
+    let pg_restore = pg_restore_for(&options.target)?;
+    reporter.emit(Event::Phase(format!(
+        "checking {} files of {}",
+        manifest.files.len(),
+        store.backup_path(&id)
+    )));
+    let (local, differences) = store.fetch_checked(&id, &manifest)?;
+    if !differences.is_empty() {
+        return Ok(outcome(differences, None));
+    }
+    let suffix = manifest::id_for_names(&id);
+    let mut admin = restore::maintenance_connection(&options.target, &target)?;
+    restore::drop_abandoned(
+        &mut admin,
+        &format!("{}_godwit_restore_", target_prefix(&target, &suffix)),
+        reporter,
+    );
+    restore::drop_abandoned(
+        &mut admin,
+        &format!("{}_godwit_old_", target_prefix(&target, &suffix)),
+        reporter,
+    );
+    drop(admin);
+    let name = restore::scratch_name(&target, &format!("godwit_restore_{suffix}"));
+    let owner = restore::owner_of(&options.target, &target)?;
+    let scratch = restore::restore_into(
+        options,
+        &name,
+        owner.as_deref(),
+        &manifest,
+        &local.dir,
+        &pg_restore,
+        reporter,
+    )?;
+    reporter.emit(Event::Phase(format!("proving {} tables", manifest.tables.len())));
+    let differences = restore::prove(&scratch.spec(), &manifest, options.jobs)?;
+    if !differences.is_empty() {
+        // Never swap in a copy that does not match; the target stays as it was.
+        return Ok(outcome(differences, None));
+    }
+    if crate::report::interrupt::requested() {
+        return Err(Error::Interrupted);
+    }
+    reporter.emit(Event::Phase(format!("swapping the restored database into {target}")));
+    let old = restore::scratch_name(&target, &format!("godwit_old_{suffix}"));
+    restore::swap(&options.target, &target, scratch, &old, reporter)?;
+    Ok(outcome(Vec::new(), Some(target)))
+}
+
+/// The part of the target's name its scratch names start with.
+fn target_prefix(target: &str, suffix: &str) -> String {
+    let name = restore::scratch_name(target, &format!("godwit_restore_{suffix}"));
+    name[..name.len() - format!("_godwit_restore_{suffix}").len()].to_string()
+}
+
+fn pg_restore_for(server: &ConnSpec) -> Result<dump::Tool> {
+    let mut client = restore::maintenance_connection(server, "")?;
+    let num: String = client
+        .query_one("SELECT current_setting('server_version_num')", &[])
+        .map_err(|e| Error::pg("reading the server version", &e))?
+        .get(0);
+    let major = num.parse::<u32>().unwrap_or(0) / 10000;
+    dump::find_tool("pg_restore", major)
+}

@@ -1,0 +1,694 @@
+//! A streaming JSON reader that keeps what a lossless copy needs and
+//! general-purpose parsers drop: numbers as the exact text written,
+//! repeated keys, and the line and column of everything. Whole values are
+//! built one record at a time; the levels above a record are walked as a
+//! stream, so no file is ever held whole.
+//!
+//! Problems PostgreSQL would refuse inside a well-formed document (invalid
+//! UTF-8, a NUL, a lone surrogate, a repeated key) do not stop the reader:
+//! the first one in a record is kept for the caller, who rejects that
+//! record. Malformed JSON is an error with its line and column.
+
+use std::io::Read;
+
+/// One JSON value, as written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JValue {
+    Null,
+    Bool(bool),
+    /// The number's text exactly as written (valid JSON number grammar).
+    Number(Box<str>),
+    String(String),
+    Array(Vec<JValue>),
+    /// Members in the order written.
+    Object(Vec<(String, JValue)>),
+}
+
+impl JValue {
+    pub fn get(&self, key: &str) -> Option<&JValue> {
+        match self {
+            JValue::Object(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The value as compact JSON text, numbers exactly as written.
+    pub fn write_json(&self, out: &mut String) {
+        match self {
+            JValue::Null => out.push_str("null"),
+            JValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            JValue::Number(n) => out.push_str(n),
+            JValue::String(s) => write_json_string(s, out),
+            JValue::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    item.write_json(out);
+                }
+                out.push(']');
+            }
+            JValue::Object(members) => {
+                out.push('{');
+                for (i, (k, v)) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_json_string(k, out);
+                    out.push(':');
+                    v.write_json(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut out = String::new();
+        self.write_json(&mut out);
+        out
+    }
+}
+
+pub fn write_json_string(s: &str, out: &mut String) {
+    use std::fmt::Write;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// A place in a file: 1-based line and column (in bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Position {
+    pub line: u64,
+    pub column: u64,
+}
+
+/// A problem inside a well-formed value that rejects its record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValueProblem {
+    pub at: Position,
+    pub reason: String,
+    /// The field the problem is in, when known.
+    pub field: Option<String>,
+}
+
+/// Malformed JSON: where, and what was expected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyntaxError {
+    pub at: Position,
+    pub message: String,
+}
+
+impl std::fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "invalid JSON at line {}, column {}: {}",
+            self.at.line, self.at.column, self.message
+        )
+    }
+}
+
+pub type JResult<T> = std::result::Result<T, SyntaxError>;
+
+/// What the next value is, from its first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peeked {
+    Object,
+    Array,
+    Scalar,
+    End,
+}
+
+const BUFFER: usize = 256 * 1024;
+/// Deeper nesting is refused rather than risk the stack.
+const MAX_NESTING: usize = 512;
+
+pub struct JsonReader<R: Read> {
+    input: R,
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+    /// Bytes consumed before `buf[0]`.
+    consumed: u64,
+    line: u64,
+    /// Absolute offset of the current line's first byte.
+    line_start: u64,
+    problem: Option<ValueProblem>,
+    io_error: Option<std::io::Error>,
+    depth: usize,
+}
+
+impl<R: Read> JsonReader<R> {
+    pub fn new(input: R) -> Self {
+        Self::with_buffer(input, BUFFER)
+    }
+
+    fn with_buffer(input: R, capacity: usize) -> Self {
+        JsonReader {
+            input,
+            buf: vec![0; capacity],
+            pos: 0,
+            end: 0,
+            consumed: 0,
+            line: 1,
+            line_start: 0,
+            problem: None,
+            io_error: None,
+            depth: 0,
+        }
+    }
+
+    pub fn position(&self) -> Position {
+        let offset = self.consumed + self.pos as u64;
+        Position {
+            line: self.line,
+            column: offset - self.line_start + 1,
+        }
+    }
+
+    /// The first problem met since the last call, if any.
+    pub fn take_problem(&mut self) -> Option<ValueProblem> {
+        self.problem.take()
+    }
+
+    pub fn take_io_error(&mut self) -> Option<std::io::Error> {
+        self.io_error.take()
+    }
+
+    fn fill(&mut self) -> bool {
+        if self.pos < self.end {
+            return true;
+        }
+        self.consumed += self.end as u64;
+        self.pos = 0;
+        self.end = 0;
+        loop {
+            match self.input.read(&mut self.buf) {
+                Ok(n) => {
+                    self.end = n;
+                    // A UTF-8 byte order mark before the document is not part of it.
+                    if self.consumed == 0 && self.buf[..n].starts_with(&[0xEF, 0xBB, 0xBF]) {
+                        self.pos = 3;
+                        self.line_start = 3;
+                        return n > 3 || self.fill();
+                    }
+                    return n > 0;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.io_error = Some(e);
+                    return false;
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn peek_byte(&mut self) -> Option<u8> {
+        if self.pos < self.end || self.fill() {
+            Some(self.buf[self.pos])
+        } else {
+            None
+        }
+    }
+
+    #[inline]
+    fn bump(&mut self) {
+        self.pos += 1;
+    }
+
+    fn error<T>(&self, message: impl Into<String>) -> JResult<T> {
+        let message = match &self.io_error {
+            Some(e) => format!("read error: {e}"),
+            None => message.into(),
+        };
+        Err(SyntaxError {
+            at: self.position(),
+            message,
+        })
+    }
+
+    fn note(&mut self, at: Position, reason: impl Into<String>) {
+        if self.problem.is_none() {
+            self.problem = Some(ValueProblem {
+                at,
+                reason: reason.into(),
+                field: None,
+            });
+        }
+    }
+
+    /// Skips whitespace, counting lines; the byte after it, if any.
+    pub fn skip_ws(&mut self) -> Option<u8> {
+        loop {
+            let b = self.peek_byte()?;
+            match b {
+                b' ' | b'\t' | b'\r' => self.bump(),
+                b'\n' => {
+                    self.bump();
+                    self.line += 1;
+                    self.line_start = self.consumed + self.pos as u64;
+                }
+                _ => return Some(b),
+            }
+        }
+    }
+
+    /// Skips spaces and tabs only: the rest of a JSON Lines line.
+    pub fn skip_blanks(&mut self) -> Option<u8> {
+        loop {
+            let b = self.peek_byte()?;
+            match b {
+                b' ' | b'\t' | b'\r' => self.bump(),
+                _ => return Some(b),
+            }
+        }
+    }
+
+    /// Consumes one newline (JSON Lines).
+    pub fn newline(&mut self) {
+        if self.peek_byte() == Some(b'\n') {
+            self.bump();
+            self.line += 1;
+            self.line_start = self.consumed + self.pos as u64;
+        }
+    }
+
+    pub fn peek(&mut self) -> Peeked {
+        match self.skip_ws() {
+            None => Peeked::End,
+            Some(b'{') => Peeked::Object,
+            Some(b'[') => Peeked::Array,
+            Some(_) => Peeked::Scalar,
+        }
+    }
+
+    fn expect(&mut self, byte: u8, what: &str) -> JResult<()> {
+        match self.skip_ws() {
+            Some(b) if b == byte => {
+                self.bump();
+                Ok(())
+            }
+            Some(b) => self.error(format!("expected {what}, found {}", shown(b))),
+            None => self.error(format!("expected {what}, found the end of the file")),
+        }
+    }
+
+    pub fn begin_array(&mut self) -> JResult<()> {
+        self.expect(b'[', "'['")
+    }
+
+    pub fn begin_object(&mut self) -> JResult<()> {
+        self.expect(b'{', "'{'")
+    }
+
+    /// Before each element of an open array: true when one follows.
+    pub fn next_element(&mut self, first: &mut bool) -> JResult<bool> {
+        match self.skip_ws() {
+            Some(b']') => {
+                self.bump();
+                return Ok(false);
+            }
+            Some(b',') if !*first => self.bump(),
+            Some(_) if *first => {}
+            Some(b) => return self.error(format!("expected ',' or ']', found {}", shown(b))),
+            None => return self.error("unterminated array: the file ends inside it"),
+        }
+        *first = false;
+        Ok(true)
+    }
+
+    /// Before each member of an open object: its key, or None at the end.
+    pub fn next_key(&mut self, first: &mut bool) -> JResult<Option<String>> {
+        match self.skip_ws() {
+            Some(b'}') => {
+                self.bump();
+                return Ok(None);
+            }
+            Some(b',') if !*first => self.bump(),
+            Some(_) if *first => {}
+            Some(b) => return self.error(format!("expected ',' or '}}', found {}", shown(b))),
+            None => return self.error("unterminated object: the file ends inside it"),
+        }
+        *first = false;
+        if self.skip_ws() != Some(b'"') {
+            return self.error("expected a string key");
+        }
+        let key = self.string()?;
+        self.expect(b':', "':'")?;
+        Ok(Some(key))
+    }
+
+    /// Reads one whole value.
+    pub fn value(&mut self) -> JResult<JValue> {
+        let Some(b) = self.skip_ws() else {
+            return self.error("expected a value, found the end of the file");
+        };
+        match b {
+            b'{' => {
+                self.nest()?;
+                self.bump();
+                let mut members: Vec<(String, JValue)> = Vec::new();
+                let mut first = true;
+                loop {
+                    let at = self.position();
+                    let Some(key) = self.next_key(&mut first)? else { break };
+                    let value = self.value()?;
+                    if has_key(&members, &key) {
+                        let reason = format!("the key {key:?} appears twice in one object");
+                        self.note(at, reason);
+                        if let Some(p) = self.problem.as_mut().filter(|p| p.field.is_none() && p.at == at) {
+                            p.field = Some(key);
+                        }
+                        continue;
+                    }
+                    members.push((key, value));
+                }
+                self.depth -= 1;
+                Ok(JValue::Object(members))
+            }
+            b'[' => {
+                self.nest()?;
+                self.bump();
+                let mut items = Vec::new();
+                let mut first = true;
+                while self.next_element(&mut first)? {
+                    items.push(self.value()?);
+                }
+                self.depth -= 1;
+                Ok(JValue::Array(items))
+            }
+            b'"' => Ok(JValue::String(self.string()?)),
+            b'-' | b'0'..=b'9' => Ok(JValue::Number(self.number()?.into_boxed_str())),
+            b't' => self.literal("true", JValue::Bool(true)),
+            b'f' => self.literal("false", JValue::Bool(false)),
+            b'n' => self.literal("null", JValue::Null),
+            other => self.error(format!("expected a value, found {}", shown(other))),
+        }
+    }
+
+    /// Skips one value without building it, still checking its syntax.
+    pub fn skip(&mut self) -> JResult<()> {
+        match self.skip_ws() {
+            Some(b'{') => {
+                self.nest()?;
+                self.bump();
+                let mut first = true;
+                while self.next_key(&mut first)?.is_some() {
+                    self.skip()?;
+                }
+                self.depth -= 1;
+                Ok(())
+            }
+            Some(b'[') => {
+                self.nest()?;
+                self.bump();
+                let mut first = true;
+                while self.next_element(&mut first)? {
+                    self.skip()?;
+                }
+                self.depth -= 1;
+                Ok(())
+            }
+            _ => self.value().map(|_| ()),
+        }
+    }
+
+    fn nest(&mut self) -> JResult<()> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return self.error(format!("nested deeper than {MAX_NESTING} levels"));
+        }
+        Ok(())
+    }
+
+    fn literal(&mut self, word: &str, value: JValue) -> JResult<JValue> {
+        let start = self.position();
+        for expected in word.bytes() {
+            if self.peek_byte() != Some(expected) {
+                return Err(SyntaxError {
+                    at: start,
+                    message: format!("invalid literal, expected {word}"),
+                });
+            }
+            self.bump();
+        }
+        Ok(value)
+    }
+
+    fn number(&mut self) -> JResult<String> {
+        let mut text = String::new();
+        let take_digits = |this: &mut Self, text: &mut String| -> usize {
+            let mut n = 0;
+            while let Some(b) = this.peek_byte().filter(u8::is_ascii_digit) {
+                text.push(char::from(b));
+                this.bump();
+                n += 1;
+            }
+            n
+        };
+        if self.peek_byte() == Some(b'-') {
+            text.push('-');
+            self.bump();
+        }
+        let int_start = text.len();
+        if take_digits(self, &mut text) == 0 {
+            return self.error("invalid number: no digits");
+        }
+        if text[int_start..].len() > 1 && text.as_bytes()[int_start] == b'0' {
+            return self.error("invalid number: leading zero");
+        }
+        if self.peek_byte() == Some(b'.') {
+            text.push('.');
+            self.bump();
+            if take_digits(self, &mut text) == 0 {
+                return self.error("invalid number: no digits after the decimal point");
+            }
+        }
+        if let Some(e @ (b'e' | b'E')) = self.peek_byte() {
+            text.push(char::from(e));
+            self.bump();
+            if let Some(sign @ (b'+' | b'-')) = self.peek_byte() {
+                text.push(char::from(sign));
+                self.bump();
+            }
+            if take_digits(self, &mut text) == 0 {
+                return self.error("invalid number: no digits in the exponent");
+            }
+        }
+        Ok(text)
+    }
+
+    /// Reads a string (the opening quote is next). Invalid UTF-8, NUL and
+    /// lone surrogates are noted as problems; the text keeps a lossy copy.
+    fn string(&mut self) -> JResult<String> {
+        let start = self.position();
+        self.bump();
+        let mut bytes: Vec<u8> = Vec::new();
+        let mut nul = false;
+        loop {
+            if !(self.pos < self.end || self.fill()) {
+                return self.error(format!(
+                    "unterminated string starting at line {}, column {}",
+                    start.line, start.column
+                ));
+            }
+            // Copy the run of plain bytes in one go.
+            let run = &self.buf[self.pos..self.end];
+            let plain = run
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(run.len());
+            bytes.extend_from_slice(&run[..plain]);
+            self.pos += plain;
+            if self.pos == self.end {
+                // The run reached the end of the buffer: refill and go on.
+                continue;
+            }
+            match self.buf[self.pos] {
+                b'"' => {
+                    self.bump();
+                    break;
+                }
+                b'\\' => {
+                    self.bump();
+                    let Some(e) = self.peek_byte() else { continue };
+                    self.bump();
+                    match e {
+                        b'"' => bytes.push(b'"'),
+                        b'\\' => bytes.push(b'\\'),
+                        b'/' => bytes.push(b'/'),
+                        b'b' => bytes.push(8),
+                        b'f' => bytes.push(12),
+                        b'n' => bytes.push(b'\n'),
+                        b'r' => bytes.push(b'\r'),
+                        b't' => bytes.push(b'\t'),
+                        b'u' => {
+                            let unit = self.hex4()?;
+                            let code = if (0xD800..0xDC00).contains(&unit) {
+                                let low = if self.peek_byte() == Some(b'\\') {
+                                    self.bump();
+                                    if self.peek_byte() != Some(b'u') {
+                                        return self.error("invalid escape after a high surrogate");
+                                    }
+                                    self.bump();
+                                    Some(self.hex4()?)
+                                } else {
+                                    None
+                                };
+                                match low {
+                                    Some(low) if (0xDC00..0xE000).contains(&low) => {
+                                        Some(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00))
+                                    }
+                                    _ => None,
+                                }
+                            } else if (0xDC00..0xE000).contains(&unit) {
+                                None
+                            } else {
+                                Some(unit)
+                            };
+                            match code.and_then(char::from_u32) {
+                                Some('\0') => {
+                                    nul = true;
+                                }
+                                Some(c) => {
+                                    let mut utf8 = [0u8; 4];
+                                    bytes.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+                                }
+                                None => {
+                                    self.note(start, "a lone UTF-16 surrogate (\\u escape) in a string");
+                                    bytes.extend_from_slice("\u{FFFD}".as_bytes());
+                                }
+                            }
+                        }
+                        other => return self.error(format!("invalid escape \\{}", shown(other))),
+                    }
+                }
+                b => {
+                    return self.error(format!(
+                        "control character 0x{b:02x} inside a string (it must be escaped)"
+                    ));
+                }
+            }
+        }
+        if nul {
+            self.note(
+                start,
+                "a NUL character (\\u0000) in a string, which PostgreSQL text cannot hold",
+            );
+        }
+        match String::from_utf8(bytes) {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                let valid = e.utf8_error().valid_up_to();
+                let bad = e.as_bytes()[valid];
+                self.note(
+                    start,
+                    format!("invalid UTF-8 in a string (byte 0x{bad:02x} after {valid} valid bytes)"),
+                );
+                Ok(String::from_utf8_lossy(e.as_bytes()).into_owned())
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> JResult<u32> {
+        let mut v = 0u32;
+        for _ in 0..4 {
+            let Some(b) = self.peek_byte() else {
+                return self.error("unterminated \\u escape");
+            };
+            let d = char::from(b)
+                .to_digit(16)
+                .map_or_else(|| self.error("invalid \\u escape: expected 4 hex digits"), Ok)?;
+            v = v * 16 + d;
+            self.bump();
+        }
+        Ok(v)
+    }
+}
+
+fn has_key(members: &[(String, JValue)], key: &str) -> bool {
+    members.iter().any(|(k, _)| k == key)
+}
+
+fn shown(b: u8) -> String {
+    if b.is_ascii_graphic() {
+        format!("'{}'", char::from(b))
+    } else {
+        format!("byte 0x{b:02x}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> (JValue, Option<ValueProblem>) {
+        let mut r = JsonReader::new(text.as_bytes());
+        let v = r.value().unwrap();
+        (v, r.take_problem())
+    }
+
+    #[test]
+    fn numbers_keep_their_text() {
+        let (v, _) = parse(r#"[18446744073709551617, 0.1000, -1.5e-7]"#);
+        assert_eq!(v.to_json(), "[18446744073709551617,0.1000,-1.5e-7]");
+    }
+
+    #[test]
+    fn repeated_keys_and_nul_are_problems() {
+        let (v, p) = parse(r#"{"a": 1, "a": 2}"#);
+        assert_eq!(v.to_json(), r#"{"a":1}"#);
+        assert!(p.unwrap().reason.contains("twice"));
+        let (_, p) = parse(r#"{"a": "x\u0000y"}"#);
+        assert!(p.unwrap().reason.contains("NUL"));
+        let mut r = JsonReader::new(&b"\"a\xffb\""[..]);
+        r.value().unwrap();
+        assert!(r.take_problem().unwrap().reason.contains("UTF-8"));
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let mut r = JsonReader::new("[1,\n  2,, 3]".as_bytes());
+        let e = r.value().unwrap_err();
+        assert_eq!(e.at, Position { line: 2, column: 5 });
+        let e = JsonReader::new("{\"a\": 01}".as_bytes()).value().unwrap_err();
+        assert!(e.message.contains("leading zero"), "{e}");
+    }
+
+    #[test]
+    fn every_buffer_boundary_reads_the_same() {
+        let text = "\u{feff}[{\"a\": \"long string \\n with \\u00e9scapes and é\", \"n\": -12.5e+3},\n {\"b\": [true, false, null], \"a\": 1}]";
+        let whole = JsonReader::new(text.as_bytes()).value().unwrap();
+        for capacity in 3..24 {
+            let mut r = JsonReader::with_buffer(text.as_bytes(), capacity);
+            assert_eq!(r.value().unwrap(), whole, "buffer of {capacity}");
+            assert!(r.take_problem().is_none());
+            assert_eq!(r.position().line, 2, "buffer of {capacity}");
+        }
+    }
+
+    #[test]
+    fn escapes_and_surrogates() {
+        let (v, p) = parse(r#""\ud83d\ude00 \u00e9\n""#);
+        assert_eq!(v, JValue::String("😀 é\n".into()));
+        assert!(p.is_none());
+        let (_, p) = parse(r#""\ud83d""#);
+        assert!(p.unwrap().reason.contains("surrogate"));
+    }
+}

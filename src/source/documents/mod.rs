@@ -1,0 +1,310 @@
+//! Documents as a source: JSON files, JSON Lines, CSV/TSV and directories
+//! of JSON files, normalized into related tables.
+//!
+//! `describe` reads every collection once to learn its shape, types and
+//! keys, and once more where a field may hold keys of another collection
+//! (to count how many do); scans stream the records again. Nothing holds
+//! a whole file: one record at a time, plus per collection the hashes of
+//! its keys (8 bytes a record) and, for a directory, the names of its
+//! entries while it is read.
+
+mod csv;
+pub mod detect;
+mod infer;
+mod json;
+mod normalize;
+mod reader;
+mod records;
+mod rows;
+mod shape;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::Deserialize;
+
+use detect::Format;
+use normalize::{Collection, Model};
+use records::{Entry, ObjectShape, Origin};
+
+use crate::error::{Error, Result};
+
+/// How documents are mapped, from godwit.toml's `[documents]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentOptions {
+    /// Nested objects are flattened into `parent__child` columns down to
+    /// this many levels; deeper ones are kept as jsonb.
+    #[serde(default = "default_max_depth")]
+    pub max_depth: usize,
+    /// `table.column` paths (flattened names) kept as jsonb, not flattened.
+    #[serde(default)]
+    pub keep_json: Vec<String>,
+    /// Relations to add, rename or refuse.
+    #[serde(default, rename = "relation")]
+    pub relations: Vec<RelationRule>,
+}
+
+fn default_max_depth() -> usize {
+    3
+}
+
+impl Default for DocumentOptions {
+    fn default() -> Self {
+        DocumentOptions {
+            max_depth: default_max_depth(),
+            keep_json: Vec::new(),
+            relations: Vec::new(),
+        }
+    }
+}
+
+/// `[[documents.relation]]`: `field = "table.column"`, and `to = "table"`
+/// to add one the values do not show, `name` to rename it (a junction
+/// table, or a foreign key's constraint), or `refuse = true`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelationRule {
+    pub field: String,
+    pub to: Option<String>,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub refuse: bool,
+}
+
+/// A document source: a file or a directory, and its model once described.
+pub struct DocumentSource {
+    path: PathBuf,
+    format: Option<Format>,
+    options: DocumentOptions,
+    model: Mutex<Option<Arc<Model>>>,
+}
+
+impl DocumentSource {
+    /// A file in a known format (None: a directory).
+    pub fn new(path: PathBuf, format: Option<Format>, options: &DocumentOptions) -> Self {
+        DocumentSource {
+            path,
+            format,
+            options: options.clone(),
+            model: Mutex::new(None),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The model, learned on first use and kept: the files are read once
+    /// for all the commands of one run.
+    fn model(&self) -> Result<Arc<Model>> {
+        let mut slot = self.model.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(model) = slot.as_ref() {
+            return Ok(model.clone());
+        }
+        let model = Arc::new(self.learn()?);
+        *slot = Some(model.clone());
+        Ok(model)
+    }
+
+    fn learn(&self) -> Result<Model> {
+        let mut found = Vec::new();
+        let mut skipped = Vec::new();
+        match self.format {
+            None => discover_dir(&self.path, &mut found, &mut skipped)?,
+            Some(format) => discover_file(&self.path, format, &mut found, &mut skipped)?,
+        }
+        if found.is_empty() {
+            let mut message = "holds no JSON or CSV records godwit reads".to_string();
+            if !skipped.is_empty() {
+                message.push_str(&format!(" (skipped: {})", skipped.join("; ")));
+            }
+            return Err(Error::Source {
+                path: self.path.clone(),
+                message,
+            });
+        }
+        let (collections, known): (Vec<Collection>, Vec<Option<normalize::Facts>>) = found.into_iter().unzip();
+        let facts = learn_all(&collections, known)?;
+        let mut model = normalize::build(collections, facts, skipped, &self.options);
+        model.resolve_references(&self.options)?;
+        Ok(model)
+    }
+}
+
+/// A collection found, with what was learned of it on the way (a
+/// directory's records are learned as the directory is looked through).
+type Found = (Collection, Option<normalize::Facts>);
+
+/// Learns every collection, several at once when there are several.
+fn learn_all(collections: &[Collection], known: Vec<Option<normalize::Facts>>) -> Result<Vec<normalize::Facts>> {
+    let todo: Vec<usize> = (0..collections.len()).filter(|&i| known[i].is_none()).collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(todo.len())
+        .max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<Vec<(usize, Result<normalize::Facts>)>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&i) = todo.get(n) else { return done };
+                        let c = &collections[i];
+                        done.push((i, normalize::learn(&c.origin)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| vec![(0, Err(Error::Other("a reading thread panicked".into())))])
+            })
+            .collect()
+    });
+    let mut slots = known;
+    for (i, result) in results.into_iter().flatten() {
+        slots[i] = Some(result?);
+    }
+    slots
+        .into_iter()
+        .map(|s| s.ok_or_else(|| Error::Other("a collection was not read".into())))
+        .collect()
+}
+
+fn file_name(path: &Path) -> String {
+    let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    canonical
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "documents".into())
+}
+
+fn first_byte(path: &Path) -> Result<Option<u8>> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(4096).read_to_end(&mut head))
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let head = head.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(&head);
+    Ok(head.iter().copied().find(|b| !b.is_ascii_whitespace()))
+}
+
+/// The collections of one file.
+fn discover_file(path: &Path, format: Format, out: &mut Vec<Found>, skipped: &mut Vec<String>) -> Result<()> {
+    let name = records::stem_of(path);
+    let collection = |origin| {
+        (
+            Collection {
+                name: name.clone(),
+                origin,
+            },
+            None,
+        )
+    };
+    match format {
+        Format::JsonLines => out.push(collection(Origin::Lines(path.to_path_buf()))),
+        Format::Csv(delimiter) => {
+            let delimiter = if delimiter == 0 {
+                let mut head = Vec::new();
+                use std::io::Read;
+                std::fs::File::open(path)
+                    .and_then(|f| f.take(64 * 1024).read_to_end(&mut head))
+                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+                csv::detect_delimiter(head.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(&head))
+            } else {
+                delimiter
+            };
+            out.push(collection(Origin::Csv {
+                file: path.to_path_buf(),
+                delimiter,
+            }));
+        }
+        Format::Json => match first_byte(path)? {
+            Some(b'[') => out.push(collection(Origin::Array(path.to_path_buf()))),
+            Some(b'{') => match records::file_object_shape(path)? {
+                ObjectShape::Collections(members, others) => {
+                    for (member, keyed) in members {
+                        out.push((
+                            Collection {
+                                name: member.clone(),
+                                origin: Origin::Member {
+                                    file: path.to_path_buf(),
+                                    member,
+                                    keyed,
+                                },
+                            },
+                            None,
+                        ));
+                    }
+                    for other in others {
+                        skipped.push(format!(
+                            "{}: top-level field {other:?} holds no collection of records",
+                            path.display()
+                        ));
+                    }
+                }
+                ObjectShape::Keyed => out.push(collection(Origin::Keyed(path.to_path_buf()))),
+                ObjectShape::Record => out.push(collection(Origin::Single(path.to_path_buf()))),
+                ObjectShape::Lines => out.push(collection(Origin::Lines(path.to_path_buf()))),
+            },
+            None => {
+                return Err(Error::Source {
+                    path: path.to_path_buf(),
+                    message: "is empty: nothing to read".into(),
+                });
+            }
+            Some(_) => {
+                return Err(Error::Source {
+                    path: path.to_path_buf(),
+                    message: "holds a single JSON scalar, not records (an array or an object of them)".into(),
+                });
+            }
+        },
+    }
+    Ok(())
+}
+
+/// The collections of a directory: its own one-file-per-record table,
+/// the collections of its other files, then its subdirectories'.
+fn discover_dir(dir: &Path, out: &mut Vec<Found>, skipped: &mut Vec<String>) -> Result<()> {
+    let mut records = normalize::Facts::new();
+    let mut subdirectories = Vec::new();
+    let mut files = Vec::new();
+    for name in records::list_dir(dir)? {
+        let path = dir.join(name);
+        let (entry, bytes) = records::entry_kind(&path)?;
+        match entry {
+            Entry::Hidden => skipped.push(format!("{}: hidden", path.display())),
+            Entry::Subdirectory => subdirectories.push(path),
+            Entry::Record => {
+                records::read_record_file(&path, bytes, &mut |rec| {
+                    records.add(rec, true);
+                    Ok(crate::source::Flow::Continue)
+                })?;
+            }
+            Entry::Collections(format) => files.push((path, format)),
+            Entry::Unrecognised(why) => skipped.push(format!("{}: {why}", path.display())),
+        }
+    }
+    if records.records > 0 {
+        out.push((
+            Collection {
+                name: file_name(dir),
+                origin: Origin::Files(dir.to_path_buf()),
+            },
+            Some(records),
+        ));
+    }
+    for (path, format) in files {
+        discover_file(&path, format, out, skipped)?;
+    }
+    for sub in subdirectories {
+        discover_dir(&sub, out, skipped)?;
+    }
+    Ok(())
+}

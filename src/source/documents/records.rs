@@ -1,0 +1,592 @@
+//! Where a collection's records are, and reading them one at a time.
+//!
+//! Every read streams: a top-level array or object is walked member by
+//! member, JSON Lines line by line, CSV record by record, and a directory
+//! file by file; only one record is held at a time.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::csv::{CsvReader, Record as CsvRecord, header_names};
+use super::detect::Format;
+use super::json::{JValue, JsonReader, Peeked, SyntaxError, ValueProblem};
+use crate::error::{Error, Result};
+use crate::source::Flow;
+
+/// Where one collection's records come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A JSON file whose top-level value is an array of records.
+    Array(PathBuf),
+    /// A JSON file whose top-level object maps keys to records.
+    Keyed(PathBuf),
+    /// One collection of a JSON file holding several (an app-state dump).
+    Member {
+        file: PathBuf,
+        member: String,
+        keyed: bool,
+    },
+    /// A JSON file holding a single record.
+    Single(PathBuf),
+    Lines(PathBuf),
+    Csv {
+        file: PathBuf,
+        delimiter: u8,
+    },
+    /// A directory of one JSON file per record (its record files, in byte
+    /// order of their names, are listed again at each read).
+    Files(PathBuf),
+}
+
+impl Origin {
+    /// The file or directory read.
+    pub fn path(&self) -> &Path {
+        match self {
+            Origin::Array(p) | Origin::Keyed(p) | Origin::Single(p) | Origin::Lines(p) | Origin::Files(p) => p,
+            Origin::Member { file, .. } | Origin::Csv { file, .. } => file,
+        }
+    }
+
+    /// Whether records come with a key of their own (map key, file stem).
+    pub fn has_keys(&self) -> bool {
+        matches!(
+            self,
+            Origin::Keyed(_) | Origin::Member { keyed: true, .. } | Origin::Files(_)
+        )
+    }
+
+    pub fn key_source(&self) -> &'static str {
+        match self {
+            Origin::Files(_) => "file name",
+            _ => "map key",
+        }
+    }
+}
+
+/// One record as read.
+pub struct Rec<'a> {
+    /// The map key, or the file stem for a file per record.
+    pub key: Option<&'a str>,
+    pub value: &'a JValue,
+    pub problem: Option<&'a ValueProblem>,
+    pub file: &'a Path,
+    pub line: u64,
+    /// The CSV record number (the header is record 1).
+    pub csv_record: Option<u64>,
+}
+
+impl Rec<'_> {
+    /// Where the record is, for messages: `file, line N[, record M]`.
+    pub fn place(&self) -> String {
+        match self.csv_record {
+            Some(n) => format!("{}, line {}, record {n}", self.file.display(), self.line),
+            None => format!("{}, line {}", self.file.display(), self.line),
+        }
+    }
+}
+
+pub type Visit<'v> = dyn FnMut(&Rec<'_>) -> Result<Flow> + 'v;
+
+pub fn syntax(file: &Path, e: &SyntaxError) -> Error {
+    Error::Source {
+        path: file.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+fn open(file: &Path) -> Result<std::fs::File> {
+    std::fs::File::open(file).map_err(|e| Error::Source {
+        path: file.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Records that are not objects are read as `{"value": ...}`.
+fn as_record(value: JValue) -> JValue {
+    match value {
+        JValue::Object(_) => value,
+        other => JValue::Object(vec![("value".to_string(), other)]),
+    }
+}
+
+/// Streams every record of a collection to `visit`.
+pub fn each(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
+    match origin {
+        Origin::Array(file) => {
+            let mut r = JsonReader::new(open(file)?);
+            stream_array(&mut r, file, visit)?;
+            trailing(&mut r, file)
+        }
+        Origin::Keyed(file) => {
+            let mut r = JsonReader::new(open(file)?);
+            stream_keyed(&mut r, file, visit)?;
+            trailing(&mut r, file)
+        }
+        Origin::Member { file, member, keyed } => {
+            let mut r = JsonReader::new(open(file)?);
+            let s = |e| syntax(file, &e);
+            r.begin_object().map_err(s)?;
+            let mut first = true;
+            while let Some(key) = r.next_key(&mut first).map_err(s)? {
+                if &key == member {
+                    return if *keyed {
+                        stream_keyed(&mut r, file, visit)
+                    } else {
+                        stream_array(&mut r, file, visit)
+                    };
+                }
+                r.skip().map_err(s)?;
+            }
+            Ok(())
+        }
+        Origin::Single(file) => {
+            let mut r = JsonReader::new(open(file)?);
+            let line = r.position().line.max(skip_to_value(&mut r));
+            let value = as_record(r.value().map_err(|e| syntax(file, &e))?);
+            let problem = r.take_problem();
+            trailing(&mut r, file)?;
+            visit(&Rec {
+                key: None,
+                value: &value,
+                problem: problem.as_ref(),
+                file,
+                line,
+                csv_record: None,
+            })
+            .map(|_| ())
+        }
+        Origin::Lines(file) => stream_lines(file, visit),
+        Origin::Csv { file, delimiter } => stream_csv(file, *delimiter, visit),
+        Origin::Files(dir) => {
+            for name in list_dir(dir)? {
+                let file = dir.join(name);
+                let (entry, bytes) = entry_kind(&file)?;
+                if entry == Entry::Record && read_record_file(&file, bytes, visit)? == Flow::Stop {
+                    break;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Reads a file that holds one record (its bytes when already read),
+/// keyed by its stem.
+pub fn read_record_file(file: &Path, bytes: Option<Vec<u8>>, visit: &mut Visit<'_>) -> Result<Flow> {
+    let stem = stem_of(file);
+    let bytes = match bytes {
+        Some(b) => b,
+        None => std::fs::read(file).map_err(|e| Error::Source {
+            path: file.to_path_buf(),
+            message: e.to_string(),
+        })?,
+    };
+    let mut r = JsonReader::new(bytes.as_slice());
+    let line = skip_to_value(&mut r);
+    let value = as_record(r.value().map_err(|e| syntax(file, &e))?);
+    let problem = r.take_problem();
+    visit(&Rec {
+        key: Some(&stem),
+        value: &value,
+        problem: problem.as_ref(),
+        file,
+        line,
+        csv_record: None,
+    })
+}
+
+fn skip_to_value<R: Read>(r: &mut JsonReader<R>) -> u64 {
+    r.skip_ws();
+    r.position().line
+}
+
+/// Nothing but whitespace may follow the document.
+fn trailing<R: Read>(r: &mut JsonReader<R>, file: &Path) -> Result<()> {
+    if r.skip_ws().is_some() {
+        let at = r.position();
+        return Err(Error::Source {
+            path: file.to_path_buf(),
+            message: format!(
+                "invalid JSON at line {}, column {}: more than one top-level value (for JSON Lines, name it ndjson:{})",
+                at.line,
+                at.column,
+                file.display()
+            ),
+        });
+    }
+    if let Some(e) = r.take_io_error() {
+        return Err(Error::io(format!("reading {}", file.display()), e));
+    }
+    Ok(())
+}
+
+fn stream_array<R: Read>(r: &mut JsonReader<R>, file: &Path, visit: &mut Visit<'_>) -> Result<()> {
+    let s = |e| syntax(file, &e);
+    r.begin_array().map_err(s)?;
+    let mut first = true;
+    while r.next_element(&mut first).map_err(s)? {
+        let line = skip_to_value(r);
+        let value = as_record(r.value().map_err(s)?);
+        let problem = r.take_problem();
+        let flow = visit(&Rec {
+            key: None,
+            value: &value,
+            problem: problem.as_ref(),
+            file,
+            line,
+            csv_record: None,
+        })?;
+        if flow == Flow::Stop {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+fn stream_keyed<R: Read>(r: &mut JsonReader<R>, file: &Path, visit: &mut Visit<'_>) -> Result<()> {
+    let s = |e| syntax(file, &e);
+    r.begin_object().map_err(s)?;
+    let mut first = true;
+    while let Some(key) = r.next_key(&mut first).map_err(s)? {
+        let line = skip_to_value(r);
+        let value = as_record(r.value().map_err(s)?);
+        let problem = r.take_problem();
+        let flow = visit(&Rec {
+            key: Some(&key),
+            value: &value,
+            problem: problem.as_ref(),
+            file,
+            line,
+            csv_record: None,
+        })?;
+        if flow == Flow::Stop {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+fn stream_lines(file: &Path, visit: &mut Visit<'_>) -> Result<()> {
+    let mut r = JsonReader::new(open(file)?);
+    let s = |e| syntax(file, &e);
+    loop {
+        // Blank lines are allowed between records.
+        if r.skip_ws().is_none() {
+            break;
+        }
+        let line = r.position().line;
+        let value = as_record(r.value().map_err(s)?);
+        let problem = r.take_problem();
+        match r.skip_blanks() {
+            None | Some(b'\n') => r.newline(),
+            Some(_) => {
+                let at = r.position();
+                return Err(Error::Source {
+                    path: file.to_path_buf(),
+                    message: format!(
+                        "invalid JSON Lines at line {}, column {}: another value on the same line",
+                        at.line, at.column
+                    ),
+                });
+            }
+        }
+        let flow = visit(&Rec {
+            key: None,
+            value: &value,
+            problem: problem.as_ref(),
+            file,
+            line,
+            csv_record: None,
+        })?;
+        if flow == Flow::Stop {
+            return Ok(());
+        }
+    }
+    if let Some(e) = r.take_io_error() {
+        return Err(Error::io(format!("reading {}", file.display()), e));
+    }
+    Ok(())
+}
+
+fn stream_csv(file: &Path, delimiter: u8, visit: &mut Visit<'_>) -> Result<()> {
+    let fail = |message: String| Error::Source {
+        path: file.to_path_buf(),
+        message,
+    };
+    let mut reader = CsvReader::new(open(file)?, delimiter);
+    let mut record = CsvRecord::default();
+    if !reader.read(&mut record).map_err(fail)? {
+        return Ok(());
+    }
+    let names = header_names(&record);
+    while reader.read(&mut record).map_err(fail)? {
+        let mut problem = None;
+        if record.fields.len() != names.len() {
+            problem = Some(ValueProblem {
+                at: super::json::Position {
+                    line: record.line,
+                    column: 1,
+                },
+                reason: format!("{} fields where the header has {}", record.fields.len(), names.len()),
+                field: None,
+            });
+        }
+        let mut members = Vec::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            let value = match record.field(i) {
+                None => JValue::Null,
+                Some((bytes, quoted)) if bytes.is_empty() && !quoted => JValue::Null,
+                Some((bytes, _)) => match std::str::from_utf8(bytes) {
+                    Ok(text) if text.contains('\0') => {
+                        problem.get_or_insert_with(|| ValueProblem {
+                            at: super::json::Position {
+                                line: record.line,
+                                column: 1,
+                            },
+                            reason: "a NUL character, which PostgreSQL text cannot hold".into(),
+                            field: Some(name.clone()),
+                        });
+                        JValue::String(text.replace('\0', ""))
+                    }
+                    Ok(text) => JValue::String(text.to_string()),
+                    Err(e) => {
+                        problem.get_or_insert_with(|| ValueProblem {
+                            at: super::json::Position {
+                                line: record.line,
+                                column: 1,
+                            },
+                            reason: format!(
+                                "invalid UTF-8 (byte 0x{:02x} after {} valid bytes)",
+                                bytes[e.valid_up_to()],
+                                e.valid_up_to()
+                            ),
+                            field: Some(name.clone()),
+                        });
+                        JValue::String(String::from_utf8_lossy(bytes).into_owned())
+                    }
+                },
+            };
+            members.push((name.clone(), value));
+        }
+        let value = JValue::Object(members);
+        let flow = visit(&Rec {
+            key: None,
+            value: &value,
+            problem: problem.as_ref(),
+            file,
+            line: record.line,
+            csv_record: Some(record.number),
+        })?;
+        if flow == Flow::Stop {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The column names of a CSV file's header.
+pub fn csv_header(file: &Path, delimiter: u8) -> Result<Vec<String>> {
+    let mut reader = CsvReader::new(open(file)?, delimiter);
+    let mut record = CsvRecord::default();
+    let read = reader.read(&mut record).map_err(|message| Error::Source {
+        path: file.to_path_buf(),
+        message,
+    })?;
+    Ok(if read { header_names(&record) } else { Vec::new() })
+}
+
+pub fn stem_of(file: &Path) -> String {
+    file.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// What a top-level JSON object holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectShape {
+    /// Collections by name: (member, whether it maps keys to records).
+    /// Members that are no collection are listed in the second vector.
+    Collections(Vec<(String, bool)>, Vec<String>),
+    /// Keys mapping to records.
+    Keyed,
+    /// One record.
+    Record,
+    /// The first of several records, one a line.
+    Lines,
+}
+
+/// Walks a top-level object without building it, to tell its shape:
+/// collections when every member is an array or an object of objects,
+/// records by key when every member is an object, else one record.
+pub fn object_shape<R: Read>(r: &mut JsonReader<R>, file: &Path) -> Result<ObjectShape> {
+    let s = |e| syntax(file, &e);
+    r.begin_object().map_err(s)?;
+    let mut first = true;
+    let mut collections = Vec::new();
+    let mut scalars = Vec::new();
+    let mut plain_objects = 0usize;
+    while let Some(key) = r.next_key(&mut first).map_err(s)? {
+        match r.peek() {
+            Peeked::Array => {
+                r.skip().map_err(s)?;
+                collections.push((key, false));
+            }
+            Peeked::Object => {
+                r.begin_object().map_err(s)?;
+                let mut inner_first = true;
+                let mut all_objects = true;
+                while r.next_key(&mut inner_first).map_err(s)?.is_some() {
+                    all_objects &= r.peek() == Peeked::Object;
+                    r.skip().map_err(s)?;
+                }
+                if all_objects {
+                    collections.push((key, true));
+                } else {
+                    plain_objects += 1;
+                }
+            }
+            _ => {
+                r.skip().map_err(s)?;
+                scalars.push(key);
+            }
+        }
+    }
+    Ok(if !collections.is_empty() && plain_objects == 0 {
+        ObjectShape::Collections(collections, scalars)
+    } else if scalars.is_empty() && collections.iter().all(|(_, keyed)| *keyed) {
+        ObjectShape::Keyed
+    } else {
+        ObjectShape::Record
+    })
+}
+
+/// The shape of a JSON file whose first byte is `{`.
+/// Another object on a later line makes it JSON Lines whose first
+/// record was too long to tell from the first bytes.
+pub fn file_object_shape(file: &Path) -> Result<ObjectShape> {
+    object_shape_of(JsonReader::new(open(file)?), file)
+}
+
+fn object_shape_of<R: Read>(mut r: JsonReader<R>, file: &Path) -> Result<ObjectShape> {
+    let shape = object_shape(&mut r, file)?;
+    let line = r.position().line;
+    if r.skip_ws() == Some(b'{') && r.position().line > line {
+        return Ok(ObjectShape::Lines);
+    }
+    trailing(&mut r, file)?;
+    Ok(shape)
+}
+
+/// The names in a directory, in byte order. A million names take some
+/// 40 MB while the directory is read.
+pub fn list_dir(dir: &Path) -> Result<Vec<std::ffi::OsString>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::Source {
+        path: dir.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let mut names: Vec<std::ffi::OsString> = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::Source {
+            path: dir.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        names.push(entry.file_name());
+    }
+    names.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
+    Ok(names)
+}
+
+/// What one entry of a directory is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Hidden,
+    Subdirectory,
+    /// One record of the directory's own table.
+    Record,
+    /// A file holding collections of its own.
+    Collections(Format),
+    /// Not a document, with why.
+    Unrecognised(String),
+}
+
+pub fn is_hidden(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n.as_encoded_bytes().first() == Some(&b'.'))
+}
+
+/// Files up to this size are read once, whole, to be looked at and read.
+const SMALL_FILE: u64 = 1 << 20;
+
+/// Looks at one directory entry. CSV is taken only from `.csv`/`.tsv`
+/// files here: any other text would read as a one-column CSV. A small
+/// file is read whole once, and its bytes come back for reading it.
+pub fn entry_kind(path: &Path) -> Result<(Entry, Option<Vec<u8>>)> {
+    use super::detect::{Kind, kind_of, kind_of_head};
+    if is_hidden(path) {
+        return Ok((Entry::Hidden, None));
+    }
+    let fail = |e: std::io::Error| Error::Source {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let meta = std::fs::metadata(path).map_err(fail)?;
+    let bytes = if meta.is_file() && meta.len() <= SMALL_FILE {
+        Some(std::fs::read(path).map_err(fail)?)
+    } else {
+        None
+    };
+    let kind = match &bytes {
+        Some(b) => kind_of_head(&b[..b.len().min(64 * 1024)]),
+        None => kind_of(path).map_err(fail)?,
+    };
+    let entry = match kind {
+        Kind::Directory => Entry::Subdirectory,
+        Kind::Sqlite => Entry::Unrecognised("a SQLite database inside a directory source".into()),
+        Kind::Empty => Entry::Unrecognised("empty".into()),
+        Kind::Binary => Entry::Unrecognised("binary, not JSON or CSV".into()),
+        Kind::Document(Format::Csv(d)) => {
+            let ext = path
+                .extension()
+                .map(|e| e.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_default();
+            if ext == "csv" || ext == "tsv" {
+                Entry::Collections(Format::Csv(d))
+            } else {
+                Entry::Unrecognised("text that is not JSON (CSV is read from .csv and .tsv files)".into())
+            }
+        }
+        Kind::Document(Format::JsonLines) => Entry::Collections(Format::JsonLines),
+        Kind::Document(Format::Json) => {
+            let first = match &bytes {
+                Some(b) => first_of(b),
+                None => first_byte(path)?,
+            };
+            let shape = match (first, &bytes) {
+                (Some(b'{'), Some(b)) => Some(object_shape_of(JsonReader::new(b.as_slice()), path)?),
+                (Some(b'{'), None) => Some(file_object_shape(path)?),
+                _ => None,
+            };
+            match shape {
+                Some(ObjectShape::Record) => Entry::Record,
+                Some(ObjectShape::Lines) => Entry::Collections(Format::JsonLines),
+                _ => Entry::Collections(Format::Json),
+            }
+        }
+    };
+    Ok((entry, bytes))
+}
+
+fn first_of(bytes: &[u8]) -> Option<u8> {
+    let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
+    bytes.iter().copied().find(|b| !b.is_ascii_whitespace())
+}
+
+fn first_byte(path: &Path) -> Result<Option<u8>> {
+    let mut head = Vec::new();
+    open(path)?
+        .take(64 * 1024)
+        .read_to_end(&mut head)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let head = head.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(&head);
+    Ok(head.iter().copied().find(|b| !b.is_ascii_whitespace()))
+}

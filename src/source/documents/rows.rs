@@ -1,0 +1,174 @@
+//! A table's rows, made from records as they stream by: the record itself
+//! for a collection's table, one row per array element for a child or a
+//! junction table. Each value arrives as its inferred kind says.
+
+use super::json::{JValue, write_json_string};
+use super::normalize::{ColumnSource, TableDef, field_at};
+use super::records::Rec;
+use crate::source::{InferredKind, Row, RowProblem, ValueRef};
+
+/// Calls `visit` with the objects on the way to each row (the record
+/// first, then one element per array) and the element positions (from 1).
+pub fn each_row_object<'v>(record: &'v JValue, arrays: &[Vec<String>], visit: &mut dyn FnMut(&[&'v JValue], &[u64])) {
+    let mut objects = vec![record];
+    let mut ordinals = Vec::with_capacity(arrays.len());
+    walk(arrays, &mut objects, &mut ordinals, visit);
+}
+
+fn walk<'v>(
+    arrays: &[Vec<String>],
+    objects: &mut Vec<&'v JValue>,
+    ordinals: &mut Vec<u64>,
+    visit: &mut dyn FnMut(&[&'v JValue], &[u64]),
+) {
+    let Some((path, rest)) = arrays.split_first() else {
+        visit(objects, ordinals);
+        return;
+    };
+    let Some(JValue::Array(items)) = objects.last().and_then(|o| field_at(o, path)) else {
+        return;
+    };
+    for (i, item) in items.iter().enumerate() {
+        objects.push(item);
+        ordinals.push(u64::try_from(i).unwrap_or(u64::MAX).saturating_add(1));
+        walk(rest, objects, ordinals, visit);
+        objects.pop();
+        ordinals.pop();
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Cell {
+    Null,
+    Integer(i64),
+    Text(usize, usize),
+}
+
+/// One row, its text values in one buffer.
+#[derive(Debug, Default)]
+pub struct RowBuf {
+    cells: Vec<Cell>,
+    text: String,
+    problem: Option<RowProblem>,
+}
+
+impl Row for RowBuf {
+    fn value(&self, index: usize) -> ValueRef<'_> {
+        match self.cells.get(index) {
+            Some(Cell::Integer(i)) => ValueRef::Integer(*i),
+            Some(Cell::Text(a, b)) => ValueRef::Text(&self.text.as_bytes()[*a..*b]),
+            _ => ValueRef::Null,
+        }
+    }
+
+    fn problem(&self) -> Option<&RowProblem> {
+        self.problem.as_ref()
+    }
+}
+
+impl RowBuf {
+    /// Fills the row of `columns` (indexes into the table's columns, None
+    /// for a column the table lacks) for one element.
+    pub fn fill(
+        &mut self,
+        table: &TableDef,
+        columns: &[Option<usize>],
+        rec: &Rec<'_>,
+        position: u64,
+        objects: &[&JValue],
+        ordinals: &[u64],
+    ) {
+        self.cells.clear();
+        self.text.clear();
+        self.problem = rec.problem.map(|p| RowProblem {
+            column: p.field.clone(),
+            reason: format!("{}: {}", rec.place(), p.reason),
+            value: preview(rec.value),
+        });
+        for column in columns {
+            let Some(column) = column.map(|i| &table.columns[i]) else {
+                self.cells.push(Cell::Null);
+                continue;
+            };
+            let kind = &column.inferred.kind;
+            let cell = match &column.source {
+                ColumnSource::RecordKey => match rec.key {
+                    Some(key) => self.string(kind, key),
+                    None => Cell::Null,
+                },
+                ColumnSource::Position => Cell::Integer(i64::try_from(position).unwrap_or(i64::MAX)),
+                ColumnSource::Ordinal(level) => ordinals
+                    .get(*level)
+                    .map_or(Cell::Null, |o| Cell::Integer(i64::try_from(*o).unwrap_or(i64::MAX))),
+                ColumnSource::Field { level, path } => match objects.get(*level).and_then(|o| field_at(o, path)) {
+                    Some(value) => self.value(kind, value),
+                    None => Cell::Null,
+                },
+                ColumnSource::Element => match objects.last() {
+                    Some(value) => self.value(kind, value),
+                    None => Cell::Null,
+                },
+            };
+            self.cells.push(cell);
+        }
+    }
+
+    fn push_text(&mut self, write: impl FnOnce(&mut String)) -> Cell {
+        let start = self.text.len();
+        write(&mut self.text);
+        Cell::Text(start, self.text.len())
+    }
+
+    fn string(&mut self, kind: &InferredKind, text: &str) -> Cell {
+        match kind {
+            InferredKind::Integer => match text.parse::<i64>() {
+                Ok(i) => Cell::Integer(i),
+                Err(_) => self.push_text(|t| t.push_str(text)),
+            },
+            InferredKind::Json => self.push_text(|t| write_json_string(text, t)),
+            _ => self.push_text(|t| t.push_str(text)),
+        }
+    }
+
+    fn value(&mut self, kind: &InferredKind, value: &JValue) -> Cell {
+        match (kind, value) {
+            (_, JValue::Null) | (InferredKind::AlwaysNull, _) => Cell::Null,
+            (InferredKind::Json, v) => self.push_text(|t| v.write_json(t)),
+            (InferredKind::Boolean, JValue::Bool(b)) => Cell::Integer(i64::from(*b)),
+            (InferredKind::Array(_), JValue::Array(items)) => self.push_text(|t| {
+                // Every element as a JSON string: numbers keep their digits.
+                t.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        t.push(',');
+                    }
+                    match item {
+                        JValue::Null => t.push_str("null"),
+                        JValue::String(s) => write_json_string(s, t),
+                        other => write_json_string(&other.to_json(), t),
+                    }
+                }
+                t.push(']');
+            }),
+            (_, JValue::String(s)) => self.string(kind, s),
+            (_, JValue::Number(n)) => self.string(kind, n),
+            // Kinds are decided over every value, so nothing else arrives;
+            // should it, the value goes as JSON text and the cast says no.
+            (_, v) => self.push_text(|t| v.write_json(t)),
+        }
+    }
+}
+
+/// A short preview of a record for reject files.
+fn preview(value: &JValue) -> String {
+    let mut text = value.to_json();
+    if text.len() > 200 {
+        let mut cut = 200;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
