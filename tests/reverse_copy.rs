@@ -138,7 +138,8 @@ fn rows_changed_in_postgres_come_back_in_the_app_formats() {
     )
     .unwrap();
     let back = dir.path().join("back.db");
-    assert_exit(&reverse(&target.to_string(), &back, &[]), 0);
+    // --verify compares the new file with PostgreSQL right away.
+    assert_exit(&reverse(&target.to_string(), &back, &["--verify"]), 0);
     let b = Connection::open(&back).unwrap();
     assert_eq!(
         strings(
