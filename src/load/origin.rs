@@ -3,15 +3,16 @@
 //! the copy can be taken back to SQLite exactly.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use postgres::GenericClient;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::plan::types::{Affinity, Cast, EpochUnit, affinity, parse_declared};
 use crate::plan::{Plan, TablePlan};
 pub use crate::reverse::origin::TableOrigin;
 use crate::reverse::origin::{self, ColumnOrigin, ObjectSql, Restore, TimeFormat, Unit};
-use crate::source::native::NativeTable;
+use crate::source::native::{NativeDdl, NativeTable};
 use crate::source::{Flow, Reader, Scan, Selected, Source, ValueRef};
 
 /// Distinct date/time shapes kept per column; more means free-form text.
@@ -25,9 +26,9 @@ pub fn gather(source: &dyn Source, plan: &Plan) -> Result<Vec<TableOrigin>> {
     let Some(native) = source.native_ddl()? else {
         return Ok(Vec::new());
     };
-    let mut reader = source.readers(1)?.pop();
+    let mut columns = scan_tables(source, plan, &native)?;
     let mut out: Vec<TableOrigin> = Vec::new();
-    for table in &plan.tables {
+    for (i, table) in plan.tables.iter().enumerate() {
         let Some(object) = native
             .objects
             .iter()
@@ -48,10 +49,7 @@ pub fn gather(source: &dyn Source, plan: &Plan) -> Result<Vec<TableOrigin>> {
                 sql: o.sql.clone(),
             })
             .collect();
-        let columns = match reader.as_mut() {
-            Some(reader) => describe_columns(reader.as_mut(), table, declared)?,
-            None => Vec::new(),
-        };
+        let columns = columns.remove(&i).unwrap_or_default();
         out.push(TableOrigin {
             name: table.source.clone(),
             target: table.target.clone(),
@@ -80,6 +78,47 @@ pub fn gather(source: &dyn Source, plan: &Plan) -> Result<Vec<TableOrigin>> {
         }
     }
     Ok(out)
+}
+
+/// Every table's column rules, tables scanned in parallel (one snapshot):
+/// the copy's workers are done by now, so this takes the cores they had.
+fn scan_tables(source: &dyn Source, plan: &Plan, native: &NativeDdl) -> Result<HashMap<usize, Vec<ColumnOrigin>>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(plan.tables.len())
+        .max(1);
+    let readers = source.readers(threads)?;
+    let queue = Mutex::new(plan.tables.iter().enumerate());
+    let done: Mutex<HashMap<usize, Vec<ColumnOrigin>>> = Mutex::new(HashMap::new());
+    let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for mut reader in readers {
+            let (queue, done, first_error) = (&queue, &done, &first_error);
+            scope.spawn(move || {
+                loop {
+                    let Some((i, table)) = queue.lock().unwrap_or_else(|p| p.into_inner()).next() else {
+                        return;
+                    };
+                    let Some(declared) = native.tables.iter().find(|t| t.name == table.source) else {
+                        continue;
+                    };
+                    match describe_columns(reader.as_mut(), table, declared) {
+                        Ok(columns) => {
+                            done.lock().unwrap_or_else(|p| p.into_inner()).insert(i, columns);
+                        }
+                        Err(e) => {
+                            first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    Ok(done.into_inner().unwrap_or_else(|p| p.into_inner()))
 }
 
 /// Records the origin inside the caller's open transaction. A target where
