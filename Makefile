@@ -16,7 +16,7 @@ BENCH_ARGS ?=
 DOCS_MB ?= 1024
 DOCS_ARGS ?=
 
-.PHONY: deps demo test build bench bench-sqlite bench-documents bench-backup clean-local
+.PHONY: deps demo test build bench bench-sqlite bench-documents bench-backup bench-sync clean-local
 
 deps:
 	@scripts/install-deps.sh
@@ -60,6 +60,11 @@ bench-sqlite: deps
 	@scripts/install-deps.sh bench
 	$(CARGO) build --release
 	python3 bench/run.py --sf $(SF) $(BENCH_ARGS)
+
+# A sync round with 1% of rows changed against the copy, and the cutover pause.
+bench-sync: deps
+	$(CARGO) build --release
+	python3 bench/sync.py --sf $(SF) $(BENCH_ARGS)
 
 bench-documents: deps
 	@scripts/install-deps.sh bench

@@ -33,6 +33,13 @@ pub enum Command {
     /// Compare every table of the source with its copy, row by row.
     #[command(after_help = EXIT_CODES)]
     Verify(super::verify::VerifyArgs),
+    /// Bring a copy up to the source's current state: rows inserted, updated and deleted since.
+    #[command(after_help = EXIT_CODES)]
+    Sync(super::sync::SyncArgs),
+    /// Switch to PostgreSQL: sync until little is left, then a final round with the source's
+    /// writers held.
+    #[command(after_help = EXIT_CODES)]
+    Cutover(super::sync::CutoverArgs),
     /// Versioned schema migrations, diff and lint.
     Migrate(crate::migrate::MigrateArgs),
     /// Take a pg_dump backup with a manifest that proves each restore; list, prune, verify.
@@ -170,7 +177,8 @@ pub enum OnError {
 
 #[derive(Debug, Args)]
 pub struct CopyArgs {
-    /// The source: a SQLite file path, or sqlite:PATH.
+    /// The source: a SQLite file path, or sqlite:PATH. Or, to go back, a PostgreSQL database
+    /// (postgresql://... or key=value) copied into the SQLite file given by --to sqlite:PATH.
     #[arg(value_name = "SOURCE")]
     pub source: String,
 

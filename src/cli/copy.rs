@@ -10,6 +10,15 @@ use crate::report::{Event, Reporter};
 use crate::target::postgres::conn::{ConnSpec, WaitNotice};
 
 pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
+    if crate::reverse::is_postgres_source(&args.source) {
+        return run_reverse(args, reporter);
+    }
+    if args.target.to.as_deref().is_some_and(|t| t.starts_with("sqlite:")) {
+        return Err(crate::error::Error::Usage(
+            "--to sqlite:PATH writes SQLite from a PostgreSQL source (postgresql://...); this source is a SQLite file"
+                .into(),
+        ));
+    }
     let mapping = args.mapping.resolve(&args.target.schema)?;
     let source = crate::source::open_with(&args.source, &mapping.config.documents)?;
     let source = source.as_ref();
@@ -96,4 +105,47 @@ pub fn resolve_url(to: Option<&str>, connect_timeout: std::time::Duration, repor
 /// whose stdout stays one document).
 pub fn wait_on_stderr() -> std::sync::Arc<dyn Fn(&WaitNotice) + Send + Sync> {
     std::sync::Arc::new(|notice: &WaitNotice| eprintln!("{notice}"))
+}
+
+/// `copy postgresql://... --to sqlite:PATH`: the way back.
+fn run_reverse(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
+    let Some(path) = args.target.to.as_deref().and_then(|t| t.strip_prefix("sqlite:")) else {
+        return Err(crate::error::Error::Usage(
+            "the source is a PostgreSQL database: say which SQLite file to write with --to sqlite:PATH".into(),
+        ));
+    };
+    if args.data_only || args.truncate || args.rejects.is_some() || args.mapping.config.is_some() {
+        return Err(crate::error::Error::Usage(
+            "--data-only, --truncate, --rejects and --config apply to copies into PostgreSQL, not to --to sqlite:PATH"
+                .into(),
+        ));
+    }
+    let options = crate::reverse::ReverseOptions {
+        source: ConnSpec::parse(&args.source)?.with_retry(args.target.connect.connect_timeout, wait_on_stderr()),
+        schema: args.target.schema.clone(),
+        path: PathBuf::from(path),
+        replace: args.replace,
+    };
+    let outcome = crate::reverse::copy(&options, reporter)?;
+    reporter.emit(Event::CopyFinished(outcome.summary));
+    if args.verify {
+        let written = crate::source::open(&format!("sqlite:{path}"))?;
+        // The file is the app's own again: no casts or renames apply to it.
+        let mapping = crate::prepare::Mapping {
+            config: crate::config::Config::default(),
+            schema: options.schema.clone(),
+            identifiers: args.mapping.identifiers.into(),
+        };
+        let verify_options = crate::verify::VerifyOptions {
+            target: options.source.clone(),
+            schema: options.schema.clone(),
+            jobs: args.jobs.unwrap_or_else(crate::verify::default_jobs).max(1),
+            max_keys: 100,
+        };
+        let verified = crate::verify::after_copy(written.as_ref(), &mapping, false, &verify_options, reporter)?;
+        if verified == ExitCode::Different {
+            return Ok(ExitCode::Different);
+        }
+    }
+    Ok(if outcome.review { ExitCode::Review } else { ExitCode::Ok })
 }

@@ -10,6 +10,7 @@ pub mod inspect;
 mod local;
 pub mod maintain;
 mod plan;
+mod sync;
 mod verify;
 
 pub use args::{Cli, Command, OutputArgs, TargetArgs};
@@ -63,6 +64,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             copy::run(args, &reporter)
         }
         Command::Verify(args) => verify::run(args),
+        Command::Sync(args) => sync::run(args),
+        Command::Cutover(args) => sync::run_cutover(args),
         Command::Migrate(args) => crate::migrate::run_cli(args),
         Command::Backup(args) => backup::run(args),
         Command::Restore(args) => backup::restore(args),

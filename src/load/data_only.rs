@@ -137,6 +137,16 @@ pub fn copy(
         if interrupt::requested() {
             return Err(Error::Interrupted);
         }
+        match crate::load::origin::gather(source, &plan) {
+            Ok(tables) => {
+                if let Some(note) = crate::load::origin::record(&mut client, &options.schema, &plan.source, &tables) {
+                    notes.push(note);
+                }
+            }
+            Err(e) => notes.push(format!(
+                "could not read the SQLite origin ({e}); a reverse copy will use the generic mapping"
+            )),
+        }
         client
             .batch_execute("COMMIT")
             .map_err(|e| Error::pg("committing the load (deferred foreign keys are checked here)", &e))?;

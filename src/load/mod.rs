@@ -3,6 +3,7 @@
 //! transaction that moves everything into the target schema.
 
 pub mod data_only;
+pub mod origin;
 mod queue;
 pub mod rejects;
 pub mod staging;
@@ -113,8 +114,17 @@ pub fn copy(
         if interrupt::requested() {
             return Err(Error::Interrupted);
         }
-        publish(&mut control, &plan, options, &staging_schema, &replaced, reporter)
-            .map(|views_failed| (loaded, views_failed))
+        let recorded = origin::gather(source, &plan);
+        publish(
+            &mut control,
+            &plan,
+            options,
+            &staging_schema,
+            &replaced,
+            recorded,
+            reporter,
+        )
+        .map(|views_failed| (loaded, views_failed))
     });
     match result {
         Ok((mut loaded, views_failed)) => {
@@ -818,6 +828,7 @@ fn publish(
     options: &CopyOptions,
     staging_schema: &str,
     replaced: &[(String, char)],
+    recorded: Result<Vec<origin::TableOrigin>>,
     reporter: &Reporter,
 ) -> Result<Vec<String>> {
     reporter.emit(Event::Phase(format!("publishing into schema {}", options.schema)));
@@ -882,6 +893,15 @@ fn publish(
                 sp.rollback().map_err(|e| Error::pg("savepoint", &e))?;
             }
         }
+    }
+    let note = match recorded {
+        Ok(tables) => origin::record(&mut tx, &options.schema, &plan.source, &tables),
+        Err(e) => Some(format!(
+            "could not read the SQLite origin ({e}); a reverse copy will use the generic mapping"
+        )),
+    };
+    if let Some(note) = note {
+        reporter.emit(Event::Info(format!("note: {note}")));
     }
     tx.batch_execute(&format!("DROP SCHEMA {} CASCADE", quote_ident(staging_schema)))
         .map_err(|e| Error::pg("dropping the staging schema", &e))?;

@@ -91,6 +91,8 @@ impl Human {
             },
             Event::CopyFinished(summary) => print_summary(summary),
             Event::VerifyFinished(summary) => print!("{}", summary.human()),
+            Event::SyncRound(summary) => println!("{}", summary.human()),
+            Event::CutoverFinished(summary) => println!("{}", summary.human()),
             _ => {}
         }
     }

@@ -33,6 +33,10 @@ pub enum Event {
     CopyFinished(CopySummary),
     /// The result of `verify`.
     VerifyFinished(Box<crate::verify::VerifySummary>),
+    /// One round of `sync`.
+    SyncRound(Box<crate::sync::RoundSummary>),
+    /// The result of `cutover`.
+    CutoverFinished(Box<crate::sync::cutover::CutoverSummary>),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -132,6 +136,13 @@ impl Reporter {
                         println!("{}", serde_json::to_string_pretty(summary).unwrap_or_default());
                     }
                     Event::VerifyFinished(summary) => {
+                        println!("{}", serde_json::to_string_pretty(summary).unwrap_or_default());
+                    }
+                    // One line per round, so --watch output is JSON lines.
+                    Event::SyncRound(summary) => {
+                        println!("{}", serde_json::to_string(summary).unwrap_or_default());
+                    }
+                    Event::CutoverFinished(summary) => {
                         println!("{}", serde_json::to_string_pretty(summary).unwrap_or_default());
                     }
                     _ => {}

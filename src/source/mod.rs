@@ -2,6 +2,7 @@
 //! then streams rows.
 
 pub mod documents;
+pub mod native;
 pub mod sqlite;
 pub mod virtual_table;
 
@@ -397,6 +398,27 @@ pub trait Source: Sync {
     /// Whether scans can return rows in key order ([`Scan::order_by`]).
     /// Verify merges ordered scans and hashes the others.
     fn ordered_scans(&self) -> bool;
+
+    /// The source's own DDL and file settings, which `copy` records in the
+    /// target so the data can be written back in the source's own format
+    /// (`copy postgresql://... --to sqlite:PATH`). None when the source has
+    /// no such definition (documents).
+    fn native_ddl(&self) -> Result<Option<native::NativeDdl>> {
+        Ok(None)
+    }
+
+    /// Holds the source's writers until the hold is released: they wait,
+    /// they are not refused (`cutover`'s final round). None when the
+    /// source has no writers to hold.
+    fn hold_writers(&self) -> Result<Option<Box<dyn WriterHold>>> {
+        Ok(None)
+    }
+}
+
+/// The source's writers held ([`Source::hold_writers`]); dropping it
+/// releases them too.
+pub trait WriterHold: Send {
+    fn release(self: Box<Self>) -> Result<()>;
 }
 
 /// Opens the source a user named, recognised by its content. Prefixes

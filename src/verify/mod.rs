@@ -319,7 +319,7 @@ fn connect(target: &ConnSpec) -> Result<Client> {
 /// column that was not profiled (INTEGER epoch values in a framework's
 /// timestamp), the source is described again with every column profiled,
 /// as `copy --data-only` does, for its epoch unit.
-fn layouts(context: &Context<'_>, targets: &[catalog::TargetTable], reporter: &Reporter) -> Result<Vec<Layout>> {
+pub fn layouts(context: &Context<'_>, targets: &[catalog::TargetTable], reporter: &Reporter) -> Result<Vec<Layout>> {
     let planned_type = |plan: &Plan, table: &str, column: &str| {
         plan.tables
             .iter()

@@ -2,6 +2,8 @@
 //! and sqlite_master, profile what columns hold, and open consistent
 //! read-only snapshots for parallel readers.
 
+mod hold;
+mod native;
 mod reader;
 pub mod sql;
 

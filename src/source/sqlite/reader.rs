@@ -52,6 +52,14 @@ impl Source for SqliteSource {
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
     }
 
+    fn native_ddl(&self) -> Result<Option<crate::source::native::NativeDdl>> {
+        self.native().map(Some)
+    }
+
+    fn hold_writers(&self) -> Result<Option<Box<dyn crate::source::WriterHold>>> {
+        Ok(Some(Box::new(self.hold()?)))
+    }
+
     fn ordered_scans(&self) -> bool {
         true
     }

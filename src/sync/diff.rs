@@ -1,0 +1,752 @@
+//! One table of a round: fingerprint the source's key ranges, and for the
+//! ranges whose fingerprint moved, compare the source's rows (encoded by
+//! the copy's own encoder) with the target's, giving the rows to insert,
+//! update and delete.
+//!
+//! Fingerprints hash the source's raw values, so an unchanged range costs
+//! one local read. A keyed table whose first key column is an integer is
+//! scanned in key order and cut into buckets of consecutive key values;
+//! the rows of the current bucket are kept until its fingerprint is known,
+//! so a changed bucket is compared without reading the source again. Other
+//! tables (no key: compared as content multisets; keys of other types)
+//! have one fingerprint and, when it moves, are compared whole.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufReader, Read};
+
+use postgres::Client;
+
+use crate::error::{Error, Result};
+use crate::load::rejects::json_of;
+use crate::plan::types::Cast;
+use crate::source::{Flow, Reader, Scan, Selected, ValueRef};
+use crate::sync::state::{NewState, TableState};
+use crate::target::postgres::conn::quote_ident;
+use crate::target::postgres::ddl::qualified;
+use crate::target::postgres::encode::{Scratch, encode_value, value_preview};
+use crate::verify::compare::hash_of;
+use crate::verify::layout::Layout;
+use crate::verify::value::{fields, push_canonical, push_field, push_key_field};
+
+/// Rows of changed buckets gathered before they are compared in one go,
+/// and their size at most (tables of large BLOBs).
+const FLUSH_ROWS: usize = 20_000;
+const FLUSH_BYTES: usize = 8 << 20;
+/// Buckets compared per target query.
+const FLUSH_BUCKETS: usize = 2_000;
+/// Rows a bucket aims at when a table is first synced.
+const ROWS_PER_BUCKET: i64 = 8;
+
+/// What a round must do to one table.
+#[derive(Debug, Default)]
+pub struct TableDiff {
+    /// Rows as framed COPY fields, one per layout column.
+    pub inserts: Vec<Vec<u8>>,
+    pub updates: Vec<Vec<u8>>,
+    /// Keys (framed COPY fields of the key columns) of rows to delete.
+    pub deletes: Vec<Vec<u8>>,
+    /// Rows of a keyless table to delete, by their place (`ctid`).
+    pub delete_ctids: Vec<String>,
+    pub state: NewState,
+    /// Ranges whose rows were compared, and ranges in all.
+    pub ranges_read: u64,
+    pub ranges: u64,
+    /// Buckets where rows differed (the whole table: `whole_changed`).
+    pub changed_buckets: HashSet<i64>,
+    pub whole_changed: bool,
+    /// A date or time column planned without profiling held an epoch
+    /// number: the round stops and the source is planned again.
+    pub speculation_broken: bool,
+    /// Time spent comparing changed ranges with the target.
+    pub compare_seconds: f64,
+}
+
+impl TableDiff {
+    pub fn changes(&self) -> u64 {
+        (self.inserts.len() + self.updates.len() + self.deletes.len() + self.delete_ctids.len()) as u64
+    }
+}
+
+/// Ranges to compare whatever their fingerprints say (cutover's check).
+#[derive(Debug, Clone, Default)]
+pub struct Forced {
+    pub buckets: HashSet<i64>,
+    pub whole: bool,
+}
+
+pub struct Work<'a> {
+    pub layout: &'a Layout,
+    pub schema: &'a str,
+    pub old: Option<&'a TableState>,
+    pub signature: String,
+    pub force: Option<&'a Forced>,
+    /// Per column: its cast assumed text dates (see [`TableDiff::speculation_broken`]).
+    pub speculative: &'a [bool],
+}
+
+/// Whether a value breaks a column's assumed date or time text.
+fn breaks(work: &Work<'_>, column: usize, value: ValueRef<'_>) -> bool {
+    work.speculative.get(column).copied().unwrap_or(false) && matches!(value, ValueRef::Integer(_) | ValueRef::Real(_))
+}
+
+/// The position of the integer key column buckets are cut on, when the
+/// table has one and both sides order it the same way.
+pub fn bucket_column(layout: &Layout) -> Option<usize> {
+    let key = layout.key.as_ref()?;
+    let first = *key.first()?;
+    (layout.orderable && matches!(layout.columns[first].cast, Cast::Integer { .. })).then_some(first)
+}
+
+pub fn diff_table(reader: &mut dyn Reader, pg: &mut Client, work: &Work<'_>) -> Result<TableDiff> {
+    if !work.layout.target_exists {
+        return Err(Error::Usage(format!(
+            "table {} has no table in the target schema {}: sync keeps a copy in step; run godwit copy first",
+            work.layout.source_table, work.schema
+        )));
+    }
+    let old = work.old.filter(|o| o.signature == work.signature);
+    match bucket_column(work.layout) {
+        Some(column) => by_buckets(reader, pg, work, old, column),
+        None => whole(reader, pg, work, old),
+    }
+}
+
+// ---- raw rows: the source's values as read, for fingerprints ------------
+
+fn push_raw(out: &mut Vec<u8>, value: ValueRef<'_>) {
+    match value {
+        ValueRef::Null => out.push(0),
+        ValueRef::Integer(i) => {
+            out.push(1);
+            out.extend_from_slice(&i.to_be_bytes());
+        }
+        ValueRef::Real(f) => {
+            out.push(2);
+            out.extend_from_slice(&f.to_bits().to_be_bytes());
+        }
+        ValueRef::Text(t) | ValueRef::Blob(t) => {
+            out.push(if matches!(value, ValueRef::Text(_)) { 3 } else { 4 });
+            out.extend_from_slice(&u32::try_from(t.len()).unwrap_or(u32::MAX).to_be_bytes());
+            out.extend_from_slice(t);
+        }
+    }
+}
+
+/// Reads back one value written by [`push_raw`].
+fn pop_raw(data: &[u8]) -> (ValueRef<'_>, &[u8]) {
+    let eight = |d: &[u8]| {
+        let mut raw = [0u8; 8];
+        raw.copy_from_slice(&d[..8]);
+        raw
+    };
+    match data[0] {
+        1 => (ValueRef::Integer(i64::from_be_bytes(eight(&data[1..]))), &data[9..]),
+        2 => (
+            ValueRef::Real(f64::from_bits(u64::from_be_bytes(eight(&data[1..])))),
+            &data[9..],
+        ),
+        tag @ (3 | 4) => {
+            let len = usize::try_from(u32::from_be_bytes([data[1], data[2], data[3], data[4]])).unwrap_or(0);
+            let bytes = &data[5..5 + len];
+            let value = if tag == 3 {
+                ValueRef::Text(bytes)
+            } else {
+                ValueRef::Blob(bytes)
+            };
+            (value, &data[5 + len..])
+        }
+        _ => (ValueRef::Null, &data[1..]),
+    }
+}
+
+/// A source row encoded as the copy writes it.
+struct Encoded {
+    key: Vec<u8>,
+    fields: Vec<u8>,
+    canonical: u64,
+}
+
+struct Encoder<'a> {
+    layout: &'a Layout,
+    scratch: Scratch,
+    one: Vec<u8>,
+    canonical: Vec<u8>,
+}
+
+impl<'a> Encoder<'a> {
+    fn new(layout: &'a Layout) -> Encoder<'a> {
+        Encoder {
+            layout,
+            scratch: Scratch::default(),
+            one: Vec::new(),
+            canonical: Vec::new(),
+        }
+    }
+
+    fn encode(&mut self, values: &[ValueRef<'_>]) -> Result<Encoded> {
+        let layout = self.layout;
+        let mut row = Vec::with_capacity(24 * values.len());
+        for (i, column) in layout.columns.iter().enumerate() {
+            let value = values[i];
+            self.one.clear();
+            let result = if column.not_null && value == ValueRef::Null {
+                Err("NULL in a NOT NULL column".to_string())
+            } else {
+                encode_value(&mut self.one, value, &column.cast, &mut self.scratch)
+            };
+            if let Err(reason) = result {
+                let key: Vec<serde_json::Value> = layout
+                    .key
+                    .as_ref()
+                    .map(|k| k.iter().map(|&p| json_of(values[p])).collect())
+                    .unwrap_or_default();
+                return Err(Error::Other(format!(
+                    "table {}, row {}, column {}: {reason} (value: {}); the round wrote nothing. \
+                     Fix the row in the source, or add a [[cast]] in godwit.toml",
+                    layout.source_table,
+                    serde_json::Value::Array(key),
+                    column.source,
+                    value_preview(value)
+                )));
+            }
+            row.extend_from_slice(&self.one);
+        }
+        Ok(self.finish(row))
+    }
+
+    /// Key bytes and canonical hash of a row of framed fields (either side).
+    fn finish(&mut self, row: Vec<u8>) -> Encoded {
+        let layout = self.layout;
+        let split = fields(&row);
+        let mut key = Vec::new();
+        if let Some(positions) = &layout.key {
+            for &p in positions {
+                push_key_field(&mut key, layout.columns[p].kind, split.get(p).copied().flatten());
+            }
+        }
+        self.canonical.clear();
+        for (i, field) in split.iter().enumerate() {
+            push_canonical(&mut self.canonical, layout.columns[i].kind, *field);
+        }
+        let canonical = hash_of(&self.canonical);
+        Encoded {
+            key,
+            fields: row,
+            canonical,
+        }
+    }
+
+    /// The framed key fields of a row, for deleting it.
+    fn key_fields(&self, row: &[u8]) -> Vec<u8> {
+        let split = fields(row);
+        let mut out = Vec::new();
+        for &p in self.layout.key.as_deref().unwrap_or(&[]) {
+            push_field(&mut out, split.get(p).copied().flatten());
+        }
+        out
+    }
+}
+
+fn select_of(layout: &Layout) -> Vec<Selected> {
+    layout
+        .columns
+        .iter()
+        .map(|c| Selected::Column(c.source.clone()))
+        .collect()
+}
+
+fn column_list(layout: &Layout, prefix: &str) -> String {
+    layout
+        .columns
+        .iter()
+        .map(|c| format!("{prefix}{}", quote_ident(&c.target)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+// ---- bucketed tables ----------------------------------------------------
+
+/// Changed buckets waiting to be compared.
+#[derive(Default)]
+struct Batch {
+    buckets: Vec<Pending>,
+    rows: usize,
+    bytes: usize,
+}
+
+/// A bucket whose fingerprint moved, with its raw rows.
+#[derive(Default)]
+struct Pending {
+    bucket: i64,
+    hash: u64,
+    raw: Vec<u8>,
+    rows: usize,
+}
+
+fn by_buckets(
+    reader: &mut dyn Reader,
+    pg: &mut Client,
+    work: &Work<'_>,
+    old: Option<&TableState>,
+    column: usize,
+) -> Result<TableDiff> {
+    let layout = work.layout;
+    let width = match old {
+        Some(o) if o.width > 0 => o.width,
+        _ => initial_width(reader, layout)?,
+    };
+    let mut diff = TableDiff {
+        state: NewState {
+            signature: work.signature.clone(),
+            width,
+            whole: None,
+            buckets: Vec::new(),
+            fresh: old.is_none() || old.is_some_and(|o| o.width != width),
+        },
+        ..TableDiff::default()
+    };
+    let stored = |bucket: i64| old.and_then(|o| o.buckets.get(&bucket)).copied().unwrap_or(0);
+    let forced = |bucket: i64| work.force.is_some_and(|f| f.buckets.contains(&bucket));
+    let select = select_of(layout);
+    let key_names = layout.key_names();
+    let scan = Scan {
+        table: &layout.source_table,
+        select: &select,
+        rowids: None,
+        order_by: key_names.as_deref(),
+    };
+    let mut encoder = Encoder::new(layout);
+    let mut visited: HashSet<i64> = HashSet::new();
+    let mut current: Option<Pending> = None;
+    let mut pending = Batch::default();
+    let mut row_raw = Vec::new();
+    let mut failure: Option<Error> = None;
+    let mut broken = false;
+    let close = |bucket: Pending,
+                 pending: &mut Batch,
+                 diff: &mut TableDiff,
+                 encoder: &mut Encoder<'_>,
+                 pg: &mut Client|
+     -> Result<()> {
+        diff.ranges += 1;
+        if bucket.hash != stored(bucket.bucket) || forced(bucket.bucket) {
+            pending.rows += bucket.rows;
+            pending.bytes += bucket.raw.len();
+            pending.buckets.push(bucket);
+            if pending.rows >= FLUSH_ROWS || pending.bytes >= FLUSH_BYTES || pending.buckets.len() >= FLUSH_BUCKETS {
+                let batch = std::mem::take(pending);
+                compare_buckets(pg, work, width, column, batch.buckets, diff, encoder)?;
+            }
+        }
+        Ok(())
+    };
+    reader.scan(&scan, &mut |row| {
+        let key = match row.value(column) {
+            ValueRef::Integer(k) => k,
+            other => {
+                failure = Some(Error::Other(format!(
+                    "table {}: key {} holds {}, not an integer; sync tracks rows by their integer key",
+                    layout.source_table,
+                    layout.columns[column].source,
+                    value_preview(other)
+                )));
+                return Ok(Flow::Stop);
+            }
+        };
+        let bucket = key.div_euclid(width);
+        row_raw.clear();
+        for i in 0..layout.columns.len() {
+            let value = row.value(i);
+            if breaks(work, i, value) {
+                broken = true;
+                return Ok(Flow::Stop);
+            }
+            push_raw(&mut row_raw, value);
+        }
+        let hash = hash_of(&row_raw);
+        if current.as_ref().is_none_or(|c| c.bucket != bucket) {
+            if let Some(done) = current.take() {
+                close(done, &mut pending, &mut diff, &mut encoder, pg)?;
+            }
+            visited.insert(bucket);
+            current = Some(Pending {
+                bucket,
+                hash: 0,
+                raw: Vec::new(),
+                rows: 0,
+            });
+        }
+        if let Some(c) = current.as_mut() {
+            // Order-free within a bucket, and never 0 for a non-empty one.
+            c.hash = c.hash.wrapping_add(hash | 1);
+            c.raw.extend_from_slice(&row_raw);
+            c.rows += 1;
+        }
+        Ok(Flow::Continue)
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if broken {
+        diff.speculation_broken = true;
+        return Ok(diff);
+    }
+    if let Some(done) = current.take() {
+        close(done, &mut pending, &mut diff, &mut encoder, pg)?;
+    }
+    // Buckets the source no longer has a row in.
+    let mut emptied: Vec<i64> = old
+        .map(|o| o.buckets.keys().copied().filter(|b| !visited.contains(b)).collect())
+        .unwrap_or_default();
+    if let Some(force) = work.force {
+        emptied.extend(force.buckets.iter().copied().filter(|b| !visited.contains(b)));
+    }
+    emptied.sort_unstable();
+    emptied.dedup();
+    let mut rest = pending.buckets;
+    for bucket in emptied {
+        diff.ranges += 1;
+        rest.push(Pending {
+            bucket,
+            hash: 0,
+            raw: Vec::new(),
+            rows: 0,
+        });
+    }
+    for batch in rest.chunks_mut(FLUSH_BUCKETS) {
+        let batch: Vec<Pending> = batch.iter_mut().map(std::mem::take).collect();
+        compare_buckets(pg, work, width, column, batch, &mut diff, &mut encoder)?;
+    }
+    Ok(diff)
+}
+
+/// About [`ROWS_PER_BUCKET`] rows per bucket for a table keyed by its
+/// rowid; one key value per bucket for a composite key (its first column
+/// groups rows, e.g. the memberships of one user).
+fn initial_width(reader: &mut dyn Reader, layout: &Layout) -> Result<i64> {
+    if !layout.rowid_key {
+        return Ok(1);
+    }
+    let Some((lo, hi)) = reader.rowid_bounds(&layout.source_table)? else {
+        return Ok(ROWS_PER_BUCKET);
+    };
+    let span = i128::from(hi) - i128::from(lo) + 1;
+    let rows = i128::from(layout.row_count.max(1));
+    let width = (span * i128::from(ROWS_PER_BUCKET) / rows).max(1);
+    Ok(i64::try_from(width).unwrap_or(i64::MAX / 2))
+}
+
+/// Compares changed buckets with the target's rows in the same key ranges.
+fn compare_buckets(
+    pg: &mut Client,
+    work: &Work<'_>,
+    width: i64,
+    column: usize,
+    buckets: Vec<Pending>,
+    diff: &mut TableDiff,
+    encoder: &mut Encoder<'_>,
+) -> Result<()> {
+    let layout = work.layout;
+    let started = std::time::Instant::now();
+    diff.ranges_read += buckets.len() as u64;
+    // Inclusive bigint bounds (the last bucket may end at i64::MAX), so
+    // the key's index serves each range.
+    let ranges: Vec<String> = buckets
+        .iter()
+        .map(|b| {
+            let lo = i128::from(b.bucket) * i128::from(width);
+            let hi = (lo + i128::from(width) - 1).min(i128::from(i64::MAX));
+            format!("({}::bigint, {}::bigint)", lo.max(i128::from(i64::MIN)), hi)
+        })
+        .collect();
+    let key = quote_ident(&layout.columns[column].target);
+    let sql = format!(
+        "COPY (SELECT {} FROM {} t JOIN (VALUES {}) r(lo, hi) ON t.{key} BETWEEN r.lo AND r.hi) TO STDOUT (FORMAT binary)",
+        column_list(layout, "t."),
+        qualified(work.schema, &layout.target_table),
+        ranges.join(", ")
+    );
+    let mut target: HashMap<Vec<u8>, (u64, Vec<u8>)> = HashMap::new();
+    read_copy(pg, &sql, &layout.target_table, &mut |row| {
+        let encoded = encoder.finish(row.to_vec());
+        let key_fields = encoder.key_fields(&encoded.fields);
+        target.insert(encoded.key, (encoded.canonical, key_fields));
+        Ok(())
+    })?;
+    for bucket in buckets {
+        let mut changed = false;
+        let mut rest: &[u8] = &bucket.raw;
+        let mut values: Vec<ValueRef<'_>> = Vec::with_capacity(layout.columns.len());
+        while !rest.is_empty() {
+            values.clear();
+            for _ in 0..layout.columns.len() {
+                let (value, tail) = pop_raw(rest);
+                values.push(value);
+                rest = tail;
+            }
+            let row = encoder.encode(&values)?;
+            match target.remove(&row.key) {
+                Some((canonical, _)) if canonical == row.canonical => {}
+                Some(_) => {
+                    diff.updates.push(row.fields);
+                    changed = true;
+                }
+                None => {
+                    diff.inserts.push(row.fields);
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            diff.changed_buckets.insert(bucket.bucket);
+        }
+        diff.state.buckets.push((bucket.bucket, bucket.hash));
+    }
+    // What is left has no source row in these ranges.
+    let lo_of = |fields_row: &[u8]| -> Option<i64> {
+        let f = fields(fields_row);
+        let bytes = f.first().copied().flatten()?;
+        int_of(bytes)
+    };
+    let key_position_in_key = layout
+        .key
+        .as_ref()
+        .and_then(|k| k.iter().position(|&p| p == column))
+        .unwrap_or(0);
+    for (_, (_, key_fields)) in target {
+        if key_position_in_key == 0
+            && let Some(k) = lo_of(&key_fields)
+        {
+            diff.changed_buckets.insert(k.div_euclid(width));
+        }
+        diff.deletes.push(key_fields);
+    }
+    diff.compare_seconds += started.elapsed().as_secs_f64();
+    Ok(())
+}
+
+/// An integer field of any width.
+fn int_of(bytes: &[u8]) -> Option<i64> {
+    Some(match bytes.len() {
+        2 => i64::from(i16::from_be_bytes([bytes[0], bytes[1]])),
+        4 => i64::from(i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])),
+        8 => {
+            let mut raw = [0u8; 8];
+            raw.copy_from_slice(bytes);
+            i64::from_be_bytes(raw)
+        }
+        _ => return None,
+    })
+}
+
+// ---- whole tables -------------------------------------------------------
+
+fn whole(reader: &mut dyn Reader, pg: &mut Client, work: &Work<'_>, old: Option<&TableState>) -> Result<TableDiff> {
+    let layout = work.layout;
+    let select = select_of(layout);
+    let scan = Scan {
+        table: &layout.source_table,
+        select: &select,
+        rowids: None,
+        order_by: None,
+    };
+    let mut fingerprint: u64 = 0;
+    let mut row_raw = Vec::new();
+    let mut broken = false;
+    reader.scan(&scan, &mut |row| {
+        row_raw.clear();
+        for i in 0..layout.columns.len() {
+            let value = row.value(i);
+            if breaks(work, i, value) {
+                broken = true;
+                return Ok(Flow::Stop);
+            }
+            push_raw(&mut row_raw, value);
+        }
+        fingerprint = fingerprint.wrapping_add(hash_of(&row_raw) | 1);
+        Ok(Flow::Continue)
+    })?;
+    let mut diff = TableDiff {
+        ranges: 1,
+        state: NewState {
+            signature: work.signature.clone(),
+            width: 0,
+            whole: Some(fingerprint),
+            buckets: Vec::new(),
+            fresh: old.is_none_or(|o| o.width != 0),
+        },
+        ..TableDiff::default()
+    };
+    if broken {
+        diff.speculation_broken = true;
+        return Ok(diff);
+    }
+    let unchanged = old.and_then(|o| o.whole) == Some(fingerprint) && !work.force.is_some_and(|f| f.whole);
+    if unchanged {
+        return Ok(diff);
+    }
+    if old.and_then(|o| o.whole) != Some(fingerprint) {
+        // The stored fingerprint changes even when no row differs.
+        diff.state.fresh = true;
+    }
+    diff.ranges_read = 1;
+    let started = std::time::Instant::now();
+    let mut encoder = Encoder::new(layout);
+    let keyed = layout.key.is_some();
+    // Source: key → content, or content → how many rows hold it.
+    let mut by_key: HashMap<Vec<u8>, u64> = HashMap::new();
+    let mut counts: HashMap<u64, i64> = HashMap::new();
+    let mut values: Vec<ValueRef<'_>> = Vec::new();
+    let mut failure: Option<Error> = None;
+    let mut encode_scan = |reader: &mut dyn Reader, visit: &mut dyn FnMut(Encoded)| -> Result<()> {
+        reader.scan(&scan, &mut |row| {
+            let mut owned: Vec<ValueRef<'_>> = Vec::with_capacity(layout.columns.len());
+            for i in 0..layout.columns.len() {
+                owned.push(row.value(i));
+            }
+            match encoder.encode(&owned) {
+                Ok(e) => {
+                    visit(e);
+                    Ok(Flow::Continue)
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    Ok(Flow::Stop)
+                }
+            }
+        })?;
+        match failure.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    };
+    values.clear();
+    encode_scan(reader, &mut |row| {
+        if keyed {
+            by_key.insert(row.key, row.canonical);
+        } else {
+            *counts.entry(row.canonical).or_default() += 1;
+        }
+    })?;
+    let mut updates: HashSet<Vec<u8>> = HashSet::new();
+    let ctid = if keyed { "" } else { "ctid, " };
+    let sql = format!(
+        "COPY (SELECT {ctid}{} FROM {}) TO STDOUT (FORMAT binary)",
+        column_list(layout, ""),
+        qualified(work.schema, &layout.target_table)
+    );
+    let mut target_encoder = Encoder::new(layout);
+    read_copy(pg, &sql, &layout.target_table, &mut |row| {
+        if keyed {
+            let encoded = target_encoder.finish(row.to_vec());
+            match by_key.remove(&encoded.key) {
+                Some(canonical) if canonical == encoded.canonical => {}
+                Some(_) => {
+                    updates.insert(encoded.key);
+                }
+                None => diff.deletes.push(target_encoder.key_fields(&encoded.fields)),
+            }
+        } else {
+            let split_at = 4 + usize::try_from(i32::from_be_bytes([row[0], row[1], row[2], row[3]])).unwrap_or(0);
+            let (tid, rest) = row.split_at(split_at);
+            let encoded = target_encoder.finish(rest.to_vec());
+            match counts.get_mut(&encoded.canonical) {
+                Some(n) if *n > 0 => *n -= 1,
+                _ => diff.delete_ctids.push(tid_text(&tid[4..])),
+            }
+        }
+        Ok(())
+    })?;
+    let inserts: HashSet<Vec<u8>> = by_key.into_keys().collect();
+    encode_scan(reader, &mut |row| {
+        if keyed {
+            if updates.contains(&row.key) {
+                diff.updates.push(row.fields);
+            } else if inserts.contains(&row.key) {
+                diff.inserts.push(row.fields);
+            }
+        } else if let Some(n) = counts.get_mut(&row.canonical)
+            && *n > 0
+        {
+            *n -= 1;
+            diff.inserts.push(row.fields);
+        }
+    })?;
+    diff.whole_changed = diff.changes() > 0;
+    diff.compare_seconds = started.elapsed().as_secs_f64();
+    Ok(diff)
+}
+
+/// A binary `tid` (block, offset) as PostgreSQL spells it.
+fn tid_text(bytes: &[u8]) -> String {
+    if bytes.len() != 6 {
+        return "(0,0)".into();
+    }
+    let block = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    let offset = u16::from_be_bytes([bytes[4], bytes[5]]);
+    format!("({block},{offset})")
+}
+
+/// Streams a binary COPY: `visit` gets each row's framed fields.
+fn read_copy(pg: &mut Client, sql: &str, table: &str, visit: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+    let context = format!("reading target table {table}");
+    let reader = pg.copy_out(sql).map_err(|e| Error::pg(context.clone(), &e))?;
+    let mut input = BufReader::with_capacity(256 * 1024, reader);
+    let io = |e: std::io::Error| Error::io(context.clone(), e);
+    let bad = || Error::Other(format!("{context}: malformed COPY stream"));
+    let mut header = [0u8; 19];
+    input.read_exact(&mut header).map_err(io)?;
+    if &header[..11] != b"PGCOPY\n\xff\r\n\0" {
+        return Err(bad());
+    }
+    let extension = u32::from_be_bytes([header[15], header[16], header[17], header[18]]);
+    std::io::copy(&mut (&mut input).take(u64::from(extension)), &mut std::io::sink()).map_err(io)?;
+    let mut row = Vec::new();
+    loop {
+        let mut count = [0u8; 2];
+        input.read_exact(&mut count).map_err(io)?;
+        let count = i16::from_be_bytes(count);
+        if count == -1 {
+            return Ok(());
+        }
+        row.clear();
+        for _ in 0..count {
+            let mut len = [0u8; 4];
+            input.read_exact(&mut len).map_err(io)?;
+            row.extend_from_slice(&len);
+            if let Ok(n) = usize::try_from(i32::from_be_bytes(len)) {
+                let start = row.len();
+                row.resize(start + n, 0);
+                input.read_exact(&mut row[start..]).map_err(io)?;
+            }
+        }
+        visit(&row)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_values_round_trip() {
+        let values = [
+            ValueRef::Null,
+            ValueRef::Integer(-5),
+            ValueRef::Real(1.5),
+            ValueRef::Text(b"caf\xc3\xa9"),
+            ValueRef::Blob(&[0, 1, 2]),
+        ];
+        let mut raw = Vec::new();
+        for v in values {
+            push_raw(&mut raw, v);
+        }
+        let mut rest: &[u8] = &raw;
+        for v in values {
+            let (got, tail) = pop_raw(rest);
+            assert_eq!(got, v);
+            rest = tail;
+        }
+        assert!(rest.is_empty());
+    }
+}

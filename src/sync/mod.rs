@@ -1,0 +1,476 @@
+//! `godwit sync`: bring a copy up to the source's current state, and
+//! `godwit cutover`: the last rounds with the source's writers held.
+//!
+//! A round reads one consistent snapshot of the source, fingerprints its
+//! key ranges locally ([`diff`]), compares only the ranges whose
+//! fingerprint moved since the last round with the target's rows, and
+//! applies the difference in one PostgreSQL transaction together with the
+//! new fingerprints ([`apply`], [`state`]): the target always equals some
+//! snapshot of the source. The source is only read. See docs/cutover.md.
+
+pub mod apply;
+pub mod cutover;
+pub mod diff;
+pub mod state;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use postgres::Client;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::plan::types::Cast;
+use crate::prepare::{Mapping, Profiling, describe_and_plan, plan_source};
+use crate::report::{Event, Reporter, interrupt};
+use crate::source::Source;
+use crate::target::postgres::catalog;
+use crate::target::postgres::conn::ConnSpec;
+use crate::verify::compare::hash_of;
+use crate::verify::layout::Layout;
+use diff::{Forced, TableDiff, Work};
+
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    pub target: ConnSpec,
+    pub schema: String,
+    /// Tables read in parallel.
+    pub jobs: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TableCounts {
+    pub table: String,
+    pub inserted: u64,
+    pub updated: u64,
+    pub deleted: u64,
+}
+
+/// What one round did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoundSummary {
+    pub source: String,
+    pub target: String,
+    pub schema: String,
+    pub tables: Vec<TableCounts>,
+    pub inserted: u64,
+    pub updated: u64,
+    pub deleted: u64,
+    /// Key ranges whose rows were compared with the target, of all ranges.
+    pub ranges_read: u64,
+    pub ranges: u64,
+    /// Whether the round wrote to the target (changes or fingerprints).
+    pub wrote: bool,
+    pub seconds: f64,
+    /// Of which: comparing changed ranges with the target (summed over
+    /// the tables read in parallel), and the applying transaction.
+    pub compare_s: f64,
+    pub apply_s: f64,
+}
+
+impl RoundSummary {
+    pub fn changes(&self) -> u64 {
+        self.inserted + self.updated + self.deleted
+    }
+
+    /// One line for the round, then a line per table that changed.
+    pub fn human(&self) -> String {
+        let mut out = format!(
+            "sync: {} inserted, {} updated, {} deleted; {} of {} key ranges compared; {:.2}s{}",
+            self.inserted,
+            self.updated,
+            self.deleted,
+            self.ranges_read,
+            self.ranges,
+            self.seconds,
+            if self.wrote { "" } else { "; nothing written" }
+        );
+        for t in self.tables.iter().filter(|t| t.inserted + t.updated + t.deleted > 0) {
+            out.push_str(&format!(
+                "\n  {}: {} inserted, {} updated, {} deleted",
+                t.table, t.inserted, t.updated, t.deleted
+            ));
+        }
+        out
+    }
+}
+
+/// Where the differences of a round were, per source table.
+pub type Changed = HashMap<String, Forced>;
+
+/// The source planned against the target once; rounds reuse it.
+pub struct Syncer<'a> {
+    source: &'a dyn Source,
+    options: SyncOptions,
+    layouts: Vec<Layout>,
+    /// Layout indexes, parents before children (the target's foreign keys).
+    order: Vec<usize>,
+    /// sqlite_sequence of AUTOINCREMENT tables: sequences move past it.
+    floors: Vec<Option<i64>>,
+    signatures: Vec<String>,
+    mapping: Mapping,
+    /// Per layout column: a date or time cast chosen without looking at
+    /// the values, which an epoch number would break.
+    speculative: Vec<Vec<bool>>,
+    profiled_dates: bool,
+}
+
+fn connect(target: &ConnSpec, name: &str) -> Result<Client> {
+    let mut pg = target.connect()?;
+    // Range lookups look costly to the planner (a VALUES list joined by
+    // ranges) and would be JIT-compiled for every batch, which costs more
+    // than the lookups themselves.
+    pg.batch_execute(&format!("SET application_name = '{name}'; SET jit = off"))
+        .map_err(|e| Error::pg("setting up the session", &e))?;
+    Ok(pg)
+}
+
+impl<'a> Syncer<'a> {
+    /// Plans the source against the target's actual tables, as verify
+    /// does, so copies made with `--data-only` get the same casts. Types
+    /// come from the target, so no column is profiled: dates and times are
+    /// assumed to be text, as copy assumes, and a round that meets an epoch
+    /// number in one plans again with them profiled.
+    pub fn prepare(
+        source: &'a dyn Source,
+        mapping: &Mapping,
+        options: &SyncOptions,
+        reporter: &Reporter,
+    ) -> Result<Syncer<'a>> {
+        Self::prepare_with(source, mapping, options, false, reporter)
+    }
+
+    fn prepare_with(
+        source: &'a dyn Source,
+        mapping: &Mapping,
+        options: &SyncOptions,
+        profile_dates: bool,
+        reporter: &Reporter,
+    ) -> Result<Syncer<'a>> {
+        let (source_schema, plan) = if profile_dates {
+            plan_source(source, mapping, Profiling::DatesOnly, reporter)?
+        } else {
+            reporter.emit(Event::Phase(format!("reading {}", source.display_name())));
+            describe_and_plan(source, mapping, &|_, _| false)?
+        };
+        let mut control = connect(&options.target, "godwit sync")?;
+        let targets = catalog::tables(&mut control, &options.schema)?;
+        let context = crate::verify::Context {
+            source,
+            mapping,
+            source_schema: &source_schema,
+            plan: &plan,
+            profiled_all: false,
+        };
+        let layouts = crate::verify::layouts(&context, &targets, reporter)?;
+        let planned = |l: &Layout| plan.tables.iter().find(|t| t.source == l.source_table);
+        let floors = layouts
+            .iter()
+            .map(|l| {
+                planned(l)
+                    .and_then(|t| t.identity.as_ref())
+                    .and_then(|i| i.sequence_floor)
+            })
+            .collect();
+        let speculative = layouts
+            .iter()
+            .map(|l| {
+                l.columns
+                    .iter()
+                    .map(|c| {
+                        matches!(c.cast, Cast::Timestamp { .. } | Cast::Date { .. })
+                            && planned(l)
+                                .and_then(|t| t.columns.iter().find(|p| p.source == c.source))
+                                .is_some_and(|p| p.speculative && p.cast == c.cast)
+                    })
+                    .collect()
+            })
+            .collect();
+        let signatures = layouts.iter().map(signature).collect();
+        let order = parents_first(&mut control, &options.schema, &layouts)?;
+        Ok(Syncer {
+            source,
+            mapping: mapping.clone(),
+            options: options.clone(),
+            layouts,
+            order,
+            floors,
+            signatures,
+            speculative,
+            profiled_dates: profile_dates,
+        })
+    }
+
+    /// One round: applies the difference, or with `check` only compares
+    /// (the given ranges whatever their fingerprints) and writes nothing.
+    pub fn round(&mut self, check: Option<&Changed>, reporter: &Reporter) -> Result<(RoundSummary, Changed)> {
+        match self.round_once(check, reporter)? {
+            Some(done) => Ok(done),
+            None => {
+                reporter.emit(Event::Info(
+                    "a date or time column holds epoch numbers: profiling date and time columns, then again".into(),
+                ));
+                *self = Self::prepare_with(self.source, &self.mapping, &self.options, true, reporter)?;
+                self.round_once(check, reporter)?
+                    .ok_or_else(|| Error::Other("date and time columns kept changing while planning".into()))
+            }
+        }
+    }
+
+    /// One round: applies the difference, or with `check` only compares
+    /// (the given ranges whatever their fingerprints) and writes nothing.
+    /// None when a speculative date column held numbers (plan again).
+    fn round_once(&self, check: Option<&Changed>, reporter: &Reporter) -> Result<Option<(RoundSummary, Changed)>> {
+        let started = Instant::now();
+        let options = &self.options;
+        let mut control = connect(&options.target, "godwit sync")?;
+        let stored = state::read(&mut control, &options.schema)?;
+        let tables: Vec<usize> = match check {
+            Some(changed) => (0..self.layouts.len())
+                .filter(|&i| changed.contains_key(&self.layouts[i].source_table))
+                .collect(),
+            None => (0..self.layouts.len()).collect(),
+        };
+        let mut queue: Vec<usize> = tables.clone();
+        queue.sort_by_key(|&i| std::cmp::Reverse(self.layouts[i].row_count));
+        let jobs = options.jobs.min(queue.len()).max(1);
+        let readers = self.source.readers(jobs)?;
+        reporter.emit(Event::Phase(format!(
+            "fingerprinting {} tables with {jobs} readers",
+            queue.len()
+        )));
+        let queue = Mutex::new(queue.into_iter());
+        let results: Mutex<HashMap<usize, TableDiff>> = Mutex::new(HashMap::new());
+        let first_error: Mutex<Option<Error>> = Mutex::new(None);
+        std::thread::scope(|scope| {
+            for mut reader in readers {
+                let (queue, results, first_error, stored) = (&queue, &results, &first_error, &stored);
+                scope.spawn(move || {
+                    let fail = |e: Error| {
+                        first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                    };
+                    let mut pg = match connect(&options.target, "godwit sync reader") {
+                        Ok(pg) => pg,
+                        Err(e) => return fail(e),
+                    };
+                    loop {
+                        if first_error.lock().unwrap_or_else(|p| p.into_inner()).is_some() || interrupt::requested() {
+                            return;
+                        }
+                        let Some(i) = queue.lock().unwrap_or_else(|p| p.into_inner()).next() else {
+                            return;
+                        };
+                        let layout = &self.layouts[i];
+                        let work = Work {
+                            layout,
+                            schema: &options.schema,
+                            old: stored.get(&layout.source_table),
+                            signature: self.signatures[i].clone(),
+                            force: check.and_then(|c| c.get(&layout.source_table)),
+                            speculative: if self.profiled_dates { &[] } else { &self.speculative[i] },
+                        };
+                        match diff::diff_table(reader.as_mut(), &mut pg, &work) {
+                            Ok(d) => {
+                                results.lock().unwrap_or_else(|p| p.into_inner()).insert(i, d);
+                            }
+                            Err(e) => return fail(e),
+                        }
+                    }
+                });
+            }
+        });
+        if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            return Err(e);
+        }
+        if interrupt::requested() {
+            return Err(Error::Interrupted);
+        }
+        let mut diffs = results.into_inner().unwrap_or_else(|p| p.into_inner());
+        if diffs.values().any(|d| d.speculation_broken) {
+            return Ok(None);
+        }
+        let mut changed: Changed = HashMap::new();
+        for (&i, d) in &diffs {
+            if !d.changed_buckets.is_empty() || d.whole_changed {
+                changed.insert(
+                    self.layouts[i].source_table.clone(),
+                    Forced {
+                        buckets: d.changed_buckets.clone(),
+                        whole: d.whole_changed,
+                    },
+                );
+            }
+        }
+        let applying = Instant::now();
+        let wrote = check.is_none() && self.apply(&mut control, &stored, &mut diffs, reporter)?;
+        let apply_s = if wrote { applying.elapsed().as_secs_f64() } else { 0.0 };
+        let mut summary = RoundSummary {
+            source: self.source.display_name(),
+            target: options.target.to_string(),
+            schema: options.schema.clone(),
+            tables: Vec::new(),
+            inserted: 0,
+            updated: 0,
+            deleted: 0,
+            ranges_read: 0,
+            ranges: 0,
+            wrote,
+            seconds: 0.0,
+            compare_s: 0.0,
+            apply_s,
+        };
+        for &i in &tables {
+            let Some(d) = diffs.get(&i) else { continue };
+            let counts = TableCounts {
+                table: self.layouts[i].target_table.clone(),
+                inserted: d.inserts.len() as u64,
+                updated: d.updates.len() as u64,
+                deleted: (d.deletes.len() + d.delete_ctids.len()) as u64,
+            };
+            summary.inserted += counts.inserted;
+            summary.updated += counts.updated;
+            summary.deleted += counts.deleted;
+            summary.ranges_read += d.ranges_read;
+            summary.ranges += d.ranges;
+            summary.compare_s += d.compare_seconds;
+            summary.tables.push(counts);
+        }
+        summary.seconds = started.elapsed().as_secs_f64();
+        Ok(Some((summary, changed)))
+    }
+
+    /// Applies the round in one transaction; false when there was nothing to write.
+    fn apply(
+        &self,
+        control: &mut Client,
+        stored: &HashMap<String, state::TableState>,
+        diffs: &mut HashMap<usize, TableDiff>,
+        reporter: &Reporter,
+    ) -> Result<bool> {
+        let anything = diffs.values().any(|d| d.changes() > 0 || d.state.writes_anything());
+        if !anything {
+            return Ok(false);
+        }
+        let schema = &self.options.schema;
+        reporter.emit(Event::Phase("applying the round in one transaction".into()));
+        let mut tx = control
+            .transaction()
+            .map_err(|e| Error::pg("starting the round's transaction", &e))?;
+        tx.batch_execute("SET LOCAL lock_timeout = '30s'; SET CONSTRAINTS ALL DEFERRED")
+            .map_err(|e| Error::pg("starting the round's transaction", &e))?;
+        for (n, &i) in self.order.iter().rev().enumerate() {
+            if let Some(d) = diffs.get(&i) {
+                apply::delete(&mut tx, schema, &self.layouts[i], &d.deletes, &d.delete_ctids, n)?;
+            }
+        }
+        for (n, &i) in self.order.iter().enumerate() {
+            let Some(d) = diffs.get(&i) else { continue };
+            let layout = &self.layouts[i];
+            apply::update(&mut tx, schema, layout, &d.updates, n)?;
+            apply::insert(&mut tx, schema, layout, &d.inserts)?;
+            if !d.inserts.is_empty() || !d.updates.is_empty() {
+                apply::move_sequences(&mut tx, schema, layout, self.floors[i])?;
+            }
+        }
+        for (&i, d) in diffs.iter() {
+            let table = &self.layouts[i].source_table;
+            if d.state.writes_anything() || d.changes() > 0 {
+                state::write(&mut tx, schema, table, stored.get(table), &d.state)?;
+            }
+        }
+        if interrupt::requested() {
+            return Err(Error::Interrupted);
+        }
+        tx.commit().map_err(|e| Error::pg("committing the round", &e))?;
+        Ok(true)
+    }
+}
+
+/// The layout a table's fingerprints were taken with.
+fn signature(layout: &Layout) -> String {
+    let columns: Vec<String> = layout
+        .columns
+        .iter()
+        .map(|c| format!("{}:{}:{}:{:?}", c.source, c.target, c.pg_type.sql(), c.cast))
+        .collect();
+    let text = format!(
+        "v1|{}|{}|{:?}|{}",
+        layout.source_table,
+        layout.target_table,
+        layout.key,
+        columns.join("|")
+    );
+    format!("{:016x}", hash_of(text.as_bytes()))
+}
+
+/// Layout indexes ordered parents first by the target's foreign keys
+/// (cycles keep their given order; their constraints are deferred where
+/// they are deferrable).
+fn parents_first(client: &mut Client, schema: &str, layouts: &[Layout]) -> Result<Vec<usize>> {
+    let rows = client
+        .query(
+            "SELECT c.relname::text, p.relname::text FROM pg_constraint con \
+             JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_class p ON p.oid = con.confrelid \
+             WHERE con.contype = 'f' AND n.nspname = $1 AND con.conrelid <> con.confrelid",
+            &[&schema],
+        )
+        .map_err(|e| Error::pg("reading the target's foreign keys", &e))?;
+    let edges: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let index_of = |name: &str| layouts.iter().position(|l| l.target_table == name);
+    let mut placed: Vec<usize> = Vec::new();
+    let mut left: Vec<usize> = (0..layouts.len()).collect();
+    while !left.is_empty() {
+        let ready: Vec<usize> = left
+            .iter()
+            .copied()
+            .filter(|&i| {
+                edges.iter().all(|(child, parent)| {
+                    child != &layouts[i].target_table || index_of(parent).is_none_or(|p| placed.contains(&p) || p == i)
+                })
+            })
+            .collect();
+        let next = if ready.is_empty() { vec![left[0]] } else { ready };
+        for i in next {
+            placed.push(i);
+            left.retain(|&l| l != i);
+        }
+    }
+    Ok(placed)
+}
+
+/// Runs rounds: once, or every `watch` seconds until Ctrl-C.
+pub fn run(
+    source: &dyn Source,
+    mapping: &Mapping,
+    options: &SyncOptions,
+    watch: Option<f64>,
+    reporter: &Reporter,
+) -> Result<RoundSummary> {
+    let mut syncer = Syncer::prepare(source, mapping, options, reporter)?;
+    let mut last: Option<RoundSummary> = None;
+    loop {
+        let summary = match syncer.round(None, reporter) {
+            Ok((summary, _)) => summary,
+            // Ctrl-C under --watch ends the loop; the round in flight left
+            // the target at the previous snapshot.
+            Err(Error::Interrupted) if watch.is_some() => {
+                return last.ok_or(Error::Interrupted);
+            }
+            Err(e) => return Err(e),
+        };
+        reporter.emit(Event::SyncRound(Box::new(summary.clone())));
+        last = Some(summary.clone());
+        let Some(seconds) = watch else {
+            return Ok(summary);
+        };
+        let until = Instant::now() + std::time::Duration::from_secs_f64(seconds.max(0.0));
+        while Instant::now() < until {
+            if interrupt::requested() {
+                return Ok(summary);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
