@@ -175,7 +175,7 @@ def main():
             facts = inspect(server, database) if ok else {}
             lines.append(
                 f"{tool:7} exit {','.join(str(r[0]) for r in runs):5} "
-                f"median {median if median is None else f'{median:.1f} s':>8}  "
+                f"median {'failed' if median is None else f'{median:.1f} s':>8}  "
                 f"peak RSS {rss / 1024:.0f} MB  ({path.name})")
             if facts:
                 lines.append(f"        keys {facts['primary_keys']}, foreign keys {facts['foreign_keys']}, "

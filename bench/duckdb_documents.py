@@ -3,9 +3,13 @@
 Usage (inside the bench venv): duckdb_documents.py ndjson|csv DIR 'host=... dbname=...'
 
 One `CREATE TABLE pg.public.<file stem> AS SELECT * FROM read_json_auto(...)`
-(or `read_csv(...)`) per file. DuckDB's postgres extension cannot write
-STRUCT columns; when that fails, the load is retried with every STRUCT column
-cast to JSON, the nearest DuckDB gets, and the fallback is printed.
+(or `read_csv(...)`) per file, with two settings DuckDB's defaults need on
+this data, each printed when used:
+
+- `sample_size = -1`: with the default sample, a column whose values pass
+  2^63 late in the file was typed BIGINT and the load failed there;
+- STRUCT columns cast to JSON text: the postgres extension cannot write
+  unnamed composite types.
 """
 
 import sys
@@ -21,19 +25,16 @@ def main():
     reader = "read_json_auto" if form == "ndjson" else "read_csv"
     for path in sorted(directory.iterdir()):
         table = path.stem
-        relation = f"{reader}({sql_literal(str(path))})"
-        try:
-            con.execute(f'CREATE TABLE pg.public."{table}" AS SELECT * FROM {relation}')
-        except Exception as error:  # noqa: BLE001 - any failure is reported, then the fallback runs
-            print(f"duckdb: {table}: {error}", file=sys.stderr)
-            described = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
-            structs = [row[0] for row in described if str(row[1]).startswith("STRUCT")]
-            if not structs:
-                raise
-            replace = ", ".join(f'to_json("{c}")::VARCHAR AS "{c}"' for c in structs)
-            print(f"duckdb: {table}: retrying with {', '.join(structs)} as JSON text", file=sys.stderr)
-            con.execute(f'DROP TABLE IF EXISTS pg.public."{table}"')
-            con.execute(f'CREATE TABLE pg.public."{table}" AS SELECT * REPLACE ({replace}) FROM {relation}')
+        relation = f"{reader}({sql_literal(str(path))}, sample_size = -1)"
+        print(f"duckdb: {table}: types inferred over every row (sample_size = -1)", file=sys.stderr)
+        described = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
+        structs = [row[0] for row in described if str(row[1]).startswith("STRUCT")]
+        select = "*"
+        if structs:
+            print(f"duckdb: {table}: {', '.join(structs)} written as JSON text (STRUCT cannot be written)",
+                  file=sys.stderr)
+            select = "* REPLACE (" + ", ".join(f'to_json("{c}")::VARCHAR AS "{c}"' for c in structs) + ")"
+        con.execute(f'CREATE TABLE pg.public."{table}" AS SELECT {select} FROM {relation}')
         print(f"duckdb: loaded {table}", file=sys.stderr)
 
 
