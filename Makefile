@@ -54,7 +54,7 @@ test: deps
 	  sh -c 'if command -v cargo-nextest >/dev/null; then $(CARGO) nextest run --all-targets --no-fail-fast; \
 	         else $(CARGO) test --all-targets -- --test-threads=4; fi'
 
-bench: bench-sqlite bench-documents bench-backup
+bench: bench-sqlite bench-documents bench-backup bench-sync
 
 bench-sqlite: deps
 	@scripts/install-deps.sh bench
