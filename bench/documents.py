@@ -112,7 +112,7 @@ def compare_values(server, database, table):
     present = [c for c in checks if c in columns]
     rows = server.rows(
         f"SELECT id::text, {', '.join(f'{c}::text' for c in present)} FROM \"{schema}\".\"{table}\" "
-        f"WHERE id IN ({', '.join(map(str, SAMPLE_IDS))})", database)
+        f"WHERE id::text IN ({', '.join(repr(str(i)) for i in SAMPLE_IDS)})", database)
     expected = expected_rows()
     changed = {}
     for row in rows:

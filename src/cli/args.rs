@@ -33,7 +33,7 @@ pub enum Command {
     /// Compare every table of the source with its copy, row by row.
     #[command(after_help = EXIT_CODES)]
     Verify(super::verify::VerifyArgs),
-    /// Bring a copy up to the source's current state: rows inserted, updated and deleted since.
+    /// Bring a copy up to the source's current state: the rows inserted, updated and deleted since the last copy or sync.
     #[command(after_help = EXIT_CODES)]
     Sync(super::sync::SyncArgs),
     /// Switch to PostgreSQL: sync until little is left, then a final round with the source's
