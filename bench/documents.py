@@ -53,10 +53,10 @@ def ensure_dataset(mb):
     return directory
 
 
-def log_path(tool, form, rep):
+def log_path(tool, form, rep, mb):
     directory = OUT / "logs"
     directory.mkdir(parents=True, exist_ok=True)
-    return directory / f"documents-{tool}-{form}-r{rep}.log"
+    return directory / f"documents-{mb:g}mb-{tool}-{form}-r{rep}.log"
 
 
 def command_for(tool, form, source, url, libpq, python, godwit):
@@ -172,7 +172,7 @@ def main():
             for rep in range(args.reps):
                 database = server.fresh_database(f"bench_docs_{tool}_{form}")
                 server.checkpoint()
-                path = log_path(tool, form, rep)
+                path = log_path(tool, form, rep, args.mb)
                 command = command_for(tool, form, source, server.url_for(database), server.libpq_for(database),
                                       python, args.godwit)
                 code, seconds, rss = harness.run_timed(command, path)
