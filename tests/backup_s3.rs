@@ -18,23 +18,6 @@ use common::*;
 const READY_MARKER: &str = "godwit-requirements.txt";
 const BUCKET: &str = "godwit-test";
 
-fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("target")
-}
-
-fn run_setup(command: &mut Command, what: &str) {
-    let out = command
-        .output()
-        .unwrap_or_else(|err| panic!("{what}: could not start it: {err}"));
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// The venv's bin directory, made first when missing or made from other
 /// requirements. A file lock keeps parallel runs from building it twice.
 fn moto_bin() -> PathBuf {

@@ -15,29 +15,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use common::{run_setup, target_dir};
+
 /// Written into the venv once pip succeeded: a copy of requirements.txt.
 const READY_MARKER: &str = "godwit-requirements.txt";
 
 fn framework_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/framework")
-}
-
-fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("target")
-}
-
-/// Runs a setup command; panics with its whole output when it fails.
-fn run_setup(command: &mut Command, what: &str) {
-    let out = command
-        .output()
-        .unwrap_or_else(|err| panic!("{what}: could not start it: {err}"));
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Returns the venv's python, making the venv first if it is missing or was

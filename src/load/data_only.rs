@@ -20,7 +20,7 @@ use crate::report::{CopySummary, Event, Reporter, TableSummary, interrupt};
 use crate::source::Source;
 use crate::source::SourceSchema;
 use crate::target::postgres::catalog;
-use crate::target::postgres::conn::{quote_ident, quote_literal};
+use crate::target::postgres::conn::quote_ident;
 use crate::target::postgres::ddl::qualified;
 
 /// A foreign key between two loaded tables, as the target defines it.
@@ -356,26 +356,7 @@ fn check_foreign_keys(client: &mut Client, schema: &str, plan: &Plan) -> Result<
 /// largest loaded value, so the app's next insert gets a fresh id.
 fn move_sequences(client: &mut Client, schema: &str, plan: &Plan) -> Result<()> {
     for table in &plan.tables {
-        let target = qualified(schema, &table.target);
-        let rows = client
-            .query(
-                "SELECT a.attname::text, pg_get_serial_sequence($1, a.attname) FROM pg_attribute a \
-                 WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped \
-                   AND pg_get_serial_sequence($1, a.attname) IS NOT NULL",
-                &[&target],
-            )
-            .map_err(|e| Error::pg(format!("finding the sequences of {}", table.target), &e))?;
-        for row in rows {
-            let (column, sequence): (String, String) = (row.get(0), row.get(1));
-            let sql = format!(
-                "SELECT setval({}, coalesce((SELECT max({})::bigint FROM {target}), 0) + 1, false)",
-                quote_literal(&sequence),
-                quote_ident(&column)
-            );
-            client
-                .query_one(&sql, &[])
-                .map_err(|e| Error::pg(format!("moving sequence {sequence}"), &e))?;
-        }
+        crate::target::postgres::sequences::move_past_max(client, schema, &table.target, None)?;
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use std::io::Write;
 use postgres::Transaction;
 
 use crate::error::{Error, Result};
-use crate::target::postgres::conn::{quote_ident, quote_literal};
+use crate::target::postgres::conn::quote_ident;
 use crate::target::postgres::ddl::qualified;
 use crate::verify::layout::Layout;
 
@@ -173,27 +173,5 @@ pub fn insert(tx: &mut Transaction<'_>, schema: &str, layout: &Layout, rows: &[V
 /// Moves the table's identity and serial sequences past its largest id
 /// (and past `floor`, SQLite's sqlite_sequence for AUTOINCREMENT), never back.
 pub fn move_sequences(tx: &mut Transaction<'_>, schema: &str, layout: &Layout, floor: Option<i64>) -> Result<()> {
-    let target = qualified(schema, &layout.target_table);
-    let rows = tx
-        .query(
-            "SELECT a.attname::text, pg_get_serial_sequence($1, a.attname) FROM pg_attribute a \
-             WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped \
-               AND pg_get_serial_sequence($1, a.attname) IS NOT NULL",
-            &[&target],
-        )
-        .map_err(|e| Error::pg(format!("finding the sequences of {}", layout.target_table), &e))?;
-    for row in rows {
-        let (column, sequence): (String, String) = (row.get(0), row.get(1));
-        let sql = format!(
-            "SELECT setval({seq}, greatest(\
-                 coalesce((SELECT max({col})::bigint FROM {target}), 0), {floor}, \
-                 (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM {sequence})) + 1, false)",
-            seq = quote_literal(&sequence),
-            col = quote_ident(&column),
-            floor = floor.unwrap_or(0),
-        );
-        tx.query_one(&sql, &[])
-            .map_err(|e| Error::pg(format!("moving sequence {sequence}"), &e))?;
-    }
-    Ok(())
+    crate::target::postgres::sequences::move_past_max(tx, schema, &layout.target_table, floor)
 }

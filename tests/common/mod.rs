@@ -136,3 +136,22 @@ pub fn assert_exit(out: &Output, code: i32) {
         stderr(out)
     );
 }
+
+/// The cargo target directory, where tests keep the venvs they build.
+pub fn target_dir() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target")
+}
+
+/// Runs a setup command; panics with its whole output when it fails.
+pub fn run_setup(command: &mut Command, what: &str) {
+    let out = command
+        .output()
+        .unwrap_or_else(|err| panic!("{what}: could not start it: {err}"));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -4,3 +4,4 @@ pub mod conn;
 pub mod copy;
 pub mod ddl;
 pub mod encode;
+pub mod sequences;
