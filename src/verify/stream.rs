@@ -21,6 +21,32 @@ use crate::verify::value::{push_field, push_key_field};
 /// Rows per message: large enough to amortise the channel, small enough
 /// to keep memory flat.
 pub const BATCH_ROWS: usize = 2048;
+/// Bytes per message at most, so that tables of large values (BLOBs,
+/// documents) keep the same bounded memory as narrow ones: a few batches
+/// are queued per side and job.
+pub const BATCH_BYTES: usize = 1 << 20;
+
+/// Rows gathered for one message.
+struct Batch {
+    rows: Vec<Row>,
+    bytes: usize,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            rows: Vec::with_capacity(BATCH_ROWS),
+            bytes: 0,
+        }
+    }
+
+    /// Adds a row; true when the batch should be sent.
+    fn push(&mut self, row: Row) -> bool {
+        self.bytes += row.key.len() + row.fields.len();
+        self.rows.push(row);
+        self.rows.len() >= BATCH_ROWS || self.bytes >= BATCH_BYTES
+    }
+}
 
 /// One row, either side.
 #[derive(Debug)]
@@ -49,8 +75,8 @@ pub struct Rejected {
 /// Sends batches; returns false once the receiver has gone (the
 /// comparison stopped early) or Ctrl-C was pressed, which ends the
 /// producer quietly (the caller reports the interruption).
-fn send(tx: &Sender<Vec<Row>>, batch: &mut Vec<Row>) -> bool {
-    let full = std::mem::replace(batch, Vec::with_capacity(BATCH_ROWS));
+fn send(tx: &Sender<Vec<Row>>, batch: &mut Batch) -> bool {
+    let full = std::mem::replace(batch, Batch::new()).rows;
     !crate::report::interrupt::requested() && tx.send(full).is_ok()
 }
 
@@ -71,7 +97,7 @@ pub fn read_source(
         rowids: range.map(KeyRange::rowids),
         order_by: if ordered { key_names.as_deref() } else { None },
     };
-    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    let mut batch = Batch::new();
     let mut encoded = Vec::new();
     let mut scratch = Scratch::default();
     let columns = layout.columns.len();
@@ -141,14 +167,13 @@ pub fn read_source(
         if layout.key.is_none() {
             row.content_hash = hash_of(&row.fields);
         }
-        batch.push(row);
-        if batch.len() >= BATCH_ROWS && (stop.load(Ordering::Relaxed) || !send(tx, &mut batch)) {
+        if batch.push(row) && (stop.load(Ordering::Relaxed) || !send(tx, &mut batch)) {
             receiver_gone = true;
             return Ok(Flow::Stop);
         }
         Ok(Flow::Continue)
     })?;
-    if !batch.is_empty() && !receiver_gone {
+    if !batch.rows.is_empty() && !receiver_gone {
         send(tx, &mut batch);
     }
     Ok(())
@@ -196,7 +221,7 @@ pub fn read_target(
     }
     let extension = u32::from_be_bytes([header[15], header[16], header[17], header[18]]);
     std::io::copy(&mut (&mut input).take(u64::from(extension)), &mut std::io::sink()).map_err(io)?;
-    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    let mut batch = Batch::new();
     let mut starts: Vec<Option<usize>> = vec![None; layout.columns.len()];
     loop {
         let mut count = [0u8; 2];
@@ -238,15 +263,14 @@ pub fn read_target(
         if layout.key.is_none() {
             row.content_hash = hash_of(&row.fields);
         }
-        batch.push(row);
-        if batch.len() >= BATCH_ROWS && (stop.load(Ordering::Relaxed) || !send(tx, &mut batch)) {
+        if batch.push(row) && (stop.load(Ordering::Relaxed) || !send(tx, &mut batch)) {
             return Ok(());
         }
     }
     // Drain to the end so the connection is ready for the next query.
     let mut rest = Vec::new();
     input.read_to_end(&mut rest).map_err(io)?;
-    if !batch.is_empty() {
+    if !batch.rows.is_empty() {
         send(tx, &mut batch);
     }
     Ok(())
