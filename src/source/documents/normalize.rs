@@ -59,6 +59,31 @@ pub struct TableDef {
 }
 
 impl TableDef {
+    /// The columns a child or junction table carries to point at this
+    /// table: its key, named for the child (`post_id`, `comment_ordinal`).
+    pub fn child_key_columns(&self) -> Vec<ColumnDef> {
+        let last = self.arrays.last().map(|a| a.join("__"));
+        self.primary_key
+            .iter()
+            .filter_map(|k| self.columns.iter().find(|c| &c.name == k))
+            .map(|c| {
+                let name = match (&c.source, &last) {
+                    (ColumnSource::Ordinal(_), Some(segment)) if c.name == "ordinal" => {
+                        format!("{}_ordinal", singular(segment))
+                    }
+                    _ if self.arrays.is_empty() => format!("{}_{}", singular(&self.name), c.name),
+                    _ => c.name.clone(),
+                };
+                ColumnDef {
+                    name,
+                    source: c.source.clone(),
+                    inferred: c.inferred.clone(),
+                    not_null: true,
+                }
+            })
+            .collect()
+    }
+
     pub fn column(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)
     }
@@ -559,27 +584,7 @@ impl Builder<'_> {
 
     /// The columns a table's children carry to point at it, with their sources.
     fn parent_key(&self, parent: usize) -> Vec<ColumnDef> {
-        let p = &self.model.tables[parent];
-        let last = p.arrays.last().map(|a| a.join("__"));
-        p.primary_key
-            .iter()
-            .filter_map(|k| p.columns.iter().find(|c| &c.name == k))
-            .map(|c| {
-                let name = match (&c.source, &last) {
-                    (ColumnSource::Ordinal(_), Some(segment)) if c.name == "ordinal" => {
-                        format!("{}_ordinal", singular(segment))
-                    }
-                    _ if p.arrays.is_empty() => format!("{}_{}", singular(&p.name), c.name),
-                    _ => c.name.clone(),
-                };
-                ColumnDef {
-                    name,
-                    source: c.source.clone(),
-                    inferred: c.inferred.clone(),
-                    not_null: true,
-                }
-            })
-            .collect()
+        self.model.tables[parent].child_key_columns()
     }
 
     fn child_table(
@@ -860,26 +865,13 @@ impl Model {
         arrays.push(cand.path.clone());
         let level = arrays.len();
         // The parent's key, as a child table carries it.
-        let last = parent.arrays.last().map(|a| a.join("__"));
         let mut taken = HashSet::new();
         let mut columns: Vec<ColumnDef> = parent
-            .primary_key
-            .iter()
-            .filter_map(|k| parent.columns.iter().find(|c| &c.name == k))
-            .map(|c| {
-                let name = match (&c.source, &last) {
-                    (ColumnSource::Ordinal(_), Some(segment)) if c.name == "ordinal" => {
-                        format!("{}_ordinal", singular(segment))
-                    }
-                    _ if parent.arrays.is_empty() => format!("{}_{}", singular(&parent.name), c.name),
-                    _ => c.name.clone(),
-                };
-                ColumnDef {
-                    name: unique_name(&mut taken, &name),
-                    source: c.source.clone(),
-                    inferred: c.inferred.clone(),
-                    not_null: true,
-                }
+            .child_key_columns()
+            .into_iter()
+            .map(|c| ColumnDef {
+                name: unique_name(&mut taken, &c.name),
+                ..c
             })
             .collect();
         let parent_fk: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
