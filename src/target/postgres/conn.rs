@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use postgres::config::SslMode;
@@ -43,6 +43,10 @@ pub struct ConnSpec {
     /// When set, [`ConnSpec::connect`] waits for a server that refuses,
     /// starts up or shuts down, as long as this allows.
     retry: Option<RetryPolicy>,
+    /// The TLS connector, built once per spec and shared by its clones:
+    /// building one reads the system's trust store (tens of milliseconds
+    /// of CPU), and commands open a connection per worker.
+    tls_connector: Arc<OnceLock<postgres_native_tls::MakeTlsConnector>>,
 }
 
 /// How long to wait for a server that is not accepting connections yet,
@@ -189,6 +193,7 @@ impl ConnSpec {
             tls,
             connect_timeout,
             retry: None,
+            tls_connector: Arc::default(),
         };
         if spec.password.is_none() {
             let file = passfile
@@ -240,6 +245,14 @@ impl ConnSpec {
     }
 
     fn tls_connector(&self) -> Result<postgres_native_tls::MakeTlsConnector> {
+        if let Some(connector) = self.tls_connector.get() {
+            return Ok(connector.clone());
+        }
+        let connector = self.build_tls_connector()?;
+        Ok(self.tls_connector.get_or_init(|| connector).clone())
+    }
+
+    fn build_tls_connector(&self) -> Result<postgres_native_tls::MakeTlsConnector> {
         let mut builder = native_tls::TlsConnector::builder();
         match self.tls {
             // libpq's prefer and require encrypt without checking who answers.
