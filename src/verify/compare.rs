@@ -5,7 +5,6 @@
 //! multisets of row contents.
 
 use std::collections::HashMap;
-use std::hash::Hasher;
 
 use crossbeam_channel::Receiver;
 use serde::Serialize;
@@ -459,10 +458,9 @@ fn each_batch(source: &Receiver<Vec<Row>>, target: &Receiver<Vec<Row>>, mut hand
     }
 }
 
-/// A 64-bit hash that is the same for both sides within one process.
+/// A 64-bit hash of bytes: XXH3, several times faster than std's SipHash
+/// on short rows, and the same on every platform and in every version, so
+/// `sync` can keep these fingerprints in the target between runs.
 pub fn hash_of(bytes: &[u8]) -> u64 {
-    // DefaultHasher::new() always starts from the same keys.
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    h.write(bytes);
-    h.finish()
+    xxhash_rust::xxh3::xxh3_64(bytes)
 }
