@@ -113,6 +113,17 @@ impl Error {
         }
     }
 
+    /// The SQLSTATE of a server error (`describe_pg_error` ends the
+    /// message's first line with it in parentheses).
+    pub fn sqlstate(&self) -> Option<&str> {
+        let Error::Postgres { message, .. } = self else {
+            return None;
+        };
+        let first = message.lines().next()?;
+        let code = first.strip_suffix(')')?.rsplit_once('(')?.1;
+        (code.len() == 5 && code.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(code)
+    }
+
     pub fn sqlite(path: &std::path::Path, source: rusqlite::Error) -> Self {
         Error::Sqlite {
             path: path.to_path_buf(),
@@ -122,3 +133,23 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstate_comes_from_the_server_message() {
+        let e = Error::Postgres {
+            context: "writing into t".into(),
+            message: "duplicate key value violates unique constraint \"t_name_key\" (23505)\n  detail: Key (name)=(beta) already exists.".into(),
+        };
+        assert_eq!(e.sqlstate(), Some("23505"));
+        let e = Error::Postgres {
+            context: "connecting".into(),
+            message: "connection refused (os error 111)".into(),
+        };
+        assert_eq!(e.sqlstate(), None);
+        assert_eq!(Error::Other("x (23505)".into()).sqlstate(), None);
+    }
+}

@@ -357,3 +357,110 @@ fn epoch_numbers_in_a_datetime_column_keep_the_copy_s_unit() {
     );
     verify_ok(&app, &url);
 }
+
+const PROJECTS: &str = "
+PRAGMA foreign_keys = ON;
+CREATE TABLE projects (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE tasks (id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL REFERENCES projects (id) ON DELETE CASCADE, title TEXT);
+INSERT INTO projects VALUES (1, 'alpha'), (2, 'beta'), (3, 'gamma');
+INSERT INTO tasks VALUES (1, 1, 'moves'), (2, 1, 'goes with alpha'), (3, 2, 'stays'), (4, 3, 'stays too');
+";
+
+/// The app moves a task to another project and deletes the old project in
+/// one go; a deleted project's name is taken by a new one. With the
+/// target's ON DELETE CASCADE, deleting the old project before moving the
+/// task would take the task with it.
+#[test]
+fn moved_children_survive_their_old_parent_and_freed_unique_values_are_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = sqlite_file(dir.path(), "projects.db", PROJECTS);
+    let target = fresh_database("sync_moves");
+    let url = target.to_string();
+    assert_exit(&copy(&app, &target, &[]), 0);
+    sync_json(&app, &url);
+    let db = Connection::open(&app).unwrap();
+    db.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+
+    // A child moves to a new parent; its old parent (and its other child) go.
+    db.execute_batch(
+        "INSERT INTO projects VALUES (4, 'delta');
+         UPDATE tasks SET project_id = 4 WHERE id = 1;
+         DELETE FROM projects WHERE id = 1;",
+    )
+    .unwrap();
+    let round = sync_json(&app, &url);
+    assert_eq!(counts(&round, "projects"), (1, 0, 1));
+    assert_eq!(counts(&round, "tasks"), (0, 1, 1));
+    assert_eq!(
+        value(&target, "SELECT project_id::text AS a FROM tasks WHERE id = 1"),
+        "4"
+    );
+    verify_ok(&app, &url);
+
+    // A deleted row's unique name is taken by a new row, and a child moves
+    // off the deleted row: the round is written again, updates first.
+    db.execute_batch(
+        "UPDATE tasks SET project_id = 3 WHERE id = 3;
+         DELETE FROM projects WHERE id = 2;
+         INSERT INTO projects VALUES (5, 'beta');",
+    )
+    .unwrap();
+    let round = sync_json(&app, &url);
+    assert_eq!(counts(&round, "projects"), (1, 0, 1));
+    assert_eq!(counts(&round, "tasks"), (0, 1, 0));
+    assert_eq!(
+        value(&target, "SELECT id::text AS a FROM projects WHERE name = 'beta'"),
+        "5"
+    );
+    assert_eq!(
+        value(&target, "SELECT project_id::text AS a FROM tasks WHERE id = 3"),
+        "3"
+    );
+    verify_ok(&app, &url);
+
+    // An update takes a freed name: deletes first.
+    db.execute_batch("DELETE FROM projects WHERE id = 5; UPDATE projects SET name = 'beta' WHERE id = 4;")
+        .unwrap();
+    let round = sync_json(&app, &url);
+    assert_eq!(counts(&round, "projects"), (0, 1, 1));
+    verify_ok(&app, &url);
+}
+
+/// Enough changed rows that the large table's changes reach the round's
+/// transaction in several parts while it is still being read.
+#[test]
+fn a_large_table_is_written_in_parts_while_it_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = sqlite_file(
+        dir.path(),
+        "big.db",
+        "CREATE TABLE owners (id INTEGER PRIMARY KEY, name TEXT);
+         CREATE TABLE items (id INTEGER PRIMARY KEY, owner_id INTEGER REFERENCES owners (id), n INTEGER);
+         WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 100)
+         INSERT INTO owners SELECT i, 'owner ' || i FROM k;
+         WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 60000)
+         INSERT INTO items SELECT i, 1 + i % 100, i FROM k;",
+    );
+    let target = fresh_database("sync_parts");
+    let url = target.to_string();
+    assert_exit(&copy(&app, &target, &[]), 0);
+    sync_json(&app, &url);
+    Connection::open(&app)
+        .unwrap()
+        .execute_batch(
+            "INSERT INTO owners VALUES (101, 'new owner');
+             UPDATE items SET n = -n, owner_id = 101 WHERE id % 2 = 0;
+             DELETE FROM items WHERE id % 7 = 0 AND id % 2 = 1;
+             WITH RECURSIVE k(i) AS (SELECT 60001 UNION ALL SELECT i + 1 FROM k WHERE i < 61000)
+             INSERT INTO items SELECT i, 101, i FROM k;",
+        )
+        .unwrap();
+    let round = sync_json(&app, &url);
+    assert_eq!(counts(&round, "owners"), (1, 0, 0));
+    assert_eq!(counts(&round, "items"), (1000, 30000, 4286));
+    assert_eq!(
+        value(&target, "SELECT count(*)::text AS a FROM items WHERE owner_id = 101"),
+        "31000"
+    );
+    verify_ok(&app, &url);
+}

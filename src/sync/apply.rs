@@ -14,7 +14,7 @@ use crate::target::postgres::ddl::qualified;
 use crate::verify::layout::Layout;
 
 /// Writes rows (framed fields each) as a binary COPY into `relation`.
-pub fn copy_in(tx: &mut Transaction<'_>, relation: &str, columns: &[String], rows: &[Vec<u8>]) -> Result<()> {
+pub fn copy_in(tx: &mut Transaction<'_>, relation: &str, columns: &[String], rows: &[Vec<u8>]) -> Result<u64> {
     let list: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
     let sql = format!("COPY {relation} ({}) FROM STDIN (FORMAT binary)", list.join(", "));
     let context = format!("writing into {relation}");
@@ -31,8 +31,7 @@ pub fn copy_in(tx: &mut Transaction<'_>, relation: &str, columns: &[String], row
         writer.write_all(row).map_err(io)?;
     }
     writer.write_all(&(-1i16).to_be_bytes()).map_err(io)?;
-    writer.finish().map_err(|e| Error::pg(context.clone(), &e))?;
-    Ok(())
+    writer.finish().map_err(|e| Error::pg(context.clone(), &e))
 }
 
 fn exec(tx: &mut Transaction<'_>, sql: &str, what: &str) -> Result<u64> {
@@ -102,19 +101,25 @@ pub fn delete(
     n: usize,
 ) -> Result<()> {
     let target = qualified(schema, &layout.target_table);
+    let mut deleted = 0;
     if !ctids.is_empty() {
-        tx.execute(
-            &format!("DELETE FROM {target} WHERE ctid = ANY($1::text[]::tid[])"),
-            &[&ctids],
-        )
-        .map_err(|e| Error::pg(format!("deleting rows of {}", layout.target_table), &e))?;
+        deleted += tx
+            .execute(
+                &format!("DELETE FROM {target} WHERE ctid = ANY($1::text[]::tid[])"),
+                &[&ctids],
+            )
+            .map_err(|e| Error::pg(format!("deleting rows of {}", layout.target_table), &e))?;
     }
-    if keys.is_empty() {
-        return Ok(());
+    if !keys.is_empty() {
+        deleted += delete_by_key(tx, &target, layout, keys, n)?;
     }
+    expect_rows(layout, "delete", keys.len() + ctids.len(), deleted)
+}
+
+fn delete_by_key(tx: &mut Transaction<'_>, target: &str, layout: &Layout, keys: &[Vec<u8>], n: usize) -> Result<u64> {
     let names = key_names(layout);
     let scratch = format!("godwit_sync_delete_{n}");
-    scratch_table(tx, &scratch, &target, &names)?;
+    scratch_table(tx, &scratch, target, &names)?;
     copy_in(tx, &scratch, &names, keys)?;
     exec(
         tx,
@@ -123,8 +128,22 @@ pub fn delete(
             key_match(&names, "t", "d")
         ),
         &format!("deleting rows of {}", layout.target_table),
-    )?;
-    Ok(())
+    )
+}
+
+/// Every statement of a round touches exactly the rows the comparison
+/// found. Fewer or more means the target moved after it was read (another
+/// writer, or a cascade from a parent's delete), and the round must not
+/// commit a state that matches no snapshot of the source.
+fn expect_rows(layout: &Layout, verb: &str, expected: usize, done: u64) -> Result<()> {
+    if u64::try_from(expected).unwrap_or(u64::MAX) == done {
+        return Ok(());
+    }
+    Err(Error::Other(format!(
+        "table {}: the round was to {verb} {expected} rows of the target and did {done}; the target changed \
+         while the round ran (another writer, or a cascade from a parent's delete). Nothing was written; run sync again",
+        layout.target_table
+    )))
 }
 
 pub fn update(tx: &mut Transaction<'_>, schema: &str, layout: &Layout, rows: &[Vec<u8>], n: usize) -> Result<()> {
@@ -146,7 +165,7 @@ pub fn update(tx: &mut Transaction<'_>, schema: &str, layout: &Layout, rows: &[V
     scratch_table(tx, &scratch, &target, &names)?;
     copy_in(tx, &scratch, &names, rows)?;
     by_index(tx, &target, &keys, true)?;
-    exec(
+    let updated = exec(
         tx,
         &format!(
             "UPDATE {target} t SET {} FROM {scratch} u WHERE {}",
@@ -155,7 +174,8 @@ pub fn update(tx: &mut Transaction<'_>, schema: &str, layout: &Layout, rows: &[V
         ),
         &format!("updating rows of {}", layout.target_table),
     )?;
-    by_index(tx, &target, &keys, false)
+    by_index(tx, &target, &keys, false)?;
+    expect_rows(layout, "update", rows.len(), updated)
 }
 
 pub fn insert(tx: &mut Transaction<'_>, schema: &str, layout: &Layout, rows: &[Vec<u8>]) -> Result<()> {
@@ -167,7 +187,8 @@ pub fn insert(tx: &mut Transaction<'_>, schema: &str, layout: &Layout, rows: &[V
         &qualified(schema, &layout.target_table),
         &column_names(layout),
         rows,
-    )
+    )?;
+    Ok(())
 }
 
 /// Moves the table's identity and serial sequences past its largest id

@@ -65,6 +65,35 @@ impl TableDiff {
     pub fn changes(&self) -> u64 {
         (self.inserts.len() + self.updates.len() + self.deletes.len() + self.delete_ctids.len()) as u64
     }
+
+    /// The rows found so far, leaving the counters and the state.
+    fn take_rows(&mut self) -> TableDiff {
+        TableDiff {
+            inserts: std::mem::take(&mut self.inserts),
+            updates: std::mem::take(&mut self.updates),
+            deletes: std::mem::take(&mut self.deletes),
+            delete_ctids: std::mem::take(&mut self.delete_ctids),
+            ..TableDiff::default()
+        }
+    }
+
+    /// Adds a later part of the same table; the last part brings the
+    /// table's new state.
+    pub fn absorb(&mut self, part: TableDiff, last: bool) {
+        self.inserts.extend(part.inserts);
+        self.updates.extend(part.updates);
+        self.deletes.extend(part.deletes);
+        self.delete_ctids.extend(part.delete_ctids);
+        self.ranges_read += part.ranges_read;
+        self.ranges += part.ranges;
+        self.changed_buckets.extend(part.changed_buckets);
+        self.whole_changed |= part.whole_changed;
+        self.speculation_broken |= part.speculation_broken;
+        self.compare_seconds += part.compare_seconds;
+        if last {
+            self.state = part.state;
+        }
+    }
 }
 
 /// Ranges to compare whatever their fingerprints say (cutover's check).
@@ -82,6 +111,10 @@ pub struct Work<'a> {
     pub force: Option<&'a Forced>,
     /// Per column: its cast assumed text dates (see [`TableDiff::speculation_broken`]).
     pub speculative: &'a [bool],
+    /// Takes the rows found so far while a large table is still being
+    /// read, so they can be written meanwhile; what [`diff_table`] returns
+    /// is the rest, the counters and the new state.
+    pub emit: &'a dyn Fn(TableDiff),
 }
 
 /// Whether a value breaks a column's assumed date or time text.
@@ -316,13 +349,17 @@ fn by_buckets(
         order_by: key_names.as_deref(),
     };
     let mut encoder = Encoder::new(layout);
-    let mut visited: HashSet<i64> = HashSet::new();
+    // Buckets seen, in increasing order (the scan is in key order).
+    let mut visited: Vec<i64> = Vec::new();
     let mut current: Option<Pending> = None;
+    // The current bucket's raw rows; moved into the batch only when its
+    // fingerprint moved, so unchanged buckets reuse one buffer.
+    let mut current_raw: Vec<u8> = Vec::new();
     let mut pending = Batch::default();
-    let mut row_raw = Vec::new();
     let mut failure: Option<Error> = None;
     let mut broken = false;
-    let close = |bucket: Pending,
+    let close = |mut bucket: Pending,
+                 raw: &mut Vec<u8>,
                  pending: &mut Batch,
                  diff: &mut TableDiff,
                  encoder: &mut Encoder<'_>,
@@ -330,13 +367,19 @@ fn by_buckets(
      -> Result<()> {
         diff.ranges += 1;
         if bucket.hash != stored(bucket.bucket) || forced(bucket.bucket) {
+            bucket.raw = std::mem::take(raw);
             pending.rows += bucket.rows;
             pending.bytes += bucket.raw.len();
             pending.buckets.push(bucket);
             if pending.rows >= FLUSH_ROWS || pending.bytes >= FLUSH_BYTES || pending.buckets.len() >= FLUSH_BUCKETS {
                 let batch = std::mem::take(pending);
                 compare_buckets(pg, work, width, column, batch.buckets, diff, encoder)?;
+                if diff.changes() > 0 {
+                    (work.emit)(diff.take_rows());
+                }
             }
+        } else {
+            raw.clear();
         }
         Ok(())
     };
@@ -354,21 +397,11 @@ fn by_buckets(
             }
         };
         let bucket = key.div_euclid(width);
-        row_raw.clear();
-        for i in 0..layout.columns.len() {
-            let value = row.value(i);
-            if breaks(work, i, value) {
-                broken = true;
-                return Ok(Flow::Stop);
-            }
-            push_raw(&mut row_raw, value);
-        }
-        let hash = hash_of(&row_raw);
         if current.as_ref().is_none_or(|c| c.bucket != bucket) {
             if let Some(done) = current.take() {
-                close(done, &mut pending, &mut diff, &mut encoder, pg)?;
+                close(done, &mut current_raw, &mut pending, &mut diff, &mut encoder, pg)?;
             }
-            visited.insert(bucket);
+            visited.push(bucket);
             current = Some(Pending {
                 bucket,
                 hash: 0,
@@ -376,10 +409,19 @@ fn by_buckets(
                 rows: 0,
             });
         }
+        let start = current_raw.len();
+        for i in 0..layout.columns.len() {
+            let value = row.value(i);
+            if breaks(work, i, value) {
+                broken = true;
+                return Ok(Flow::Stop);
+            }
+            push_raw(&mut current_raw, value);
+        }
+        let hash = hash_of(&current_raw[start..]);
         if let Some(c) = current.as_mut() {
             // Order-free within a bucket, and never 0 for a non-empty one.
             c.hash = c.hash.wrapping_add(hash | 1);
-            c.raw.extend_from_slice(&row_raw);
             c.rows += 1;
         }
         Ok(Flow::Continue)
@@ -392,14 +434,26 @@ fn by_buckets(
         return Ok(diff);
     }
     if let Some(done) = current.take() {
-        close(done, &mut pending, &mut diff, &mut encoder, pg)?;
+        close(done, &mut current_raw, &mut pending, &mut diff, &mut encoder, pg)?;
     }
     // Buckets the source no longer has a row in.
     let mut emptied: Vec<i64> = old
-        .map(|o| o.buckets.keys().copied().filter(|b| !visited.contains(b)).collect())
+        .map(|o| {
+            o.buckets
+                .keys()
+                .copied()
+                .filter(|b| visited.binary_search(b).is_err())
+                .collect()
+        })
         .unwrap_or_default();
     if let Some(force) = work.force {
-        emptied.extend(force.buckets.iter().copied().filter(|b| !visited.contains(b)));
+        emptied.extend(
+            force
+                .buckets
+                .iter()
+                .copied()
+                .filter(|b| visited.binary_search(b).is_err()),
+        );
     }
     emptied.sort_unstable();
     emptied.dedup();

@@ -12,6 +12,7 @@ pub mod apply;
 pub mod cutover;
 pub mod diff;
 pub mod state;
+pub mod transaction;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -106,6 +107,10 @@ pub struct Syncer<'a> {
     layouts: Vec<Layout>,
     /// Layout indexes, parents before children (the target's foreign keys).
     order: Vec<usize>,
+    /// The order tables are read in (see [`reading_order`]).
+    reading: Vec<usize>,
+    /// Per layout, its parents that come before it in `order`.
+    parents: Vec<Vec<usize>>,
     /// sqlite_sequence of AUTOINCREMENT tables: sequences move past it.
     floors: Vec<Option<i64>>,
     signatures: Vec<String>,
@@ -188,13 +193,17 @@ impl<'a> Syncer<'a> {
             })
             .collect();
         let signatures = layouts.iter().map(signature).collect();
-        let order = parents_first(&mut control, &options.schema, &layouts)?;
+        let referenced = referenced(&mut control, &options.schema, &layouts)?;
+        let (order, parents) = parents_first(&referenced, &layouts);
+        let reading = reading_order(&order, &parents, &layouts);
         Ok(Syncer {
             source,
             mapping: mapping.clone(),
             options: options.clone(),
             layouts,
+            reading,
             order,
+            parents,
             floors,
             signatures,
             speculative,
@@ -232,20 +241,32 @@ impl<'a> Syncer<'a> {
                 .collect(),
             None => (0..self.layouts.len()).collect(),
         };
-        let mut queue: Vec<usize> = tables.clone();
-        queue.sort_by_key(|&i| std::cmp::Reverse(self.layouts[i].row_count));
+        // Parents first, so the writer can follow the readers closely.
+        let queue: Vec<usize> = self.reading.iter().copied().filter(|i| tables.contains(i)).collect();
         let jobs = options.jobs.min(queue.len()).max(1);
         let readers = self.source.readers(jobs)?;
-        reporter.emit(Event::Phase(format!(
-            "fingerprinting {} tables with {jobs} readers",
-            queue.len()
-        )));
+        reporter.emit(Event::Phase(if check.is_some() {
+            format!("comparing {} tables with {jobs} readers", queue.len())
+        } else {
+            format!(
+                "fingerprinting {} tables with {jobs} readers, writing changes in one transaction as tables finish",
+                queue.len()
+            )
+        }));
         let queue = Mutex::new(queue.into_iter());
-        let results: Mutex<HashMap<usize, TableDiff>> = Mutex::new(HashMap::new());
         let first_error: Mutex<Option<Error>> = Mutex::new(None);
-        std::thread::scope(|scope| {
+        let (finished, arriving) = crossbeam_channel::unbounded::<transaction::Part>();
+        let writing = transaction::Tables {
+            schema: &options.schema,
+            layouts: &self.layouts,
+            order: &self.order,
+            parents: &self.parents,
+            floors: &self.floors,
+            stored: &stored,
+        };
+        let written = std::thread::scope(|scope| {
             for mut reader in readers {
-                let (queue, results, first_error, stored) = (&queue, &results, &first_error, &stored);
+                let (queue, first_error, stored, finished) = (&queue, &first_error, &stored, finished.clone());
                 scope.spawn(move || {
                     let fail = |e: Error| {
                         first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
@@ -262,6 +283,10 @@ impl<'a> Syncer<'a> {
                             return;
                         };
                         let layout = &self.layouts[i];
+                        let emit = |part: TableDiff| {
+                            // The writer outlives the readers; a send fails only after it failed.
+                            let _ = finished.send((i, part, false));
+                        };
                         let work = Work {
                             layout,
                             schema: &options.schema,
@@ -269,16 +294,22 @@ impl<'a> Syncer<'a> {
                             signature: self.signatures[i].clone(),
                             force: check.and_then(|c| c.get(&layout.source_table)),
                             speculative: if self.profiled_dates { &[] } else { &self.speculative[i] },
+                            emit: &emit,
                         };
                         match diff::diff_table(reader.as_mut(), &mut pg, &work) {
                             Ok(d) => {
-                                results.lock().unwrap_or_else(|p| p.into_inner()).insert(i, d);
+                                let _ = finished.send((i, d, true));
                             }
                             Err(e) => return fail(e),
                         }
                     }
                 });
             }
+            drop(finished);
+            if check.is_some() {
+                return Ok(transaction::collect(arriving));
+            }
+            transaction::write_as_they_come(&mut control, &writing, arriving, &first_error)
         });
         if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
             return Err(e);
@@ -286,7 +317,11 @@ impl<'a> Syncer<'a> {
         if interrupt::requested() {
             return Err(Error::Interrupted);
         }
-        let mut diffs = results.into_inner().unwrap_or_else(|p| p.into_inner());
+        let transaction::Written {
+            diffs,
+            wrote,
+            seconds: apply_s,
+        } = written?;
         if diffs.values().any(|d| d.speculation_broken) {
             return Ok(None);
         }
@@ -302,9 +337,6 @@ impl<'a> Syncer<'a> {
                 );
             }
         }
-        let applying = Instant::now();
-        let wrote = check.is_none() && self.apply(&mut control, &stored, &mut diffs, reporter)?;
-        let apply_s = if wrote { applying.elapsed().as_secs_f64() } else { 0.0 };
         let mut summary = RoundSummary {
             source: self.source.display_name(),
             target: options.target.to_string(),
@@ -339,52 +371,6 @@ impl<'a> Syncer<'a> {
         summary.seconds = started.elapsed().as_secs_f64();
         Ok(Some((summary, changed)))
     }
-
-    /// Applies the round in one transaction; false when there was nothing to write.
-    fn apply(
-        &self,
-        control: &mut Client,
-        stored: &HashMap<String, state::TableState>,
-        diffs: &mut HashMap<usize, TableDiff>,
-        reporter: &Reporter,
-    ) -> Result<bool> {
-        let anything = diffs.values().any(|d| d.changes() > 0 || d.state.writes_anything());
-        if !anything {
-            return Ok(false);
-        }
-        let schema = &self.options.schema;
-        reporter.emit(Event::Phase("applying the round in one transaction".into()));
-        let mut tx = control
-            .transaction()
-            .map_err(|e| Error::pg("starting the round's transaction", &e))?;
-        tx.batch_execute("SET LOCAL lock_timeout = '30s'; SET CONSTRAINTS ALL DEFERRED")
-            .map_err(|e| Error::pg("starting the round's transaction", &e))?;
-        for (n, &i) in self.order.iter().rev().enumerate() {
-            if let Some(d) = diffs.get(&i) {
-                apply::delete(&mut tx, schema, &self.layouts[i], &d.deletes, &d.delete_ctids, n)?;
-            }
-        }
-        for (n, &i) in self.order.iter().enumerate() {
-            let Some(d) = diffs.get(&i) else { continue };
-            let layout = &self.layouts[i];
-            apply::update(&mut tx, schema, layout, &d.updates, n)?;
-            apply::insert(&mut tx, schema, layout, &d.inserts)?;
-            if !d.inserts.is_empty() || !d.updates.is_empty() {
-                apply::move_sequences(&mut tx, schema, layout, self.floors[i])?;
-            }
-        }
-        for (&i, d) in diffs.iter() {
-            let table = &self.layouts[i].source_table;
-            if d.state.writes_anything() || d.changes() > 0 {
-                state::write(&mut tx, schema, table, stored.get(table), &d.state)?;
-            }
-        }
-        if interrupt::requested() {
-            return Err(Error::Interrupted);
-        }
-        tx.commit().map_err(|e| Error::pg("committing the round", &e))?;
-        Ok(true)
-    }
 }
 
 /// The layout a table's fingerprints were taken with.
@@ -395,7 +381,7 @@ fn signature(layout: &Layout) -> String {
         .map(|c| format!("{}:{}:{}:{:?}", c.source, c.target, c.pg_type.sql(), c.cast))
         .collect();
     let text = format!(
-        "v1|{}|{}|{:?}|{}",
+        "v2|{}|{}|{:?}|{}",
         layout.source_table,
         layout.target_table,
         layout.key,
@@ -404,10 +390,9 @@ fn signature(layout: &Layout) -> String {
     format!("{:016x}", hash_of(text.as_bytes()))
 }
 
-/// Layout indexes ordered parents first by the target's foreign keys
-/// (cycles keep their given order; their constraints are deferred where
-/// they are deferrable).
-fn parents_first(client: &mut Client, schema: &str, layouts: &[Layout]) -> Result<Vec<usize>> {
+/// Per layout, the layouts it references through the target's foreign
+/// keys (itself excluded).
+fn referenced(client: &mut Client, schema: &str, layouts: &[Layout]) -> Result<Vec<Vec<usize>>> {
     let rows = client
         .query(
             "SELECT c.relname::text, p.relname::text FROM pg_constraint con \
@@ -417,27 +402,73 @@ fn parents_first(client: &mut Client, schema: &str, layouts: &[Layout]) -> Resul
             &[&schema],
         )
         .map_err(|e| Error::pg("reading the target's foreign keys", &e))?;
-    let edges: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     let index_of = |name: &str| layouts.iter().position(|l| l.target_table == name);
+    let mut parents = vec![Vec::new(); layouts.len()];
+    for row in rows {
+        let (child, parent): (String, String) = (row.get(0), row.get(1));
+        if let (Some(c), Some(p)) = (index_of(&child), index_of(&parent))
+            && c != p
+            && !parents[c].contains(&p)
+        {
+            parents[c].push(p);
+        }
+    }
+    Ok(parents)
+}
+
+/// Layout indexes parents first, the largest first among those ready
+/// (cycles keep their given order; their constraints are deferred where
+/// they are deferrable). Also each layout's parents that precede it, the
+/// edges the order keeps.
+fn parents_first(parents: &[Vec<usize>], layouts: &[Layout]) -> (Vec<usize>, Vec<Vec<usize>>) {
     let mut placed: Vec<usize> = Vec::new();
     let mut left: Vec<usize> = (0..layouts.len()).collect();
     while !left.is_empty() {
-        let ready: Vec<usize> = left
+        let mut ready: Vec<usize> = left
             .iter()
             .copied()
-            .filter(|&i| {
-                edges.iter().all(|(child, parent)| {
-                    child != &layouts[i].target_table || index_of(parent).is_none_or(|p| placed.contains(&p) || p == i)
-                })
-            })
+            .filter(|&i| parents[i].iter().all(|p| placed.contains(p)))
             .collect();
+        ready.sort_by_key(|&i| std::cmp::Reverse(layouts[i].row_count));
         let next = if ready.is_empty() { vec![left[0]] } else { ready };
         for i in next {
             placed.push(i);
             left.retain(|&l| l != i);
         }
     }
-    Ok(placed)
+    let position = |i: usize| placed.iter().position(|&p| p == i).unwrap_or(usize::MAX);
+    let kept = (0..layouts.len())
+        .map(|i| {
+            parents[i]
+                .iter()
+                .copied()
+                .filter(|&p| position(p) < position(i))
+                .collect()
+        })
+        .collect();
+    (placed, kept)
+}
+
+/// The order tables are read in: the longest chain of rows first, a
+/// chain being a table and, below it, the children that cannot be written
+/// before it. The round's transaction writes a table once its parents are
+/// written, so reading `users` and `posts` early lets it start while
+/// `comments` is still being read, and the largest table is read early
+/// rather than last.
+fn reading_order(order: &[usize], parents: &[Vec<usize>], layouts: &[Layout]) -> Vec<usize> {
+    let mut chain = vec![0u64; layouts.len()];
+    // Children come after their parents in `order`: walk it backwards.
+    for &i in order.iter().rev() {
+        let below = (0..layouts.len())
+            .filter(|&c| parents[c].contains(&i))
+            .map(|c| chain[c])
+            .max()
+            .unwrap_or(0);
+        chain[i] = layouts[i].row_count.max(1) + below;
+    }
+    let mut reading = order.to_vec();
+    reading.sort_by_key(|&i| std::cmp::Reverse(chain[i]));
+    reading
 }
 
 /// Runs rounds: once, or every `watch` seconds until Ctrl-C.

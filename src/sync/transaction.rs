@@ -1,0 +1,311 @@
+//! The round's one transaction, written while the source is still being
+//! read: a table's inserts and updates go in as soon as they are found
+//! (large tables send them in parts) and the tables it references are
+//! written, so the target's writing overlaps the local reading instead of
+//! following it.
+//!
+//! Order: inserts and updates parents first as diffs arrive, deletes
+//! children first at the end. A child moved to another parent is moved
+//! before its old parent goes, which an `ON DELETE CASCADE` would
+//! otherwise take with it. When a new row takes a unique value that a row
+//! deleted in the same round still holds, the round is written again in a
+//! fresh transaction with the deletes earlier (see
+//! [`AFTER_A_UNIQUE_CONFLICT`]). Every statement must touch
+//! exactly the rows the comparison found (see [`apply`]); the target is at
+//! the previous snapshot until the commit.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use crossbeam_channel::Receiver;
+use postgres::{Client, Transaction};
+
+use crate::error::{Error, Result};
+use crate::report::interrupt;
+use crate::sync::apply;
+use crate::sync::diff::TableDiff;
+use crate::sync::state::{self, TableState};
+use crate::verify::layout::Layout;
+
+/// What the writer needs to know of the round's tables.
+pub struct Tables<'a> {
+    pub schema: &'a str,
+    pub layouts: &'a [Layout],
+    /// Layout indexes, parents first.
+    pub order: &'a [usize],
+    /// Per layout: the layouts it references that come before it in `order`
+    /// (a cycle is cut where `order` cuts it).
+    pub parents: &'a [Vec<usize>],
+    /// sqlite_sequence of AUTOINCREMENT tables: sequences move past it.
+    pub floors: &'a [Option<i64>],
+    pub stored: &'a HashMap<String, TableState>,
+}
+
+/// A part of a table's diff from a reader; `last` brings the table's state.
+pub type Part = (usize, TableDiff, bool);
+
+/// How the round ended on the target's side.
+pub struct Written {
+    /// Each table's parts, together.
+    pub diffs: HashMap<usize, TableDiff>,
+    /// Committed something (changes or fingerprints).
+    pub wrote: bool,
+    /// From the first statement to the commit.
+    pub seconds: f64,
+}
+
+/// Gathers parts without writing (cutover's check compares only).
+pub fn collect(arriving: Receiver<Part>) -> Written {
+    let mut diffs: HashMap<usize, TableDiff> = HashMap::new();
+    for (i, part, last) in arriving.iter() {
+        diffs.entry(i).or_default().absorb(part, last);
+    }
+    Written {
+        diffs,
+        wrote: false,
+        seconds: 0.0,
+    }
+}
+
+/// Whether a diff asks for any statement.
+fn writes(d: &TableDiff) -> bool {
+    d.changes() > 0 || d.state.writes_anything()
+}
+
+fn begin(control: &mut Client) -> Result<Transaction<'_>> {
+    let mut tx = control
+        .transaction()
+        .map_err(|e| Error::pg("starting the round's transaction", &e))?;
+    tx.batch_execute("SET LOCAL lock_timeout = '30s'; SET CONSTRAINTS ALL DEFERRED")
+        .map_err(|e| Error::pg("starting the round's transaction", &e))?;
+    Ok(tx)
+}
+
+fn commit(tx: Transaction<'_>) -> Result<()> {
+    if interrupt::requested() {
+        return Err(Error::Interrupted);
+    }
+    tx.commit().map_err(|e| Error::pg("committing the round", &e))
+}
+
+/// Where the writing of one table stands.
+#[derive(Default, Clone)]
+struct Progress {
+    /// Rows of the gathered diff already written.
+    updates: usize,
+    inserts: usize,
+    /// Its last part arrived.
+    complete: bool,
+    /// Complete, and everything but the deletes written.
+    done: bool,
+}
+
+struct Writer<'a> {
+    tables: &'a Tables<'a>,
+    diffs: HashMap<usize, TableDiff>,
+    progress: Vec<Progress>,
+    /// Scratch tables are named by this counter: a table may be written
+    /// in several parts within the one transaction.
+    statements: usize,
+}
+
+impl Writer<'_> {
+    /// Writes what is ready, parents first: the rows found since the last
+    /// call of every table whose parents are done, and the sequences and
+    /// fingerprints of those that are complete.
+    fn pump(&mut self, tx: &mut Transaction<'_>) -> Result<()> {
+        let tables = self.tables;
+        for &i in tables.order {
+            if self.progress[i].done || !tables.parents[i].iter().all(|&p| self.progress[p].done) {
+                continue;
+            }
+            let Some(d) = self.diffs.get(&i) else { continue };
+            let layout = &tables.layouts[i];
+            let progress = &mut self.progress[i];
+            if progress.updates < d.updates.len() {
+                self.statements += 1;
+                apply::update(
+                    tx,
+                    tables.schema,
+                    layout,
+                    &d.updates[progress.updates..],
+                    self.statements,
+                )?;
+                progress.updates = d.updates.len();
+            }
+            if progress.inserts < d.inserts.len() {
+                apply::insert(tx, tables.schema, layout, &d.inserts[progress.inserts..])?;
+                progress.inserts = d.inserts.len();
+            }
+            if progress.complete {
+                if !d.inserts.is_empty() || !d.updates.is_empty() {
+                    apply::move_sequences(tx, tables.schema, layout, tables.floors[i])?;
+                }
+                if writes(d) {
+                    let name = &layout.source_table;
+                    state::write(tx, tables.schema, name, tables.stored.get(name), &d.state)?;
+                }
+                progress.done = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes, children first.
+    fn deletes(&mut self, tx: &mut Transaction<'_>) -> Result<()> {
+        for &i in self.tables.order.iter().rev() {
+            if let Some(d) = self.diffs.get(&i) {
+                self.statements += 1;
+                apply::delete(
+                    tx,
+                    self.tables.schema,
+                    &self.tables.layouts[i],
+                    &d.deletes,
+                    &d.delete_ctids,
+                    self.statements,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The whole round again in a fresh transaction, in the given order of
+    /// passes over the tables (each parents first, deletes children first).
+    fn rewrite(&mut self, control: &mut Client, passes: &[Pass]) -> Result<()> {
+        let mut tx = begin(control)?;
+        let tables = self.tables;
+        self.progress = vec![Progress::default(); tables.layouts.len()];
+        for pass in passes {
+            if *pass == Pass::Deletes {
+                self.deletes(&mut tx)?;
+                continue;
+            }
+            for &i in tables.order {
+                let Some(d) = self.diffs.get(&i) else { continue };
+                let layout = &tables.layouts[i];
+                match pass {
+                    Pass::Updates => {
+                        self.statements += 1;
+                        apply::update(&mut tx, tables.schema, layout, &d.updates, self.statements)?;
+                    }
+                    Pass::Inserts => apply::insert(&mut tx, tables.schema, layout, &d.inserts)?,
+                    Pass::Deletes => {}
+                }
+            }
+        }
+        for i in 0..tables.layouts.len() {
+            self.progress[i] = Progress {
+                updates: self.diffs.get(&i).map_or(0, |d| d.updates.len()),
+                inserts: self.diffs.get(&i).map_or(0, |d| d.inserts.len()),
+                complete: true,
+                done: false,
+            };
+        }
+        // Only sequences and fingerprints are left to write.
+        self.pump(&mut tx)?;
+        commit(tx)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Updates,
+    Inserts,
+    Deletes,
+}
+
+/// Orders to write the round in when a unique value is still held by a
+/// row the round deletes. Rows moved to another parent are moved before
+/// the old parent goes (a cascade would take them), so updates come
+/// before deletes; then, for an update taking a freed value, deletes first.
+const AFTER_A_UNIQUE_CONFLICT: [[Pass; 3]; 2] = [
+    [Pass::Updates, Pass::Deletes, Pass::Inserts],
+    [Pass::Deletes, Pass::Updates, Pass::Inserts],
+];
+
+/// SQLSTATE unique_violation.
+const UNIQUE_VIOLATION: &str = "23505";
+
+/// Writes parts as they arrive until every reader is done, then the
+/// deletes, and commits. Nothing is committed when a reader failed (the
+/// error is in `failed`), a diff asks for planning again, or the round was
+/// interrupted; the diffs come back with `wrote` false.
+pub fn write_as_they_come(
+    control: &mut Client,
+    tables: &Tables<'_>,
+    arriving: Receiver<Part>,
+    failed: &Mutex<Option<Error>>,
+) -> Result<Written> {
+    let mut writer = Writer {
+        tables,
+        diffs: HashMap::new(),
+        progress: vec![Progress::default(); tables.layouts.len()],
+        statements: 0,
+    };
+    let mut started: Option<Instant> = None;
+    // A unique value still held by a row this round deletes kills the
+    // transaction: the rest is only gathered, then written deletes first.
+    let mut conflict: Option<Error> = None;
+    let stopped = |diffs: &HashMap<usize, TableDiff>| {
+        failed.lock().unwrap_or_else(|p| p.into_inner()).is_some() || diffs.values().any(|d| d.speculation_broken)
+    };
+    let mut tx = begin(control)?;
+    for (i, part, last) in arriving.iter() {
+        writer.diffs.entry(i).or_default().absorb(part, last);
+        writer.progress[i].complete |= last;
+        if conflict.is_some() || stopped(&writer.diffs) {
+            continue;
+        }
+        if writer.diffs.values().any(writes) {
+            started.get_or_insert_with(Instant::now);
+        }
+        match writer.pump(&mut tx) {
+            Ok(()) => {}
+            Err(e) if e.sqlstate() == Some(UNIQUE_VIOLATION) => conflict = Some(e),
+            // The readers stop at their next table.
+            Err(e) => {
+                failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+            }
+        }
+    }
+    let seconds = || started.map_or(0.0, |s| s.elapsed().as_secs_f64());
+    if stopped(&writer.diffs) || !writer.diffs.values().any(writes) {
+        drop(tx);
+        return Ok(Written {
+            seconds: seconds(),
+            diffs: writer.diffs,
+            wrote: false,
+        });
+    }
+    let upserts_first = match conflict {
+        Some(e) => Err(e),
+        None => writer.pump(&mut tx).and_then(|()| writer.deletes(&mut tx)),
+    };
+    match upserts_first {
+        Ok(()) => commit(tx)?,
+        Err(e) if e.sqlstate() != Some(UNIQUE_VIOLATION) => return Err(e),
+        Err(mut conflict) => {
+            drop(tx);
+            let mut done = false;
+            for passes in &AFTER_A_UNIQUE_CONFLICT {
+                match writer.rewrite(control, passes) {
+                    Ok(()) => {
+                        done = true;
+                        break;
+                    }
+                    Err(e) if e.sqlstate() == Some(UNIQUE_VIOLATION) => conflict = e,
+                    Err(e) => return Err(e),
+                }
+            }
+            if !done {
+                return Err(conflict);
+            }
+        }
+    }
+    Ok(Written {
+        seconds: seconds(),
+        diffs: writer.diffs,
+        wrote: true,
+    })
+}
