@@ -9,7 +9,7 @@ pub mod sql;
 
 pub use reader::SqliteReader;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -26,6 +26,41 @@ pub mod virtual_tables;
 #[derive(Debug, Clone)]
 pub struct SqliteSource {
     pub path: PathBuf,
+}
+
+/// The first copy of the wal-index header at the start of a -shm file.
+///
+/// Read through a descriptor that stays open for the life of the process:
+/// closing any descriptor of a file drops every POSIX lock the process
+/// holds on it, and SQLite's WAL locks (godwit's own readers' and
+/// cutover's write lock) are locks on the -shm file. Opening and closing
+/// it here let the app commit through cutover's hold.
+fn wal_index_header(shm: &Path) -> Option<[u8; 48]> {
+    use std::os::unix::fs::{FileExt, MetadataExt};
+    static KEPT_OPEN: std::sync::Mutex<Vec<(PathBuf, u64, std::fs::File)>> = std::sync::Mutex::new(Vec::new());
+    let inode = std::fs::metadata(shm).ok()?.ino();
+    let mut kept = KEPT_OPEN.lock().unwrap_or_else(|p| p.into_inner());
+    let position = match kept.iter().position(|(p, i, _)| p == shm && *i == inode) {
+        Some(position) => position,
+        None => {
+            // A new -shm (SQLite recreated it) is opened anew; the old
+            // descriptor stays open too.
+            kept.push((shm.to_path_buf(), inode, std::fs::File::open(shm).ok()?));
+            kept.len() - 1
+        }
+    };
+    let mut header = [0u8; 48];
+    kept[position].2.read_exact_at(&mut header, 0).ok()?;
+    Some(header)
+}
+
+/// See [`SqliteSource::wal_state`].
+#[derive(Debug, PartialEq, Eq)]
+struct WalState {
+    index: [u8; 48],
+    wal_len: u64,
+    wal_header: [u8; 32],
+    wal_modified: Option<std::time::SystemTime>,
 }
 
 impl SqliteSource {
@@ -128,16 +163,29 @@ impl SqliteSource {
         Ok(conns)
     }
 
-    /// Size, header and time of the -wal file: any commit changes one.
-    fn wal_state(&self) -> Option<(u64, [u8; 32], Option<std::time::SystemTime>)> {
+    /// What says which commit a new reader would see: the wal-index
+    /// header at the start of the -shm file (its change counter and last
+    /// valid frame, which readers take their snapshot from), and the size,
+    /// header and time of the -wal file. The WAL alone is not enough: a
+    /// commit's frames are in the file (and synced) before the wal-index
+    /// says so, and a reader starting in between sees the previous commit.
+    fn wal_state(&self) -> Option<WalState> {
         use std::io::Read;
-        let mut wal = self.path.clone().into_os_string();
-        wal.push("-wal");
-        let mut file = std::fs::File::open(PathBuf::from(wal)).ok()?;
+        let sibling = |suffix: &str| {
+            let mut name = self.path.clone().into_os_string();
+            name.push(suffix);
+            PathBuf::from(name)
+        };
+        let mut file = std::fs::File::open(sibling("-wal")).ok()?;
         let meta = file.metadata().ok()?;
         let mut header = [0u8; 32];
         let _ = file.read(&mut header);
-        Some((meta.len(), header, meta.modified().ok()))
+        Some(WalState {
+            index: wal_index_header(&sibling("-shm")).unwrap_or([0; 48]),
+            wal_len: meta.len(),
+            wal_header: header,
+            wal_modified: meta.modified().ok(),
+        })
     }
 
     /// Reads the schema. `profile` says which columns to profile (a full
