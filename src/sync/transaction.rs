@@ -152,6 +152,18 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// Every table of the round was read to its end and written: a round
+    /// missing one must not commit.
+    fn all_done(&self) -> Result<()> {
+        match self.progress.iter().position(|p| !p.done) {
+            Some(i) => Err(Error::Other(format!(
+                "table {} was not read to its end; the round wrote nothing",
+                self.tables.layouts[i].source_table
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Deletes, children first.
     fn deletes(&mut self, tx: &mut Transaction<'_>) -> Result<()> {
         for &i in self.tables.order.iter().rev() {
@@ -247,8 +259,12 @@ pub fn write_as_they_come(
     // A unique value still held by a row this round deletes kills the
     // transaction: the rest is only gathered, then written deletes first.
     let mut conflict: Option<Error> = None;
+    // Readers that stop early (an error, Ctrl-C) leave tables out: such a
+    // round must not commit.
     let stopped = |diffs: &HashMap<usize, TableDiff>| {
-        failed.lock().unwrap_or_else(|p| p.into_inner()).is_some() || diffs.values().any(|d| d.speculation_broken)
+        failed.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+            || interrupt::requested()
+            || diffs.values().any(|d| d.speculation_broken)
     };
     let mut tx = begin(control)?;
     for (i, part, last) in arriving.iter() {
@@ -280,7 +296,10 @@ pub fn write_as_they_come(
     }
     let upserts_first = match conflict {
         Some(e) => Err(e),
-        None => writer.pump(&mut tx).and_then(|()| writer.deletes(&mut tx)),
+        None => writer
+            .pump(&mut tx)
+            .and_then(|()| writer.all_done())
+            .and_then(|()| writer.deletes(&mut tx)),
     };
     match upserts_first {
         Ok(()) => commit(tx)?,
