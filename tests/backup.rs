@@ -776,45 +776,40 @@ fn an_interrupted_restore_exits_1_and_drops_its_scratch_database() {
         .unwrap();
     let server = server();
     let scratch_pattern = format!("{}_godwit_restore_%", target.dbname);
+    let mut watcher = server.with_dbname("postgres").connect().unwrap();
     let mut child = godwit_child(&["restore", &path, "--to", &target.to_string(), "--replace"]);
-    let mut scratch_name = String::new();
-    wait_for("the scratch database", || {
-        scratch_name = databases_like(&server, &scratch_pattern).pop().unwrap_or_default();
-        !scratch_name.is_empty()
-    });
-    // Hold the restore up (pg_restore or the proof waits for this lock).
-    let scratch = server.with_dbname(&scratch_name);
-    let mut blocker = None;
-    wait_for("the restored users table", || {
-        let Ok(mut client) = scratch.connect() else {
-            return false;
-        };
-        let exists = client
-            .query_opt("SELECT 1 FROM pg_class WHERE relname = 'users'", &[])
-            .map(|r| r.is_some())
-            .unwrap_or(false);
-        if exists
-            && client
-                .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
-                .is_ok()
-        {
-            blocker = Some(client);
-            return true;
+    // As soon as the scratch database exists, freeze godwit (SIGSTOP), so
+    // the restore cannot finish first however loaded the machine is; then
+    // ask it to stop and let it run again to handle that.
+    let started = Instant::now();
+    loop {
+        let found = watcher
+            .query_opt("SELECT 1 FROM pg_database WHERE datname LIKE $1", &[&scratch_pattern])
+            .unwrap()
+            .is_some();
+        if found {
+            break;
         }
-        false
-    });
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the restore ended before its scratch database was seen"
+        );
+        assert!(started.elapsed() < Duration::from_secs(60), "no scratch database");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    for signal in ["-STOP", "-TERM", "-CONT"] {
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
     let mut exit = None;
     wait_for("godwit to stop after SIGTERM", || {
         exit = child.try_wait().unwrap();
         exit.is_some()
     });
     assert_eq!(exit.unwrap().code(), Some(1));
-    drop(blocker);
     assert_eq!(value(&target, "SELECT a FROM precious"), "5");
     assert!(
         databases_like(&server, &scratch_pattern).is_empty(),
