@@ -59,11 +59,27 @@ pub struct TableDiff {
     pub speculation_broken: bool,
     /// Time spent comparing changed ranges with the target.
     pub compare_seconds: f64,
+    /// Rows already written by the round's transaction and dropped from
+    /// `inserts` and `updates` (see `sync::transaction`).
+    pub written_inserts: u64,
+    pub written_updates: u64,
 }
 
 impl TableDiff {
     pub fn changes(&self) -> u64 {
-        (self.inserts.len() + self.updates.len() + self.deletes.len() + self.delete_ctids.len()) as u64
+        self.inserted() + self.updated() + self.deleted()
+    }
+
+    pub fn inserted(&self) -> u64 {
+        self.inserts.len() as u64 + self.written_inserts
+    }
+
+    pub fn updated(&self) -> u64 {
+        self.updates.len() as u64 + self.written_updates
+    }
+
+    pub fn deleted(&self) -> u64 {
+        (self.deletes.len() + self.delete_ctids.len()) as u64
     }
 
     /// The rows found so far, leaving the counters and the state.

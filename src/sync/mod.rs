@@ -97,6 +97,14 @@ impl RoundSummary {
     }
 }
 
+/// One reading and writing of a round.
+enum Attempt {
+    /// None when a speculative date column held numbers (plan again).
+    Done(Option<Box<(RoundSummary, Changed)>>),
+    /// Rolled back on a unique conflict; run again keeping the rows.
+    UniqueConflict,
+}
+
 /// Where the differences of a round were, per source table.
 pub type Changed = HashMap<String, Forced>;
 
@@ -231,6 +239,23 @@ impl<'a> Syncer<'a> {
     /// (the given ranges whatever their fingerprints) and writes nothing.
     /// None when a speculative date column held numbers (plan again).
     fn round_once(&self, check: Option<&Changed>, reporter: &Reporter) -> Result<Option<(RoundSummary, Changed)>> {
+        match self.read_and_write(check, false, reporter)? {
+            Attempt::UniqueConflict => {
+                reporter.emit(Event::Info(
+                    "a new row takes a unique value a deleted row still holds: the round runs again, \
+                     keeping its rows to write them deletes earlier"
+                        .into(),
+                ));
+                match self.read_and_write(check, true, reporter)? {
+                    Attempt::Done(done) => Ok(done.map(|d| *d)),
+                    Attempt::UniqueConflict => Err(Error::Other("the round kept meeting unique conflicts".into())),
+                }
+            }
+            Attempt::Done(done) => Ok(done.map(|d| *d)),
+        }
+    }
+
+    fn read_and_write(&self, check: Option<&Changed>, keep_rows: bool, reporter: &Reporter) -> Result<Attempt> {
         let started = Instant::now();
         let options = &self.options;
         let mut control = connect(&options.target, "godwit sync")?;
@@ -255,7 +280,9 @@ impl<'a> Syncer<'a> {
         }));
         let queue = Mutex::new(queue.into_iter());
         let first_error: Mutex<Option<Error>> = Mutex::new(None);
-        let (finished, arriving) = crossbeam_channel::unbounded::<transaction::Part>();
+        // Bounded: when PostgreSQL writes slower than the source is read
+        // (a target far behind), readers wait rather than pile up parts.
+        let (finished, arriving) = crossbeam_channel::bounded::<transaction::Part>(16);
         let writing = transaction::Tables {
             schema: &options.schema,
             layouts: &self.layouts,
@@ -309,7 +336,7 @@ impl<'a> Syncer<'a> {
             if check.is_some() {
                 return Ok(transaction::collect(arriving));
             }
-            transaction::write_as_they_come(&mut control, &writing, arriving, &first_error)
+            transaction::write_as_they_come(&mut control, &writing, arriving, &first_error, keep_rows)
         });
         if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
             return Err(e);
@@ -321,9 +348,13 @@ impl<'a> Syncer<'a> {
             diffs,
             wrote,
             seconds: apply_s,
+            again_keeping_rows,
         } = written?;
+        if again_keeping_rows {
+            return Ok(Attempt::UniqueConflict);
+        }
         if diffs.values().any(|d| d.speculation_broken) {
-            return Ok(None);
+            return Ok(Attempt::Done(None));
         }
         let mut changed: Changed = HashMap::new();
         for (&i, d) in &diffs {
@@ -356,9 +387,9 @@ impl<'a> Syncer<'a> {
             let Some(d) = diffs.get(&i) else { continue };
             let counts = TableCounts {
                 table: self.layouts[i].target_table.clone(),
-                inserted: d.inserts.len() as u64,
-                updated: d.updates.len() as u64,
-                deleted: (d.deletes.len() + d.delete_ctids.len()) as u64,
+                inserted: d.inserted(),
+                updated: d.updated(),
+                deleted: d.deleted(),
             };
             summary.inserted += counts.inserted;
             summary.updated += counts.updated;
@@ -369,7 +400,7 @@ impl<'a> Syncer<'a> {
             summary.tables.push(counts);
         }
         summary.seconds = started.elapsed().as_secs_f64();
-        Ok(Some((summary, changed)))
+        Ok(Attempt::Done(Some(Box::new((summary, changed)))))
     }
 }
 

@@ -10,7 +10,8 @@
 //! otherwise take with it. When a new row takes a unique value that a row
 //! deleted in the same round still holds, the round is written again in a
 //! fresh transaction with the deletes earlier (see
-//! [`AFTER_A_UNIQUE_CONFLICT`]). Every statement must touch
+//! [`AFTER_A_UNIQUE_CONFLICT`]); since rows are dropped once written, that
+//! takes a second reading of the source that keeps them. Every statement must touch
 //! exactly the rows the comparison found (see [`apply`]); the target is at
 //! the previous snapshot until the commit.
 
@@ -47,8 +48,12 @@ pub type Part = (usize, TableDiff, bool);
 
 /// How the round ended on the target's side.
 pub struct Written {
-    /// Each table's parts, together.
+    /// Each table's parts, together (without the rows already written,
+    /// unless kept).
     pub diffs: HashMap<usize, TableDiff>,
+    /// Rolled back on a unique conflict: the round must run again keeping
+    /// its rows, so that it can write them in another order.
+    pub again_keeping_rows: bool,
     /// Committed something (changes or fingerprints).
     pub wrote: bool,
     /// From the first statement to the commit.
@@ -63,6 +68,7 @@ pub fn collect(arriving: Receiver<Part>) -> Written {
     }
     Written {
         diffs,
+        again_keeping_rows: false,
         wrote: false,
         seconds: 0.0,
     }
@@ -105,6 +111,9 @@ struct Writer<'a> {
     tables: &'a Tables<'a>,
     diffs: HashMap<usize, TableDiff>,
     progress: Vec<Progress>,
+    /// Keep written rows, to write the round again after a unique
+    /// conflict; otherwise they are dropped once written.
+    keep_rows: bool,
     /// Scratch tables are named by this counter: a table may be written
     /// in several parts within the one transaction.
     statements: usize,
@@ -120,7 +129,7 @@ impl Writer<'_> {
             if self.progress[i].done || !tables.parents[i].iter().all(|&p| self.progress[p].done) {
                 continue;
             }
-            let Some(d) = self.diffs.get(&i) else { continue };
+            let Some(d) = self.diffs.get_mut(&i) else { continue };
             let layout = &tables.layouts[i];
             let progress = &mut self.progress[i];
             if progress.updates < d.updates.len() {
@@ -138,8 +147,18 @@ impl Writer<'_> {
                 apply::insert(tx, tables.schema, layout, &d.inserts[progress.inserts..])?;
                 progress.inserts = d.inserts.len();
             }
+            if !self.keep_rows {
+                // Memory holds only what is not written yet (a round far
+                // behind its source can change millions of rows).
+                d.written_updates += d.updates.len() as u64;
+                d.written_inserts += d.inserts.len() as u64;
+                d.updates = Vec::new();
+                d.inserts = Vec::new();
+                progress.updates = 0;
+                progress.inserts = 0;
+            }
             if progress.complete {
-                if !d.inserts.is_empty() || !d.updates.is_empty() {
+                if d.inserted() + d.updated() > 0 {
                     apply::move_sequences(tx, tables.schema, layout, tables.floors[i])?;
                 }
                 if writes(d) {
@@ -248,11 +267,13 @@ pub fn write_as_they_come(
     tables: &Tables<'_>,
     arriving: Receiver<Part>,
     failed: &Mutex<Option<Error>>,
+    keep_rows: bool,
 ) -> Result<Written> {
     let mut writer = Writer {
         tables,
         diffs: HashMap::new(),
         progress: vec![Progress::default(); tables.layouts.len()],
+        keep_rows,
         statements: 0,
     };
     let mut started: Option<Instant> = None;
@@ -291,6 +312,7 @@ pub fn write_as_they_come(
         return Ok(Written {
             seconds: seconds(),
             diffs: writer.diffs,
+            again_keeping_rows: false,
             wrote: false,
         });
     }
@@ -304,6 +326,15 @@ pub fn write_as_they_come(
     match upserts_first {
         Ok(()) => commit(tx)?,
         Err(e) if e.sqlstate() != Some(UNIQUE_VIOLATION) => return Err(e),
+        Err(_) if !keep_rows => {
+            drop(tx);
+            return Ok(Written {
+                seconds: seconds(),
+                diffs: writer.diffs,
+                again_keeping_rows: true,
+                wrote: false,
+            });
+        }
         Err(mut conflict) => {
             drop(tx);
             let mut done = false;
@@ -325,6 +356,7 @@ pub fn write_as_they_come(
     Ok(Written {
         seconds: seconds(),
         diffs: writer.diffs,
+        again_keeping_rows: false,
         wrote: true,
     })
 }
