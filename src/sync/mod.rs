@@ -282,7 +282,7 @@ impl<'a> Syncer<'a> {
         let first_error: Mutex<Option<Error>> = Mutex::new(None);
         // Bounded: when PostgreSQL writes slower than the source is read
         // (a target far behind), readers wait rather than pile up parts.
-        let (finished, arriving) = crossbeam_channel::bounded::<transaction::Part>(16);
+        let (finished, arriving) = crossbeam_channel::bounded::<transaction::Part>(8);
         let writing = transaction::Tables {
             schema: &options.schema,
             layouts: &self.layouts,
