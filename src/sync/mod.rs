@@ -97,6 +97,11 @@ impl RoundSummary {
     }
 }
 
+/// "1 table", "2 tables".
+fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 /// One reading and writing of a round.
 enum Attempt {
     /// None when a speculative date column held numbers (plan again).
@@ -271,11 +276,16 @@ impl<'a> Syncer<'a> {
         let jobs = options.jobs.min(queue.len()).max(1);
         let readers = self.source.readers(jobs)?;
         reporter.emit(Event::Phase(if check.is_some() {
-            format!("comparing {} tables with {jobs} readers", queue.len())
+            format!(
+                "comparing {} with {}",
+                count(queue.len(), "table"),
+                count(jobs, "reader")
+            )
         } else {
             format!(
-                "fingerprinting {} tables with {jobs} readers, writing changes in one transaction as tables finish",
-                queue.len()
+                "fingerprinting {} with {}, writing changes in one transaction as tables finish",
+                count(queue.len(), "table"),
+                count(jobs, "reader")
             )
         }));
         let queue = Mutex::new(queue.into_iter());
