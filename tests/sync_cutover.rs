@@ -452,7 +452,8 @@ fn a_large_table_is_written_in_parts_while_it_is_read() {
         .unwrap()
         .execute_batch(
             "INSERT INTO owners VALUES (101, 'new owner');
-             UPDATE items SET n = -n, owner_id = 101 WHERE id % 2 = 0;
+             UPDATE items SET n = -n WHERE id % 2 = 0;
+             UPDATE items SET owner_id = 101 WHERE id % 10 = 5;
              DELETE FROM items WHERE id % 7 = 0 AND id % 2 = 1;
              WITH RECURSIVE k(i) AS (SELECT 60001 UNION ALL SELECT i + 1 FROM k WHERE i < 61000)
              INSERT INTO items SELECT i, 101, i FROM k;",
@@ -460,10 +461,49 @@ fn a_large_table_is_written_in_parts_while_it_is_read() {
         .unwrap();
     let round = sync_json(&app, &url);
     assert_eq!(counts(&round, "owners"), (1, 0, 0));
-    assert_eq!(counts(&round, "items"), (1000, 30000, 4286));
+    // 30,000 updates keep their owner (written as found), 5,143 move to the
+    // new owner (written once it is in).
+    assert_eq!(counts(&round, "items"), (1000, 35143, 4286));
     assert_eq!(
         value(&target, "SELECT count(*)::text AS a FROM items WHERE owner_id = 101"),
-        "31000"
+        "6143"
+    );
+    verify_ok(&app, &url);
+}
+
+/// Threads: a comment's parent is another comment. The app adds a reply
+/// and re-parents an old comment under it; a new comment answers another
+/// new one with a higher id; in a table large enough to be written in
+/// parts.
+#[test]
+fn rows_pointing_at_rows_new_in_the_same_table_arrive_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = sqlite_file(
+        dir.path(),
+        "threads.db",
+        "CREATE TABLE comments (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES comments (id), body TEXT);
+         WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 40000)
+         INSERT INTO comments SELECT i, CASE WHEN i > 1 THEN i - 1 END, 'c' || i FROM k;",
+    );
+    let target = fresh_database("sync_threads");
+    let url = target.to_string();
+    assert_exit(&copy(&app, &target, &[]), 0);
+    sync_json(&app, &url);
+    Connection::open(&app)
+        .unwrap()
+        .execute_batch(
+            "UPDATE comments SET body = body || '!' WHERE id % 3 = 0;
+             INSERT INTO comments VALUES (50000, NULL, 'new root');
+             UPDATE comments SET parent_id = 50000 WHERE id = 5;
+             INSERT INTO comments VALUES (50001, 50000, 'new reply');
+             INSERT INTO comments VALUES (40001, 50001, 'answers a newer comment');",
+        )
+        .unwrap();
+    let round = sync_json(&app, &url);
+    assert_eq!(counts(&round, "comments"), (3, 13334, 0));
+    assert_eq!(
+        value(&target, "SELECT parent_id::text AS a FROM comments WHERE id = 5"),
+        "50000"
     );
     verify_ok(&app, &url);
 }

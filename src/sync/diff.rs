@@ -42,7 +42,12 @@ const ROWS_PER_BUCKET: i64 = 8;
 pub struct TableDiff {
     /// Rows as framed COPY fields, one per layout column.
     pub inserts: Vec<Vec<u8>>,
+    /// Updates that keep every foreign-key column: they refer to rows the
+    /// target has now, so they can be written whenever they are found.
     pub updates: Vec<Vec<u8>>,
+    /// Updates that change a foreign-key column: written once the table's
+    /// parents and its own new rows are.
+    pub moves: Vec<Vec<u8>>,
     /// Keys (framed COPY fields of the key columns) of rows to delete.
     pub deletes: Vec<Vec<u8>>,
     /// Rows of a keyless table to delete, by their place (`ctid`).
@@ -75,7 +80,7 @@ impl TableDiff {
     }
 
     pub fn updated(&self) -> u64 {
-        self.updates.len() as u64 + self.written_updates
+        (self.updates.len() + self.moves.len()) as u64 + self.written_updates
     }
 
     pub fn deleted(&self) -> u64 {
@@ -87,6 +92,7 @@ impl TableDiff {
         TableDiff {
             inserts: std::mem::take(&mut self.inserts),
             updates: std::mem::take(&mut self.updates),
+            moves: std::mem::take(&mut self.moves),
             deletes: std::mem::take(&mut self.deletes),
             delete_ctids: std::mem::take(&mut self.delete_ctids),
             ..TableDiff::default()
@@ -98,6 +104,7 @@ impl TableDiff {
     pub fn absorb(&mut self, part: TableDiff, last: bool) {
         self.inserts.extend(part.inserts);
         self.updates.extend(part.updates);
+        self.moves.extend(part.moves);
         self.deletes.extend(part.deletes);
         self.delete_ctids.extend(part.delete_ctids);
         self.ranges_read += part.ranges_read;
@@ -131,6 +138,8 @@ pub struct Work<'a> {
     /// read, so they can be written meanwhile; what [`diff_table`] returns
     /// is the rest, the counters and the new state.
     pub emit: &'a dyn Fn(TableDiff),
+    /// Positions of the columns in a foreign key (see [`TableDiff::moves`]).
+    pub fk_columns: &'a [usize],
 }
 
 /// Whether a value breaks a column's assumed date or time text.
@@ -213,19 +222,23 @@ struct Encoded {
     key: Vec<u8>,
     fields: Vec<u8>,
     canonical: u64,
+    /// A hash of the foreign-key columns' fields.
+    references: u64,
 }
 
 struct Encoder<'a> {
     layout: &'a Layout,
+    fk_columns: &'a [usize],
     scratch: Scratch,
     one: Vec<u8>,
     canonical: Vec<u8>,
 }
 
 impl<'a> Encoder<'a> {
-    fn new(layout: &'a Layout) -> Encoder<'a> {
+    fn new(layout: &'a Layout, fk_columns: &'a [usize]) -> Encoder<'a> {
         Encoder {
             layout,
+            fk_columns,
             scratch: Scratch::default(),
             one: Vec::new(),
             canonical: Vec::new(),
@@ -278,10 +291,16 @@ impl<'a> Encoder<'a> {
             push_canonical(&mut self.canonical, layout.columns[i].kind, *field);
         }
         let canonical = hash_of(&self.canonical);
+        self.canonical.clear();
+        for &p in self.fk_columns {
+            push_field(&mut self.canonical, split.get(p).copied().flatten());
+        }
+        let references = hash_of(&self.canonical);
         Encoded {
             key,
             fields: row,
             canonical,
+            references,
         }
     }
 
@@ -364,7 +383,7 @@ fn by_buckets(
         rowids: None,
         order_by: key_names.as_deref(),
     };
-    let mut encoder = Encoder::new(layout);
+    let mut encoder = Encoder::new(layout, work.fk_columns);
     // Buckets seen, in increasing order (the scan is in key order).
     let mut visited: Vec<i64> = Vec::new();
     let mut current: Option<Pending> = None;
@@ -536,11 +555,11 @@ fn compare_buckets(
         qualified(work.schema, &layout.target_table),
         ranges.join(", ")
     );
-    let mut target: HashMap<Vec<u8>, (u64, Vec<u8>)> = HashMap::new();
+    let mut target: HashMap<Vec<u8>, (u64, u64, Vec<u8>)> = HashMap::new();
     read_copy(pg, &sql, &layout.target_table, &mut |row| {
         let encoded = encoder.finish(row.to_vec());
         let key_fields = encoder.key_fields(&encoded.fields);
-        target.insert(encoded.key, (encoded.canonical, key_fields));
+        target.insert(encoded.key, (encoded.canonical, encoded.references, key_fields));
         Ok(())
     })?;
     for bucket in buckets {
@@ -556,9 +575,13 @@ fn compare_buckets(
             }
             let row = encoder.encode(&values)?;
             match target.remove(&row.key) {
-                Some((canonical, _)) if canonical == row.canonical => {}
-                Some(_) => {
-                    diff.updates.push(row.fields);
+                Some((canonical, _, _)) if canonical == row.canonical => {}
+                Some((_, references, _)) => {
+                    if references == row.references {
+                        diff.updates.push(row.fields);
+                    } else {
+                        diff.moves.push(row.fields);
+                    }
                     changed = true;
                 }
                 None => {
@@ -583,7 +606,7 @@ fn compare_buckets(
         .as_ref()
         .and_then(|k| k.iter().position(|&p| p == column))
         .unwrap_or(0);
-    for (_, (_, key_fields)) in target {
+    for (_, (_, _, key_fields)) in target {
         if key_position_in_key == 0
             && let Some(k) = lo_of(&key_fields)
         {
@@ -661,7 +684,7 @@ fn whole(reader: &mut dyn Reader, pg: &mut Client, work: &Work<'_>, old: Option<
     }
     diff.ranges_read = 1;
     let started = std::time::Instant::now();
-    let mut encoder = Encoder::new(layout);
+    let mut encoder = Encoder::new(layout, work.fk_columns);
     let keyed = layout.key.is_some();
     // Source: key → content, or content → how many rows hold it.
     let mut by_key: HashMap<Vec<u8>, u64> = HashMap::new();
@@ -705,7 +728,7 @@ fn whole(reader: &mut dyn Reader, pg: &mut Client, work: &Work<'_>, old: Option<
         column_list(layout, ""),
         qualified(work.schema, &layout.target_table)
     );
-    let mut target_encoder = Encoder::new(layout);
+    let mut target_encoder = Encoder::new(layout, work.fk_columns);
     read_copy(pg, &sql, &layout.target_table, &mut |row| {
         if keyed {
             let encoded = target_encoder.finish(row.to_vec());
@@ -731,7 +754,8 @@ fn whole(reader: &mut dyn Reader, pg: &mut Client, work: &Work<'_>, old: Option<
     encode_scan(reader, &mut |row| {
         if keyed {
             if updates.contains(&row.key) {
-                diff.updates.push(row.fields);
+                // Not told apart here: written with the table's new rows.
+                diff.moves.push(row.fields);
             } else if inserts.contains(&row.key) {
                 diff.inserts.push(row.fields);
             }

@@ -124,6 +124,9 @@ pub struct Syncer<'a> {
     reading: Vec<usize>,
     /// Per layout, its parents that come before it in `order`.
     parents: Vec<Vec<usize>>,
+    /// Per layout: it references itself; its foreign-key columns.
+    self_referencing: Vec<bool>,
+    fk_columns: Vec<Vec<usize>>,
     /// sqlite_sequence of AUTOINCREMENT tables: sequences move past it.
     floors: Vec<Option<i64>>,
     signatures: Vec<String>,
@@ -206,8 +209,8 @@ impl<'a> Syncer<'a> {
             })
             .collect();
         let signatures = layouts.iter().map(signature).collect();
-        let referenced = referenced(&mut control, &options.schema, &layouts)?;
-        let (order, parents) = parents_first(&referenced, &layouts);
+        let keys = foreign_keys(&mut control, &options.schema, &layouts)?;
+        let (order, parents) = parents_first(&keys.parents, &layouts);
         let reading = reading_order(&order, &parents, &layouts);
         Ok(Syncer {
             source,
@@ -217,6 +220,8 @@ impl<'a> Syncer<'a> {
             reading,
             order,
             parents,
+            self_referencing: keys.self_referencing,
+            fk_columns: keys.columns,
             floors,
             signatures,
             speculative,
@@ -298,6 +303,7 @@ impl<'a> Syncer<'a> {
             layouts: &self.layouts,
             order: &self.order,
             parents: &self.parents,
+            self_referencing: &self.self_referencing,
             floors: &self.floors,
             stored: &stored,
         };
@@ -332,6 +338,7 @@ impl<'a> Syncer<'a> {
                             force: check.and_then(|c| c.get(&layout.source_table)),
                             speculative: if self.profiled_dates { &[] } else { &self.speculative[i] },
                             emit: &emit,
+                            fk_columns: &self.fk_columns[i],
                         };
                         match diff::diff_table(reader.as_mut(), &mut pg, &work) {
                             Ok(d) => {
@@ -431,30 +438,49 @@ fn signature(layout: &Layout) -> String {
     format!("{:016x}", hash_of(text.as_bytes()))
 }
 
-/// Per layout, the layouts it references through the target's foreign
-/// keys (itself excluded).
-fn referenced(client: &mut Client, schema: &str, layouts: &[Layout]) -> Result<Vec<Vec<usize>>> {
+/// What the target's foreign keys say about each layout.
+struct ForeignKeys {
+    /// The layouts it references (itself excluded).
+    parents: Vec<Vec<usize>>,
+    /// It references itself (a thread of comments).
+    self_referencing: Vec<bool>,
+    /// Positions of its columns that are part of a foreign key.
+    columns: Vec<Vec<usize>>,
+}
+
+fn foreign_keys(client: &mut Client, schema: &str, layouts: &[Layout]) -> Result<ForeignKeys> {
     let rows = client
         .query(
-            "SELECT c.relname::text, p.relname::text FROM pg_constraint con \
+            "SELECT c.relname::text, p.relname::text, a.attname::text FROM pg_constraint con \
              JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
              JOIN pg_class p ON p.oid = con.confrelid \
-             WHERE con.contype = 'f' AND n.nspname = $1 AND con.conrelid <> con.confrelid",
+             CROSS JOIN LATERAL unnest(con.conkey) AS k(attnum) \
+             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum \
+             WHERE con.contype = 'f' AND n.nspname = $1",
             &[&schema],
         )
         .map_err(|e| Error::pg("reading the target's foreign keys", &e))?;
     let index_of = |name: &str| layouts.iter().position(|l| l.target_table == name);
-    let mut parents = vec![Vec::new(); layouts.len()];
+    let mut keys = ForeignKeys {
+        parents: vec![Vec::new(); layouts.len()],
+        self_referencing: vec![false; layouts.len()],
+        columns: vec![Vec::new(); layouts.len()],
+    };
     for row in rows {
-        let (child, parent): (String, String) = (row.get(0), row.get(1));
-        if let (Some(c), Some(p)) = (index_of(&child), index_of(&parent))
-            && c != p
-            && !parents[c].contains(&p)
+        let (child, parent, column): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+        let Some(c) = index_of(&child) else { continue };
+        if let Some(position) = layouts[c].columns.iter().position(|l| l.target == column)
+            && !keys.columns[c].contains(&position)
         {
-            parents[c].push(p);
+            keys.columns[c].push(position);
+        }
+        match index_of(&parent) {
+            Some(p) if p == c => keys.self_referencing[c] = true,
+            Some(p) if !keys.parents[c].contains(&p) => keys.parents[c].push(p),
+            _ => {}
         }
     }
-    Ok(parents)
+    Ok(keys)
 }
 
 /// Layout indexes parents first, the largest first among those ready

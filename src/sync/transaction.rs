@@ -38,6 +38,8 @@ pub struct Tables<'a> {
     /// Per layout: the layouts it references that come before it in `order`
     /// (a cycle is cut where `order` cuts it).
     pub parents: &'a [Vec<usize>],
+    /// Per layout: it references itself, so its new rows go in together.
+    pub self_referencing: &'a [bool],
     /// sqlite_sequence of AUTOINCREMENT tables: sequences move past it.
     pub floors: &'a [Option<i64>],
     pub stored: &'a HashMap<String, TableState>,
@@ -101,6 +103,7 @@ struct Progress {
     /// Rows of the gathered diff already written.
     updates: usize,
     inserts: usize,
+    moves: usize,
     /// Its last part arrived.
     complete: bool,
     /// Complete, and everything but the deletes written.
@@ -120,15 +123,20 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    /// Writes what is ready, parents first: the rows found since the last
-    /// call of every table whose parents are done, and the sequences and
-    /// fingerprints of those that are complete.
+    /// Writes what is ready, parents first. Updates that keep every
+    /// foreign key refer to rows the target has: written as found. New
+    /// rows wait for the table's parents (and, in a table that references
+    /// itself, for the whole table: one may refer to another found later).
+    /// Updates that change a foreign key come last, once the table is
+    /// complete, since they may refer to its new rows. Then sequences and
+    /// fingerprints.
     fn pump(&mut self, tx: &mut Transaction<'_>) -> Result<()> {
         let tables = self.tables;
         for &i in tables.order {
-            if self.progress[i].done || !tables.parents[i].iter().all(|&p| self.progress[p].done) {
+            if self.progress[i].done {
                 continue;
             }
+            let parents_done = tables.parents[i].iter().all(|&p| self.progress[p].done);
             let Some(d) = self.diffs.get_mut(&i) else { continue };
             let layout = &tables.layouts[i];
             let progress = &mut self.progress[i];
@@ -143,21 +151,30 @@ impl Writer<'_> {
                 )?;
                 progress.updates = d.updates.len();
             }
-            if progress.inserts < d.inserts.len() {
+            let inserts_ready = parents_done && (progress.complete || !tables.self_referencing[i]);
+            if inserts_ready && progress.inserts < d.inserts.len() {
                 apply::insert(tx, tables.schema, layout, &d.inserts[progress.inserts..])?;
                 progress.inserts = d.inserts.len();
+            }
+            let finishing = parents_done && progress.complete;
+            if finishing && progress.moves < d.moves.len() {
+                self.statements += 1;
+                apply::update(tx, tables.schema, layout, &d.moves[progress.moves..], self.statements)?;
+                progress.moves = d.moves.len();
             }
             if !self.keep_rows {
                 // Memory holds only what is not written yet (a round far
                 // behind its source can change millions of rows).
-                d.written_updates += d.updates.len() as u64;
-                d.written_inserts += d.inserts.len() as u64;
-                d.updates = Vec::new();
-                d.inserts = Vec::new();
+                d.written_updates += (progress.updates + progress.moves) as u64;
+                d.written_inserts += progress.inserts as u64;
+                d.updates.drain(..progress.updates);
+                d.moves.drain(..progress.moves);
+                d.inserts.drain(..progress.inserts);
                 progress.updates = 0;
+                progress.moves = 0;
                 progress.inserts = 0;
             }
-            if progress.complete {
+            if finishing {
                 if d.inserted() + d.updated() > 0 {
                     apply::move_sequences(tx, tables.schema, layout, tables.floors[i])?;
                 }
@@ -215,20 +232,24 @@ impl Writer<'_> {
             for &i in tables.order {
                 let Some(d) = self.diffs.get(&i) else { continue };
                 let layout = &tables.layouts[i];
-                match pass {
-                    Pass::Updates => {
-                        self.statements += 1;
-                        apply::update(&mut tx, tables.schema, layout, &d.updates, self.statements)?;
+                let rows = match pass {
+                    Pass::Updates => &d.updates,
+                    Pass::Moves => &d.moves,
+                    Pass::Inserts => {
+                        apply::insert(&mut tx, tables.schema, layout, &d.inserts)?;
+                        continue;
                     }
-                    Pass::Inserts => apply::insert(&mut tx, tables.schema, layout, &d.inserts)?,
-                    Pass::Deletes => {}
-                }
+                    Pass::Deletes => continue,
+                };
+                self.statements += 1;
+                apply::update(&mut tx, tables.schema, layout, rows, self.statements)?;
             }
         }
         for i in 0..tables.layouts.len() {
             self.progress[i] = Progress {
                 updates: self.diffs.get(&i).map_or(0, |d| d.updates.len()),
                 inserts: self.diffs.get(&i).map_or(0, |d| d.inserts.len()),
+                moves: self.diffs.get(&i).map_or(0, |d| d.moves.len()),
                 complete: true,
                 done: false,
             };
@@ -241,18 +262,22 @@ impl Writer<'_> {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Pass {
+    /// Updates that keep their foreign keys.
     Updates,
+    /// Updates that change one.
+    Moves,
     Inserts,
     Deletes,
 }
 
 /// Orders to write the round in when a unique value is still held by a
-/// row the round deletes. Rows moved to another parent are moved before
-/// the old parent goes (a cascade would take them), so updates come
-/// before deletes; then, for an update taking a freed value, deletes first.
-const AFTER_A_UNIQUE_CONFLICT: [[Pass; 3]; 2] = [
-    [Pass::Updates, Pass::Deletes, Pass::Inserts],
-    [Pass::Deletes, Pass::Updates, Pass::Inserts],
+/// row the round deletes. Rows moved to an existing parent are moved
+/// before the old parent goes (a cascade would take them), so updates
+/// come before deletes; then, for an update taking a freed value (or a
+/// row moved to a new parent), deletes first and moves last.
+const AFTER_A_UNIQUE_CONFLICT: [[Pass; 4]; 2] = [
+    [Pass::Updates, Pass::Moves, Pass::Deletes, Pass::Inserts],
+    [Pass::Deletes, Pass::Updates, Pass::Inserts, Pass::Moves],
 ];
 
 /// SQLSTATE unique_violation.
