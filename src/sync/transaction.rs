@@ -1,17 +1,16 @@
 //! The round's one transaction, written while the source is still being
-//! read: a table's inserts and updates go in as soon as they are found
-//! (large tables send them in parts) and the tables it references are
-//! written, so the target's writing overlaps the local reading instead of
-//! following it.
+//! read (large tables send their changes in parts), so the target's
+//! writing overlaps the local reading instead of following it.
 //!
-//! Order: inserts and updates parents first as diffs arrive, deletes
-//! children first at the end. A child moved to another parent is moved
-//! before its old parent goes, which an `ON DELETE CASCADE` would
-//! otherwise take with it. When a new row takes a unique value that a row
-//! deleted in the same round still holds, the round is written again in a
-//! fresh transaction with the deletes earlier (see
-//! [`AFTER_A_UNIQUE_CONFLICT`]); since rows are dropped once written, that
-//! takes a second reading of the source that keeps them. Every statement must touch
+//! Order ([`Writer::pump`]): updates that keep their foreign keys as soon
+//! as they are found; new rows once the tables they reference are
+//! written; updates that move a row to another parent after the table's
+//! new rows; deletes children first at the end. A child moved to another
+//! parent is moved before its old parent goes, which an `ON DELETE
+//! CASCADE` would otherwise take with it. When a row takes a unique value
+//! that a row deleted in the same round still holds, the round is read
+//! again keeping its rows and written in a fresh transaction in another
+//! order (see [`AFTER_A_UNIQUE_CONFLICT`]). Every statement must touch
 //! exactly the rows the comparison found (see [`apply`]); the target is at
 //! the previous snapshot until the commit.
 
@@ -303,7 +302,8 @@ pub fn write_as_they_come(
     };
     let mut started: Option<Instant> = None;
     // A unique value still held by a row this round deletes kills the
-    // transaction: the rest is only gathered, then written deletes first.
+    // transaction: the rest is only gathered, then written in another
+    // order (or, when rows were dropped, read again).
     let mut conflict: Option<Error> = None;
     // Readers that stop early (an error, Ctrl-C) leave tables out: such a
     // round must not commit.
