@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use common::*;
+use godwit::target::postgres::conn::ConnSpec;
 use rusqlite::Connection;
 
 const APP: &str = "
@@ -48,6 +49,21 @@ fn counts(summary: &serde_json::Value, table: &str) -> (u64, u64, u64) {
 fn verify_ok(source: &Path, target: &str) {
     let out = godwit(&["verify", source.to_str().unwrap(), "--to", target]);
     assert_exit(&out, 0);
+}
+
+/// A fresh target copied from `app` and synced once, so its fingerprints
+/// are recorded; with its URL.
+fn synced_copy(app: &Path, name: &str) -> (ConnSpec, String) {
+    let target = fresh_database(name);
+    let url = target.to_string();
+    assert_exit(&copy(app, &target, &[]), 0);
+    sync_json(app, &url);
+    (target, url)
+}
+
+/// The app writes to its SQLite file.
+fn app_writes(app: &Path, sql: &str) {
+    Connection::open(app).unwrap().execute_batch(sql).unwrap();
 }
 
 #[test]
@@ -143,10 +159,10 @@ fn a_data_only_target_is_synced_through_the_same_casts() {
         .unwrap();
     assert_exit(&copy(&app, &target, &["--data-only"]), 0);
     sync_json(&app, &url);
-    Connection::open(&app)
-        .unwrap()
-        .execute_batch("UPDATE events SET done = 1 WHERE id = 2; INSERT INTO events VALUES (3, 1704164647500, 0, 'c');")
-        .unwrap();
+    app_writes(
+        &app,
+        "UPDATE events SET done = 1 WHERE id = 2; INSERT INTO events VALUES (3, 1704164647500, 0, 'c');",
+    );
     let round = sync_json(&app, &url);
     assert_eq!(counts(&round, "events"), (1, 1, 0));
     assert_eq!(
@@ -303,20 +319,15 @@ fn cutover_holds_the_writers_and_everything_before_the_pause_arrives() {
 fn a_failed_round_leaves_the_target_at_the_previous_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let app = sqlite_file(dir.path(), "app.db", APP);
-    let target = fresh_database("sync_failed");
-    let url = target.to_string();
-    assert_exit(&copy(&app, &target, &[]), 0);
-    sync_json(&app, &url);
+    let (target, url) = synced_copy(&app, "sync_failed");
     // The target refuses one of the round's rows (applied after users).
     let mut pg = target.connect().unwrap();
     pg.batch_execute("ALTER TABLE posts ADD CONSTRAINT no_spam CHECK (body <> 'spam')")
         .unwrap();
-    Connection::open(&app)
-        .unwrap()
-        .execute_batch(
-            "UPDATE users SET name = 'changed' WHERE id = 1; INSERT INTO posts (user_id, body) VALUES (1, 'spam');",
-        )
-        .unwrap();
+    app_writes(
+        &app,
+        "UPDATE users SET name = 'changed' WHERE id = 1; INSERT INTO posts (user_id, body) VALUES (1, 'spam');",
+    );
     let out = godwit(&["sync", app.to_str().unwrap(), "--to", &url]);
     assert_exit(&out, 1);
     assert!(stderr(&out).contains("no_spam"), "{}", stderr(&out));
@@ -338,14 +349,11 @@ fn epoch_numbers_in_a_datetime_column_keep_the_copy_s_unit() {
         "CREATE TABLE visits (id INTEGER PRIMARY KEY, at DATETIME NOT NULL);
          INSERT INTO visits VALUES (1, 1704164645123), (2, 1704164646000);",
     );
-    let target = fresh_database("sync_epoch");
-    let url = target.to_string();
-    assert_exit(&copy(&app, &target, &[]), 0);
-    sync_json(&app, &url);
-    Connection::open(&app)
-        .unwrap()
-        .execute_batch("INSERT INTO visits VALUES (3, 1704164647250); UPDATE visits SET at = at + 1 WHERE id = 1;")
-        .unwrap();
+    let (target, url) = synced_copy(&app, "sync_epoch");
+    app_writes(
+        &app,
+        "INSERT INTO visits VALUES (3, 1704164647250); UPDATE visits SET at = at + 1 WHERE id = 1;",
+    );
     let round = sync_json(&app, &url);
     assert_eq!(counts(&round, "visits"), (1, 1, 0));
     assert_eq!(
@@ -374,10 +382,7 @@ INSERT INTO tasks VALUES (1, 1, 'moves'), (2, 1, 'goes with alpha'), (3, 2, 'sta
 fn moved_children_survive_their_old_parent_and_freed_unique_values_are_reused() {
     let dir = tempfile::tempdir().unwrap();
     let app = sqlite_file(dir.path(), "projects.db", PROJECTS);
-    let target = fresh_database("sync_moves");
-    let url = target.to_string();
-    assert_exit(&copy(&app, &target, &[]), 0);
-    sync_json(&app, &url);
+    let (target, url) = synced_copy(&app, "sync_moves");
     let db = Connection::open(&app).unwrap();
     db.execute_batch("PRAGMA foreign_keys = ON").unwrap();
 
@@ -444,21 +449,16 @@ fn a_large_table_is_written_in_parts_while_it_is_read() {
          WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 60000)
          INSERT INTO items SELECT i, 1 + i % 100, i FROM k;",
     );
-    let target = fresh_database("sync_parts");
-    let url = target.to_string();
-    assert_exit(&copy(&app, &target, &[]), 0);
-    sync_json(&app, &url);
-    Connection::open(&app)
-        .unwrap()
-        .execute_batch(
-            "INSERT INTO owners VALUES (101, 'new owner');
+    let (target, url) = synced_copy(&app, "sync_parts");
+    app_writes(
+        &app,
+        "INSERT INTO owners VALUES (101, 'new owner');
              UPDATE items SET n = -n WHERE id % 2 = 0;
              UPDATE items SET owner_id = 101 WHERE id % 10 = 5;
              DELETE FROM items WHERE id % 7 = 0 AND id % 2 = 1;
              WITH RECURSIVE k(i) AS (SELECT 60001 UNION ALL SELECT i + 1 FROM k WHERE i < 61000)
              INSERT INTO items SELECT i, 101, i FROM k;",
-        )
-        .unwrap();
+    );
     let round = sync_json(&app, &url);
     assert_eq!(counts(&round, "owners"), (1, 0, 0));
     // 30,000 updates keep their owner (written as found), 5,143 move to the
@@ -485,20 +485,15 @@ fn rows_pointing_at_rows_new_in_the_same_table_arrive_together() {
          WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 40000)
          INSERT INTO comments SELECT i, CASE WHEN i > 1 THEN i - 1 END, 'c' || i FROM k;",
     );
-    let target = fresh_database("sync_threads");
-    let url = target.to_string();
-    assert_exit(&copy(&app, &target, &[]), 0);
-    sync_json(&app, &url);
-    Connection::open(&app)
-        .unwrap()
-        .execute_batch(
-            "UPDATE comments SET body = body || '!' WHERE id % 3 = 0;
+    let (target, url) = synced_copy(&app, "sync_threads");
+    app_writes(
+        &app,
+        "UPDATE comments SET body = body || '!' WHERE id % 3 = 0;
              INSERT INTO comments VALUES (50000, NULL, 'new root');
              UPDATE comments SET parent_id = 50000 WHERE id = 5;
              INSERT INTO comments VALUES (50001, 50000, 'new reply');
              INSERT INTO comments VALUES (40001, 50001, 'answers a newer comment');",
-        )
-        .unwrap();
+    );
     let round = sync_json(&app, &url);
     assert_eq!(counts(&round, "comments"), (3, 13334, 0));
     assert_eq!(
