@@ -1,9 +1,13 @@
-//! Raw flags, as clap parses them. Shared groups are flattened into the
-//! commands that use them so that every command spells a flag the same way.
+//! Raw flags, as clap parses them: the command line and the flags of
+//! copy, plan and local. The groups several commands flatten live in
+//! connect.rs and groups.rs, so every command spells a flag the same way.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use super::connect::TargetArgs;
+use super::groups::{MappingArgs, OutputArgs};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -68,78 +72,6 @@ pub enum Command {
     /// constraint is left as it is. The report shows dead tuples and sizes before and after.
     #[command(after_help = crate::cli::maintain::MAINTAIN_EXIT_CODES)]
     Maintain(crate::cli::maintain::MaintainArgs),
-}
-
-/// Where the data goes.
-#[derive(Debug, Clone, Args)]
-pub struct TargetArgs {
-    /// Target database: a postgresql:// URL or a key=value string. PG* variables and .pgpass
-    /// fill the gaps. Without it (and without DATABASE_URL) godwit uses its local cluster,
-    /// starting it if needed.
-    #[arg(
-        long,
-        visible_alias = "database-url",
-        value_name = "URL",
-        env = "DATABASE_URL",
-        hide_env_values = true
-    )]
-    pub to: Option<String>,
-
-    #[command(flatten)]
-    pub connect: ConnectArgs,
-
-    /// Target schema.
-    #[arg(long, value_name = "NAME", default_value = "public")]
-    pub schema: String,
-}
-
-/// How long to wait for a server that is not accepting connections yet.
-#[derive(Debug, Clone, Args)]
-pub struct ConnectArgs {
-    /// How long to wait for a server that refuses connections, is starting up or shutting down
-    /// (a restart), retrying with backoff, e.g. 30s or 2min.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    pub connect_timeout: std::time::Duration,
-}
-
-/// For clap: `30s`, `5min`, or seconds.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    crate::units::parse_duration(text)
-}
-
-/// How the source is read and mapped.
-#[derive(Debug, Clone, Args)]
-pub struct MappingArgs {
-    /// Config file with casts, renames and skipped tables. Defaults to ./godwit.toml when present.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-
-    /// How table and column names are spelled in PostgreSQL.
-    #[arg(long, value_enum, default_value_t = IdentifierStyle::Exact)]
-    pub identifiers: IdentifierStyle,
-}
-
-/// `--identifiers`, resolved into [`crate::plan::IdentifierStyle`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum IdentifierStyle {
-    /// Keep the exact spelling and case, quoted where needed.
-    Exact,
-    /// Lower-case every name.
-    Lower,
-    /// Lower snake_case: CamelCase becomes camel_case.
-    Snake,
-}
-
-/// How results are shown.
-#[derive(Debug, Clone, Args)]
-pub struct OutputArgs {
-    /// Print a machine-readable JSON summary on stdout.
-    #[arg(long)]
-    pub json: bool,
-
-    /// Only errors and the summary.
-    #[arg(long, short)]
-    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -238,41 +170,11 @@ pub enum LocalAction {
     Url,
 }
 
-impl From<IdentifierStyle> for crate::plan::IdentifierStyle {
-    fn from(style: IdentifierStyle) -> Self {
-        match style {
-            IdentifierStyle::Exact => Self::Exact,
-            IdentifierStyle::Lower => Self::Lower,
-            IdentifierStyle::Snake => Self::Snake,
-        }
-    }
-}
-
 impl From<OnError> for crate::load::OnError {
     fn from(mode: OnError) -> Self {
         match mode {
             OnError::Stop => Self::Stop,
             OnError::Skip => Self::Skip,
         }
-    }
-}
-
-impl OutputArgs {
-    pub fn options(&self) -> crate::report::ReportOptions {
-        crate::report::ReportOptions {
-            json: self.json,
-            quiet: self.quiet,
-        }
-    }
-}
-
-impl MappingArgs {
-    /// Loads the config file and resolves the mapping into `schema`.
-    pub fn resolve(&self, schema: &str) -> crate::error::Result<crate::prepare::Mapping> {
-        Ok(crate::prepare::Mapping {
-            config: crate::config::Config::load(self.config.as_deref())?,
-            schema: schema.to_string(),
-            identifiers: self.identifiers.into(),
-        })
     }
 }

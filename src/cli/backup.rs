@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 
 use crate::backup::retention::Policy;
 use crate::backup::{self, BackupOptions, CheckOutcome, RestoreOptions};
-use crate::cli::args::OutputArgs;
+use crate::cli::groups::OutputArgs;
 use crate::error::{Error, ExitCode, Result};
 use crate::postgres::conn::ConnSpec;
 use crate::report::Reporter;
@@ -57,7 +57,7 @@ pub struct CreateArgs {
     pub to: Option<String>,
 
     #[command(flatten)]
-    pub connect: super::args::ConnectArgs,
+    pub connect: super::connect::ConnectArgs,
 
     #[command(flatten)]
     pub location: LocationArgs,
@@ -149,7 +149,7 @@ pub struct VerifyArgs {
     pub to: Option<String>,
 
     #[command(flatten)]
-    pub connect: super::args::ConnectArgs,
+    pub connect: super::connect::ConnectArgs,
 
     #[command(flatten)]
     pub restore: RestoreFlags,
@@ -193,7 +193,7 @@ pub struct RestoreArgs {
     pub to: Option<String>,
 
     #[command(flatten)]
-    pub connect: super::args::ConnectArgs,
+    pub connect: super::connect::ConnectArgs,
 
     /// Replace a target database that already has tables.
     #[arg(long)]
@@ -218,7 +218,7 @@ fn location(args: &LocationArgs) -> Result<&str> {
 }
 
 /// The target, waiting for a restarting server up to `--connect-timeout`.
-fn connection(to: Option<&str>, connect: &super::args::ConnectArgs, what: &str) -> Result<ConnSpec> {
+fn connection(to: Option<&str>, connect: &super::connect::ConnectArgs, what: &str) -> Result<ConnSpec> {
     let url = to.ok_or_else(|| Error::Usage(format!("--to URL (or DATABASE_URL) is required: {what}")))?;
     Ok(ConnSpec::parse(url)?.with_retry(connect.connect_timeout, super::connect::wait_on_stderr()))
 }

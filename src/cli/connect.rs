@@ -2,7 +2,8 @@
 //! reads it), else godwit's local cluster; waiting for a restarting server is
 //! said on stderr.
 
-use crate::cli::args::TargetArgs;
+use clap::Args;
+
 use crate::error::Result;
 use crate::postgres::conn::{ConnSpec, WaitNotice};
 use crate::report::{Event, Reporter};
@@ -33,4 +34,41 @@ pub fn resolve_url(to: Option<&str>, connect_timeout: std::time::Duration, repor
 /// whose stdout stays one document).
 pub fn wait_on_stderr() -> std::sync::Arc<dyn Fn(&WaitNotice) + Send + Sync> {
     std::sync::Arc::new(|notice: &WaitNotice| eprintln!("{notice}"))
+}
+
+/// Where the data goes.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// Target database: a postgresql:// URL or a key=value string. PG* variables and .pgpass
+    /// fill the gaps. Without it (and without DATABASE_URL) godwit uses its local cluster,
+    /// starting it if needed.
+    #[arg(
+        long,
+        visible_alias = "database-url",
+        value_name = "URL",
+        env = "DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub to: Option<String>,
+
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+
+    /// Target schema.
+    #[arg(long, value_name = "NAME", default_value = "public")]
+    pub schema: String,
+}
+
+/// How long to wait for a server that is not accepting connections yet.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    /// How long to wait for a server that refuses connections, is starting up or shutting down
+    /// (a restart), retrying with backoff, e.g. 30s or 2min.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: std::time::Duration,
+}
+
+/// For clap: `30s`, `5min`, or seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::units::parse_duration(text)
 }

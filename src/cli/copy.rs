@@ -49,10 +49,10 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
         jobs,
     };
     let outcome = if args.data_only {
-        load::data_only::copy(source, &schema, plan, &options, args.truncate, reporter)?
+        load::data_only::load_into_existing_tables(source, &schema, plan, &options, args.truncate, reporter)?
     } else {
         let replan = |table: &str| replan_table(source, &mapping, table);
-        load::copy(source, plan, &replan, &options, reporter)?
+        load::copy_schema_and_data(source, plan, &replan, &options, reporter)?
     };
     let review = outcome.review;
     reporter.emit(Event::CopyFinished(outcome.summary));
@@ -99,7 +99,7 @@ fn run_reverse(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
         path: PathBuf::from(path),
         replace: args.replace,
     };
-    let outcome = crate::reverse::copy(&options, reporter)?;
+    let outcome = crate::reverse::copy_to_sqlite(&options, reporter)?;
     reporter.emit(Event::CopyFinished(outcome.summary));
     if args.verify {
         let written = crate::source::open(&format!("sqlite:{path}"))?;

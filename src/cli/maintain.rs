@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::cli::args::ConnectArgs;
+use crate::cli::connect::ConnectArgs;
 use crate::cli::required_target;
 use crate::error::{ExitCode, Result};
 use crate::maintain::{self, MaintainOptions, output};

@@ -91,7 +91,7 @@ pub struct CommonArgs {
     pub database_url: Option<String>,
 
     #[command(flatten)]
-    pub connect: super::args::ConnectArgs,
+    pub connect: super::connect::ConnectArgs,
 
     /// Directory holding the migration files.
     #[arg(long, value_name = "DIR", default_value = "migrations")]

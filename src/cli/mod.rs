@@ -6,6 +6,7 @@ pub mod args;
 pub mod backup;
 pub mod connect;
 pub(crate) mod copy;
+pub mod groups;
 pub mod health;
 pub mod inspect;
 mod local;
@@ -15,8 +16,10 @@ mod plan;
 mod sync;
 mod verify;
 
-pub use args::{Cli, Command, OutputArgs, TargetArgs};
+pub use args::{Cli, Command};
+pub use connect::TargetArgs;
 pub use connect::resolve_target;
+pub use groups::OutputArgs;
 
 use clap::Parser;
 

@@ -2,7 +2,8 @@
 
 use clap::Args;
 
-use super::args::{MappingArgs, OutputArgs, TargetArgs};
+use super::connect::TargetArgs;
+use super::groups::{MappingArgs, OutputArgs};
 use crate::error::{ExitCode, Result};
 use crate::report::{Event, Reporter};
 use crate::sync::{self, SyncOptions};

@@ -2,7 +2,8 @@
 
 use clap::Args;
 
-use super::args::{MappingArgs, OutputArgs, TargetArgs};
+use super::connect::TargetArgs;
+use super::groups::{MappingArgs, OutputArgs};
 use crate::error::{ExitCode, Result};
 use crate::report::Reporter;
 use crate::verify::{self, VerifyOptions};
