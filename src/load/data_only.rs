@@ -30,7 +30,7 @@ struct TargetForeignKey {
     deferrable: bool,
 }
 
-pub fn copy(
+pub fn load_into_existing_tables(
     source: &dyn Source,
     schema: &SourceSchema,
     mut plan: Plan,

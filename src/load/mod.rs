@@ -78,7 +78,7 @@ enum Task {
 }
 
 /// Runs a schema-and-data copy.
-pub fn copy(
+pub fn copy_schema_and_data(
     source: &dyn Source,
     mut plan: Plan,
     replan: &Replan<'_>,

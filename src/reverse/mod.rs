@@ -73,7 +73,7 @@ struct JobColumn {
     restore: Option<Restore>,
 }
 
-pub fn copy(options: &ReverseOptions, reporter: &Reporter) -> Result<ReverseOutcome> {
+pub fn copy_to_sqlite(options: &ReverseOptions, reporter: &Reporter) -> Result<ReverseOutcome> {
     let started = Instant::now();
     if options.path.exists() && !options.replace {
         return Err(Error::TargetExists(format!(
