@@ -57,6 +57,17 @@ fn source_count(app: &Path, sql: &str) -> i64 {
     Connection::open(app).unwrap().query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
+/// Removes the fingerprints the copy recorded, as for a target loaded by
+/// `copy --data-only` or by an earlier godwit: the first round then has
+/// none to start from and must compare every key.
+fn without_fingerprints(target: &godwit::target::postgres::conn::ConnSpec) {
+    target
+        .connect()
+        .unwrap()
+        .batch_execute("DELETE FROM godwit.sync_buckets; DELETE FROM godwit.sync_tables")
+        .unwrap();
+}
+
 /// The round that follows `first` finds nothing and writes nothing, and
 /// verify agrees: the fingerprints hold what the target holds.
 fn settled(app: &Path, url: &str) {
@@ -104,6 +115,7 @@ fn the_first_sync_deletes_every_row_gone_from_a_composite_key_junction_table() {
     let target = fresh_database("diverge_junction");
     let url = target.to_string();
     assert_exit(&copy(&app, &target, &[]), 0);
+    without_fingerprints(&target);
 
     // 50 rows by rowid, spread across the key space.
     let db = Connection::open(&app).unwrap();
@@ -151,6 +163,7 @@ fn a_playlist_emptied_before_the_first_sync_is_emptied_in_the_target() {
     let target = fresh_database("diverge_chinook");
     let url = target.to_string();
     assert_exit(&copy(&app, &target, &[]), 0);
+    without_fingerprints(&target);
     let before = source_count(&app, "SELECT count(*) FROM PlaylistTrack");
     app_writes(
         &app,
@@ -194,6 +207,7 @@ fn rows_deleted_in_whole_ranges_and_past_the_last_key_before_the_first_sync_are_
     let target = fresh_database("diverge_ranges");
     let url = target.to_string();
     assert_exit(&copy(&app, &target, &[]), 0);
+    without_fingerprints(&target);
     app_writes(
         &app,
         "DELETE FROM items WHERE id BETWEEN 1 AND 100;
@@ -233,6 +247,7 @@ fn text_keys_whose_order_differs_between_sqlite_and_postgresql_are_synced() {
     let target = fresh_database("diverge_text");
     let url = target.to_string();
     assert_exit(&copy(&app, &target, &[]), 0);
+    without_fingerprints(&target);
     app_writes(
         &app,
         "DELETE FROM tags WHERE uses % 97 = 0;
@@ -260,6 +275,7 @@ fn an_integer_key_holding_text_digits_is_synced() {
     let target = fresh_database("diverge_mixed");
     let url = target.to_string();
     assert_exit(&copy(&app, &target, &[]), 0);
+    without_fingerprints(&target);
     app_writes(
         &app,
         "DELETE FROM events WHERE id IN ('1000', 1001, 1002);
@@ -269,5 +285,75 @@ fn an_integer_key_holding_text_digits_is_synced() {
     let first = sync_json(&app, &url);
     let summary = format!("{first}");
     assert_eq!(counts(&first, "events"), (2, 1, 3), "{summary}");
+    settled(&app, &url);
+}
+
+#[test]
+fn the_first_sync_after_a_copy_compares_only_what_changed_since_the_copy() {
+    // The copy records each key range's fingerprint with the rows: the
+    // first round is as cheap as any later one, and as exact.
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("chinook.db");
+    std::fs::copy(chinook(), &app).unwrap();
+    let target = fresh_database("seeded_chinook");
+    let url = target.to_string();
+    assert_exit(&copy(&app, &target, &[]), 0);
+    let quiet = sync_json(&app, &url);
+    assert_eq!(quiet["ranges_read"], 0, "{quiet}");
+    assert_eq!(quiet["wrote"], false, "{quiet}");
+
+    app_writes(
+        &app,
+        "DELETE FROM PlaylistTrack WHERE PlaylistId IN (9, 18);
+         UPDATE Track SET Name = 'renamed' WHERE TrackId = 5;
+         INSERT INTO Genre VALUES (99, 'new');
+         DELETE FROM InvoiceLine WHERE InvoiceLineId IN (1, 2240);",
+    );
+    let first = sync_json(&app, &url);
+    assert_eq!(counts(&first, "PlaylistTrack"), (0, 0, 2), "{first}");
+    assert_eq!(counts(&first, "Track"), (0, 1, 0), "{first}");
+    assert_eq!(counts(&first, "InvoiceLine"), (0, 0, 2), "{first}");
+    assert_eq!(counts(&first, "Genre"), (1, 0, 0), "{first}");
+    assert!(first["ranges_read"].as_u64().unwrap() <= 6, "{first}");
+    settled(&app, &url);
+}
+
+#[test]
+fn a_table_the_copy_left_rows_out_of_starts_without_fingerprints() {
+    // --on-error skip: the target lacks the rejected row, so no
+    // fingerprint may claim it holds the table; the first round compares
+    // that table whole and finds the row (which still does not fit).
+    let dir = tempfile::tempdir().unwrap();
+    let app = sqlite_file(
+        dir.path(),
+        "app.db",
+        "CREATE TABLE scores (id INTEGER PRIMARY KEY, points INTEGER NOT NULL);
+         CREATE TABLE names (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500)
+         INSERT INTO scores SELECT i, i FROM n;
+         INSERT INTO names SELECT id, 'name ' || id FROM scores;
+         UPDATE scores SET points = 'lots' WHERE id = 250;",
+    );
+    let target = fresh_database("seeded_skip");
+    let url = target.to_string();
+    assert_exit(&copy(&app, &target, &["--on-error", "skip"]), 3);
+    assert_eq!(
+        value(
+            &target,
+            "SELECT count(*) AS a FROM godwit.sync_tables WHERE name = 'scores'"
+        ),
+        "0"
+    );
+    assert_eq!(
+        value(
+            &target,
+            "SELECT count(*) AS a FROM godwit.sync_tables WHERE name = 'names'"
+        ),
+        "1"
+    );
+    app_writes(&app, "UPDATE scores SET points = 250 WHERE id = 250;");
+    let first = sync_json(&app, &url);
+    assert_eq!(counts(&first, "scores"), (1, 0, 0), "{first}");
+    assert_eq!(counts(&first, "names"), (0, 0, 0), "{first}");
     settled(&app, &url);
 }

@@ -171,7 +171,7 @@ pub fn diff_table(reader: &mut dyn Reader, pg: &mut Client, work: &Work<'_>) -> 
 
 // ---- raw rows: the source's values as read, for fingerprints ------------
 
-fn push_raw(out: &mut Vec<u8>, value: ValueRef<'_>) {
+pub(crate) fn push_raw(out: &mut Vec<u8>, value: ValueRef<'_>) {
     match value {
         ValueRef::Null => out.push(0),
         ValueRef::Integer(i) => {
@@ -589,13 +589,19 @@ fn initial_width(reader: &mut dyn Reader, layout: &Layout) -> Result<i64> {
     if !layout.rowid_key {
         return Ok(1);
     }
-    let Some((lo, hi)) = reader.rowid_bounds(&layout.source_table)? else {
-        return Ok(ROWS_PER_BUCKET);
+    Ok(width_for(reader.rowid_bounds(&layout.source_table)?, layout.row_count))
+}
+
+/// The width giving about [`ROWS_PER_BUCKET`] rows per bucket to a table
+/// of `rows` rows whose rowids span `bounds`.
+pub(crate) fn width_for(bounds: Option<(i64, i64)>, rows: u64) -> i64 {
+    let Some((lo, hi)) = bounds else {
+        return ROWS_PER_BUCKET;
     };
     let span = i128::from(hi) - i128::from(lo) + 1;
-    let rows = i128::from(layout.row_count.max(1));
+    let rows = i128::from(rows.max(1));
     let width = (span * i128::from(ROWS_PER_BUCKET) / rows).max(1);
-    Ok(i64::try_from(width).unwrap_or(i64::MAX / 2))
+    i64::try_from(width).unwrap_or(i64::MAX / 2)
 }
 
 /// Compares changed buckets with the target's rows in the same key ranges.

@@ -12,6 +12,7 @@ pub mod apply;
 pub mod cutover;
 pub mod diff;
 pub mod retry;
+pub mod seed;
 pub mod state;
 pub mod transaction;
 
@@ -443,7 +444,7 @@ impl<'a> Syncer<'a> {
 }
 
 /// The layout a table's fingerprints were taken with.
-fn signature(layout: &Layout) -> String {
+pub(crate) fn signature(layout: &Layout) -> String {
     let columns: Vec<String> = layout
         .columns
         .iter()
