@@ -60,7 +60,7 @@ fn source_count(app: &Path, sql: &str) -> i64 {
 /// Removes the fingerprints the copy recorded, as for a target loaded by
 /// `copy --data-only` or by an earlier godwit: the first round then has
 /// none to start from and must compare every key.
-fn without_fingerprints(target: &godwit::target::postgres::conn::ConnSpec) {
+fn without_fingerprints(target: &godwit::postgres::conn::ConnSpec) {
     target
         .connect()
         .unwrap()

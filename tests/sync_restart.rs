@@ -12,7 +12,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use godwit::target::postgres::conn::ConnSpec;
+use godwit::postgres::conn::ConnSpec;
 use rusqlite::Connection;
 
 /// A cluster of the test's own, stopped when the test ends.
