@@ -11,6 +11,7 @@
 pub mod apply;
 pub mod cutover;
 pub mod diff;
+mod report;
 pub mod retry;
 pub mod seed;
 pub mod state;

@@ -110,9 +110,14 @@ pub fn retrying<T>(
 /// The parts of an error a message needs (errors are not Clone).
 fn clone_of(error: &Error) -> Error {
     match error {
-        Error::Postgres { context, message } => Error::Postgres {
+        Error::Postgres {
+            context,
+            message,
+            sqlstate,
+        } => Error::Postgres {
             context: context.clone(),
             message: message.clone(),
+            sqlstate: sqlstate.clone(),
         },
         other => Error::Other(other.to_string()),
     }
@@ -128,9 +133,14 @@ fn gave_up(first: Error, last: Option<&Error>, command: &str) -> Error {
     let next = format!("run `{command}` again once PostgreSQL accepts connections; it picks up from either");
     let then = last.map(|e| format!("\n  then: {e}")).unwrap_or_default();
     match first {
-        Error::Postgres { context, message } => Error::Postgres {
+        Error::Postgres {
+            context,
+            message,
+            sqlstate,
+        } => Error::Postgres {
             context: format!("lost the connection to PostgreSQL during the sync round, {context}"),
             message: format!("{message}{then}\n  {state}\n  next: {next}"),
+            sqlstate,
         },
         other => Error::Other(format!(
             "lost the connection to PostgreSQL during the sync round: {other}{then}\n  {state}\n  next: {next}"
@@ -147,16 +157,19 @@ mod tests {
         let shutdown = Error::Postgres {
             context: "reading target table t".into(),
             message: "terminating connection due to administrator command (57P01)".into(),
+            sqlstate: Some("57P01".into()),
         };
         assert!(connection_lost(&shutdown));
         let closed = Error::Postgres {
             context: "committing the round".into(),
             message: "connection closed".into(),
+            sqlstate: None,
         };
         assert!(connection_lost(&closed));
         let unique = Error::Postgres {
             context: "writing t".into(),
             message: "duplicate key value violates unique constraint \"t_pkey\" (23505)".into(),
+            sqlstate: Some("23505".into()),
         };
         assert!(!connection_lost(&unique));
         assert!(!connection_lost(&Error::Other("connection closed".into())));
@@ -167,11 +180,13 @@ mod tests {
         let refused = Error::Postgres {
             context: "connecting to postgresql://h/db".into(),
             message: "connection refused; gave up after 10s".into(),
+            sqlstate: None,
         };
         let e = gave_up(
             Error::Postgres {
                 context: "reading target table t".into(),
                 message: "terminating connection due to administrator command (57P01)".into(),
+                sqlstate: Some("57P01".into()),
             },
             Some(&refused),
             "godwit sync app.db --to URL",
