@@ -109,6 +109,7 @@ pub fn load_into_existing_tables(
                 },
                 &progress,
                 &rejects,
+                None,
                 &interrupt::requested,
             )
             .map_err(|e| explain_load_error(e, &table.target))?;

@@ -22,6 +22,7 @@ use crate::postgres::conn::{ConnSpec, describe_pg_error, quote_ident};
 use crate::postgres::ddl;
 use crate::report::{CopySummary, Event, Reporter, TableSummary, interrupt};
 use crate::source::{Reader, RowidRange, Source};
+use crate::sync::seed::TableSeed;
 use queue::TaskQueue;
 use rejects::RejectSink;
 use worker::{Chunk, ChunkOutcome, CopyMode, TableCopy, TableProgress, copy_chunk};
@@ -122,6 +123,7 @@ pub fn copy_schema_and_data(
             &staging_schema,
             &replaced,
             recorded,
+            &loaded.fingerprints,
             reporter,
         )
         .map(|views_failed| (loaded, views_failed))
@@ -192,6 +194,21 @@ struct Loaded {
     rejects_file: Option<PathBuf>,
     not_valid: Vec<String>,
     not_migrated: Vec<String>,
+    /// Per table, the fingerprints sync will start from (see `sync::seed`).
+    fingerprints: Vec<Option<TableSeed>>,
+}
+
+/// A table's fingerprints, taken while it is copied.
+fn seed_of(
+    source: &dyn Source,
+    reader: &mut dyn Reader,
+    schema: &str,
+    table: &TablePlan,
+    plain_generated: &[String],
+) -> Result<Option<TableSeed>> {
+    let copy = TableCopy::new(schema, table, plain_generated);
+    let copied: Vec<String> = copy.columns.iter().map(|c| c.source.clone()).collect();
+    TableSeed::new(table, &copied, source.ordered_scans(), reader)
 }
 
 /// Re-plans one source table after profiling its values, for a table
@@ -231,6 +248,12 @@ fn load_into_staging(
         .map(|_| connect_worker(&options.target))
         .collect::<Result<_>>()?;
     let mut progress: Vec<TableProgress> = plan.tables.iter().map(|_| TableProgress::default()).collect();
+    let mut fingerprints: Vec<Option<TableSeed>> = plan
+        .tables
+        .iter()
+        .zip(&plain_generated)
+        .map(|(t, plain)| seed_of(source, readers[0].as_mut(), schema, t, plain))
+        .collect::<Result<_>>()?;
     let rejects = RejectSink::new(options.on_error, options.rejects_path.clone());
     reporter.emit(Event::Phase(format!(
         "copying data with {jobs} readers and COPY connections"
@@ -247,6 +270,7 @@ fn load_into_staging(
             &mut readers,
             &mut pgs,
             &progress,
+            &fingerprints,
             &rejects,
             reporter,
         )?;
@@ -275,6 +299,7 @@ fn load_into_staging(
                 "dropping a staging table",
             )?;
             plain_generated[i] = create_table(control, schema, &fresh, &mut not_migrated)?;
+            fingerprints[i] = seed_of(source, readers[0].as_mut(), schema, &fresh, &plain_generated[i])?;
             plan.tables[i] = fresh;
             progress[i] = TableProgress::default();
             round.push(i);
@@ -395,6 +420,7 @@ fn load_into_staging(
         rejects_file: rejects.finish()?,
         not_valid,
         not_migrated,
+        fingerprints,
     })
 }
 
@@ -410,6 +436,7 @@ fn copy_round(
     readers: &mut [Box<dyn Reader>],
     pgs: &mut [Client],
     progress: &[TableProgress],
+    fingerprints: &[Option<TableSeed>],
     rejects: &RejectSink,
     reporter: &Reporter,
 ) -> Result<Vec<(usize, String, String)>> {
@@ -461,7 +488,16 @@ fn copy_round(
                 } else {
                     CopyMode::Plain
                 };
-                let outcome = copy_chunk(reader, pg, &copies[table], Chunk { range, mode }, p, rejects, &stop)?;
+                let outcome = copy_chunk(
+                    reader,
+                    pg,
+                    &copies[table],
+                    Chunk { range, mode },
+                    p,
+                    rejects,
+                    fingerprints[table].as_ref(),
+                    &stop,
+                )?;
                 if let ChunkOutcome::Unforeseen { column, why } = outcome {
                     let mut slot = p.unforeseen.lock().unwrap_or_else(|e| e.into_inner());
                     slot.get_or_insert((column, why));
@@ -822,6 +858,7 @@ fn restart_identity(control: &mut Client, schema: &str, table: &TablePlan) -> Re
 /// The final transaction: drop what --replace replaces, move the staged
 /// tables into the target schema, create the views. Returns the views that
 /// could not be translated.
+#[allow(clippy::too_many_arguments)]
 fn publish(
     control: &mut Client,
     plan: &Plan,
@@ -829,6 +866,7 @@ fn publish(
     staging_schema: &str,
     replaced: &[(String, char)],
     recorded: Result<Vec<origin::TableOrigin>>,
+    fingerprints: &[Option<TableSeed>],
     reporter: &Reporter,
 ) -> Result<Vec<String>> {
     reporter.emit(Event::Phase(format!("publishing into schema {}", options.schema)));
@@ -902,6 +940,10 @@ fn publish(
     };
     if let Some(note) = note {
         reporter.emit(Event::Info(format!("note: {note}")));
+    }
+    // With the rows they describe: sync's first round starts from them.
+    for (table, seed) in plan.tables.iter().zip(fingerprints) {
+        TableSeed::record(seed.as_ref(), table, &mut tx, &options.schema)?;
     }
     tx.batch_execute(&format!("DROP SCHEMA {} CASCADE", quote_ident(staging_schema)))
         .map_err(|e| Error::pg("dropping the staging schema", &e))?;

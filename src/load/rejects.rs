@@ -90,15 +90,4 @@ pub fn key_text(key: &serde_json::Map<String, serde_json::Value>) -> String {
         .join(", ")
 }
 
-/// A source value as JSON, the way the reject file writes keys (and verify
-/// reports the same rows): blobs as hex.
-pub fn json_of(value: crate::source::ValueRef<'_>) -> serde_json::Value {
-    use crate::source::ValueRef;
-    match value {
-        ValueRef::Null => serde_json::Value::Null,
-        ValueRef::Integer(i) => i.into(),
-        ValueRef::Real(f) => serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, serde_json::Value::Number),
-        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
-        ValueRef::Blob(b) => b.iter().map(|x| format!("{x:02x}")).collect::<String>().into(),
-    }
-}
+pub use crate::source::json_of;

@@ -15,6 +15,7 @@ use crate::postgres::copy::{BinaryCopy, FLUSH_BYTES, copy_statement};
 use crate::postgres::encode::{Scratch, encode_value};
 use crate::source::preview::value_preview;
 use crate::source::{Flow, Reader, Row, RowidRange, Scan, Selected, ValueRef};
+use crate::sync::seed::{ChunkSeed, TableSeed};
 
 /// Live counters for one table, read by the progress ticker.
 #[derive(Default)]
@@ -118,6 +119,7 @@ pub struct Chunk {
 }
 
 /// Copies one chunk of one table.
+#[allow(clippy::too_many_arguments)]
 pub fn copy_chunk(
     reader: &mut dyn Reader,
     pg: &mut Client,
@@ -125,6 +127,7 @@ pub fn copy_chunk(
     chunk: Chunk,
     progress: &TableProgress,
     rejects: &RejectSink,
+    seed: Option<&TableSeed>,
     should_stop: &dyn Fn() -> bool,
 ) -> Result<ChunkOutcome> {
     let freeze = chunk.mode == CopyMode::Freeze;
@@ -140,9 +143,24 @@ pub fn copy_chunk(
         rowids: chunk.range,
         order_by: None,
     };
-    let outcome = stream_rows(reader, &scan, &mut copy, table, progress, rejects, should_stop);
+    let mut fingerprints = seed.map(TableSeed::chunk);
+    let outcome = stream_rows(
+        reader,
+        &scan,
+        &mut copy,
+        table,
+        progress,
+        rejects,
+        fingerprints.as_mut(),
+        should_stop,
+    );
     let finished = match outcome {
-        Ok(ChunkOutcome::Copied) => copy.finish().map(|_| ChunkOutcome::Copied),
+        Ok(ChunkOutcome::Copied) => copy.finish().map(|_| {
+            if let Some(f) = fingerprints {
+                f.finish();
+            }
+            ChunkOutcome::Copied
+        }),
         other => {
             copy.abort();
             other
@@ -161,6 +179,7 @@ pub fn copy_chunk(
 }
 
 /// Encodes rows into the COPY until the chunk ends or a value stops it.
+#[allow(clippy::too_many_arguments)]
 fn stream_rows(
     reader: &mut dyn Reader,
     scan: &Scan<'_>,
@@ -168,6 +187,7 @@ fn stream_rows(
     table: &TableCopy<'_>,
     progress: &TableProgress,
     rejects: &RejectSink,
+    mut fingerprints: Option<&mut ChunkSeed<'_>>,
     should_stop: &dyn Fn() -> bool,
 ) -> Result<ChunkOutcome> {
     let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_BYTES + 64 * 1024);
@@ -209,6 +229,12 @@ fn stream_rows(
                 }
                 rejected = Some((table.columns[i].source.clone(), reason, value_preview(value)));
                 break;
+            }
+        }
+        if let Some(f) = fingerprints.as_deref_mut() {
+            match rejected {
+                None => f.row(row),
+                Some(_) => f.left_out(),
             }
         }
         match rejected {

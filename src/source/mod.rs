@@ -465,3 +465,15 @@ pub fn open_with(spec: &str, options: &documents::DocumentOptions) -> Result<Box
         )),
     }
 }
+
+/// A source value as JSON, the way the reject file writes keys (and verify
+/// reports the same rows): blobs as hex.
+pub fn json_of(value: ValueRef<'_>) -> serde_json::Value {
+    match value {
+        ValueRef::Null => serde_json::Value::Null,
+        ValueRef::Integer(i) => i.into(),
+        ValueRef::Real(f) => serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, serde_json::Value::Number),
+        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
+        ValueRef::Blob(b) => b.iter().map(|x| format!("{x:02x}")).collect::<String>().into(),
+    }
+}

@@ -59,7 +59,11 @@ pub fn run(
     options: &SyncOptions,
     reporter: &Reporter,
 ) -> Result<CutoverSummary> {
-    let mut syncer = Syncer::prepare(source, mapping, options, reporter)?;
+    let rerun = format!("godwit cutover {} --to {}", source.display_name(), options.target);
+    let mut syncer = crate::sync::retry::retrying(reporter, &rerun, &mut 0, || {
+        Syncer::prepare(source, mapping, options, reporter)
+    })?;
+    syncer.rerun_with(rerun);
     let mut rounds = Vec::new();
     for _ in 0..MAX_ROUNDS {
         let (summary, _) = syncer.round(None, reporter)?;

@@ -17,11 +17,11 @@ use std::io::{BufReader, Read};
 use postgres::Client;
 
 use crate::error::{Error, Result};
-use crate::load::rejects::json_of;
 use crate::plan::types::Cast;
 use crate::postgres::conn::quote_ident;
 use crate::postgres::ddl::qualified;
 use crate::postgres::encode::{Scratch, encode_value};
+use crate::source::json_of;
 use crate::source::preview::value_preview;
 use crate::source::{Flow, Reader, Scan, Selected, ValueRef};
 use crate::sync::state::{NewState, TableState};
@@ -172,7 +172,7 @@ pub fn diff_table(reader: &mut dyn Reader, pg: &mut Client, work: &Work<'_>) -> 
 
 // ---- raw rows: the source's values as read, for fingerprints ------------
 
-fn push_raw(out: &mut Vec<u8>, value: ValueRef<'_>) {
+pub(crate) fn push_raw(out: &mut Vec<u8>, value: ValueRef<'_>) {
     match value {
         ValueRef::Null => out.push(0),
         ValueRef::Integer(i) => {
@@ -350,6 +350,34 @@ struct Pending {
     hash: u64,
     raw: Vec<u8>,
     rows: usize,
+    /// The keys compared with the target: the bucket's own, or, on a
+    /// table's first round, also the keys since the previous bucket the
+    /// source has rows in (see [`Span`]).
+    span: Span,
+}
+
+/// Inclusive key bounds of a compared range.
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    lo: i64,
+    hi: i64,
+    /// Whether the range is a bucket whose fingerprint is recorded; the
+    /// tail past the source's last bucket is not.
+    records: bool,
+}
+
+impl Span {
+    /// The keys of buckets `from..=to`, within the bigint range.
+    fn buckets(from: i64, to: i64, width: i64) -> Span {
+        let lo = i128::from(from) * i128::from(width);
+        let hi = i128::from(to) * i128::from(width) + i128::from(width) - 1;
+        let clamp = |v: i128| i64::try_from(v.clamp(i128::from(i64::MIN), i128::from(i64::MAX))).unwrap_or(i64::MAX);
+        Span {
+            lo: clamp(lo),
+            hi: clamp(hi),
+            records: true,
+        }
+    }
 }
 
 fn by_buckets(
@@ -364,13 +392,22 @@ fn by_buckets(
         Some(o) if o.width > 0 => o.width,
         _ => initial_width(reader, layout)?,
     };
+    // Fingerprints the target is known to hold. A bucket without one is
+    // empty in the target only once a round has compared every key: so a
+    // round without them (the table's first, or its layout changed)
+    // compares each bucket together with the keys before it back to the
+    // previous bucket, and the keys past the last one. Else a key whose
+    // rows all left the source before that round would never be compared,
+    // and the fingerprints recorded would hide it for good.
+    let old = old.filter(|o| o.width == width);
+    let fresh = old.is_none();
     let mut diff = TableDiff {
         state: NewState {
             signature: work.signature.clone(),
             width,
             whole: None,
             buckets: Vec::new(),
-            fresh: old.is_none() || old.is_some_and(|o| o.width != width),
+            fresh,
         },
         ..TableDiff::default()
     };
@@ -437,12 +474,30 @@ fn by_buckets(
             if let Some(done) = current.take() {
                 close(done, &mut current_raw, &mut pending, &mut diff, &mut encoder, pg)?;
             }
+            let previous = visited.last().copied();
+            if previous.is_some_and(|p| p > bucket) {
+                // Not in key order (cannot happen for integer keys, which
+                // both sides order alike): the ranges would not cover
+                // every key, so stop rather than trust them.
+                failure = Some(Error::Other(format!(
+                    "table {}: the source returned key {key} after a larger one; the round wrote nothing",
+                    layout.source_table
+                )));
+                return Ok(Flow::Stop);
+            }
             visited.push(bucket);
+            let span = match previous {
+                _ if !fresh => Span::buckets(bucket, bucket, width),
+                Some(p) => Span::buckets(p + 1, bucket, width),
+                None => Span {
+                    lo: i64::MIN,
+                    ..Span::buckets(bucket, bucket, width)
+                },
+            };
             current = Some(Pending {
                 bucket,
-                hash: 0,
-                raw: Vec::new(),
-                rows: 0,
+                span,
+                ..Pending::default()
             });
         }
         let start = current_raw.len();
@@ -482,7 +537,7 @@ fn by_buckets(
                 .collect()
         })
         .unwrap_or_default();
-    if let Some(force) = work.force {
+    if let Some(force) = work.force.filter(|_| !fresh) {
         emptied.extend(
             force
                 .buckets
@@ -498,10 +553,28 @@ fn by_buckets(
         diff.ranges += 1;
         rest.push(Pending {
             bucket,
-            hash: 0,
-            raw: Vec::new(),
-            rows: 0,
+            span: Span::buckets(bucket, bucket, width),
+            ..Pending::default()
         });
+    }
+    if fresh {
+        // The keys past the source's last bucket (all keys when it has none).
+        let lo = match visited.last() {
+            Some(&last) => Span::buckets(last.saturating_add(1), last.saturating_add(1), width).lo,
+            None => i64::MIN,
+        };
+        let past_the_end = visited.last().is_none_or(|&last| last < i64::MAX.div_euclid(width));
+        if past_the_end {
+            diff.ranges += 1;
+            rest.push(Pending {
+                span: Span {
+                    lo,
+                    hi: i64::MAX,
+                    records: false,
+                },
+                ..Pending::default()
+            });
+        }
     }
     for batch in rest.chunks_mut(FLUSH_BUCKETS) {
         let batch: Vec<Pending> = batch.iter_mut().map(std::mem::take).collect();
@@ -517,13 +590,19 @@ fn initial_width(reader: &mut dyn Reader, layout: &Layout) -> Result<i64> {
     if !layout.rowid_key {
         return Ok(1);
     }
-    let Some((lo, hi)) = reader.rowid_bounds(&layout.source_table)? else {
-        return Ok(ROWS_PER_BUCKET);
+    Ok(width_for(reader.rowid_bounds(&layout.source_table)?, layout.row_count))
+}
+
+/// The width giving about [`ROWS_PER_BUCKET`] rows per bucket to a table
+/// of `rows` rows whose rowids span `bounds`.
+pub(crate) fn width_for(bounds: Option<(i64, i64)>, rows: u64) -> i64 {
+    let Some((lo, hi)) = bounds else {
+        return ROWS_PER_BUCKET;
     };
     let span = i128::from(hi) - i128::from(lo) + 1;
-    let rows = i128::from(layout.row_count.max(1));
+    let rows = i128::from(rows.max(1));
     let width = (span * i128::from(ROWS_PER_BUCKET) / rows).max(1);
-    Ok(i64::try_from(width).unwrap_or(i64::MAX / 2))
+    i64::try_from(width).unwrap_or(i64::MAX / 2)
 }
 
 /// Compares changed buckets with the target's rows in the same key ranges.
@@ -543,11 +622,7 @@ fn compare_buckets(
     // the key's index serves each range.
     let ranges: Vec<String> = buckets
         .iter()
-        .map(|b| {
-            let lo = i128::from(b.bucket) * i128::from(width);
-            let hi = (lo + i128::from(width) - 1).min(i128::from(i64::MAX));
-            format!("({}::bigint, {}::bigint)", lo.max(i128::from(i64::MIN)), hi)
-        })
+        .map(|b| format!("(({})::bigint, ({})::bigint)", b.span.lo, b.span.hi))
         .collect();
     let key = quote_ident(&layout.columns[column].target);
     let sql = format!(
@@ -590,6 +665,9 @@ fn compare_buckets(
                     changed = true;
                 }
             }
+        }
+        if !bucket.span.records {
+            continue;
         }
         if changed {
             diff.changed_buckets.insert(bucket.bucket);

@@ -12,6 +12,8 @@ pub mod apply;
 pub mod cutover;
 pub mod diff;
 mod report;
+pub mod retry;
+pub mod seed;
 pub mod state;
 pub mod transaction;
 
@@ -69,6 +71,8 @@ pub struct RoundSummary {
     /// the tables read in parallel), and the applying transaction.
     pub compare_s: f64,
     pub apply_s: f64,
+    /// Times the round ran again after losing its server (see [`retry`]).
+    pub retried: u32,
 }
 
 impl RoundSummary {
@@ -136,6 +140,8 @@ pub struct Syncer<'a> {
     /// the values, which an epoch number would break.
     speculative: Vec<Vec<bool>>,
     profiled_dates: bool,
+    /// The command to run again when the server stays away.
+    rerun: String,
 }
 
 fn connect(target: &ConnSpec, name: &str) -> Result<Client> {
@@ -227,23 +233,38 @@ impl<'a> Syncer<'a> {
             signatures,
             speculative,
             profiled_dates: profile_dates,
+            rerun: format!("godwit sync {} --to {}", source.display_name(), options.target),
         })
     }
 
     /// One round: applies the difference, or with `check` only compares
     /// (the given ranges whatever their fingerprints) and writes nothing.
+    /// A round that loses its server runs again (see [`retry`]).
     pub fn round(&mut self, check: Option<&Changed>, reporter: &Reporter) -> Result<(RoundSummary, Changed)> {
-        match self.round_once(check, reporter)? {
-            Some(done) => Ok(done),
-            None => {
-                reporter.emit(Event::Info(
-                    "a date or time column holds epoch numbers: profiling date and time columns, then again".into(),
-                ));
-                *self = Self::prepare_with(self.source, &self.mapping, &self.options, true, reporter)?;
-                self.round_once(check, reporter)?
-                    .ok_or_else(|| Error::Other("date and time columns kept changing while planning".into()))
-            }
-        }
+        let rerun = self.rerun.clone();
+        let mut retried = 0;
+        let (mut summary, changed) =
+            match retry::retrying(reporter, &rerun, &mut retried, || self.round_once(check, reporter))? {
+                Some(done) => done,
+                None => {
+                    reporter.emit(Event::Info(
+                        "a date or time column holds epoch numbers: profiling date and time columns, then again".into(),
+                    ));
+                    let replanned = retry::retrying(reporter, &rerun, &mut retried, || {
+                        Self::prepare_with(self.source, &self.mapping, &self.options, true, reporter)
+                    })?;
+                    *self = Syncer { rerun, ..replanned };
+                    retry::retrying(reporter, &self.rerun, &mut retried, || self.round_once(check, reporter))?
+                        .ok_or_else(|| Error::Other("date and time columns kept changing while planning".into()))?
+                }
+            };
+        summary.retried = retried;
+        Ok((summary, changed))
+    }
+
+    /// What to tell the user to run when the server stays away.
+    pub fn rerun_with(&mut self, command: String) {
+        self.rerun = command;
     }
 
     /// One round: applies the difference, or with `check` only compares
@@ -400,6 +421,7 @@ impl<'a> Syncer<'a> {
             seconds: 0.0,
             compare_s: 0.0,
             apply_s,
+            retried: 0,
         };
         for &i in &tables {
             let Some(d) = diffs.get(&i) else { continue };
@@ -423,7 +445,7 @@ impl<'a> Syncer<'a> {
 }
 
 /// The layout a table's fingerprints were taken with.
-fn signature(layout: &Layout) -> String {
+pub(crate) fn signature(layout: &Layout) -> String {
     let columns: Vec<String> = layout
         .columns
         .iter()
@@ -547,7 +569,10 @@ pub fn run(
     watch: Option<f64>,
     reporter: &Reporter,
 ) -> Result<RoundSummary> {
-    let mut syncer = Syncer::prepare(source, mapping, options, reporter)?;
+    let rerun = format!("godwit sync {} --to {}", source.display_name(), options.target);
+    let mut syncer = retry::retrying(reporter, &rerun, &mut 0, || {
+        Syncer::prepare(source, mapping, options, reporter)
+    })?;
     let mut last: Option<RoundSummary> = None;
     loop {
         let summary = match syncer.round(None, reporter) {

@@ -192,3 +192,29 @@ pub fn write(
     }
     Ok(())
 }
+
+/// Removes a table's state, inside the caller's transaction: its next
+/// round starts afresh and compares every key.
+pub fn forget(client: &mut impl GenericClient, schema: &str, table: &str) -> Result<()> {
+    let e = |err: postgres::Error| Error::pg(format!("removing the sync state of {table}"), &err);
+    let exists: bool = client
+        .query_one("SELECT to_regclass('godwit.sync_buckets') IS NOT NULL", &[])
+        .map_err(e)?
+        .get(0);
+    if !exists {
+        return Ok(());
+    }
+    client
+        .execute(
+            &format!("DELETE FROM {GODWIT_SCHEMA}.sync_buckets WHERE schema = $1 AND name = $2"),
+            &[&schema, &table],
+        )
+        .map_err(e)?;
+    client
+        .execute(
+            &format!("DELETE FROM {GODWIT_SCHEMA}.sync_tables WHERE schema = $1 AND name = $2"),
+            &[&schema, &table],
+        )
+        .map_err(e)?;
+    Ok(())
+}
