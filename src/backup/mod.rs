@@ -140,7 +140,8 @@ pub fn create(options: &BackupOptions, reporter: &Reporter) -> Result<BackupOutc
     )));
 
     // Lives until pg_dump has finished: it owns the temporary passfile.
-    let env = dump::LibpqEnv::new(&options.source)?;
+    let mut env = dump::LibpqEnv::new(&options.source)?;
+    env.check_client_connection(info.major);
     let mut command = Command::new(&pg_dump.path);
     command
         .arg("--format=directory")
@@ -415,14 +416,15 @@ pub fn verify(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> Re
     let (local, mut differences) = store.fetch_checked(&id, &manifest)?;
     if differences.is_empty() {
         let pg_restore = pg_restore_for(&options.target)?;
+        let (name, prefix) = restore::scratch_names("godwit", "verify", &restore::attempt_suffix());
+        let _locks = restore::ScratchLocks::acquire(&options.target, "", &[&name])?;
         let mut admin = restore::maintenance_connection(&options.target, "")?;
-        restore::drop_abandoned(&mut admin, "godwit_verify_", reporter);
+        restore::drop_abandoned(&mut admin, &prefix, reporter)?;
         drop(admin);
-        let name = restore::scratch_name("godwit_verify", &manifest::id_for_names(&id));
         let scratch = restore::restore_into(options, &name, None, &manifest, &local.dir, &pg_restore, reporter)?;
         reporter.emit(Event::Phase(format!("proving {} tables", manifest.tables.len())));
         differences = restore::prove(&scratch.spec(), &manifest, options.jobs)?;
-        drop(scratch);
+        scratch.discard(reporter);
     }
     let record = Verified {
         ok: differences.is_empty(),
@@ -478,14 +480,14 @@ pub fn restore(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> R
     if !differences.is_empty() {
         return Ok(outcome(differences, None));
     }
-    let suffix = manifest::id_for_names(&id);
-    let name = restore::scratch_name(&target, &format!("godwit_restore_{suffix}"));
-    let old = restore::scratch_name(&target, &format!("godwit_old_{suffix}"));
-    // Leftovers of killed restores to this target have the same names up
-    // to the id (every id has the same length).
+    let attempt = restore::attempt_suffix();
+    let (name, restore_prefix) = restore::scratch_names(&target, "godwit_restore", &attempt);
+    let (old, old_prefix) = restore::scratch_names(&target, "godwit_old", &attempt);
+    // Held until this run ends: marks its scratch names as in use.
+    let _locks = restore::ScratchLocks::acquire(&options.target, &target, &[&name, &old])?;
     let mut admin = restore::maintenance_connection(&options.target, &target)?;
-    for leftover in [&name, &old] {
-        restore::drop_abandoned(&mut admin, &leftover[..leftover.len() - suffix.len()], reporter);
+    for prefix in [&restore_prefix, &old_prefix] {
+        restore::drop_abandoned(&mut admin, prefix, reporter)?;
     }
     drop(admin);
     let owner = restore::owner_of(&options.target, &target)?;
@@ -502,6 +504,7 @@ pub fn restore(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> R
     let differences = restore::prove(&scratch.spec(), &manifest, options.jobs)?;
     if !differences.is_empty() {
         // Never swap in a copy that does not match; the target stays as it was.
+        scratch.discard(reporter);
         return Ok(outcome(differences, None));
     }
     if crate::report::interrupt::requested() {
@@ -510,6 +513,25 @@ pub fn restore(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> R
     reporter.emit(Event::Phase(format!("swapping the restored database into {target}")));
     restore::swap(&options.target, &target, scratch, &old, reporter)?;
     Ok(outcome(Vec::new(), Some(target)))
+}
+
+/// `godwit restore --cleanup`: drops the scratch databases that killed
+/// restores to `target` (and killed `backup verify` runs on its server)
+/// left, except those of runs still going.
+pub fn cleanup(target: &ConnSpec, reporter: &Reporter) -> Result<restore::Cleanup> {
+    let name = target.dbname.clone();
+    let mut total = restore::Cleanup::default();
+    let mut admin = restore::maintenance_connection(target, &name)?;
+    let attempt = restore::attempt_suffix();
+    for kind in ["godwit_restore", "godwit_old"] {
+        let (_, prefix) = restore::scratch_names(&name, kind, &attempt);
+        total.absorb(restore::drop_abandoned(&mut admin, &prefix, reporter)?);
+    }
+    drop(admin);
+    let mut admin = restore::maintenance_connection(target, "")?;
+    let (_, prefix) = restore::scratch_names("godwit", "verify", &attempt);
+    total.absorb(restore::drop_abandoned(&mut admin, &prefix, reporter)?);
+    Ok(total)
 }
 
 fn pg_restore_for(server: &ConnSpec) -> Result<dump::Tool> {
