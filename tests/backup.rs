@@ -913,3 +913,81 @@ fn restore_cleanup_drops_leftovers_but_not_a_running_restore() {
     let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(report["dropped"].as_array().unwrap().len(), 0, "{report}");
 }
+
+/// Everything about a database that its contents do not hold, read
+/// independently of godwit: owner, comment, connection limit, ACL (sorted),
+/// database settings and per-role settings.
+fn database_properties(server: &ConnSpec, name: &str) -> Vec<Vec<String>> {
+    let admin = server.with_dbname("postgres");
+    let mut out = rows(
+        &admin,
+        &format!(
+            "SELECT pg_get_userbyid(datdba) AS a, shobj_description(oid, 'pg_database') AS b, datconnlimit AS c,
+                    (SELECT string_agg(x::text, ' ' ORDER BY x::text) FROM unnest(datacl) x) AS d
+               FROM pg_database WHERE datname = '{name}'"
+        ),
+    );
+    out.extend(rows(
+        &admin,
+        &format!(
+            "SELECT coalesce(pg_get_userbyid(s.setrole), '-') AS a, array_to_string(s.setconfig, ' | ') AS b
+               FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+              WHERE d.datname = '{name}' ORDER BY 1"
+        ),
+    ));
+    out
+}
+
+#[test]
+fn restore_carries_the_database_grants_settings_owner_and_comment() {
+    let source = source_database("bk_props");
+    let dir = tempfile::tempdir().unwrap();
+    let path = take_backup(&source, dir.path(), &[]);
+    let target = fresh_database("bkprops");
+    let server = server();
+    let db = &target.dbname;
+    // Roles are cluster-wide: named after this test's database.
+    let (owner, reader, auditor) = (format!("{db}_owner"), format!("{db}_reader"), format!("{db}_auditor"));
+    let mut admin = server.with_dbname("postgres").connect().unwrap();
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {owner}; CREATE ROLE {reader}; CREATE ROLE {auditor};
+             ALTER DATABASE {db} OWNER TO {owner};
+             REVOKE ALL ON DATABASE {db} FROM PUBLIC;
+             GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {reader} WITH GRANT OPTION;
+             SET ROLE {reader}; GRANT CONNECT ON DATABASE {db} TO {auditor}; RESET ROLE;
+             ALTER DATABASE {db} SET search_path = \"$user\", \"Sales Data\", public;
+             ALTER DATABASE {db} SET work_mem = '64MB';
+             ALTER DATABASE {db} SET statement_timeout = '5min';
+             ALTER DATABASE {db} SET app.tenant = 'it''s me';
+             ALTER ROLE {reader} IN DATABASE {db} SET default_transaction_read_only = on;
+             ALTER ROLE {auditor} IN DATABASE {db} SET search_path = audit, public;
+             ALTER DATABASE {db} CONNECTION LIMIT 40;
+             COMMENT ON DATABASE {db} IS 'the app''s data: don''t drop';"
+        ))
+        .unwrap();
+    target
+        .connect()
+        .unwrap()
+        .batch_execute("CREATE TABLE precious (a int)")
+        .unwrap();
+    let before = database_properties(&server, db);
+    assert!(before[0][3].contains(&format!("{auditor}=c/{reader}")), "{before:?}");
+
+    run_ok(&["restore", &path, "--to", &target.to_string(), "--replace"]);
+    assert_eq!(database_properties(&server, db), before);
+    assert_eq!(table_digests(&target), table_digests(&source));
+    // The settings act as before in a new session.
+    assert_eq!(
+        value(&target, "SELECT current_setting('search_path') AS a"),
+        "\"$user\", \"Sales Data\", public"
+    );
+    assert_eq!(value(&target, "SELECT current_setting('app.tenant') AS a"), "it's me");
+    assert!(databases_like(&server, &format!("{db}%godwit%")).is_empty());
+    admin
+        .batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("DROP ROLE {auditor}; DROP ROLE {reader}; DROP ROLE {owner}"))
+        .unwrap();
+}

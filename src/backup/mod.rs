@@ -10,6 +10,7 @@
 //!
 //! See docs/backup.md.
 
+pub mod database;
 pub mod dump;
 pub mod fingerprint;
 pub mod manifest;
@@ -490,7 +491,11 @@ pub fn restore(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> R
         restore::drop_abandoned(&mut admin, prefix, reporter)?;
     }
     drop(admin);
-    let owner = restore::owner_of(&options.target, &target)?;
+    let mut admin = restore::maintenance_connection(&options.target, &target)?;
+    // What the swap must carry over from the database it replaces.
+    let properties = database::read(&mut admin, &target)?;
+    drop(admin);
+    let owner = properties.as_ref().map(|p| p.owner.clone());
     let scratch = restore::restore_into(
         options,
         &name,
@@ -506,6 +511,13 @@ pub fn restore(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> R
         // Never swap in a copy that does not match; the target stays as it was.
         scratch.discard(reporter);
         return Ok(outcome(differences, None));
+    }
+    if let Some(properties) = &properties {
+        reporter.emit(Event::Phase(format!(
+            "carrying {target}'s owner, comment, grants and settings to {}",
+            scratch.name
+        )));
+        restore::carry_properties(&options.target, &target, &scratch.name, properties)?;
     }
     if crate::report::interrupt::requested() {
         return Err(Error::Interrupted);

@@ -22,6 +22,7 @@ use std::time::Duration;
 use postgres::Client;
 
 use crate::backup::RestoreOptions;
+use crate::backup::database;
 use crate::backup::dump::{self, LibpqEnv, Tool};
 use crate::backup::fingerprint;
 use crate::backup::manifest::Manifest;
@@ -363,15 +364,29 @@ pub fn table_count(server: &ConnSpec, name: &str) -> Result<Option<i64>> {
     Ok(Some(row.get(0)))
 }
 
-pub fn owner_of(server: &ConnSpec, name: &str) -> Result<Option<String>> {
-    let mut client = maintenance_connection(server, name)?;
-    let row = client
-        .query_opt(
-            "SELECT pg_get_userbyid(datdba)::text FROM pg_database WHERE datname = $1",
-            &[&name],
-        )
-        .map_err(|e| Error::pg("reading the target's owner", &e))?;
-    Ok(row.map(|r| r.get(0)))
+/// Applies `properties` (read from `target`) to the restored database and
+/// proves they arrived: reads both back and fails, before any swap, on a
+/// difference (the target then is untouched).
+pub fn carry_properties(
+    server: &ConnSpec,
+    target: &str,
+    restored: &str,
+    properties: &database::DatabaseProperties,
+) -> Result<()> {
+    let mut client = maintenance_connection(server, target)?;
+    database::apply(&mut client, restored, properties)?;
+    // Compared with the target as it is now, in case it changed meanwhile.
+    let now = database::read(&mut client, target)?.unwrap_or_else(|| properties.clone());
+    let got = database::read(&mut client, restored)?
+        .ok_or_else(|| Error::Backup(format!("the restored database {restored} disappeared")))?;
+    let differences = database::differences(&now, &got);
+    if differences.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Backup(format!(
+        "the restored database would not have what {target} has: {}; nothing was swapped, {target} is unchanged",
+        differences.join("; ")
+    )))
 }
 
 /// Puts `restored` in the place of `target` in one transaction; the old
