@@ -353,6 +353,13 @@ pub fn prune(location: &str, policy: &Policy, dry_run: bool, reporter: &Reporter
         ));
     }
     let store = Store::open(location)?;
+    if !dry_run {
+        for id in store.finish_interrupted_deletes()? {
+            reporter.emit(Event::Info(format!(
+                "finished deleting {id}, which an interrupted prune left"
+            )));
+        }
+    }
     let entries = store.entries()?;
     let complete: Vec<(String, chrono::DateTime<Utc>)> = entries
         .iter()

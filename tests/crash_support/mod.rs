@@ -102,22 +102,38 @@ pub fn spawn(program: &Path, args: &[&str], envs: &[(&str, &str)]) -> Child {
     command.spawn().expect("start the command under test")
 }
 
-/// Lets `child` run for `delay`, then SIGKILLs it. Returns whether it was
-/// still running (else it had finished on its own, with that status).
-pub fn kill_after(child: &mut Child, delay: Duration) -> Option<std::process::ExitStatus> {
+/// What [`kill_after`] found.
+pub struct Strike {
+    /// None: SIGKILLed while running; Some: it had already ended so.
+    pub finished: Option<std::process::ExitStatus>,
+    /// Its descendants just before the kill: none may outlive it.
+    pub children: Vec<u32>,
+}
+
+/// Lets `child` run for `delay`, then SIGKILLs it (unless it ended first),
+/// and checks that no process it started outlives it.
+pub fn kill_after(child: &mut Child, delay: Duration) -> Strike {
     let start = Instant::now();
-    while start.elapsed() < delay {
+    loop {
         if let Some(status) = child.try_wait().expect("poll the child") {
-            return Some(status);
+            return Strike {
+                finished: Some(status),
+                children: Vec::new(),
+            };
         }
-        std::thread::sleep(Duration::from_millis(2).min(delay));
+        if start.elapsed() >= delay {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
-    if let Some(status) = child.try_wait().expect("poll the child") {
-        return Some(status);
-    }
+    let children = descendants(child.id());
     let _ = child.kill();
     let _ = child.wait();
-    None
+    assert_all_exit(&children, "a child of the SIGKILLed godwit");
+    Strike {
+        finished: None,
+        children,
+    }
 }
 
 /// How long `args` takes when left alone: the range the kill points are drawn from.
@@ -341,4 +357,51 @@ pub fn owner_of(path: &Path) -> String {
 pub fn missing(a: &[String], b: &[String]) -> Vec<String> {
     let b: HashSet<&String> = b.iter().collect();
     a.iter().filter(|x| !b.contains(x)).cloned().collect()
+}
+
+/// Every user table as (name, count, md5 of the sorted rows), read
+/// independently of godwit.
+pub fn table_digests(db: &godwit::target::postgres::conn::ConnSpec) -> Vec<(String, i64, String)> {
+    let mut client = db.connect().unwrap();
+    client
+        .batch_execute("SET TimeZone = 'UTC'; SET extra_float_digits = 1")
+        .unwrap();
+    let tables: Vec<String> = client
+        .query(
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'godwit%' ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    tables
+        .into_iter()
+        .map(|table| {
+            let row = client
+                .query_one(
+                    &format!(
+                        "SELECT count(*), coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM ONLY {table} t"
+                    ),
+                    &[],
+                )
+                .unwrap();
+            (table, row.get(0), row.get(1))
+        })
+        .collect()
+}
+
+/// Session-level advisory locks held in `db`'s database.
+pub fn advisory_locks(db: &godwit::target::postgres::conn::ConnSpec) -> i64 {
+    let mut client = db.connect().unwrap();
+    client
+        .query_one(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+              WHERE l.locktype = 'advisory' AND d.datname = current_database() AND l.pid <> pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .get(0)
 }
