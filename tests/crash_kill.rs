@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::*;
 use crash_support as crash;
-use godwit::target::postgres::conn::ConnSpec;
+use godwit::postgres::conn::ConnSpec;
 use rusqlite::Connection;
 
 const POINTS: usize = 3;

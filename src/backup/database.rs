@@ -9,7 +9,7 @@
 use postgres::Client;
 
 use crate::error::{Error, Result};
-use crate::target::postgres::conn::{quote_ident, quote_literal};
+use crate::postgres::conn::{quote_ident, quote_literal};
 
 /// One database-level privilege, as `aclexplode` gives it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

@@ -361,7 +361,7 @@ pub fn missing(a: &[String], b: &[String]) -> Vec<String> {
 
 /// Every user table as (name, count, md5 of the sorted rows), read
 /// independently of godwit.
-pub fn table_digests(db: &godwit::target::postgres::conn::ConnSpec) -> Vec<(String, i64, String)> {
+pub fn table_digests(db: &godwit::postgres::conn::ConnSpec) -> Vec<(String, i64, String)> {
     let mut client = db.connect().unwrap();
     client
         .batch_execute("SET TimeZone = 'UTC'; SET extra_float_digits = 1")
@@ -394,7 +394,7 @@ pub fn table_digests(db: &godwit::target::postgres::conn::ConnSpec) -> Vec<(Stri
 }
 
 /// Session-level advisory locks held in `db`'s database.
-pub fn advisory_locks(db: &godwit::target::postgres::conn::ConnSpec) -> i64 {
+pub fn advisory_locks(db: &godwit::postgres::conn::ConnSpec) -> i64 {
     let mut client = db.connect().unwrap();
     client
         .query_one(
