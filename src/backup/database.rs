@@ -24,6 +24,8 @@ pub struct Grant {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatabaseProperties {
     pub owner: String,
+    /// Its default tablespace: the restored database is created there.
+    pub tablespace: String,
     pub comment: Option<String>,
     pub connection_limit: i32,
     /// None: the default privileges (`datacl` is NULL).
@@ -40,7 +42,8 @@ pub fn read(client: &mut Client, name: &str) -> Result<Option<DatabaseProperties
     let Some(row) = client
         .query_opt(
             "SELECT pg_get_userbyid(datdba)::text, shobj_description(oid, 'pg_database'),
-                    datconnlimit, datacl IS NULL
+                    datconnlimit, datacl IS NULL,
+                    (SELECT spcname::text FROM pg_tablespace WHERE oid = dattablespace)
                FROM pg_database WHERE datname = $1",
             &[&name],
         )
@@ -93,6 +96,7 @@ pub fn read(client: &mut Client, name: &str) -> Result<Option<DatabaseProperties
     }
     Ok(Some(DatabaseProperties {
         owner: row.get(0),
+        tablespace: row.get(4),
         comment: row.get(1),
         connection_limit: row.get(2),
         grants,
@@ -244,6 +248,12 @@ pub fn differences(old: &DatabaseProperties, new: &DatabaseProperties) -> Vec<St
     let mut out = Vec::new();
     if old.owner != new.owner {
         out.push(format!("owner: {} before, {} restored", old.owner, new.owner));
+    }
+    if old.tablespace != new.tablespace {
+        out.push(format!(
+            "tablespace: {} before, {} restored",
+            old.tablespace, new.tablespace
+        ));
     }
     if old.comment != new.comment {
         out.push("the database comment".to_string());

@@ -107,6 +107,35 @@ pub struct CheckOutcome {
 /// snapshot that godwit's own session exported and holds open, and the row
 /// counts and fingerprints are computed in that same snapshot.
 pub fn create(options: &BackupOptions, reporter: &Reporter) -> Result<BackupOutcome> {
+    let mut outcome = create_unpruned(options, reporter).map_err(|e| {
+        with_next_step(
+            e,
+            "no backup was recorded as complete (`backup list` shows none new); run the same command again",
+        )
+    })?;
+    if !options.retention.is_empty() {
+        let pruned = prune(&options.location, &options.retention, false, reporter).map_err(|e| {
+            Error::Backup(format!(
+                "backup {} is complete, but applying the retention rules failed: {e}",
+                outcome.path
+            ))
+        })?;
+        outcome.pruned = pruned.deleted;
+    }
+    Ok(outcome)
+}
+
+/// A server or pg_dump/pg_restore failure, with the state it left and what
+/// to run next (a restarted server, a full disk...). Other errors, whose
+/// exit codes differ, pass unchanged.
+fn with_next_step(error: Error, next: &str) -> Error {
+    match error {
+        Error::Postgres { .. } | Error::Backup(_) | Error::Io { .. } => Error::Backup(format!("{error}\n{next}")),
+        other => other,
+    }
+}
+
+fn create_unpruned(options: &BackupOptions, reporter: &Reporter) -> Result<BackupOutcome> {
     let started_clock = Instant::now();
     let store = Store::open(&options.location)?;
     // The snapshot is taken by the session's first query, just after this.
@@ -219,16 +248,6 @@ pub fn create(options: &BackupOptions, reporter: &Reporter) -> Result<BackupOutc
         reporter.emit(Event::Phase(format!("uploading to {}", store.backup_path(&id))));
     }
     store.commit(staging, &manifest)?;
-    let mut pruned = Vec::new();
-    if !options.retention.is_empty() {
-        let outcome = prune(&options.location, &options.retention, false, reporter).map_err(|e| {
-            Error::Backup(format!(
-                "backup {} is complete, but applying the retention rules failed: {e}",
-                store.backup_path(&id)
-            ))
-        })?;
-        pruned = outcome.deleted;
-    }
     Ok(BackupOutcome {
         path: store.backup_path(&id),
         id,
@@ -239,7 +258,7 @@ pub fn create(options: &BackupOptions, reporter: &Reporter) -> Result<BackupOutc
         pg_dump: pg_dump.path.display().to_string(),
         compress,
         seconds: started_clock.elapsed().as_secs_f64(),
-        pruned,
+        pruned: Vec::new(),
     })
 }
 
@@ -457,6 +476,19 @@ pub fn verify(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> Re
 /// `godwit restore`: see [`restore`] for how the target stays untouched
 /// until the restored copy is proven.
 pub fn restore(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> Result<CheckOutcome> {
+    let target = &options.target.dbname;
+    restore_or_leave_unchanged(backup, options, reporter).map_err(|e| {
+        with_next_step(
+            e,
+            &format!(
+                "{target} is unchanged: nothing was swapped in. Run the same restore again; it drops what this \
+                 run left (as does `godwit restore --cleanup --to URL`)"
+            ),
+        )
+    })
+}
+
+fn restore_or_leave_unchanged(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> Result<CheckOutcome> {
     let clock = Instant::now();
     let (store, id) = Store::open_backup(backup)?;
     let manifest = store.read_manifest(&id)?;
@@ -502,11 +534,10 @@ pub fn restore(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> R
     // What the swap must carry over from the database it replaces.
     let properties = database::read(&mut admin, &target)?;
     drop(admin);
-    let owner = properties.as_ref().map(|p| p.owner.clone());
     let scratch = restore::restore_into(
         options,
         &name,
-        owner.as_deref(),
+        properties.as_ref(),
         &manifest,
         &local.dir,
         &pg_restore,

@@ -223,12 +223,13 @@ pub fn drop_abandoned(client: &mut Client, prefix: &str, reporter: &Reporter) ->
     Ok(cleanup)
 }
 
-/// Creates `name` like the backed-up database (encoding, locale) and runs
+/// Creates `name` like the backed-up database (encoding, locale), with the
+/// owner and tablespace of the database it will replace (`like`), and runs
 /// pg_restore into it.
 pub fn restore_into(
     options: &RestoreOptions,
     name: &str,
-    owner: Option<&str>,
+    like: Option<&database::DatabaseProperties>,
     manifest: &Manifest,
     dir: &Path,
     pg_restore: &Tool,
@@ -252,8 +253,10 @@ pub fn restore_into(
     if let Some(icu) = &manifest.icu_locale {
         sql.push_str(&format!(" LOCALE_PROVIDER icu ICU_LOCALE {}", quote_literal(icu)));
     }
-    if let Some(owner) = owner {
-        sql.push_str(&format!(" OWNER {}", quote_ident(owner)));
+    if let Some(like) = like {
+        sql.push_str(&format!(" OWNER {}", quote_ident(&like.owner)));
+        // In the replaced database's tablespace: the restored one takes its place.
+        sql.push_str(&format!(" TABLESPACE {}", quote_ident(&like.tablespace)));
     }
     client
         .batch_execute(&sql)
@@ -282,7 +285,10 @@ pub fn restore_into(
     }
     command.arg(dir);
     env.apply(&mut command);
-    dump::run(command, "pg_restore")?;
+    if let Err(e) = dump::run(command, "pg_restore") {
+        scratch.discard(reporter);
+        return Err(e);
+    }
     Ok(scratch)
 }
 
