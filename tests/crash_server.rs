@@ -137,7 +137,8 @@ fn a_server_restart_mid_command_leaves_a_consistent_state_and_a_rerun_completes(
     ];
     let mut tally = crash::Tally::new("restart");
 
-    for point in 0..crash::points(2) {
+    // Restarts are slow (a stop and a start each): a tenth of the sweep's points.
+    for point in 0..(crash::points(20) / 10).max(2) {
         // restore: the restart lands while pg_restore writes the scratch database.
         target
             .connect()
