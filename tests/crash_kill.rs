@@ -120,11 +120,13 @@ fn restore_killed_anywhere_leaves_the_old_or_the_proven_new_database() {
             assert_eq!(after, restored);
         }
         tally.consistent += 1;
-        ok(&args);
+        let rerun = ok(&args);
         assert_eq!(crash::table_digests(&target), restored, "seed {seed} point {point}");
+        let left = databases_like(&format!("{}%godwit%", target.dbname));
         assert!(
-            databases_like(&format!("{}%godwit%", target.dbname)).is_empty(),
-            "seed {seed} point {point}: scratch databases left after the rerun"
+            left.is_empty(),
+            "seed {seed} point {point} ({wait:?}): scratch databases {left:?} left after the rerun:\n{}",
+            stderr(&rerun)
         );
         tally.reruns_completed += 1;
     }
