@@ -45,7 +45,7 @@ pub fn seed(what: &str) -> u64 {
         .unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
+                .map(|d| u64::try_from(d.as_nanos() % u128::from(u64::MAX)).unwrap_or(1))
                 .unwrap_or(1)
         });
     eprintln!("crash sweep {what}: GODWIT_CRASH_SEED={seed}");
