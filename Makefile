@@ -16,7 +16,7 @@ BENCH_ARGS ?=
 DOCS_MB ?= 1024
 DOCS_ARGS ?=
 
-.PHONY: deps demo test build bench bench-sqlite bench-documents bench-backup bench-sync clean-local
+.PHONY: deps demo test build bench bench-sqlite bench-documents bench-backup bench-sync clean-local crash
 
 deps:
 	@scripts/install-deps.sh
@@ -80,3 +80,19 @@ bench-backup: deps
 clean-local:
 	-GODWIT_HOME=$(TEST_HOME) target/debug/godwit local stop
 	rm -rf $(TEST_HOME)
+
+# The crash harness's long sweep (docs/reliability.md): every command killed
+# at CRASH_POINTS seeded random points, plus server restarts and a full disk.
+# Replay a failure with CRASH_SEED=<the seed it printed>.
+CRASH_HOME ?= /tmp/godwit-crash-home
+CRASH_POINTS ?= 100
+crash: deps
+	$(CARGO) build
+	-@GODWIT_HOME=$(CRASH_HOME) target/debug/godwit local stop >/dev/null 2>&1
+	rm -rf $(CRASH_HOME)
+	GODWIT_HOME=$(CRASH_HOME) target/debug/godwit local start >/dev/null
+	set -o pipefail; GODWIT_HOME=$(CRASH_HOME) GODWIT_TEST_URL="$$(GODWIT_HOME=$(CRASH_HOME) target/debug/godwit local url)" \
+	  GODWIT_CRASH_POINTS=$(CRASH_POINTS) $(if $(CRASH_SEED),GODWIT_CRASH_SEED=$(CRASH_SEED)) \
+	  $(CARGO) test --test crash_kill --test crash_sync --test crash_server -- --nocapture --test-threads=2 2>&1 \
+	  | tee target/crash.log
+	@grep -h 'CRASH-TALLY\|GODWIT_CRASH_SEED' target/crash.log

@@ -3,6 +3,7 @@
 //! and backups and restores killed midway.
 
 mod common;
+mod crash_support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -444,19 +445,19 @@ fn a_killed_backup_is_never_listed_as_complete() {
         dir.path().to_str().unwrap(),
     ]);
     wait_for("the backup to block on the lock", || {
-        lock_waiters(&source) > 0 && std::fs::read_dir(dir.path()).is_ok_and(|d| d.count() == 1)
+        lock_waiters(&source) > 0
+            && std::fs::read_dir(dir.path()).is_ok_and(|d| d.count() == 1)
+            && !crash_support::descendants_running(child.id(), "pg_dump").is_empty()
     });
+    let children = crash_support::descendants(child.id());
     child.kill().unwrap();
     child.wait().unwrap();
+    // No pg_dump (nor any of its workers) outlives a SIGKILLed godwit, and
+    // none stays connected: the lock's waiters go while the lock is still held.
+    crash_support::assert_all_exit(&children, "pg_dump after its godwit was SIGKILLed");
+    wait_for("pg_dump's sessions to end", || lock_waiters(&source) == 0);
     blocker.batch_execute("ROLLBACK").unwrap();
     drop(blocker);
-    // The orphaned pg_dump may finish its files; the backup still has no manifest.
-    wait_for("the orphaned pg_dump to end", || {
-        value(
-            &source,
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
-        ) == "0"
-    });
     let listed = listing(dir.path());
     assert_eq!(listed["backups"].as_array().unwrap().len(), 0, "{listed}");
     assert_eq!(listed["incomplete"].as_array().unwrap().len(), 1, "{listed}");
@@ -534,20 +535,27 @@ fn a_killed_restore_leaves_the_target_as_it_was() {
         }
         false
     });
+    let children = crash_support::descendants(child.id());
+    assert!(
+        children
+            .iter()
+            .any(|p| crash_support::command_line(*p).contains("pg_restore")),
+        "pg_restore is running"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
+    crash_support::assert_all_exit(&children, "pg_restore after its godwit was SIGKILLed");
     assert_eq!(table_digests(&target), before, "the target is unchanged");
-    drop(blocker);
 
-    // The next restore cleans up what the killed one left, and succeeds.
-    wait_for("the orphaned pg_restore to end", || {
-        value(
-            &server,
-            &format!("SELECT count(*) FROM pg_stat_activity WHERE datname LIKE '{scratch_pattern}'"),
-        ) == "0"
-    });
+    // Run again at once, while the lock holder still sits in the leftover:
+    // a new scratch name, and the leftover dropped WITH (FORCE).
     let out = run_ok(&["restore", &path, "--to", &target.to_string(), "--replace"]);
-    assert!(stderr(&out).contains("left by an interrupted run"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("dropped {scratch_name}, left by an interrupted run")),
+        "{}",
+        stderr(&out)
+    );
+    drop(blocker);
     assert_eq!(table_digests(&target), table_digests(&source));
     assert!(databases_like(&server, &format!("{}%godwit%", target.dbname)).is_empty());
 }
@@ -815,4 +823,171 @@ fn an_interrupted_restore_exits_1_and_drops_its_scratch_database() {
         databases_like(&server, &scratch_pattern).is_empty(),
         "the scratch database is dropped"
     );
+}
+
+/// Waits for a restore's scratch database (matching `pattern`, other than
+/// `known`) to have its `users` table, and locks that table: the restore
+/// then cannot finish, whatever the machine's speed. Returns the name and
+/// the session holding the lock.
+fn block_scratch(server: &ConnSpec, pattern: &str, known: &[String]) -> (String, postgres::Client) {
+    let mut name = String::new();
+    wait_for("a new scratch database", || {
+        name = databases_like(server, pattern)
+            .into_iter()
+            .find(|n| !known.contains(n))
+            .unwrap_or_default();
+        !name.is_empty()
+    });
+    let scratch = server.with_dbname(&name);
+    let mut blocker = None;
+    wait_for("the restored users table", || {
+        let Ok(mut client) = scratch.connect() else {
+            return false;
+        };
+        let exists = client
+            .query_opt("SELECT 1 FROM pg_class WHERE relname = 'users'", &[])
+            .map(|r| r.is_some())
+            .unwrap_or(false);
+        if exists
+            && client
+                .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+                .is_ok()
+        {
+            blocker = Some(client);
+            return true;
+        }
+        false
+    });
+    (name, blocker.unwrap())
+}
+
+#[test]
+fn restore_cleanup_drops_leftovers_but_not_a_running_restore() {
+    let source = source_database("bk_cleanup");
+    let dir = tempfile::tempdir().unwrap();
+    let path = take_backup(&source, dir.path(), &[]);
+    let target = fresh_database("bkcl");
+    let server = server();
+    let pattern = format!("{}_godwit_restore_%", target.dbname);
+    let url = target.to_string();
+
+    // A restore still going, held midway.
+    let mut running = Command::new(godwit_bin())
+        .args(["restore", &path, "--to", &url, "--replace", "--jobs", "2"])
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (running_scratch, running_blocker) = block_scratch(&server, &pattern, &[]);
+
+    // A second one, SIGKILLed midway: its scratch database is a leftover.
+    let mut killed = godwit_child(&["restore", &path, "--to", &url, "--replace", "--jobs", "2"]);
+    let (leftover, leftover_blocker) = block_scratch(&server, &pattern, std::slice::from_ref(&running_scratch));
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+
+    let out = run_ok(&["restore", "--cleanup", "--to", &url]);
+    assert!(
+        stdout(&out).contains(&format!("dropped {leftover}")),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains(&format!("{running_scratch} belongs to a run still going")),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(databases_like(&server, &pattern), vec![running_scratch.clone()]);
+    drop(leftover_blocker);
+
+    // The running restore was left alone and finishes.
+    drop(running_blocker);
+    let status = running.wait().unwrap();
+    assert!(status.success(), "the running restore failed");
+    assert_eq!(table_digests(&target), table_digests(&source));
+    assert!(databases_like(&server, &format!("{}%godwit%", target.dbname)).is_empty());
+
+    // Nothing left: a second cleanup has nothing to do, and says so.
+    let out = run_ok(&["restore", "--cleanup", "--to", &url, "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["dropped"].as_array().unwrap().len(), 0, "{report}");
+}
+
+/// Everything about a database that its contents do not hold, read
+/// independently of godwit: owner, comment, connection limit, ACL (sorted),
+/// database settings and per-role settings.
+fn database_properties(server: &ConnSpec, name: &str) -> Vec<Vec<String>> {
+    let admin = server.with_dbname("postgres");
+    let mut out = rows(
+        &admin,
+        &format!(
+            "SELECT pg_get_userbyid(datdba) AS a, shobj_description(oid, 'pg_database') AS b, datconnlimit AS c,
+                    (SELECT string_agg(x::text, ' ' ORDER BY x::text) FROM unnest(datacl) x) AS d
+               FROM pg_database WHERE datname = '{name}'"
+        ),
+    );
+    out.extend(rows(
+        &admin,
+        &format!(
+            "SELECT coalesce(pg_get_userbyid(s.setrole), '-') AS a, array_to_string(s.setconfig, ' | ') AS b
+               FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+              WHERE d.datname = '{name}' ORDER BY 1"
+        ),
+    ));
+    out
+}
+
+#[test]
+fn restore_carries_the_database_grants_settings_owner_and_comment() {
+    let source = source_database("bk_props");
+    let dir = tempfile::tempdir().unwrap();
+    let path = take_backup(&source, dir.path(), &[]);
+    let target = fresh_database("bkprops");
+    let server = server();
+    let db = &target.dbname;
+    // Roles are cluster-wide: named after this test's database.
+    let (owner, reader, auditor) = (format!("{db}_owner"), format!("{db}_reader"), format!("{db}_auditor"));
+    let mut admin = server.with_dbname("postgres").connect().unwrap();
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {owner}; CREATE ROLE {reader}; CREATE ROLE {auditor};
+             ALTER DATABASE {db} OWNER TO {owner};
+             REVOKE ALL ON DATABASE {db} FROM PUBLIC;
+             GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {reader} WITH GRANT OPTION;
+             SET ROLE {reader}; GRANT CONNECT ON DATABASE {db} TO {auditor}; RESET ROLE;
+             ALTER DATABASE {db} SET search_path = \"$user\", \"Sales Data\", public;
+             ALTER DATABASE {db} SET work_mem = '64MB';
+             ALTER DATABASE {db} SET statement_timeout = '5min';
+             ALTER DATABASE {db} SET app.tenant = 'it''s me';
+             ALTER ROLE {reader} IN DATABASE {db} SET default_transaction_read_only = on;
+             ALTER ROLE {auditor} IN DATABASE {db} SET search_path = audit, public;
+             ALTER DATABASE {db} CONNECTION LIMIT 40;
+             COMMENT ON DATABASE {db} IS 'the app''s data: don''t drop';"
+        ))
+        .unwrap();
+    target
+        .connect()
+        .unwrap()
+        .batch_execute("CREATE TABLE precious (a int)")
+        .unwrap();
+    let before = database_properties(&server, db);
+    assert!(before[0][3].contains(&format!("{auditor}=c/{reader}")), "{before:?}");
+
+    run_ok(&["restore", &path, "--to", &target.to_string(), "--replace"]);
+    assert_eq!(database_properties(&server, db), before);
+    assert_eq!(table_digests(&target), table_digests(&source));
+    // The settings act as before in a new session.
+    assert_eq!(
+        value(&target, "SELECT current_setting('search_path') AS a"),
+        "\"$user\", \"Sales Data\", public"
+    );
+    assert_eq!(value(&target, "SELECT current_setting('app.tenant') AS a"), "it's me");
+    assert!(databases_like(&server, &format!("{db}%godwit%")).is_empty());
+    admin
+        .batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("DROP ROLE {auditor}; DROP ROLE {reader}; DROP ROLE {owner}"))
+        .unwrap();
 }

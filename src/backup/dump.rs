@@ -3,6 +3,7 @@
 //! through libpq's environment and a private passfile, never through argv.
 
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -151,6 +152,24 @@ impl LibpqEnv {
         })
     }
 
+    /// Makes the program's server sessions check every second that their
+    /// client is still there (PostgreSQL 14+), so that those of a killed
+    /// pg_dump or pg_restore end even while waiting on a lock or building
+    /// an index, instead of when that finishes.
+    pub fn check_client_connection(&mut self, server_major: u32) {
+        if server_major < 14 {
+            return;
+        }
+        let setting = "-c client_connection_check_interval=1000";
+        match self.vars.iter_mut().find(|(name, _)| *name == "PGOPTIONS") {
+            Some((_, options)) => {
+                options.push(' ');
+                options.push_str(setting);
+            }
+            None => self.vars.push(("PGOPTIONS", setting.to_string())),
+        }
+    }
+
     /// Clears every inherited PG* variable (a stray PGPASSWORD or PGSERVICE
     /// would override ours) and sets this connection's.
     pub fn apply(&self, command: &mut Command) {
@@ -165,15 +184,66 @@ impl LibpqEnv {
     }
 }
 
-/// Runs a client program to the end, polling for Ctrl-C / SIGTERM so that
-/// an interrupted run stops its child too. Fails with the program's own
-/// error lines.
-pub fn run(mut command: Command, what: &str) -> Result<()> {
-    command
-        .stdin(Stdio::null())
+/// The supervisor a client program runs under, as `sh -c SUPERVISOR
+/// godwit-supervisor PROGRAM ARGS...`, in a process group of its own.
+///
+/// godwit holds the only write end of the supervisor's stdin and never
+/// writes to it. The watcher reads it until end of file, which comes when
+/// godwit exits or dies, even by SIGKILL (the kernel closes its files):
+/// then it signals the whole group, so pg_dump or pg_restore and their
+/// parallel workers never outlive godwit. At a normal end the program has
+/// exited first and the supervisor stops the watcher.
+/// A shell script rather than `pre_exec`/`prctl(PR_SET_PDEATHSIG)`: no
+/// unsafe code, and it covers the program's own worker processes too.
+const SUPERVISOR: &str = r#"exec 3<&0 0</dev/null
+"$@" 3<&- &
+child=$!
+{
+  trap '' TERM
+  while read -r _ <&3; do :; done
+  kill -TERM 0
+  sleep 3
+  kill -KILL 0
+} >/dev/null 2>&1 &
+watcher=$!
+exec 3<&-
+wait "$child"
+status=$?
+kill -KILL "$watcher" 2>/dev/null
+exit "$status"
+"#;
+
+/// Runs a client program to the end under [`SUPERVISOR`], polling for
+/// Ctrl-C / SIGTERM so that an interrupted run stops its child too. Fails
+/// with the program's own error lines.
+pub fn run(command: Command, what: &str) -> Result<()> {
+    let mut supervised = Command::new("sh");
+    supervised
+        .arg("-c")
+        .arg(SUPERVISOR)
+        .arg("godwit-supervisor")
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (name, value) in command.get_envs() {
+        match value {
+            Some(value) => supervised.env(name, value),
+            None => supervised.env_remove(name),
+        };
+    }
+    if let Some(dir) = command.get_current_dir() {
+        supervised.current_dir(dir);
+    }
+    supervised
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().map_err(|e| Error::io(format!("starting {what}"), e))?;
+        .stderr(Stdio::piped())
+        // Its own group: the watcher signals exactly the program and its workers.
+        .process_group(0);
+    let mut child = supervised
+        .spawn()
+        .map_err(|e| Error::io(format!("starting {what}"), e))?;
+    // Held, never written, until the child has ended: its closing is the signal.
+    let lifeline = child.stdin.take();
     let stderr = child.stderr.take();
     // Read stderr on a thread so a chatty child never blocks on a full pipe.
     let reader = std::thread::spawn(move || {
@@ -183,7 +253,7 @@ pub fn run(mut command: Command, what: &str) -> Result<()> {
         }
         text
     });
-    let status = wait_interruptibly(&mut child, what)?;
+    let status = wait_interruptibly(&mut child, lifeline, what)?;
     let errors = reader.join().unwrap_or_default();
     if !status.success() {
         let tail: Vec<&str> = errors.lines().rev().take(20).collect();
@@ -193,16 +263,22 @@ pub fn run(mut command: Command, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn wait_interruptibly(child: &mut Child, what: &str) -> Result<std::process::ExitStatus> {
+fn wait_interruptibly(
+    child: &mut Child,
+    lifeline: Option<std::process::ChildStdin>,
+    what: &str,
+) -> Result<std::process::ExitStatus> {
     loop {
         if let Some(status) = child
             .try_wait()
             .map_err(|e| Error::io(format!("waiting for {what}"), e))?
         {
+            drop(lifeline);
             return Ok(status);
         }
         if crate::report::interrupt::requested() {
-            let _ = child.kill();
+            // Closing the lifeline makes the supervisor stop the whole group.
+            drop(lifeline);
             let _ = child.wait();
             return Err(Error::Interrupted);
         }

@@ -174,6 +174,13 @@ pub fn open_session(spec: &ConnSpec, snapshot: Option<&str>) -> Result<Client> {
         sql.push_str(&format!("SET TRANSACTION SNAPSHOT {}; ", quote_literal(snapshot)));
     }
     sql.push_str(SESSION_SETTINGS);
+    // A backend blocked on a lock notices its client died only by this
+    // check (PostgreSQL 14+): without it, the session of a killed godwit
+    // would wait on, and hold its snapshot, until the lock came free.
+    sql.push_str(
+        "; SELECT set_config('client_connection_check_interval', '1000', false) \
+         WHERE current_setting('server_version_num')::int >= 140000",
+    );
     client
         .batch_execute(&sql)
         .map_err(|e| Error::pg("starting a fingerprint session", &e))?;

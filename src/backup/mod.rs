@@ -10,6 +10,7 @@
 //!
 //! See docs/backup.md.
 
+pub mod database;
 pub mod dump;
 pub mod fingerprint;
 pub mod manifest;
@@ -106,6 +107,35 @@ pub struct CheckOutcome {
 /// snapshot that godwit's own session exported and holds open, and the row
 /// counts and fingerprints are computed in that same snapshot.
 pub fn create(options: &BackupOptions, reporter: &Reporter) -> Result<BackupOutcome> {
+    let mut outcome = create_unpruned(options, reporter).map_err(|e| {
+        with_next_step(
+            e,
+            "no backup was recorded as complete (`backup list` shows none new); run the same command again",
+        )
+    })?;
+    if !options.retention.is_empty() {
+        let pruned = prune(&options.location, &options.retention, false, reporter).map_err(|e| {
+            Error::Backup(format!(
+                "backup {} is complete, but applying the retention rules failed: {e}",
+                outcome.path
+            ))
+        })?;
+        outcome.pruned = pruned.deleted;
+    }
+    Ok(outcome)
+}
+
+/// A server or pg_dump/pg_restore failure, with the state it left and what
+/// to run next (a restarted server, a full disk...). Other errors, whose
+/// exit codes differ, pass unchanged.
+fn with_next_step(error: Error, next: &str) -> Error {
+    match error {
+        Error::Postgres { .. } | Error::Backup(_) | Error::Io { .. } => Error::Backup(format!("{error}\n{next}")),
+        other => other,
+    }
+}
+
+fn create_unpruned(options: &BackupOptions, reporter: &Reporter) -> Result<BackupOutcome> {
     let started_clock = Instant::now();
     let store = Store::open(&options.location)?;
     // The snapshot is taken by the session's first query, just after this.
@@ -140,7 +170,8 @@ pub fn create(options: &BackupOptions, reporter: &Reporter) -> Result<BackupOutc
     )));
 
     // Lives until pg_dump has finished: it owns the temporary passfile.
-    let env = dump::LibpqEnv::new(&options.source)?;
+    let mut env = dump::LibpqEnv::new(&options.source)?;
+    env.check_client_connection(info.major);
     let mut command = Command::new(&pg_dump.path);
     command
         .arg("--format=directory")
@@ -217,16 +248,6 @@ pub fn create(options: &BackupOptions, reporter: &Reporter) -> Result<BackupOutc
         reporter.emit(Event::Phase(format!("uploading to {}", store.backup_path(&id))));
     }
     store.commit(staging, &manifest)?;
-    let mut pruned = Vec::new();
-    if !options.retention.is_empty() {
-        let outcome = prune(&options.location, &options.retention, false, reporter).map_err(|e| {
-            Error::Backup(format!(
-                "backup {} is complete, but applying the retention rules failed: {e}",
-                store.backup_path(&id)
-            ))
-        })?;
-        pruned = outcome.deleted;
-    }
     Ok(BackupOutcome {
         path: store.backup_path(&id),
         id,
@@ -237,7 +258,7 @@ pub fn create(options: &BackupOptions, reporter: &Reporter) -> Result<BackupOutc
         pg_dump: pg_dump.path.display().to_string(),
         compress,
         seconds: started_clock.elapsed().as_secs_f64(),
-        pruned,
+        pruned: Vec::new(),
     })
 }
 
@@ -351,6 +372,13 @@ pub fn prune(location: &str, policy: &Policy, dry_run: bool, reporter: &Reporter
         ));
     }
     let store = Store::open(location)?;
+    if !dry_run {
+        for id in store.finish_interrupted_deletes()? {
+            reporter.emit(Event::Info(format!(
+                "finished deleting {id}, which an interrupted prune left"
+            )));
+        }
+    }
     let entries = store.entries()?;
     let complete: Vec<(String, chrono::DateTime<Utc>)> = entries
         .iter()
@@ -415,14 +443,15 @@ pub fn verify(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> Re
     let (local, mut differences) = store.fetch_checked(&id, &manifest)?;
     if differences.is_empty() {
         let pg_restore = pg_restore_for(&options.target)?;
+        let (name, prefix) = restore::scratch_names("godwit", "verify", &restore::attempt_suffix());
+        let _locks = restore::ScratchLocks::acquire(&options.target, "", &[&name])?;
         let mut admin = restore::maintenance_connection(&options.target, "")?;
-        restore::drop_abandoned(&mut admin, "godwit_verify_", reporter);
+        restore::drop_abandoned(&mut admin, &prefix, reporter)?;
         drop(admin);
-        let name = restore::scratch_name("godwit_verify", &manifest::id_for_names(&id));
         let scratch = restore::restore_into(options, &name, None, &manifest, &local.dir, &pg_restore, reporter)?;
         reporter.emit(Event::Phase(format!("proving {} tables", manifest.tables.len())));
         differences = restore::prove(&scratch.spec(), &manifest, options.jobs)?;
-        drop(scratch);
+        scratch.discard(reporter);
     }
     let record = Verified {
         ok: differences.is_empty(),
@@ -447,6 +476,19 @@ pub fn verify(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> Re
 /// `godwit restore`: see [`restore`] for how the target stays untouched
 /// until the restored copy is proven.
 pub fn restore(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> Result<CheckOutcome> {
+    let target = &options.target.dbname;
+    restore_or_leave_unchanged(backup, options, reporter).map_err(|e| {
+        with_next_step(
+            e,
+            &format!(
+                "{target} is unchanged: nothing was swapped in. Run the same restore again; it drops what this \
+                 run left (as does `godwit restore --cleanup --to URL`)"
+            ),
+        )
+    })
+}
+
+fn restore_or_leave_unchanged(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> Result<CheckOutcome> {
     let clock = Instant::now();
     let (store, id) = Store::open_backup(backup)?;
     let manifest = store.read_manifest(&id)?;
@@ -478,21 +520,24 @@ pub fn restore(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> R
     if !differences.is_empty() {
         return Ok(outcome(differences, None));
     }
-    let suffix = manifest::id_for_names(&id);
-    let name = restore::scratch_name(&target, &format!("godwit_restore_{suffix}"));
-    let old = restore::scratch_name(&target, &format!("godwit_old_{suffix}"));
-    // Leftovers of killed restores to this target have the same names up
-    // to the id (every id has the same length).
+    let attempt = restore::attempt_suffix();
+    let (name, restore_prefix) = restore::scratch_names(&target, "godwit_restore", &attempt);
+    let (old, old_prefix) = restore::scratch_names(&target, "godwit_old", &attempt);
+    // Held until this run ends: marks its scratch names as in use.
+    let _locks = restore::ScratchLocks::acquire(&options.target, &target, &[&name, &old])?;
     let mut admin = restore::maintenance_connection(&options.target, &target)?;
-    for leftover in [&name, &old] {
-        restore::drop_abandoned(&mut admin, &leftover[..leftover.len() - suffix.len()], reporter);
+    for prefix in [&restore_prefix, &old_prefix] {
+        restore::drop_abandoned(&mut admin, prefix, reporter)?;
     }
     drop(admin);
-    let owner = restore::owner_of(&options.target, &target)?;
+    let mut admin = restore::maintenance_connection(&options.target, &target)?;
+    // What the swap must carry over from the database it replaces.
+    let properties = database::read(&mut admin, &target)?;
+    drop(admin);
     let scratch = restore::restore_into(
         options,
         &name,
-        owner.as_deref(),
+        properties.as_ref(),
         &manifest,
         &local.dir,
         &pg_restore,
@@ -502,7 +547,15 @@ pub fn restore(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> R
     let differences = restore::prove(&scratch.spec(), &manifest, options.jobs)?;
     if !differences.is_empty() {
         // Never swap in a copy that does not match; the target stays as it was.
+        scratch.discard(reporter);
         return Ok(outcome(differences, None));
+    }
+    if let Some(properties) = &properties {
+        reporter.emit(Event::Phase(format!(
+            "carrying {target}'s owner, comment, grants and settings to {}",
+            scratch.name
+        )));
+        restore::carry_properties(&options.target, &target, &scratch.name, properties)?;
     }
     if crate::report::interrupt::requested() {
         return Err(Error::Interrupted);
@@ -510,6 +563,25 @@ pub fn restore(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> R
     reporter.emit(Event::Phase(format!("swapping the restored database into {target}")));
     restore::swap(&options.target, &target, scratch, &old, reporter)?;
     Ok(outcome(Vec::new(), Some(target)))
+}
+
+/// `godwit restore --cleanup`: drops the scratch databases that killed
+/// restores to `target` (and killed `backup verify` runs on its server)
+/// left, except those of runs still going.
+pub fn cleanup(target: &ConnSpec, reporter: &Reporter) -> Result<restore::Cleanup> {
+    let name = target.dbname.clone();
+    let mut total = restore::Cleanup::default();
+    let mut admin = restore::maintenance_connection(target, &name)?;
+    let attempt = restore::attempt_suffix();
+    for kind in ["godwit_restore", "godwit_old"] {
+        let (_, prefix) = restore::scratch_names(&name, kind, &attempt);
+        total.absorb(restore::drop_abandoned(&mut admin, &prefix, reporter)?);
+    }
+    drop(admin);
+    let mut admin = restore::maintenance_connection(target, "")?;
+    let (_, prefix) = restore::scratch_names("godwit", "verify", &attempt);
+    total.absorb(restore::drop_abandoned(&mut admin, &prefix, reporter)?);
+    Ok(total)
 }
 
 fn pg_restore_for(server: &ConnSpec) -> Result<dump::Tool> {

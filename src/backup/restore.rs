@@ -1,12 +1,19 @@
 //! Restoring a backup and proving the result against its manifest.
 //!
 //! A restore never writes into the target database. It restores into a new
-//! database `<target>_godwit_restore_<id>`, proves it (every table's row
+//! database `<target>_godwit_restore_<attempt>`, proves it (every table's row
 //! count and fingerprint), and only then swaps names in one short
 //! transaction: the old target is renamed away and the new one takes its
 //! name (`ALTER DATABASE ... RENAME` is transactional). A restore killed at
 //! any point before that commit leaves the target exactly as it was; the old
 //! database is dropped only after the swap committed.
+//!
+//! Scratch names are unique per attempt, and each run holds a session
+//! advisory lock named after each of its scratch databases on its
+//! maintenance connection ([`ScratchLocks`]). The lock goes with the
+//! session when a run dies, so the next run (or `restore --cleanup`) tells
+//! a leftover (lock free: dropped WITH (FORCE)) from a run still going
+//! (lock held: left alone).
 
 use std::path::Path;
 use std::process::Command;
@@ -15,6 +22,7 @@ use std::time::Duration;
 use postgres::Client;
 
 use crate::backup::RestoreOptions;
+use crate::backup::database;
 use crate::backup::dump::{self, LibpqEnv, Tool};
 use crate::backup::fingerprint;
 use crate::backup::manifest::Manifest;
@@ -43,7 +51,25 @@ impl ScratchDb {
     }
 }
 
+impl ScratchDb {
+    /// Drops the scratch database now, saying so when that fails (it is
+    /// then left for the next run or `restore --cleanup`).
+    pub fn discard(mut self, reporter: &Reporter) {
+        self.keep = true;
+        let outcome =
+            maintenance_connection(&self.server, &self.name).and_then(|mut c| drop_database(&mut c, &self.name, true));
+        if let Err(e) = outcome {
+            reporter.emit(Event::Warning(format!(
+                "could not drop the scratch database {} ({e}); `godwit restore --cleanup` removes it",
+                self.name
+            )));
+        }
+    }
+}
+
 impl Drop for ScratchDb {
+    /// The path of an error or an interrupt: best effort. A database left
+    /// here is found by the next run's cleanup, because its lock is gone.
     fn drop(&mut self) {
         if !self.keep
             && let Ok(mut client) = maintenance_connection(&self.server, &self.name)
@@ -51,6 +77,50 @@ impl Drop for ScratchDb {
             let _ = drop_database(&mut client, &self.name, true);
         }
     }
+}
+
+/// The advisory lock key that marks a scratch database as in use.
+fn lock_key(name: &str) -> String {
+    format!("godwit scratch database {name}")
+}
+
+/// A maintenance session holding the advisory locks on a run's scratch
+/// names for as long as the run lives (see the module comment).
+pub struct ScratchLocks {
+    _client: Client,
+}
+
+impl ScratchLocks {
+    /// Locks `names` on the maintenance database used for `avoid`'s server.
+    pub fn acquire(server: &ConnSpec, avoid: &str, names: &[&str]) -> Result<ScratchLocks> {
+        let mut client = maintenance_connection(server, avoid)?;
+        for name in names {
+            client
+                .query_one("SELECT pg_advisory_lock(hashtext($1))", &[&lock_key(name)])
+                .map_err(|e| Error::pg(format!("locking the scratch name {name}"), &e))?;
+        }
+        Ok(ScratchLocks { _client: client })
+    }
+}
+
+/// A unique suffix for one attempt: the time to the millisecond and the
+/// process id, so a rerun never meets the name of a killed attempt.
+/// Always [`ATTEMPT_LEN`] characters, so that every attempt's name for one
+/// target has the same prefix after cutting to PostgreSQL's name length.
+pub fn attempt_suffix() -> String {
+    let pid = std::process::id() % 10_000_000;
+    format!("{}p{pid:07}", chrono::Utc::now().format("%Y%m%dt%H%M%S%3f"))
+}
+
+/// The length of [`attempt_suffix`]: `20261206t061800123p0012345`.
+pub const ATTEMPT_LEN: usize = 26;
+
+/// The scratch database `<base>_<kind>_<attempt>` and the prefix that every
+/// attempt's name of that kind shares (for finding leftovers).
+pub fn scratch_names(base: &str, kind: &str, attempt: &str) -> (String, String) {
+    let name = scratch_name(base, &format!("{kind}_{attempt}"));
+    let prefix = name[..name.len() - attempt.len()].to_string();
+    (name, prefix)
 }
 
 /// A connection to the server on a database other than `avoid` (`postgres`,
@@ -92,29 +162,74 @@ pub fn scratch_name(base: &str, suffix: &str) -> String {
     format!("{}_{suffix}", &base[..cut])
 }
 
-/// Drops databases left by killed runs (names starting with `prefix`) that
-/// nobody uses; one in use belongs to a run still going and stays.
-pub fn drop_abandoned(client: &mut Client, prefix: &str, reporter: &Reporter) {
-    let Ok(rows) = client.query(
-        "SELECT datname::text FROM pg_database WHERE starts_with(datname, $1)",
-        &[&prefix],
-    ) else {
-        return;
-    };
-    for row in rows {
-        let name: String = row.get(0);
-        if drop_database(client, &name, false).is_ok() {
-            reporter.emit(Event::Info(format!("dropped {name}, left by an interrupted run")));
-        }
+/// What a cleanup of leftover scratch databases did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Cleanup {
+    pub dropped: Vec<String>,
+    /// Held by a run still going: left alone.
+    pub in_use: Vec<String>,
+    /// Could not be dropped, with the reason.
+    pub failed: Vec<String>,
+}
+
+impl Cleanup {
+    pub fn absorb(&mut self, other: Cleanup) {
+        self.dropped.extend(other.dropped);
+        self.in_use.extend(other.in_use);
+        self.failed.extend(other.failed);
     }
 }
 
-/// Creates `name` like the backed-up database (encoding, locale) and runs
+/// Drops databases left by killed runs: names starting with `prefix` whose
+/// advisory lock is free. `client` must be the maintenance connection the
+/// runs lock on ([`ScratchLocks::acquire`] with the same `avoid`). Sessions
+/// still on a leftover (an orphaned pg_restore) are ended by FORCE.
+/// Failures are reported, never swallowed.
+pub fn drop_abandoned(client: &mut Client, prefix: &str, reporter: &Reporter) -> Result<Cleanup> {
+    let rows = client
+        .query(
+            "SELECT datname::text FROM pg_database WHERE starts_with(datname, $1) ORDER BY 1",
+            &[&prefix],
+        )
+        .map_err(|e| Error::pg("listing leftover scratch databases", &e))?;
+    let mut cleanup = Cleanup::default();
+    for row in rows {
+        let name: String = row.get(0);
+        let key = lock_key(&name);
+        let free: bool = client
+            .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&key])
+            .map_err(|e| Error::pg(format!("checking whether {name} is in use"), &e))?
+            .get(0);
+        if !free {
+            reporter.emit(Event::Info(format!("{name} belongs to a run still going; left alone")));
+            cleanup.in_use.push(name);
+            continue;
+        }
+        let dropped = drop_database(client, &name, true);
+        let _ = client.query_one("SELECT pg_advisory_unlock(hashtext($1))", &[&key]);
+        match dropped {
+            Ok(()) => {
+                reporter.emit(Event::Info(format!("dropped {name}, left by an interrupted run")));
+                cleanup.dropped.push(name);
+            }
+            Err(e) => {
+                reporter.emit(Event::Warning(format!(
+                    "could not drop {name}, left by an interrupted run: {e}"
+                )));
+                cleanup.failed.push(format!("{name}: {e}"));
+            }
+        }
+    }
+    Ok(cleanup)
+}
+
+/// Creates `name` like the backed-up database (encoding, locale), with the
+/// owner and tablespace of the database it will replace (`like`), and runs
 /// pg_restore into it.
 pub fn restore_into(
     options: &RestoreOptions,
     name: &str,
-    owner: Option<&str>,
+    like: Option<&database::DatabaseProperties>,
     manifest: &Manifest,
     dir: &Path,
     pg_restore: &Tool,
@@ -123,6 +238,11 @@ pub fn restore_into(
     let server = &options.target;
     let jobs = options.jobs;
     let mut client = maintenance_connection(server, name)?;
+    let server_num: String = client
+        .query_one("SELECT current_setting('server_version_num')", &[])
+        .map_err(|e| Error::pg("reading the server version", &e))?
+        .get(0);
+    let server_major = server_num.parse::<u32>().unwrap_or(0) / 10000;
     let mut sql = format!(
         "CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}",
         quote_ident(name),
@@ -133,8 +253,10 @@ pub fn restore_into(
     if let Some(icu) = &manifest.icu_locale {
         sql.push_str(&format!(" LOCALE_PROVIDER icu ICU_LOCALE {}", quote_literal(icu)));
     }
-    if let Some(owner) = owner {
-        sql.push_str(&format!(" OWNER {}", quote_ident(owner)));
+    if let Some(like) = like {
+        sql.push_str(&format!(" OWNER {}", quote_ident(&like.owner)));
+        // In the replaced database's tablespace: the restored one takes its place.
+        sql.push_str(&format!(" TABLESPACE {}", quote_ident(&like.tablespace)));
     }
     client
         .batch_execute(&sql)
@@ -150,7 +272,8 @@ pub fn restore_into(
         pg_restore.number(),
         pg_restore.path.display()
     )));
-    let env = LibpqEnv::new(&scratch.spec())?;
+    let mut env = LibpqEnv::new(&scratch.spec())?;
+    env.check_client_connection(server_major);
     let mut command = Command::new(&pg_restore.path);
     command
         .arg("--format=directory")
@@ -162,7 +285,10 @@ pub fn restore_into(
     }
     command.arg(dir);
     env.apply(&mut command);
-    dump::run(command, "pg_restore")?;
+    if let Err(e) = dump::run(command, "pg_restore") {
+        scratch.discard(reporter);
+        return Err(e);
+    }
     Ok(scratch)
 }
 
@@ -244,15 +370,29 @@ pub fn table_count(server: &ConnSpec, name: &str) -> Result<Option<i64>> {
     Ok(Some(row.get(0)))
 }
 
-pub fn owner_of(server: &ConnSpec, name: &str) -> Result<Option<String>> {
-    let mut client = maintenance_connection(server, name)?;
-    let row = client
-        .query_opt(
-            "SELECT pg_get_userbyid(datdba)::text FROM pg_database WHERE datname = $1",
-            &[&name],
-        )
-        .map_err(|e| Error::pg("reading the target's owner", &e))?;
-    Ok(row.map(|r| r.get(0)))
+/// Applies `properties` (read from `target`) to the restored database and
+/// proves they arrived: reads both back and fails, before any swap, on a
+/// difference (the target then is untouched).
+pub fn carry_properties(
+    server: &ConnSpec,
+    target: &str,
+    restored: &str,
+    properties: &database::DatabaseProperties,
+) -> Result<()> {
+    let mut client = maintenance_connection(server, target)?;
+    database::apply(&mut client, restored, properties)?;
+    // Compared with the target as it is now, in case it changed meanwhile.
+    let now = database::read(&mut client, target)?.unwrap_or_else(|| properties.clone());
+    let got = database::read(&mut client, restored)?
+        .ok_or_else(|| Error::Backup(format!("the restored database {restored} disappeared")))?;
+    let differences = database::differences(&now, &got);
+    if differences.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Backup(format!(
+        "the restored database would not have what {target} has: {}; nothing was swapped, {target} is unchanged",
+        differences.join("; ")
+    )))
 }
 
 /// Puts `restored` in the place of `target` in one transaction; the old
@@ -303,8 +443,11 @@ pub fn swap(server: &ConnSpec, target: &str, scratch: ScratchDb, old: &str, repo
     }
     // The scratch database now is the target: never drop it.
     scratch.keep();
-    if target_exists {
-        drop_database(&mut client, old, true)?;
+    if target_exists && let Err(e) = drop_database(&mut client, old, true) {
+        reporter.emit(Event::Warning(format!(
+            "{target} is restored, but the database it replaced, now {old}, could not be dropped ({e}); \
+             `godwit restore --cleanup` removes it"
+        )));
     }
     Ok(())
 }

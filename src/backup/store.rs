@@ -247,6 +247,12 @@ impl Store {
             Kind::Dir(dir) => {
                 let doomed = dir.join(format!(".{id}.deleting"));
                 let complete = dir.join(id);
+                // What a delete killed midway left: finish it first, or the
+                // rename below would fail on a non-empty directory.
+                if doomed.exists() {
+                    std::fs::remove_dir_all(&doomed)
+                        .map_err(|e| Error::io(format!("deleting {}", doomed.display()), e))?;
+                }
                 if complete.exists() {
                     std::fs::rename(&complete, &doomed)
                         .map_err(|e| Error::io(format!("deleting {}", complete.display()), e))?;
@@ -261,6 +267,31 @@ impl Store {
             }
             Kind::S3(s3) => s3.delete_backup(id),
         }
+    }
+
+    /// Finishes the deletes a killed prune left (`.<id>.deleting`
+    /// directories: already no backup, whatever their age). Returns their ids.
+    pub fn finish_interrupted_deletes(&self) -> Result<Vec<String>> {
+        let Kind::Dir(dir) = &self.kind else {
+            // On S3 a delete removes the manifest first; the rest is an
+            // incomplete prefix, pruned as such.
+            return Ok(Vec::new());
+        };
+        let Ok(read) = std::fs::read_dir(dir) else {
+            return Ok(Vec::new());
+        };
+        let mut finished = Vec::new();
+        for item in read.flatten() {
+            let name = item.file_name().to_string_lossy().into_owned();
+            if let Some(id) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".deleting"))
+                && manifest::id_time(id).is_some()
+            {
+                std::fs::remove_dir_all(item.path())
+                    .map_err(|e| Error::io(format!("deleting {}", item.path().display()), e))?;
+                finished.push(id.to_string());
+            }
+        }
+        Ok(finished)
     }
 
     /// Checks every file of a backup against its manifest and returns a

@@ -179,8 +179,13 @@ Exit codes:
 pub struct RestoreArgs {
     /// The backup: DIR/<id> or s3://BUCKET/PREFIX/<id>; a bare DIR or s3://BUCKET/PREFIX means
     /// its newest complete backup.
-    #[arg(value_name = "BACKUP")]
-    pub backup: String,
+    #[arg(value_name = "BACKUP", required_unless_present = "cleanup")]
+    pub backup: Option<String>,
+
+    /// Restore nothing: drop the scratch databases that killed restores to the --to database
+    /// (and killed `backup verify` runs on its server) left behind. Those of runs still going stay.
+    #[arg(long, conflicts_with = "backup")]
+    pub cleanup: bool,
 
     /// The database to restore into (created if missing).
     #[arg(
@@ -344,8 +349,33 @@ pub fn restore(args: RestoreArgs) -> Result<ExitCode> {
         replace: args.replace,
         no_owner: args.restore.no_owner,
     };
-    let outcome = backup::restore(&args.backup, &options, &reporter)?;
+    let Some(path) = args.backup.as_deref() else {
+        return cleanup(&options.target, args.output.json, &reporter);
+    };
+    let outcome = backup::restore(path, &options, &reporter)?;
     Ok(report_check(&outcome, args.output.json, "restored"))
+}
+
+fn cleanup(target: &ConnSpec, json: bool, reporter: &Reporter) -> Result<ExitCode> {
+    let outcome = backup::cleanup(target, reporter)?;
+    if json {
+        print_json(&outcome);
+    } else {
+        for name in &outcome.dropped {
+            println!("dropped {name}");
+        }
+        eprintln!(
+            "dropped {} leftover scratch database(s); {} in use by a running restore, {} could not be dropped",
+            outcome.dropped.len(),
+            outcome.in_use.len(),
+            outcome.failed.len()
+        );
+    }
+    if outcome.failed.is_empty() {
+        Ok(ExitCode::Ok)
+    } else {
+        Err(Error::Backup(format!("could not drop: {}", outcome.failed.join("; "))))
+    }
 }
 
 fn report_check(outcome: &CheckOutcome, json: bool, verb: &str) -> ExitCode {

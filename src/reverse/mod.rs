@@ -494,6 +494,7 @@ struct TempFile {
 
 impl TempFile {
     fn new(target: &Path) -> TempFile {
+        remove_abandoned_temp_files(target);
         let mut name = target.as_os_str().to_owned();
         name.push(format!(".tmp-{}", std::process::id()));
         let path = PathBuf::from(name);
@@ -519,6 +520,14 @@ impl TempFile {
             .and_then(|f| f.sync_all())
             .map_err(|e| io("flushing", e))?;
         if replace {
+            // The old file's WAL may hold committed transactions: move them
+            // into the file first, so that a kill between removing the WAL
+            // and the rename leaves the old database whole, not rolled back.
+            if target.exists()
+                && let Ok(old) = Connection::open(target)
+            {
+                let _ = old.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            }
             for suffix in ["-wal", "-shm", "-journal"] {
                 let mut name = target.as_os_str().to_owned();
                 name.push(suffix);
@@ -540,6 +549,42 @@ impl TempFile {
         }
         self.published = true;
         Ok(())
+    }
+}
+
+/// Removes the temporary files (`PATH.tmp-<pid>` and its journal, WAL and
+/// shared memory) of earlier runs whose process is gone: a SIGKILLed run
+/// cannot remove its own. A live pid's files belong to a run still going.
+fn remove_abandoned_temp_files(target: &Path) {
+    let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+        return;
+    };
+    // Without /proc, liveness is unknown: leave everything.
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!("{}.tmp-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file.strip_prefix(&prefix) else {
+            continue;
+        };
+        let pid: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let suffix = &rest[pid.len()..];
+        if pid.is_empty() || !["", "-journal", "-wal", "-shm"].contains(&suffix) {
+            continue;
+        }
+        if !Path::new("/proc").join(&pid).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
