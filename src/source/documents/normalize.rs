@@ -114,6 +114,9 @@ impl Facts {
 
     /// Learns from one record; `keyed` when its map key or stem may be the key.
     pub fn add(&mut self, rec: &records::Rec<'_>, keyed: bool) {
+        if rec.problem.is_some_and(|p| p.malformed) {
+            return;
+        }
         self.records += 1;
         let JValue::Object(members) = rec.value else {
             return;

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::DocumentSource;
-use super::json::{Position, ValueProblem};
+use super::json::ValueProblem;
 use super::normalize::{Model, TableDef};
 use super::records::{self, Rec};
 use super::rows::{RowBuf, each_row_object};
@@ -173,19 +173,17 @@ impl Reader for DocumentReader {
                 .filter(|k| !repeated.is_empty() && repeated.contains(&hash_key(k)))
                 .filter(|k| !seen.insert((*k).to_string()))
                 .map(|k| ValueProblem {
-                    at: Position {
-                        line: rec.line,
-                        column: 1,
-                    },
+                    at: rec.at,
                     reason: format!("the key {k:?} appears twice in one object"),
                     field: None,
+                    malformed: false,
                 });
             let rec = &Rec {
                 key: rec.key,
                 value: rec.value,
                 problem: repeat.as_ref().or(rec.problem),
                 file: rec.file,
-                line: rec.line,
+                at: rec.at,
                 csv_record: rec.csv_record,
             };
             let mut flow = Flow::Continue;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::csv::{CsvReader, Record as CsvRecord, header_names};
 use super::detect::Format;
-use super::json::{JValue, JsonReader, Peeked, SyntaxError, ValueProblem};
+use super::json::{JValue, JsonReader, Peeked, Position, SyntaxError, ValueProblem};
 use crate::error::{Error, Result};
 use crate::source::Flow;
 
@@ -70,17 +70,19 @@ pub struct Rec<'a> {
     pub value: &'a JValue,
     pub problem: Option<&'a ValueProblem>,
     pub file: &'a Path,
-    pub line: u64,
+    /// Where the record starts (a CSV record: its line only).
+    pub at: Position,
     /// The CSV record number (the header is record 1).
     pub csv_record: Option<u64>,
 }
 
 impl Rec<'_> {
-    /// Where the record is, for messages: `file, line N[, record M]`.
-    pub fn place(&self) -> String {
+    /// Where something in the record is, for messages: `file, line N,
+    /// column C, byte B`, or for CSV `file, line N, record M`.
+    pub fn place_at(&self, at: &Position) -> String {
         match self.csv_record {
-            Some(n) => format!("{}, line {}, record {n}", self.file.display(), self.line),
-            None => format!("{}, line {}", self.file.display(), self.line),
+            Some(n) => format!("{}, line {}, record {n}", self.file.display(), at.line),
+            None => format!("{}, {at}", self.file.display()),
         }
     }
 }
@@ -141,7 +143,7 @@ pub fn each(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
         }
         Origin::Single(file) => {
             let mut r = JsonReader::new(open(file)?);
-            let line = r.position().line.max(skip_to_value(&mut r));
+            let at = skip_to_value(&mut r);
             let value = as_record(r.value().map_err(|e| syntax(file, &e))?);
             let problem = r.take_problem();
             trailing(&mut r, file)?;
@@ -150,7 +152,7 @@ pub fn each(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
                 value: &value,
                 problem: problem.as_ref(),
                 file,
-                line,
+                at,
                 csv_record: None,
             })
             .map(|_| ())
@@ -182,7 +184,7 @@ pub fn read_record_file(file: &Path, bytes: Option<Vec<u8>>, visit: &mut Visit<'
         })?,
     };
     let mut r = JsonReader::new(bytes.as_slice());
-    let line = skip_to_value(&mut r);
+    let at = skip_to_value(&mut r);
     let value = as_record(r.value().map_err(|e| syntax(file, &e))?);
     let problem = r.take_problem();
     visit(&Rec {
@@ -190,28 +192,26 @@ pub fn read_record_file(file: &Path, bytes: Option<Vec<u8>>, visit: &mut Visit<'
         value: &value,
         problem: problem.as_ref(),
         file,
-        line,
+        at,
         csv_record: None,
     })
 }
 
-fn skip_to_value<R: Read>(r: &mut JsonReader<R>) -> u64 {
+fn skip_to_value<R: Read>(r: &mut JsonReader<R>) -> Position {
     r.skip_ws();
-    r.position().line
+    r.position()
 }
 
 /// Nothing but whitespace may follow the document.
 fn trailing<R: Read>(r: &mut JsonReader<R>, file: &Path) -> Result<()> {
-    if r.skip_ws().is_some() {
-        let at = r.position();
+    if let Err(e) = r.end_of_text() {
         return Err(Error::Source {
             path: file.to_path_buf(),
-            message: format!(
-                "invalid JSON at line {}, column {}: more than one top-level value (for JSON Lines, name it ndjson:{})",
-                at.line,
-                at.column,
-                file.display()
-            ),
+            message: if e.message.contains("second top-level value") {
+                format!("{e} (for JSON Lines, name it ndjson:{})", file.display())
+            } else {
+                e.to_string()
+            },
         });
     }
     if let Some(e) = r.take_io_error() {
@@ -244,7 +244,7 @@ fn stream_keyed<R: Read>(r: &mut JsonReader<R>, file: &Path, visit: &mut Visit<'
 
 /// Reads the value the reader stands before as one record and visits it.
 fn visit_value<R: Read>(r: &mut JsonReader<R>, key: Option<&str>, file: &Path, visit: &mut Visit<'_>) -> Result<Flow> {
-    let line = skip_to_value(r);
+    let at = skip_to_value(r);
     let value = as_record(r.value().map_err(|e| syntax(file, &e))?);
     let problem = r.take_problem();
     visit(&Rec {
@@ -252,41 +252,66 @@ fn visit_value<R: Read>(r: &mut JsonReader<R>, key: Option<&str>, file: &Path, v
         value: &value,
         problem: problem.as_ref(),
         file,
-        line,
+        at,
         csv_record: None,
     })
 }
 
+/// JSON Lines: one record a line. A malformed line is one record with
+/// its problem (rejected, or skipped under `--on-error skip`), and reading
+/// goes on at the next line. A file not named `.ndjson`/`.jsonl` may hold
+/// records written over several lines (pretty-printed, one after
+/// another): that is allowed when its first record spans lines, and then
+/// a malformed record ends the read, as in one JSON document.
 fn stream_lines(file: &Path, visit: &mut Visit<'_>) -> Result<()> {
     let mut r = JsonReader::new(open(file)?);
-    let s = |e| syntax(file, &e);
+    let named_lines = super::detect::format_of_name(file) == Some(super::detect::Format::JsonLines);
+    r.set_one_value_per_line(named_lines);
+    let mut first = true;
     loop {
         // Blank lines are allowed between records.
-        if r.skip_ws().is_none() {
+        if r.skip_blank_lines().is_none() {
             break;
         }
-        let line = r.position().line;
-        let value = as_record(r.value().map_err(s)?);
-        let problem = r.take_problem();
-        match r.skip_blanks() {
-            None | Some(b'\n') => r.newline(),
-            Some(_) => {
-                let at = r.position();
-                return Err(Error::Source {
-                    path: file.to_path_buf(),
-                    message: format!(
-                        "invalid JSON Lines at line {}, column {}: another value on the same line",
-                        at.line, at.column
-                    ),
-                });
-            }
+        let at = r.position();
+        let parsed = r.value().and_then(|value| match r.skip_blanks() {
+            None | Some(b'\n') => Ok(value),
+            Some(_) => Err(SyntaxError {
+                at: r.position(),
+                message: "another value on the same line (JSON Lines holds one a line)".into(),
+            }),
+        });
+        if let Some(e) = r.take_io_error() {
+            return Err(Error::io(format!("reading {}", file.display()), e));
         }
+        let (value, problem) = match parsed {
+            Ok(value) => {
+                if first && r.position().line == at.line {
+                    r.set_one_value_per_line(true);
+                }
+                let problem = r.take_problem();
+                r.newline();
+                (as_record(value), problem)
+            }
+            Err(e) if r.one_value_per_line_mode() => {
+                r.skip_rest_of_line();
+                let problem = ValueProblem {
+                    at: e.at,
+                    reason: format!("invalid JSON: {}", e.message),
+                    field: None,
+                    malformed: true,
+                };
+                (JValue::Object(Vec::new()), Some(problem))
+            }
+            Err(e) => return Err(syntax(file, &e)),
+        };
+        first = false;
         let flow = visit(&Rec {
             key: None,
             value: &value,
             problem: problem.as_ref(),
             file,
-            line,
+            at,
             csv_record: None,
         })?;
         if flow == Flow::Stop {
@@ -314,12 +339,14 @@ fn stream_csv(file: &Path, delimiter: u8, visit: &mut Visit<'_>) -> Result<()> {
         let mut problem = None;
         if record.fields.len() != names.len() {
             problem = Some(ValueProblem {
-                at: super::json::Position {
+                at: Position {
                     line: record.line,
                     column: 1,
+                    ..Position::default()
                 },
                 reason: format!("{} fields where the header has {}", record.fields.len(), names.len()),
                 field: None,
+                malformed: false,
             });
         }
         let mut members = Vec::with_capacity(names.len());
@@ -330,21 +357,24 @@ fn stream_csv(file: &Path, delimiter: u8, visit: &mut Visit<'_>) -> Result<()> {
                 Some((bytes, _)) => match std::str::from_utf8(bytes) {
                     Ok(text) if text.contains('\0') => {
                         problem.get_or_insert_with(|| ValueProblem {
-                            at: super::json::Position {
+                            at: Position {
                                 line: record.line,
                                 column: 1,
+                                ..Position::default()
                             },
                             reason: "a NUL character, which PostgreSQL text cannot hold".into(),
                             field: Some(name.clone()),
+                            malformed: false,
                         });
                         JValue::String(text.replace('\0', ""))
                     }
                     Ok(text) => JValue::String(text.to_string()),
                     Err(e) => {
                         problem.get_or_insert_with(|| ValueProblem {
-                            at: super::json::Position {
+                            at: Position {
                                 line: record.line,
                                 column: 1,
+                                ..Position::default()
                             },
                             reason: format!(
                                 "invalid UTF-8 (byte 0x{:02x} after {} valid bytes)",
@@ -352,6 +382,7 @@ fn stream_csv(file: &Path, delimiter: u8, visit: &mut Visit<'_>) -> Result<()> {
                                 e.valid_up_to()
                             ),
                             field: Some(name.clone()),
+                            malformed: false,
                         });
                         JValue::String(String::from_utf8_lossy(bytes).into_owned())
                     }
@@ -365,7 +396,10 @@ fn stream_csv(file: &Path, delimiter: u8, visit: &mut Visit<'_>) -> Result<()> {
             value: &value,
             problem: problem.as_ref(),
             file,
-            line: record.line,
+            at: Position {
+                line: record.line,
+                ..Position::default()
+            },
             csv_record: Some(record.number),
         })?;
         if flow == Flow::Stop {
@@ -534,7 +568,10 @@ pub fn entry_kind(path: &Path) -> Result<(Entry, Option<Vec<u8>>)> {
         Kind::Directory => Entry::Subdirectory,
         Kind::Sqlite => Entry::Unrecognised("a SQLite database inside a directory source".into()),
         Kind::Empty => Entry::Unrecognised("empty".into()),
-        Kind::Binary => Entry::Unrecognised("binary, not JSON or CSV".into()),
+        Kind::Binary(at) => Entry::Unrecognised(format!("binary, not JSON or CSV: {at} is not text")),
+        Kind::Document(_) if super::detect::format_of_name(path) == Some(Format::JsonLines) => {
+            Entry::Collections(Format::JsonLines)
+        }
         Kind::Document(Format::Csv(d)) => {
             let ext = path
                 .extension()
