@@ -4,9 +4,18 @@
 //! position, and the cases the RFC leaves to the parser are as
 //! docs/documents.md says.
 
-use std::path::PathBuf;
+mod common;
 
+use std::path::{Path, PathBuf};
+
+use common::*;
 use godwit::source::documents::check_json;
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
 
 fn suite() -> Vec<(String, Vec<u8>)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/jsontestsuite");
@@ -74,4 +83,105 @@ fn cases_left_to_the_parser_go_as_documented() {
         );
     }
     assert_eq!(seen.len(), 35, "{seen:#?}");
+}
+
+#[test]
+fn an_empty_object_is_kept_apart_from_null() {
+    let dir = tempfile::tempdir().unwrap();
+    // JSON null is SQL NULL; `{}` is `{}`, and `{"value": 2}` is not `2`.
+    let mixed = write(dir.path(), "mixed.json", br#"[null, 1, "1", {}, {"value": 2}]"#);
+    let target = fresh_database("docs_empty_object");
+    let out = copy(&mixed, &target, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        rows(
+            &target,
+            "SELECT id AS a, coalesce(value::text, 'NULL') AS b FROM mixed ORDER BY id"
+        ),
+        [
+            ["1", "NULL"],
+            ["2", "1"],
+            ["3", "\"1\""],
+            ["4", "{}"],
+            ["5", "{\"value\": 2}"]
+        ]
+    );
+    let plan = godwit(&["plan", mixed.to_str().unwrap()]);
+    assert!(
+        stdout(&plan).contains("mixed: its records mix objects and other values: each is kept whole"),
+        "{}",
+        stdout(&plan)
+    );
+    // A field that is only ever `{}` is a JSON column, not no column.
+    let nested = write(
+        dir.path(),
+        "nested.json",
+        br#"[{"id": 1, "meta": {}}, {"id": 2, "meta": null}]"#,
+    );
+    let out = copy(&nested, &target, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        rows(
+            &target,
+            "SELECT id AS a, coalesce(meta::text, 'NULL') AS b FROM nested ORDER BY id"
+        ),
+        [["1", "{}"], ["2", "NULL"]]
+    );
+}
+
+#[test]
+fn top_level_scalars_beside_collections_are_a_one_row_table_listed_by_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = write(
+        dir.path(),
+        "dump.json",
+        br#"{"x": [{"a": 1}, {"a": 2}], "id": "dump-1", "version": 3, "meta": null}"#,
+    );
+    let plan = godwit(&["plan", dump.to_str().unwrap()]);
+    assert_exit(&plan, 0);
+    let text = stdout(&plan);
+    assert!(
+        text.contains("dump: the top-level fields of")
+            && text.contains("beside its collections (id, version, meta), kept as one row"),
+        "{text}"
+    );
+    let target = fresh_database("docs_top_scalars");
+    let out = copy(&dump, &target, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        rows(&target, "SELECT id AS a, version AS b FROM dump"),
+        [["dump-1", "3"]]
+    );
+    assert_eq!(value(&target, "SELECT count(*) AS a FROM x"), "2");
+}
+
+#[test]
+fn empty_and_overlong_keys_get_a_recorded_column_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "k".repeat(70);
+    let file = write(
+        dir.path(),
+        "keys.json",
+        format!(r#"[{{"": 0, "{long}": 1, "{long}x": 2}}]"#).as_bytes(),
+    );
+    let target = fresh_database("docs_empty_key");
+    let out = copy(&file, &target, &[]);
+    assert_exit(&out, 0);
+    let err = stderr(&out);
+    assert!(!err.contains("zero-length delimited identifier"), "{err}");
+    let cut = "k".repeat(63);
+    let cut2 = format!("{}_2", "k".repeat(61));
+    assert_eq!(
+        rows(
+            &target,
+            &format!(r#"SELECT unnamed AS a, "{cut}" AS b, "{cut2}" AS c FROM keys"#)
+        ),
+        [["0", "1", "2"]]
+    );
+    let plan = godwit(&["plan", file.to_str().unwrap()]);
+    assert!(
+        stdout(&plan).contains(r#"keys: the field "" has no name PostgreSQL takes as it is (empty, or longer than 63 bytes): its column is "unnamed""#),
+        "{}",
+        stdout(&plan)
+    );
 }

@@ -48,11 +48,12 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
         jobs,
     };
     let outcome = if args.data_only {
-        load::data_only::copy(source, &schema, plan, &options, args.truncate, reporter)?
+        load::data_only::copy(source, &schema, plan, &options, args.truncate, reporter)
     } else {
         let replan = |table: &str| replan_table(source, &mapping, table);
-        load::copy(source, plan, &replan, &options, reporter)?
-    };
+        load::copy(source, plan, &replan, &options, reporter)
+    }
+    .map_err(|e| source.explain_target_error(e))?;
     let review = outcome.review;
     reporter.emit(Event::CopyFinished(outcome.summary));
     if args.to_was_local() {

@@ -413,6 +413,13 @@ pub trait Source: Sync {
     fn hold_writers(&self) -> Result<Option<Box<dyn WriterHold>>> {
         Ok(None)
     }
+
+    /// An error from the target while copying this source, said in terms
+    /// of the source (a document names its file: PostgreSQL's words alone
+    /// would name neither the file nor what godwit made of it).
+    fn explain_target_error(&self, error: crate::error::Error) -> crate::error::Error {
+        error
+    }
 }
 
 /// The source's writers held ([`Source::hold_writers`]); dropping it

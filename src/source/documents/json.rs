@@ -735,7 +735,14 @@ mod tests {
     fn syntax_errors_have_positions() {
         let mut r = JsonReader::new("[1,\n  2,, 3]".as_bytes());
         let e = r.value().unwrap_err();
-        assert_eq!(e.at, Position { line: 2, column: 5 });
+        assert_eq!(
+            e.at,
+            Position {
+                line: 2,
+                column: 5,
+                offset: 8
+            }
+        );
         let e = JsonReader::new("{\"a\": 01}".as_bytes()).value().unwrap_err();
         assert!(e.message.contains("leading zero"), "{e}");
     }

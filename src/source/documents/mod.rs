@@ -140,7 +140,7 @@ impl DocumentSource {
         let mut skipped = Vec::new();
         match self.format {
             None => discover_dir(&self.path, &mut found, &mut skipped)?,
-            Some(format) => discover_file(&self.path, format, &mut found, &mut skipped)?,
+            Some(format) => discover_file(&self.path, format, &mut found)?,
         }
         if found.is_empty() {
             let mut message = "holds no JSON or CSV records godwit reads".to_string();
@@ -223,13 +223,14 @@ fn first_byte(path: &Path) -> Result<Option<u8>> {
 }
 
 /// The collections of one file.
-fn discover_file(path: &Path, format: Format, out: &mut Vec<Found>, skipped: &mut Vec<String>) -> Result<()> {
+fn discover_file(path: &Path, format: Format, out: &mut Vec<Found>) -> Result<()> {
     let name = records::stem_of(path);
     let collection = |origin| {
         (
             Collection {
                 name: name.clone(),
                 origin,
+                whole_values: false,
             },
             None,
         )
@@ -265,15 +266,18 @@ fn discover_file(path: &Path, format: Format, out: &mut Vec<Found>, skipped: &mu
                                     member,
                                     keyed,
                                 },
+                                whole_values: false,
                             },
                             None,
                         ));
                     }
-                    for other in others {
-                        skipped.push(format!(
-                            "{}: top-level field {other:?} holds no collection of records",
-                            path.display()
-                        ));
+                    // Members beside the collections (a version, an export
+                    // date) are kept: one row of them, named after the file.
+                    if !others.is_empty() {
+                        out.push(collection(Origin::TopFields {
+                            file: path.to_path_buf(),
+                            fields: others,
+                        }));
                     }
                 }
                 ObjectShape::Keyed => out.push(collection(Origin::Keyed(path.to_path_buf()))),
@@ -321,12 +325,13 @@ fn discover_dir(dir: &Path, out: &mut Vec<Found>, skipped: &mut Vec<String>) -> 
             Collection {
                 name: file_name(dir),
                 origin: Origin::Files(dir.to_path_buf()),
+                whole_values: false,
             },
             Some(records),
         ));
     }
     for (path, format) in files {
-        discover_file(&path, format, out, skipped)?;
+        discover_file(&path, format, out)?;
     }
     for sub in subdirectories {
         discover_dir(&sub, out, skipped)?;

@@ -87,6 +87,19 @@ impl Source for DocumentSource {
     fn ordered_scans(&self) -> bool {
         false
     }
+
+    fn explain_target_error(&self, error: Error) -> Error {
+        match error {
+            Error::Postgres { context, message } => Error::Postgres {
+                context: format!(
+                    "copying {}: PostgreSQL refused the tables or rows godwit made of this file ({context})",
+                    self.path().display()
+                ),
+                message,
+            },
+            other => other,
+        }
+    }
 }
 
 fn schema_of(model: &Model) -> SourceSchema {
@@ -165,7 +178,12 @@ impl Reader for DocumentReader {
         let mut position = 0u64;
         let repeated = &model.repeated_keys[table.collection];
         let mut seen: HashSet<String> = HashSet::new();
-        records::each(origin, &mut |rec| {
+        let each = if model.collections[table.collection].whole_values {
+            records::each_whole
+        } else {
+            records::each
+        };
+        each(origin, &mut |rec| {
             position += 1;
             // A key seen before in the same object: that record is rejected.
             let repeat = rec
@@ -182,6 +200,7 @@ impl Reader for DocumentReader {
                 key: rec.key,
                 value: rec.value,
                 problem: repeat.as_ref().or(rec.problem),
+                not_object: rec.not_object,
                 file: rec.file,
                 at: rec.at,
                 csv_record: rec.csv_record,

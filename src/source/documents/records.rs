@@ -28,6 +28,12 @@ pub enum Origin {
     },
     /// A JSON file holding a single record.
     Single(PathBuf),
+    /// The top-level members of an app-state dump that hold no
+    /// collection (a version, an export date): one record of them.
+    TopFields {
+        file: PathBuf,
+        fields: Vec<String>,
+    },
     Lines(PathBuf),
     Csv {
         file: PathBuf,
@@ -43,7 +49,7 @@ impl Origin {
     pub fn path(&self) -> &Path {
         match self {
             Origin::Array(p) | Origin::Keyed(p) | Origin::Single(p) | Origin::Lines(p) | Origin::Files(p) => p,
-            Origin::Member { file, .. } | Origin::Csv { file, .. } => file,
+            Origin::Member { file, .. } | Origin::Csv { file, .. } | Origin::TopFields { file, .. } => file,
         }
     }
 
@@ -69,6 +75,8 @@ pub struct Rec<'a> {
     pub key: Option<&'a str>,
     pub value: &'a JValue,
     pub problem: Option<&'a ValueProblem>,
+    /// The value was not an object, and is read as `{"value": ...}`.
+    pub not_object: bool,
     pub file: &'a Path,
     /// Where the record starts (a CSV record: its line only).
     pub at: Position,
@@ -103,12 +111,29 @@ fn open(file: &Path) -> Result<std::fs::File> {
     })
 }
 
-/// Records that are not objects are read as `{"value": ...}`.
-fn as_record(value: JValue) -> JValue {
+/// Records that are not objects are read as `{"value": ...}` (and say
+/// so: in a collection that mixes them with objects, every record is
+/// kept whole in `value`, so that `{}` and `null` stay apart).
+fn as_record(value: JValue) -> (JValue, bool) {
     match value {
-        JValue::Object(_) => value,
-        other => JValue::Object(vec![("value".to_string(), other)]),
+        JValue::Object(_) => (value, false),
+        other => (JValue::Object(vec![("value".to_string(), other)]), true),
     }
+}
+
+/// Every record kept whole in one `value` field.
+pub fn each_whole(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
+    each(origin, &mut |rec| {
+        if rec.not_object {
+            return visit(rec);
+        }
+        let value = JValue::Object(vec![("value".to_string(), rec.value.clone())]);
+        visit(&Rec {
+            value: &value,
+            not_object: true,
+            ..*rec
+        })
+    })
 }
 
 /// Streams every record of a collection to `visit`.
@@ -144,13 +169,41 @@ pub fn each(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
         Origin::Single(file) => {
             let mut r = JsonReader::new(open(file)?);
             let at = skip_to_value(&mut r);
-            let value = as_record(r.value().map_err(|e| syntax(file, &e))?);
+            let (value, not_object) = as_record(r.value().map_err(|e| syntax(file, &e))?);
             let problem = r.take_problem();
             trailing(&mut r, file)?;
             visit(&Rec {
                 key: None,
                 value: &value,
                 problem: problem.as_ref(),
+                not_object,
+                file,
+                at,
+                csv_record: None,
+            })
+            .map(|_| ())
+        }
+        Origin::TopFields { file, fields } => {
+            let mut r = JsonReader::new(open(file)?);
+            let s = |e| syntax(file, &e);
+            let at = skip_to_value(&mut r);
+            r.begin_object().map_err(s)?;
+            let mut members = Vec::with_capacity(fields.len());
+            let mut first = true;
+            while let Some(key) = r.next_key(&mut first).map_err(s)? {
+                if fields.contains(&key) && !members.iter().any(|(k, _)| k == &key) {
+                    members.push((key, r.value().map_err(s)?));
+                } else {
+                    r.skip().map_err(s)?;
+                }
+            }
+            let problem = r.take_problem();
+            let value = JValue::Object(members);
+            visit(&Rec {
+                key: None,
+                value: &value,
+                problem: problem.as_ref(),
+                not_object: false,
                 file,
                 at,
                 csv_record: None,
@@ -185,12 +238,13 @@ pub fn read_record_file(file: &Path, bytes: Option<Vec<u8>>, visit: &mut Visit<'
     };
     let mut r = JsonReader::new(bytes.as_slice());
     let at = skip_to_value(&mut r);
-    let value = as_record(r.value().map_err(|e| syntax(file, &e))?);
+    let (value, not_object) = as_record(r.value().map_err(|e| syntax(file, &e))?);
     let problem = r.take_problem();
     visit(&Rec {
         key: Some(&stem),
         value: &value,
         problem: problem.as_ref(),
+        not_object,
         file,
         at,
         csv_record: None,
@@ -245,12 +299,13 @@ fn stream_keyed<R: Read>(r: &mut JsonReader<R>, file: &Path, visit: &mut Visit<'
 /// Reads the value the reader stands before as one record and visits it.
 fn visit_value<R: Read>(r: &mut JsonReader<R>, key: Option<&str>, file: &Path, visit: &mut Visit<'_>) -> Result<Flow> {
     let at = skip_to_value(r);
-    let value = as_record(r.value().map_err(|e| syntax(file, &e))?);
+    let (value, not_object) = as_record(r.value().map_err(|e| syntax(file, &e))?);
     let problem = r.take_problem();
     visit(&Rec {
         key,
         value: &value,
         problem: problem.as_ref(),
+        not_object,
         file,
         at,
         csv_record: None,
@@ -284,14 +339,15 @@ fn stream_lines(file: &Path, visit: &mut Visit<'_>) -> Result<()> {
         if let Some(e) = r.take_io_error() {
             return Err(Error::io(format!("reading {}", file.display()), e));
         }
-        let (value, problem) = match parsed {
+        let (value, not_object, problem) = match parsed {
             Ok(value) => {
                 if first && r.position().line == at.line {
                     r.set_one_value_per_line(true);
                 }
                 let problem = r.take_problem();
                 r.newline();
-                (as_record(value), problem)
+                let (value, not_object) = as_record(value);
+                (value, not_object, problem)
             }
             Err(e) if r.one_value_per_line_mode() => {
                 r.skip_rest_of_line();
@@ -301,7 +357,7 @@ fn stream_lines(file: &Path, visit: &mut Visit<'_>) -> Result<()> {
                     field: None,
                     malformed: true,
                 };
-                (JValue::Object(Vec::new()), Some(problem))
+                (JValue::Object(Vec::new()), false, Some(problem))
             }
             Err(e) => return Err(syntax(file, &e)),
         };
@@ -310,6 +366,7 @@ fn stream_lines(file: &Path, visit: &mut Visit<'_>) -> Result<()> {
             key: None,
             value: &value,
             problem: problem.as_ref(),
+            not_object,
             file,
             at,
             csv_record: None,
@@ -395,6 +452,7 @@ fn stream_csv(file: &Path, delimiter: u8, visit: &mut Visit<'_>) -> Result<()> {
             key: None,
             value: &value,
             problem: problem.as_ref(),
+            not_object: false,
             file,
             at: Position {
                 line: record.line,
