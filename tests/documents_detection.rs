@@ -102,6 +102,12 @@ fn a_jsonl_name_reads_lines_even_when_the_first_line_is_broken() {
     let out = copy(&events, &target, &["--on-error", "skip"]);
     assert_exit(&out, 3);
     assert_eq!(rows(&target, "SELECT id AS a FROM first"), [["2"]]);
+    // So does the ndjson: prefix, whatever the name.
+    let text = write(dir.path(), "export.txt", b"not json\n{\"id\": 7}\n");
+    let spec = format!("ndjson:{}", text.display());
+    let out = godwit(&["copy", &spec, "--to", &target.to_string(), "--on-error", "skip"]);
+    assert_exit(&out, 3);
+    assert_eq!(rows(&target, "SELECT id AS a FROM export"), [["7"]]);
 }
 
 #[test]

@@ -36,11 +36,24 @@ fn suite() -> Vec<(String, Vec<u8>)> {
 }
 
 #[test]
-fn every_valid_text_of_the_suite_is_accepted() {
+fn every_valid_text_of_the_suite_is_accepted_and_planned_as_tables() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/jsontestsuite");
+    let mapping = godwit::prepare::Mapping {
+        config: godwit::config::Config::default(),
+        schema: "public".into(),
+        identifiers: Default::default(),
+    };
     let mut refused = Vec::new();
     for (name, bytes) in suite().iter().filter(|(n, _)| n.starts_with("y_")) {
         if let Err(e) = check_json(bytes) {
             refused.push(format!("{name}: {e}"));
+        }
+        // As `plan` reads the file: a table, whatever the value's shape.
+        let planned = godwit::source::open(dir.join(name).to_str().unwrap())
+            .and_then(|source| godwit::prepare::describe_and_plan(source.as_ref(), &mapping, &|_, _| true));
+        match planned {
+            Ok((schema, _)) => assert!(!schema.tables.is_empty(), "{name}: no table"),
+            Err(e) => refused.push(format!("{name}: plan: {e}")),
         }
     }
     assert!(refused.is_empty(), "{refused:#?}");
@@ -183,5 +196,22 @@ fn empty_and_overlong_keys_get_a_recorded_column_name() {
         stdout(&plan).contains(r#"keys: the field "" has no name PostgreSQL takes as it is (empty, or longer than 63 bytes): its column is "unnamed""#),
         "{}",
         stdout(&plan)
+    );
+}
+
+#[test]
+fn numbers_beyond_postgresql_numeric_are_kept_as_their_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "huge.json",
+        br#"[{"n": 1.5}, {"n": 123e-10000000}, {"n": 1E400}]"#,
+    );
+    let target = fresh_database("docs_huge_numbers");
+    let out = copy(&file, &target, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        rows(&target, "SELECT n AS a FROM huge ORDER BY id"),
+        [["1.5"], ["123e-10000000"], ["1E400"]]
     );
 }

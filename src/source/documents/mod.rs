@@ -282,7 +282,7 @@ fn discover_file(path: &Path, format: Format, out: &mut Vec<Found>) -> Result<()
                 }
                 ObjectShape::Keyed => out.push(collection(Origin::Keyed(path.to_path_buf()))),
                 ObjectShape::Record => out.push(collection(Origin::Single(path.to_path_buf()))),
-                ObjectShape::Lines => out.push(collection(Origin::Lines(path.to_path_buf()))),
+                ObjectShape::Lines => out.push(collection(Origin::Concatenated(path.to_path_buf()))),
             },
             None => {
                 return Err(Error::Source {

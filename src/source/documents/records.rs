@@ -34,7 +34,11 @@ pub enum Origin {
         file: PathBuf,
         fields: Vec<String>,
     },
+    /// JSON Lines (named, prefixed or seen so): one record a line.
     Lines(PathBuf),
+    /// A `.json` file holding several values one after another: one a line,
+    /// or (when the first spans lines) pretty-printed records.
+    Concatenated(PathBuf),
     Csv {
         file: PathBuf,
         delimiter: u8,
@@ -48,7 +52,12 @@ impl Origin {
     /// The file or directory read.
     pub fn path(&self) -> &Path {
         match self {
-            Origin::Array(p) | Origin::Keyed(p) | Origin::Single(p) | Origin::Lines(p) | Origin::Files(p) => p,
+            Origin::Array(p)
+            | Origin::Keyed(p)
+            | Origin::Single(p)
+            | Origin::Lines(p)
+            | Origin::Concatenated(p)
+            | Origin::Files(p) => p,
             Origin::Member { file, .. } | Origin::Csv { file, .. } | Origin::TopFields { file, .. } => file,
         }
     }
@@ -210,7 +219,8 @@ pub fn each(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
             })
             .map(|_| ())
         }
-        Origin::Lines(file) => stream_lines(file, visit),
+        Origin::Lines(file) => stream_lines(file, true, visit),
+        Origin::Concatenated(file) => stream_lines(file, false, visit),
         Origin::Csv { file, delimiter } => stream_csv(file, *delimiter, visit),
         Origin::Files(dir) => {
             for name in list_dir(dir)? {
@@ -314,14 +324,13 @@ fn visit_value<R: Read>(r: &mut JsonReader<R>, key: Option<&str>, file: &Path, v
 
 /// JSON Lines: one record a line. A malformed line is one record with
 /// its problem (rejected, or skipped under `--on-error skip`), and reading
-/// goes on at the next line. A file not named `.ndjson`/`.jsonl` may hold
-/// records written over several lines (pretty-printed, one after
-/// another): that is allowed when its first record spans lines, and then
-/// a malformed record ends the read, as in one JSON document.
-fn stream_lines(file: &Path, visit: &mut Visit<'_>) -> Result<()> {
+/// goes on at the next line. Values one after another in a `.json` file
+/// (`one_per_line` false) may be written over several lines
+/// (pretty-printed): that is allowed when the first record spans lines,
+/// and then a malformed record ends the read, as in one JSON document.
+fn stream_lines(file: &Path, one_per_line: bool, visit: &mut Visit<'_>) -> Result<()> {
     let mut r = JsonReader::new(open(file)?);
-    let named_lines = super::detect::format_of_name(file) == Some(super::detect::Format::JsonLines);
-    r.set_one_value_per_line(named_lines);
+    r.set_one_value_per_line(one_per_line);
     let mut first = true;
     loop {
         // Blank lines are allowed between records.
@@ -654,7 +663,9 @@ pub fn entry_kind(path: &Path) -> Result<(Entry, Option<Vec<u8>>)> {
             };
             match shape {
                 Some(ObjectShape::Record) => Entry::Record,
-                Some(ObjectShape::Lines) => Entry::Collections(Format::JsonLines),
+                // Read as the file's collections, which knows they follow
+                // one another.
+                Some(ObjectShape::Lines) => Entry::Collections(Format::Json),
                 _ => Entry::Collections(Format::Json),
             }
         }
