@@ -4,17 +4,19 @@
 
 pub mod args;
 pub mod backup;
+pub mod connect;
 pub(crate) mod copy;
 pub mod health;
 pub mod inspect;
 mod local;
 pub mod maintain;
+pub mod migrate;
 mod plan;
 mod sync;
 mod verify;
 
 pub use args::{Cli, Command, OutputArgs, TargetArgs};
-pub use copy::resolve_target;
+pub use connect::resolve_target;
 
 use clap::Parser;
 
@@ -42,10 +44,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!(
-                "error: {}",
-                crate::target::postgres::conn::redact_urls(&err.to_string())
-            );
+            eprintln!("error: {}", crate::postgres::conn::redact_urls(&err.to_string()));
             let mut source = std::error::Error::source(&err);
             while let Some(cause) = source {
                 eprintln!("  caused by: {cause}");
@@ -66,7 +65,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Verify(args) => verify::run(args),
         Command::Sync(args) => sync::run(args),
         Command::Cutover(args) => sync::run_cutover(args),
-        Command::Migrate(args) => crate::migrate::run_cli(args),
+        Command::Migrate(args) => migrate::run(args),
         Command::Backup(args) => backup::run(args),
         Command::Restore(args) => backup::restore(args),
         Command::Local(args) => local::run(args),
@@ -77,9 +76,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
 }
 
 /// `--to` or DATABASE_URL; these commands never start the local cluster.
-pub fn required_target(to: Option<&str>) -> Result<crate::target::postgres::conn::ConnSpec, Error> {
+pub fn required_target(to: Option<&str>) -> Result<crate::postgres::conn::ConnSpec, Error> {
     match to.filter(|url| !url.trim().is_empty()) {
-        Some(url) => crate::target::postgres::conn::ConnSpec::parse(url),
+        Some(url) => crate::postgres::conn::ConnSpec::parse(url),
         None => Err(Error::Usage(
             "no database given: pass --to URL or set DATABASE_URL \
              (for the local cluster: --to \"$(godwit local url)\")"
