@@ -299,9 +299,12 @@ fn sqlite_seeds() -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-/// The shared test corpus: `shared/corpus` beside the checkout or beside
-/// one of its parents (a worktree sits deeper than the main checkout).
+/// The shared test corpus: GODWIT_CORPUS, else `shared/corpus` beside the
+/// checkout or beside one of its parents (a worktree sits deeper).
 fn corpus_dir() -> PathBuf {
+    if let Some(root) = std::env::var_os("GODWIT_CORPUS") {
+        return PathBuf::from(root).join("sqlite");
+    }
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     manifest
         .ancestors()
