@@ -166,3 +166,23 @@ fn a_repeated_map_key_rejects_the_later_record() {
         "{written}"
     );
 }
+
+#[test]
+fn a_postgresql_error_during_a_document_copy_names_the_file_in_our_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = fresh_database("docs_pg_error");
+    let mut client = target.connect().unwrap();
+    client
+        .batch_execute("CREATE TABLE items (id bigint PRIMARY KEY, n bigint CHECK (n > 0))")
+        .unwrap();
+    let file = write(dir.path(), "items.json", br#"[{"id": 1, "n": 5}, {"id": 2, "n": -1}]"#);
+    let out = copy(&file, &target, &["--data-only"]);
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("items.json: PostgreSQL refused the tables or rows godwit made of this file")
+            && err.contains("(23514)"),
+        "{err}"
+    );
+    assert_eq!(value(&target, "SELECT count(*) AS a FROM items"), "0");
+}

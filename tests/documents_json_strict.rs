@@ -175,7 +175,7 @@ fn empty_and_overlong_keys_get_a_recorded_column_name() {
     let file = write(
         dir.path(),
         "keys.json",
-        format!(r#"[{{"": 0, "{long}": 1, "{long}x": 2}}]"#).as_bytes(),
+        format!(r#"[{{"": 0, "{long}": 1, "{long}x": 2, "xmin": 3}}]"#).as_bytes(),
     );
     let target = fresh_database("docs_empty_key");
     let out = copy(&file, &target, &[]);
@@ -193,7 +193,7 @@ fn empty_and_overlong_keys_get_a_recorded_column_name() {
     );
     let plan = godwit(&["plan", file.to_str().unwrap()]);
     assert!(
-        stdout(&plan).contains(r#"keys: the field "" has no name PostgreSQL takes as it is (empty, or longer than 63 bytes): its column is "unnamed""#),
+        stdout(&plan).contains(r#"keys: the field "" has no name PostgreSQL takes as it is (empty, longer than 63 bytes, or a system column's): its column is "unnamed""#),
         "{}",
         stdout(&plan)
     );

@@ -247,6 +247,9 @@ fn name_hints(field: &str, table: &str) -> bool {
     }
 }
 
+/// The names of every PostgreSQL table's system columns.
+const SYSTEM_COLUMNS: [&str; 6] = ["tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"];
+
 /// PostgreSQL's longest identifier, in bytes (longer ones are cut).
 const MAX_IDENTIFIER: usize = 63;
 
@@ -255,6 +258,10 @@ const MAX_IDENTIFIER: usize = 63;
 fn representable(name: &str, room: usize) -> String {
     if name.is_empty() {
         return "unnamed".into();
+    }
+    // PostgreSQL's system columns: no column may take their names.
+    if SYSTEM_COLUMNS.contains(&name) {
+        return format!("{name}_field");
     }
     let mut end = name.len().min(MAX_IDENTIFIER - room);
     while !name.is_char_boundary(end) {
@@ -317,7 +324,7 @@ pub fn build(
             let name = unique_name(&mut b.table_names, &n);
             if representable(&n, 0) != n {
                 b.model.inferred.push(format!(
-                    "the collection {n:?} has no name PostgreSQL takes as it is (empty, or longer than {MAX_IDENTIFIER} bytes): its table is {name:?}"
+                    "the collection {n:?} has no name PostgreSQL takes as it is (empty, longer than {MAX_IDENTIFIER} bytes, or a system column's): its table is {name:?}"
                 ));
             }
             name
@@ -537,7 +544,7 @@ impl Builder<'_> {
             if representable(&flat, 0) != flat {
                 // The key cannot be a column's name as it is: say which it took.
                 self.model.inferred.push(format!(
-                    "{}: the field {:?} has no name PostgreSQL takes as it is (empty, or longer than {MAX_IDENTIFIER} bytes): its column is {:?}",
+                    "{}: the field {:?} has no name PostgreSQL takes as it is (empty, longer than {MAX_IDENTIFIER} bytes, or a system column's): its column is {:?}",
                     table.name,
                     flat,
                     representable(&flat, 0)
