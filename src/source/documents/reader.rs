@@ -90,12 +90,17 @@ impl Source for DocumentSource {
 
     fn explain_target_error(&self, error: Error) -> Error {
         match error {
-            Error::Postgres { context, message } => Error::Postgres {
+            Error::Postgres {
+                context,
+                message,
+                sqlstate,
+            } => Error::Postgres {
                 context: format!(
                     "copying {}: PostgreSQL refused the tables or rows godwit made of this file ({context})",
                     self.path().display()
                 ),
                 message,
+                sqlstate,
             },
             other => other,
         }
