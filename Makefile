@@ -16,7 +16,11 @@ BENCH_ARGS ?=
 DOCS_MB ?= 1024
 DOCS_ARGS ?=
 
-.PHONY: deps demo test build bench bench-sqlite bench-documents bench-backup bench-sync clean-local crash
+# The long fuzzing run: inputs of each kind (SQLite gets an eighth), and the seed.
+FUZZ_INPUTS ?= 20000
+FUZZ_SEED ?= 1
+
+.PHONY: deps demo test build fuzz crash bench bench-sqlite bench-documents bench-backup bench-sync clean-local
 
 deps:
 	@scripts/install-deps.sh
@@ -53,6 +57,13 @@ test: deps
 	GODWIT_HOME=$(TEST_HOME) GODWIT_TEST_URL="$$(GODWIT_HOME=$(TEST_HOME) target/debug/godwit local url)" \
 	  sh -c 'if command -v cargo-nextest >/dev/null; then $(CARGO) nextest run --all-targets --no-fail-fast; \
 	         else $(CARGO) test --all-targets -- --test-threads=4; fi'
+
+# Mutation fuzzing of every source format (tests/fuzz_sources.rs), long:
+# 0 panics, 0 hangs, no error without a position. Findings are kept in
+# target/fuzz-findings. `make test` runs a short seeded run of the same.
+fuzz:
+	GODWIT_FUZZ_INPUTS=$(FUZZ_INPUTS) GODWIT_FUZZ_SEED=$(FUZZ_SEED) \
+	  $(CARGO) test --test fuzz_sources -- --nocapture --test-threads=2
 
 bench: bench-sqlite bench-documents bench-backup bench-sync
 

@@ -35,7 +35,7 @@ fn invalid_json_names_file_line_and_column_and_writes_nothing() {
     let out = copy(&lines, &target, &[]);
     assert_exit(&out, 1);
     assert!(
-        stderr(&out).contains("events.ndjson: invalid JSON at line 3, column 7"),
+        stderr(&out).contains("events.ndjson, line 3, column 7, byte 24: invalid JSON: invalid literal"),
         "{}",
         stderr(&out)
     );
@@ -64,7 +64,8 @@ fn rejected_records_stop_or_are_skipped_with_their_place_and_reason() {
     assert_exit(&out, 1);
     let err = stderr(&out);
     assert!(
-        err.contains("row id=2") && err.contains("rows.ndjson, line 2: the key \"v\" appears twice in one object"),
+        err.contains("row id=2")
+            && err.contains("rows.ndjson, line 2, column 19, byte 39: the key \"v\" appears twice in one object"),
         "{err}"
     );
     assert_eq!(table_count(&target), "0");
@@ -85,9 +86,18 @@ fn rejected_records_stop_or_are_skipped_with_their_place_and_reason() {
     assert_eq!(reasons.len(), 3, "{written}");
     assert_eq!(reasons[0]["key"]["id"], 2);
     let reason = |i: usize| reasons[i]["reason"].as_str().unwrap().to_string();
-    assert!(reason(0).contains("line 2: the key \"v\" appears twice"), "{written}");
-    assert!(reason(1).contains("line 3: a NUL character"), "{written}");
-    assert!(reason(2).contains("line 4: invalid UTF-8"), "{written}");
+    assert!(
+        reason(0).contains("line 2, column 19, byte 39: the key \"v\" appears twice"),
+        "{written}"
+    );
+    assert!(
+        reason(1).contains("line 3, column 16, byte 66: a NUL character"),
+        "{written}"
+    );
+    assert!(
+        reason(2).contains("line 4, column 16, byte 93: invalid UTF-8"),
+        "{written}"
+    );
 }
 
 #[test]
@@ -152,7 +162,27 @@ fn a_repeated_map_key_rejects_the_later_record() {
     );
     let written = std::fs::read_to_string(&rejects).unwrap();
     assert!(
-        written.contains("users.json, line 3: the key \\\"ann\\\" appears twice in one object"),
+        written.contains("users.json, line 3, column 9, byte 50: the key \\\"ann\\\" appears twice in one object"),
         "{written}"
     );
+}
+
+#[test]
+fn a_postgresql_error_during_a_document_copy_names_the_file_in_our_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = fresh_database("docs_pg_error");
+    let mut client = target.connect().unwrap();
+    client
+        .batch_execute("CREATE TABLE items (id bigint PRIMARY KEY, n bigint CHECK (n > 0))")
+        .unwrap();
+    let file = write(dir.path(), "items.json", br#"[{"id": 1, "n": 5}, {"id": 2, "n": -1}]"#);
+    let out = copy(&file, &target, &["--data-only"]);
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("items.json: PostgreSQL refused the tables or rows godwit made of this file")
+            && err.contains("(23514)"),
+        "{err}"
+    );
+    assert_eq!(value(&target, "SELECT count(*) AS a FROM items"), "0");
 }

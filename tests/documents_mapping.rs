@@ -102,7 +102,11 @@ fn a_directory_reads_every_shape_and_skips_what_it_cannot() {
 
     let target = fresh_database("docs_dir");
     let out = copy(&app, &target, &[]);
-    assert_exit(&out, 0);
+    // What is not copied (the notes, not the hidden file) is for review.
+    assert_exit(&out, 3);
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(said.contains("notes.md: text that is not JSON"), "{said}");
+    assert!(!said.contains(".hidden.json"), "{said}");
     assert_eq!(
         tables(&target, "public"),
         ["app", "events", "log", "memories", "teams", "things", "users"]

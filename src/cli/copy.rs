@@ -49,11 +49,12 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
         jobs,
     };
     let outcome = if args.data_only {
-        load::data_only::load_into_existing_tables(source, &schema, plan, &options, args.truncate, reporter)?
+        load::data_only::load_into_existing_tables(source, &schema, plan, &options, args.truncate, reporter)
     } else {
         let replan = |table: &str| replan_table(source, &mapping, table);
-        load::copy_schema_and_data(source, plan, &replan, &options, reporter)?
-    };
+        load::copy_schema_and_data(source, plan, &replan, &options, reporter)
+    }
+    .map_err(|e| source.explain_target_error(e))?;
     let review = outcome.review;
     reporter.emit(Event::CopyFinished(outcome.summary));
     if args.to_was_local() {

@@ -131,6 +131,15 @@ pub fn copy_schema_and_data(
     match result {
         Ok((mut loaded, views_failed)) => {
             loaded.not_migrated.extend(views_failed);
+            // What the source could not keep (a directory's files that are
+            // no document) is listed for review; hidden files are skipped
+            // on purpose.
+            loaded.not_migrated.extend(
+                plan.skipped
+                    .iter()
+                    .filter(|s| !s.ends_with(": hidden"))
+                    .map(|s| format!("not copied: {s}")),
+            );
             let _ = control.query_one(
                 "SELECT pg_advisory_unlock(hashtext($1))",
                 &[&format!("godwit:{staging_schema}")],

@@ -183,9 +183,69 @@ pub fn epoch_outliers(column: &Column, choice: &Choice) -> Option<String> {
     })
 }
 
+/// The earliest and latest instants PostgreSQL's timestamp types hold, in
+/// epoch seconds (4714-11-24 BC and the end of 294276 AD).
+const TIMESTAMP_MIN_SECONDS: f64 = -210_866_803_200.0;
+const TIMESTAMP_MAX_SECONDS: f64 = 9_224_318_015_999.0;
+
+/// Says that a date/time column was widened because of [`beyond_timestamps`].
+const EPOCH_WIDENED: &str = "beyond the range of PostgreSQL timestamps";
+
+/// A number of the column that, read as an epoch in `unit`, falls outside
+/// what a PostgreSQL timestamp holds.
+fn beyond_timestamps(p: &ColumnProfile, unit: EpochUnit) -> Option<String> {
+    let per_second = match unit {
+        EpochUnit::Milliseconds => 1000.0,
+        _ => 1.0,
+    };
+    let range = TIMESTAMP_MIN_SECONDS * per_second..=TIMESTAMP_MAX_SECONDS * per_second;
+    #[allow(clippy::cast_precision_loss)] // only the magnitude matters
+    let integer = [p.integer_min, p.integer_max]
+        .into_iter()
+        .flatten()
+        .find(|v| !range.contains(&(*v as f64)))
+        .map(|v| v.to_string());
+    integer.or_else(|| {
+        [p.real_min, p.real_max]
+            .into_iter()
+            .flatten()
+            .find(|v| !range.contains(v))
+            .map(|v| v.to_string())
+    })
+}
+
+/// A date/time column some of whose numbers no timestamp holds: SQLite
+/// never bounded them, so the column keeps the values as they are
+/// (integers, reals, or text when it also holds text) rather than
+/// rejecting rows, and the plan says why.
+fn epoch_widened(name: &str, p: &ColumnProfile, unit: EpochUnit, beyond: String) -> Choice {
+    let (pg_type, cast) = if p.texts > 0 || p.blobs > 0 {
+        (PgType::Text, Cast::Text { max_chars: None })
+    } else if p.reals > 0 {
+        (PgType::Double, Cast::Float { bits: 64 })
+    } else {
+        (PgType::BigInt, Cast::Integer { bits: 64 })
+    };
+    let unit = match unit {
+        EpochUnit::Milliseconds => "epoch milliseconds",
+        _ => "epoch seconds",
+    };
+    Choice {
+        reason: format!(
+            "declared {name}, but holds numbers that as {unit} fall {EPOCH_WIDENED} (e.g. {beyond}); SQLite never bounded them, so the column is widened to {} rather than rejecting rows",
+            pg_type.sql()
+        ),
+        pg_type,
+        cast,
+    }
+}
+
 /// What a column's declared bound became when its values did not fit
 /// (SQLite never enforces NUMERIC(p,s) or VARCHAR(n)): the plan's warning.
 pub fn widening(column: &Column, choice: &Choice) -> Option<String> {
+    if choice.reason.contains(EPOCH_WIDENED) {
+        return Some(choice.reason.clone());
+    }
     let declared = parse_declared(&column.declared_type);
     let bounded = declared_decimal(&column.declared_type).is_some()
         || (affinity(&declared.name) == Affinity::Text && !declared.args.is_empty());
@@ -597,6 +657,12 @@ fn temporal(name: &str, p: &ColumnProfile) -> Choice {
                 "declared {name} but holds small numbers (e.g. years) that are not timestamps; kept as text, exactly"
             ),
         };
+    }
+    if numbers > 0
+        && unit != EpochUnit::JulianDay
+        && let Some(beyond) = beyond_timestamps(p, unit)
+    {
+        return epoch_widened(name, p, unit, beyond);
     }
     let unit_note = match (numbers > 0, unit) {
         (false, _) => String::new(),

@@ -414,6 +414,13 @@ pub trait Source: Sync {
     fn hold_writers(&self) -> Result<Option<Box<dyn WriterHold>>> {
         Ok(None)
     }
+
+    /// An error from the target while copying this source, said in terms
+    /// of the source (a document names its file: PostgreSQL's words alone
+    /// would name neither the file nor what godwit made of it).
+    fn explain_target_error(&self, error: crate::error::Error) -> crate::error::Error {
+        error
+    }
 }
 
 /// The source's writers held ([`Source::hold_writers`]); dropping it
@@ -448,21 +455,35 @@ pub fn open_with(spec: &str, options: &documents::DocumentOptions) -> Result<Box
             e.to_string()
         })
     })?;
-    if let Some(format) = forced {
-        if kind == Kind::Directory {
-            return Err(fail("is a directory; name a directory without a format prefix".into()));
+    // The prefix, else the file's name, decides the format; the content
+    // only for other names.
+    let named = forced
+        .map(|f| (f, "the prefix"))
+        .or_else(|| documents::detect::format_of_name(&path).map(|f| (f, "the name")));
+    if let Some((format, how)) = named.filter(|_| kind != Kind::Directory) {
+        if kind == Kind::Sqlite {
+            return Err(fail(format!(
+                "{how} says a document, but it is a SQLite database: name it sqlite:{rest} to copy it as one"
+            )));
         }
-        return Ok(Box::new(documents::DocumentSource::new(path, Some(format), options)));
+        let note = documents::detect::contradiction(format, how, &kind);
+        return Ok(Box::new(
+            documents::DocumentSource::new(path, Some(format), options).with_note(note),
+        ));
     }
     match kind {
+        Kind::Directory if forced.is_some() => {
+            Err(fail("is a directory; name a directory without a format prefix".into()))
+        }
         Kind::Sqlite => Ok(Box::new(sqlite::SqliteSource::open(rest)?)),
         Kind::Directory => Ok(Box::new(documents::DocumentSource::new(path, None, options))),
         Kind::Document(format) => Ok(Box::new(documents::DocumentSource::new(path, Some(format), options))),
-        Kind::Empty => Err(fail("is empty (0 bytes): neither a SQLite database nor a document".into())),
-        Kind::Binary => Err(fail(
-            "is not a SQLite database or a document (no SQLite header and not text: another format, or an encrypted database)"
-                .into(),
+        Kind::Empty => Err(fail(
+            "is empty (0 bytes): neither a SQLite database nor a document".into(),
         )),
+        Kind::Binary(at) => Err(fail(format!(
+            "is not a SQLite database or a document: {at} is not text (another format, or an encrypted database; name it json:, ndjson: or csv: to read it as one)"
+        ))),
     }
 }
 

@@ -1,4 +1,7 @@
-//! What a file holds, from its first bytes rather than its name.
+//! What a file holds. A name that says (`.json`, `.ndjson`/`.jsonl`,
+//! `.csv`/`.tsv`, or a `json:`/`ndjson:`/`csv:` prefix) decides the
+//! format; the first bytes decide only for other names, and when they
+//! contradict the name, both are said.
 
 use std::io::Read;
 use std::path::Path;
@@ -22,8 +25,9 @@ pub enum Kind {
     Document(Format),
     Directory,
     Empty,
-    /// Binary content that is none of the above, with a short description.
-    Binary,
+    /// Binary content that is none of the above: where its first byte
+    /// that is not text is.
+    Binary(String),
 }
 
 const SNIFF: usize = 64 * 1024;
@@ -47,13 +51,17 @@ pub fn kind_of_head(head: &[u8]) -> Kind {
     }
     let text = head.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(head);
     if !looks_textual(text) {
-        return Kind::Binary;
+        return Kind::Binary(first_non_text(head));
     }
     let Some(first) = text.iter().position(|b| !b.is_ascii_whitespace()) else {
         return Kind::Empty;
     };
     match text[first] {
         b'[' | b'{' => Kind::Document(json_or_lines(&text[first..])),
+        // A whole file that is one JSON scalar (`42`, `"text"`).
+        b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n' if head.len() < SNIFF && super::check_json(text).is_ok() => {
+            Kind::Document(Format::Json)
+        }
         _ => Kind::Document(Format::Csv(super::csv::detect_delimiter(text))),
     }
 }
@@ -68,6 +76,104 @@ fn looks_textual(head: &[u8]) -> bool {
     // Encrypted or compressed bytes are mostly invalid UTF-8.
     let invalid: usize = head.utf8_chunks().map(|c| c.invalid().len()).sum();
     !head.contains(&0) && controls * 100 <= head.len() && invalid * 20 <= head.len()
+}
+
+/// Where the first byte that is not text is, for messages: `byte 0x00 (a
+/// NUL) at line 3, column 5, byte 27`.
+pub fn first_non_text(head: &[u8]) -> String {
+    let start = if head.starts_with(&[0xEF, 0xBB, 0xBF]) { 3 } else { 0 };
+    let mut line = 1u64;
+    let mut line_start = 0usize;
+    let mut i = start;
+    while i < head.len() {
+        let b = head[i];
+        let what = match b {
+            0 => Some("a NUL"),
+            b'\n' => {
+                line += 1;
+                line_start = i + 1;
+                None
+            }
+            b'\r' | b'\t' | 0x0c => None,
+            b if b < 0x20 || b == 0x7f => Some("a control character"),
+            b if b >= 0x80 => match head[i..].utf8_chunks().next() {
+                Some(chunk)
+                    if chunk.valid().is_empty()
+                        && !chunk.invalid().is_empty()
+                        && i + chunk.invalid().len() < head.len() =>
+                {
+                    Some("not valid UTF-8")
+                }
+                Some(chunk) => {
+                    i += chunk.valid().len().max(1);
+                    continue;
+                }
+                None => None,
+            },
+            _ => None,
+        };
+        if let Some(what) = what {
+            return format!(
+                "byte 0x{b:02x} ({what}) at line {line}, column {}, byte {i}",
+                i - line_start + 1
+            );
+        }
+        i += 1;
+    }
+    "mostly bytes that are not text".into()
+}
+
+/// The format a file's name fixes, if it names one.
+pub fn format_of_name(path: &Path) -> Option<Format> {
+    let ext = path.extension()?.to_string_lossy().to_ascii_lowercase();
+    match ext.as_str() {
+        "json" => Some(Format::Json),
+        "ndjson" | "jsonl" => Some(Format::JsonLines),
+        // The delimiter is still detected (a placeholder until then).
+        "csv" | "tsv" => Some(Format::Csv(0)),
+        _ => None,
+    }
+}
+
+fn family(format: Format) -> &'static str {
+    match format {
+        Format::Json | Format::JsonLines => "JSON",
+        Format::Csv(_) => "CSV",
+    }
+}
+
+fn described(kind: &Kind) -> String {
+    match kind {
+        Kind::Sqlite => "a SQLite database".into(),
+        Kind::Document(Format::Json) => "JSON".into(),
+        Kind::Document(Format::JsonLines) => "JSON Lines".into(),
+        Kind::Document(Format::Csv(_)) => "CSV".into(),
+        Kind::Directory => "a directory".into(),
+        Kind::Empty => "empty".into(),
+        Kind::Binary(at) => format!("not text ({at})"),
+    }
+}
+
+/// When the content looks like another format than the name (or prefix)
+/// says: both, for messages. The name still decides.
+pub fn contradiction(named: Format, how: &str, content: &Kind) -> Option<String> {
+    let agrees = match content {
+        Kind::Document(found) => family(*found) == family(named),
+        Kind::Empty | Kind::Directory => true,
+        Kind::Sqlite | Kind::Binary(_) => false,
+    };
+    if agrees {
+        return None;
+    }
+    Some(format!(
+        "{how} says {}, but the content looks like {}",
+        match named {
+            Format::Json => "JSON",
+            Format::JsonLines => "JSON Lines",
+            Format::Csv(_) => "CSV",
+        },
+        described(content)
+    ))
 }
 
 /// JSON Lines when the first value ends on its line and another value
@@ -114,9 +220,12 @@ mod tests {
         );
         assert_eq!(kind_of_head(b"{\"a\":\n1}\n"), Kind::Document(Format::Json));
         assert_eq!(kind_of_head(b"a;b\n1;2\n"), Kind::Document(Format::Csv(b';')));
-        assert_eq!(kind_of_head(b"\x00\x01\x02\x03binary"), Kind::Binary);
+        assert_eq!(
+            kind_of_head(b"\x00\x01\x02\x03binary"),
+            Kind::Binary("byte 0x00 (a NUL) at line 1, column 1, byte 0".into())
+        );
         assert_eq!(kind_of_head(b"   \n"), Kind::Empty);
-        assert_eq!(kind_of_head(&[0x8d; 64]), Kind::Binary);
+        assert!(matches!(kind_of_head(&[0x8d; 64]), Kind::Binary(_)));
         assert_eq!(
             kind_of_head(b"a,b\n\xff,1\n1,2\n3,4\n5,6\n7,8\n9,10\n11,12\n"),
             Kind::Document(Format::Csv(b','))

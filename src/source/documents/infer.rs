@@ -13,6 +13,8 @@ pub struct KindTally {
     pub integers: u64,
     /// Numbers beyond 64 bits, or with a fraction or an exponent.
     pub decimals: u64,
+    /// Numbers PostgreSQL's numeric cannot hold (`1e999999`).
+    pub beyond_numeric: u64,
     pub strings: u64,
     /// Whether every string seen so far has each shape.
     all_timestamptz: bool,
@@ -30,6 +32,7 @@ impl Default for KindTally {
             bools: 0,
             integers: 0,
             decimals: 0,
+            beyond_numeric: 0,
             strings: 0,
             all_timestamptz: true,
             all_timestamp: true,
@@ -60,6 +63,9 @@ impl KindTally {
                     self.integers += 1;
                 } else {
                     self.decimals += 1;
+                    if beyond_numeric(n) {
+                        self.beyond_numeric += 1;
+                    }
                 }
             }
             JValue::String(s) => self.add_str(s),
@@ -136,6 +142,16 @@ impl KindTally {
                 format!("all {} values are booleans", count(self.bools)),
             );
         }
+        if self.beyond_numeric > 0 {
+            return inferred(
+                InferredKind::Text,
+                format!(
+                    "{} of {} numbers are beyond PostgreSQL numeric (more than {NUMERIC_MAX_INTEGER_DIGITS} digits before the point or {NUMERIC_MAX_SCALE} after): kept as their text, exactly",
+                    count(self.beyond_numeric),
+                    count(numbers)
+                ),
+            );
+        }
         if numbers > 0 {
             return if self.decimals == 0 {
                 inferred(
@@ -182,6 +198,33 @@ impl KindTally {
             inferred(InferredKind::Text, format!("{n} strings"))
         }
     }
+}
+
+/// The most digits PostgreSQL's numeric holds before the decimal point,
+/// and after it.
+const NUMERIC_MAX_INTEGER_DIGITS: i64 = 131_072;
+const NUMERIC_MAX_SCALE: i64 = 16_383;
+
+/// Whether a JSON number (valid grammar) is beyond what numeric holds,
+/// once its exponent moves the point: `1e200000`, `123e-10000000`.
+fn beyond_numeric(n: &str) -> bool {
+    let unsigned = n.strip_prefix('-').unwrap_or(n);
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => (&unsigned[..at], &unsigned[at + 1..]),
+        None => (unsigned, "0"),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.bytes().chain(frac.bytes()).all(|b| b == b'0') {
+        return false;
+    }
+    // An exponent too long to parse is far beyond either bound.
+    let Ok(exponent) = exponent.trim_start_matches('+').parse::<i64>() else {
+        return true;
+    };
+    let significant_int = i64::try_from(int.trim_start_matches('0').len()).unwrap_or(i64::MAX);
+    let frac_len = i64::try_from(frac.len()).unwrap_or(i64::MAX);
+    significant_int.saturating_add(exponent) > NUMERIC_MAX_INTEGER_DIGITS
+        || frac_len.saturating_sub(exponent) > NUMERIC_MAX_SCALE
 }
 
 /// 1234567 → "1,234,567", as evidence lines show counts.
@@ -337,6 +380,17 @@ mod tests {
         assert_eq!(kind(&[s("2024-02-29")]), InferredKind::Date);
         assert_eq!(kind(&[s("2023-02-29")]), InferredKind::Text);
         assert_eq!(kind(&[s("6ba7b810-9dad-11d1-80b4-00c04fd430c8")]), InferredKind::Uuid);
+    }
+
+    #[test]
+    fn numbers_beyond_numeric_are_kept_as_text() {
+        assert!(
+            beyond_numeric("123e-10000000")
+                && beyond_numeric("1e131073")
+                && beyond_numeric("1.5e999999999999999999999")
+        );
+        assert!(!beyond_numeric("1e400") && !beyond_numeric("-1.5e-7") && !beyond_numeric("0e99999999999999999999"));
+        assert_eq!(kind(&[n("1"), n("123e-10000000")]), InferredKind::Text);
     }
 
     #[test]

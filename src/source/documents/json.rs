@@ -90,11 +90,19 @@ pub fn write_json_string(s: &str, out: &mut String) {
     out.push('"');
 }
 
-/// A place in a file: 1-based line and column (in bytes).
+/// A place in a file: 1-based line and column (in bytes), and the
+/// 0-based byte offset from the start of the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Position {
     pub line: u64,
     pub column: u64,
+    pub offset: u64,
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}, column {}, byte {}", self.line, self.column, self.offset)
+    }
 }
 
 /// A problem inside a well-formed value that rejects its record.
@@ -104,6 +112,9 @@ pub struct ValueProblem {
     pub reason: String,
     /// The field the problem is in, when known.
     pub field: Option<String>,
+    /// The record is not well-formed (a broken JSON Lines line): nothing
+    /// of it is known, so nothing is learned from it.
+    pub malformed: bool,
 }
 
 /// Malformed JSON: where, and what was expected.
@@ -115,11 +126,7 @@ pub struct SyntaxError {
 
 impl std::fmt::Display for SyntaxError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "invalid JSON at line {}, column {}: {}",
-            self.at.line, self.at.column, self.message
-        )
+        write!(f, "invalid JSON at {}: {}", self.at, self.message)
     }
 }
 
@@ -151,6 +158,9 @@ pub struct JsonReader<R: Read> {
     problem: Option<ValueProblem>,
     io_error: Option<std::io::Error>,
     depth: usize,
+    /// JSON Lines: a newline ends the value it is in (an error there),
+    /// so that one broken line is one broken record.
+    one_per_line: bool,
 }
 
 impl<R: Read> JsonReader<R> {
@@ -170,7 +180,17 @@ impl<R: Read> JsonReader<R> {
             problem: None,
             io_error: None,
             depth: 0,
+            one_per_line: false,
         }
+    }
+
+    /// Reads JSON Lines: no value continues past the end of its line.
+    pub fn set_one_value_per_line(&mut self, on: bool) {
+        self.one_per_line = on;
+    }
+
+    pub fn one_value_per_line_mode(&self) -> bool {
+        self.one_per_line
     }
 
     pub fn position(&self) -> Position {
@@ -178,6 +198,7 @@ impl<R: Read> JsonReader<R> {
         Position {
             line: self.line,
             column: offset - self.line_start + 1,
+            offset,
         }
     }
 
@@ -249,22 +270,50 @@ impl<R: Read> JsonReader<R> {
                 at,
                 reason: reason.into(),
                 field: None,
+                malformed: false,
             });
         }
     }
 
-    /// Skips whitespace, counting lines; the byte after it, if any.
+    /// Skips whitespace, counting lines; the byte after it, if any. In
+    /// JSON Lines a newline is not skipped: it ends the line's value.
     pub fn skip_ws(&mut self) -> Option<u8> {
         loop {
             let b = self.peek_byte()?;
             match b {
                 b' ' | b'\t' | b'\r' => self.bump(),
+                b'\n' if self.one_per_line => return Some(b),
                 b'\n' => {
                     self.bump();
                     self.line += 1;
                     self.line_start = self.consumed + self.pos as u64;
                 }
                 _ => return Some(b),
+            }
+        }
+    }
+
+    /// Skips whitespace and blank lines (between JSON Lines records).
+    pub fn skip_blank_lines(&mut self) -> Option<u8> {
+        loop {
+            match self.skip_blanks()? {
+                b'\n' => self.newline(),
+                b => return Some(b),
+            }
+        }
+    }
+
+    /// After a malformed line: drops the rest of it (and what was noted
+    /// about it) so that reading goes on at the next line.
+    pub fn skip_rest_of_line(&mut self) {
+        self.depth = 0;
+        self.problem = None;
+        while let Some(b) = self.peek_byte() {
+            self.bump();
+            if b == b'\n' {
+                self.line += 1;
+                self.line_start = self.consumed + self.pos as u64;
+                return;
             }
         }
     }
@@ -402,6 +451,18 @@ impl<R: Read> JsonReader<R> {
         }
     }
 
+    /// Nothing but whitespace may follow the top-level value.
+    pub fn end_of_text(&mut self) -> JResult<()> {
+        match self.skip_ws() {
+            None => Ok(()),
+            Some(b @ (b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n')) => self.error(format!(
+                "{} starts a second top-level value where the text should end",
+                shown(b)
+            )),
+            Some(b) => self.error(format!("unexpected {} after the top-level value", shown(b))),
+        }
+    }
+
     /// Skips one value without building it, still checking its syntax.
     pub fn skip(&mut self) -> JResult<()> {
         match self.skip_ws() {
@@ -501,6 +562,8 @@ impl<R: Read> JsonReader<R> {
         self.bump();
         let mut bytes: Vec<u8> = Vec::new();
         let mut nul = false;
+        // A high surrogate (\uD800-\uDBFF) waiting for its low half.
+        let mut high: Option<u32> = None;
         loop {
             if !(self.pos < self.end || self.fill()) {
                 return self.error(format!(
@@ -514,77 +577,69 @@ impl<R: Read> JsonReader<R> {
                 .iter()
                 .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
                 .unwrap_or(run.len());
-            bytes.extend_from_slice(&run[..plain]);
+            if plain > 0 && high.take().is_some() {
+                self.lone_surrogate(start, &mut bytes);
+            }
+            let run = &self.buf[self.pos..self.pos + plain];
+            bytes.extend_from_slice(run);
             self.pos += plain;
             if self.pos == self.end {
                 // The run reached the end of the buffer: refill and go on.
                 continue;
             }
-            match self.buf[self.pos] {
-                b'"' => {
-                    self.bump();
-                    break;
-                }
-                b'\\' => {
-                    self.bump();
-                    let Some(e) = self.peek_byte() else { continue };
-                    self.bump();
-                    match e {
-                        b'"' => bytes.push(b'"'),
-                        b'\\' => bytes.push(b'\\'),
-                        b'/' => bytes.push(b'/'),
-                        b'b' => bytes.push(8),
-                        b'f' => bytes.push(12),
-                        b'n' => bytes.push(b'\n'),
-                        b'r' => bytes.push(b'\r'),
-                        b't' => bytes.push(b'\t'),
-                        b'u' => {
-                            let unit = self.hex4()?;
-                            let code = if (0xD800..0xDC00).contains(&unit) {
-                                let low = if self.peek_byte() == Some(b'\\') {
-                                    self.bump();
-                                    if self.peek_byte() != Some(b'u') {
-                                        return self.error("invalid escape after a high surrogate");
-                                    }
-                                    self.bump();
-                                    Some(self.hex4()?)
-                                } else {
-                                    None
-                                };
-                                match low {
-                                    Some(low) if (0xDC00..0xE000).contains(&low) => {
-                                        Some(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00))
-                                    }
-                                    _ => None,
-                                }
-                            } else if (0xDC00..0xE000).contains(&unit) {
-                                None
-                            } else {
-                                Some(unit)
-                            };
-                            match code.and_then(char::from_u32) {
-                                Some('\0') => {
-                                    nul = true;
-                                }
-                                Some(c) => {
-                                    let mut utf8 = [0u8; 4];
-                                    bytes.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
-                                }
-                                None => {
-                                    self.note(start, "a lone UTF-16 surrogate (\\u escape) in a string");
-                                    bytes.extend_from_slice("\u{FFFD}".as_bytes());
-                                }
-                            }
+            let b = self.buf[self.pos];
+            if b == b'\\' {
+                self.bump();
+                let Some(e) = self.peek_byte() else { continue };
+                self.bump();
+                if e == b'u' {
+                    let unit = self.hex4()?;
+                    match high.take() {
+                        Some(h) if (0xDC00..0xE000).contains(&unit) => {
+                            let code = 0x10000 + ((h - 0xD800) << 10) + (unit - 0xDC00);
+                            push_char(&mut bytes, char::from_u32(code).unwrap_or('\u{FFFD}'));
+                            continue;
                         }
-                        other => return self.error(format!("invalid escape \\{}", shown(other))),
+                        Some(_) => self.lone_surrogate(start, &mut bytes),
+                        None => {}
                     }
+                    if (0xD800..0xDC00).contains(&unit) {
+                        high = Some(unit);
+                    } else {
+                        match char::from_u32(unit) {
+                            Some('\0') => nul = true,
+                            Some(c) => push_char(&mut bytes, c),
+                            None => self.lone_surrogate(start, &mut bytes),
+                        }
+                    }
+                    continue;
                 }
-                b => {
-                    return self.error(format!(
-                        "control character 0x{b:02x} inside a string (it must be escaped)"
-                    ));
+                if high.take().is_some() {
+                    self.lone_surrogate(start, &mut bytes);
                 }
+                match e {
+                    b'"' => bytes.push(b'"'),
+                    b'\\' => bytes.push(b'\\'),
+                    b'/' => bytes.push(b'/'),
+                    b'b' => bytes.push(8),
+                    b'f' => bytes.push(12),
+                    b'n' => bytes.push(b'\n'),
+                    b'r' => bytes.push(b'\r'),
+                    b't' => bytes.push(b'\t'),
+                    other => return self.error(format!("invalid escape \\{}", shown(other))),
+                }
+                continue;
             }
+            if high.take().is_some() {
+                self.lone_surrogate(start, &mut bytes);
+            }
+            if b == b'"' {
+                self.bump();
+                break;
+            }
+            return self.error(format!(
+                "control character 0x{b:02x} inside a string (it must be escaped)"
+            ));
         }
         if nul {
             self.note(
@@ -606,6 +661,13 @@ impl<R: Read> JsonReader<R> {
         }
     }
 
+    /// A UTF-16 surrogate without its other half: kept as U+FFFD in the
+    /// text, and the record is rejected for it.
+    fn lone_surrogate(&mut self, start: Position, bytes: &mut Vec<u8>) {
+        self.note(start, "a lone UTF-16 surrogate (\\u escape) in a string");
+        push_char(bytes, '\u{FFFD}');
+    }
+
     fn hex4(&mut self) -> JResult<u32> {
         let mut v = 0u32;
         for _ in 0..4 {
@@ -622,12 +684,19 @@ impl<R: Read> JsonReader<R> {
     }
 }
 
+fn push_char(bytes: &mut Vec<u8>, c: char) {
+    let mut utf8 = [0u8; 4];
+    bytes.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+}
+
 fn has_key(members: &[(String, JValue)], key: &str) -> bool {
     members.iter().any(|(k, _)| k == key)
 }
 
 fn shown(b: u8) -> String {
-    if b.is_ascii_graphic() {
+    if b == b'\n' {
+        "the end of the line".into()
+    } else if b.is_ascii_graphic() {
         format!("'{}'", char::from(b))
     } else {
         format!("byte 0x{b:02x}")
@@ -666,7 +735,14 @@ mod tests {
     fn syntax_errors_have_positions() {
         let mut r = JsonReader::new("[1,\n  2,, 3]".as_bytes());
         let e = r.value().unwrap_err();
-        assert_eq!(e.at, Position { line: 2, column: 5 });
+        assert_eq!(
+            e.at,
+            Position {
+                line: 2,
+                column: 5,
+                offset: 8
+            }
+        );
         let e = JsonReader::new("{\"a\": 01}".as_bytes()).value().unwrap_err();
         assert!(e.message.contains("leading zero"), "{e}");
     }
@@ -689,6 +765,10 @@ mod tests {
         assert_eq!(v, JValue::String("😀 é\n".into()));
         assert!(p.is_none());
         let (_, p) = parse(r#""\ud83d""#);
+        assert!(p.unwrap().reason.contains("surrogate"));
+        // Nothing after a lone half is lost with it.
+        let (v, p) = parse(r#""\ud800\u0041\ud800\n\ud800\ud83d\ude00x""#);
+        assert_eq!(v, JValue::String("\u{FFFD}A\u{FFFD}\n\u{FFFD}😀x".into()));
         assert!(p.unwrap().reason.contains("surrogate"));
     }
 }

@@ -81,6 +81,8 @@ pub struct DocumentSource {
     format: Option<Format>,
     options: DocumentOptions,
     model: Mutex<Option<Arc<Model>>>,
+    /// When the content looks like another format than the name says.
+    note: Option<String>,
 }
 
 impl DocumentSource {
@@ -91,7 +93,15 @@ impl DocumentSource {
             format,
             options: options.clone(),
             model: Mutex::new(None),
+            note: None,
         }
+    }
+
+    /// What the content looked like, when it contradicts the name: said
+    /// with any error reading the file, and in the plan.
+    pub fn with_note(mut self, note: Option<String>) -> Self {
+        self.note = note;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -105,7 +115,22 @@ impl DocumentSource {
         if let Some(model) = slot.as_ref() {
             return Ok(model.clone());
         }
-        let model = Arc::new(self.learn()?);
+        let model = match (self.learn(), &self.note) {
+            (Ok(mut model), Some(note)) => {
+                model
+                    .inferred
+                    .insert(0, format!("{}: {note}; read as the name says", self.path.display()));
+                Arc::new(model)
+            }
+            (Ok(model), None) => Arc::new(model),
+            (Err(Error::Source { path, message }), Some(note)) => {
+                return Err(Error::Source {
+                    path,
+                    message: format!("{message} ({note})"),
+                });
+            }
+            (Err(e), _) => return Err(e),
+        };
         *slot = Some(model.clone());
         Ok(model)
     }
@@ -115,7 +140,7 @@ impl DocumentSource {
         let mut skipped = Vec::new();
         match self.format {
             None => discover_dir(&self.path, &mut found, &mut skipped)?,
-            Some(format) => discover_file(&self.path, format, &mut found, &mut skipped)?,
+            Some(format) => discover_file(&self.path, format, &mut found)?,
         }
         if found.is_empty() {
             let mut message = "holds no JSON or CSV records godwit reads".to_string();
@@ -198,13 +223,14 @@ fn first_byte(path: &Path) -> Result<Option<u8>> {
 }
 
 /// The collections of one file.
-fn discover_file(path: &Path, format: Format, out: &mut Vec<Found>, skipped: &mut Vec<String>) -> Result<()> {
+fn discover_file(path: &Path, format: Format, out: &mut Vec<Found>) -> Result<()> {
     let name = records::stem_of(path);
     let collection = |origin| {
         (
             Collection {
                 name: name.clone(),
                 origin,
+                whole_values: false,
             },
             None,
         )
@@ -240,20 +266,23 @@ fn discover_file(path: &Path, format: Format, out: &mut Vec<Found>, skipped: &mu
                                     member,
                                     keyed,
                                 },
+                                whole_values: false,
                             },
                             None,
                         ));
                     }
-                    for other in others {
-                        skipped.push(format!(
-                            "{}: top-level field {other:?} holds no collection of records",
-                            path.display()
-                        ));
+                    // Members beside the collections (a version, an export
+                    // date) are kept: one row of them, named after the file.
+                    if !others.is_empty() {
+                        out.push(collection(Origin::TopFields {
+                            file: path.to_path_buf(),
+                            fields: others,
+                        }));
                     }
                 }
                 ObjectShape::Keyed => out.push(collection(Origin::Keyed(path.to_path_buf()))),
                 ObjectShape::Record => out.push(collection(Origin::Single(path.to_path_buf()))),
-                ObjectShape::Lines => out.push(collection(Origin::Lines(path.to_path_buf()))),
+                ObjectShape::Lines => out.push(collection(Origin::Concatenated(path.to_path_buf()))),
             },
             None => {
                 return Err(Error::Source {
@@ -261,12 +290,9 @@ fn discover_file(path: &Path, format: Format, out: &mut Vec<Found>, skipped: &mu
                     message: "is empty: nothing to read".into(),
                 });
             }
-            Some(_) => {
-                return Err(Error::Source {
-                    path: path.to_path_buf(),
-                    message: "holds a single JSON scalar, not records (an array or an object of them)".into(),
-                });
-            }
+            // A lone scalar is a one-row table (or, when it is not JSON,
+            // an error with its position).
+            Some(_) => out.push(collection(Origin::Single(path.to_path_buf()))),
         },
     }
     Ok(())
@@ -299,15 +325,29 @@ fn discover_dir(dir: &Path, out: &mut Vec<Found>, skipped: &mut Vec<String>) -> 
             Collection {
                 name: file_name(dir),
                 origin: Origin::Files(dir.to_path_buf()),
+                whole_values: false,
             },
             Some(records),
         ));
     }
     for (path, format) in files {
-        discover_file(&path, format, out, skipped)?;
+        discover_file(&path, format, out)?;
     }
     for sub in subdirectories {
         discover_dir(&sub, out, skipped)?;
     }
     Ok(())
+}
+
+pub use json::{Position, SyntaxError as JsonSyntaxError};
+
+/// Checks that `bytes` are exactly one JSON text as RFC 8259 defines it
+/// (a byte order mark before it is allowed), as godwit's reader sees it:
+/// the first error with its position. Values PostgreSQL cannot hold
+/// (invalid UTF-8 in a string, a NUL, a lone surrogate, a repeated key)
+/// are valid JSON and are reported per record when copied, not here.
+pub fn check_json(bytes: &[u8]) -> std::result::Result<(), JsonSyntaxError> {
+    let mut reader = json::JsonReader::new(bytes);
+    reader.skip()?;
+    reader.end_of_text()
 }

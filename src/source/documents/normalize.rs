@@ -19,6 +19,9 @@ use crate::source::{Deferrable, Flow, ForeignKey, Index, IndexPart, Inferred, In
 pub struct Collection {
     pub name: String,
     pub origin: Origin,
+    /// Its records mix objects and other values: each is kept whole, as
+    /// JSON, in one `value` column.
+    pub whole_values: bool,
 }
 
 /// Where a column's values come from in a record.
@@ -93,6 +96,10 @@ impl TableDef {
 #[derive(Debug, Default)]
 pub struct Facts {
     pub records: u64,
+    /// Records that are not objects (read as `{"value": ...}`).
+    pub not_objects: u64,
+    /// Whether the records were read whole (objects and other values mixed).
+    pub whole_values: bool,
     pub shape: ObjectShape,
     /// Map keys or file stems, when records have them.
     pub keys: KindTally,
@@ -114,7 +121,13 @@ impl Facts {
 
     /// Learns from one record; `keyed` when its map key or stem may be the key.
     pub fn add(&mut self, rec: &records::Rec<'_>, keyed: bool) {
+        if rec.problem.is_some_and(|p| p.malformed) {
+            return;
+        }
         self.records += 1;
+        if rec.not_object {
+            self.not_objects += 1;
+        }
         let JValue::Object(members) = rec.value else {
             return;
         };
@@ -149,6 +162,17 @@ pub fn learn(origin: &Origin) -> Result<Facts> {
         facts.add(rec, keyed);
         Ok(Flow::Continue)
     })?;
+    if facts.not_objects > 0 && facts.not_objects < facts.records {
+        // Objects next to other values: `{}` would read as `null`, and a
+        // `{"value": 1}` as `1`. Read again, keeping every value whole.
+        let mut whole = Facts::new();
+        whole.whole_values = true;
+        records::each_whole(origin, &mut |rec| {
+            whole.add(rec, keyed);
+            Ok(Flow::Continue)
+        })?;
+        return Ok(whole);
+    }
     Ok(facts)
 }
 
@@ -223,11 +247,36 @@ fn name_hints(field: &str, table: &str) -> bool {
     }
 }
 
+/// The names of every PostgreSQL table's system columns.
+const SYSTEM_COLUMNS: [&str; 6] = ["tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"];
+
+/// PostgreSQL's longest identifier, in bytes (longer ones are cut).
+const MAX_IDENTIFIER: usize = 63;
+
+/// A name PostgreSQL takes as it is: not empty, at most 63 bytes (cut at
+/// a character boundary to leave `room` bytes for a suffix).
+fn representable(name: &str, room: usize) -> String {
+    if name.is_empty() {
+        return "unnamed".into();
+    }
+    // PostgreSQL's system columns: no column may take their names.
+    if SYSTEM_COLUMNS.contains(&name) {
+        return format!("{name}_field");
+    }
+    let mut end = name.len().min(MAX_IDENTIFIER - room);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].to_string()
+}
+
+/// A name no other in `taken` has (case-blind), that PostgreSQL takes.
 fn unique_name(taken: &mut HashSet<String>, base: &str) -> String {
-    let mut name = base.to_string();
+    let mut name = representable(base, 0);
     let mut n = 2;
     while !taken.insert(name.to_ascii_lowercase()) {
-        name = format!("{base}_{n}");
+        let suffix = format!("_{n}");
+        name = format!("{}{suffix}", representable(base, suffix.len()));
         n += 1;
     }
     name
@@ -271,7 +320,15 @@ pub fn build(
         .map(|c| c.name.clone())
         .collect::<Vec<_>>()
         .into_iter()
-        .map(|n| unique_name(&mut b.table_names, &n))
+        .map(|n| {
+            let name = unique_name(&mut b.table_names, &n);
+            if representable(&n, 0) != n {
+                b.model.inferred.push(format!(
+                    "the collection {n:?} has no name PostgreSQL takes as it is (empty, longer than {MAX_IDENTIFIER} bytes, or a system column's): its table is {name:?}"
+                ));
+            }
+            name
+        })
         .collect();
     b.model.repeated_keys = vec![Vec::new(); b.model.collections.len()];
     let mut facts = facts;
@@ -279,6 +336,19 @@ pub fn build(
     for (i, f) in facts.iter_mut().enumerate() {
         let name = roots[i].clone();
         b.model.collections[i].name = name.clone();
+        if let Origin::TopFields { file, fields } = &b.model.collections[i].origin {
+            b.model.inferred.push(format!(
+                "{name}: the top-level fields of {} beside its collections ({}), kept as one row",
+                file.display(),
+                fields.join(", ")
+            ));
+        }
+        if f.whole_values {
+            b.model.collections[i].whole_values = true;
+            b.model.inferred.push(format!(
+                "{name}: its records mix objects and other values: each is kept whole, as JSON, in the column value"
+            ));
+        }
         let table = b.root_table(i, &name, f, &mut pending_children);
         let _ = table;
     }
@@ -471,6 +541,15 @@ impl Builder<'_> {
             let mut path = prefix.to_vec();
             path.push(field.name.clone());
             let flat = path.join("__");
+            if representable(&flat, 0) != flat {
+                // The key cannot be a column's name as it is: say which it took.
+                self.model.inferred.push(format!(
+                    "{}: the field {:?} has no name PostgreSQL takes as it is (empty, longer than {MAX_IDENTIFIER} bytes, or a system column's): its column is {:?}",
+                    table.name,
+                    flat,
+                    representable(&flat, 0)
+                ));
+            }
             let keep = self.keep_json(&table.name, &flat);
             let scalars = field.scalars.non_null();
             let column = |name: String, inferred: Inferred| ColumnDef {
@@ -491,6 +570,17 @@ impl Builder<'_> {
                     Inferred {
                         kind: InferredKind::Json,
                         evidence: "kept as JSON by godwit.toml".into(),
+                    },
+                ));
+            } else if only_objects && field.object.as_ref().is_some_and(|inner| inner.fields.is_empty()) {
+                // `{}` has no field to flatten into: kept as JSON, so that it
+                // is not read back as null.
+                let name = unique_name(taken, &flat);
+                columns.push(column(
+                    name,
+                    Inferred {
+                        kind: InferredKind::Json,
+                        evidence: "objects with no fields: kept as JSON".into(),
                     },
                 ));
             } else if only_objects && depth < self.options.max_depth {

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::DocumentSource;
-use super::json::{Position, ValueProblem};
+use super::json::ValueProblem;
 use super::normalize::{Model, TableDef};
 use super::records::{self, Rec};
 use super::rows::{RowBuf, each_row_object};
@@ -87,6 +87,24 @@ impl Source for DocumentSource {
     fn ordered_scans(&self) -> bool {
         false
     }
+
+    fn explain_target_error(&self, error: Error) -> Error {
+        match error {
+            Error::Postgres {
+                context,
+                message,
+                sqlstate,
+            } => Error::Postgres {
+                context: format!(
+                    "copying {}: PostgreSQL refused the tables or rows godwit made of this file ({context})",
+                    self.path().display()
+                ),
+                message,
+                sqlstate,
+            },
+            other => other,
+        }
+    }
 }
 
 fn schema_of(model: &Model) -> SourceSchema {
@@ -165,7 +183,12 @@ impl Reader for DocumentReader {
         let mut position = 0u64;
         let repeated = &model.repeated_keys[table.collection];
         let mut seen: HashSet<String> = HashSet::new();
-        records::each(origin, &mut |rec| {
+        let each = if model.collections[table.collection].whole_values {
+            records::each_whole
+        } else {
+            records::each
+        };
+        each(origin, &mut |rec| {
             position += 1;
             // A key seen before in the same object: that record is rejected.
             let repeat = rec
@@ -173,19 +196,18 @@ impl Reader for DocumentReader {
                 .filter(|k| !repeated.is_empty() && repeated.contains(&hash_key(k)))
                 .filter(|k| !seen.insert((*k).to_string()))
                 .map(|k| ValueProblem {
-                    at: Position {
-                        line: rec.line,
-                        column: 1,
-                    },
+                    at: rec.at,
                     reason: format!("the key {k:?} appears twice in one object"),
                     field: None,
+                    malformed: false,
                 });
             let rec = &Rec {
                 key: rec.key,
                 value: rec.value,
                 problem: repeat.as_ref().or(rec.problem),
+                not_object: rec.not_object,
                 file: rec.file,
-                line: rec.line,
+                at: rec.at,
                 csv_record: rec.csv_record,
             };
             let mut flow = Flow::Continue;

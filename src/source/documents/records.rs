@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::csv::{CsvReader, Record as CsvRecord, header_names};
 use super::detect::Format;
-use super::json::{JValue, JsonReader, Peeked, SyntaxError, ValueProblem};
+use super::json::{JValue, JsonReader, Peeked, Position, SyntaxError, ValueProblem};
 use crate::error::{Error, Result};
 use crate::source::Flow;
 
@@ -28,7 +28,17 @@ pub enum Origin {
     },
     /// A JSON file holding a single record.
     Single(PathBuf),
+    /// The top-level members of an app-state dump that hold no
+    /// collection (a version, an export date): one record of them.
+    TopFields {
+        file: PathBuf,
+        fields: Vec<String>,
+    },
+    /// JSON Lines (named, prefixed or seen so): one record a line.
     Lines(PathBuf),
+    /// A `.json` file holding several values one after another: one a line,
+    /// or (when the first spans lines) pretty-printed records.
+    Concatenated(PathBuf),
     Csv {
         file: PathBuf,
         delimiter: u8,
@@ -42,8 +52,13 @@ impl Origin {
     /// The file or directory read.
     pub fn path(&self) -> &Path {
         match self {
-            Origin::Array(p) | Origin::Keyed(p) | Origin::Single(p) | Origin::Lines(p) | Origin::Files(p) => p,
-            Origin::Member { file, .. } | Origin::Csv { file, .. } => file,
+            Origin::Array(p)
+            | Origin::Keyed(p)
+            | Origin::Single(p)
+            | Origin::Lines(p)
+            | Origin::Concatenated(p)
+            | Origin::Files(p) => p,
+            Origin::Member { file, .. } | Origin::Csv { file, .. } | Origin::TopFields { file, .. } => file,
         }
     }
 
@@ -69,18 +84,22 @@ pub struct Rec<'a> {
     pub key: Option<&'a str>,
     pub value: &'a JValue,
     pub problem: Option<&'a ValueProblem>,
+    /// The value was not an object, and is read as `{"value": ...}`.
+    pub not_object: bool,
     pub file: &'a Path,
-    pub line: u64,
+    /// Where the record starts (a CSV record: its line only).
+    pub at: Position,
     /// The CSV record number (the header is record 1).
     pub csv_record: Option<u64>,
 }
 
 impl Rec<'_> {
-    /// Where the record is, for messages: `file, line N[, record M]`.
-    pub fn place(&self) -> String {
+    /// Where something in the record is, for messages: `file, line N,
+    /// column C, byte B`, or for CSV `file, line N, record M`.
+    pub fn place_at(&self, at: &Position) -> String {
         match self.csv_record {
-            Some(n) => format!("{}, line {}, record {n}", self.file.display(), self.line),
-            None => format!("{}, line {}", self.file.display(), self.line),
+            Some(n) => format!("{}, line {}, record {n}", self.file.display(), at.line),
+            None => format!("{}, {at}", self.file.display()),
         }
     }
 }
@@ -101,12 +120,29 @@ fn open(file: &Path) -> Result<std::fs::File> {
     })
 }
 
-/// Records that are not objects are read as `{"value": ...}`.
-fn as_record(value: JValue) -> JValue {
+/// Records that are not objects are read as `{"value": ...}` (and say
+/// so: in a collection that mixes them with objects, every record is
+/// kept whole in `value`, so that `{}` and `null` stay apart).
+fn as_record(value: JValue) -> (JValue, bool) {
     match value {
-        JValue::Object(_) => value,
-        other => JValue::Object(vec![("value".to_string(), other)]),
+        JValue::Object(_) => (value, false),
+        other => (JValue::Object(vec![("value".to_string(), other)]), true),
     }
+}
+
+/// Every record kept whole in one `value` field.
+pub fn each_whole(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
+    each(origin, &mut |rec| {
+        if rec.not_object {
+            return visit(rec);
+        }
+        let value = JValue::Object(vec![("value".to_string(), rec.value.clone())]);
+        visit(&Rec {
+            value: &value,
+            not_object: true,
+            ..*rec
+        })
+    })
 }
 
 /// Streams every record of a collection to `visit`.
@@ -141,21 +177,50 @@ pub fn each(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
         }
         Origin::Single(file) => {
             let mut r = JsonReader::new(open(file)?);
-            let line = r.position().line.max(skip_to_value(&mut r));
-            let value = as_record(r.value().map_err(|e| syntax(file, &e))?);
+            let at = skip_to_value(&mut r);
+            let (value, not_object) = as_record(r.value().map_err(|e| syntax(file, &e))?);
             let problem = r.take_problem();
             trailing(&mut r, file)?;
             visit(&Rec {
                 key: None,
                 value: &value,
                 problem: problem.as_ref(),
+                not_object,
                 file,
-                line,
+                at,
                 csv_record: None,
             })
             .map(|_| ())
         }
-        Origin::Lines(file) => stream_lines(file, visit),
+        Origin::TopFields { file, fields } => {
+            let mut r = JsonReader::new(open(file)?);
+            let s = |e| syntax(file, &e);
+            let at = skip_to_value(&mut r);
+            r.begin_object().map_err(s)?;
+            let mut members = Vec::with_capacity(fields.len());
+            let mut first = true;
+            while let Some(key) = r.next_key(&mut first).map_err(s)? {
+                if fields.contains(&key) && !members.iter().any(|(k, _)| k == &key) {
+                    members.push((key, r.value().map_err(s)?));
+                } else {
+                    r.skip().map_err(s)?;
+                }
+            }
+            let problem = r.take_problem();
+            let value = JValue::Object(members);
+            visit(&Rec {
+                key: None,
+                value: &value,
+                problem: problem.as_ref(),
+                not_object: false,
+                file,
+                at,
+                csv_record: None,
+            })
+            .map(|_| ())
+        }
+        Origin::Lines(file) => stream_lines(file, true, visit),
+        Origin::Concatenated(file) => stream_lines(file, false, visit),
         Origin::Csv { file, delimiter } => stream_csv(file, *delimiter, visit),
         Origin::Files(dir) => {
             for name in list_dir(dir)? {
@@ -182,36 +247,35 @@ pub fn read_record_file(file: &Path, bytes: Option<Vec<u8>>, visit: &mut Visit<'
         })?,
     };
     let mut r = JsonReader::new(bytes.as_slice());
-    let line = skip_to_value(&mut r);
-    let value = as_record(r.value().map_err(|e| syntax(file, &e))?);
+    let at = skip_to_value(&mut r);
+    let (value, not_object) = as_record(r.value().map_err(|e| syntax(file, &e))?);
     let problem = r.take_problem();
     visit(&Rec {
         key: Some(&stem),
         value: &value,
         problem: problem.as_ref(),
+        not_object,
         file,
-        line,
+        at,
         csv_record: None,
     })
 }
 
-fn skip_to_value<R: Read>(r: &mut JsonReader<R>) -> u64 {
+fn skip_to_value<R: Read>(r: &mut JsonReader<R>) -> Position {
     r.skip_ws();
-    r.position().line
+    r.position()
 }
 
 /// Nothing but whitespace may follow the document.
 fn trailing<R: Read>(r: &mut JsonReader<R>, file: &Path) -> Result<()> {
-    if r.skip_ws().is_some() {
-        let at = r.position();
+    if let Err(e) = r.end_of_text() {
         return Err(Error::Source {
             path: file.to_path_buf(),
-            message: format!(
-                "invalid JSON at line {}, column {}: more than one top-level value (for JSON Lines, name it ndjson:{})",
-                at.line,
-                at.column,
-                file.display()
-            ),
+            message: if e.message.contains("second top-level value") {
+                format!("{e} (for JSON Lines, name it ndjson:{})", file.display())
+            } else {
+                e.to_string()
+            },
         });
     }
     if let Some(e) = r.take_io_error() {
@@ -244,49 +308,76 @@ fn stream_keyed<R: Read>(r: &mut JsonReader<R>, file: &Path, visit: &mut Visit<'
 
 /// Reads the value the reader stands before as one record and visits it.
 fn visit_value<R: Read>(r: &mut JsonReader<R>, key: Option<&str>, file: &Path, visit: &mut Visit<'_>) -> Result<Flow> {
-    let line = skip_to_value(r);
-    let value = as_record(r.value().map_err(|e| syntax(file, &e))?);
+    let at = skip_to_value(r);
+    let (value, not_object) = as_record(r.value().map_err(|e| syntax(file, &e))?);
     let problem = r.take_problem();
     visit(&Rec {
         key,
         value: &value,
         problem: problem.as_ref(),
+        not_object,
         file,
-        line,
+        at,
         csv_record: None,
     })
 }
 
-fn stream_lines(file: &Path, visit: &mut Visit<'_>) -> Result<()> {
+/// JSON Lines: one record a line. A malformed line is one record with
+/// its problem (rejected, or skipped under `--on-error skip`), and reading
+/// goes on at the next line. Values one after another in a `.json` file
+/// (`one_per_line` false) may be written over several lines
+/// (pretty-printed): that is allowed when the first record spans lines,
+/// and then a malformed record ends the read, as in one JSON document.
+fn stream_lines(file: &Path, one_per_line: bool, visit: &mut Visit<'_>) -> Result<()> {
     let mut r = JsonReader::new(open(file)?);
-    let s = |e| syntax(file, &e);
+    r.set_one_value_per_line(one_per_line);
+    let mut first = true;
     loop {
         // Blank lines are allowed between records.
-        if r.skip_ws().is_none() {
+        if r.skip_blank_lines().is_none() {
             break;
         }
-        let line = r.position().line;
-        let value = as_record(r.value().map_err(s)?);
-        let problem = r.take_problem();
-        match r.skip_blanks() {
-            None | Some(b'\n') => r.newline(),
-            Some(_) => {
-                let at = r.position();
-                return Err(Error::Source {
-                    path: file.to_path_buf(),
-                    message: format!(
-                        "invalid JSON Lines at line {}, column {}: another value on the same line",
-                        at.line, at.column
-                    ),
-                });
-            }
+        let at = r.position();
+        let parsed = r.value().and_then(|value| match r.skip_blanks() {
+            None | Some(b'\n') => Ok(value),
+            Some(_) => Err(SyntaxError {
+                at: r.position(),
+                message: "another value on the same line (JSON Lines holds one a line)".into(),
+            }),
+        });
+        if let Some(e) = r.take_io_error() {
+            return Err(Error::io(format!("reading {}", file.display()), e));
         }
+        let (value, not_object, problem) = match parsed {
+            Ok(value) => {
+                if first && r.position().line == at.line {
+                    r.set_one_value_per_line(true);
+                }
+                let problem = r.take_problem();
+                r.newline();
+                let (value, not_object) = as_record(value);
+                (value, not_object, problem)
+            }
+            Err(e) if r.one_value_per_line_mode() => {
+                r.skip_rest_of_line();
+                let problem = ValueProblem {
+                    at: e.at,
+                    reason: format!("invalid JSON: {}", e.message),
+                    field: None,
+                    malformed: true,
+                };
+                (JValue::Object(Vec::new()), false, Some(problem))
+            }
+            Err(e) => return Err(syntax(file, &e)),
+        };
+        first = false;
         let flow = visit(&Rec {
             key: None,
             value: &value,
             problem: problem.as_ref(),
+            not_object,
             file,
-            line,
+            at,
             csv_record: None,
         })?;
         if flow == Flow::Stop {
@@ -314,12 +405,14 @@ fn stream_csv(file: &Path, delimiter: u8, visit: &mut Visit<'_>) -> Result<()> {
         let mut problem = None;
         if record.fields.len() != names.len() {
             problem = Some(ValueProblem {
-                at: super::json::Position {
+                at: Position {
                     line: record.line,
                     column: 1,
+                    ..Position::default()
                 },
                 reason: format!("{} fields where the header has {}", record.fields.len(), names.len()),
                 field: None,
+                malformed: false,
             });
         }
         let mut members = Vec::with_capacity(names.len());
@@ -330,21 +423,24 @@ fn stream_csv(file: &Path, delimiter: u8, visit: &mut Visit<'_>) -> Result<()> {
                 Some((bytes, _)) => match std::str::from_utf8(bytes) {
                     Ok(text) if text.contains('\0') => {
                         problem.get_or_insert_with(|| ValueProblem {
-                            at: super::json::Position {
+                            at: Position {
                                 line: record.line,
                                 column: 1,
+                                ..Position::default()
                             },
                             reason: "a NUL character, which PostgreSQL text cannot hold".into(),
                             field: Some(name.clone()),
+                            malformed: false,
                         });
                         JValue::String(text.replace('\0', ""))
                     }
                     Ok(text) => JValue::String(text.to_string()),
                     Err(e) => {
                         problem.get_or_insert_with(|| ValueProblem {
-                            at: super::json::Position {
+                            at: Position {
                                 line: record.line,
                                 column: 1,
+                                ..Position::default()
                             },
                             reason: format!(
                                 "invalid UTF-8 (byte 0x{:02x} after {} valid bytes)",
@@ -352,6 +448,7 @@ fn stream_csv(file: &Path, delimiter: u8, visit: &mut Visit<'_>) -> Result<()> {
                                 e.valid_up_to()
                             ),
                             field: Some(name.clone()),
+                            malformed: false,
                         });
                         JValue::String(String::from_utf8_lossy(bytes).into_owned())
                     }
@@ -364,8 +461,12 @@ fn stream_csv(file: &Path, delimiter: u8, visit: &mut Visit<'_>) -> Result<()> {
             key: None,
             value: &value,
             problem: problem.as_ref(),
+            not_object: false,
             file,
-            line: record.line,
+            at: Position {
+                line: record.line,
+                ..Position::default()
+            },
             csv_record: Some(record.number),
         })?;
         if flow == Flow::Stop {
@@ -534,7 +635,10 @@ pub fn entry_kind(path: &Path) -> Result<(Entry, Option<Vec<u8>>)> {
         Kind::Directory => Entry::Subdirectory,
         Kind::Sqlite => Entry::Unrecognised("a SQLite database inside a directory source".into()),
         Kind::Empty => Entry::Unrecognised("empty".into()),
-        Kind::Binary => Entry::Unrecognised("binary, not JSON or CSV".into()),
+        Kind::Binary(at) => Entry::Unrecognised(format!("binary, not JSON or CSV: {at} is not text")),
+        Kind::Document(_) if super::detect::format_of_name(path) == Some(Format::JsonLines) => {
+            Entry::Collections(Format::JsonLines)
+        }
         Kind::Document(Format::Csv(d)) => {
             let ext = path
                 .extension()
@@ -559,7 +663,9 @@ pub fn entry_kind(path: &Path) -> Result<(Entry, Option<Vec<u8>>)> {
             };
             match shape {
                 Some(ObjectShape::Record) => Entry::Record,
-                Some(ObjectShape::Lines) => Entry::Collections(Format::JsonLines),
+                // Read as the file's collections, which knows they follow
+                // one another.
+                Some(ObjectShape::Lines) => Entry::Collections(Format::Json),
                 _ => Entry::Collections(Format::Json),
             }
         }

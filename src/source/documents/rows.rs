@@ -82,7 +82,7 @@ impl RowBuf {
         self.text.clear();
         self.problem = rec.problem.map(|p| RowProblem {
             column: p.field.clone(),
-            reason: format!("{}: {}", rec.place(), p.reason),
+            reason: format!("{}: {}", rec.place_at(&p.at), p.reason),
             value: preview(rec.value),
         });
         for column in columns {

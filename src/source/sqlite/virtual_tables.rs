@@ -61,7 +61,10 @@ pub fn parse(name: &str, create_sql: &str) -> VirtualTable {
 /// Records a virtual table in the schema, and returns the table of rows
 /// to copy when it holds its own (see [`carried_table`]).
 pub fn describe(conn: &Connection, name: &str, create_sql: &str, schema: &mut SourceSchema) -> Option<Table> {
-    let vt = parse(name, create_sql);
+    let mut vt = parse(name, create_sql);
+    if let VirtualKind::Rtree(r) = &mut vt.kind {
+        name_rtree_columns(conn, name, r);
+    }
     let carried = carried_table(conn, &vt);
     schema.virtual_tables.push(vt);
     match carried {
@@ -71,6 +74,36 @@ pub fn describe(conn: &Connection, name: &str, create_sql: &str, schema: &mut So
                 "virtual table {name}: its rows cannot be read ({err}); recreate it with a PostgreSQL equivalent"
             ));
             None
+        }
+    }
+}
+
+/// An rtree's columns as the table has them (what `xColumn` answers, seen
+/// through PRAGMA table_info), not as the declaration's text spells them:
+/// SQLite ignores what a name is written with (quotes, comments), and so
+/// must the copy. The declaration still tells coordinates from auxiliary
+/// columns and gives the latter's types, which the module does not keep.
+fn name_rtree_columns(conn: &Connection, name: &str, rtree: &mut Rtree) {
+    let names: rusqlite::Result<Vec<String>> = conn
+        .prepare(&format!("PRAGMA table_info({})", super::quote(name)))
+        .and_then(|mut s| s.query_map([], |r| r.get::<_, String>(1))?.collect());
+    let Ok(names) = names else { return };
+    if names.len() != 1 + 2 * rtree.dimensions.len() + rtree.auxiliary.len() {
+        return;
+    }
+    let mut names = names.into_iter();
+    if let Some(id) = names.next() {
+        rtree.id = id;
+    }
+    for (min, max) in &mut rtree.dimensions {
+        if let (Some(a), Some(b)) = (names.next(), names.next()) {
+            *min = a;
+            *max = b;
+        }
+    }
+    for (aux, _) in &mut rtree.auxiliary {
+        if let Some(n) = names.next() {
+            *aux = n;
         }
     }
 }
@@ -126,6 +159,7 @@ pub fn carried_table(conn: &Connection, vt: &VirtualTable) -> rusqlite::Result<O
 /// `USING module(args)`: the module name (lower case) and its arguments,
 /// split at top-level commas.
 fn module_and_args(sql: &str) -> (String, Vec<String>) {
+    let sql = &without_comments(sql);
     let lower = sql.to_ascii_lowercase();
     let Some(using) = find_word(&lower, "using") else {
         return (String::new(), Vec::new());
@@ -140,6 +174,54 @@ fn module_and_args(sql: &str) -> (String, Vec<String>) {
     let body = &rest[open + 1..];
     let close = body.rfind(')').unwrap_or(body.len());
     (module, split_top_level(&body[..close]))
+}
+
+/// The statement with its `-- line` and `/* block */` comments (outside
+/// quotes) turned into a space, as SQLite's tokenizer reads it.
+fn without_comments(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        if let Some(q) = quote {
+            if c == q {
+                quote = None;
+            }
+            out.push(c);
+            continue;
+        }
+        match (c, chars.peek()) {
+            ('-', Some('-')) => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+                out.push(' ');
+            }
+            ('/', Some('*')) => {
+                chars.next();
+                let mut last = ' ';
+                for c in chars.by_ref() {
+                    if last == '*' && c == '/' {
+                        break;
+                    }
+                    last = c;
+                }
+                out.push(' ');
+            }
+            ('\'' | '"' | '`', _) => {
+                quote = Some(c);
+                out.push(c);
+            }
+            ('[', _) => {
+                quote = Some(']');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// Byte offset of `word` standing alone (outside quotes) in `sql`.
@@ -483,6 +565,25 @@ mod tests {
             parse("r", "CREATE VIRTUAL TABLE r USING rtree(id, a)").kind,
             VirtualKind::Unsupported(_)
         ));
+    }
+
+    #[test]
+    fn comments_in_a_declaration_are_not_names() {
+        // The example of SQLite's own rtree documentation.
+        let VirtualKind::Rtree(r) = parse(
+            "demo_index",
+            "CREATE VIRTUAL TABLE demo_index USING rtree(\n   id,              -- Integer primary key\n   minX, maxX,      -- Minimum and maximum X coordinate\n   minY, maxY       /* Minimum and maximum Y coordinate */\n)",
+        )
+        .kind
+        else {
+            panic!()
+        };
+        assert_eq!(r.id, "id");
+        assert_eq!(
+            r.dimensions,
+            vec![("minX".into(), "maxX".into()), ("minY".into(), "maxY".into())]
+        );
+        assert_eq!(without_comments("a '--x' -- y\nb"), "a '--x'  b");
     }
 
     #[test]

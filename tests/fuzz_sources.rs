@@ -1,0 +1,386 @@
+//! A mutation fuzzer over the sources godwit reads, on stable Rust: JSON,
+//! JSON Lines and CSV made from real data (the Chinook sample database and
+//! the JSONTestSuite cases), and the SQLite files of the shared corpus.
+//! Each mutated file is opened, planned and every table read, as `plan`
+//! and `copy` read them, in-process. What must hold for every input:
+//!
+//! - no panic;
+//! - no hang: each input finishes within a time bound;
+//! - no document error without a position: every error about a JSON,
+//!   JSON Lines or CSV file, and every rejected record, names a line.
+//!
+//! `make test` runs a short seeded run (this file's test); `make fuzz`
+//! runs a long one: `GODWIT_FUZZ_INPUTS=N GODWIT_FUZZ_SEED=S`. The counts
+//! are in docs/reliability.md.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use godwit::prepare::{Mapping, describe_and_plan};
+use godwit::source::{Flow, Scan, Selected};
+
+/// How long one input may take (debug build, slowest machine) before it
+/// counts as a hang.
+const TIME_BOUND: Duration = Duration::from_secs(20);
+
+/// A small, seedable generator (xorshift64*): the same seed makes the
+/// same inputs on every machine, so a finding can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            return 0;
+        }
+        usize::try_from(self.next() % u64::try_from(n).unwrap()).unwrap()
+    }
+}
+
+/// Bytes that mean something to one of the formats.
+const INTERESTING: &[u8] = b"\0\n\r\t\"',;|\\{}[]:-+.eE0123456789 \x7f\xff\xc3\xa9\xed\xa0\x80";
+
+/// One mutation of `seed`: a few flips, insertions, deletions, copies of
+/// a range or a cut; only flips and overwrites when `same_length` (a
+/// SQLite file's pages stay where they are, so the damage is read).
+fn mutate(rng: &mut Rng, seed: &[u8], keep_prefix: usize, same_length: bool) -> Vec<u8> {
+    let mut data = seed.to_vec();
+    for _ in 0..=rng.below(4) {
+        let len = data.len();
+        let at = keep_prefix.min(len) + rng.below(len.saturating_sub(keep_prefix).max(1));
+        let operation = if same_length { rng.below(2) } else { rng.below(7) };
+        match operation {
+            0 if at < len => data[at] ^= 1 << rng.below(8),
+            1 if at < len => data[at] = INTERESTING[rng.below(INTERESTING.len())],
+            2 => data.insert(at.min(len), INTERESTING[rng.below(INTERESTING.len())]),
+            3 if at < len => {
+                let end = (at + 1 + rng.below(16)).min(len);
+                data.drain(at..end);
+            }
+            4 if at < len => {
+                let end = (at + 1 + rng.below(64)).min(len);
+                let piece: Vec<u8> = data[at..end].to_vec();
+                let to = rng.below(data.len());
+                data.splice(to..to, piece);
+            }
+            5 if len > keep_prefix + 1 => data.truncate(at.max(keep_prefix + 1)),
+            _ => {
+                let byte = u8::try_from(rng.below(256)).unwrap();
+                data.insert(at.min(len), byte);
+            }
+        }
+    }
+    data
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    inputs: u64,
+    loaded: u64,
+    refused: u64,
+    rejected_records: u64,
+    panics: Vec<String>,
+    hangs: Vec<String>,
+    unplaced: Vec<String>,
+}
+
+/// What reading one file came to.
+enum Outcome {
+    Loaded { rejected: u64, unplaced: Option<String> },
+    Refused(String),
+}
+
+/// Opens, plans and reads every table of one file, as `plan` and `copy`
+/// read it.
+fn read_all(spec: &str) -> Outcome {
+    let source = match godwit::source::open(spec) {
+        Ok(s) => s,
+        Err(e) => return Outcome::Refused(e.to_string()),
+    };
+    let mapping = Mapping {
+        config: godwit::config::Config::default(),
+        schema: "public".into(),
+        identifiers: Default::default(),
+    };
+    let (schema, _plan) = match describe_and_plan(source.as_ref(), &mapping, &|_, _| true) {
+        Ok(p) => p,
+        Err(e) => return Outcome::Refused(e.to_string()),
+    };
+    let mut rejected = 0u64;
+    let mut unplaced = None;
+    let mut readers = match source.readers(1) {
+        Ok(r) => r,
+        Err(e) => return Outcome::Refused(e.to_string()),
+    };
+    for table in &schema.tables {
+        let select: Vec<Selected> = table.columns.iter().map(|c| Selected::Column(c.name.clone())).collect();
+        let scan = Scan {
+            table: &table.name,
+            select: &select,
+            rowids: None,
+            order_by: None,
+        };
+        let read = readers[0].scan(&scan, &mut |row| {
+            for i in 0..select.len() {
+                let _ = row.value(i);
+            }
+            if let Some(problem) = row.problem() {
+                rejected += 1;
+                if !problem.reason.contains("line ") && unplaced.is_none() {
+                    unplaced = Some(problem.reason.clone());
+                }
+            }
+            Ok(Flow::Continue)
+        });
+        if let Err(e) = read {
+            return Outcome::Refused(e.to_string());
+        }
+    }
+    Outcome::Loaded { rejected, unplaced }
+}
+
+/// Errors about a whole file that have no line to name.
+fn file_level(message: &str) -> bool {
+    [
+        "is empty",
+        "holds no JSON or CSV records",
+        "nothing to read",
+        "no such file",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+}
+
+/// Runs one input with a time bound; a panic or a hang is counted, not
+/// raised, so that the run goes on and reports them all.
+fn run_one(counts: &mut Counts, path: &Path, spec: String, document: bool) {
+    counts.inputs += 1;
+    let (tx, rx) = mpsc::channel();
+    let worker_spec = spec.clone();
+    let handle = std::thread::spawn(move || {
+        let outcome = read_all(&worker_spec);
+        let _ = tx.send(());
+        outcome
+    });
+    match rx.recv_timeout(TIME_BOUND) {
+        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
+            Ok(Outcome::Loaded { rejected, unplaced }) => {
+                counts.loaded += 1;
+                counts.rejected_records += rejected;
+                if let Some(reason) = unplaced.filter(|_| document) {
+                    counts
+                        .unplaced
+                        .push(format!("{}: record rejected without a line: {reason}", keep(path)));
+                }
+            }
+            Ok(Outcome::Refused(message)) => {
+                counts.refused += 1;
+                if std::env::var_os("GODWIT_FUZZ_SHOW").is_some() {
+                    eprintln!("refused: {message}");
+                }
+                if document && !message.contains("line ") && !file_level(&message) {
+                    counts.unplaced.push(format!("{}: {message}", keep(path)));
+                }
+            }
+            Err(_) => counts.panics.push(keep(path)),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            // The thread is left behind; the input is kept to replay.
+            counts.hangs.push(keep(path));
+        }
+    }
+}
+
+/// Keeps a failing input under target/fuzz-findings, to replay it.
+fn keep(path: &Path) -> String {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/fuzz-findings");
+    let _ = std::fs::create_dir_all(&dir);
+    let to = dir.join(path.file_name().unwrap());
+    let _ = std::fs::copy(path, &to);
+    to.display().to_string()
+}
+
+/// Seeds made from real data: Chinook's tracks as CSV, JSON, JSON Lines
+/// and an app-state dump, and the JSONTestSuite's valid texts.
+fn document_seeds() -> Vec<(String, Vec<u8>)> {
+    let chinook = corpus_dir().join("Chinook_Sqlite.sqlite");
+    let conn = rusqlite::Connection::open_with_flags(&chinook, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let mut statement = conn
+        .prepare(
+            "SELECT t.TrackId, t.Name, t.Composer, t.Milliseconds, t.UnitPrice, a.Title, a.AlbumId \
+             FROM Track t JOIN Album a USING (AlbumId) ORDER BY t.TrackId LIMIT 40",
+        )
+        .unwrap();
+    let tracks: Vec<serde_json::Value> = statement
+        .query_map([], |r| {
+            Ok(serde_json::json!({
+                "id": r.get::<_, i64>(0)?,
+                "name": r.get::<_, String>(1)?,
+                "composer": r.get::<_, Option<String>>(2)?,
+                "ms": r.get::<_, i64>(3)?,
+                "price": r.get::<_, f64>(4)?,
+                "album": {"id": r.get::<_, i64>(6)?, "title": r.get::<_, String>(5)?},
+                "tags": ["rock", r.get::<_, i64>(6)?],
+            }))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut csv = String::from("id,name,composer,ms,price,album\n");
+    for t in &tracks {
+        let quote = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => format!("\"{}\"", s.replace('"', "\"\"")),
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        csv.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            t["id"],
+            quote(&t["name"]),
+            quote(&t["composer"]),
+            t["ms"],
+            t["price"],
+            quote(&t["album"]["title"])
+        ));
+    }
+    let lines: String = tracks.iter().map(|t| format!("{t}\n")).collect();
+    let array = serde_json::to_string_pretty(&tracks).unwrap();
+    let dump = serde_json::json!({
+        "version": 3,
+        "tracks": tracks[..10],
+        "albums": {"a1": {"title": "x"}, "a2": {"title": "y"}},
+    })
+    .to_string();
+    let mut seeds = vec![
+        ("tracks.csv".to_string(), csv.clone().into_bytes()),
+        ("tracks.tsv".to_string(), csv.replace(',', "\t").into_bytes()),
+        ("tracks.ndjson".to_string(), lines.clone().into_bytes()),
+        ("tracks.json".to_string(), array.into_bytes()),
+        ("state.json".to_string(), dump.into_bytes()),
+        ("sniffed".to_string(), lines.into_bytes()),
+        ("sniffed-csv".to_string(), csv.into_bytes()),
+    ];
+    let suite = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/jsontestsuite");
+    let mut valid: Vec<PathBuf> = std::fs::read_dir(&suite)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("y_"))
+        .collect();
+    valid.sort();
+    for p in valid.iter().step_by(4) {
+        seeds.push((
+            p.file_name().unwrap().to_string_lossy().into_owned(),
+            std::fs::read(p).unwrap(),
+        ));
+    }
+    seeds
+}
+
+fn sqlite_seeds() -> Vec<(String, Vec<u8>)> {
+    let dir = corpus_dir();
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| {
+            let bytes = std::fs::read(dir.join(&n)).unwrap();
+            (n, bytes)
+        })
+        .collect()
+}
+
+/// The shared test corpus: GODWIT_CORPUS, else `shared/corpus` beside the
+/// checkout or beside one of its parents (a worktree sits deeper).
+fn corpus_dir() -> PathBuf {
+    if let Some(root) = std::env::var_os("GODWIT_CORPUS") {
+        return PathBuf::from(root).join("sqlite");
+    }
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .map(|a| a.join("shared/corpus/sqlite"))
+        .find(|p| p.is_dir())
+        .unwrap_or_else(|| panic!("no shared/corpus/sqlite above {}", manifest.display()))
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Fuzzes `inputs` mutations of the seeds; returns the counts.
+fn fuzz(seeds: &[(String, Vec<u8>)], inputs: u64, seed: u64, sqlite: bool) -> Counts {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng(seed | 1);
+    let mut counts = Counts::default();
+    for n in 0..inputs {
+        // The first seeds (real records) twice as often as the rest.
+        let (name, bytes) = if rng.below(2) == 0 {
+            &seeds[rng.below(seeds.len().min(7))]
+        } else {
+            &seeds[rng.below(seeds.len())]
+        };
+        // SQLite: keep the 100-byte header mostly intact so that the pages
+        // are read, not just the header refused.
+        let keep_prefix = if sqlite && rng.below(4) > 0 { 100 } else { 0 };
+        let same_length = sqlite && rng.below(8) > 0;
+        let data = mutate(&mut rng, bytes, keep_prefix, same_length);
+        let path = dir.path().join(format!("{seed}-{n}-{name}"));
+        std::fs::write(&path, &data).unwrap();
+        let spec = if !sqlite && name.starts_with("sniffed") && rng.below(3) == 0 {
+            format!("ndjson:{}", path.display())
+        } else {
+            path.display().to_string()
+        };
+        run_one(&mut counts, &path, spec, !sqlite);
+        let _ = std::fs::remove_file(&path);
+    }
+    counts
+}
+
+fn report(what: &str, counts: &Counts) {
+    eprintln!(
+        "{what}: {} inputs, {} read ({} records rejected with their place), {} refused with a message; {} panics, {} hangs, {} errors without a position",
+        counts.inputs,
+        counts.loaded,
+        counts.rejected_records,
+        counts.refused,
+        counts.panics.len(),
+        counts.hangs.len(),
+        counts.unplaced.len()
+    );
+    assert!(counts.panics.is_empty(), "{what}: panics on {:#?}", counts.panics);
+    assert!(counts.hangs.is_empty(), "{what}: hangs on {:#?}", counts.hangs);
+    assert!(
+        counts.unplaced.is_empty(),
+        "{what}: errors without a position: {:#?}",
+        counts.unplaced
+    );
+}
+
+#[test]
+fn mutated_documents_never_panic_hang_or_fail_without_a_position() {
+    let inputs = env_number("GODWIT_FUZZ_INPUTS", 400);
+    let seed = env_number("GODWIT_FUZZ_SEED", 19);
+    let counts = fuzz(&document_seeds(), inputs, seed, false);
+    report("documents", &counts);
+    assert!(counts.loaded > 0 && counts.refused > 0, "{counts:?}");
+}
+
+#[test]
+fn mutated_sqlite_files_never_panic_or_hang() {
+    let inputs = env_number("GODWIT_FUZZ_INPUTS", 400) / 8;
+    let seed = env_number("GODWIT_FUZZ_SEED", 19);
+    let counts = fuzz(&sqlite_seeds(), inputs, seed, true);
+    report("sqlite", &counts);
+    assert!(counts.inputs > 0);
+}
