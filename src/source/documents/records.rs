@@ -7,7 +7,6 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::csv::{CsvReader, Record as CsvRecord, header_names};
 use super::detect::Format;
 use super::json::{JValue, JsonReader, Peeked, SyntaxError, ValueProblem};
 use crate::error::{Error, Result};
@@ -29,9 +28,10 @@ pub enum Origin {
     /// A JSON file holding a single record.
     Single(PathBuf),
     Lines(PathBuf),
+    /// A CSV file, in the dialect detected (or configured) for it.
     Csv {
         file: PathBuf,
-        delimiter: u8,
+        dialect: Box<super::csv::Dialect>,
     },
     /// A directory of one JSON file per record (its record files, in byte
     /// order of their names, are listed again at each read).
@@ -109,6 +109,16 @@ fn as_record(value: JValue) -> JValue {
     }
 }
 
+/// Streams the records a collection's shape and types are learned from:
+/// every record, but for the damaged records of a CSV file (rejected when
+/// copied, they say nothing of the table).
+pub fn each_for_learning(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
+    match origin {
+        Origin::Csv { file, dialect } => super::csv::stream(file, dialect, true, visit),
+        other => each(other, visit),
+    }
+}
+
 /// Streams every record of a collection to `visit`.
 pub fn each(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
     match origin {
@@ -156,7 +166,7 @@ pub fn each(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
             .map(|_| ())
         }
         Origin::Lines(file) => stream_lines(file, visit),
-        Origin::Csv { file, delimiter } => stream_csv(file, *delimiter, visit),
+        Origin::Csv { file, dialect } => super::csv::stream(file, dialect, false, visit),
         Origin::Files(dir) => {
             for name in list_dir(dir)? {
                 let file = dir.join(name);
@@ -297,93 +307,6 @@ fn stream_lines(file: &Path, visit: &mut Visit<'_>) -> Result<()> {
         return Err(Error::io(format!("reading {}", file.display()), e));
     }
     Ok(())
-}
-
-fn stream_csv(file: &Path, delimiter: u8, visit: &mut Visit<'_>) -> Result<()> {
-    let fail = |message: String| Error::Source {
-        path: file.to_path_buf(),
-        message,
-    };
-    let mut reader = CsvReader::new(open(file)?, delimiter);
-    let mut record = CsvRecord::default();
-    if !reader.read(&mut record).map_err(fail)? {
-        return Ok(());
-    }
-    let names = header_names(&record);
-    while reader.read(&mut record).map_err(fail)? {
-        let mut problem = None;
-        if record.fields.len() != names.len() {
-            problem = Some(ValueProblem {
-                at: super::json::Position {
-                    line: record.line,
-                    column: 1,
-                },
-                reason: format!("{} fields where the header has {}", record.fields.len(), names.len()),
-                field: None,
-            });
-        }
-        let mut members = Vec::with_capacity(names.len());
-        for (i, name) in names.iter().enumerate() {
-            let value = match record.field(i) {
-                None => JValue::Null,
-                Some((bytes, quoted)) if bytes.is_empty() && !quoted => JValue::Null,
-                Some((bytes, _)) => match std::str::from_utf8(bytes) {
-                    Ok(text) if text.contains('\0') => {
-                        problem.get_or_insert_with(|| ValueProblem {
-                            at: super::json::Position {
-                                line: record.line,
-                                column: 1,
-                            },
-                            reason: "a NUL character, which PostgreSQL text cannot hold".into(),
-                            field: Some(name.clone()),
-                        });
-                        JValue::String(text.replace('\0', ""))
-                    }
-                    Ok(text) => JValue::String(text.to_string()),
-                    Err(e) => {
-                        problem.get_or_insert_with(|| ValueProblem {
-                            at: super::json::Position {
-                                line: record.line,
-                                column: 1,
-                            },
-                            reason: format!(
-                                "invalid UTF-8 (byte 0x{:02x} after {} valid bytes)",
-                                bytes[e.valid_up_to()],
-                                e.valid_up_to()
-                            ),
-                            field: Some(name.clone()),
-                        });
-                        JValue::String(String::from_utf8_lossy(bytes).into_owned())
-                    }
-                },
-            };
-            members.push((name.clone(), value));
-        }
-        let value = JValue::Object(members);
-        let flow = visit(&Rec {
-            key: None,
-            value: &value,
-            problem: problem.as_ref(),
-            file,
-            line: record.line,
-            csv_record: Some(record.number),
-        })?;
-        if flow == Flow::Stop {
-            break;
-        }
-    }
-    Ok(())
-}
-
-/// The column names of a CSV file's header.
-pub fn csv_header(file: &Path, delimiter: u8) -> Result<Vec<String>> {
-    let mut reader = CsvReader::new(open(file)?, delimiter);
-    let mut record = CsvRecord::default();
-    let read = reader.read(&mut record).map_err(|message| Error::Source {
-        path: file.to_path_buf(),
-        message,
-    })?;
-    Ok(if read { header_names(&record) } else { Vec::new() })
 }
 
 pub fn stem_of(file: &Path) -> String {
