@@ -111,6 +111,7 @@ pub fn stream(file: &Path, dialect: &Dialect, learning: bool, visit: &mut Visit<
     let mut blanks: Vec<u64> = Vec::new();
     let mut after_blank = false;
     let mut other_table: Option<u64> = None;
+    let mut previous_width: Option<(usize, u64)> = None;
     loop {
         let outcome = reader.read(&mut record).map_err(io)?;
         if outcome == Outcome::End {
@@ -140,9 +141,17 @@ pub fn stream(file: &Path, dialect: &Dialect, learning: bool, visit: &mut Visit<
                 emit(visit, &JValue::String(record.text()), Some(&p), record.line, Some(record.number))?
             }
             _ => {
-                if after_blank && record.fields.len() != width && other_table.is_none() {
-                    other_table = Some(record.line);
+                // Records of another width after a blank line, or two in a
+                // row of the same other width: another table.
+                let fields = record.fields.len();
+                if fields != width && other_table.is_none() {
+                    match previous_width {
+                        Some((w, line)) if w == fields => other_table = Some(line),
+                        _ if after_blank => other_table = Some(record.line),
+                        _ => {}
+                    }
                 }
+                previous_width = (fields != width).then_some((fields, record.line));
                 after_blank = false;
                 let (value, p) = record_value(&record, dialect, other_table);
                 if learning && p.as_ref().is_some_and(|p| p.field.is_none()) {
@@ -191,6 +200,15 @@ fn record_value(record: &Record, dialect: &Dialect, other_table: Option<u64>) ->
             ));
         }
         found = Some(problem(record.line, reason, None));
+    } else if dialect.header
+        && dialect.header_problem.is_none()
+        && (0..names.len()).all(|i| record.field(i).is_some_and(|(b, _)| b == names[i].as_bytes()))
+    {
+        found = Some(problem(
+            record.line,
+            "the header again: another table starts here?".into(),
+            None,
+        ));
     }
     let mut members = Vec::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {

@@ -293,8 +293,8 @@ impl<R: Read + Seek> CsvReader<R> {
     }
 
     fn parse(&mut self, record: &mut Record) -> std::io::Result<Parsed> {
-        let delimiter = self.dialect.delimiter.clone();
-        let first_delimiter = delimiter[0];
+        let first_delimiter = self.dialect.delimiter[0];
+        let delimiter_len = self.dialect.delimiter.len();
         let quote = self.dialect.quote;
         let backslash = match self.dialect.escape {
             Escape::Backslash => Some(b'\\'),
@@ -321,7 +321,7 @@ impl<R: Read + Seek> CsvReader<R> {
                 // A closed quote ends its field: a delimiter, a line end or the end must follow.
                 match self.input.peek(0)? {
                     None | Some(b'\n' | b'\r') => {}
-                    Some(_) if self.input.starts_with(&delimiter)? => {}
+                    Some(_) if self.input.starts_with(&self.dialect.delimiter)? => {}
                     Some(c) => {
                         return Ok(Parsed::Damaged(format!(
                             "text ({}) after the closing quote of field {}",
@@ -332,7 +332,7 @@ impl<R: Read + Seek> CsvReader<R> {
                 }
                 continue;
             }
-            if b == first_delimiter && (delimiter.len() == 1 || self.input.starts_with(&delimiter)?) {
+            if b == first_delimiter && (delimiter_len == 1 || self.input.starts_with(&self.dialect.delimiter)?) {
                 record.fields.push(Field {
                     start,
                     end: record.bytes.len(),
@@ -341,7 +341,7 @@ impl<R: Read + Seek> CsvReader<R> {
                 start = record.bytes.len();
                 quoted = false;
                 at_field_start = true;
-                self.input.consume(delimiter.len());
+                self.input.consume(delimiter_len);
                 continue;
             }
             if b == b'\n' || b == b'\r' {
@@ -406,6 +406,8 @@ impl<R: Read + Seek> CsvReader<R> {
         let quote = self.dialect.quote.unwrap_or(b'"');
         let backslash = matches!(self.dialect.escape, Escape::Backslash);
         let opened_at = self.line;
+        // The line of a quote inside the field that closed nothing.
+        let mut stray: Option<u64> = None;
         loop {
             let buf = self.input.fill()?;
             if buf.is_empty() {
@@ -413,10 +415,12 @@ impl<R: Read + Seek> CsvReader<R> {
                     "a quoted field opened on line {opened_at} is never closed (the file ends inside it)"
                 )));
             }
-            let stop = buf
-                .iter()
-                .position(|&c| c == quote || c == b'\n' || (backslash && c == b'\\'))
-                .unwrap_or(buf.len());
+            let stop = if backslash {
+                memchr::memchr3(quote, b'\n', b'\\', buf)
+            } else {
+                memchr::memchr2(quote, b'\n', buf)
+            }
+            .unwrap_or(buf.len());
             let more = stop == buf.len();
             record.bytes.extend_from_slice(&buf[..stop]);
             self.input.consume(stop);
@@ -432,6 +436,9 @@ impl<R: Read + Seek> CsvReader<R> {
             }
             let Some(c) = self.input.peek(0)? else { continue };
             if c == b'\n' {
+                if let Some(at) = stray {
+                    return Ok(Some(stray_quote(at, opened_at)));
+                }
                 record.bytes.push(c);
                 self.input.consume(1);
                 self.line += 1;
@@ -446,18 +453,38 @@ impl<R: Read + Seek> CsvReader<R> {
                         self.input.consume(1);
                     }
                 }
+            } else if !backslash && self.input.peek(1)? == Some(quote) {
+                // Doubled, the quote stands for itself.
+                record.bytes.push(quote);
+                self.input.consume(2);
             } else {
-                // The quote: doubled, it stands for itself; else it closes.
-                if !backslash && self.input.peek(1)? == Some(quote) {
-                    record.bytes.push(quote);
-                    self.input.consume(2);
-                } else {
-                    self.input.consume(1);
-                    return Ok(None);
+                // It closes the field when a delimiter, a line end or the end
+                // follows. Otherwise it is a quote the writer did not escape
+                // (`'won't'`), kept as text, as long as the field stays on
+                // its line: past a line end, the quote that opened the field
+                // was probably never closed.
+                self.input.consume(1);
+                match self.input.peek(0)? {
+                    None | Some(b'\n' | b'\r') => return Ok(None),
+                    Some(_) if self.input.starts_with(&self.dialect.delimiter)? => return Ok(None),
+                    Some(_) => {
+                        if self.line > opened_at {
+                            return Ok(Some(stray_quote(self.line, opened_at)));
+                        }
+                        record.bytes.push(quote);
+                        stray = Some(self.line);
+                    }
                 }
             }
         }
     }
+}
+
+fn stray_quote(at: u64, opened_at: u64) -> String {
+    format!(
+        "a quote on line {at} inside the quoted field opened on line {opened_at} is not doubled, \
+         and the field runs on past the line end: its quote is probably not closed"
+    )
 }
 
 /// How many bytes from the start of `buf` hold no delimiter start, line

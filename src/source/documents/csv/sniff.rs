@@ -101,8 +101,10 @@ fn consistency(records: &[Sampled]) -> (f64, f64) {
     let mut known = 0usize;
     for r in records {
         let width = match r {
-            Sampled::Blank(_) => continue,
-            Sampled::Damaged { .. } => 0,
+            // A damaged record counts for nothing, and is no pattern of its
+            // own: one stray quote should not outweigh the quoting of
+            // every other record.
+            Sampled::Blank(_) | Sampled::Damaged { .. } => continue,
             Sampled::Fields { cells: c, .. } => {
                 cells += c.len();
                 known += c.iter().filter(|(_, t)| t.is_known()).count();
@@ -355,15 +357,22 @@ fn shape(sample: &[u8], mut dialect: Dialect, fixed: &Overrides) -> Dialect {
         .evidence
         .push(format!("{width} field(s) in {in_width} of {rows} records sampled"));
 
-    // The table starts at the first record of its width.
+    // The table starts at the first record of its width that is not a
+    // spreadsheet's preamble row (a title, then empty cells).
     let data: Vec<&Sampled> = records.iter().filter(|r| !matches!(r, Sampled::Blank(_))).collect();
     if data.is_empty() {
         return dialect;
     }
-    let first_fit = (0..data.len()).find(|&i| data[i].width() == Some(width)).unwrap_or(0);
+    let dense = |r: &Sampled| match r {
+        Sampled::Fields { cells, .. } => {
+            cells.len() == width && !(width >= 3 && cells[1..].iter().all(|(t, _)| t.is_empty()))
+        }
+        _ => false,
+    };
+    let first_fit = (0..data.len()).find(|&i| dense(data[i])).unwrap_or(0);
     let mut start = first_fit;
     let mut damaged_header = None;
-    if first_fit > 0 && width > 1 {
+    if first_fit > 0 && width > 1 && fixed.header != Some(false) && !header_evidence(&data[first_fit..], width).0 {
         // The record right above (no blank line between) is a header of the
         // wrong shape, not a preamble line.
         let above = data[first_fit - 1];
@@ -376,7 +385,7 @@ fn shape(sample: &[u8], mut dialect: Dialect, fixed: &Overrides) -> Dialect {
             Sampled::Fields { cells, .. } => cells.len() > 1 && cells.iter().all(|(_, t)| !t.is_typed()),
             _ => true,
         };
-        if adjacent && header_like && fixed.header != Some(false) {
+        if adjacent && header_like {
             start = first_fit - 1;
             damaged_header = Some(above);
         }
@@ -426,7 +435,7 @@ fn shape(sample: &[u8], mut dialect: Dialect, fixed: &Overrides) -> Dialect {
 
     // Column names.
     if let Some(above) = damaged_header.filter(|_| dialect.header) {
-        let (names, why) = repaired_header(above, width, &dialect);
+        let (names, why) = repaired_header(above, width, &dialect, sample);
         dialect.columns = dedupe(names);
         dialect.header_problem = Some(why.clone());
         dialect.evidence.push(format!("the header is damaged: {why}"));
@@ -450,28 +459,26 @@ fn shape(sample: &[u8], mut dialect: Dialect, fixed: &Overrides) -> Dialect {
             .push(format!("columns named column1 to column{width}"));
     }
 
-    // Another table further down: a blank line, then records of another width.
-    let mut after_blank = false;
-    let mut reported = false;
-    for (i, r) in records.iter().enumerate() {
-        match r {
-            Sampled::Blank(_) => after_blank = true,
-            Sampled::Fields { line, cells, .. } if after_blank && !reported && *line > data[start].line() => {
-                let same = records[i..]
-                    .iter()
-                    .filter_map(Sampled::width)
-                    .take(3)
-                    .all(|w| w == cells.len());
-                if cells.len() != width && same {
-                    dialect.evidence.push(format!(
-                        "line {line} starts another table ({} fields, after a blank line): its records are rejected as records of the wrong width",
-                        cells.len()
-                    ));
-                    reported = true;
+    // Another table further down: a run of records of another width, or
+    // the header again.
+    let body = &data[start + usize::from(dialect.header)..];
+    for (i, r) in body.iter().enumerate() {
+        let Sampled::Fields { line, cells, .. } = r else { continue };
+        let repeats_header = dialect.header
+            && cells.len() == dialect.columns.len()
+            && cells.iter().zip(&dialect.columns).all(|((t, _), n)| t == n);
+        let run = body[i..].iter().take(3).filter(|n| n.width() == Some(cells.len())).count();
+        let header_like = cells.iter().all(|(_, t)| !t.is_typed());
+        if repeats_header || (cells.len() != width && run == 3 && header_like) {
+            dialect.evidence.push(format!(
+                "line {line} starts another table ({}): its records load only where they have {width} fields, the others are rejected",
+                if repeats_header {
+                    "the header again".to_string()
+                } else {
+                    format!("{} fields from there on", cells.len())
                 }
-                after_blank = false;
-            }
-            _ => after_blank = false,
+            ));
+            break;
         }
     }
     dialect
@@ -550,35 +557,49 @@ fn header_evidence(table: &[&Sampled], width: usize) -> (bool, String) {
     }
 }
 
-/// Names from a damaged header line: its text split at the delimiter,
-/// quotes dropped, then fitted to the table's width.
-fn repaired_header(above: &Sampled, width: usize, dialect: &Dialect) -> (Vec<String>, String) {
-    let (names, what) = match above {
-        Sampled::Fields { cells, .. } => (cells.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>(), None),
-        Sampled::Damaged { text, .. } => {
-            let quote = dialect.quote.map(char::from);
-            let names = split_bytes(text.as_bytes(), &dialect.delimiter)
-                .into_iter()
-                .map(|f| {
-                    let t = String::from_utf8_lossy(f).into_owned();
-                    match quote {
-                        Some(q) => t.replace(q, ""),
-                        None => t,
-                    }
-                })
-                .collect::<Vec<_>>();
-            (names, Some("its quoting is broken (a stray quote)"))
-        }
-        Sampled::Blank(_) => (Vec::new(), None),
+/// Names from a damaged header: its fields as read when they fit the
+/// table's width; else its line split at the delimiter with quotes
+/// dropped, when that fits (a stray quote); else the fields fitted to the
+/// width by [`reconciled`].
+fn repaired_header(above: &Sampled, width: usize, dialect: &Dialect, sample: &[u8]) -> (Vec<String>, String) {
+    let raw = sample
+        .split(|&b| b == b'\n')
+        .nth(usize::try_from(above.line().saturating_sub(1)).unwrap_or(usize::MAX))
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .unwrap_or_default();
+    let quote = dialect.quote.map(char::from);
+    let plain: Vec<String> = split_bytes(raw, &dialect.delimiter)
+        .into_iter()
+        .map(|f| {
+            let t = String::from_utf8_lossy(f).into_owned();
+            match quote {
+                Some(q) => t.replace(q, ""),
+                None => t,
+            }
+        })
+        .collect();
+    let read = match above {
+        Sampled::Fields { cells, .. } => Some(cells.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>()),
+        _ => None,
     };
-    let (names, why) = reconciled(names, width);
-    match what {
-        Some(w) => (
-            names.clone(),
-            format!("{w}; read without quotes, the columns are named {}", names.join(", ")),
-        ),
-        None => (names, why),
+    let non_empty = |names: &[String]| names.iter().filter(|n| !n.is_empty()).count();
+    if let Some(read) = read.as_ref().filter(|r| r.len() == width) {
+        return (read.clone(), "its fields are read as they are".into());
     }
+    let stray = match (&read, quote) {
+        (None, _) => true,
+        (Some(r), Some(q)) => r.iter().any(|n| n.contains(q)),
+        (Some(_), None) => false,
+    };
+    if stray && (plain.len() == width || (plain.len() > width && non_empty(&plain) == width)) {
+        let (names, _) = reconciled(plain, width);
+        let why = format!(
+            "its quoting is broken (a stray quote); read without quotes, the columns are named {}",
+            names.join(", ")
+        );
+        return (names, why);
+    }
+    reconciled(read.unwrap_or(plain), width)
 }
 
 /// Fits header names to the width of the records below: empty names are
