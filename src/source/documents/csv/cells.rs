@@ -141,7 +141,13 @@ mod tests {
         for n in ["12", "-3.5", "1,234.50", "3,14", "1e-3", "$12", "45%", ".5"] {
             assert_eq!(classify(n.as_bytes(), false), Cell::Number, "{n}");
         }
-        for d in ["2024-01-31", "31/01/2024", "12:30", "2024-01-31T12:30:00Z", "2024-01-31 12:30:00.123456+02:00"] {
+        for d in [
+            "2024-01-31",
+            "31/01/2024",
+            "12:30",
+            "2024-01-31T12:30:00Z",
+            "2024-01-31 12:30:00.123456+02:00",
+        ] {
             assert_eq!(classify(d.as_bytes(), false), Cell::Date, "{d}");
         }
         assert_eq!(classify(b"name", false), Cell::Word);

@@ -80,16 +80,17 @@ pub fn stream(file: &Path, dialect: &Dialect, learning: bool, visit: &mut Visit<
         reader.expect_width(width);
     }
     let mut record = Record::default();
-    let emit = |visit: &mut Visit<'_>, value: &JValue, problem: Option<&ValueProblem>, line: u64, number: Option<u64>| {
-        visit(&Rec {
-            key: None,
-            value,
-            problem,
-            file,
-            line,
-            csv_record: number,
-        })
-    };
+    let emit =
+        |visit: &mut Visit<'_>, value: &JValue, problem: Option<&ValueProblem>, line: u64, number: Option<u64>| {
+            visit(&Rec {
+                key: None,
+                value,
+                problem,
+                file,
+                line,
+                csv_record: number,
+            })
+        };
     if dialect.header {
         let outcome = loop {
             match reader.read(&mut record).map_err(io)? {
@@ -138,7 +139,13 @@ pub fn stream(file: &Path, dialect: &Dialect, learning: bool, visit: &mut Visit<
                     continue;
                 }
                 let p = problem(record.line, why, None);
-                emit(visit, &JValue::String(record.text()), Some(&p), record.line, Some(record.number))?
+                emit(
+                    visit,
+                    &JValue::String(record.text()),
+                    Some(&p),
+                    record.line,
+                    Some(record.number),
+                )?
             }
             _ => {
                 // Records of another width after a blank line, or two in a
@@ -304,7 +311,10 @@ mod tests {
 
     #[test]
     fn quoting_as_postgres_reads_it() {
-        let rows = records(b"\xEF\xBB\xBFa,b,c\r\n1,,\"\"\n\"x\ny\",\" s \",\"q\"\"q\"\r\n", &dialect(b","));
+        let rows = records(
+            b"\xEF\xBB\xBFa,b,c\r\n1,,\"\"\n\"x\ny\",\" s \",\"q\"\"q\"\r\n",
+            &dialect(b","),
+        );
         assert_eq!(rows.len(), 3);
         assert_eq!(
             rows[1],

@@ -187,6 +187,15 @@ fn delimiter_candidates(sample: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
+/// Whether a quote starts a field somewhere: at a line start or after the delimiter.
+fn opens_fields(sample: &[u8], delimiter: &[u8], quote: u8) -> bool {
+    sample.first() == Some(&quote)
+        || sample.windows(2).any(|w| w == [b'\n', quote])
+        || sample
+            .windows(delimiter.len() + 1)
+            .any(|w| w[..delimiter.len()] == *delimiter && w[delimiter.len()] == quote)
+}
+
 /// `sep=;` on the first line (as spreadsheets write it): the delimiter, said outright.
 fn separator_line(sample: &[u8]) -> Option<Vec<u8>> {
     let first = sample.split(|&b| b == b'\n').next()?;
@@ -282,7 +291,12 @@ pub fn sniff(sample: &[u8], fixed: &Overrides) -> Dialect {
                         ..Dialect::default()
                     };
                     let records = read_sample(sample, &dialect, SCORED_RECORDS);
-                    let (pattern, types) = consistency(&records);
+                    let (pattern, mut types) = consistency(&records);
+                    // A field that starts with a quote is evidence of
+                    // quoting, which a small sample's counts may not show.
+                    if quote.is_none() && quotes.len() > 1 && opens_fields(sample, delimiter, b'"') {
+                        types *= 0.5;
+                    }
                     let scored = Scored {
                         dialect,
                         pattern,
@@ -347,11 +361,7 @@ fn shape(sample: &[u8], mut dialect: Dialect, fixed: &Overrides) -> Dialect {
             None => counts.push((w, 1)),
         }
     }
-    let (width, in_width) = counts
-        .iter()
-        .copied()
-        .max_by_key(|&(w, n)| (n, w))
-        .unwrap_or((1, 0));
+    let (width, in_width) = counts.iter().copied().max_by_key(|&(w, n)| (n, w)).unwrap_or((1, 0));
     let rows = records.iter().filter(|r| !matches!(r, Sampled::Blank(_))).count();
     dialect
         .evidence
@@ -421,9 +431,10 @@ fn shape(sample: &[u8], mut dialect: Dialect, fixed: &Overrides) -> Dialect {
     match (fixed.header, damaged_header) {
         (Some(h), _) => {
             dialect.header = h;
-            dialect
-                .evidence
-                .push(format!("{} from godwit.toml", if h { "header row" } else { "no header row" }));
+            dialect.evidence.push(format!(
+                "{} from godwit.toml",
+                if h { "header row" } else { "no header row" }
+            ));
         }
         (None, Some(_)) => dialect.header = true,
         (None, None) => {
@@ -454,20 +465,24 @@ fn shape(sample: &[u8], mut dialect: Dialect, fixed: &Overrides) -> Dialect {
         }
     } else {
         dialect.columns = (1..=width).map(|i| format!("column{i}")).collect();
-        dialect
-            .evidence
-            .push(format!("columns named column1 to column{width}"));
+        dialect.evidence.push(format!("columns named column1 to column{width}"));
     }
 
     // Another table further down: a run of records of another width, or
     // the header again.
     let body = &data[start + usize::from(dialect.header)..];
     for (i, r) in body.iter().enumerate() {
-        let Sampled::Fields { line, cells, .. } = r else { continue };
+        let Sampled::Fields { line, cells, .. } = r else {
+            continue;
+        };
         let repeats_header = dialect.header
             && cells.len() == dialect.columns.len()
             && cells.iter().zip(&dialect.columns).all(|((t, _), n)| t == n);
-        let run = body[i..].iter().take(3).filter(|n| n.width() == Some(cells.len())).count();
+        let run = body[i..]
+            .iter()
+            .take(3)
+            .filter(|n| n.width() == Some(cells.len()))
+            .count();
         let header_like = cells.iter().all(|(_, t)| !t.is_typed());
         if repeats_header || (cells.len() != width && run == 3 && header_like) {
             dialect.evidence.push(format!(
