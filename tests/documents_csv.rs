@@ -65,7 +65,7 @@ const POLLOCK_COLUMNS: [&str; 9] = [
 ];
 
 /// Copies under `--on-error skip` and returns the exit and the rejects.
-fn copy_skipping(source: &Path, target: &godwit::target::postgres::conn::ConnSpec) -> (i32, Vec<serde_json::Value>) {
+fn copy_skipping(source: &Path, target: &godwit::postgres::conn::ConnSpec) -> (i32, Vec<serde_json::Value>) {
     let dir = tempfile::tempdir().unwrap();
     let rejects = dir.path().join("rejects.jsonl");
     let out = copy(
