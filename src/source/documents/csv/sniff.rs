@@ -531,7 +531,9 @@ fn header_evidence(table: &[&Sampled], width: usize) -> (bool, String) {
             typed_like_below.push(format!("{text:?} like the {} below", column[0].name()));
         }
     }
-    if !names_over_typed.is_empty() && names_over_typed.len() >= typed_like_below.len() {
+    // As DuckDB decides: one column whose first cell does not have the
+    // type of the values below it makes the first record a header.
+    if !names_over_typed.is_empty() {
         return (
             true,
             format!(
@@ -549,20 +551,16 @@ fn header_evidence(table: &[&Sampled], width: usize) -> (bool, String) {
             ),
         );
     }
-    // Only text: a header when its cells are distinct, non-empty and not repeated below.
-    let distinct = first
-        .iter()
-        .enumerate()
-        .all(|(j, (t, _))| !t.is_empty() && first[..j].iter().all(|(u, _)| u != t));
+    // Only text: a header when its cells are non-empty and not repeated below.
+    let named = first.iter().all(|(t, _)| !t.is_empty());
     let repeated = first
         .iter()
         .enumerate()
         .any(|(j, (t, _))| below.iter().any(|c| c.get(j).is_some_and(|x| &x.0 == t)));
-    if distinct && !repeated {
+    if named && !repeated {
         (
             true,
-            "header row: every column is text, and the first record's cells are distinct names not repeated below"
-                .into(),
+            "header row: every column is text, and the first record's cells are names not repeated below".into(),
         )
     } else {
         (
