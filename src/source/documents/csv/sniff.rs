@@ -208,6 +208,8 @@ struct Scored {
     dialect: Dialect,
     pattern: f64,
     types: f64,
+    /// Records the sample gave (blank lines not counted).
+    records: usize,
 }
 
 impl Scored {
@@ -301,6 +303,7 @@ pub fn sniff(sample: &[u8], fixed: &Overrides) -> Dialect {
                         dialect,
                         pattern,
                         types,
+                        records: records.iter().filter(|r| !matches!(r, Sampled::Blank(_))).count(),
                     };
                     tried.push((scored.dialect.summary_parts(), pattern, types));
                     // Candidates come most usual first: a later one must do better.
@@ -322,10 +325,7 @@ pub fn sniff(sample: &[u8], fixed: &Overrides) -> Dialect {
         .collect();
     evidence.push(format!(
         "consistency over the first {} records of {} dialect(s) tried: {}",
-        read_sample(sample, &best.dialect, SCORED_RECORDS)
-            .iter()
-            .filter(|r| !matches!(r, Sampled::Blank(_)))
-            .count(),
+        best.records,
         tried.len(),
         shown.join("; ")
     ));
