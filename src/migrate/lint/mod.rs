@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use crate::error::{Error, ExitCode, Result};
 
-use super::LintArgs;
+use super::LintOptions;
 use super::checksum::normalise;
 use super::files::{self, read_text};
 use super::script::Script;
@@ -109,7 +109,7 @@ fn ignored_rules(leading: &str, text: &str) -> Vec<String> {
         .collect()
 }
 
-fn files_to_lint(args: &LintArgs) -> Result<Vec<PathBuf>> {
+fn files_to_lint(args: &LintOptions) -> Result<Vec<PathBuf>> {
     if !args.files.is_empty() {
         return Ok(args.files.clone());
     }
@@ -134,17 +134,17 @@ fn files_to_lint(args: &LintArgs) -> Result<Vec<PathBuf>> {
         .collect())
 }
 
-pub fn run(args: &LintArgs) -> Result<ExitCode> {
+pub fn run(args: &LintOptions) -> Result<ExitCode> {
     if args.rules {
         for rule in rules::ALL {
             let severity = match rule.severity {
                 Severity::Error => "error",
                 Severity::Warning => "warning",
             };
-            println!(
+            args.common.out.line(&format!(
                 "{} ({severity})\n    risk:    {}\n    instead: {}\n",
                 rule.id, rule.risk, rule.instead
-            );
+            ));
         }
         return Ok(ExitCode::Ok);
     }
@@ -163,31 +163,31 @@ pub fn run(args: &LintArgs) -> Result<ExitCode> {
             "ignored": ignored,
         });
         let text = serde_json::to_string_pretty(&document).map_err(|e| Error::Other(format!("encoding JSON: {e}")))?;
-        println!("{text}");
+        args.common.out.line(&text);
     } else {
         for f in active() {
             let severity = match f.severity {
                 Severity::Error => "error",
                 Severity::Warning => "warning",
             };
-            println!(
+            args.common.out.line(&format!(
                 "{}:{}:{}: {severity}[{}]: {}",
                 f.file, f.line, f.column, f.rule, f.message
-            );
+            ));
             if !f.statement.is_empty() {
-                println!("    {}", f.statement);
+                args.common.out.line(&format!("    {}", f.statement));
             }
-            println!("    risk:    {}", f.risk);
-            println!("    instead: {}", f.instead);
-            println!(
+            args.common.out.line(&format!("    risk:    {}", f.risk));
+            args.common.out.line(&format!("    instead: {}", f.instead));
+            args.common.out.line(&format!(
                 "    (if this is safe here, put `-- {IGNORE} {}` above the statement)\n",
                 f.rule
-            );
+            ));
         }
-        println!(
+        args.common.out.line(&format!(
             "lint: {} file(s), {errors} error(s), {warnings} warning(s), {ignored} ignored",
             paths.len()
-        );
+        ));
     }
     if errors > 0 {
         return Err(Error::Migrate(format!("lint found {errors} error(s)")));
