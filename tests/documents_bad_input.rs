@@ -44,7 +44,7 @@ fn invalid_json_names_file_line_and_column_and_writes_nothing() {
     let out = copy(&csv, &target, &[]);
     assert_exit(&out, 1);
     assert!(
-        stderr(&out).contains("cut.csv: line 2: a quoted field opened in record 2 is never closed"),
+        stderr(&out).contains("cut.csv, line 2, record 2: a quoted field opened on line 2 is never closed"),
         "{}",
         stderr(&out)
     );

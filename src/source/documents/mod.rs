@@ -46,6 +46,9 @@ pub struct DocumentOptions {
     /// Relations to add, rename or refuse.
     #[serde(default, rename = "relation")]
     pub relations: Vec<RelationRule>,
+    /// `[documents.csv]`: parts of the CSV dialect fixed rather than detected.
+    #[serde(default)]
+    pub csv: csv::CsvOptions,
 }
 
 fn default_max_depth() -> usize {
@@ -58,6 +61,7 @@ impl Default for DocumentOptions {
             max_depth: default_max_depth(),
             keep_json: Vec::new(),
             relations: Vec::new(),
+            csv: csv::CsvOptions::default(),
         }
     }
 }
@@ -138,9 +142,10 @@ impl DocumentSource {
     fn learn(&self) -> Result<Model> {
         let mut found = Vec::new();
         let mut skipped = Vec::new();
+        let csv = &self.options.csv;
         match self.format {
-            None => discover_dir(&self.path, &mut found, &mut skipped)?,
-            Some(format) => discover_file(&self.path, format, &mut found)?,
+            None => discover_dir(&self.path, csv, &mut found, &mut skipped)?,
+            Some(format) => discover_file(&self.path, format, csv, &mut found, &mut skipped)?,
         }
         if found.is_empty() {
             let mut message = "holds no JSON or CSV records godwit reads".to_string();
@@ -154,10 +159,24 @@ impl DocumentSource {
         }
         let (collections, known): (Vec<Collection>, Vec<Option<normalize::Facts>>) = found.into_iter().unzip();
         let facts = learn_all(&collections, known)?;
+        let dialects = csv_dialects(&collections);
         let mut model = normalize::build(collections, facts, skipped, &self.options);
+        model.inferred.extend(dialects);
         model.resolve_references(&self.options)?;
         Ok(model)
     }
+}
+
+/// The dialect of each CSV collection and the evidence for it, for `plan`.
+fn csv_dialects(collections: &[Collection]) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in collections {
+        if let records::Origin::Csv { dialect, .. } = &c.origin {
+            out.push(format!("{}: CSV dialect: {}", c.name, dialect.summary()));
+            out.extend(dialect.evidence.iter().map(|e| format!("{}: {e}", c.name)));
+        }
+    }
+    out
 }
 
 /// A collection found, with what was learned of it on the way (a
@@ -223,7 +242,13 @@ fn first_byte(path: &Path) -> Result<Option<u8>> {
 }
 
 /// The collections of one file.
-fn discover_file(path: &Path, format: Format, out: &mut Vec<Found>) -> Result<()> {
+fn discover_file(
+    path: &Path,
+    format: Format,
+    csv_options: &csv::CsvOptions,
+    out: &mut Vec<Found>,
+    skipped: &mut Vec<String>,
+) -> Result<()> {
     let name = records::stem_of(path);
     let collection = |origin| {
         (
@@ -237,22 +262,12 @@ fn discover_file(path: &Path, format: Format, out: &mut Vec<Found>) -> Result<()
     };
     match format {
         Format::JsonLines => out.push(collection(Origin::Lines(path.to_path_buf()))),
-        Format::Csv(delimiter) => {
-            let delimiter = if delimiter == 0 {
-                let mut head = Vec::new();
-                use std::io::Read;
-                std::fs::File::open(path)
-                    .and_then(|f| f.take(64 * 1024).read_to_end(&mut head))
-                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-                csv::detect_delimiter(head.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(&head))
-            } else {
-                delimiter
-            };
-            out.push(collection(Origin::Csv {
-                file: path.to_path_buf(),
-                delimiter,
-            }));
-        }
+        // The whole dialect is detected here, from a larger sample than
+        // the one that told CSV from other content.
+        Format::Csv(_) => out.push(collection(Origin::Csv {
+            file: path.to_path_buf(),
+            dialect: Box::new(csv::sniff_file(path, csv_options)?),
+        })),
         Format::Json => match first_byte(path)? {
             Some(b'[') => out.push(collection(Origin::Array(path.to_path_buf()))),
             Some(b'{') => match records::file_object_shape(path)? {
@@ -300,7 +315,7 @@ fn discover_file(path: &Path, format: Format, out: &mut Vec<Found>) -> Result<()
 
 /// The collections of a directory: its own one-file-per-record table,
 /// the collections of its other files, then its subdirectories'.
-fn discover_dir(dir: &Path, out: &mut Vec<Found>, skipped: &mut Vec<String>) -> Result<()> {
+fn discover_dir(dir: &Path, csv: &csv::CsvOptions, out: &mut Vec<Found>, skipped: &mut Vec<String>) -> Result<()> {
     let mut records = normalize::Facts::new();
     let mut subdirectories = Vec::new();
     let mut files = Vec::new();
@@ -331,10 +346,10 @@ fn discover_dir(dir: &Path, out: &mut Vec<Found>, skipped: &mut Vec<String>) -> 
         ));
     }
     for (path, format) in files {
-        discover_file(&path, format, out)?;
+        discover_file(&path, format, csv, out, skipped)?;
     }
     for sub in subdirectories {
-        discover_dir(&sub, out, skipped)?;
+        discover_dir(&sub, csv, out, skipped)?;
     }
     Ok(())
 }

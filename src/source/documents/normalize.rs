@@ -153,12 +153,12 @@ impl Facts {
 pub fn learn(origin: &Origin) -> Result<Facts> {
     let mut facts = Facts::new();
     let keyed = origin.has_keys();
-    if let Origin::Csv { file, delimiter } = origin {
-        for name in records::csv_header(file, *delimiter)? {
-            facts.shape.declare(&name);
+    if let Origin::Csv { dialect, .. } = origin {
+        for name in &dialect.columns {
+            facts.shape.declare(name);
         }
     }
-    records::each(origin, &mut |rec| {
+    records::each_for_learning(origin, &mut |rec| {
         facts.add(rec, keyed);
         Ok(Flow::Continue)
     })?;

@@ -7,7 +7,6 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::csv::{CsvReader, Record as CsvRecord, header_names};
 use super::detect::Format;
 use super::json::{JValue, JsonReader, Peeked, Position, SyntaxError, ValueProblem};
 use crate::error::{Error, Result};
@@ -39,9 +38,10 @@ pub enum Origin {
     /// A `.json` file holding several values one after another: one a line,
     /// or (when the first spans lines) pretty-printed records.
     Concatenated(PathBuf),
+    /// A CSV file, in the dialect detected (or configured) for it.
     Csv {
         file: PathBuf,
-        delimiter: u8,
+        dialect: Box<super::csv::Dialect>,
     },
     /// A directory of one JSON file per record (its record files, in byte
     /// order of their names, are listed again at each read).
@@ -143,6 +143,14 @@ pub fn each_whole(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
             ..*rec
         })
     })
+/// Streams the records a collection's shape and types are learned from:
+/// every record, but for the damaged records of a CSV file (rejected when
+/// copied, they say nothing of the table).
+pub fn each_for_learning(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
+    match origin {
+        Origin::Csv { file, dialect } => super::csv::stream(file, dialect, true, visit),
+        other => each(other, visit),
+    }
 }
 
 /// Streams every record of a collection to `visit`.
@@ -221,7 +229,7 @@ pub fn each(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
         }
         Origin::Lines(file) => stream_lines(file, true, visit),
         Origin::Concatenated(file) => stream_lines(file, false, visit),
-        Origin::Csv { file, delimiter } => stream_csv(file, *delimiter, visit),
+        Origin::Csv { file, dialect } => super::csv::stream(file, dialect, false, visit),
         Origin::Files(dir) => {
             for name in list_dir(dir)? {
                 let file = dir.join(name);
@@ -388,103 +396,6 @@ fn stream_lines(file: &Path, one_per_line: bool, visit: &mut Visit<'_>) -> Resul
         return Err(Error::io(format!("reading {}", file.display()), e));
     }
     Ok(())
-}
-
-fn stream_csv(file: &Path, delimiter: u8, visit: &mut Visit<'_>) -> Result<()> {
-    let fail = |message: String| Error::Source {
-        path: file.to_path_buf(),
-        message,
-    };
-    let mut reader = CsvReader::new(open(file)?, delimiter);
-    let mut record = CsvRecord::default();
-    if !reader.read(&mut record).map_err(fail)? {
-        return Ok(());
-    }
-    let names = header_names(&record);
-    while reader.read(&mut record).map_err(fail)? {
-        let mut problem = None;
-        if record.fields.len() != names.len() {
-            problem = Some(ValueProblem {
-                at: Position {
-                    line: record.line,
-                    column: 1,
-                    ..Position::default()
-                },
-                reason: format!("{} fields where the header has {}", record.fields.len(), names.len()),
-                field: None,
-                malformed: false,
-            });
-        }
-        let mut members = Vec::with_capacity(names.len());
-        for (i, name) in names.iter().enumerate() {
-            let value = match record.field(i) {
-                None => JValue::Null,
-                Some((bytes, quoted)) if bytes.is_empty() && !quoted => JValue::Null,
-                Some((bytes, _)) => match std::str::from_utf8(bytes) {
-                    Ok(text) if text.contains('\0') => {
-                        problem.get_or_insert_with(|| ValueProblem {
-                            at: Position {
-                                line: record.line,
-                                column: 1,
-                                ..Position::default()
-                            },
-                            reason: "a NUL character, which PostgreSQL text cannot hold".into(),
-                            field: Some(name.clone()),
-                            malformed: false,
-                        });
-                        JValue::String(text.replace('\0', ""))
-                    }
-                    Ok(text) => JValue::String(text.to_string()),
-                    Err(e) => {
-                        problem.get_or_insert_with(|| ValueProblem {
-                            at: Position {
-                                line: record.line,
-                                column: 1,
-                                ..Position::default()
-                            },
-                            reason: format!(
-                                "invalid UTF-8 (byte 0x{:02x} after {} valid bytes)",
-                                bytes[e.valid_up_to()],
-                                e.valid_up_to()
-                            ),
-                            field: Some(name.clone()),
-                            malformed: false,
-                        });
-                        JValue::String(String::from_utf8_lossy(bytes).into_owned())
-                    }
-                },
-            };
-            members.push((name.clone(), value));
-        }
-        let value = JValue::Object(members);
-        let flow = visit(&Rec {
-            key: None,
-            value: &value,
-            problem: problem.as_ref(),
-            not_object: false,
-            file,
-            at: Position {
-                line: record.line,
-                ..Position::default()
-            },
-            csv_record: Some(record.number),
-        })?;
-        if flow == Flow::Stop {
-            break;
-        }
-    }
-    Ok(())
-}
-
-/// The column names of a CSV file's header.
-pub fn csv_header(file: &Path, delimiter: u8) -> Result<Vec<String>> {
-    let mut reader = CsvReader::new(open(file)?, delimiter);
-    let mut record = CsvRecord::default();
-    let read = reader.read(&mut record).map_err(|message| Error::Source {
-        path: file.to_path_buf(),
-        message,
-    })?;
-    Ok(if read { header_names(&record) } else { Vec::new() })
 }
 
 pub fn stem_of(file: &Path) -> String {
