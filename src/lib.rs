@@ -23,5 +23,6 @@ pub mod sync;
 pub mod target;
 pub mod units;
 pub mod verify;
+pub mod workload;
 
 pub use error::{Error, ExitCode, Result};

@@ -12,6 +12,7 @@ pub mod maintain;
 mod plan;
 mod sync;
 mod verify;
+pub mod workload;
 
 pub use args::{Cli, Command, OutputArgs, TargetArgs};
 pub use copy::resolve_target;
@@ -73,6 +74,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Health(args) => Ok(health::run(args)),
         Command::Inspect(args) => inspect::run(args),
         Command::Maintain(args) => maintain::run(args),
+        Command::Workload(args) => workload::run(args),
     }
 }
 
