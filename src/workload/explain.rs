@@ -38,7 +38,7 @@ pub fn analyze(client: &mut Client, sql: &str, values: &[PgValue]) -> Result<Exp
         cost: root["Total Cost"].as_f64().unwrap_or(0.0),
         ..Explained::default()
     };
-    walk(root, None, &mut out);
+    walk(root, false, &mut out);
     Ok(out)
 }
 
@@ -51,9 +51,11 @@ pub fn cost(client: &mut Client, sql: &str, values: &[PgValue]) -> Result<f64, S
     Ok(plan[0]["Plan"]["Total Cost"].as_f64().unwrap_or(0.0))
 }
 
-fn walk(node: &Value, parent_relation: Option<&str>, out: &mut Explained) {
+/// `limited`: under a Limit, nodes stop early, so their actual rows say
+/// nothing about the estimate.
+fn walk(node: &Value, limited: bool, out: &mut Explained) {
     let kind = node["Node Type"].as_str().unwrap_or("");
-    let relation = node["Relation Name"].as_str().or(parent_relation);
+    let relation = node["Relation Name"].as_str();
     let loops = node["Actual Loops"].as_f64().unwrap_or(1.0).max(1.0);
     let actual = node["Actual Rows"].as_f64().unwrap_or(0.0) * loops;
     let planned = node["Plan Rows"].as_f64().unwrap_or(0.0) * loops;
@@ -88,7 +90,7 @@ fn walk(node: &Value, parent_relation: Option<&str>, out: &mut Explained) {
         }
     }
     let (big, small) = (actual.max(planned).max(1.0), actual.min(planned).max(1.0));
-    if big / small >= ESTIMATE_FACTOR && big >= 100.0 {
+    if !limited && big / small >= ESTIMATE_FACTOR && big >= 100.0 {
         out.flags.push(format!(
             "{kind}{}: estimated {planned:.0} rows, actual {actual:.0}",
             relation.map(|r| format!(" on {r}")).unwrap_or_default()
@@ -96,7 +98,7 @@ fn walk(node: &Value, parent_relation: Option<&str>, out: &mut Explained) {
     }
     if let Some(children) = node["Plans"].as_array() {
         for child in children {
-            walk(child, None, out);
+            walk(child, limited || kind == "Limit", out);
         }
     }
 }
@@ -121,7 +123,7 @@ mod tests {
                        "Plan Rows": 100, "Actual Rows": 50000, "Rows Removed by Filter": 10, "Actual Loops": 1}]
         });
         let mut out = Explained::default();
-        walk(&plan, None, &mut out);
+        walk(&plan, false, &mut out);
         assert!(out.flags.iter().any(|f| f.starts_with("sort spills")), "{:?}", out.flags);
         assert!(out.flags.iter().any(|f| f.starts_with("sequential scan of orders")), "{:?}", out.flags);
         assert!(out.flags.iter().any(|f| f.contains("estimated 100 rows, actual 50000")), "{:?}", out.flags);

@@ -116,7 +116,9 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
         }
     }
 
-    // Load.
+    // Load: this session closes so that every connection the server
+    // allows can go to the clients.
+    drop(pg);
     let mut latency: Vec<(BTreeMap<String, LevelStats>, BTreeMap<String, LevelStats>)> =
         vec![(BTreeMap::new(), BTreeMap::new()); prepared.len()];
     if !options.parity_only {
@@ -180,6 +182,7 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
         }
     }
 
+    let mut pg = engine::connect_pg(&options.target, &options.schema)?;
     // Targets.
     let misses: Vec<Vec<String>> = latency
         .iter()
@@ -387,17 +390,17 @@ fn prepare(
                     class_pools.push(pool);
                 }
                 let mut rng = Rng::new(options.seed ^ u64::try_from(n).unwrap_or(0));
-                let runs: Vec<(usize, Vec<Param>)> = (0..options.parity_runs.max(1))
-                    .map(|_| {
-                        (
-                            0,
-                            class_pools
-                                .iter()
-                                .map(|p| p.as_ref().map_or(Param::Null, |p| p.draw(&mut rng)))
-                                .collect(),
-                        )
-                    })
-                    .collect();
+                // Distinct draws only: a class without parameters runs once.
+                let mut runs: Vec<(usize, Vec<Param>)> = Vec::new();
+                for _ in 0..options.parity_runs.max(1) {
+                    let values: Vec<Param> = class_pools
+                        .iter()
+                        .map(|p| p.as_ref().map_or(Param::Null, |p| p.draw(&mut rng)))
+                        .collect();
+                    if !runs.iter().any(|(_, v)| *v == values) {
+                        runs.push((0, values));
+                    }
+                }
                 let samples: Vec<Vec<Param>> = vec![
                     class_pools
                         .iter()

@@ -163,10 +163,17 @@ impl Checker<'_> {
                     parity.examples.retain(|_| false);
                     parity.verdict = verdict;
                 }
-                if verdict == parity.verdict && parity.examples.len() < EXAMPLES {
+                let repeated = parity
+                    .examples
+                    .iter()
+                    .any(|e| e.detail == example.detail && e.source_rows == example.source_rows);
+                if verdict == parity.verdict && parity.examples.len() < EXAMPLES && !repeated {
                     parity.examples.push(example);
                 }
             }
+        }
+        if parity.compared.is_empty() {
+            parity.compared = "(no rows compared: an engine failed or the class has no PostgreSQL text)".into();
         }
         parity
     }
