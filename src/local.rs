@@ -384,7 +384,10 @@ fn free_port() -> Result<u16> {
 /// it is unavailable; nothing else depends on it.
 fn create_hypopg(spec: &ConnSpec) {
     for db in ["postgres", "template1"] {
-        if let Ok(mut client) = spec.with_dbname(db).connect_once(Some(std::time::Duration::from_secs(5))) {
+        if let Ok(mut client) = spec
+            .with_dbname(db)
+            .connect_once(Some(std::time::Duration::from_secs(5)))
+        {
             let _ = client.batch_execute(
                 "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg') \
                  THEN CREATE EXTENSION IF NOT EXISTS hypopg; END IF; END $$",

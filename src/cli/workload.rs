@@ -119,10 +119,14 @@ pub fn run(args: WorkloadArgs) -> Result<ExitCode> {
         quiet: args.output.quiet,
     });
     if args.clients.is_empty() || args.clients.contains(&0) {
-        return Err(Error::Usage("--clients takes counts of 1 or more, e.g. 1,10,100".into()));
+        return Err(Error::Usage(
+            "--clients takes counts of 1 or more, e.g. 1,10,100".into(),
+        ));
     }
     if args.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
-        return Err(Error::Usage("--rate takes a number of executions per second above 0".into()));
+        return Err(Error::Usage(
+            "--rate takes a number of executions per second above 0".into(),
+        ));
     }
     if args.max_ratio.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
         return Err(Error::Usage("--max-ratio takes a number above 0, e.g. 2".into()));

@@ -38,14 +38,20 @@ pub struct Speedup {
 /// Whether hypopg can be used here; Err says why not.
 pub fn available(client: &mut Client) -> Result<(), String> {
     let installed: bool = client
-        .query_one("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'hypopg')", &[])
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'hypopg')",
+            &[],
+        )
         .map_err(|e| e.to_string())?
         .get(0);
     if installed {
         return Ok(());
     }
     let offered: bool = client
-        .query_one("SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg')", &[])
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg')",
+            &[],
+        )
         .map_err(|e| e.to_string())?
         .get(0);
     if !offered {
@@ -53,7 +59,12 @@ pub fn available(client: &mut Client) -> Result<(), String> {
     }
     client
         .batch_execute("CREATE EXTENSION IF NOT EXISTS hypopg")
-        .map_err(|e| format!("hypopg is available but could not be created: {}", super::engine::pg_error(&e)))
+        .map_err(|e| {
+            format!(
+                "hypopg is available but could not be created: {}",
+                super::engine::pg_error(&e)
+            )
+        })
 }
 
 /// One class to advise on.
@@ -66,7 +77,9 @@ pub struct Candidate<'a> {
 
 /// Tries hypothetical indexes for every candidate; merges what helps.
 pub fn advise(client: &mut Client, schema: &str, candidates: &[Candidate<'_>]) -> Result<Vec<Suggestion>, String> {
-    client.batch_execute("SELECT hypopg_reset()").map_err(|e| e.to_string())?;
+    client
+        .batch_execute("SELECT hypopg_reset()")
+        .map_err(|e| e.to_string())?;
     let result = advise_pinned(client, schema, candidates);
     // Always leave the session without hypothetical indexes.
     let _ = client.batch_execute("SELECT hypopg_reset()");
@@ -92,7 +105,12 @@ fn advise_pinned(client: &mut Client, schema: &str, candidates: &[Candidate<'_>]
             let singles: Vec<Vec<String>> = columns.iter().map(|c| vec![c.clone()]).collect();
             let pairs: Vec<Vec<String>> = columns
                 .iter()
-                .flat_map(|a| columns.iter().filter(move |b| *b != a).map(move |b| vec![a.clone(), b.clone()]))
+                .flat_map(|a| {
+                    columns
+                        .iter()
+                        .filter(move |b| *b != a)
+                        .map(move |b| vec![a.clone(), b.clone()])
+                })
                 .collect();
             let mut kept_single = false;
             for (round, sets) in [singles, pairs].into_iter().enumerate() {
@@ -101,7 +119,10 @@ fn advise_pinned(client: &mut Client, schema: &str, candidates: &[Candidate<'_>]
                 }
                 let mut best: Option<(f64, Vec<String>, i64)> = None;
                 for set in sets {
-                    if existing.iter().any(|idx| idx.len() >= set.len() && idx[..set.len()] == set[..]) {
+                    if existing
+                        .iter()
+                        .any(|idx| idx.len() >= set.len() && idx[..set.len()] == set[..])
+                    {
                         continue;
                     }
                     let (after, bytes) = hypothetical(client, schema, &relation, &set, c)?;
@@ -147,11 +168,16 @@ fn hypothetical(
         columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ")
     );
     let row = client
-        .query_one("SELECT indexrelid, hypopg_relation_size(indexrelid) FROM hypopg_create_index($1)", &[&create])
+        .query_one(
+            "SELECT indexrelid, hypopg_relation_size(indexrelid) FROM hypopg_create_index($1)",
+            &[&create],
+        )
         .map_err(|e| super::engine::pg_error(&e))?;
     let bytes: i64 = row.get(1);
     let after = explain::cost(client, c.sql, &c.values);
-    client.batch_execute("SELECT hypopg_reset()").map_err(|e| e.to_string())?;
+    client
+        .batch_execute("SELECT hypopg_reset()")
+        .map_err(|e| e.to_string())?;
     Ok((after?, bytes))
 }
 
@@ -225,13 +251,18 @@ fn btree_prefixes(client: &mut Client, schema: &str, relation: &str) -> Result<V
 /// builds them concurrently (outside a transaction) and a down file that
 /// drops them.
 pub fn migration(suggestions: &[Suggestion], schema: &str) -> (String, String) {
-    let mut up = String::from("-- godwit:no-transaction\n-- Indexes suggested by godwit workload (checked with hypothetical indexes).\n");
+    let mut up = String::from(
+        "-- godwit:no-transaction\n-- Indexes suggested by godwit workload (checked with hypothetical indexes).\n",
+    );
     let mut down = String::from("-- godwit:no-transaction\n");
     for s in suggestions {
         let classes: Vec<&str> = s.classes.iter().map(|c| c.class.as_str()).collect();
         up.push_str(&format!("-- speeds: {}\n{}\n", classes.join(", "), s.statement));
         if let Some(name) = index_name(&s.statement) {
-            down.push_str(&format!("DROP INDEX CONCURRENTLY IF EXISTS {}.{name};\n", quote_ident(schema)));
+            down.push_str(&format!(
+                "DROP INDEX CONCURRENTLY IF EXISTS {}.{name};\n",
+                quote_ident(schema)
+            ));
         }
     }
     (up, down)

@@ -68,7 +68,8 @@ pub fn connect_sqlite(path: &std::path::Path, busy: std::time::Duration) -> crat
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| crate::error::Error::sqlite(path, e))?;
-    conn.busy_timeout(busy).map_err(|e| crate::error::Error::sqlite(path, e))?;
+    conn.busy_timeout(busy)
+        .map_err(|e| crate::error::Error::sqlite(path, e))?;
     conn.set_prepared_statement_cache_capacity(256);
     Ok(conn)
 }

@@ -30,7 +30,10 @@ pub struct Explained {
 
 pub fn analyze(client: &mut Client, sql: &str, values: &[PgValue]) -> Result<Explained, String> {
     let row = client
-        .query_one(&format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}"), &as_refs(values))
+        .query_one(
+            &format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}"),
+            &as_refs(values),
+        )
         .map_err(|e| pg_error(&e))?;
     let plan: Value = row.try_get(0).map_err(|e| e.to_string())?;
     let root = &plan[0]["Plan"];
@@ -124,9 +127,21 @@ mod tests {
         });
         let mut out = Explained::default();
         walk(&plan, false, &mut out);
-        assert!(out.flags.iter().any(|f| f.starts_with("sort spills")), "{:?}", out.flags);
-        assert!(out.flags.iter().any(|f| f.starts_with("sequential scan of orders")), "{:?}", out.flags);
-        assert!(out.flags.iter().any(|f| f.contains("estimated 100 rows, actual 50000")), "{:?}", out.flags);
+        assert!(
+            out.flags.iter().any(|f| f.starts_with("sort spills")),
+            "{:?}",
+            out.flags
+        );
+        assert!(
+            out.flags.iter().any(|f| f.starts_with("sequential scan of orders")),
+            "{:?}",
+            out.flags
+        );
+        assert!(
+            out.flags.iter().any(|f| f.contains("estimated 100 rows, actual 50000")),
+            "{:?}",
+            out.flags
+        );
         assert_eq!(out.hotspots.len(), 2);
     }
 }

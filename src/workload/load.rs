@@ -85,11 +85,19 @@ impl Session {
     }
 
     /// Runs one execution and reads every row; Err(busy, message).
-    fn run(&mut self, classes: &[LoadClass], class: usize, statement: usize, values: &[Param]) -> std::result::Result<(), (bool, String)> {
+    fn run(
+        &mut self,
+        classes: &[LoadClass],
+        class: usize,
+        statement: usize,
+        values: &[Param],
+    ) -> std::result::Result<(), (bool, String)> {
         let (source_sql, target_sql, parameters) = &classes[class].statements[statement];
         match self {
             Session::Sqlite(conn) => {
-                let mut stmt = conn.prepare_cached(source_sql).map_err(|e| (sqlite_busy(&e), e.to_string()))?;
+                let mut stmt = conn
+                    .prepare_cached(source_sql)
+                    .map_err(|e| (sqlite_busy(&e), e.to_string()))?;
                 let mut rows = stmt
                     .query(rusqlite::params_from_iter(values.iter()))
                     .map_err(|e| (sqlite_busy(&e), e.to_string()))?;
@@ -109,7 +117,9 @@ impl Session {
                     }
                 };
                 let values = pg_values(parameters, values).map_err(|e| (false, e))?;
-                client.query(&stmt, &as_refs(&values)).map_err(|e| (false, pg_error(&e)))?;
+                client
+                    .query(&stmt, &as_refs(&values))
+                    .map_err(|e| (false, pg_error(&e)))?;
                 Ok(())
             }
         }
@@ -143,7 +153,9 @@ impl<'a> Picker<'a> {
     fn class(&mut self) -> usize {
         let total = self.cumulative.last().copied().unwrap_or(0).max(1);
         let x = self.rng.next_u64() % total;
-        self.cumulative.partition_point(|c| *c <= x).min(self.classes.len().saturating_sub(1))
+        self.cumulative
+            .partition_point(|c| *c <= x)
+            .min(self.classes.len().saturating_sub(1))
     }
 
     fn values(&mut self, class: usize) -> (usize, Vec<Param>) {

@@ -98,7 +98,10 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
         let parity = match &sqlite_conn {
             Some(conn) => {
                 let sources: Vec<&str> = p.class.statements.iter().map(|s| s.numbered.as_str()).collect();
-                let mut checker = parity::Checker { sqlite: conn, pg: &mut pg };
+                let mut checker = parity::Checker {
+                    sqlite: conn,
+                    pg: &mut pg,
+                };
                 checker.class(&p.translated, &sources, &p.runs)
             }
             None => target_only(&mut pg, p),
@@ -147,7 +150,10 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
             pg: options.target.clone(),
             schema: options.schema.clone(),
         };
-        let on_sqlite: Vec<bool> = prepared.iter().map(|p| !p.translated.iter().any(|t| t.writes)).collect();
+        let on_sqlite: Vec<bool> = prepared
+            .iter()
+            .map(|p| !p.translated.iter().any(|t| t.writes))
+            .collect();
         let on_pg: Vec<bool> = prepared
             .iter()
             .map(|p| p.translated.iter().all(|t| t.target.is_ok() && !t.writes))
@@ -161,7 +167,11 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
             for &engine in engines {
                 reporter.emit(Event::Phase(format!(
                     "load: {clients} clients on {}",
-                    if engine == Engine::Sqlite { "SQLite" } else { "PostgreSQL" }
+                    if engine == Engine::Sqlite {
+                        "SQLite"
+                    } else {
+                        "PostgreSQL"
+                    }
                 )));
                 let runnable = if engine == Engine::Sqlite { &on_sqlite } else { &on_pg };
                 let result = load::level(engine, clients, &load_classes, runnable, &load_options, &|| {
@@ -172,7 +182,11 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
                         continue;
                     }
                     let stats = LevelStats::of(tally, result.seconds);
-                    let side = if engine == Engine::Sqlite { &mut latency[i].0 } else { &mut latency[i].1 };
+                    let side = if engine == Engine::Sqlite {
+                        &mut latency[i].0
+                    } else {
+                        &mut latency[i].1
+                    };
                     side.insert(clients.to_string(), stats);
                 }
                 if crate::report::interrupt::requested() {
@@ -210,9 +224,13 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
     let mut candidates_data: Vec<(usize, String, Vec<Param>, Vec<explain::Hotspot>)> = Vec::new();
     for &i in &chosen {
         let p = &prepared[i];
-        let Some((statement, values)) = p.runs.first() else { continue };
+        let Some((statement, values)) = p.runs.first() else {
+            continue;
+        };
         let t = &p.translated[*statement];
-        let (Ok(sql), false) = (&t.target, t.writes) else { continue };
+        let (Ok(sql), false) = (&t.target, t.writes) else {
+            continue;
+        };
         reporter.emit(Event::Phase(format!("explaining {}", p.class.name)));
         let pg_values = match engine::pg_values(&t.parameters, values) {
             Ok(v) => v,
@@ -251,11 +269,10 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
                         });
                     }
                 }
-                suggestions = advice::advise(&mut pg, &options.schema, &candidates)
-                    .map_err(|e| Error::Postgres {
-                        context: "checking hypothetical indexes".into(),
-                        message: e,
-                    })?;
+                suggestions = advice::advise(&mut pg, &options.schema, &candidates).map_err(|e| Error::Postgres {
+                    context: "checking hypothetical indexes".into(),
+                    message: e,
+                })?;
             }
             Ok(()) => {}
         }
@@ -267,10 +284,7 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
     }
 
     let report = report::build(report::Parts {
-        prepared: prepared
-            .iter()
-            .map(|p| (&p.class, p.translated.as_slice()))
-            .collect(),
+        prepared: prepared.iter().map(|p| (&p.class, p.translated.as_slice())).collect(),
         parities,
         latency,
         misses,
@@ -290,19 +304,15 @@ fn target_only(pg: &mut postgres::Client, p: &Prepared) -> Parity {
     let mut parity = Parity {
         verdict: Verdict::NotCompared,
         executions: 0,
-        compared: "not compared: a document source has no query engine; the workload runs on PostgreSQL alone"
-            .into(),
+        compared: "not compared: a document source has no query engine; the workload runs on PostgreSQL alone".into(),
         examples: Vec::new(),
     };
     if let Some((statement, values)) = p.runs.first() {
         let t = &p.translated[*statement];
-        let result = t
-            .target
-            .clone()
-            .and_then(|sql| {
-                let v = engine::pg_values(&t.parameters, values)?;
-                pg.query(&sql, &engine::as_refs(&v)).map_err(|e| engine::pg_error(&e))
-            });
+        let result = t.target.clone().and_then(|sql| {
+            let v = engine::pg_values(&t.parameters, values)?;
+            pg.query(&sql, &engine::as_refs(&v)).map_err(|e| engine::pg_error(&e))
+        });
         parity.executions = 1;
         if let Err(e) = result {
             parity.verdict = Verdict::ErrorTarget;
@@ -446,7 +456,13 @@ fn emit_sql(dir: &std::path::Path, prepared: &[Prepared]) -> Result<()> {
             .class
             .name
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let path = dir.join(format!("{file}.sql"));
         std::fs::write(&path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;

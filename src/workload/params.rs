@@ -21,7 +21,10 @@ pub enum Param {
 }
 
 fn hex<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format!("x'{}'", b.iter().map(|x| format!("{x:02x}")).collect::<String>()))
+    s.serialize_str(&format!(
+        "x'{}'",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    ))
 }
 
 impl std::fmt::Display for Param {
@@ -109,7 +112,11 @@ pub fn parse_specs(text: &str) -> Result<Vec<ParamSpec>, String> {
                 }
                 Distribution::Zipf(s)
             }
-            Some(other) => return Err(format!("-- params: unknown distribution {other:?} (uniform or zipf(S))")),
+            Some(other) => {
+                return Err(format!(
+                    "-- params: unknown distribution {other:?} (uniform or zipf(S))"
+                ));
+            }
         };
         specs.push(ParamSpec {
             name: name.trim().to_string(),
@@ -221,7 +228,10 @@ impl Pool {
             values.push(Param::of_sqlite(row.get_ref(0).map_err(|e| e.to_string())?));
         }
         if values.is_empty() {
-            return Err(format!("-- params: {}.{} holds no values to draw", draw.table, draw.column));
+            return Err(format!(
+                "-- params: {}.{} holds no values to draw",
+                draw.table, draw.column
+            ));
         }
         let cumulative = match draw.distribution {
             Distribution::Uniform => None,

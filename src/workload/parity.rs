@@ -80,7 +80,10 @@ enum Ordering {
     None,
     /// Output positions of the ordering keys; None: some key is not an
     /// output column, so whole rows are compared in order.
-    Keys { keys: Option<Vec<usize>>, limited: bool },
+    Keys {
+        keys: Option<Vec<usize>>,
+        limited: bool,
+    },
 }
 
 fn ordering(sql: &str, columns: &[String]) -> Ordering {
@@ -121,7 +124,10 @@ fn ordering(sql: &str, columns: &[String]) -> Ordering {
 type Rows = Vec<Vec<Canon>>;
 
 fn row_text(row: &[Canon]) -> String {
-    format!("({})", row.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
+    format!(
+        "({})",
+        row.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    )
 }
 
 fn sample(rows: &Rows) -> Vec<String> {
@@ -190,7 +196,10 @@ impl Checker<'_> {
         let target_sql = match &t.target {
             Ok(sql) => sql,
             Err(why) => {
-                return Outcome::Differs(Verdict::Untranslatable, example("untranslatable", why.clone(), &none, &none));
+                return Outcome::Differs(
+                    Verdict::Untranslatable,
+                    example("untranslatable", why.clone(), &none, &none),
+                );
             }
         };
         // PostgreSQL's column types say how both sides' values are read.
@@ -215,7 +224,11 @@ impl Checker<'_> {
                 Verdict::Different,
                 example(
                     "columns",
-                    format!("SQLite returns {} columns, PostgreSQL {}", source_columns.len(), types.len()),
+                    format!(
+                        "SQLite returns {} columns, PostgreSQL {}",
+                        source_columns.len(),
+                        types.len()
+                    ),
                     &source_rows,
                     &none,
                 ),
@@ -231,7 +244,10 @@ impl Checker<'_> {
                 Ordering::None => "as multisets (the query does not order its rows)".into(),
                 Ordering::Keys { keys: Some(k), .. } => format!(
                     "in order of {}; ties as multisets",
-                    k.iter().map(|i| source_columns[*i].clone()).collect::<Vec<_>>().join(", ")
+                    k.iter()
+                        .map(|i| source_columns[*i].clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 Ordering::Keys { keys: None, .. } => {
                     "in order, whole rows (an ordering key is not an output column)".into()
@@ -240,10 +256,9 @@ impl Checker<'_> {
         }
         match compare(&source_rows, &target_rows, &order) {
             None => Outcome::Equal,
-            Some((kind, detail)) => Outcome::Differs(
-                Verdict::Different,
-                example(kind, detail, &source_rows, &target_rows),
-            ),
+            Some((kind, detail)) => {
+                Outcome::Differs(Verdict::Different, example(kind, detail, &source_rows, &target_rows))
+            }
         }
     }
 
@@ -319,7 +334,10 @@ fn compare(source: &Rows, target: &Rows, order: &Ordering) -> Option<(&'static s
             let at = source.iter().zip(target).position(|(a, b)| a != b)?;
             Some(("order", format!("row {} differs in position", at + 1)))
         }
-        Ordering::Keys { keys: Some(keys), limited } => {
+        Ordering::Keys {
+            keys: Some(keys),
+            limited,
+        } => {
             let key = |r: &Vec<Canon>| keys.iter().map(|k| r.get(*k).cloned()).collect::<Vec<_>>();
             if source.len() != target.len() {
                 return multiset(source, target);
@@ -373,12 +391,20 @@ fn multiset(source: &Rows, target: &Rows) -> Option<(&'static str, String)> {
     for r in target {
         *balance.entry(r).or_default() -= 1;
     }
-    let mut missing: Vec<String> = balance.iter().filter(|(_, n)| **n > 0).map(|(r, _)| row_text(r)).collect();
+    let mut missing: Vec<String> = balance
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(r, _)| row_text(r))
+        .collect();
     if missing.is_empty() {
         return None;
     }
     missing.sort();
-    let mut extra: Vec<String> = balance.iter().filter(|(_, n)| **n < 0).map(|(r, _)| row_text(r)).collect();
+    let mut extra: Vec<String> = balance
+        .iter()
+        .filter(|(_, n)| **n < 0)
+        .map(|(r, _)| row_text(r))
+        .collect();
     extra.sort();
     Some((
         "values",
@@ -430,6 +456,9 @@ mod tests {
         let swapped = vec![vec![n("2"), n("12")], vec![n("1"), n("10")], vec![n("1"), n("11")]];
         assert_eq!(compare(&a, &swapped, &order).map(|d| d.0), Some("order"));
         assert_eq!(compare(&a, &swapped, &Ordering::None), None);
-        assert_eq!(compare(&a, &a[..2].to_vec(), &Ordering::None).map(|d| d.0), Some("row count"));
+        assert_eq!(
+            compare(&a, &a[..2].to_vec(), &Ordering::None).map(|d| d.0),
+            Some("row count")
+        );
     }
 }

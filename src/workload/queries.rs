@@ -111,7 +111,10 @@ fn read_sql(path: &Path, text: &str) -> Result<Vec<Class>> {
         let statement = number(&written).map_err(|e| at(line, e))?;
         for spec in &params {
             if statement.index_of(&spec.name).is_none() {
-                return Err(at(line, format!("-- params: names {}, which the statement does not use", spec.name)));
+                return Err(at(
+                    line,
+                    format!("-- params: names {}, which the statement does not use", spec.name),
+                ));
             }
         }
         let index = classes.len() + 1;
@@ -173,8 +176,7 @@ fn read_log(path: &Path, text: &str) -> Result<Vec<Class>> {
         if line.trim().is_empty() {
             continue;
         }
-        let value: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| at(format!("not a JSON object: {e}")))?;
+        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| at(format!("not a JSON object: {e}")))?;
         let sql = ["sql", "query", "statement"]
             .iter()
             .find_map(|k| value.get(*k).and_then(|v| v.as_str()))
@@ -225,7 +227,10 @@ impl Statement {
         }
         self.names
             .iter()
-            .position(|n| n.as_deref().is_some_and(|n| n.trim_start_matches([':', '@', '$']) == bare))
+            .position(|n| {
+                n.as_deref()
+                    .is_some_and(|n| n.trim_start_matches([':', '@', '$']) == bare)
+            })
             .map(|i| i + 1)
     }
 
@@ -324,8 +329,7 @@ pub fn fingerprint(sql: &str) -> String {
             | Token::HexStringLiteral(_)
             | Token::Placeholder(_)
             | Token::NationalStringLiteral(_) => Some("?".to_string()),
-            Token::Colon | Token::AtSign
-                if matches!(toks.get(i + 1).map(|t| &t.token), Some(Token::Word(w)) if w.quote_style.is_none()) =>
+            Token::Colon | Token::AtSign if matches!(toks.get(i + 1).map(|t| &t.token), Some(Token::Word(w)) if w.quote_style.is_none()) =>
             {
                 i += 1;
                 Some("?".to_string())
@@ -333,7 +337,12 @@ pub fn fingerprint(sql: &str) -> String {
             Token::Word(w) if w.quote_style.is_none() && w.value.starts_with('@') => Some("?".to_string()),
             Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_lowercase()),
             Token::Word(w) => Some(w.value.to_lowercase()),
-            Token::Minus if matches!(words.last().map(String::as_str), Some("(" | "," | "=" | "<" | ">" | "in")) => {
+            Token::Minus
+                if matches!(
+                    words.last().map(String::as_str),
+                    Some("(" | "," | "=" | "<" | ">" | "in")
+                ) =>
+            {
                 // A sign, not a subtraction: part of the literal that follows.
                 None
             }

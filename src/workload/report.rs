@@ -108,7 +108,11 @@ pub fn misses(
         if let Some(limit) = p95
             && t.p95_ms > ms(limit)
         {
-            out.push(format!("p95 {:.2} ms > {:.2} ms at {level} clients", t.p95_ms, ms(limit)));
+            out.push(format!(
+                "p95 {:.2} ms > {:.2} ms at {level} clients",
+                t.p95_ms,
+                ms(limit)
+            ));
         }
         if let (Some(ratio), Some(s)) = (max_ratio, source.get(level))
             && s.executions > 0
@@ -261,7 +265,11 @@ impl WorkloadReport {
                 for level in levels {
                     for (engine, side) in [("SQLite", &c.latency.source), ("PostgreSQL", &c.latency.target)] {
                         if let Some(s) = side.get(level) {
-                            let busy = if s.busy > 0 { format!(" ({} busy)", s.busy) } else { String::new() };
+                            let busy = if s.busy > 0 {
+                                format!(" ({} busy)", s.busy)
+                            } else {
+                                String::new()
+                            };
                             let _ = writeln!(
                                 out,
                                 "  {:>8} {:>10} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>10.1} {:>7}{busy}",

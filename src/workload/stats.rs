@@ -8,7 +8,8 @@ use serde::Serialize;
 /// (1% resolution keeps a histogram ~11 kB, so 100 clients × many classes
 /// stay small).
 pub fn histogram() -> Histogram<u32> {
-    Histogram::new_with_bounds(1, 600_000_000, 2).unwrap_or_else(|_| Histogram::new(2).unwrap_or_else(|_| unreachable!()))
+    Histogram::new_with_bounds(1, 600_000_000, 2)
+        .unwrap_or_else(|_| Histogram::new(2).unwrap_or_else(|_| unreachable!()))
 }
 
 /// What one class did on one engine at one level.

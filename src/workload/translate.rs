@@ -111,9 +111,14 @@ pub fn statement(statement: &Statement, kinds: &[Kind], catalog: &Catalog, as_is
     let target = if as_is {
         Ok(renumber(&statement.numbered, &parameters))
     } else if writes {
-        Err("a statement that writes: workload translates SELECT statements (give its PostgreSQL text with --as-is)".into())
+        Err(
+            "a statement that writes: workload translates SELECT statements (give its PostgreSQL text with --as-is)"
+                .into(),
+        )
     } else {
-        translate::statement(&statement.numbered, catalog, &parameters).map(|v| v.select).map_err(|e| e.0)
+        translate::statement(&statement.numbered, catalog, &parameters)
+            .map(|v| v.select)
+            .map_err(|e| e.0)
     };
     Translated {
         target,
