@@ -68,7 +68,7 @@ pub struct LevelResult {
 enum Session {
     Sqlite(rusqlite::Connection),
     Postgres {
-        client: postgres::Client,
+        client: Box<postgres::Client>,
         prepared: std::collections::HashMap<(usize, usize), postgres::Statement>,
     },
 }
@@ -78,7 +78,7 @@ impl Session {
         Ok(match engine {
             Engine::Sqlite => Session::Sqlite(connect_sqlite(&options.sqlite, Duration::from_secs(5))?),
             Engine::Postgres => Session::Postgres {
-                client: connect_pg(&options.pg, &options.schema)?,
+                client: Box::new(connect_pg(&options.pg, &options.schema)?),
                 prepared: std::collections::HashMap::new(),
             },
         })

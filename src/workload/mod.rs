@@ -58,6 +58,9 @@ pub struct WorkloadOptions {
     pub explain_top: usize,
 }
 
+/// Executions: (statement index, values).
+type Runs = Vec<(usize, Vec<Param>)>;
+
 /// Everything prepared about one class before it runs.
 struct Prepared {
     class: queries::Class,
@@ -338,7 +341,7 @@ fn prepare(
     let mut pools: HashMap<String, Arc<Pool>> = HashMap::new();
     let mut out = Vec::new();
     for (n, class) in classes.into_iter().enumerate() {
-        let (load_values, runs, kinds): (LoadValues, Vec<(usize, Vec<Param>)>, Vec<Vec<Kind>>) = match &class.values {
+        let (load_values, runs, kinds): (LoadValues, Runs, Vec<Vec<Kind>>) = match &class.values {
             queries::Values::Captured(list) => {
                 let kinds = class
                     .statements

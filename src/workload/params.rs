@@ -214,6 +214,20 @@ pub struct Pool {
 impl Pool {
     /// Reads the column's distinct values from the source.
     pub fn load(conn: &Connection, draw: &Draw) -> Result<Pool, String> {
+        // SQLite reads an unknown "name" as a string: check the column exists.
+        let exists: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2 COLLATE NOCASE)",
+                [&draw.table, &draw.column],
+                |r| r.get(0),
+            )
+            .map_err(|e| e.to_string())?;
+        if !exists {
+            return Err(format!(
+                "-- params: {}.{} is not a column of the source",
+                draw.table, draw.column
+            ));
+        }
         let sql = format!(
             "SELECT {c} FROM {t} WHERE {c} IS NOT NULL GROUP BY {c} ORDER BY count(*) DESC, {c} LIMIT {POOL_LIMIT}",
             c = quote_ident(&draw.column),
