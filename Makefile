@@ -16,7 +16,7 @@ BENCH_ARGS ?=
 DOCS_MB ?= 1024
 DOCS_ARGS ?=
 
-.PHONY: deps demo test build bench bench-sqlite bench-documents bench-backup bench-sync clean-local
+.PHONY: deps demo test build bench bench-sqlite bench-documents bench-backup bench-sync bench-workload clean-local
 
 deps:
 	@scripts/install-deps.sh
@@ -37,6 +37,11 @@ demo: build
 	$(GODWIT) copy target/demo/app-state.json --schema app_state --replace --verify --to "$$($(GODWIT) local url)"; \
 	  code=$$?; [ $$code -eq 0 ] || [ $$code -eq 3 ] || exit $$code
 	@echo
+	@echo "== The app's own queries on SQLite and on PostgreSQL: parity, a two-level sweep, plans, index advice"
+	$(GODWIT) workload target/demo/sample-app.db --queries scripts/sample-app-queries.sql --to "$$($(GODWIT) local url)" \
+	  --clients 1,10 --duration 3s --p95 100ms --explain-top 10; \
+	  code=$$?; [ $$code -eq 0 ] || [ $$code -eq 3 ] || exit $$code
+	@echo
 	@echo "Look around with:  psql \"$$($(GODWIT) local url)\"   (schemas public and app_state)"
 	@echo "Then try:          $(GODWIT) plan target/demo/sample-app.db"
 	@echo "                   $(GODWIT) plan target/demo/app-state.json"
@@ -54,7 +59,7 @@ test: deps
 	  sh -c 'if command -v cargo-nextest >/dev/null; then $(CARGO) nextest run --all-targets --no-fail-fast; \
 	         else $(CARGO) test --all-targets -- --test-threads=4; fi'
 
-bench: bench-sqlite bench-documents bench-backup bench-sync
+bench: bench-sqlite bench-documents bench-backup bench-sync bench-workload
 
 bench-sqlite: deps
 	@scripts/install-deps.sh bench
@@ -76,6 +81,14 @@ bench-backup: deps
 	@scripts/install-deps.sh bench
 	$(CARGO) build --release
 	python3 bench/backup.py --sf $(BACKUP_SF) $(BACKUP_ARGS)
+
+# godwit workload's harness against pgbench -M prepared on one indexed lookup,
+# its RSS at 100 clients, and parity of 10,000 distinct queries, e.g.
+# WORKLOAD_ARGS='--reps 5 --seconds 20'
+WORKLOAD_ARGS ?=
+bench-workload: deps
+	$(CARGO) build --release
+	python3 bench/workload.py $(WORKLOAD_ARGS)
 
 clean-local:
 	-GODWIT_HOME=$(TEST_HOME) target/debug/godwit local stop

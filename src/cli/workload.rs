@@ -94,6 +94,10 @@ pub struct WorkloadArgs {
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub explain_top: usize,
 
+    /// Run the load on PostgreSQL only (parity still compares both engines).
+    #[arg(long)]
+    pub target_only: bool,
+
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -156,6 +160,7 @@ pub fn run(args: WorkloadArgs) -> Result<ExitCode> {
         emit_sql: args.emit_sql.clone(),
         advice_to: args.advice_to.clone(),
         explain_top: args.explain_top,
+        target_only: args.target_only,
     };
     let (report, code) = workload::run(&mapping, &options, &reporter)?;
     if args.output.json {

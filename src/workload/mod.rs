@@ -56,6 +56,8 @@ pub struct WorkloadOptions {
     pub advice_to: Option<PathBuf>,
     /// Classes explained besides those that miss a target: the N with the most time.
     pub explain_top: usize,
+    /// The load runs on PostgreSQL only (parity still runs on both).
+    pub target_only: bool,
 }
 
 /// Executions: (statement index, values).
@@ -162,7 +164,7 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
             .map(|p| p.translated.iter().all(|t| t.target.is_ok() && !t.writes))
             .collect();
         for &clients in &options.clients {
-            let engines: &[Engine] = if sqlite_path.is_some() {
+            let engines: &[Engine] = if sqlite_path.is_some() && !options.target_only {
                 &[Engine::Sqlite, Engine::Postgres]
             } else {
                 &[Engine::Postgres]
