@@ -321,7 +321,7 @@ SELECT id, name FROM users WHERE id = :id;
     let flags = c["plan_flags"].to_string();
     assert!(flags.contains("sequential scan of orders"), "{c:#}");
     let hypopg = common::value(
-        &godwit::target::postgres::conn::ConnSpec::parse(&shop.target).unwrap(),
+        &godwit::postgres::conn::ConnSpec::parse(&shop.target).unwrap(),
         "SELECT count(*)::text AS a FROM pg_available_extensions WHERE name = 'hypopg'",
     );
     if hypopg == "0" {
@@ -361,7 +361,7 @@ SELECT id, name FROM users WHERE id = :id;
     assert!(up_text.contains(statement));
     // hypopg left nothing behind.
     let hypothetical = common::rows(
-        &godwit::target::postgres::conn::ConnSpec::parse(&shop.target).unwrap(),
+        &godwit::postgres::conn::ConnSpec::parse(&shop.target).unwrap(),
         "SELECT count(*)::text AS a FROM pg_indexes WHERE tablename = 'orders' AND indexdef LIKE '%user_id%'",
     );
     assert_eq!(hypothetical[0][0], "0");

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::engine::PgValue;
 use super::explain::{self, Hotspot};
-use crate::target::postgres::conn::quote_ident;
+use crate::postgres::conn::quote_ident;
 
 /// A suggestion must at least halve the class's cost.
 pub const MIN_GAIN: f64 = 0.5;

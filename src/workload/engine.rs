@@ -6,7 +6,7 @@ use postgres::types::ToSql;
 
 use super::params::Param;
 use crate::plan::translate::{Kind, Parameter};
-use crate::target::postgres::conn::{ConnSpec, quote_ident};
+use crate::postgres::conn::{ConnSpec, quote_ident};
 
 /// A value as PostgreSQL receives it.
 pub type PgValue = Box<dyn ToSql + Sync + Send>;

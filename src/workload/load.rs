@@ -13,7 +13,7 @@ use super::params::{Param, Pool, Rng};
 use super::stats::Tally;
 use crate::error::Result;
 use crate::plan::translate::Parameter;
-use crate::target::postgres::conn::ConnSpec;
+use crate::postgres::conn::ConnSpec;
 
 /// Where a class's values come from during the load.
 #[derive(Debug, Clone)]

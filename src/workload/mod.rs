@@ -25,7 +25,7 @@ use crate::error::{Error, ExitCode, Result};
 use crate::plan::translate::Kind;
 use crate::prepare::{Mapping, Profiling};
 use crate::report::{Event, Reporter};
-use crate::target::postgres::conn::ConnSpec;
+use crate::postgres::conn::ConnSpec;
 use load::{Amount, Engine, LoadClass, LoadOptions, LoadValues};
 use params::{Param, Pool, Rng};
 use parity::{Parity, Verdict};

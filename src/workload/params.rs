@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::queries::Statement;
-use crate::target::postgres::conn::quote_ident;
+use crate::postgres::conn::quote_ident;
 
 /// One value, as SQLite binds it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
