@@ -309,7 +309,7 @@ impl Checker<'_> {
         let wrapped = if types.is_empty() {
             sql.to_string()
         } else {
-            format!("SELECT {} FROM ({sql}) AS q({})", terms.join(", "), names.join(", "))
+            format!("SELECT {} FROM ({sql}\n) AS q({})", terms.join(", "), names.join(", "))
         };
         let rows = self.pg.query(&wrapped, &as_refs(&values)).map_err(|e| pg_error(&e))?;
         Ok(rows

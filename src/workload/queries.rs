@@ -304,9 +304,19 @@ pub fn number(sql: &str) -> std::result::Result<Statement, String> {
         }
     }
     out.push_str(&sql[copied..]);
+    // A final `;` token (not one inside a comment or string) ends the text.
+    let ends_with_semicolon = toks
+        .iter()
+        .rev()
+        .find(|t| !matches!(t.token, Token::Whitespace(Whitespace::Space | Whitespace::Newline | Whitespace::Tab)))
+        .is_some_and(|t| t.token == Token::SemiColon);
+    let mut numbered = out.trim_end().to_string();
+    if ends_with_semicolon {
+        numbered.pop();
+    }
     Ok(Statement {
         written: sql.trim().to_string(),
-        numbered: out.trim().trim_end_matches(';').trim_end().to_string(),
+        numbered: numbered.trim().to_string(),
         names,
     })
 }
@@ -419,5 +429,29 @@ mod tests {
             fingerprint("select * from t where a = ? and b in (?, ?) and c = :c")
         );
         assert_ne!(fingerprint("SELECT a FROM t"), fingerprint("SELECT b FROM t"));
+    }
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+
+    #[test]
+    fn sql_file_comments_describe_the_statement_after_them() {
+        let text = "-- a file comment\n\n-- name: one\n-- weight: 4\n-- params: :id = users.id\nSELECT * FROM users WHERE id = :id;\n\nSELECT ';' FROM t -- trailing ;\n;\n";
+        let classes = read_sql(Path::new("q.sql"), text).unwrap();
+        assert_eq!(classes.len(), 2);
+        assert_eq!(classes[0].name, "one");
+        assert_eq!(classes[0].weight, 4);
+        assert_eq!(classes[0].origin, "q.sql:6");
+        assert!(matches!(&classes[0].values, Values::Drawn(specs) if specs.len() == 1));
+        assert_eq!(classes[1].name, "query_2");
+        assert_eq!(classes[1].statements[0].numbered, "SELECT ';' FROM t -- trailing ;");
+    }
+
+    #[test]
+    fn params_must_name_a_parameter_of_the_statement() {
+        let err = read_sql(Path::new("q.sql"), "-- params: :nope = users.id\nSELECT 1;").unwrap_err();
+        assert!(err.to_string().contains(":nope"), "{err}");
     }
 }

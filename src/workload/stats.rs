@@ -91,3 +91,31 @@ impl LevelStats {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_tallies_give_percentiles_and_rate() {
+        let mut a = Tally::new();
+        let mut b = Tally::new();
+        for us in 1..=900u64 {
+            a.latency.saturating_record(us * 10);
+        }
+        for us in 901..=1000u64 {
+            b.latency.saturating_record(us * 10);
+        }
+        b.errors = 2;
+        b.busy = 1;
+        a.merge(&b);
+        let s = LevelStats::of(&a, 2.0);
+        assert_eq!(s.executions, 1000);
+        assert_eq!(s.qps, 500.0);
+        assert_eq!((s.errors, s.busy), (2, 1));
+        // 1% resolution: p50 is 5 ms, p95 9.5 ms, max 10 ms, within it.
+        assert!((s.p50_ms - 5.0).abs() <= 0.05, "{s:?}");
+        assert!((s.p95_ms - 9.5).abs() <= 0.1, "{s:?}");
+        assert!((s.max_ms - 10.0).abs() <= 0.1, "{s:?}");
+    }
+}
