@@ -501,3 +501,58 @@ fn bad_query_files_are_refused_naming_the_line() {
     assert_ne!(out.status.code(), Some(0));
     assert!(common::stderr(&out).contains("users.nope"), "{}", common::stderr(&out));
 }
+
+#[test]
+fn writes_run_only_with_writes_on_scratch_copies_and_leave_both_sides_unchanged() {
+    let shop = shop("workload_writes");
+    let text = "
+-- name: deactivate
+UPDATE users SET is_active = 0 WHERE id <= 10;
+
+-- name: delete_returning
+-- params: :u = users.id
+DELETE FROM orders WHERE user_id = :u RETURNING id;
+
+-- name: hidden_write
+WITH gone AS (DELETE FROM orders WHERE id = 1 RETURNING id) SELECT count(*) FROM gone;
+";
+    let q = queries(shop._dir.path(), "q.sql", text);
+    let target = godwit::postgres::conn::ConnSpec::parse(&shop.target).unwrap();
+    let counts = |target: &godwit::postgres::conn::ConnSpec| {
+        common::value(
+            target,
+            "SELECT (SELECT count(*) FROM orders)::text || '/' || (SELECT count(*) FROM users WHERE is_active = 0)::text AS a",
+        )
+    };
+    let before = counts(&target);
+
+    // Without --writes nothing that writes runs, even sent as written.
+    let out = workload(&shop, &q, &["--parity-only", "--as-is", "--json"]);
+    let report = json(&out);
+    for name in ["deactivate", "delete_returning"] {
+        let c = class(&report, name);
+        assert_eq!(c["parity"], "untranslatable", "{c:#}");
+        assert!(c["untranslatable"].as_str().unwrap().contains("--writes"), "{c:#}");
+    }
+    // A write hidden in a WITH is refused by the read-only session.
+    assert_ne!(class(&report, "hidden_write")["parity"], "equal");
+    assert_eq!(counts(&target), before);
+
+    // With --writes: compared on scratch copies, each rolled back.
+    let out = workload(&shop, &q, &["--parity-only", "--as-is", "--writes", "--json"]);
+    let report = json(&out);
+    assert_eq!(class(&report, "deactivate")["parity"], "equal", "{report:#}");
+    let returning = class(&report, "delete_returning");
+    assert_eq!(returning["parity"], "equal", "{returning:#}");
+    assert!(returning["executions"].as_u64().unwrap() > 1);
+    assert_eq!(counts(&target), before);
+    let conn = rusqlite::Connection::open(&shop.db).unwrap();
+    let sqlite: (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM users WHERE is_active = 0)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(format!("{}/{}", sqlite.0, sqlite.1), before);
+}

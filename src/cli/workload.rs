@@ -94,6 +94,11 @@ pub struct WorkloadArgs {
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub explain_top: usize,
 
+    /// Run statements that write (with --as-is) in parity, each in a transaction rolled back, on a
+    /// scratch copy of the SQLite file and on PostgreSQL: neither side keeps the change.
+    #[arg(long)]
+    pub writes: bool,
+
     /// Run the load on PostgreSQL only (parity still compares both engines).
     #[arg(long)]
     pub target_only: bool,
@@ -161,6 +166,7 @@ pub fn run(args: WorkloadArgs) -> Result<ExitCode> {
         advice_to: args.advice_to.clone(),
         explain_top: args.explain_top,
         target_only: args.target_only,
+        writes: args.writes,
     };
     let (report, code) = workload::run(&mapping, &options, &reporter)?;
     if args.output.json {

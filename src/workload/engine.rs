@@ -53,10 +53,15 @@ pub fn as_refs(values: &[PgValue]) -> Vec<&(dyn ToSql + Sync)> {
 
 /// A PostgreSQL session for the workload: the copy's schema first on the
 /// search path, as the application will have it.
+/// Its transactions are read-only unless one says otherwise: a statement
+/// taken for a read can never change the target.
 pub fn connect_pg(spec: &ConnSpec, schema: &str) -> crate::error::Result<postgres::Client> {
     let mut client = spec.connect()?;
     client
-        .batch_execute(&format!("SET search_path TO {}, public", quote_ident(schema)))
+        .batch_execute(&format!(
+            "SET search_path TO {}, public; SET default_transaction_read_only = on",
+            quote_ident(schema)
+        ))
         .map_err(|e| crate::error::Error::pg("setting the search path", &e))?;
     Ok(client)
 }

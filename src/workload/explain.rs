@@ -29,7 +29,13 @@ pub struct Explained {
 }
 
 pub fn analyze(client: &mut Client, sql: &str, values: &[PgValue]) -> Result<Explained, String> {
-    let row = client
+    // ANALYZE runs the statement: in a read-only transaction, rolled back.
+    let mut tx = client
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .map_err(|e| pg_error(&e))?;
+    let row = tx
         .query_one(
             &format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}"),
             &as_refs(values),

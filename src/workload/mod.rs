@@ -23,9 +23,9 @@ use std::time::Duration;
 
 use crate::error::{Error, ExitCode, Result};
 use crate::plan::translate::Kind;
+use crate::postgres::conn::ConnSpec;
 use crate::prepare::{Mapping, Profiling};
 use crate::report::{Event, Reporter};
-use crate::postgres::conn::ConnSpec;
 use load::{Amount, Engine, LoadClass, LoadOptions, LoadValues};
 use params::{Param, Pool, Rng};
 use parity::{Parity, Verdict};
@@ -58,6 +58,8 @@ pub struct WorkloadOptions {
     pub explain_top: usize,
     /// The load runs on PostgreSQL only (parity still runs on both).
     pub target_only: bool,
+    /// Statements that write run in parity, on scratch copies.
+    pub writes: bool,
 }
 
 /// Executions: (statement index, values).
@@ -96,6 +98,18 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
         emit_sql(dir, &prepared)?;
     }
 
+    // --writes: a scratch copy of the SQLite file (the source is never written).
+    let scratch_dir = tempfile::tempdir().map_err(|e| Error::io("creating a scratch directory", e))?;
+    let scratch = match (&sqlite_conn, options.writes) {
+        (Some(conn), true) => {
+            let path = scratch_dir.path().join("scratch.db");
+            // VACUUM INTO reads the source as it is and leaves it unchanged.
+            conn.execute("VACUUM INTO ?1", [path.to_string_lossy()])
+                .map_err(|e| Error::sqlite(&path, e))?;
+            Some(rusqlite::Connection::open(&path).map_err(|e| Error::sqlite(&path, e))?)
+        }
+        _ => None,
+    };
     let mut pg = engine::connect_pg(&options.target, &options.schema)?;
     // Parity.
     let mut parities: Vec<Parity> = Vec::new();
@@ -106,6 +120,7 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
                 let mut checker = parity::Checker {
                     sqlite: conn,
                     pg: &mut pg,
+                    scratch: scratch.as_ref(),
                 };
                 checker.class(&p.translated, &sources, &p.runs)
             }
@@ -433,7 +448,7 @@ fn prepare(
             .statements
             .iter()
             .zip(&kinds)
-            .map(|(s, k)| translate::statement(s, k, catalog, as_is))
+            .map(|(s, k)| translate::statement(s, k, catalog, as_is, options.writes))
             .collect();
         out.push(Prepared {
             class,

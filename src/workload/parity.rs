@@ -148,6 +148,8 @@ enum Outcome {
 pub struct Checker<'a> {
     pub sqlite: &'a rusqlite::Connection,
     pub pg: &'a mut Client,
+    /// A read-write scratch copy of the source, for `--writes`.
+    pub scratch: Option<&'a rusqlite::Connection>,
 }
 
 impl Checker<'_> {
@@ -202,6 +204,9 @@ impl Checker<'_> {
                 );
             }
         };
+        if t.writes {
+            return self.write(t, target_sql, source_sql, values);
+        }
         // PostgreSQL's column types say how both sides' values are read.
         let prepared: Result<Vec<Type>, String> = self
             .pg
@@ -262,6 +267,115 @@ impl Checker<'_> {
         }
     }
 
+    /// A statement that writes (`--writes`): in a transaction rolled back
+    /// on each side, on a scratch copy of the SQLite file, so every
+    /// execution starts from the copied data and neither side keeps it.
+    /// Compared: the rows it returns (RETURNING), else how many it changed.
+    fn write(&mut self, t: &Translated, target_sql: &str, source_sql: &str, values: &[Param]) -> Outcome {
+        let none = Rows::new();
+        let example = |kind: &str, detail: String, s: &Rows, g: &Rows| Example {
+            params: values.to_vec(),
+            kind: kind.to_string(),
+            detail,
+            source_rows: sample(s),
+            target_rows: sample(g),
+        };
+        let Some(scratch) = self.scratch else {
+            return Outcome::Differs(
+                Verdict::Untranslatable,
+                example(
+                    "untranslatable",
+                    "a statement that writes, without --writes".into(),
+                    &none,
+                    &none,
+                ),
+            );
+        };
+        let mut tx = match self.pg.build_transaction().read_only(false).start() {
+            Ok(tx) => tx,
+            Err(e) => {
+                return Outcome::Differs(
+                    Verdict::ErrorTarget,
+                    example("error_target", pg_error(&e), &none, &none),
+                );
+            }
+        };
+        let prepared: Result<Vec<Type>, String> = tx
+            .prepare(target_sql)
+            .map(|s| s.columns().iter().map(|c| c.type_().clone()).collect())
+            .map_err(|e| pg_error(&e));
+        let categories: Vec<Category> = prepared.iter().flatten().map(Category::of).collect();
+        let source = scratch_rows(scratch, source_sql, values, &categories);
+        let (source_rows, source_changed) = match source {
+            Ok(r) => r,
+            Err(e) => return Outcome::Differs(Verdict::ErrorSource, example("error_source", e, &none, &none)),
+        };
+        let types = match prepared {
+            Ok(t) => t,
+            Err(e) => return Outcome::Differs(Verdict::ErrorTarget, example("error_target", e, &source_rows, &none)),
+        };
+        let pg_values = match pg_values(&t.parameters, values) {
+            Ok(v) => v,
+            Err(e) => return Outcome::Differs(Verdict::ErrorTarget, example("error_target", e, &source_rows, &none)),
+        };
+        let target: Result<(Rows, u64), String> = if types.is_empty() {
+            tx.execute(target_sql, &as_refs(&pg_values))
+                .map(|n| (Rows::new(), n))
+                .map_err(|e| pg_error(&e))
+        } else {
+            let names: Vec<String> = (1..=types.len()).map(|i| format!("c{i}")).collect();
+            let terms: Vec<String> = types
+                .iter()
+                .zip(&categories)
+                .zip(&names)
+                .map(|((ty, cat), name)| cat.select(ty, name))
+                .collect();
+            let sql = format!(
+                "WITH q({}) AS ({target_sql}\n) SELECT {} FROM q",
+                names.join(", "),
+                terms.join(", ")
+            );
+            tx.query(&sql, &as_refs(&pg_values))
+                .map(|rows| {
+                    let rows: Rows = rows
+                        .iter()
+                        .map(|row| {
+                            categories
+                                .iter()
+                                .enumerate()
+                                .map(|(i, c)| canon_target(*c, row.get::<_, Option<String>>(i)))
+                                .collect()
+                        })
+                        .collect();
+                    let n = rows.len() as u64;
+                    (rows, n)
+                })
+                .map_err(|e| pg_error(&e))
+        };
+        let _ = tx.rollback();
+        let (target_rows, target_changed) = match target {
+            Ok(r) => r,
+            Err(e) => return Outcome::Differs(Verdict::ErrorTarget, example("error_target", e, &source_rows, &none)),
+        };
+        if source_changed != target_changed {
+            return Outcome::Differs(
+                Verdict::Different,
+                example(
+                    "row count",
+                    format!("SQLite changed {source_changed} rows, PostgreSQL {target_changed}"),
+                    &source_rows,
+                    &target_rows,
+                ),
+            );
+        }
+        match multiset(&source_rows, &target_rows) {
+            None => Outcome::Equal,
+            Some((kind, detail)) => {
+                Outcome::Differs(Verdict::Different, example(kind, detail, &source_rows, &target_rows))
+            }
+        }
+    }
+
     fn source_rows(&self, sql: &str, values: &[Param], categories: &[Category]) -> Result<(Rows, Vec<String>), String> {
         let mut stmt = self.sqlite.prepare_cached(sql).map_err(|e| e.to_string())?;
         let columns: Vec<String> = stmt.column_names().map(ToString::to_string).collect();
@@ -273,14 +387,7 @@ impl Checker<'_> {
         while let Some(row) = rows.next().map_err(|e| e.to_string())? {
             let mut canon = Vec::with_capacity(width);
             for i in 0..width {
-                let v = row.get_ref(i).map_err(|e| e.to_string())?;
-                let v = match v {
-                    rusqlite::types::ValueRef::Null => ValueRef::Null,
-                    rusqlite::types::ValueRef::Integer(i) => ValueRef::Integer(i),
-                    rusqlite::types::ValueRef::Real(f) => ValueRef::Real(f),
-                    rusqlite::types::ValueRef::Text(t) => ValueRef::Text(t),
-                    rusqlite::types::ValueRef::Blob(b) => ValueRef::Blob(b),
-                };
+                let v = sqlite_value(row.get_ref(i).map_err(|e| e.to_string())?);
                 canon.push(canon_source(categories.get(i).copied().unwrap_or(Category::Text), v));
             }
             out.push(canon);
@@ -322,6 +429,16 @@ impl Checker<'_> {
                     .collect()
             })
             .collect())
+    }
+}
+
+fn sqlite_value(v: rusqlite::types::ValueRef<'_>) -> ValueRef<'_> {
+    match v {
+        rusqlite::types::ValueRef::Null => ValueRef::Null,
+        rusqlite::types::ValueRef::Integer(i) => ValueRef::Integer(i),
+        rusqlite::types::ValueRef::Real(f) => ValueRef::Real(f),
+        rusqlite::types::ValueRef::Text(t) => ValueRef::Text(t),
+        rusqlite::types::ValueRef::Blob(b) => ValueRef::Blob(b),
     }
 }
 
@@ -461,4 +578,41 @@ mod tests {
             Some("row count")
         );
     }
+}
+
+/// Runs a writing statement on the scratch copy inside a transaction that
+/// is rolled back: its RETURNING rows, and how many rows it changed.
+fn scratch_rows(
+    scratch: &rusqlite::Connection,
+    sql: &str,
+    values: &[Param],
+    categories: &[Category],
+) -> Result<(Rows, u64), String> {
+    scratch.execute_batch("BEGIN").map_err(|e| e.to_string())?;
+    let result = (|| {
+        let mut stmt = scratch.prepare(sql).map_err(|e| e.to_string())?;
+        if stmt.column_count() == 0 {
+            let n = stmt
+                .execute(rusqlite::params_from_iter(values.iter()))
+                .map_err(|e| e.to_string())?;
+            return Ok((Rows::new(), u64::try_from(n).unwrap_or(u64::MAX)));
+        }
+        let width = stmt.column_count();
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(values.iter()))
+            .map_err(|e| e.to_string())?;
+        let mut out = Rows::new();
+        while let Some(row) = rows.next().map_err(|e| e.to_string())? {
+            let mut canon = Vec::with_capacity(width);
+            for i in 0..width {
+                let v = sqlite_value(row.get_ref(i).map_err(|e| e.to_string())?);
+                canon.push(canon_source(categories.get(i).copied().unwrap_or(Category::Text), v));
+            }
+            out.push(canon);
+        }
+        let n = u64::try_from(out.len()).unwrap_or(u64::MAX);
+        Ok((out, n))
+    })();
+    let _ = scratch.execute_batch("ROLLBACK");
+    result
 }

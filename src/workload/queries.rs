@@ -308,7 +308,12 @@ pub fn number(sql: &str) -> std::result::Result<Statement, String> {
     let ends_with_semicolon = toks
         .iter()
         .rev()
-        .find(|t| !matches!(t.token, Token::Whitespace(Whitespace::Space | Whitespace::Newline | Whitespace::Tab)))
+        .find(|t| {
+            !matches!(
+                t.token,
+                Token::Whitespace(Whitespace::Space | Whitespace::Newline | Whitespace::Tab)
+            )
+        })
         .is_some_and(|t| t.token == Token::SemiColon);
     let mut numbered = out.trim_end().to_string();
     if ends_with_semicolon {

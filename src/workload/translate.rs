@@ -105,16 +105,22 @@ pub fn writes(sql: &str) -> bool {
 /// Translates one statement. `as_is`: the statement's own text goes to
 /// PostgreSQL (parameters renumbered and typed), to see what the app's raw
 /// SQL does there.
-pub fn statement(statement: &Statement, kinds: &[Kind], catalog: &Catalog, as_is: bool) -> Translated {
+/// `run_writes`: statements that write may run (on scratch copies).
+pub fn statement(
+    statement: &Statement,
+    kinds: &[Kind],
+    catalog: &Catalog,
+    as_is: bool,
+    run_writes: bool,
+) -> Translated {
     let parameters = parameters(kinds);
     let writes = writes(&statement.numbered);
-    let target = if as_is {
+    let target = if writes && !run_writes {
+        Err("a statement that writes: not run (--writes runs it on scratch copies of both sides)".into())
+    } else if writes && !as_is {
+        Err("a statement that writes: the translator reads SELECT statements only (--as-is sends its own text)".into())
+    } else if as_is {
         Ok(renumber(&statement.numbered, &parameters))
-    } else if writes {
-        Err(
-            "a statement that writes: workload translates SELECT statements (give its PostgreSQL text with --as-is)"
-                .into(),
-        )
     } else {
         translate::statement(&statement.numbered, catalog, &parameters)
             .map(|v| v.select)
