@@ -141,7 +141,7 @@ pub fn run(args: WorkloadArgs) -> Result<ExitCode> {
         return Err(Error::Usage("--max-ratio takes a number above 0, e.g. 2".into()));
     }
     let mapping = args.mapping.resolve(&args.target.schema)?;
-    let target = super::copy::resolve_target(&args.target, &reporter)?;
+    let target = super::connect::resolve_target(&args.target, &reporter)?;
     let amount = match (args.count, args.duration) {
         (Some(n), _) => Amount::Count(n.max(1)),
         (None, Some(d)) => Amount::Duration(d),
