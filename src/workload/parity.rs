@@ -533,6 +533,43 @@ fn multiset(source: &Rows, target: &Rows) -> Option<(&'static str, String)> {
     ))
 }
 
+/// Runs a writing statement on the scratch copy inside a transaction that
+/// is rolled back: its RETURNING rows, and how many rows it changed.
+fn scratch_rows(
+    scratch: &rusqlite::Connection,
+    sql: &str,
+    values: &[Param],
+    categories: &[Category],
+) -> Result<(Rows, u64), String> {
+    scratch.execute_batch("BEGIN").map_err(|e| e.to_string())?;
+    let result = (|| {
+        let mut stmt = scratch.prepare(sql).map_err(|e| e.to_string())?;
+        if stmt.column_count() == 0 {
+            let n = stmt
+                .execute(rusqlite::params_from_iter(values.iter()))
+                .map_err(|e| e.to_string())?;
+            return Ok((Rows::new(), u64::try_from(n).unwrap_or(u64::MAX)));
+        }
+        let width = stmt.column_count();
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(values.iter()))
+            .map_err(|e| e.to_string())?;
+        let mut out = Rows::new();
+        while let Some(row) = rows.next().map_err(|e| e.to_string())? {
+            let mut canon = Vec::with_capacity(width);
+            for i in 0..width {
+                let v = sqlite_value(row.get_ref(i).map_err(|e| e.to_string())?);
+                canon.push(canon_source(categories.get(i).copied().unwrap_or(Category::Text), v));
+            }
+            out.push(canon);
+        }
+        let n = u64::try_from(out.len()).unwrap_or(u64::MAX);
+        Ok((out, n))
+    })();
+    let _ = scratch.execute_batch("ROLLBACK");
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -578,41 +615,4 @@ mod tests {
             Some("row count")
         );
     }
-}
-
-/// Runs a writing statement on the scratch copy inside a transaction that
-/// is rolled back: its RETURNING rows, and how many rows it changed.
-fn scratch_rows(
-    scratch: &rusqlite::Connection,
-    sql: &str,
-    values: &[Param],
-    categories: &[Category],
-) -> Result<(Rows, u64), String> {
-    scratch.execute_batch("BEGIN").map_err(|e| e.to_string())?;
-    let result = (|| {
-        let mut stmt = scratch.prepare(sql).map_err(|e| e.to_string())?;
-        if stmt.column_count() == 0 {
-            let n = stmt
-                .execute(rusqlite::params_from_iter(values.iter()))
-                .map_err(|e| e.to_string())?;
-            return Ok((Rows::new(), u64::try_from(n).unwrap_or(u64::MAX)));
-        }
-        let width = stmt.column_count();
-        let mut rows = stmt
-            .query(rusqlite::params_from_iter(values.iter()))
-            .map_err(|e| e.to_string())?;
-        let mut out = Rows::new();
-        while let Some(row) = rows.next().map_err(|e| e.to_string())? {
-            let mut canon = Vec::with_capacity(width);
-            for i in 0..width {
-                let v = sqlite_value(row.get_ref(i).map_err(|e| e.to_string())?);
-                canon.push(canon_source(categories.get(i).copied().unwrap_or(Category::Text), v));
-            }
-            out.push(canon);
-        }
-        let n = u64::try_from(out.len()).unwrap_or(u64::MAX);
-        Ok((out, n))
-    })();
-    let _ = scratch.execute_batch("ROLLBACK");
-    result
 }
