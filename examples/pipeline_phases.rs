@@ -10,7 +10,8 @@ use std::time::Instant;
 use godwit::config::Config;
 use godwit::plan::types::{ProfileNeed, profile_need};
 use godwit::plan::{self, IdentifierStyle, PlanOptions};
-use godwit::postgres::encode::{Scratch, begin_row, encode_value};
+use godwit::postgres::binary_copy::begin_row;
+use godwit::postgres::encode::{Scratch, encode_value};
 use godwit::source::{Flow, Scan, Selected, ValueRef};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::{Error, Result};
-use crate::plan::types::PgType;
+use crate::postgres::types::PgType;
 
 #[derive(Debug, Clone, Default)]
 pub struct Config {

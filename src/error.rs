@@ -42,9 +42,14 @@ pub enum Error {
         source: rusqlite::Error,
     },
 
-    /// A PostgreSQL error, with what godwit was doing at the time.
+    /// A PostgreSQL error, with what godwit was doing at the time, and the
+    /// server's SQLSTATE when the server sent one.
     #[error("{context}: {message}")]
-    Postgres { context: String, message: String },
+    Postgres {
+        context: String,
+        message: String,
+        sqlstate: Option<String>,
+    },
 
     /// A value that does not fit its target column, under `--on-error stop`.
     #[error(
@@ -109,19 +114,17 @@ impl Error {
     pub fn pg(context: impl Into<String>, err: &postgres::Error) -> Self {
         Error::Postgres {
             context: context.into(),
-            message: crate::postgres::conn::describe_pg_error(err),
+            message: describe_pg_error(err),
+            sqlstate: err.code().map(|code| code.code().to_string()),
         }
     }
 
-    /// The SQLSTATE of a server error (`describe_pg_error` ends the
-    /// message's first line with it in parentheses).
+    /// The SQLSTATE of a server error, as the server sent it.
     pub fn sqlstate(&self) -> Option<&str> {
-        let Error::Postgres { message, .. } = self else {
-            return None;
-        };
-        let first = message.lines().next()?;
-        let code = first.strip_suffix(')')?.rsplit_once('(')?.1;
-        (code.len() == 5 && code.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(code)
+        match self {
+            Error::Postgres { sqlstate, .. } => sqlstate.as_deref(),
+            _ => None,
+        }
     }
 
     pub fn sqlite(path: &std::path::Path, source: rusqlite::Error) -> Self {
@@ -134,22 +137,80 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Replaces the password part of any `scheme://user:password@` in `text`.
+pub fn redact_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find("://") {
+        let (before, after) = rest.split_at(pos + 3);
+        out.push_str(before);
+        let end = after
+            .find(|c: char| c.is_whitespace() || c == '/' || c == '"' || c == '\'')
+            .unwrap_or(after.len());
+        let authority = &after[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                let userinfo = &authority[..at];
+                match userinfo.find(':') {
+                    Some(colon) => {
+                        out.push_str(&userinfo[..colon]);
+                        out.push_str(":********");
+                    }
+                    None => out.push_str(userinfo),
+                }
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The server's message with its detail and hint, or the driver's text.
+pub fn describe_pg_error(err: &postgres::Error) -> String {
+    match err.as_db_error() {
+        Some(db) => {
+            let mut text = format!("{} ({})", db.message(), db.code().code());
+            if let Some(detail) = db.detail() {
+                text.push_str(&format!("\n  detail: {detail}"));
+            }
+            if let Some(hint) = db.hint() {
+                text.push_str(&format!("\n  hint: {hint}"));
+            }
+            redact_urls(&text)
+        }
+        None => {
+            let mut text = err.to_string();
+            let mut source = std::error::Error::source(err);
+            while let Some(s) = source {
+                text.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            redact_urls(&text)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn sqlstate_comes_from_the_server_message() {
+    fn sqlstate_is_data_never_read_back_from_the_message() {
         let e = Error::Postgres {
             context: "writing into t".into(),
-            message: "duplicate key value violates unique constraint \"t_name_key\" (23505)\n  detail: Key (name)=(beta) already exists.".into(),
+            message: "duplicate key value violates unique constraint \"t_name_key\" (23505)".into(),
+            sqlstate: Some("23505".into()),
         };
         assert_eq!(e.sqlstate(), Some("23505"));
         let e = Error::Postgres {
             context: "connecting".into(),
-            message: "connection refused (os error 111)".into(),
+            message: "gave up (08006)".into(),
+            sqlstate: None,
         };
-        assert_eq!(e.sqlstate(), None);
+        assert_eq!(e.sqlstate(), None, "a code in the text is not a SQLSTATE");
         assert_eq!(Error::Other("x (23505)".into()).sqlstate(), None);
     }
 }

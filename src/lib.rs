@@ -1,12 +1,34 @@
 //! godwit moves an application's data into PostgreSQL, proves the copy is
-//! exact, and manages the schema afterwards.
+//! exact, keeps it in sync until the switch, and runs the database after.
 //!
-//! Data flows one way: `source` → `plan` → `postgres::ddl` → `load`
-//! → `report`. Commands emit [`report::Event`]s and never print directly.
+//! # Layers
+//!
+//! Top-level modules, ground floor first. A module imports its own layer
+//! and the ones below, never one above; tests/architecture.rs checks this
+//! on the source, and lists by name the imports that still break it.
+//!
+//! 1. Leaves: `error`, `units`, `calendar` (dates and times as integers),
+//!    `decimal` (exact decimals as text).
+//! 2. `report`: the events and summaries commands emit, and their human or
+//!    JSON rendering.
+//! 3. What godwit reads and writes: `source` (SQLite, JSON, JSON Lines,
+//!    CSV), `postgres` (connections, catalog, DDL, the binary COPY format
+//!    and value encoding), `local` (the throwaway cluster).
+//! 4. `config` and `plan`: the PostgreSQL schema and every cast.
+//! 5. Commands: `prepare`, `load`, `reverse`, `verify`, `sync`, `migrate`,
+//!    `health`, `inspect`, `maintain`, `backup`. Each takes an options
+//!    struct and returns a result or emits [`report::Event`]s.
+//! 6. `cli`: the only home of clap and of printing (with report/'s
+//!    renderers). `main.rs` maps the outcome to an exit code.
+//!
+//! Data flows one way: `source` → `plan` → `postgres::ddl` → `load` →
+//! `report`.
 
 pub mod backup;
+pub mod calendar;
 pub mod cli;
 pub mod config;
+pub mod decimal;
 pub mod error;
 pub mod health;
 pub mod inspect;

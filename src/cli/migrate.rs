@@ -134,6 +134,7 @@ impl CommonArgs {
             dir: self.dir.clone(),
             history_schema: self.history_schema.clone(),
             history_table: self.history_table.clone(),
+            out: output(),
         }
     }
 }
@@ -330,6 +331,14 @@ impl From<RecipeArg> for RecipeKind {
     }
 }
 
+/// migrate's report on stdout, its notes on stderr.
+fn output() -> migrate::Output {
+    migrate::Output {
+        report: std::sync::Arc::new(|text: &str| print!("{text}")),
+        notes: std::sync::Arc::new(|text: &str| eprint!("{text}")),
+    }
+}
+
 pub fn run(args: MigrateArgs) -> Result<ExitCode> {
     match args.command {
         MigrateCommand::New(args) => migrate::new(&migrate::NewOptions {
@@ -342,6 +351,7 @@ pub fn run(args: MigrateArgs) -> Result<ExitCode> {
             check_expression: args.check_expression,
             ts_config: args.ts_config,
             database_url: args.database_url,
+            out: output(),
         }),
         MigrateCommand::Up(args) => migrate::up(&migrate::UpOptions {
             common: args.common.options(),

@@ -189,11 +189,12 @@ pub fn copy(
 
 fn explain_load_error(e: Error, table: &str) -> Error {
     match &e {
-        Error::Postgres { message, .. } if e.sqlstate() == Some("23505") => Error::Postgres {
+        Error::Postgres { message, sqlstate, .. } if e.sqlstate() == Some("23505") => Error::Postgres {
             context: format!("loading {table}"),
             message: format!(
                 "{message}\n  the table already holds rows with these keys; use --truncate to replace its contents"
             ),
+            sqlstate: sqlstate.clone(),
         },
         _ => e,
     }

@@ -10,8 +10,10 @@ use crate::error::{Error, Result};
 use crate::load::rejects::{RejectRecord, RejectSink, json_of};
 use crate::plan::types::breaks_speculation;
 use crate::plan::{ColumnPlan, TablePlan};
+use crate::postgres::binary_copy::begin_row;
 use crate::postgres::copy::{BinaryCopy, FLUSH_BYTES, copy_statement};
-use crate::postgres::encode::{Scratch, begin_row, encode_value, value_preview};
+use crate::postgres::encode::{Scratch, encode_value};
+use crate::source::preview::value_preview;
 use crate::source::{Flow, Reader, Row, RowidRange, Scan, Selected, ValueRef};
 
 /// Live counters for one table, read by the progress ticker.

@@ -14,7 +14,7 @@ use super::history::HistoryTable;
 use super::lock::MigrationLock;
 use super::script::Script;
 use super::state::{Entry, EntryState, State};
-use super::{CommonOptions, DownOptions, NewOptions, RepairOptions, UpOptions};
+use super::{CommonOptions, DownOptions, NewOptions, Output, RepairOptions, UpOptions};
 
 pub fn new(args: &NewOptions) -> Result<ExitCode> {
     if let Some(kind) = args.recipe {
@@ -35,8 +35,8 @@ pub fn new(args: &NewOptions) -> Result<ExitCode> {
         };
         for pair in super::recipe::generate(&options)? {
             let (up, down) = files::create_pair(&args.dir, &pair.name, &pair.up, &pair.down)?;
-            println!("{}", up.display());
-            println!("{}", down.display());
+            args.out.line(&format!("{}", up.display()));
+            args.out.line(&format!("{}", down.display()));
         }
         return Ok(ExitCode::Ok);
     }
@@ -47,8 +47,8 @@ pub fn new(args: &NewOptions) -> Result<ExitCode> {
          -- to run this file outside a transaction.\n",
         "-- Write the SQL that undoes the up file here.\n",
     )?;
-    println!("{}", up.display());
-    println!("{}", down.display());
+    args.out.line(&format!("{}", up.display()));
+    args.out.line(&format!("{}", down.display()));
     Ok(ExitCode::Ok)
 }
 
@@ -79,6 +79,7 @@ fn lock(common: &CommonOptions, timeout_secs: u64) -> Result<MigrationLock> {
         &spec,
         common.history_table().lock_key(),
         Duration::from_secs(timeout_secs),
+        &common.out,
     )
 }
 
@@ -127,17 +128,19 @@ pub fn up(args: &UpOptions) -> Result<ExitCode> {
     let history = args.common.history_table();
     history.ensure(&mut client)?;
     if !args.common.dir.is_dir() {
-        eprintln!(
+        args.common.out.note(&format!(
             "warning: migration directory {} does not exist (use --dir)",
             args.common.dir.display()
-        );
+        ));
     }
     let files = files::load_dir(&args.common.dir)?;
     let rows = history.load(&mut client)?;
     let state = State::build(&files, &rows);
     let todo = plan_up(&state, args)?;
     if todo.is_empty() {
-        println!("up to date{}", version_suffix(state.current_version()));
+        args.common
+            .out
+            .line(&format!("up to date{}", version_suffix(state.current_version())));
         return Ok(ExitCode::Ok);
     }
     let scripts = todo
@@ -161,16 +164,16 @@ pub fn up(args: &UpOptions) -> Result<ExitCode> {
         let elapsed = run_script(&mut client, &history, &label, &file.up_path, script, change)
             .map_err(|err| Error::Migrate(format!("{err}\n  applied in this run before the failure: {applied}")))?;
         applied += 1;
-        println!(
+        args.common.out.line(&format!(
             "applied {label} ({} ms{})",
             elapsed.as_millis(),
             transaction_note(script)
-        );
+        ));
     }
-    println!(
+    args.common.out.line(&format!(
         "{applied} migration(s) applied{}",
         version_suffix(todo.last().map(|f| f.version))
-    );
+    ));
     Ok(ExitCode::Ok)
 }
 
@@ -209,41 +212,44 @@ fn up_dry_run(args: &UpOptions) -> Result<ExitCode> {
     let context = open(&args.common)?;
     let todo = plan_up(&context.state, args)?;
     if todo.is_empty() {
-        println!("-- up to date{}", version_suffix(context.state.current_version()));
+        args.common.out.line(&format!(
+            "-- up to date{}",
+            version_suffix(context.state.current_version())
+        ));
     }
     for file in &todo {
         let script = parse_file(file, &file.up_sql, "up")?;
-        print_script(file, &file.up_path, &script, "up");
+        print_script(&args.common.out, file, &file.up_path, &script, "up");
     }
     Ok(ExitCode::Ok)
 }
 
-fn print_script(file: &MigrationFile, path: &std::path::Path, script: &Script, direction: &str) {
-    println!("-- {direction} {} ({})", file.label(), path.display());
+fn print_script(out: &Output, file: &MigrationFile, path: &std::path::Path, script: &Script, direction: &str) {
+    out.line(&format!("-- {direction} {} ({})", file.label(), path.display()));
     let mut in_transaction = false;
     for statement in &script.statements {
         let outside = script.forced_no_transaction || statement.outside_transaction.is_some();
         if outside && in_transaction {
-            println!("COMMIT;");
+            out.line("COMMIT;");
             in_transaction = false;
         }
         if !outside && !in_transaction {
-            println!("BEGIN;");
+            out.line("BEGIN;");
             in_transaction = true;
         }
         if let Some(reason) = statement.outside_transaction {
-            println!("-- {reason}: runs outside a transaction");
+            out.line(&format!("-- {reason}: runs outside a transaction"));
         }
-        println!("{};", statement.text);
+        out.line(&format!("{};", statement.text));
     }
     if !in_transaction {
-        println!("BEGIN;");
+        out.line("BEGIN;");
     }
     match direction {
-        "up" => println!("-- record version {} in the history table", file.version),
-        _ => println!("-- remove version {} from the history table", file.version),
+        "up" => out.line(&format!("-- record version {} in the history table", file.version)),
+        _ => out.line(&format!("-- remove version {} from the history table", file.version)),
     }
-    println!("COMMIT;\n");
+    out.line("COMMIT;\n");
 }
 
 pub fn down(args: &DownOptions) -> Result<ExitCode> {
@@ -274,7 +280,10 @@ pub fn down(args: &DownOptions) -> Result<ExitCode> {
         )));
     }
     if chosen.is_empty() {
-        println!("nothing to revert{}", version_suffix(context.state.current_version()));
+        args.common.out.line(&format!(
+            "nothing to revert{}",
+            version_suffix(context.state.current_version())
+        ));
         return Ok(ExitCode::Ok);
     }
     // Every down file must exist and parse before the first one runs.
@@ -293,7 +302,7 @@ pub fn down(args: &DownOptions) -> Result<ExitCode> {
     if args.dry_run {
         for (file, script) in &plan {
             let path = file.down_path.as_deref().unwrap_or(&file.up_path);
-            print_script(file, path, script, "down");
+            print_script(&args.common.out, file, path, script, "down");
         }
         return Ok(ExitCode::Ok);
     }
@@ -316,11 +325,15 @@ pub fn down(args: &DownOptions) -> Result<ExitCode> {
             HistoryChange::Forget { version: file.version },
         )?;
         reverted += 1;
-        println!("reverted {label} ({} ms)", elapsed.as_millis());
+        args.common
+            .out
+            .line(&format!("reverted {label} ({} ms)", elapsed.as_millis()));
     }
     let rows = context.history.load(&mut context.client)?;
     let now = rows.iter().map(|r| r.version).max();
-    println!("{reverted} migration(s) reverted{}", version_suffix(now));
+    args.common
+        .out
+        .line(&format!("{reverted} migration(s) reverted{}", version_suffix(now)));
     Ok(ExitCode::Ok)
 }
 
@@ -341,7 +354,9 @@ pub fn validate(common: &CommonOptions) -> Result<ExitCode> {
         .iter()
         .filter(|e| e.state == EntryState::Applied)
         .count();
-    println!("ok: {checked} applied migration(s) match their files");
+    common
+        .out
+        .line(&format!("ok: {checked} applied migration(s) match their files"));
     Ok(ExitCode::Ok)
 }
 
@@ -357,25 +372,31 @@ pub fn repair(args: &RepairOptions) -> Result<ExitCode> {
                 context
                     .history
                     .update_checksum(&mut context.client, file.version, &file.name, &file.checksum)?;
-                println!("re-recorded checksum of {}", entry.label());
+                args.common
+                    .out
+                    .line(&format!("re-recorded checksum of {}", entry.label()));
                 changed += 1;
             }
             (EntryState::Missing, _) if args.forget_missing => {
                 context.history.forget(&mut context.client, entry.version)?;
-                println!("forgot {} (its schema changes stay)", entry.label());
+                args.common
+                    .out
+                    .line(&format!("forgot {} (its schema changes stay)", entry.label()));
                 forgotten += 1;
             }
             _ => still_missing.push(entry.label()),
         }
     }
-    println!("repair: {changed} checksum(s) re-recorded, {forgotten} missing row(s) forgotten");
+    args.common.out.line(&format!(
+        "repair: {changed} checksum(s) re-recorded, {forgotten} missing row(s) forgotten"
+    ));
     if still_missing.is_empty() {
         Ok(ExitCode::Ok)
     } else {
-        eprintln!(
+        args.common.out.note(&format!(
             "still missing (restore the files, or run repair --forget-missing): {}",
             still_missing.join(", ")
-        );
+        ));
         Ok(ExitCode::Review)
     }
 }
@@ -402,9 +423,9 @@ pub fn baseline(args: &super::BaselineOptions) -> Result<ExitCode> {
         .map_or_else(|| "baseline".to_string(), |f| f.name.clone());
     history.record(&mut client, args.version, &name, None, "baseline", 0)?;
     let skipped = files.iter().filter(|f| f.version <= args.version).count();
-    println!(
+    args.common.out.line(&format!(
         "baseline recorded at version {}; {skipped} file(s) at or below it will never run",
         args.version
-    );
+    ));
     Ok(ExitCode::Ok)
 }

@@ -21,7 +21,7 @@ pub struct MigrationLock {
 
 impl MigrationLock {
     /// Waits up to `timeout` for the lock. Ctrl-C stops the wait.
-    pub fn acquire(spec: &ConnSpec, key: i64, timeout: Duration) -> Result<MigrationLock> {
+    pub fn acquire(spec: &ConnSpec, key: i64, timeout: Duration, out: &super::Output) -> Result<MigrationLock> {
         let mut client = spec.connect()?;
         let started = Instant::now();
         let mut announced = false;
@@ -46,7 +46,7 @@ impl MigrationLock {
                 )));
             }
             if !announced && started.elapsed() > Duration::from_secs(2) {
-                eprintln!("waiting for another runner to release the migration lock…");
+                out.note("waiting for another runner to release the migration lock…");
                 announced = true;
             }
             std::thread::sleep(pause);

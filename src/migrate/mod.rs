@@ -32,6 +32,32 @@ pub use status::status;
 /// Says that godwit waits for a restarting server.
 pub type OnWait = std::sync::Arc<dyn Fn(&WaitNotice) + Send + Sync>;
 
+/// Where migrate's report goes: lines of the report (stdout in the CLI) and
+/// notes beside it (stderr). migrate/ never prints; cli/ decides.
+#[derive(Clone)]
+pub struct Output {
+    /// Writes text as it is (the caller adds line ends).
+    pub report: std::sync::Arc<dyn Fn(&str) + Send + Sync>,
+    pub notes: std::sync::Arc<dyn Fn(&str) + Send + Sync>,
+}
+
+impl Output {
+    /// One line of the report.
+    pub fn line(&self, text: &str) {
+        (self.report)(&format!("{text}\n"));
+    }
+
+    /// Report text without a line end.
+    pub fn text(&self, text: &str) {
+        (self.report)(text);
+    }
+
+    /// One line beside the report: progress, warnings, problems.
+    pub fn note(&self, text: &str) {
+        (self.notes)(&format!("{text}\n"));
+    }
+}
+
 /// Where the migrations and the history live.
 #[derive(Clone)]
 pub struct CommonOptions {
@@ -44,6 +70,7 @@ pub struct CommonOptions {
     pub dir: PathBuf,
     pub history_schema: String,
     pub history_table: String,
+    pub out: Output,
 }
 
 impl CommonOptions {
@@ -79,6 +106,7 @@ pub struct NewOptions {
     pub check_expression: Option<String>,
     pub ts_config: String,
     pub database_url: Option<String>,
+    pub out: Output,
 }
 
 /// `migrate up`.

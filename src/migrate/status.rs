@@ -53,16 +53,21 @@ pub fn status(args: &StatusOptions) -> Result<ExitCode> {
             problems: problems.clone(),
         };
         let text = serde_json::to_string_pretty(&document).map_err(|e| Error::Other(format!("encoding JSON: {e}")))?;
-        println!("{text}");
+        args.common.out.line(&text);
     } else {
-        println!("database: {spec}   history: {}", context.history.qualified());
+        args.common
+            .out
+            .line(&format!("database: {spec}   history: {}", context.history.qualified()));
         if state.entries.is_empty() {
-            println!("no migrations in {} and none applied", args.common.dir.display());
+            args.common.out.line(&format!(
+                "no migrations in {} and none applied",
+                args.common.dir.display()
+            ));
         } else {
-            println!(
+            args.common.out.line(&format!(
                 "{:<16} {:<32} {:<14} {:<22} {:>10}  BY",
                 "VERSION", "NAME", "STATE", "APPLIED AT", "DURATION"
-            );
+            ));
             for e in &state.entries {
                 let (at, took, by) = match &e.applied {
                     Some(a) => (
@@ -72,7 +77,7 @@ pub fn status(args: &StatusOptions) -> Result<ExitCode> {
                     ),
                     None => ("", String::new(), ""),
                 };
-                println!(
+                args.common.out.line(&format!(
                     "{:<16} {:<32} {:<14} {:<22} {:>10}  {}",
                     e.version,
                     e.name,
@@ -80,17 +85,17 @@ pub fn status(args: &StatusOptions) -> Result<ExitCode> {
                     at,
                     took,
                     by
-                );
+                ));
             }
             let pending = state.pending().len();
-            println!(
+            args.common.out.line(&format!(
                 "\n{} applied, {pending} pending{}",
                 state.entries.iter().filter(|e| e.applied.is_some()).count(),
                 version_suffix(state.current_version())
-            );
+            ));
         }
         for problem in &problems {
-            eprintln!("problem: {problem}");
+            args.common.out.note(&format!("problem: {problem}"));
         }
     }
     Ok(if problems.is_empty() {

@@ -15,6 +15,7 @@ use postgres::config::SslMode;
 use postgres::{Client, Config};
 
 use crate::error::{Error, Result};
+pub use crate::error::{describe_pg_error, redact_urls};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsMode {
@@ -344,6 +345,7 @@ impl ConnSpec {
                                 "{reason}; gave up after {}s (raise --connect-timeout to wait longer)",
                                 timeout.as_secs()
                             ),
+                            sqlstate: None,
                         });
                     }
                     if !told {
@@ -379,6 +381,7 @@ impl ConnSpec {
             AttemptError::Driver(e) => Error::Postgres {
                 context: format!("connecting to {self}"),
                 message: self.redact(&describe_pg_error(e)),
+                sqlstate: e.code().map(|code| code.code().to_string()),
             },
         }
     }
@@ -628,62 +631,6 @@ fn split_pgpass_line(line: &str) -> Vec<String> {
         }
     }
     fields
-}
-
-/// Replaces the password part of any `scheme://user:password@` in `text`.
-pub fn redact_urls(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(pos) = rest.find("://") {
-        let (before, after) = rest.split_at(pos + 3);
-        out.push_str(before);
-        let end = after
-            .find(|c: char| c.is_whitespace() || c == '/' || c == '"' || c == '\'')
-            .unwrap_or(after.len());
-        let authority = &after[..end];
-        match authority.rfind('@') {
-            Some(at) => {
-                let userinfo = &authority[..at];
-                match userinfo.find(':') {
-                    Some(colon) => {
-                        out.push_str(&userinfo[..colon]);
-                        out.push_str(":********");
-                    }
-                    None => out.push_str(userinfo),
-                }
-                out.push_str(&authority[at..]);
-            }
-            None => out.push_str(authority),
-        }
-        rest = &after[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// The server's message with its detail and hint, or the driver's text.
-pub fn describe_pg_error(err: &postgres::Error) -> String {
-    match err.as_db_error() {
-        Some(db) => {
-            let mut text = format!("{} ({})", db.message(), db.code().code());
-            if let Some(detail) = db.detail() {
-                text.push_str(&format!("\n  detail: {detail}"));
-            }
-            if let Some(hint) = db.hint() {
-                text.push_str(&format!("\n  hint: {hint}"));
-            }
-            redact_urls(&text)
-        }
-        None => {
-            let mut text = err.to_string();
-            let mut source = std::error::Error::source(err);
-            while let Some(s) = source {
-                text.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-            redact_urls(&text)
-        }
-    }
 }
 
 /// Quotes an identifier for PostgreSQL, always, so that exact spelling and

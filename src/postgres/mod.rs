@@ -1,7 +1,9 @@
 //! The PostgreSQL layer: connections, catalog, DDL and the binary COPY writer.
+pub mod binary_copy;
 pub mod catalog;
 pub mod conn;
 pub mod copy;
 pub mod ddl;
 pub mod encode;
 pub mod sequences;
+pub mod types;

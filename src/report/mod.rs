@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 /// What a command tells the user about.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Event {
     /// A step of the work began (connecting, creating tables, indexes...).
     Phase(String),
@@ -32,11 +32,30 @@ pub enum Event {
     /// The final summary of a copy.
     CopyFinished(CopySummary),
     /// The result of `verify`.
-    VerifyFinished(Box<crate::verify::VerifySummary>),
+    VerifyFinished(Box<dyn Summary>),
     /// One round of `sync`.
-    SyncRound(Box<crate::sync::RoundSummary>),
+    SyncRound(Box<dyn Summary>),
     /// The result of `cutover`.
-    CutoverFinished(Box<crate::sync::cutover::CutoverSummary>),
+    CutoverFinished(Box<dyn Summary>),
+}
+
+/// A command's result as report/ renders it. The command owns the type;
+/// report/ needs only its two faces, so it imports nothing from above.
+pub trait Summary: std::fmt::Debug + Send + Sync {
+    /// What a person reads.
+    fn human(&self) -> String;
+    /// The JSON document, pretty or on one line.
+    fn to_json(&self, pretty: bool) -> String;
+}
+
+/// [`Summary::to_json`] for any serializable summary.
+pub fn json_of<T: Serialize>(summary: &T, pretty: bool) -> String {
+    let text = if pretty {
+        serde_json::to_string_pretty(summary)
+    } else {
+        serde_json::to_string(summary)
+    };
+    text.unwrap_or_default()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -135,16 +154,10 @@ impl Reporter {
                     Event::CopyFinished(summary) => {
                         println!("{}", serde_json::to_string_pretty(summary).unwrap_or_default());
                     }
-                    Event::VerifyFinished(summary) => {
-                        println!("{}", serde_json::to_string_pretty(summary).unwrap_or_default());
-                    }
+                    Event::VerifyFinished(summary) => println!("{}", summary.to_json(true)),
                     // One line per round, so --watch output is JSON lines.
-                    Event::SyncRound(summary) => {
-                        println!("{}", serde_json::to_string(summary).unwrap_or_default());
-                    }
-                    Event::CutoverFinished(summary) => {
-                        println!("{}", serde_json::to_string_pretty(summary).unwrap_or_default());
-                    }
+                    Event::SyncRound(summary) => println!("{}", summary.to_json(false)),
+                    Event::CutoverFinished(summary) => println!("{}", summary.to_json(true)),
                     _ => {}
                 }
             }

@@ -160,7 +160,7 @@ fn days(text: &str, write: impl Fn(i64) -> String) -> (Value, Option<Loss>) {
 pub fn iso(unix_us: i64, separator: char, suffix: &str) -> String {
     let days = unix_us.div_euclid(US_PER_DAY);
     let of_day = unix_us.rem_euclid(US_PER_DAY);
-    let (y, m, d) = crate::postgres::encode::civil_from_days(days);
+    let (y, m, d) = crate::calendar::civil_from_days(days);
     let secs = of_day / 1_000_000;
     let frac = of_day % 1_000_000;
     let mut out = format!(

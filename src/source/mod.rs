@@ -3,6 +3,7 @@
 
 pub mod documents;
 pub mod native;
+pub mod preview;
 pub mod sqlite;
 pub mod virtual_table;
 

@@ -11,6 +11,7 @@
 pub mod apply;
 pub mod cutover;
 pub mod diff;
+mod report;
 pub mod state;
 pub mod transaction;
 

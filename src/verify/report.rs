@@ -211,3 +211,13 @@ impl TableReport {
         )
     }
 }
+
+impl crate::report::Summary for VerifySummary {
+    fn human(&self) -> String {
+        VerifySummary::human(self)
+    }
+
+    fn to_json(&self, pretty: bool) -> String {
+        crate::report::json_of(self, pretty)
+    }
+}

@@ -11,7 +11,8 @@ use postgres::Client;
 
 use crate::error::{Error, Result};
 use crate::load::rejects::json_of;
-use crate::postgres::encode::{Scratch, encode_value, value_preview};
+use crate::postgres::encode::{Scratch, encode_value};
+use crate::source::preview::value_preview;
 use crate::source::{Flow, Reader, Row as SourceRow, Scan, ValueRef};
 use crate::verify::compare::hash_of;
 use crate::verify::layout::KeyRange;

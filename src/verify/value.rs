@@ -4,8 +4,8 @@
 //! are spellings, not values). Also order-preserving key bytes and
 //! readable renderings for reports.
 
+use crate::calendar::{civil_from_days, format_timestamp};
 use crate::plan::types::PgType;
-use crate::postgres::encode::{civil_from_days, format_timestamp};
 
 /// How a column's binary field is compared, ordered and shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

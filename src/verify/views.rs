@@ -16,10 +16,10 @@ use postgres::Client;
 use postgres::types::Type;
 use serde::Serialize;
 
+use crate::calendar::parse_iso;
 use crate::error::{Error, Result};
 use crate::plan::ViewPlan;
 use crate::postgres::conn::quote_ident;
-use crate::postgres::encode::parse_iso;
 use crate::report::{Event, Reporter};
 use crate::source::{Flow, Reader, Scan, Selected, ValueRef};
 use crate::verify::VerifySummary;
@@ -126,11 +126,7 @@ impl std::fmt::Display for Canon {
         match self {
             Canon::Null => f.write_str("NULL"),
             Canon::Number(n) => f.write_str(n),
-            Canon::Instant(us) => write!(
-                f,
-                "{}",
-                crate::postgres::encode::format_timestamp(us - 946_684_800_000_000)
-            ),
+            Canon::Instant(us) => write!(f, "{}", crate::calendar::format_timestamp(us - 946_684_800_000_000)),
             Canon::Bytes(b) => write!(f, "x'{}'", b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
             Canon::Text(t) => write!(f, "{t:?}"),
         }

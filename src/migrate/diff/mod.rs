@@ -27,7 +27,7 @@ pub fn run(args: &DiffOptions) -> Result<ExitCode> {
     let current = catalog::read(&mut client, exclude)?;
 
     let desired = {
-        let scratch = ScratchDatabase::create(&spec)?;
+        let scratch = ScratchDatabase::create(&spec, args.common.out.clone())?;
         let mut scratch_client = scratch.spec.connect()?;
         let watch = super::apply::CancelOnInterrupt::start(&scratch_client);
         for statement in &script.statements {
@@ -62,7 +62,7 @@ pub fn run(args: &DiffOptions) -> Result<ExitCode> {
     let up = compare::diff(&current, &desired, &keep);
     if let Some(name) = &args.write {
         if up.is_empty() {
-            println!("-- no differences; no migration written");
+            args.common.out.line("-- no differences; no migration written");
             return Ok(ExitCode::Ok);
         }
         let down = compare::diff(&desired, &current, &keep);
@@ -73,13 +73,12 @@ pub fn run(args: &DiffOptions) -> Result<ExitCode> {
             &render(&up, &title),
             &render(&down, &format!("reverts: {title}")),
         )?;
-        println!("{}", up_path.display());
-        println!("{}", down_path.display());
+        args.common.out.line(&format!("{}", up_path.display()));
+        args.common.out.line(&format!("{}", down_path.display()));
     } else if !up.is_empty() {
-        print!(
-            "{}",
-            render(&up, &format!("turns {spec} into {}", args.desired.display()))
-        );
+        args.common
+            .out
+            .text(&render(&up, &format!("turns {spec} into {}", args.desired.display())));
     }
     Ok(if args.check && !up.is_empty() {
         ExitCode::Different

@@ -11,10 +11,12 @@ pub struct ScratchDatabase {
     admin: Client,
     pub name: String,
     pub spec: ConnSpec,
+    /// Says so when the drop fails.
+    out: crate::migrate::Output,
 }
 
 impl ScratchDatabase {
-    pub fn create(spec: &ConnSpec) -> Result<ScratchDatabase> {
+    pub fn create(spec: &ConnSpec, out: crate::migrate::Output) -> Result<ScratchDatabase> {
         let mut admin = spec.connect()?;
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -36,6 +38,7 @@ impl ScratchDatabase {
             spec: spec.with_dbname(&name),
             admin,
             name,
+            out,
         })
     }
 }
@@ -44,11 +47,11 @@ impl Drop for ScratchDatabase {
     fn drop(&mut self) {
         let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&self.name));
         if let Err(e) = self.admin.batch_execute(&sql) {
-            eprintln!(
+            self.out.note(&format!(
                 "warning: could not drop scratch database {}: {}; drop it by hand",
                 self.name,
                 crate::postgres::conn::describe_pg_error(&e)
-            );
+            ));
         }
     }
 }

@@ -141,10 +141,10 @@ pub fn run(args: &LintOptions) -> Result<ExitCode> {
                 Severity::Error => "error",
                 Severity::Warning => "warning",
             };
-            println!(
+            args.common.out.line(&format!(
                 "{} ({severity})\n    risk:    {}\n    instead: {}\n",
                 rule.id, rule.risk, rule.instead
-            );
+            ));
         }
         return Ok(ExitCode::Ok);
     }
@@ -163,31 +163,31 @@ pub fn run(args: &LintOptions) -> Result<ExitCode> {
             "ignored": ignored,
         });
         let text = serde_json::to_string_pretty(&document).map_err(|e| Error::Other(format!("encoding JSON: {e}")))?;
-        println!("{text}");
+        args.common.out.line(&text);
     } else {
         for f in active() {
             let severity = match f.severity {
                 Severity::Error => "error",
                 Severity::Warning => "warning",
             };
-            println!(
+            args.common.out.line(&format!(
                 "{}:{}:{}: {severity}[{}]: {}",
                 f.file, f.line, f.column, f.rule, f.message
-            );
+            ));
             if !f.statement.is_empty() {
-                println!("    {}", f.statement);
+                args.common.out.line(&format!("    {}", f.statement));
             }
-            println!("    risk:    {}", f.risk);
-            println!("    instead: {}", f.instead);
-            println!(
+            args.common.out.line(&format!("    risk:    {}", f.risk));
+            args.common.out.line(&format!("    instead: {}", f.instead));
+            args.common.out.line(&format!(
                 "    (if this is safe here, put `-- {IGNORE} {}` above the statement)\n",
                 f.rule
-            );
+            ));
         }
-        println!(
+        args.common.out.line(&format!(
             "lint: {} file(s), {errors} error(s), {warnings} warning(s), {ignored} ignored",
             paths.len()
-        );
+        ));
     }
     if errors > 0 {
         return Err(Error::Migrate(format!("lint found {errors} error(s)")));

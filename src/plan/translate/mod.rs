@@ -13,6 +13,7 @@
 
 mod datetime;
 mod functions;
+mod literal;
 mod query;
 
 use sqlparser::ast::{BinaryOperator, CastKind, Expr, UnaryOperator, Value};
@@ -1110,7 +1111,7 @@ pub fn default(
     }
     if let Some(value) = literal_value(unwrapped) {
         let value = apply_affinity(value, cast);
-        return crate::postgres::encode::literal_for(&value, pg_type, cast)
+        return literal::literal_for(&value, pg_type, cast)
             .map_err(|why| format!("default {default} does not fit {}: {why}", pg_type.sql()));
     }
     let typed =
