@@ -292,6 +292,7 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
                 suggestions = advice::advise(&mut pg, &options.schema, &candidates).map_err(|e| Error::Postgres {
                     context: "checking hypothetical indexes".into(),
                     message: e,
+                    sqlstate: None,
                 })?;
             }
             Ok(()) => {}
