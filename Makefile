@@ -20,7 +20,7 @@ DOCS_ARGS ?=
 FUZZ_INPUTS ?= 20000
 FUZZ_SEED ?= 1
 
-.PHONY: deps demo test build fuzz crash bench bench-sqlite bench-documents bench-backup bench-sync clean-local
+.PHONY: deps demo test build fuzz crash bench bench-sqlite bench-documents bench-backup bench-sync bench-workload clean-local
 
 deps:
 	@scripts/install-deps.sh
@@ -39,6 +39,11 @@ demo: build
 	@echo "== A document source: an app-state JSON dump (users, subreddits, posts, comments, messages)"
 	python3 scripts/make_sample_state.py target/demo/app-state.json
 	$(GODWIT) copy target/demo/app-state.json --schema app_state --replace --verify --to "$$($(GODWIT) local url)"; \
+	  code=$$?; [ $$code -eq 0 ] || [ $$code -eq 3 ] || exit $$code
+	@echo
+	@echo "== The app's own queries on SQLite and on PostgreSQL: parity, a two-level sweep, plans, index advice"
+	$(GODWIT) workload target/demo/sample-app.db --queries scripts/sample-app-queries.sql --to "$$($(GODWIT) local url)" \
+	  --clients 1,10 --duration 3s --p95 100ms --explain-top 10; \
 	  code=$$?; [ $$code -eq 0 ] || [ $$code -eq 3 ] || exit $$code
 	@echo
 	@echo "Look around with:  psql \"$$($(GODWIT) local url)\"   (schemas public and app_state)"
@@ -65,7 +70,7 @@ fuzz:
 	GODWIT_FUZZ_INPUTS=$(FUZZ_INPUTS) GODWIT_FUZZ_SEED=$(FUZZ_SEED) \
 	  $(CARGO) test --test fuzz_sources -- --nocapture --test-threads=2
 
-bench: bench-sqlite bench-documents bench-backup bench-sync
+bench: bench-sqlite bench-documents bench-backup bench-sync bench-workload
 
 bench-sqlite: deps
 	@scripts/install-deps.sh bench
@@ -87,6 +92,14 @@ bench-backup: deps
 	@scripts/install-deps.sh bench
 	$(CARGO) build --release
 	python3 bench/backup.py --sf $(BACKUP_SF) $(BACKUP_ARGS)
+
+# godwit workload's harness against pgbench -M prepared on one indexed lookup,
+# its RSS at 100 clients, and parity of 10,000 distinct queries, e.g.
+# WORKLOAD_ARGS='--reps 5 --seconds 20'
+WORKLOAD_ARGS ?=
+bench-workload: deps
+	$(CARGO) build --release
+	python3 bench/workload.py $(WORKLOAD_ARGS)
 
 clean-local:
 	-GODWIT_HOME=$(TEST_HOME) target/debug/godwit local stop

@@ -14,6 +14,11 @@ have_server || need+=(postgresql postgresql-contrib)
 command -v psql >/dev/null || need+=(postgresql-client)
 command -v pg_dump >/dev/null || need+=(postgresql-client)
 command -v sqlite3 >/dev/null || need+=(sqlite3)
+# hypopg: hypothetical indexes for `godwit workload`'s index advice.
+compgen -G "/usr/share/postgresql/*/extension/hypopg.control" >/dev/null || {
+  major=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)
+  need+=("postgresql-${major:-15}-hypopg")
+}
 # pg_query (the real PostgreSQL parser, for `migrate lint`) builds with bindgen.
 # (libclang-cpp, which a new machine has, is not the library bindgen loads.)
 compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null || compgen -G "/usr/lib/*/libclang-[0-9]*.so*" >/dev/null \

@@ -45,5 +45,6 @@ pub mod source;
 pub mod sync;
 pub mod units;
 pub mod verify;
+pub mod workload;
 
 pub use error::{Error, ExitCode, Result};

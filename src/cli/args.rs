@@ -72,6 +72,10 @@ pub enum Command {
     /// constraint is left as it is. The report shows dead tuples and sizes before and after.
     #[command(after_help = crate::cli::maintain::MAINTAIN_EXIT_CODES)]
     Maintain(crate::cli::maintain::MaintainArgs),
+    /// Run the app's own queries on the source and on PostgreSQL: prove the results equal, measure
+    /// latency at N clients, explain the slow ones and advise indexes.
+    #[command(after_help = crate::cli::workload::WORKLOAD_EXIT_CODES)]
+    Workload(crate::cli::workload::WorkloadArgs),
 }
 
 #[derive(Debug, Args)]

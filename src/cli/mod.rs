@@ -15,6 +15,7 @@ pub mod migrate;
 mod plan;
 mod sync;
 mod verify;
+pub mod workload;
 
 pub use args::{Cli, Command};
 pub use connect::TargetArgs;
@@ -75,6 +76,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Health(args) => Ok(health::run(args)),
         Command::Inspect(args) => inspect::run(args),
         Command::Maintain(args) => maintain::run(args),
+        Command::Workload(args) => workload::run(args),
     }
 }
 

@@ -66,7 +66,7 @@ impl VerifySummary {
 
 /// How a PostgreSQL column's values are read and canonicalised.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Category {
+pub(crate) enum Category {
     Number,
     /// Microseconds since the Unix epoch (of day, for time).
     Instant,
@@ -78,7 +78,7 @@ enum Category {
 }
 
 impl Category {
-    fn of(t: &Type) -> Category {
+    pub(crate) fn of(t: &Type) -> Category {
         match *t {
             Type::BOOL
             | Type::INT2
@@ -98,7 +98,7 @@ impl Category {
     }
 
     /// The SELECT term that reads a column as canonical text.
-    fn select(self, t: &Type, column: &str) -> String {
+    pub(crate) fn select(self, t: &Type, column: &str) -> String {
         let c = quote_ident(column);
         match (self, t) {
             (Category::Number, &Type::BOOL) => format!("({c})::integer::text"),
@@ -113,7 +113,7 @@ impl Category {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Canon {
+pub(crate) enum Canon {
     Null,
     Number(String),
     Instant(i64),
@@ -188,7 +188,7 @@ fn sqlite_real_text(f: f64) -> String {
     }
 }
 
-fn canon_target(category: Category, text: Option<String>) -> Canon {
+pub(crate) fn canon_target(category: Category, text: Option<String>) -> Canon {
     let Some(text) = text else { return Canon::Null };
     match category {
         Category::Number => number_of_text(&text).map_or(Canon::Text(text), Canon::Number),
@@ -220,7 +220,7 @@ fn instant_of_number(f: f64) -> Option<i64> {
     (us.is_finite() && us.abs() < 9.0e18).then(|| us.round() as i64)
 }
 
-fn canon_source(category: Category, value: ValueRef<'_>) -> Canon {
+pub(crate) fn canon_source(category: Category, value: ValueRef<'_>) -> Canon {
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     #[allow(clippy::cast_precision_loss)] // a date's epoch number, far below 2^53
     match (category, value) {

@@ -231,6 +231,35 @@ pub fn view(select: &str, catalog: &Catalog, style: &dyn Fn(&str) -> String) -> 
     })
 }
 
+/// A query parameter as the translation sees it: what SQLite's value held
+/// and where it goes in PostgreSQL's numbering (None: always NULL, written
+/// as a literal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parameter {
+    pub kind: Kind,
+    pub number: Option<usize>,
+}
+
+/// Translates an application's SELECT whose parameters are written `?NNN`
+/// (SQLite's numbering, one-based): `parameters[NNN - 1]` says what each
+/// holds. Each becomes `$N` cast to the type of its values, so PostgreSQL
+/// computes with the same kinds SQLite did.
+pub fn statement(sql: &str, catalog: &Catalog, parameters: &[Parameter]) -> Result<View> {
+    let dialect = SQLiteDialect {};
+    let statements = Parser::parse_sql(&dialect, sql)
+        .map_err(|e| Untranslatable(format!("SQLite syntax the parser does not read: {e}")))?;
+    let [sqlparser::ast::Statement::Query(q)] = statements.as_slice() else {
+        return unsupported("a statement that is not one SELECT");
+    };
+    let mut t = Translator::new(catalog, sql);
+    t.parameters = Some(parameters);
+    let out = t.query(q)?;
+    Ok(View {
+        select: out.sql,
+        columns: out.columns,
+    })
+}
+
 fn parse_expression(sql: &str) -> Result<Expr> {
     let dialect = SQLiteDialect {};
     let mut parser = Parser::new(&dialect)
@@ -285,6 +314,8 @@ pub(crate) struct Translator<'a> {
     unnamed: bool,
     /// The first construct written that is not immutable.
     mutable: std::cell::RefCell<Option<String>>,
+    /// An application query's parameters (`?NNN`); None in schema objects.
+    parameters: Option<&'a [Parameter]>,
 }
 
 /// ASCII-only case folding, as SQLite's lower() and LIKE do.
@@ -317,6 +348,7 @@ impl<'a> Translator<'a> {
             immutable: false,
             unnamed: false,
             mutable: std::cell::RefCell::new(None),
+            parameters: None,
         }
     }
 
@@ -621,9 +653,32 @@ impl<'a> Translator<'a> {
             Value::Boolean(b) => Typed::new(if *b { "true" } else { "false" }, Kind::Bool),
             Value::Null => Typed::new("NULL", Kind::Null),
             Value::DoubleQuotedString(s) => Typed::new(quote_literal(s), Kind::Text),
-            Value::Placeholder(p) => return unsupported(format!("the parameter {p}")),
+            Value::Placeholder(p) => return self.parameter(p),
             other => return unsupported(format!("the literal {other}")),
         })
+    }
+
+    /// A `?NNN` parameter of an application query, cast to the type of
+    /// the values it carries.
+    fn parameter(&self, written: &str) -> Result<Typed> {
+        let index = written.strip_prefix('?').and_then(|n| n.parse::<usize>().ok());
+        let found = self
+            .parameters
+            .zip(index)
+            .and_then(|(all, i)| all.get(i.checked_sub(1)?));
+        let Some(p) = found else {
+            return unsupported(format!("the parameter {written}"));
+        };
+        let Some(n) = p.number else {
+            return Ok(Typed::new("NULL", Kind::Null));
+        };
+        let pg = match p.kind {
+            Kind::Int | Kind::Bool => "bigint",
+            Kind::Real => "double precision",
+            Kind::Blob => "bytea",
+            _ => "text",
+        };
+        Ok(Typed::new(format!("${n}::{pg}"), p.kind))
     }
 
     /// The SQLite text a node was parsed from (for output names).

@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""`make bench-workload`: is godwit workload's harness the bottleneck?
+
+1. One simple indexed lookup (`SELECT abalance FROM accounts WHERE aid = ?`,
+   aid uniform over 1M rows) at 1, 10 and 100 clients against the same
+   PostgreSQL, side by side in one run: `pgbench -M prepared` (a custom
+   script, -j up to the core count, per-transaction log for the median)
+   and `godwit workload --target-only`. Throughput ratio and p50.
+2. The harness's peak RSS (GNU time) at 100 clients and 1M executions.
+3. Parity of 10,000 distinct queries (a captured log of lookups, ranges
+   and small aggregates with their literals) against the ~100 MB SQLite
+   file: wall time of `godwit workload --parity-only`.
+
+Medians of --reps runs (default 3). The machine is shared with other
+builds: the ratios within one repetition are the figures to trust.
+Results go to bench/results/workload.json and are printed as a table.
+"""
+
+import argparse
+import json
+import os
+import random
+import re
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GODWIT = ROOT / "target/release/godwit"
+OUT = ROOT / "bench/out"
+RESULTS = ROOT / "bench/results/workload.json"
+GODWIT_HOME = os.environ.get("GODWIT_HOME", "/tmp/godwit-bench-home")
+ROWS = 1_000_000
+FILLER = 84  # pgbench_accounts' row width: ~100 MB of SQLite for 1M rows
+
+
+def log(message):
+    print(f"[bench-workload] {message}", file=sys.stderr, flush=True)
+
+
+def run(command, **kwargs):
+    return subprocess.run(command, check=True, text=True, capture_output=True, **kwargs)
+
+
+def godwit_env():
+    env = dict(os.environ, GODWIT_HOME=GODWIT_HOME)
+    env.pop("DATABASE_URL", None)
+    return env
+
+
+def server_url():
+    run([str(GODWIT), "local", "start"], env=godwit_env())
+    return run([str(GODWIT), "local", "url"], env=godwit_env()).stdout.strip()
+
+
+def make_source(path):
+    if path.exists():
+        return
+    log(f"writing {path} ({ROWS} accounts)")
+    OUT.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    db = sqlite3.connect(tmp)
+    db.execute(
+        "CREATE TABLE accounts (aid INTEGER PRIMARY KEY, bid INTEGER NOT NULL, abalance INTEGER NOT NULL, filler TEXT)"
+    )
+    rng = random.Random(1)
+    batch = []
+    for aid in range(1, ROWS + 1):
+        batch.append((aid, aid // 100_000 + 1, rng.randint(-5000, 5000), "x" * FILLER))
+        if len(batch) == 50_000:
+            db.executemany("INSERT INTO accounts VALUES (?, ?, ?, ?)", batch)
+            batch.clear()
+    db.executemany("INSERT INTO accounts VALUES (?, ?, ?, ?)", batch)
+    db.commit()
+    db.close()
+    tmp.rename(path)
+
+
+def fresh_copy(url, source):
+    base = url.rsplit("/", 1)[0]
+    admin = url
+    run(["psql", admin, "-qc", "DROP DATABASE IF EXISTS bench_workload"])
+    run(["psql", admin, "-qc", "CREATE DATABASE bench_workload"])
+    target = f"{base}/bench_workload"
+    log("copying the source into bench_workload")
+    run([str(GODWIT), "copy", str(source), "--to", target, "-q"], env=godwit_env())
+    return target
+
+
+def pgbench(target, clients, seconds, workdir):
+    script = workdir / "lookup.pgbench"
+    script.write_text(f"\\set aid random(1, {ROWS})\nSELECT abalance FROM accounts WHERE aid = :aid;\n")
+    jobs = min(clients, os.cpu_count() or 1)
+    prefix = workdir / f"pgbench_{clients}"
+    for old in workdir.glob(f"pgbench_{clients}*"):
+        old.unlink()
+    out = run(
+        [
+            "pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", str(jobs), "-T", str(seconds),
+            "-f", str(script), "-l", "--log-prefix", str(prefix), target,
+        ],
+        cwd=workdir,
+    ).stdout
+    tps = float(re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out).group(1))
+    latencies = []
+    for f in workdir.glob(f"pgbench_{clients}*"):
+        for line in f.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 3:
+                latencies.append(int(parts[2]))
+    return tps, statistics.median(latencies) / 1000.0
+
+
+def godwit_lookup(source, target, clients, seconds, workdir):
+    queries = workdir / "lookup.sql"
+    queries.write_text("-- name: lookup\n-- params: :aid = accounts.aid\nSELECT abalance FROM accounts WHERE aid = :aid;\n")
+    out = run(
+        [
+            str(GODWIT), "workload", str(source), "--queries", str(queries), "--to", target,
+            "--clients", str(clients), "--duration", f"{seconds}s", "--warmup", "1s", "--target-only",
+            "--parity-runs", "1", "--explain-top", "0", "--json",
+        ],
+        env=godwit_env(),
+    ).stdout
+    stats = json.loads(out)["classes"][0]["latency"]["target"][str(clients)]
+    return stats["qps"], stats["p50_ms"]
+
+
+def peak_rss(source, target, workdir, executions):
+    queries = workdir / "lookup.sql"
+    result = subprocess.run(
+        [
+            "/usr/bin/time", "-v", str(GODWIT), "workload", str(source), "--queries", str(queries), "--to", target,
+            "--clients", "100", "--count", str(executions), "--warmup", "0s", "--target-only",
+            "--parity-runs", "1", "--explain-top", "0", "--json",
+        ],
+        env=godwit_env(), text=True, capture_output=True,
+    )
+    if result.returncode not in (0, 3):
+        raise RuntimeError(result.stderr)
+    kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr).group(1))
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([0-9:.]+)", result.stderr).group(1)
+    return kb / 1024.0, wall
+
+
+def parity_log(path, count):
+    rng = random.Random(7)
+    seen = set()
+    with open(path, "w") as out:
+        while len(seen) < count:
+            kind = rng.randrange(3)
+            a = rng.randint(1, ROWS - 20)
+            if kind == 0:
+                sql = f"SELECT aid, bid, abalance, filler FROM accounts WHERE aid = {a}"
+            elif kind == 1:
+                sql = f"SELECT aid, abalance FROM accounts WHERE aid BETWEEN {a} AND {a + rng.randint(1, 20)} ORDER BY aid"
+            else:
+                sql = f"SELECT count(*), sum(abalance), avg(abalance) FROM accounts WHERE aid >= {a} AND aid < {a + 15}"
+            if sql in seen:
+                continue
+            seen.add(sql)
+            out.write(json.dumps({"sql": sql, "params": []}) + "\n")
+
+
+def parity_time(source, target, workdir, count):
+    queries = workdir / "distinct.jsonl"
+    parity_log(queries, count)
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(GODWIT), "workload", str(source), "--queries", str(queries), "--to", target,
+         "--parity-only", "--parity-runs", "1", "--json"],
+        env=godwit_env(), text=True, capture_output=True,
+    )
+    seconds = time.monotonic() - started
+    report = json.loads(result.stdout)
+    executions = sum(c["executions"] for c in report["classes"])
+    equal = all(c["parity"] == "equal" for c in report["classes"])
+    return seconds, executions, equal
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10, help="time per level and tool")
+    parser.add_argument("--levels", default="1,10,100")
+    parser.add_argument("--executions", type=int, default=1_000_000, help="for the RSS run")
+    parser.add_argument("--distinct", type=int, default=10_000)
+    args = parser.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+
+    source = OUT / "workload-accounts.db"
+    make_source(source)
+    url = server_url()
+    target = fresh_copy(url, source)
+    size_mb = source.stat().st_size / 1e6
+    rows = {level: [] for level in levels}
+    rss, parity = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        for rep in range(args.reps):
+            for level in levels:
+                pg_tps, pg_p50 = pgbench(target, level, args.seconds, workdir)
+                gw_qps, gw_p50 = godwit_lookup(source, target, level, args.seconds, workdir)
+                rows[level].append((pg_tps, pg_p50, gw_qps, gw_p50))
+                log(f"rep {rep + 1} clients {level}: pgbench {pg_tps:.0f} tps p50 {pg_p50:.3f} ms; "
+                    f"godwit {gw_qps:.0f} qps p50 {gw_p50:.3f} ms")
+            mb, wall = peak_rss(source, target, workdir, args.executions)
+            rss.append(mb)
+            log(f"rep {rep + 1}: peak RSS {mb:.1f} MB at 100 clients, {args.executions} executions ({wall})")
+            seconds, executions, equal = parity_time(source, target, workdir, args.distinct)
+            parity.append(seconds)
+            log(f"rep {rep + 1}: parity of {executions} distinct queries in {seconds:.1f} s (all equal: {equal})")
+    summary = {"source_mb": round(size_mb, 1), "levels": {}, "rss_mb": statistics.median(rss),
+               "parity_seconds": statistics.median(parity), "distinct": args.distinct, "reps": args.reps}
+    print(f"\nsource {size_mb:.0f} MB; medians of {args.reps} runs, {args.seconds}s per level and tool")
+    print(f"{'clients':>8} {'pgbench tps':>12} {'godwit qps':>11} {'ratio':>6} {'pgbench p50':>12} {'godwit p50':>11}")
+    for level in levels:
+        pg_tps = statistics.median(r[0] for r in rows[level])
+        pg_p50 = statistics.median(r[1] for r in rows[level])
+        gw_qps = statistics.median(r[2] for r in rows[level])
+        gw_p50 = statistics.median(r[3] for r in rows[level])
+        ratio = statistics.median(r[2] / r[0] for r in rows[level])
+        summary["levels"][level] = {"pgbench_tps": pg_tps, "godwit_qps": gw_qps, "ratio": ratio,
+                                    "pgbench_p50_ms": pg_p50, "godwit_p50_ms": gw_p50, "runs": rows[level]}
+        print(f"{level:>8} {pg_tps:>12.0f} {gw_qps:>11.0f} {ratio:>6.2f} {pg_p50:>12.3f} {gw_p50:>11.3f}")
+    print(f"peak RSS at 100 clients, {args.executions} executions: {summary['rss_mb']:.1f} MB")
+    print(f"parity of {args.distinct} distinct queries: {summary['parity_seconds']:.1f} s")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

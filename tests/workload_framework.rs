@@ -1,0 +1,110 @@
+//! Queries captured from a real framework's logging: the SQLAlchemy test
+//! app (tests/framework/app) writes its data on SQLite and runs its usual
+//! reads with a cursor-execute listener logging each statement and its
+//! parameters (tests/framework/capture_queries.py). `godwit copy` moves
+//! the file, and `godwit workload` replays the log on both engines.
+//!
+//! The Python packages come from target/framework-venv, which
+//! framework_alembic.rs also uses: made on first use from
+//! tests/framework/requirements.txt, under the same lock and marker.
+
+mod common;
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{run_setup, target_dir};
+
+fn framework_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/framework")
+}
+
+fn framework_python() -> PathBuf {
+    let requirements_path = framework_dir().join("requirements.txt");
+    let requirements = fs::read_to_string(&requirements_path).unwrap();
+    let venv = target_dir().join("framework-venv");
+    let python = venv.join("bin/python");
+    let marker = venv.join("godwit-requirements.txt");
+    fs::create_dir_all(target_dir()).unwrap();
+    let lock = File::create(target_dir().join("framework-venv.lock")).unwrap();
+    lock.lock().unwrap();
+    if fs::read_to_string(&marker).is_ok_and(|installed| installed == requirements) {
+        return python;
+    }
+    if venv.exists() {
+        fs::remove_dir_all(&venv).unwrap();
+    }
+    run_setup(
+        Command::new("python3").args(["-m", "venv"]).arg(&venv),
+        "python3 -m venv",
+    );
+    run_setup(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--no-input",
+                "--progress-bar",
+                "off",
+            ])
+            .arg("-r")
+            .arg(&requirements_path),
+        "pip install -r tests/framework/requirements.txt",
+    );
+    fs::write(&marker, &requirements).unwrap();
+    python
+}
+
+#[test]
+fn sqlalchemy_queries_replayed_on_the_copy_are_equal() {
+    let python = framework_python();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let log = dir.path().join("queries.jsonl");
+    run_setup(
+        Command::new(&python)
+            .arg(framework_dir().join("capture_queries.py"))
+            .arg(&db)
+            .arg(&log)
+            .env("PYTHONDONTWRITEBYTECODE", "1"),
+        "capture_queries.py",
+    );
+    let captured = fs::read_to_string(&log).unwrap();
+    assert!(captured.lines().count() >= 15, "{captured}");
+
+    let target = common::fresh_database("workload_sqlalchemy");
+    common::assert_exit(&common::copy(&db, &target, &["-q"]), 0);
+    let url = target.to_string();
+    let out = common::godwit(&[
+        "workload",
+        db.to_str().unwrap(),
+        "--queries",
+        log.to_str().unwrap(),
+        "--to",
+        &url,
+        "--clients",
+        "1,2",
+        "--count",
+        "3",
+        "--warmup",
+        "0s",
+        "--json",
+    ]);
+    common::assert_exit(&out, 0);
+    let report: serde_json::Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    let classes = report["classes"].as_array().unwrap();
+    assert!(classes.len() >= 12, "{report:#}");
+    for c in classes {
+        assert_eq!(c["parity"], "equal", "{c:#}");
+        assert_eq!(c["latency"]["target"]["2"]["executions"], 3, "{c:#}");
+        assert_eq!(c["latency"]["source"]["2"]["errors"], 0, "{c:#}");
+    }
+    // The ORM's case-insensitive match and its boolean and date parameters were among them.
+    let all = report.to_string();
+    assert!(all.contains("lower(users.display_name) LIKE lower(?)"));
+    assert!(all.contains("users.is_active IS 1"));
+    assert!(all.contains("orders.placed_at >= ?"));
+}
