@@ -68,6 +68,11 @@ pub enum Command {
     /// constraint is left as it is. The report shows dead tuples and sizes before and after.
     #[command(after_help = crate::cli::maintain::MAINTAIN_EXIT_CODES)]
     Maintain(crate::cli::maintain::MaintainArgs),
+    /// Write one self-contained HTML page about a database: health, inspect and, with --source,
+    /// verify; overview bars at the top link to each section. The move's dossier, to mail
+    /// around or keep as a CI artifact.
+    #[command(after_help = crate::cli::report::REPORT_EXIT_CODES)]
+    Report(crate::cli::report::ReportArgs),
 }
 
 /// Where the data goes.
@@ -262,6 +267,7 @@ impl OutputArgs {
         crate::report::ReportOptions {
             json: self.json,
             quiet: self.quiet,
+            hide_summaries: false,
         }
     }
 }

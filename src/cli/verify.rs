@@ -5,6 +5,7 @@ use clap::Args;
 use super::args::{MappingArgs, OutputArgs, TargetArgs};
 use crate::error::{ExitCode, Result};
 use crate::report::Reporter;
+use crate::report::html::Dossier;
 use crate::verify::{self, VerifyOptions};
 
 #[derive(Debug, Args)]
@@ -29,6 +30,10 @@ pub struct VerifyArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+
+    /// Also write the result as one self-contained HTML page to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: VerifyArgs) -> Result<ExitCode> {
@@ -42,5 +47,11 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
         jobs: args.jobs.unwrap_or_else(verify::default_jobs).max(1),
         max_keys: args.max_keys,
     };
-    verify::run(source.as_ref(), &mapping, &options, &reporter)
+    let code = verify::run(source.as_ref(), &mapping, &options, &reporter)?;
+    if let Some(path) = &args.html {
+        let mut page = Dossier::new("godwit verify", &options.target.to_string());
+        page.verify = reporter.document("verify");
+        super::report::write_page(&page, path)?;
+    }
+    Ok(code)
 }

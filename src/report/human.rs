@@ -12,6 +12,8 @@ use super::{CopySummary, Event};
 pub struct Human {
     bars: Option<Bars>,
     quiet: bool,
+    /// Print the final summaries on stdout.
+    summaries: bool,
 }
 
 struct Bars {
@@ -25,7 +27,15 @@ impl Human {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8)),
             by_table: Mutex::new(HashMap::new()),
         });
-        Human { bars, quiet }
+        Human {
+            bars,
+            quiet,
+            summaries: true,
+        }
+    }
+
+    pub fn with_summaries(self, summaries: bool) -> Human {
+        Human { summaries, ..self }
     }
 
     fn line(&self, text: &str) {
@@ -89,10 +99,10 @@ impl Human {
                 ),
                 None => {}
             },
-            Event::CopyFinished(summary) => print_summary(summary),
-            Event::VerifyFinished(summary) => print!("{}", summary.human()),
-            Event::SyncRound(summary) => println!("{}", summary.human()),
-            Event::CutoverFinished(summary) => println!("{}", summary.human()),
+            Event::CopyFinished(summary) if self.summaries => print_summary(summary),
+            Event::VerifyFinished(summary) if self.summaries => print!("{}", summary.human()),
+            Event::SyncRound(summary) if self.summaries => println!("{}", summary.human()),
+            Event::CutoverFinished(summary) if self.summaries => println!("{}", summary.human()),
             _ => {}
         }
     }
