@@ -24,13 +24,17 @@
       });
     });
   });
+  // A copy button under each statement to run, where the clipboard is there.
   if (navigator.clipboard) {
-    document.querySelectorAll("button.copy").forEach(function (button) {
-      button.hidden = false;
+    document.querySelectorAll("pre.sql").forEach(function (pre) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "copy";
+      button.textContent = "copy";
       button.addEventListener("click", function () {
-        var code = button.parentNode.querySelector("code");
-        navigator.clipboard.writeText(code.textContent).then(function () { button.textContent = "copied"; });
+        navigator.clipboard.writeText(pre.textContent).then(function () { button.textContent = "copied"; });
       });
+      pre.parentNode.insertBefore(button, pre.nextSibling);
     });
   }
   document.documentElement.setAttribute("data-script", "ran");
