@@ -294,9 +294,11 @@ fn report_page_keeps_markup_from_the_data_as_text() {
             .dom
             .contains("&lt;/td&gt;&lt;/tr&gt;&lt;/table&gt;&lt;img src=x onerror=alert(2)&gt;")
     );
-    assert!(rendered.dom.contains(&format!(
-        "<a href=\"#verify-0\">&lt;script&gt;alert(1)&lt;/script&gt;</a>"
-    )));
+    assert!(
+        rendered
+            .dom
+            .contains("<a href=\"#verify-0\">&lt;script&gt;alert(1)&lt;/script&gt;</a>")
+    );
 
     // The overview: health's bars are its checks, verify's is its status,
     // workload's are each class's parity, all as the JSON says.

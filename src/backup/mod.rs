@@ -13,6 +13,7 @@
 pub mod dump;
 pub mod fingerprint;
 pub mod manifest;
+mod progress;
 pub mod restore;
 pub mod retention;
 pub mod store;
@@ -144,6 +145,7 @@ pub fn create(options: &BackupOptions, reporter: &Reporter) -> Result<BackupOutc
     let mut command = Command::new(&pg_dump.path);
     command
         .arg("--format=directory")
+        .arg("--verbose")
         .arg(format!("--jobs={}", options.jobs))
         .arg(format!("--snapshot={snapshot}"))
         .args(&compress_args)
@@ -162,7 +164,11 @@ pub fn create(options: &BackupOptions, reporter: &Reporter) -> Result<BackupOutc
                 &canceller,
             )
         });
-        let dumped = dump::run(command, "pg_dump");
+        let dumped = dump::run_watching(
+            command,
+            "pg_dump",
+            &progress::dump_watcher(&staging.dir, tables.len(), reporter),
+        );
         if dumped.is_err() {
             // No use reading on: stop the fingerprint queries now.
             canceller.cancel();
@@ -172,6 +178,7 @@ pub fn create(options: &BackupOptions, reporter: &Reporter) -> Result<BackupOutc
             .unwrap_or_else(|_| Err(Error::Other("the fingerprint thread panicked".into())));
         (dumped, fingerprints)
     });
+    reporter.emit(Event::ProgressDone("backup".into()));
     let _ = session.batch_execute("COMMIT");
     drop(session);
     let table_entries = match dumped.and(fingerprints) {
@@ -421,7 +428,7 @@ pub fn verify(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> Re
         let name = restore::scratch_name("godwit_verify", &manifest::id_for_names(&id));
         let scratch = restore::restore_into(options, &name, None, &manifest, &local.dir, &pg_restore, reporter)?;
         reporter.emit(Event::Phase(format!("proving {} tables", manifest.tables.len())));
-        differences = restore::prove(&scratch.spec(), &manifest, options.jobs)?;
+        differences = restore::prove(&scratch.spec(), &manifest, options.jobs, reporter)?;
         drop(scratch);
     }
     let record = Verified {
@@ -499,7 +506,7 @@ pub fn restore(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> R
         reporter,
     )?;
     reporter.emit(Event::Phase(format!("proving {} tables", manifest.tables.len())));
-    let differences = restore::prove(&scratch.spec(), &manifest, options.jobs)?;
+    let differences = restore::prove(&scratch.spec(), &manifest, options.jobs, reporter)?;
     if !differences.is_empty() {
         // Never swap in a copy that does not match; the target stays as it was.
         return Ok(outcome(differences, None));

@@ -38,6 +38,42 @@ pub enum Event {
     SyncRound(Box<crate::sync::RoundSummary>),
     /// The result of `cutover`.
     CutoverFinished(Box<crate::sync::cutover::CutoverSummary>),
+    /// How far a long step has come: a bar on a terminal, an occasional
+    /// line elsewhere.
+    Progress(Progress),
+    /// The step of that name is over: its bar goes away.
+    ProgressDone(String),
+}
+
+/// How far a long step has come.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// The step, e.g. "verify" or "backup"; one bar per step.
+    pub task: String,
+    pub done: u64,
+    /// None when the end is not known in advance.
+    pub total: Option<u64>,
+    /// What `done` counts: "tables", "steps", "bytes"...
+    pub unit: &'static str,
+    /// The item in hand or just finished, and any other figure.
+    pub detail: String,
+}
+
+impl Progress {
+    pub fn new(task: &str, done: u64, total: Option<u64>, unit: &'static str, detail: impl Into<String>) -> Progress {
+        Progress {
+            task: task.to_string(),
+            done,
+            total,
+            unit,
+            detail: detail.into(),
+        }
+    }
+
+    /// Done counts every item: the step has reached its end.
+    pub fn complete(&self) -> bool {
+        self.total.is_some_and(|total| self.done >= total)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
