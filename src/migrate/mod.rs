@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use crate::error::{Error, ExitCode, Result};
-use crate::target::postgres::conn::ConnSpec;
+use crate::postgres::conn::ConnSpec;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -139,7 +139,7 @@ impl CommonArgs {
         match url.filter(|url| !url.trim().is_empty()) {
             Some(url) => Ok(ConnSpec::parse(&url)?.with_retry(
                 self.connect_timeout,
-                std::sync::Arc::new(|notice: &crate::target::postgres::conn::WaitNotice| eprintln!("{notice}")),
+                std::sync::Arc::new(|notice: &crate::postgres::conn::WaitNotice| eprintln!("{notice}")),
             )),
             None => Err(Error::Usage(
                 "no database given: pass --to URL (alias --database-url) or set DATABASE_URL \
