@@ -2,10 +2,12 @@
 # Writes the report screenshots shown in the README (docs/report-*.png):
 # the sample app copied into the local cluster, one row changed so verify
 # has a difference to show, then each page in headless Chromium at 1280x800.
-# Usage: scripts/screenshots.sh   (after `make build`)
+# Usage: scripts/screenshots.sh   (after `make build`; PROFILE=debug uses the debug build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-godwit=target/release/godwit
+profile=${PROFILE:-release}
+godwit=target/$profile/godwit
+release_flag=$([ "$profile" = release ] && echo --release || true)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 scripts/make_sample_app.py "$work/app.db" >/dev/null
@@ -21,13 +23,11 @@ $godwit inspect --to "$db" --html "$work/inspect.html" >/dev/null || true
 $godwit verify "$work/app.db" --to "$db" --html "$work/verify.html" -q >/dev/null || true
 $godwit report --to "$db" --source "$work/app.db" --workload tests/fixtures/report/workload.json \
   --html "$work/report.html" -q >/dev/null || true
-cargo run -q --release --example render_report -- "$work/workload.html" --workload tests/fixtures/report/workload.json
+cargo run -q $release_flag --example render_report -- "$work/workload.html" --workload tests/fixtures/report/workload.json
 for page in health inspect verify workload report; do
-  anchor=""
-  [ "$page" = workload ] && anchor="#workload-1"
   chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
     --disable-component-update --disable-sync --hide-scrollbars --user-data-dir="$work/profile-$page" \
-    --window-size=1280,800 --screenshot="docs/report-$page.png" "file://$work/$page.html$anchor" 2>/dev/null
+    --window-size=1280,800 --screenshot="docs/report-$page.png" "file://$work/$page.html" 2>/dev/null
 done
 psql -qX "$url" -c "DROP DATABASE godwit_screenshots"
 ls -l docs/report-*.png

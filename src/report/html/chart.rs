@@ -32,6 +32,8 @@ pub struct LatencyChart {
     pub targets: Vec<TargetLine>,
     /// Where the legend's entries go, right of the plot.
     pub legend_x: f64,
+    /// What the chart does not draw, in words.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -115,6 +117,16 @@ pub fn latency_chart(class: &Value, document: Option<&Value>) -> Option<LatencyC
             }
         }
     }
+    // A target far above every figure would squash the lines into the
+    // floor: it is said below the chart instead of drawn.
+    let mut notes = Vec::new();
+    let p95_target = match p95_target {
+        Some(t) if highest > 0.0 && t > 4.0 * highest => {
+            notes.push(format!("p95 target {}: every figure is far below it", format_ms(t)));
+            None
+        }
+        other => other,
+    };
     if let Some(t) = p95_target {
         highest = highest.max(t);
     }
@@ -235,6 +247,7 @@ pub fn latency_chart(class: &Value, document: Option<&Value>) -> Option<LatencyC
         series,
         targets: target_lines,
         legend_x: LEFT + plot_w + 12.0,
+        notes,
     })
 }
 

@@ -186,3 +186,18 @@ fn axis_steps_are_round() {
     assert_eq!(chart::nice_scale_for_tests(0.0), (1.0, 4.0));
     assert_eq!(chart::nice_scale_for_tests(7.0), (2.0, 8.0));
 }
+
+#[test]
+fn a_target_far_above_every_figure_is_said_not_drawn() {
+    let doc = json!({
+        "classes": [{"name": "fast", "parity": "equal",
+                     "latency": {"source": {"1": {"p50_ms": 0.1, "p95_ms": 0.2, "p99_ms": 0.3}},
+                                 "target": {"1": {"p50_ms": 0.2, "p95_ms": 0.4, "p99_ms": 0.5}}}}],
+        "summary": {"targets": {"p95_ms": 100.0, "max_ratio": 2.0}}
+    });
+    let chart = latency_chart(&doc["classes"][0], Some(&doc)).unwrap();
+    let labels: Vec<&str> = chart.targets.iter().map(|t| t.label.as_str()).collect();
+    assert_eq!(labels, ["2× source p95"]);
+    assert_eq!(chart.notes, ["p95 target 100 ms: every figure is far below it"]);
+    assert_eq!(chart.y_ticks.last().unwrap().label, "0.6 ms");
+}
