@@ -49,7 +49,7 @@ pub struct MaintainArgs {
 
 pub fn run(args: MaintainArgs) -> Result<ExitCode> {
     let target = required_target(args.to.as_deref())?
-        .with_retry(args.connect.connect_timeout, crate::cli::copy::wait_on_stderr());
+        .with_retry(args.connect.connect_timeout, crate::cli::connect::wait_on_stderr());
     // Progress on stderr; nothing at all with --json.
     let reporter = crate::report::Reporter::new(crate::report::ReportOptions {
         json: args.json,
