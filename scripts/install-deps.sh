@@ -24,6 +24,8 @@ compgen -G "/usr/share/postgresql/*/extension/hypopg.control" >/dev/null || {
 compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null || compgen -G "/usr/lib/*/libclang-[0-9]*.so*" >/dev/null \
   || need+=(libclang-dev clang)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+# The HTML reports are tested in a real headless browser (tests/report_html.rs).
+command -v chromium >/dev/null || need+=(chromium)
 if [ "${1:-}" = bench ]; then
   command -v pgloader >/dev/null || need+=(pgloader)
   [ -x /usr/bin/time ] || need+=(time)

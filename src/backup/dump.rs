@@ -217,6 +217,12 @@ exit "$status"
 /// Ctrl-C / SIGTERM so that an interrupted run stops its child too. Fails
 /// with the program's own error lines.
 pub fn run(command: Command, what: &str) -> Result<()> {
+    run_watching(command, what, &|_| {})
+}
+
+/// [`run`], handing each line the program writes on stderr to `on_line` as
+/// it comes: with `--verbose`, pg_dump and pg_restore name each table.
+pub fn run_watching(command: Command, what: &str, on_line: &(dyn Fn(&str) + Sync)) -> Result<()> {
     let mut supervised = Command::new("sh");
     supervised
         .arg("-c")
@@ -245,22 +251,49 @@ pub fn run(command: Command, what: &str) -> Result<()> {
     // Held, never written, until the child has ended: its closing is the signal.
     let lifeline = child.stdin.take();
     let stderr = child.stderr.take();
-    // Read stderr on a thread so a chatty child never blocks on a full pipe.
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(mut pipe) = stderr {
-            let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
+    std::thread::scope(|scope| {
+        // Read stderr on a thread so a chatty child never blocks on a full pipe.
+        let reader = scope.spawn(move || {
+            let mut errors: Vec<String> = Vec::new();
+            if let Some(pipe) = stderr {
+                for line in std::io::BufRead::lines(std::io::BufReader::new(pipe)).map_while(|l| l.ok()) {
+                    on_line(&line);
+                    if !is_verbose_chatter(&line, what) {
+                        errors.push(line);
+                    }
+                }
+            }
+            errors
+        });
+        let status = wait_interruptibly(&mut child, lifeline, what);
+        let errors = reader.join().unwrap_or_default();
+        let status = status?;
+        if !status.success() {
+            let tail = &errors[errors.len().saturating_sub(20)..];
+            return Err(Error::Backup(format!("{what} failed ({status}):\n{}", tail.join("\n"))));
         }
-        text
-    });
-    let status = wait_interruptibly(&mut child, lifeline, what)?;
-    let errors = reader.join().unwrap_or_default();
-    if !status.success() {
-        let tail: Vec<&str> = errors.lines().rev().take(20).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(Error::Backup(format!("{what} failed ({status}):\n{}", tail.join("\n"))));
+        Ok(())
+    })
+}
+
+/// `pg_dump: dumping contents of table ...`: what --verbose says along the
+/// way, as opposed to its `error:`, `warning:`, `detail:` and `hint:` lines.
+fn is_verbose_chatter(line: &str, what: &str) -> bool {
+    match line.strip_prefix(what).and_then(|rest| rest.strip_prefix(": ")) {
+        Some(message) => !["error:", "warning:", "detail:", "hint:", "fatal:"]
+            .iter()
+            .any(|level| message.to_lowercase().starts_with(level)),
+        None => false,
     }
-    Ok(())
+}
+
+/// The table a `--verbose` line says is being dumped or restored, if any.
+pub fn table_of_verbose_line(line: &str) -> Option<&str> {
+    let rest = line
+        .split_once("dumping contents of table ")
+        .or_else(|| line.split_once("processing data for table "))?
+        .1;
+    Some(rest.trim().trim_matches('"'))
 }
 
 fn wait_interruptibly(
@@ -312,6 +345,26 @@ pub fn default_compress(pg_dump: &Tool) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verbose_lines_name_tables_and_errors_are_kept() {
+        assert_eq!(
+            table_of_verbose_line("pg_dump: dumping contents of table \"public.users\""),
+            Some("public.users")
+        );
+        assert_eq!(
+            table_of_verbose_line("pg_restore: processing data for table \"public.posts\""),
+            Some("public.posts")
+        );
+        assert_eq!(table_of_verbose_line("pg_dump: reading schemas"), None);
+        assert!(is_verbose_chatter("pg_dump: reading schemas", "pg_dump"));
+        assert!(!is_verbose_chatter("pg_dump: error: query failed", "pg_dump"));
+        assert!(!is_verbose_chatter(
+            "pg_restore: error: could not execute query",
+            "pg_dump"
+        ));
+        assert!(!is_verbose_chatter("Command was: CREATE TABLE x", "pg_restore"));
+    }
 
     #[test]
     fn version_lines() {

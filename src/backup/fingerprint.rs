@@ -107,6 +107,18 @@ pub fn fingerprint_tables_cancellable(
     snapshot: Option<&str>,
     canceller: &Canceller,
 ) -> Result<Vec<TableEntry>> {
+    fingerprint_tables_watched(spec, tables, jobs, snapshot, canceller, &|_| {})
+}
+
+/// [`fingerprint_tables_cancellable`], calling `on_table` as each table is done.
+pub fn fingerprint_tables_watched(
+    spec: &ConnSpec,
+    tables: &[TableName],
+    jobs: usize,
+    snapshot: Option<&str>,
+    canceller: &Canceller,
+    on_table: &(dyn Fn(&TableEntry) + Sync),
+) -> Result<Vec<TableEntry>> {
     let queue: Mutex<VecDeque<&TableName>> = Mutex::new(tables.iter().collect());
     let results: Mutex<Vec<TableEntry>> = Mutex::new(Vec::with_capacity(tables.len()));
     let workers = jobs.clamp(1, tables.len().max(1));
@@ -129,6 +141,7 @@ pub fn fingerprint_tables_cancellable(
                             Err(_) if canceller.is_cancelled() => return Err(Error::Interrupted),
                             Err(e) => return Err(e),
                         };
+                        on_table(&entry);
                         results.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
                     }
                     let _ = client.batch_execute("COMMIT");

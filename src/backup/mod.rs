@@ -14,6 +14,7 @@ pub mod database;
 pub mod dump;
 pub mod fingerprint;
 pub mod manifest;
+mod progress;
 pub mod restore;
 pub mod retention;
 pub mod store;
@@ -175,6 +176,7 @@ fn create_unpruned(options: &BackupOptions, reporter: &Reporter) -> Result<Backu
     let mut command = Command::new(&pg_dump.path);
     command
         .arg("--format=directory")
+        .arg("--verbose")
         .arg(format!("--jobs={}", options.jobs))
         .arg(format!("--snapshot={snapshot}"))
         .args(&compress_args)
@@ -193,7 +195,11 @@ fn create_unpruned(options: &BackupOptions, reporter: &Reporter) -> Result<Backu
                 &canceller,
             )
         });
-        let dumped = dump::run(command, "pg_dump");
+        let dumped = dump::run_watching(
+            command,
+            "pg_dump",
+            &progress::dump_watcher(&staging.dir, tables.len(), reporter),
+        );
         if dumped.is_err() {
             // No use reading on: stop the fingerprint queries now.
             canceller.cancel();
@@ -203,6 +209,7 @@ fn create_unpruned(options: &BackupOptions, reporter: &Reporter) -> Result<Backu
             .unwrap_or_else(|_| Err(Error::Other("the fingerprint thread panicked".into())));
         (dumped, fingerprints)
     });
+    reporter.emit(Event::ProgressDone("backup".into()));
     let _ = session.batch_execute("COMMIT");
     drop(session);
     let table_entries = match dumped.and(fingerprints) {
@@ -450,7 +457,7 @@ pub fn verify(backup: &str, options: &RestoreOptions, reporter: &Reporter) -> Re
         drop(admin);
         let scratch = restore::restore_into(options, &name, None, &manifest, &local.dir, &pg_restore, reporter)?;
         reporter.emit(Event::Phase(format!("proving {} tables", manifest.tables.len())));
-        differences = restore::prove(&scratch.spec(), &manifest, options.jobs)?;
+        differences = restore::prove(&scratch.spec(), &manifest, options.jobs, reporter)?;
         scratch.discard(reporter);
     }
     let record = Verified {
@@ -544,7 +551,7 @@ fn restore_or_leave_unchanged(backup: &str, options: &RestoreOptions, reporter: 
         reporter,
     )?;
     reporter.emit(Event::Phase(format!("proving {} tables", manifest.tables.len())));
-    let differences = restore::prove(&scratch.spec(), &manifest, options.jobs)?;
+    let differences = restore::prove(&scratch.spec(), &manifest, options.jobs, reporter)?;
     if !differences.is_empty() {
         // Never swap in a copy that does not match; the target stays as it was.
         scratch.discard(reporter);

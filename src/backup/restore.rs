@@ -28,7 +28,7 @@ use crate::backup::fingerprint;
 use crate::backup::manifest::Manifest;
 use crate::error::{Error, Result};
 use crate::postgres::conn::{ConnSpec, quote_ident, quote_literal};
-use crate::report::{Event, Reporter};
+use crate::report::{Event, Progress, Reporter};
 
 /// PostgreSQL truncates names at 63 bytes.
 const MAX_NAME: usize = 63;
@@ -277,6 +277,7 @@ pub fn restore_into(
     let mut command = Command::new(&pg_restore.path);
     command
         .arg("--format=directory")
+        .arg("--verbose")
         .arg(format!("--jobs={jobs}"))
         .arg("--exit-on-error")
         .arg(format!("--dbname={name}"));
@@ -285,7 +286,13 @@ pub fn restore_into(
     }
     command.arg(dir);
     env.apply(&mut command);
-    if let Err(e) = dump::run(command, "pg_restore") {
+    let restored = dump::run_watching(
+        command,
+        "pg_restore",
+        &super::progress::restore_watcher(manifest.tables.len(), reporter),
+    );
+    reporter.emit(Event::ProgressDone("restore".into()));
+    if let Err(e) = restored {
         scratch.discard(reporter);
         return Err(e);
     }
@@ -294,7 +301,7 @@ pub fn restore_into(
 
 /// Compares a restored database with the manifest: the same tables, and
 /// in each the same row count and fingerprint. Returns the differences.
-pub fn prove(spec: &ConnSpec, manifest: &Manifest, jobs: usize) -> Result<Vec<String>> {
+pub fn prove(spec: &ConnSpec, manifest: &Manifest, jobs: usize, reporter: &Reporter) -> Result<Vec<String>> {
     if manifest.fingerprint_method != fingerprint::METHOD {
         return Err(Error::Backup(format!(
             "backup {} was fingerprinted as \"{}\", which this godwit does not compute; use the godwit \
@@ -318,7 +325,27 @@ pub fn prove(spec: &ConnSpec, manifest: &Manifest, jobs: usize) -> Result<Vec<St
             ));
         }
     }
-    let restored = fingerprint::fingerprint_tables(spec, &found, jobs, None)?;
+    let total = u64::try_from(found.len()).ok();
+    let proven = std::sync::atomic::AtomicU64::new(0);
+    let restored = fingerprint::fingerprint_tables_watched(
+        spec,
+        &found,
+        jobs,
+        None,
+        &fingerprint::Canceller::default(),
+        &|entry| {
+            let done = proven.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1;
+            reporter.emit(Event::Progress(Progress::new(
+                "proof",
+                done,
+                total,
+                "tables",
+                entry.qualified(),
+            )));
+        },
+    );
+    reporter.emit(Event::ProgressDone("proof".into()));
+    let restored = restored?;
     for expected in &manifest.tables {
         match restored
             .iter()

@@ -76,6 +76,11 @@ pub enum Command {
     /// latency at N clients, explain the slow ones and advise indexes.
     #[command(after_help = crate::cli::workload::WORKLOAD_EXIT_CODES)]
     Workload(crate::cli::workload::WorkloadArgs),
+    /// Write one self-contained HTML page about a database: health, inspect and, with --source,
+    /// verify; overview bars at the top link to each section. The move's dossier, to mail
+    /// around or keep as a CI artifact.
+    #[command(after_help = crate::cli::report::REPORT_EXIT_CODES)]
+    Report(crate::cli::report::ReportArgs),
 }
 
 #[derive(Debug, Args)]

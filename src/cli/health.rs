@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use crate::config::Config;
 use crate::error::{ExitCode, Result};
 use crate::health::{self, HealthOptions, Threshold, output};
+use crate::report::html::Dossier;
 
 pub const HEALTH_EXIT_CODES: &str = "\
 Exit codes (the monitoring plugin convention, unlike other godwit commands):
@@ -61,6 +62,10 @@ pub struct HealthArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::units::parse_duration)]
     pub connect_timeout: Duration,
 
+    /// Also write the report as one self-contained HTML page to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+
     /// statement_timeout of each check's query; a check that takes longer is UNKNOWN.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::units::parse_duration)]
     pub query_timeout: Duration,
@@ -90,6 +95,14 @@ pub fn run(args: HealthArgs) -> ExitCode {
                 HealthFormat::Prometheus => output::prometheus(&report),
             };
             println!("{}", text.trim_end());
+            if let Some(path) = &args.html {
+                let mut page = Dossier::new("godwit health", &report.target);
+                page.health = Some(Dossier::json_of(&report));
+                if let Err(e) = super::report::write_page(&page, path) {
+                    eprintln!("error: {e}");
+                    return health::Status::Unknown.exit_code();
+                }
+            }
             report.status.exit_code()
         }
         Err(e) => {

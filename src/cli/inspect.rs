@@ -8,6 +8,7 @@ use crate::cli::connect::ConnectArgs;
 use crate::cli::required_target;
 use crate::error::{Error, ExitCode, Result};
 use crate::inspect::{self, InspectOptions, KINDS, output};
+use crate::report::html::Dossier;
 
 pub const INSPECT_EXIT_CODES: &str = "\
 Exit codes:
@@ -38,6 +39,10 @@ pub struct InspectArgs {
     /// Print {"findings": [{"kind", "object", "evidence", "suggestion", ...}], "notes": [...]}.
     #[arg(long)]
     pub json: bool,
+
+    /// Also write the findings as one self-contained HTML page to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
 
     /// Only these kinds (repeatable, or comma-separated).
     #[arg(long, value_name = "KIND", value_delimiter = ',')]
@@ -74,6 +79,11 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
         println!("{}", output::json(&report));
     } else {
         print!("{}", output::human(&report));
+    }
+    if let Some(path) = &args.html {
+        let mut page = Dossier::new("godwit inspect", &report.target);
+        page.inspect = Some(Dossier::json_of(&report));
+        super::report::write_page(&page, path)?;
     }
     Ok(if report.findings.is_empty() {
         ExitCode::Ok

@@ -50,11 +50,20 @@ pub struct MaintainArgs {
 pub fn run(args: MaintainArgs) -> Result<ExitCode> {
     let target = required_target(args.to.as_deref())?
         .with_retry(args.connect.connect_timeout, crate::cli::connect::wait_on_stderr());
-    let report = maintain::run(&MaintainOptions {
-        target,
-        dry_run: args.dry_run,
-        lock_timeout: args.lock_timeout,
-    })?;
+    // Progress on stderr; nothing at all with --json.
+    let reporter = crate::report::Reporter::new(crate::report::ReportOptions {
+        json: args.json,
+        quiet: false,
+        hide_summaries: true,
+    });
+    let report = maintain::run(
+        &MaintainOptions {
+            target,
+            dry_run: args.dry_run,
+            lock_timeout: args.lock_timeout,
+        },
+        &reporter,
+    )?;
     if args.json {
         println!("{}", output::json(&report));
     } else {

@@ -13,6 +13,7 @@ mod local;
 pub mod maintain;
 pub mod migrate;
 mod plan;
+pub mod report;
 mod sync;
 mod verify;
 pub mod workload;
@@ -77,6 +78,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Inspect(args) => inspect::run(args),
         Command::Maintain(args) => maintain::run(args),
         Command::Workload(args) => workload::run(args),
+        Command::Report(args) => report::run(args),
     }
 }
 

@@ -6,6 +6,7 @@ use super::connect::TargetArgs;
 use super::groups::{MappingArgs, OutputArgs};
 use crate::error::{ExitCode, Result};
 use crate::report::Reporter;
+use crate::report::html::Dossier;
 use crate::verify::{self, VerifyOptions};
 
 #[derive(Debug, Args)]
@@ -30,6 +31,10 @@ pub struct VerifyArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+
+    /// Also write the result as one self-contained HTML page to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: VerifyArgs) -> Result<ExitCode> {
@@ -43,5 +48,11 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
         jobs: args.jobs.unwrap_or_else(verify::default_jobs).max(1),
         max_keys: args.max_keys,
     };
-    verify::run(source.as_ref(), &mapping, &options, &reporter)
+    let code = verify::run(source.as_ref(), &mapping, &options, &reporter)?;
+    if let Some(path) = &args.html {
+        let mut page = Dossier::new("godwit verify", &options.target.to_string());
+        page.verify = reporter.document("verify");
+        super::report::write_page(&page, path)?;
+    }
+    Ok(code)
 }

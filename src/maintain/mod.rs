@@ -21,6 +21,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::inspect::tables;
 use crate::postgres::conn::{ConnSpec, describe_pg_error, quote_ident};
+use crate::report::{Event, Progress, Reporter};
 use crate::units::{format_bytes, format_seconds};
 
 #[derive(Debug, Clone)]
@@ -96,7 +97,7 @@ impl MaintainReport {
     }
 }
 
-pub fn run(options: &MaintainOptions) -> Result<MaintainReport> {
+pub fn run(options: &MaintainOptions, reporter: &Reporter) -> Result<MaintainReport> {
     let mut client = options.target.connect()?;
     let lock_ms = options.lock_timeout.as_millis().max(1);
     client
@@ -106,7 +107,8 @@ pub fn run(options: &MaintainOptions) -> Result<MaintainReport> {
         .map_err(|e| Error::pg("setting up the session", &e))?;
     let mut steps = plan(&mut client)?;
     let before = measure_all(&mut client, &steps);
-    for step in &mut steps {
+    let total = u64::try_from(steps.len()).ok();
+    for (done, step) in (1u64..).zip(steps.iter_mut()) {
         step.before = before
             .get(&step.table)
             .copied()
@@ -118,7 +120,15 @@ pub fn run(options: &MaintainOptions) -> Result<MaintainReport> {
         }
         execute(&mut client, step);
         step.after = measure(&mut client, &step.table);
+        reporter.emit(Event::Progress(Progress::new(
+            "maintain",
+            done,
+            total,
+            "steps",
+            step.statement.clone(),
+        )));
     }
+    reporter.emit(Event::ProgressDone("maintain".into()));
     Ok(MaintainReport {
         target: options.target.to_string(),
         dry_run: options.dry_run,

@@ -3,20 +3,36 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{CopySummary, Event};
+use super::{CopySummary, Event, Progress};
+
+/// Off a terminal, a step's progress is one line at most this often (and
+/// its first and last), so that a CI log stays readable.
+const PLAIN_EVERY: Duration = Duration::from_secs(10);
 
 pub struct Human {
     bars: Option<Bars>,
     quiet: bool,
+    /// Print the final summaries on stdout.
+    summaries: bool,
+    /// Off a terminal, per step: when its last line was written, and the
+    /// progress not written yet.
+    plain: Mutex<HashMap<String, PlainStep>>,
+}
+
+#[derive(Default)]
+struct PlainStep {
+    last_line: Option<Instant>,
+    unwritten: Option<Progress>,
 }
 
 struct Bars {
     multi: MultiProgress,
     by_table: Mutex<HashMap<String, ProgressBar>>,
+    by_task: Mutex<HashMap<String, ProgressBar>>,
 }
 
 impl Human {
@@ -24,8 +40,18 @@ impl Human {
         let bars = terminal.then(|| Bars {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8)),
             by_table: Mutex::new(HashMap::new()),
+            by_task: Mutex::new(HashMap::new()),
         });
-        Human { bars, quiet }
+        Human {
+            bars,
+            quiet,
+            summaries: true,
+            plain: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn with_summaries(self, summaries: bool) -> Human {
+        Human { summaries, ..self }
     }
 
     fn line(&self, text: &str) {
@@ -89,13 +115,117 @@ impl Human {
                 ),
                 None => {}
             },
-            Event::CopyFinished(summary) => print_summary(summary),
-            Event::VerifyFinished(summary) => print!("{}", summary.human()),
-            Event::SyncRound(summary) => println!("{}", summary.human()),
-            Event::CutoverFinished(summary) => println!("{}", summary.human()),
+            Event::Progress(p) if !self.quiet => self.progress(p),
+            Event::ProgressDone(task) if !self.quiet => self.progress_done(task),
+            Event::CopyFinished(summary) if self.summaries => print_summary(summary),
+            Event::VerifyFinished(summary) if self.summaries => print!("{}", summary.human()),
+            Event::SyncRound(summary) if self.summaries => println!("{}", summary.human()),
+            Event::CutoverFinished(summary) if self.summaries => println!("{}", summary.human()),
             _ => {}
         }
     }
+}
+
+impl Human {
+    fn progress(&self, p: &Progress) {
+        match &self.bars {
+            Some(bars) => {
+                let mut by_task = bars.by_task.lock().unwrap_or_else(|e| e.into_inner());
+                let bar = by_task.entry(p.task.clone()).or_insert_with(|| new_bar(&bars.multi, p));
+                if let Some(total) = p.total {
+                    bar.set_length(total);
+                }
+                bar.set_position(p.done);
+                bar.set_message(p.detail.clone());
+            }
+            None => {
+                let mut steps = self.plain.lock().unwrap_or_else(|e| e.into_inner());
+                let step = steps.entry(p.task.clone()).or_default();
+                let now = Instant::now();
+                if plain_due(step.last_line, now, p) {
+                    eprintln!("{}", plain_line(p));
+                    step.last_line = Some(now);
+                    step.unwritten = None;
+                } else {
+                    step.unwritten = Some(p.clone());
+                }
+            }
+        }
+    }
+
+    fn progress_done(&self, task: &str) {
+        match &self.bars {
+            Some(bars) => {
+                if let Some(bar) = bars.by_task.lock().unwrap_or_else(|e| e.into_inner()).remove(task) {
+                    bar.finish_and_clear();
+                }
+            }
+            None => {
+                // The log ends with the step's last figures.
+                let step = self.plain.lock().unwrap_or_else(|e| e.into_inner()).remove(task);
+                if let Some(p) = step.and_then(|s| s.unwritten) {
+                    eprintln!("{}", plain_line(&p));
+                }
+            }
+        }
+    }
+}
+
+fn new_bar(multi: &MultiProgress, p: &Progress) -> ProgressBar {
+    let bar = multi.add(match p.total {
+        Some(total) => ProgressBar::new(total),
+        None => ProgressBar::new_spinner(),
+    });
+    let counts = match (p.unit, p.total) {
+        ("bytes", Some(_)) => "{bytes:>10}/{total_bytes:10}".to_string(),
+        ("bytes", None) => "{bytes:>10}".to_string(),
+        (unit, Some(_)) => format!("{{human_pos:>8}}/{{human_len:8}} {unit}"),
+        (unit, None) => format!("{{human_pos:>8}} {unit}"),
+    };
+    let template = if p.total.is_some() {
+        format!("{{prefix:>24.bold}} [{{bar:30}}] {counts} {{wide_msg}} ETA {{eta}}")
+    } else {
+        format!("{{prefix:>24.bold}} {{spinner}} {counts} {{wide_msg}}")
+    };
+    bar.set_style(
+        ProgressStyle::with_template(&template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(truncate(&p.task, 24));
+    bar.enable_steady_tick(Duration::from_millis(250));
+    bar
+}
+
+/// Off a terminal: a step's first report, its completion, and otherwise
+/// one line per [`PLAIN_EVERY`].
+fn plain_due(last_line: Option<Instant>, now: Instant, p: &Progress) -> bool {
+    match last_line {
+        None => true,
+        Some(_) if p.complete() => true,
+        Some(last) => now.duration_since(last) >= PLAIN_EVERY,
+    }
+}
+
+/// `verify: 12/40 tables (users)`, `backup: 3 of 9 tables, 1.2 MB dumped`.
+pub fn plain_line(p: &Progress) -> String {
+    let count = |n: u64| {
+        if p.unit == "bytes" {
+            human_bytes(n)
+        } else {
+            n.to_string()
+        }
+    };
+    let mut line = match p.total {
+        Some(total) if p.unit == "bytes" => format!("{}: {} of {}", p.task, count(p.done), count(total)),
+        Some(total) => format!("{}: {}/{} {}", p.task, p.done, total, p.unit),
+        None if p.unit == "bytes" => format!("{}: {}", p.task, count(p.done)),
+        None => format!("{}: {} {}", p.task, p.done, p.unit),
+    };
+    if !p.detail.is_empty() {
+        line.push_str(&format!(" ({})", p.detail));
+    }
+    line
 }
 
 fn print_summary(s: &CopySummary) {
@@ -180,5 +310,34 @@ pub fn human_bytes(bytes: u64) -> String {
         format!("{:.1} kB", b / 1e3)
     } else {
         format!("{bytes} B")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_lines_name_the_step_and_its_counts() {
+        let verify = Progress::new("verify", 12, Some(40), "tables", "users");
+        assert_eq!(plain_line(&verify), "verify: 12/40 tables (users)");
+        let dump = Progress::new("backup", 1_500_000, None, "bytes", "3/9 tables");
+        assert_eq!(plain_line(&dump), "backup: 1.5 MB (3/9 tables)");
+        let round = Progress::new("sync round", 2, None, "tables", "");
+        assert_eq!(plain_line(&round), "sync round: 2 tables");
+        for line in [plain_line(&verify), plain_line(&dump)] {
+            assert!(!line.contains('\r') && !line.contains('\x1b') && !line.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn plain_lines_are_occasional_but_the_first_and_last_always_show() {
+        let start = Instant::now();
+        let midway = Progress::new("verify", 5, Some(10), "tables", "");
+        let last = Progress::new("verify", 10, Some(10), "tables", "");
+        assert!(plain_due(None, start, &midway), "the first report");
+        assert!(!plain_due(Some(start), start + Duration::from_secs(1), &midway));
+        assert!(plain_due(Some(start), start + PLAIN_EVERY, &midway));
+        assert!(plain_due(Some(start), start + Duration::from_secs(1), &last), "the end");
     }
 }

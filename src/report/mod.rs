@@ -2,6 +2,7 @@
 //! start decides how they look: progress bars on a terminal, plain log
 //! lines otherwise, and a JSON document on stdout with `--json`.
 
+pub mod html;
 mod human;
 pub mod interrupt;
 
@@ -37,6 +38,42 @@ pub enum Event {
     SyncRound(Box<dyn Summary>),
     /// The result of `cutover`.
     CutoverFinished(Box<dyn Summary>),
+    /// How far a long step has come: a bar on a terminal, an occasional
+    /// line elsewhere.
+    Progress(Progress),
+    /// The step of that name is over: its bar goes away.
+    ProgressDone(String),
+}
+
+/// How far a long step has come.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// The step, e.g. "verify" or "backup"; one bar per step.
+    pub task: String,
+    pub done: u64,
+    /// None when the end is not known in advance.
+    pub total: Option<u64>,
+    /// What `done` counts: "tables", "steps", "bytes"...
+    pub unit: &'static str,
+    /// The item in hand or just finished, and any other figure.
+    pub detail: String,
+}
+
+impl Progress {
+    pub fn new(task: &str, done: u64, total: Option<u64>, unit: &'static str, detail: impl Into<String>) -> Progress {
+        Progress {
+            task: task.to_string(),
+            done,
+            total,
+            unit,
+            detail: detail.into(),
+        }
+    }
+
+    /// Done counts every item: the step has reached its end.
+    pub fn complete(&self) -> bool {
+        self.total.is_some_and(|total| self.done >= total)
+    }
 }
 
 /// A command's result as report/ renders it. The command owns the type;
@@ -88,9 +125,23 @@ pub struct PhaseTiming {
     pub seconds: f64,
 }
 
+/// The `--json` document of a finished command, by kind.
+fn document_of(event: &Event) -> Option<(&'static str, serde_json::Value)> {
+    let (kind, value) = match event {
+        Event::CopyFinished(summary) => ("copy", serde_json::to_value(summary)),
+        Event::VerifyFinished(summary) => ("verify", serde_json::to_value(summary)),
+        Event::CutoverFinished(summary) => ("cutover", serde_json::to_value(summary)),
+        _ => return None,
+    };
+    value.ok().map(|v| (kind, v))
+}
+
 /// Receives events from any thread.
 pub struct Reporter {
     mode: Mode,
+    /// The documents of finished commands, as `--json` prints them, by kind
+    /// ("copy", "verify", "cutover"): what `--html` renders.
+    documents: Mutex<Vec<(&'static str, serde_json::Value)>>,
     warnings: Mutex<Vec<String>>,
     phases: Mutex<Vec<(String, std::time::Instant)>>,
 }
@@ -102,6 +153,9 @@ pub struct ReportOptions {
     pub json: bool,
     /// Only errors and the summary.
     pub quiet: bool,
+    /// Keep the final summaries to [`Reporter::document`] instead of
+    /// printing them (`godwit report` prints its own).
+    pub hide_summaries: bool,
 }
 
 enum Mode {
@@ -114,13 +168,14 @@ impl Reporter {
         let mode = if output.json {
             Mode::Json
         } else {
-            Mode::Human(human::Human::new(
-                std::io::stderr().is_terminal() && !output.quiet,
-                output.quiet,
-            ))
+            Mode::Human(
+                human::Human::new(std::io::stderr().is_terminal() && !output.quiet, output.quiet)
+                    .with_summaries(!output.hide_summaries),
+            )
         };
         Reporter {
             mode,
+            documents: Mutex::new(Vec::new()),
             warnings: Mutex::new(Vec::new()),
             phases: Mutex::new(Vec::new()),
         }
@@ -130,6 +185,7 @@ impl Reporter {
     pub fn silent() -> Reporter {
         Reporter {
             mode: Mode::Human(human::Human::new(false, true)),
+            documents: Mutex::new(Vec::new()),
             warnings: Mutex::new(Vec::new()),
             phases: Mutex::new(Vec::new()),
         }
@@ -145,6 +201,9 @@ impl Reporter {
                 .push((p.clone(), std::time::Instant::now())),
             Event::CopyFinished(summary) => summary.phases = self.phase_timings(),
             _ => {}
+        }
+        if let Some(document) = document_of(&event) {
+            self.documents.lock().unwrap_or_else(|e| e.into_inner()).push(document);
         }
         match &self.mode {
             Mode::Human(h) => h.handle(&event),
@@ -180,6 +239,13 @@ impl Reporter {
                     .as_secs_f64(),
             })
             .collect()
+    }
+
+    /// The last document of this kind a finished command gave, exactly as
+    /// `--json` prints it.
+    pub fn document(&self, kind: &str) -> Option<serde_json::Value> {
+        let documents = self.documents.lock().unwrap_or_else(|e| e.into_inner());
+        documents.iter().rev().find(|(k, _)| *k == kind).map(|(_, v)| v.clone())
     }
 
     pub fn warnings(&self) -> Vec<String> {

@@ -29,7 +29,7 @@ use crate::plan::types::Cast;
 use crate::postgres::catalog;
 use crate::postgres::conn::ConnSpec;
 use crate::prepare::{Mapping, Profiling, describe_and_plan, plan_source};
-use crate::report::{Event, Reporter, interrupt};
+use crate::report::{Event, Progress, Reporter, interrupt};
 use crate::source::Source;
 use crate::verify::compare::hash_of;
 use crate::verify::layout::Layout;
@@ -315,6 +315,9 @@ impl<'a> Syncer<'a> {
                 count(jobs, "reader")
             )
         }));
+        let task = if check.is_some() { "sync check" } else { "sync round" };
+        let tables_total = u64::try_from(queue.len()).ok();
+        let tables_read = std::sync::atomic::AtomicU64::new(0);
         let queue = Mutex::new(queue.into_iter());
         let first_error: Mutex<Option<Error>> = Mutex::new(None);
         // Bounded: when PostgreSQL writes slower than the source is read
@@ -331,7 +334,8 @@ impl<'a> Syncer<'a> {
         };
         let written = std::thread::scope(|scope| {
             for mut reader in readers {
-                let (queue, first_error, stored, finished) = (&queue, &first_error, &stored, finished.clone());
+                let (queue, first_error, stored, finished, tables_read) =
+                    (&queue, &first_error, &stored, finished.clone(), &tables_read);
                 scope.spawn(move || {
                     let fail = |e: Error| {
                         first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
@@ -365,6 +369,14 @@ impl<'a> Syncer<'a> {
                         match diff::diff_table(reader.as_mut(), &mut pg, &work) {
                             Ok(d) => {
                                 let _ = finished.send((i, d, true));
+                                let done = tables_read.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1;
+                                reporter.emit(Event::Progress(Progress::new(
+                                    task,
+                                    done,
+                                    tables_total,
+                                    "tables read",
+                                    layout.source_table.clone(),
+                                )));
                             }
                             Err(e) => return fail(e),
                         }
@@ -377,6 +389,7 @@ impl<'a> Syncer<'a> {
             }
             transaction::write_as_they_come(&mut control, &writing, arriving, &first_error, keep_rows)
         });
+        reporter.emit(Event::ProgressDone(task.into()));
         if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
             return Err(e);
         }

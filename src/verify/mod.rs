@@ -26,7 +26,7 @@ use crate::plan::types::PgType;
 use crate::postgres::catalog;
 use crate::postgres::conn::ConnSpec;
 use crate::prepare::{Mapping, Profiling, plan_source};
-use crate::report::{Event, Reporter, interrupt};
+use crate::report::{Event, Progress, Reporter, interrupt};
 use crate::source::{Reader, Source, SourceSchema};
 use compare::{Comparer, Outcome};
 use layout::{KeyRange, Layout};
@@ -140,6 +140,8 @@ pub fn verify(context: &Context<'_>, options: &VerifyOptions, reporter: &Reporte
     let queue = Mutex::new(tasks.iter());
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
     let failed = AtomicBool::new(false);
+    let tables_done = std::sync::atomic::AtomicU64::new(0);
+    let tables_total = u64::try_from(layouts.len()).unwrap_or(u64::MAX);
     let fail = |e: Error| {
         failed.store(true, Ordering::Relaxed);
         first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
@@ -147,8 +149,8 @@ pub fn verify(context: &Context<'_>, options: &VerifyOptions, reporter: &Reporte
 
     std::thread::scope(|scope| {
         for mut reader in readers {
-            let (queue, pieces, remaining, failed, fail, layouts) =
-                (&queue, &pieces, &remaining, &failed, &fail, &layouts);
+            let (queue, pieces, remaining, failed, fail, layouts, tables_done) =
+                (&queue, &pieces, &remaining, &failed, &fail, &layouts, &tables_done);
             scope.spawn(move || {
                 let mut pg = match connect(&options.target) {
                     Ok(pg) => pg,
@@ -174,11 +176,20 @@ pub fn verify(context: &Context<'_>, options: &VerifyOptions, reporter: &Reporte
                     if remaining[task.table].fetch_sub(1, Ordering::AcqRel) == 1 {
                         let report = table_report(layout, &all[task.table], options.max_keys);
                         reporter.emit(Event::Info(report.progress_line()));
+                        let done = tables_done.fetch_add(1, Ordering::AcqRel) + 1;
+                        reporter.emit(Event::Progress(Progress::new(
+                            "verify",
+                            done,
+                            Some(tables_total),
+                            "tables",
+                            report.table,
+                        )));
                     }
                 }
             });
         }
     });
+    reporter.emit(Event::ProgressDone("verify".into()));
     if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
