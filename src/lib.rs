@@ -18,6 +18,7 @@ pub mod plan;
 pub mod prepare;
 pub mod report;
 pub mod reverse;
+pub mod roles;
 pub mod source;
 pub mod sync;
 pub mod target;

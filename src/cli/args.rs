@@ -68,6 +68,8 @@ pub enum Command {
     /// constraint is left as it is. The report shows dead tuples and sizes before and after.
     #[command(after_help = crate::cli::maintain::MAINTAIN_EXIT_CODES)]
     Maintain(crate::cli::maintain::MaintainArgs),
+    /// Least-privilege roles for one schema: owner, app, readonly, monitor.
+    Roles(crate::cli::roles::RolesArgs),
 }
 
 /// Where the data goes.
@@ -215,6 +217,11 @@ pub struct CopyArgs {
     /// Run `godwit verify` right after the copy.
     #[arg(long)]
     pub verify: bool,
+
+    /// Create the tables as this role (SET ROLE), e.g. the PREFIX_owner of `godwit roles`, so
+    /// they belong to it and its default privileges grant them to the app at once.
+    #[arg(long, value_name = "ROLE")]
+    pub owner: Option<String>,
 
     #[command(flatten)]
     pub output: OutputArgs,

@@ -10,6 +10,7 @@ pub mod inspect;
 mod local;
 pub mod maintain;
 mod plan;
+pub mod roles;
 mod sync;
 mod verify;
 
@@ -73,6 +74,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Health(args) => Ok(health::run(args)),
         Command::Inspect(args) => inspect::run(args),
         Command::Maintain(args) => maintain::run(args),
+        Command::Roles(args) => roles::run(args),
     }
 }
 

@@ -123,6 +123,10 @@ pub struct CommonArgs {
     /// Name of the history table.
     #[arg(long, value_name = "NAME", default_value = "godwit_migrations")]
     pub history_table: String,
+    /// Run every statement as this role (SET ROLE), e.g. the PREFIX_owner of `godwit roles`, so
+    /// new objects belong to it and its default privileges grant them to the app at once.
+    #[arg(long, value_name = "ROLE")]
+    pub owner: Option<String>,
 }
 
 impl CommonArgs {
@@ -137,10 +141,12 @@ impl CommonArgs {
             (None, other) => other.map(str::to_string),
         };
         match url.filter(|url| !url.trim().is_empty()) {
-            Some(url) => Ok(ConnSpec::parse(&url)?.with_retry(
-                self.connect_timeout,
-                std::sync::Arc::new(|notice: &crate::target::postgres::conn::WaitNotice| eprintln!("{notice}")),
-            )),
+            Some(url) => Ok(
+                crate::roles::run_as_optional(ConnSpec::parse(&url)?, self.owner.as_deref()).with_retry(
+                    self.connect_timeout,
+                    std::sync::Arc::new(|notice: &crate::target::postgres::conn::WaitNotice| eprintln!("{notice}")),
+                ),
+            ),
             None => Err(Error::Usage(
                 "no database given: pass --to URL (alias --database-url) or set DATABASE_URL \
                  (for the local cluster: --to \"$(godwit local url)\")"
