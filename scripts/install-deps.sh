@@ -18,6 +18,11 @@ command -v sqlite3 >/dev/null || need+=(sqlite3)
 # (libclang-cpp, which a new machine has, is not the library bindgen loads.)
 compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null || compgen -G "/usr/lib/*/libclang-[0-9]*.so*" >/dev/null \
   || need+=(libclang-dev clang)
+# pgaudit, for `godwit audit` (session and object audit logging) on the newest installed server.
+pgmajor=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)
+if [ -n "$pgmajor" ] && [ ! -e "/usr/lib/postgresql/$pgmajor/lib/pgaudit.so" ]; then
+  need+=("postgresql-$pgmajor-pgaudit")
+fi
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ "${1:-}" = bench ]; then
   command -v pgloader >/dev/null || need+=(pgloader)

@@ -4,6 +4,7 @@
 //! Data flows one way: `source` → `plan` → `target::postgres::ddl` → `load`
 //! → `report`. Commands emit [`report::Event`]s and never print directly.
 
+pub mod audit;
 pub mod backup;
 pub mod cli;
 pub mod config;

@@ -70,6 +70,8 @@ pub enum Command {
     Maintain(crate::cli::maintain::MaintainArgs),
     /// Least-privilege roles for one schema: owner, app, readonly, monitor.
     Roles(crate::cli::roles::RolesArgs),
+    /// An audit trail of the app's writes: pgaudit when the server loads it, else triggers.
+    Audit(crate::cli::audit::AuditArgs),
 }
 
 /// Where the data goes.

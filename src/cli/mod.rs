@@ -3,6 +3,7 @@
 //! documented exit codes and prints errors to stderr.
 
 pub mod args;
+pub mod audit;
 pub mod backup;
 pub(crate) mod copy;
 pub mod health;
@@ -75,6 +76,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Inspect(args) => inspect::run(args),
         Command::Maintain(args) => maintain::run(args),
         Command::Roles(args) => roles::run(args),
+        Command::Audit(args) => audit::run(args),
     }
 }
 
