@@ -2,13 +2,16 @@
 # Write overhead of `godwit audit` on a pgbench-style mix: per transaction one
 # UPDATE of a random row and one INSERT, on 100k rows; no audit, trigger mode,
 # pgaudit mode. Prints tps per run and the median of each mode.
+# synchronous_commit is off by default (SYNCHRONOUS_COMMIT=on to change): on a
+# shared machine the commit flush dominates and hides the audit's own cost.
 # Usage: bench/audit.sh URL [REPS] [SECONDS] [CLIENTS]
 set -euo pipefail
 url=$1; reps=${2:-3}; secs=${3:-10}; clients=${4:-2}
 godwit=${GODWIT:-target/release/godwit}
 [ -x "$godwit" ] || godwit=target/debug/godwit
 db="${url%/*}/godwit_audit_bench"
-psql "$url" -qc "DROP DATABASE IF EXISTS godwit_audit_bench" -c "CREATE DATABASE godwit_audit_bench" >/dev/null
+psql "$url" -qc "DROP DATABASE IF EXISTS godwit_audit_bench" -c "CREATE DATABASE godwit_audit_bench" \
+  -c "ALTER DATABASE godwit_audit_bench SET synchronous_commit = ${SYNCHRONOUS_COMMIT:-off}" >/dev/null
 script=$(mktemp)
 cat > "$script" <<'SQL'
 \set aid random(1, 100000)
