@@ -333,7 +333,7 @@ pub fn status(target: &ConnSpec) -> Result<Status> {
                 &format!(
                     "SELECT count(*), (SELECT to_char(at, 'YYYY-MM-DD HH24:MI:SS.US TZ') || ' ' || operation || ' on ' \
                             || table_name || coalesce(' key ' || row_key::text, '') || ' by ' || actor \
-                       FROM {} ORDER BY at DESC, id DESC LIMIT 1) FROM {}",
+                       FROM {} ORDER BY id DESC LIMIT 1) FROM {}",
                     trigger::LOG,
                     trigger::LOG
                 ),

@@ -39,7 +39,6 @@ CREATE TABLE IF NOT EXISTS {LOG} (
 ) PARTITION BY RANGE (at);
 CREATE TABLE IF NOT EXISTS {LOG}_default PARTITION OF {LOG} DEFAULT;
 CREATE INDEX IF NOT EXISTS audit_log_row ON {LOG} (table_name, row_key, at);
-CREATE INDEX IF NOT EXISTS audit_log_at ON {LOG} (at);
 REVOKE ALL ON {LOG} FROM PUBLIC;
 -- One partition per month; the next one is created ahead of time.
 CREATE OR REPLACE FUNCTION {SCHEMA}.audit_add_month(month date) RETURNS void
@@ -64,16 +63,22 @@ DECLARE
     new_row jsonb := CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END;
     source jsonb := coalesce(new_row, old_row);
     key jsonb;
-    columns text[] := TG_ARGV;
+    columns text[];
 BEGIN
-    IF TG_NARGS = 0 THEN
-        SELECT array_agg(a.attname::text ORDER BY k.ord) INTO columns
-        FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
-        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-        WHERE i.indrelid = TG_RELID AND i.indisprimary;
-    END IF;
-    IF columns IS NOT NULL THEN
-        SELECT jsonb_object_agg(c, source -> c) INTO key FROM unnest(columns) c;
+    -- The usual case, one key column named by the trigger, costs no query.
+    IF TG_NARGS = 1 THEN
+        key := jsonb_build_object(TG_ARGV[0], source -> TG_ARGV[0]);
+    ELSE
+        columns := TG_ARGV;
+        IF TG_NARGS = 0 THEN
+            SELECT array_agg(a.attname::text ORDER BY k.ord) INTO columns
+            FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
+            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+            WHERE i.indrelid = TG_RELID AND i.indisprimary;
+        END IF;
+        FOR i IN 1 .. coalesce(cardinality(columns), 0) LOOP
+            key := coalesce(key, '{}') || jsonb_build_object(columns[i], source -> columns[i]);
+        END LOOP;
     END IF;
     INSERT INTO {LOG} (table_name, operation, row_key, old_row, new_row)
     VALUES (quote_ident(TG_TABLE_SCHEMA) || '.' || quote_ident(TG_TABLE_NAME), TG_OP, key,
