@@ -10,8 +10,8 @@ use std::time::Instant;
 use godwit::config::Config;
 use godwit::plan::types::{ProfileNeed, profile_need};
 use godwit::plan::{self, IdentifierStyle, PlanOptions};
+use godwit::postgres::encode::{Scratch, begin_row, encode_value};
 use godwit::source::{Flow, Scan, Selected, ValueRef};
-use godwit::target::postgres::encode::{Scratch, begin_row, encode_value};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args().nth(1).ok_or("usage: pipeline_phases SOURCE")?;

@@ -109,7 +109,7 @@ impl Error {
     pub fn pg(context: impl Into<String>, err: &postgres::Error) -> Self {
         Error::Postgres {
             context: context.into(),
-            message: crate::target::postgres::conn::describe_pg_error(err),
+            message: crate::postgres::conn::describe_pg_error(err),
         }
     }
 

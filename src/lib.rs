@@ -1,7 +1,7 @@
 //! godwit moves an application's data into PostgreSQL, proves the copy is
 //! exact, and manages the schema afterwards.
 //!
-//! Data flows one way: `source` → `plan` → `target::postgres::ddl` → `load`
+//! Data flows one way: `source` → `plan` → `postgres::ddl` → `load`
 //! → `report`. Commands emit [`report::Event`]s and never print directly.
 
 pub mod audit;
@@ -16,13 +16,13 @@ pub mod local;
 pub mod maintain;
 pub mod migrate;
 pub mod plan;
+pub mod postgres;
 pub mod prepare;
 pub mod report;
 pub mod reverse;
 pub mod roles;
 pub mod source;
 pub mod sync;
-pub mod target;
 pub mod units;
 pub mod verify;
 

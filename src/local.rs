@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::error::{Error, Result};
-use crate::target::postgres::conn::ConnSpec;
+use crate::postgres::conn::ConnSpec;
 
 /// The superuser created in the local cluster.
 pub const LOCAL_USER: &str = "postgres";

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{assert_exit, fresh_database, godwit, rows, stderr, stdout, value};
-use godwit::target::postgres::conn::ConnSpec;
+use godwit::postgres::conn::ConnSpec;
 
 fn as_role(db: &ConnSpec, role: &str) -> ConnSpec {
     ConnSpec::parse(&format!(

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use godwit::target::postgres::conn::ConnSpec;
+use godwit::postgres::conn::ConnSpec;
 
 /// Tables of many kinds: identity and serial keys, numeric, jsonb, bytea,
 /// arrays, NULLs, non-ASCII text, quoted names, a partitioned table, a

@@ -132,7 +132,7 @@ fn godwit_s3(moto: &Moto, tmp: &Path, args: &[&str]) -> Output {
         .expect("run godwit")
 }
 
-fn digest(db: &godwit::target::postgres::conn::ConnSpec) -> Vec<Vec<String>> {
+fn digest(db: &godwit::postgres::conn::ConnSpec) -> Vec<Vec<String>> {
     rows(
         db,
         "SELECT a AS a, b AS b FROM (SELECT count(*)::text AS a, md5(string_agg(t::text, ',' ORDER BY t::text)) AS b FROM items t) x",

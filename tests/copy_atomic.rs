@@ -25,7 +25,7 @@ fn big_source(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// Starts a copy and waits until it is moving data.
-fn start_copy(source: &std::path::Path, target: &godwit::target::postgres::conn::ConnSpec) -> std::process::Child {
+fn start_copy(source: &std::path::Path, target: &godwit::postgres::conn::ConnSpec) -> std::process::Child {
     let mut child = Command::new(godwit_bin())
         .args([
             "copy",
@@ -52,14 +52,14 @@ fn start_copy(source: &std::path::Path, target: &godwit::target::postgres::conn:
     child
 }
 
-fn public_tables(target: &godwit::target::postgres::conn::ConnSpec) -> String {
+fn public_tables(target: &godwit::postgres::conn::ConnSpec) -> String {
     value(
         target,
         "SELECT count(*) AS a FROM pg_tables WHERE schemaname = 'public'",
     )
 }
 
-fn staging_schemas(target: &godwit::target::postgres::conn::ConnSpec) -> String {
+fn staging_schemas(target: &godwit::postgres::conn::ConnSpec) -> String {
     value(
         target,
         "SELECT count(*) AS a FROM pg_namespace WHERE nspname LIKE 'godwit_staging_%'",

@@ -38,7 +38,7 @@ fn source_counts(path: &Path) -> BTreeMap<String, i64> {
         .collect()
 }
 
-fn target_count(target: &godwit::target::postgres::conn::ConnSpec, table: &str) -> i64 {
+fn target_count(target: &godwit::postgres::conn::ConnSpec, table: &str) -> i64 {
     value(
         target,
         &format!("SELECT count(*) AS a FROM public.\"{}\"", table.replace('"', "\"\"")),

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use common::*;
 use godwit::plan::fulltext::tsquery_of_match;
-use godwit::target::postgres::conn::ConnSpec;
+use godwit::postgres::conn::ConnSpec;
 
 const PORTER: &str = r#"
 CREATE VIRTUAL TABLE docs USING fts5(title, body, tokenize='porter');

@@ -43,7 +43,7 @@ CREATE TRIGGER comments_touch AFTER UPDATE ON comments BEGIN SELECT 1; END;
 
 struct Copied {
     dir: tempfile::TempDir,
-    spec: godwit::target::postgres::conn::ConnSpec,
+    spec: godwit::postgres::conn::ConnSpec,
     out: std::process::Output,
 }
 

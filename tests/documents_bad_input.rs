@@ -14,7 +14,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
     path
 }
 
-fn table_count(target: &godwit::target::postgres::conn::ConnSpec) -> String {
+fn table_count(target: &godwit::postgres::conn::ConnSpec) -> String {
     value(
         target,
         "SELECT count(*) AS a FROM information_schema.tables WHERE table_schema = 'public'",

@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 
 use common::{assert_exit, copy, fresh_database, godwit, rows, stderr, stdout, value};
-use godwit::target::postgres::conn::ConnSpec;
+use godwit::postgres::conn::ConnSpec;
 
 const DROP_USERS: &str = "x\"; DROP TABLE users; --";
 const BOBBY: &str = "Robert'); DROP TABLE students;--";

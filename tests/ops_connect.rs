@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{assert_exit, fresh_database, godwit, godwit_bin, sqlite_file, stderr, value};
-use godwit::target::postgres::conn::ConnSpec;
+use godwit::postgres::conn::ConnSpec;
 
 fn wait_until(target: &ConnSpec, sql: &str) {
     let mut client = target.connect().unwrap();

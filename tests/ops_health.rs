@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{assert_exit, fresh_database, godwit, stderr, stdout};
-use godwit::target::postgres::conn::ConnSpec;
+use godwit::postgres::conn::ConnSpec;
 use serde_json::Value;
 
 fn health(target: &ConnSpec, extra: &[&str]) -> (std::process::Output, Value) {

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{assert_exit, fresh_database, godwit, stdout};
-use godwit::target::postgres::conn::ConnSpec;
+use godwit::postgres::conn::ConnSpec;
 use serde_json::Value;
 
 fn inspect(target: &ConnSpec, extra: &[&str]) -> (std::process::Output, Value) {

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{assert_exit, fresh_database, godwit, stdout, value};
-use godwit::target::postgres::conn::ConnSpec;
+use godwit::postgres::conn::ConnSpec;
 use serde_json::Value;
 
 fn maintain(target: &ConnSpec, extra: &[&str]) -> (std::process::Output, Value) {

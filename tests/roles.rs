@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{assert_exit, fresh_database, godwit, godwit_bin, sqlite_file, stderr, stdout, value};
-use godwit::target::postgres::conn::ConnSpec;
+use godwit::postgres::conn::ConnSpec;
 
 /// Role names are cluster-wide: each test gets its own prefix.
 fn prefix(name: &str) -> String {

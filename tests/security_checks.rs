@@ -5,7 +5,7 @@
 mod common;
 
 use common::{assert_exit, fresh_database, godwit, stdout};
-use godwit::target::postgres::conn::ConnSpec;
+use godwit::postgres::conn::ConnSpec;
 use serde_json::Value;
 
 fn health(target: &ConnSpec) -> Value {

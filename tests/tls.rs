@@ -65,7 +65,7 @@ fn sslmodes_against_a_tls_only_server() {
         "local all all trust\nhostnossl all all 0.0.0.0/0 reject\nhostssl all all 127.0.0.1/32 trust\n",
     )
     .unwrap();
-    let admin = godwit::target::postgres::conn::ConnSpec::parse(&url).unwrap();
+    let admin = godwit::postgres::conn::ConnSpec::parse(&url).unwrap();
     admin
         .connect()
         .unwrap()
@@ -74,7 +74,7 @@ fn sslmodes_against_a_tls_only_server() {
     let _ = local(&["local", "stop"]);
     let restarted = local(&["local", "start"]);
     assert!(restarted.status.success(), "{}", stderr(&restarted));
-    let port = godwit::target::postgres::conn::ConnSpec::parse(stdout(&restarted).trim())
+    let port = godwit::postgres::conn::ConnSpec::parse(stdout(&restarted).trim())
         .unwrap()
         .port;
 

@@ -19,7 +19,7 @@ use postgres::{Client, GenericClient};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::target::postgres::conn::{ConnSpec, quote_ident, quote_literal};
+use crate::postgres::conn::{ConnSpec, quote_ident, quote_literal};
 
 /// The role whose privileges tell pgaudit which objects to audit.
 pub const AUDITOR: &str = "godwit_auditor";

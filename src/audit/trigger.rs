@@ -11,7 +11,7 @@
 //! `migrate new --recipe audit` writes, so the trail can live in the
 //! app's migrations.
 
-use crate::target::postgres::conn::quote_literal;
+use crate::postgres::conn::quote_literal;
 
 pub const SCHEMA: &str = "godwit";
 pub const LOG: &str = "godwit.audit_log";
@@ -77,7 +77,7 @@ BEGIN
             WHERE i.indrelid = TG_RELID AND i.indisprimary;
         END IF;
         FOR i IN 1 .. coalesce(cardinality(columns), 0) LOOP
-            key := coalesce(key, '{}') || jsonb_build_object(columns[i], source -> columns[i]);
+            key := coalesce(key, '{{}}') || jsonb_build_object(columns[i], source -> columns[i]);
         END LOOP;
     END IF;
     INSERT INTO {LOG} (table_name, operation, row_key, old_row, new_row)

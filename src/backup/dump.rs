@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::target::postgres::conn::{ConnSpec, TlsMode};
+use crate::postgres::conn::{ConnSpec, TlsMode};
 
 /// One PostgreSQL client program, as found on this machine.
 #[derive(Debug, Clone)]

@@ -16,7 +16,7 @@ use postgres::Client;
 
 use crate::backup::manifest::TableEntry;
 use crate::error::{Error, Result};
-use crate::target::postgres::conn::{ConnSpec, quote_ident, quote_literal};
+use crate::postgres::conn::{ConnSpec, quote_ident, quote_literal};
 
 pub const METHOD: &str = "count(*), sum(hashtextextended(row::text, 0)) under TimeZone=UTC, DateStyle=ISO, \
                           IntervalStyle=postgres, extra_float_digits=1, bytea_output=hex";

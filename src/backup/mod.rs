@@ -24,8 +24,8 @@ use chrono::Utc;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::postgres::conn::ConnSpec;
 use crate::report::{Event, Reporter};
-use crate::target::postgres::conn::ConnSpec;
 use manifest::{MANIFEST, Manifest, VERIFIED, Verified};
 use retention::Policy;
 use store::Store;

@@ -19,8 +19,8 @@ use crate::backup::dump::{self, LibpqEnv, Tool};
 use crate::backup::fingerprint;
 use crate::backup::manifest::Manifest;
 use crate::error::{Error, Result};
+use crate::postgres::conn::{ConnSpec, quote_ident, quote_literal};
 use crate::report::{Event, Reporter};
-use crate::target::postgres::conn::{ConnSpec, quote_ident, quote_literal};
 
 /// PostgreSQL truncates names at 63 bytes.
 const MAX_NAME: usize = 63;
@@ -294,7 +294,7 @@ pub fn swap(server: &ConnSpec, target: &str, scratch: ScratchDb, old: &str, repo
             Err(e) if attempt < 5 => {
                 reporter.emit(Event::Info(format!(
                     "swap attempt {attempt} failed ({}); retrying",
-                    crate::target::postgres::conn::describe_pg_error(&e)
+                    crate::postgres::conn::describe_pg_error(&e)
                 )));
                 std::thread::sleep(Duration::from_millis(200));
             }

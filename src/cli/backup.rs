@@ -7,8 +7,8 @@ use crate::backup::retention::Policy;
 use crate::backup::{self, BackupOptions, CheckOutcome, RestoreOptions};
 use crate::cli::args::OutputArgs;
 use crate::error::{Error, ExitCode, Result};
+use crate::postgres::conn::ConnSpec;
 use crate::report::Reporter;
-use crate::target::postgres::conn::ConnSpec;
 
 const BACKUP_EXIT_CODES: &str = "\
 Exit codes:

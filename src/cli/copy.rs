@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use crate::cli::args::{CopyArgs, TargetArgs};
 use crate::error::{ExitCode, Result};
 use crate::load::{self, CopyOptions};
+use crate::postgres::conn::{ConnSpec, WaitNotice};
 use crate::prepare::{Profiling, plan_source, replan_table};
 use crate::report::{Event, Reporter};
-use crate::target::postgres::conn::{ConnSpec, WaitNotice};
 
 pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
     if crate::reverse::is_postgres_source(&args.source) {

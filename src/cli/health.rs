@@ -97,7 +97,7 @@ pub fn run(args: HealthArgs) -> ExitCode {
         }
         Err(e) => {
             // Monitoring reads stdout and the exit code: a bad setup is UNKNOWN, not CRITICAL.
-            let message = crate::target::postgres::conn::redact_urls(&e.to_string());
+            let message = crate::postgres::conn::redact_urls(&e.to_string());
             if format == HealthFormat::Nagios {
                 println!("POSTGRES UNKNOWN - {}", message.replace('\n', " "));
             }

@@ -44,10 +44,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!(
-                "error: {}",
-                crate::target::postgres::conn::redact_urls(&err.to_string())
-            );
+            eprintln!("error: {}", crate::postgres::conn::redact_urls(&err.to_string()));
             let mut source = std::error::Error::source(&err);
             while let Some(cause) = source {
                 eprintln!("  caused by: {cause}");
@@ -81,9 +78,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
 }
 
 /// `--to` or DATABASE_URL; these commands never start the local cluster.
-pub fn required_target(to: Option<&str>) -> Result<crate::target::postgres::conn::ConnSpec, Error> {
+pub fn required_target(to: Option<&str>) -> Result<crate::postgres::conn::ConnSpec, Error> {
     match to.filter(|url| !url.trim().is_empty()) {
-        Some(url) => crate::target::postgres::conn::ConnSpec::parse(url),
+        Some(url) => crate::postgres::conn::ConnSpec::parse(url),
         None => Err(Error::Usage(
             "no database given: pass --to URL or set DATABASE_URL \
              (for the local cluster: --to \"$(godwit local url)\")"

@@ -3,8 +3,8 @@
 use crate::cli::args::{PlanArgs, PlanFormat};
 use crate::error::{ExitCode, Result};
 use crate::plan::{self, Plan};
+use crate::postgres::ddl;
 use crate::prepare::describe_and_plan;
-use crate::target::postgres::ddl;
 
 pub fn run(args: PlanArgs) -> Result<ExitCode> {
     let mapping = args.mapping.resolve(&args.schema)?;

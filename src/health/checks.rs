@@ -151,10 +151,7 @@ fn describe(err: &postgres::Error, needs: &str) -> String {
         Some("42501") => format!("could not run: permission denied; needs {needs}"),
         Some("57014") => "could not run: timed out (statement_timeout)".into(),
         Some("55P03") => "could not run: a lock it needs is held (lock_timeout); nothing waited".into(),
-        _ => format!(
-            "could not run: {}",
-            crate::target::postgres::conn::describe_pg_error(err)
-        ),
+        _ => format!("could not run: {}", crate::postgres::conn::describe_pg_error(err)),
     }
 }
 

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::error::ExitCode;
-use crate::target::postgres::conn::ConnSpec;
+use crate::postgres::conn::ConnSpec;
 pub use thresholds::{CHECKS, CheckDef, Direction, Threshold, Unit};
 
 /// A check's verdict. Ordered by how bad it is: the overall status is the

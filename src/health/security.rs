@@ -185,10 +185,7 @@ pub fn offenders(client: &mut Client, rule: &Rule) -> Result<Vec<Offender>, Stri
         Err(e) => Err(match e.code().map(|c| c.code()) {
             Some("42501") => format!("could not run: permission denied; needs {}", rule.needs),
             Some("57014") => "could not run: timed out (statement_timeout)".into(),
-            _ => format!(
-                "could not run: {}",
-                crate::target::postgres::conn::describe_pg_error(&e)
-            ),
+            _ => format!("could not run: {}", crate::postgres::conn::describe_pg_error(&e)),
         }),
     }
 }

@@ -19,7 +19,7 @@ use postgres::Client;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::target::postgres::conn::{ConnSpec, quote_literal};
+use crate::postgres::conn::{ConnSpec, quote_literal};
 use crate::units::{format_bytes, format_seconds};
 
 /// Every kind, in the order they are reported.

@@ -16,12 +16,12 @@ use crate::load::worker::{Chunk, ChunkOutcome, CopyMode, TableCopy, TableProgres
 use crate::load::{CopyOptions, CopyOutcome};
 use crate::plan::Plan;
 use crate::plan::retarget::{self, Fit};
+use crate::postgres::catalog;
+use crate::postgres::conn::quote_ident;
+use crate::postgres::ddl::qualified;
 use crate::report::{CopySummary, Event, Reporter, TableSummary, interrupt};
 use crate::source::Source;
 use crate::source::SourceSchema;
-use crate::target::postgres::catalog;
-use crate::target::postgres::conn::quote_ident;
-use crate::target::postgres::ddl::qualified;
 
 /// A foreign key between two loaded tables, as the target defines it.
 struct TargetForeignKey {
@@ -356,7 +356,7 @@ fn check_foreign_keys(client: &mut Client, schema: &str, plan: &Plan) -> Result<
 /// largest loaded value, so the app's next insert gets a fresh id.
 fn move_sequences(client: &mut Client, schema: &str, plan: &Plan) -> Result<()> {
     for table in &plan.tables {
-        crate::target::postgres::sequences::move_past_max(client, schema, &table.target, None)?;
+        crate::postgres::sequences::move_past_max(client, schema, &table.target, None)?;
     }
     Ok(())
 }

@@ -18,10 +18,10 @@ use postgres::Client;
 
 use crate::error::{Error, Result};
 use crate::plan::{Plan, TablePlan};
+use crate::postgres::conn::{ConnSpec, describe_pg_error, quote_ident};
+use crate::postgres::ddl;
 use crate::report::{CopySummary, Event, Reporter, TableSummary, interrupt};
 use crate::source::{Reader, RowidRange, Source};
-use crate::target::postgres::conn::{ConnSpec, describe_pg_error, quote_ident};
-use crate::target::postgres::ddl;
 use queue::TaskQueue;
 use rejects::RejectSink;
 use worker::{Chunk, ChunkOutcome, CopyMode, TableCopy, TableProgress, copy_chunk};

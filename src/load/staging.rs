@@ -7,7 +7,7 @@
 use postgres::Client;
 
 use crate::error::{Error, Result};
-use crate::target::postgres::conn::quote_ident;
+use crate::postgres::conn::quote_ident;
 
 pub const STAGING_PREFIX: &str = "godwit_staging_";
 

@@ -10,9 +10,9 @@ use crate::error::{Error, Result};
 use crate::load::rejects::{RejectRecord, RejectSink, json_of};
 use crate::plan::types::breaks_speculation;
 use crate::plan::{ColumnPlan, TablePlan};
+use crate::postgres::copy::{BinaryCopy, FLUSH_BYTES, copy_statement};
+use crate::postgres::encode::{Scratch, begin_row, encode_value, value_preview};
 use crate::source::{Flow, Reader, Row, RowidRange, Scan, Selected, ValueRef};
-use crate::target::postgres::copy::{BinaryCopy, FLUSH_BYTES, copy_statement};
-use crate::target::postgres::encode::{Scratch, begin_row, encode_value, value_preview};
 
 /// Live counters for one table, read by the progress ticker.
 #[derive(Default)]
@@ -80,10 +80,7 @@ impl<'a> TableCopy<'a> {
             select,
             copy: copy_statement(schema, &plan.target, &targets, false),
             copy_freeze: copy_statement(schema, &plan.target, &targets, true),
-            truncate: format!(
-                "TRUNCATE {}",
-                crate::target::postgres::ddl::qualified(schema, &plan.target)
-            ),
+            truncate: format!("TRUNCATE {}", crate::postgres::ddl::qualified(schema, &plan.target)),
             columns,
         }
     }

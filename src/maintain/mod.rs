@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::inspect::tables;
-use crate::target::postgres::conn::{ConnSpec, describe_pg_error, quote_ident};
+use crate::postgres::conn::{ConnSpec, describe_pg_error, quote_ident};
 use crate::units::{format_bytes, format_seconds};
 
 #[derive(Debug, Clone)]

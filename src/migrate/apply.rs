@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use postgres::Client;
 
 use crate::error::{Error, Result};
-use crate::target::postgres::conn::describe_pg_error;
+use crate::postgres::conn::describe_pg_error;
 
 use super::history::HistoryTable;
 use super::script::{Script, Statement};

@@ -30,7 +30,7 @@ pub fn new(args: &NewArgs) -> Result<ExitCode> {
                 .database_url
                 .as_deref()
                 .filter(|url| !url.trim().is_empty())
-                .map(crate::target::postgres::conn::ConnSpec::parse)
+                .map(crate::postgres::conn::ConnSpec::parse)
                 .transpose()?,
         };
         for pair in super::recipe::generate(&options)? {

@@ -4,7 +4,7 @@
 use postgres::GenericClient;
 
 use crate::error::{Error, Result};
-use crate::target::postgres::conn::{quote_ident, quote_literal};
+use crate::postgres::conn::{quote_ident, quote_literal};
 
 #[derive(Debug, Clone)]
 pub struct HistoryTable {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use postgres::Client;
 
 use crate::error::{Error, Result};
-use crate::target::postgres::conn::ConnSpec;
+use crate::postgres::conn::ConnSpec;
 
 pub struct MigrationLock {
     client: Client,

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use crate::error::{Error, ExitCode, Result};
-use crate::target::postgres::conn::ConnSpec;
+use crate::postgres::conn::ConnSpec;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -144,7 +144,7 @@ impl CommonArgs {
             Some(url) => Ok(
                 crate::roles::run_as_optional(ConnSpec::parse(&url)?, self.owner.as_deref()).with_retry(
                     self.connect_timeout,
-                    std::sync::Arc::new(|notice: &crate::target::postgres::conn::WaitNotice| eprintln!("{notice}")),
+                    std::sync::Arc::new(|notice: &crate::postgres::conn::WaitNotice| eprintln!("{notice}")),
                 ),
             ),
             None => Err(Error::Usage(

@@ -6,7 +6,7 @@
 use postgres::Client;
 
 use crate::error::{Error, Result};
-use crate::target::postgres::conn::{ConnSpec, quote_ident as q, quote_literal};
+use crate::postgres::conn::{ConnSpec, quote_ident as q, quote_literal};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum RecipeKind {

@@ -6,9 +6,9 @@
 
 use crate::plan::types::{Cast, PgType};
 use crate::plan::{ColumnPlan, IndexPlan, NameAllocator, Plan, ViewPlan};
+use crate::postgres::conn::{quote_ident as q, quote_literal};
 use crate::source::virtual_table::{Content, FullText, Tokenizer, VirtualKind, VirtualTable};
 use crate::source::{SourceSchema, Trigger};
-use crate::target::postgres::conn::{quote_ident as q, quote_literal};
 
 /// Word token types of PostgreSQL's default parser that SQLite's
 /// tokenizers index as words.

@@ -447,9 +447,8 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
                         descending,
                         collation,
                     } => {
-                        let col = crate::target::postgres::conn::quote_ident(
-                            &column_name(name).unwrap_or_else(|| name.clone()),
-                        );
+                        let col =
+                            crate::postgres::conn::quote_ident(&column_name(name).unwrap_or_else(|| name.clone()));
                         // NOCASE has no built-in twin; lower() gives the same matching.
                         let term = if collation.as_deref().is_some_and(|c| c.eq_ignore_ascii_case("NOCASE")) {
                             format!("lower({col})")

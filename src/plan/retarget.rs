@@ -6,8 +6,8 @@
 use crate::error::{Error, Result};
 use crate::plan::types::{Cast, EpochUnit, PgType};
 use crate::plan::{Plan, cast_for_type};
+use crate::postgres::catalog::{TargetColumn, TargetTable};
 use crate::source::SourceSchema;
-use crate::target::postgres::catalog::{TargetColumn, TargetTable};
 
 /// What matching found that the user should know before anything loads.
 #[derive(Debug, Default, Clone)]

@@ -4,9 +4,9 @@
 
 use crate::plan::types::{Cast, PgType};
 use crate::plan::{IndexPlan, NameAllocator, Plan};
+use crate::postgres::conn::quote_ident as q;
 use crate::source::SourceSchema;
 use crate::source::virtual_table::VirtualKind;
-use crate::target::postgres::conn::quote_ident as q;
 
 pub(super) fn apply(plan: &mut Plan, schema: &SourceSchema, allocator: &mut NameAllocator) {
     for vt in &schema.virtual_tables {

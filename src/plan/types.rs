@@ -334,7 +334,7 @@ pub fn add_detail(need: DetailNeed, value: crate::source::ValueRef<'_>, profile:
     use crate::source::ValueRef;
     match need {
         DetailNeed::DecimalDigits => {
-            if let Some((int, frac)) = crate::target::postgres::encode::decimal_digits(value) {
+            if let Some((int, frac)) = crate::postgres::encode::decimal_digits(value) {
                 let (i, f) = profile.decimal_digits.unwrap_or((0, 0));
                 profile.decimal_digits = Some((i.max(int), f.max(frac)));
             }

@@ -22,9 +22,9 @@ use rusqlite::Connection;
 use rusqlite::types::Value;
 
 use crate::error::{Error, Result};
+use crate::postgres::conn::{ConnSpec, quote_ident};
 use crate::report::{CopySummary, Event, Reporter, TableSummary, interrupt};
 use crate::source::sqlite::quote;
-use crate::target::postgres::conn::{ConnSpec, quote_ident};
 use origin::{Restore, TableOrigin};
 use value::PgKind;
 

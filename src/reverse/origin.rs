@@ -191,7 +191,7 @@ impl TimeFormat {
         let of_day = local.rem_euclid(US_PER_DAY);
         let mut out = String::new();
         if self.date {
-            let (y, m, d) = crate::target::postgres::encode::civil_from_days(days);
+            let (y, m, d) = crate::postgres::encode::civil_from_days(days);
             out.push_str(&format!("{y:04}-{m:02}-{d:02}"));
             if self.time {
                 out.push(self.separator);
@@ -378,7 +378,7 @@ mod tests {
             "13:14:15.5",
         ] {
             let f = TimeFormat::of(text).unwrap();
-            let us = crate::target::postgres::encode::parse_iso(text)
+            let us = crate::postgres::encode::parse_iso(text)
                 .map(|i| i.unix_us)
                 .unwrap_or(((13 * 3600 + 14 * 60 + 15) * 1_000_000) + 500_000);
             assert_eq!(f.write(us), text);
@@ -392,7 +392,7 @@ mod tests {
             TimeFormat::of("2024-01-02 03:04:05").unwrap(),
             TimeFormat::of("2024-01-02 03:04:05.123456").unwrap(),
         ];
-        let whole = crate::target::postgres::encode::parse_iso("2024-01-02 03:04:05")
+        let whole = crate::postgres::encode::parse_iso("2024-01-02 03:04:05")
             .unwrap()
             .unix_us;
         assert_eq!(

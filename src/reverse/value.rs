@@ -8,8 +8,8 @@
 
 use rusqlite::types::Value;
 
+use crate::postgres::conn::quote_ident;
 use crate::reverse::origin::{Restore, US_PER_DAY, Unit, choose_format};
-use crate::target::postgres::conn::quote_ident;
 
 /// The PostgreSQL type of a column, as far as reading it back goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +160,7 @@ fn days(text: &str, write: impl Fn(i64) -> String) -> (Value, Option<Loss>) {
 pub fn iso(unix_us: i64, separator: char, suffix: &str) -> String {
     let days = unix_us.div_euclid(US_PER_DAY);
     let of_day = unix_us.rem_euclid(US_PER_DAY);
-    let (y, m, d) = crate::target::postgres::encode::civil_from_days(days);
+    let (y, m, d) = crate::postgres::encode::civil_from_days(days);
     let secs = of_day / 1_000_000;
     let frac = of_day % 1_000_000;
     let mut out = format!(

@@ -20,7 +20,7 @@ mod state;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::target::postgres::conn::{ConnSpec, quote_ident};
+use crate::postgres::conn::{ConnSpec, quote_ident};
 pub use password::Secret;
 
 /// The four role names for one prefix.

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::target::postgres::conn::ConnSpec;
+use crate::postgres::conn::ConnSpec;
 
 /// Letters and digits only: safe in a URL, a .pgpass line and a shell.
 const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";

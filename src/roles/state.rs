@@ -8,7 +8,7 @@ use postgres::GenericClient;
 
 use super::{Plan, RolesOptions, Step};
 use crate::error::{Error, Result};
-use crate::target::postgres::conn::quote_ident;
+use crate::postgres::conn::quote_ident;
 
 pub(super) fn plan(client: &mut postgres::Client, options: &RolesOptions) -> Result<Plan> {
     plan_in(client, options)

@@ -9,8 +9,8 @@ use std::io::Write;
 use postgres::Transaction;
 
 use crate::error::{Error, Result};
-use crate::target::postgres::conn::quote_ident;
-use crate::target::postgres::ddl::qualified;
+use crate::postgres::conn::quote_ident;
+use crate::postgres::ddl::qualified;
 use crate::verify::layout::Layout;
 
 /// Writes rows (framed fields each) as a binary COPY into `relation`.
@@ -194,5 +194,5 @@ pub fn insert(tx: &mut Transaction<'_>, schema: &str, layout: &Layout, rows: &[V
 /// Moves the table's identity and serial sequences past its largest id
 /// (and past `floor`, SQLite's sqlite_sequence for AUTOINCREMENT), never back.
 pub fn move_sequences(tx: &mut Transaction<'_>, schema: &str, layout: &Layout, floor: Option<i64>) -> Result<()> {
-    crate::target::postgres::sequences::move_past_max(tx, schema, &layout.target_table, floor)
+    crate::postgres::sequences::move_past_max(tx, schema, &layout.target_table, floor)
 }

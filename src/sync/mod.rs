@@ -23,11 +23,11 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::plan::types::Cast;
+use crate::postgres::catalog;
+use crate::postgres::conn::ConnSpec;
 use crate::prepare::{Mapping, Profiling, describe_and_plan, plan_source};
 use crate::report::{Event, Reporter, interrupt};
 use crate::source::Source;
-use crate::target::postgres::catalog;
-use crate::target::postgres::conn::ConnSpec;
 use crate::verify::compare::hash_of;
 use crate::verify::layout::Layout;
 use diff::{Forced, TableDiff, Work};

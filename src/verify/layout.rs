@@ -3,9 +3,9 @@
 
 use crate::plan::TablePlan;
 use crate::plan::types::{Cast, PgType};
+use crate::postgres::conn::quote_ident;
+use crate::postgres::ddl::qualified;
 use crate::source::{RowidRange, Selected};
-use crate::target::postgres::conn::quote_ident;
-use crate::target::postgres::ddl::qualified;
 use crate::verify::value::FieldKind;
 
 #[derive(Debug, Clone)]

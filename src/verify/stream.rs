@@ -11,8 +11,8 @@ use postgres::Client;
 
 use crate::error::{Error, Result};
 use crate::load::rejects::json_of;
+use crate::postgres::encode::{Scratch, encode_value, value_preview};
 use crate::source::{Flow, Reader, Row as SourceRow, Scan, ValueRef};
-use crate::target::postgres::encode::{Scratch, encode_value, value_preview};
 use crate::verify::compare::hash_of;
 use crate::verify::layout::KeyRange;
 use crate::verify::layout::Layout;

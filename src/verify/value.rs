@@ -5,7 +5,7 @@
 //! readable renderings for reports.
 
 use crate::plan::types::PgType;
-use crate::target::postgres::encode::{civil_from_days, format_timestamp};
+use crate::postgres::encode::{civil_from_days, format_timestamp};
 
 /// How a column's binary field is compared, ordered and shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,10 +18,10 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::plan::ViewPlan;
+use crate::postgres::conn::quote_ident;
+use crate::postgres::encode::parse_iso;
 use crate::report::{Event, Reporter};
 use crate::source::{Flow, Reader, Scan, Selected, ValueRef};
-use crate::target::postgres::conn::quote_ident;
-use crate::target::postgres::encode::parse_iso;
 use crate::verify::VerifySummary;
 use crate::verify::value::json_canonical;
 
@@ -129,7 +129,7 @@ impl std::fmt::Display for Canon {
             Canon::Instant(us) => write!(
                 f,
                 "{}",
-                crate::target::postgres::encode::format_timestamp(us - 946_684_800_000_000)
+                crate::postgres::encode::format_timestamp(us - 946_684_800_000_000)
             ),
             Canon::Bytes(b) => write!(f, "x'{}'", b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
             Canon::Text(t) => write!(f, "{t:?}"),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use godwit::target::postgres::conn::ConnSpec;
+use godwit::postgres::conn::ConnSpec;
 
 /// The test server: `GODWIT_TEST_URL` when set (make test sets it), else the
 /// local cluster under `GODWIT_HOME` (default /tmp/godwit-test-home), started
@@ -62,9 +62,13 @@ pub fn godwit(args: &[&str]) -> Output {
 }
 
 pub fn corpus(name: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/corpus/sqlite")
-        .join(name);
+    // GODWIT_CORPUS points a checkout that does not sit next to shared/ (a git
+    // worktree, say) at the corpus.
+    let root = std::env::var_os("GODWIT_CORPUS").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"),
+        PathBuf::from,
+    );
+    let path = root.join("sqlite").join(name);
     assert!(path.exists(), "test corpus file missing: {}", path.display());
     path
 }

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::target::postgres::conn::quote_literal;
+use crate::postgres::conn::quote_literal;
 
 use super::catalog::{Catalog, Column, Sequence};
 

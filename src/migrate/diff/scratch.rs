@@ -5,7 +5,7 @@
 use postgres::Client;
 
 use crate::error::{Error, Result};
-use crate::target::postgres::conn::{ConnSpec, quote_ident};
+use crate::postgres::conn::{ConnSpec, quote_ident};
 
 pub struct ScratchDatabase {
     admin: Client,
@@ -47,7 +47,7 @@ impl Drop for ScratchDatabase {
             eprintln!(
                 "warning: could not drop scratch database {}: {}; drop it by hand",
                 self.name,
-                crate::target::postgres::conn::describe_pg_error(&e)
+                crate::postgres::conn::describe_pg_error(&e)
             );
         }
     }

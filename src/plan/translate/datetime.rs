@@ -7,7 +7,7 @@
 use sqlparser::ast::{Expr, Value};
 
 use super::{Kind, Result, TemporalType, Translator, Typed, unsupported};
-use crate::target::postgres::conn::quote_literal;
+use crate::postgres::conn::quote_literal;
 
 /// The UTC wall-clock `timestamp` of a date/time column.
 pub(crate) fn utc_wall_clock(sql: &str, pg: TemporalType) -> String {

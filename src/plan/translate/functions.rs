@@ -7,7 +7,7 @@ use sqlparser::ast::{
 };
 
 use super::{Kind, Result, Translator, Typed, ascii_lower, ascii_upper, datetime, kind_name, unify, unsupported};
-use crate::target::postgres::conn::quote_literal;
+use crate::postgres::conn::quote_literal;
 
 /// A function call's parts.
 struct Call<'e> {

@@ -21,8 +21,8 @@ use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token as SqlToken;
 
 use crate::plan::types::{Cast, EpochUnit, PgType};
+use crate::postgres::conn::{quote_ident, quote_literal};
 use crate::source::sqlite::sql::{Token, matching_paren, tokenize};
-use crate::target::postgres::conn::{quote_ident, quote_literal};
 
 /// Why an expression has no faithful PostgreSQL translation: names the
 /// function or construct.
@@ -1055,7 +1055,7 @@ pub fn default(
     }
     if let Some(value) = literal_value(unwrapped) {
         let value = apply_affinity(value, cast);
-        return crate::target::postgres::encode::literal_for(&value, pg_type, cast)
+        return crate::postgres::encode::literal_for(&value, pg_type, cast)
             .map_err(|why| format!("default {default} does not fit {}: {why}", pg_type.sql()));
     }
     let typed =

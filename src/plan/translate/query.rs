@@ -8,7 +8,7 @@ use sqlparser::ast::{
 };
 
 use super::{Column, Kind, Relation, Result, Translator, Typed, unsupported};
-use crate::target::postgres::conn::quote_ident;
+use crate::postgres::conn::quote_ident;
 
 /// A relation visible in a query, under the name the query uses for it.
 #[derive(Debug, Clone)]

@@ -2,8 +2,8 @@
 //! its own statement so the loader can run, time and report them apart.
 
 use crate::plan::{CheckPlan, ColumnPlan, ForeignKeyPlan, IndexPlan, Plan, TablePlan, UniquePlan, ViewPlan};
+use crate::postgres::conn::quote_ident as q;
 use crate::source::Deferrable;
-use crate::target::postgres::conn::quote_ident as q;
 
 pub fn qualified(schema: &str, name: &str) -> String {
     format!("{}.{}", q(schema), q(name))

@@ -904,7 +904,7 @@ fn encode_numeric(
 /// column's data so that the two always agree.
 pub fn literal_for(literal: &crate::plan::translate::Literal, pg_type: &PgType, cast: &Cast) -> Result<String, Reject> {
     use crate::plan::translate::Literal;
-    use crate::target::postgres::conn::quote_literal;
+    use crate::postgres::conn::quote_literal;
     let value = match literal {
         Literal::Null => return Ok("NULL".into()),
         Literal::Integer(i) => ValueRef::Integer(*i),

@@ -1,4 +1,4 @@
-//! PostgreSQL: connections, DDL, and the binary COPY writer.
+//! The PostgreSQL layer: connections, catalog, DDL and the binary COPY writer.
 pub mod catalog;
 pub mod conn;
 pub mod copy;

@@ -6,9 +6,9 @@ use std::io::Write;
 use postgres::{Client, CopyInWriter};
 
 use crate::error::{Error, Result};
-use crate::target::postgres::conn::quote_ident;
-use crate::target::postgres::ddl::qualified;
-use crate::target::postgres::encode::{COPY_HEADER, COPY_TRAILER};
+use crate::postgres::conn::quote_ident;
+use crate::postgres::ddl::qualified;
+use crate::postgres::encode::{COPY_HEADER, COPY_TRAILER};
 
 pub fn copy_statement(schema: &str, table: &str, columns: &[&str], freeze: bool) -> String {
     let list: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();

@@ -1,2 +1,0 @@
-//! Where data goes.
-pub mod postgres;
