@@ -64,6 +64,7 @@ DECLARE
     source jsonb := coalesce(new_row, old_row);
     key jsonb;
     columns text[];
+    column_name text;
 BEGIN
     -- The usual case, one key column named by the trigger, costs no query.
     IF TG_NARGS = 1 THEN
@@ -76,8 +77,9 @@ BEGIN
             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
             WHERE i.indrelid = TG_RELID AND i.indisprimary;
         END IF;
-        FOR i IN 1 .. coalesce(cardinality(columns), 0) LOOP
-            key := coalesce(key, '{{}}') || jsonb_build_object(columns[i], source -> columns[i]);
+        -- FOREACH, not subscripts: TG_ARGV is indexed from 0.
+        FOREACH column_name IN ARRAY coalesce(columns, '{{}}') LOOP
+            key := coalesce(key, '{{}}') || jsonb_build_object(column_name, source -> column_name);
         END LOOP;
     END IF;
     INSERT INTO {LOG} (table_name, operation, row_key, old_row, new_row)
