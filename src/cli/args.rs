@@ -41,7 +41,7 @@ pub enum Command {
     #[command(after_help = EXIT_CODES)]
     Cutover(super::sync::CutoverArgs),
     /// Versioned schema migrations, diff and lint.
-    Migrate(crate::migrate::MigrateArgs),
+    Migrate(super::migrate::MigrateArgs),
     /// Take a pg_dump backup with a manifest that proves each restore; list, prune, verify.
     Backup(crate::cli::backup::BackupArgs),
     /// Restore a backup into a database, prove it against the manifest, then swap it in.

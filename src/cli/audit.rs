@@ -81,8 +81,10 @@ pub enum ModeArg {
 
 fn options(args: &TablesArgs, mode: ModeChoice) -> Result<AuditOptions> {
     Ok(AuditOptions {
-        target: required_target(args.target.to.as_deref())?
-            .with_retry(args.target.connect.connect_timeout, crate::cli::copy::wait_on_stderr()),
+        target: required_target(args.target.to.as_deref())?.with_retry(
+            args.target.connect.connect_timeout,
+            crate::cli::connect::wait_on_stderr(),
+        ),
         schema: args.schema.clone(),
         tables: args.tables.clone(),
         mode,
@@ -124,7 +126,7 @@ pub fn run(args: AuditArgs) -> Result<ExitCode> {
         }
         AuditAction::Status(args) => {
             let target = required_target(args.to.as_deref())?
-                .with_retry(args.connect.connect_timeout, crate::cli::copy::wait_on_stderr());
+                .with_retry(args.connect.connect_timeout, crate::cli::connect::wait_on_stderr());
             let status = audit::status(&target)?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&status).unwrap_or_default());

@@ -220,7 +220,7 @@ fn location(args: &LocationArgs) -> Result<&str> {
 /// The target, waiting for a restarting server up to `--connect-timeout`.
 fn connection(to: Option<&str>, connect: &super::args::ConnectArgs, what: &str) -> Result<ConnSpec> {
     let url = to.ok_or_else(|| Error::Usage(format!("--to URL (or DATABASE_URL) is required: {what}")))?;
-    Ok(ConnSpec::parse(url)?.with_retry(connect.connect_timeout, super::copy::wait_on_stderr()))
+    Ok(ConnSpec::parse(url)?.with_retry(connect.connect_timeout, super::connect::wait_on_stderr()))
 }
 
 pub fn run(args: BackupArgs) -> Result<ExitCode> {
@@ -325,7 +325,7 @@ fn prune(args: &PruneArgs) -> Result<ExitCode> {
 
 fn verify(args: &VerifyArgs) -> Result<ExitCode> {
     let reporter = Reporter::new(args.output.options());
-    let server = super::copy::resolve_url(args.to.as_deref(), args.connect.connect_timeout, &reporter)?;
+    let server = super::connect::resolve_url(args.to.as_deref(), args.connect.connect_timeout, &reporter)?;
     let options = RestoreOptions {
         target: server,
         jobs: jobs(args.restore.jobs),

@@ -63,7 +63,7 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
         }
     }
     let target = required_target(args.to.as_deref())?
-        .with_retry(args.connect.connect_timeout, crate::cli::copy::wait_on_stderr());
+        .with_retry(args.connect.connect_timeout, crate::cli::connect::wait_on_stderr());
     let report = inspect::run(&InspectOptions {
         target,
         kinds: args.kind.iter().cloned().collect(),

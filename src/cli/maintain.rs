@@ -49,7 +49,7 @@ pub struct MaintainArgs {
 
 pub fn run(args: MaintainArgs) -> Result<ExitCode> {
     let target = required_target(args.to.as_deref())?
-        .with_retry(args.connect.connect_timeout, crate::cli::copy::wait_on_stderr());
+        .with_retry(args.connect.connect_timeout, crate::cli::connect::wait_on_stderr());
     let report = maintain::run(&MaintainOptions {
         target,
         dry_run: args.dry_run,

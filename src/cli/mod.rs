@@ -5,18 +5,20 @@
 pub mod args;
 pub mod audit;
 pub mod backup;
+pub mod connect;
 pub(crate) mod copy;
 pub mod health;
 pub mod inspect;
 mod local;
 pub mod maintain;
+pub mod migrate;
 mod plan;
 pub mod roles;
 mod sync;
 mod verify;
 
 pub use args::{Cli, Command, OutputArgs, TargetArgs};
-pub use copy::resolve_target;
+pub use connect::resolve_target;
 
 use clap::Parser;
 
@@ -65,7 +67,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Verify(args) => verify::run(args),
         Command::Sync(args) => sync::run(args),
         Command::Cutover(args) => sync::run_cutover(args),
-        Command::Migrate(args) => crate::migrate::run_cli(args),
+        Command::Migrate(args) => migrate::run(args),
         Command::Backup(args) => backup::run(args),
         Command::Restore(args) => backup::restore(args),
         Command::Local(args) => local::run(args),

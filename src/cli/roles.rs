@@ -62,7 +62,7 @@ pub struct ApplyArgs {
 
 fn options(target: &RolesTarget) -> Result<RolesOptions> {
     let spec = required_target(target.to.as_deref())?
-        .with_retry(target.connect.connect_timeout, crate::cli::copy::wait_on_stderr());
+        .with_retry(target.connect.connect_timeout, crate::cli::connect::wait_on_stderr());
     let prefix = target
         .prefix
         .clone()

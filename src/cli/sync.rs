@@ -54,7 +54,7 @@ pub struct CutoverArgs {
 
 fn options(target: &TargetArgs, jobs: Option<usize>, reporter: &Reporter) -> Result<SyncOptions> {
     Ok(SyncOptions {
-        target: super::copy::resolve_target(target, reporter)?,
+        target: super::connect::resolve_target(target, reporter)?,
         schema: target.schema.clone(),
         jobs: jobs.unwrap_or_else(crate::verify::default_jobs).max(1),
     })

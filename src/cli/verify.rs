@@ -35,7 +35,7 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
     let reporter = Reporter::new(args.output.options());
     let mapping = args.mapping.resolve(&args.target.schema)?;
     let source = crate::source::open_with(&args.source, &mapping.config.documents)?;
-    let target = super::copy::resolve_target(&args.target, &reporter)?;
+    let target = super::connect::resolve_target(&args.target, &reporter)?;
     let options = VerifyOptions {
         target,
         schema: args.target.schema.clone(),

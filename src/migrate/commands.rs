@@ -14,9 +14,9 @@ use super::history::HistoryTable;
 use super::lock::MigrationLock;
 use super::script::Script;
 use super::state::{Entry, EntryState, State};
-use super::{CommonArgs, DownArgs, NewArgs, RepairArgs, UpArgs};
+use super::{CommonOptions, DownOptions, NewOptions, RepairOptions, UpOptions};
 
-pub fn new(args: &NewArgs) -> Result<ExitCode> {
+pub fn new(args: &NewOptions) -> Result<ExitCode> {
     if let Some(kind) = args.recipe {
         let options = super::recipe::RecipeOptions {
             kind,
@@ -60,7 +60,7 @@ pub(super) struct Context {
     pub(super) state: State,
 }
 
-pub(super) fn open(common: &CommonArgs) -> Result<Context> {
+pub(super) fn open(common: &CommonOptions) -> Result<Context> {
     let spec = common.conn_spec()?;
     let files = files::load_dir(&common.dir)?;
     let mut client = spec.connect()?;
@@ -73,7 +73,7 @@ pub(super) fn open(common: &CommonArgs) -> Result<Context> {
     })
 }
 
-fn lock(common: &CommonArgs, timeout_secs: u64) -> Result<MigrationLock> {
+fn lock(common: &CommonOptions, timeout_secs: u64) -> Result<MigrationLock> {
     let spec = common.conn_spec()?;
     MigrationLock::acquire(
         &spec,
@@ -115,13 +115,13 @@ fn parse_file(file: &MigrationFile, sql: &str, which: &str) -> Result<Script> {
     Ok(script)
 }
 
-pub fn up(args: &UpArgs) -> Result<ExitCode> {
+pub fn up(args: &UpOptions) -> Result<ExitCode> {
     if args.dry_run {
         return up_dry_run(args);
     }
     // Lock first, then create and read the history: a runner that waited
     // sees what the previous holder applied.
-    let _lock = lock(&args.common, args.run.lock_timeout)?;
+    let _lock = lock(&args.common, args.lock_timeout)?;
     let spec = args.common.conn_spec()?;
     let mut client = spec.connect()?;
     let history = args.common.history_table();
@@ -187,7 +187,7 @@ pub(super) fn version_suffix(version: Option<i64>) -> String {
 }
 
 /// The files `up` would run, after the checks that make it refuse.
-fn plan_up(state: &State, args: &UpArgs) -> Result<Vec<MigrationFile>> {
+fn plan_up(state: &State, args: &UpOptions) -> Result<Vec<MigrationFile>> {
     refuse_when_invalid(state)?;
     let out_of_order = state.out_of_order();
     if !out_of_order.is_empty() && !args.allow_out_of_order {
@@ -200,12 +200,12 @@ fn plan_up(state: &State, args: &UpArgs) -> Result<Vec<MigrationFile>> {
     Ok(state
         .pending()
         .into_iter()
-        .filter(|e| args.target_version().is_none_or(|to| e.version <= to))
+        .filter(|e| args.to_version.is_none_or(|to| e.version <= to))
         .filter_map(|e| e.file.clone())
         .collect())
 }
 
-fn up_dry_run(args: &UpArgs) -> Result<ExitCode> {
+fn up_dry_run(args: &UpOptions) -> Result<ExitCode> {
     let context = open(&args.common)?;
     let todo = plan_up(&context.state, args)?;
     if todo.is_empty() {
@@ -246,22 +246,22 @@ fn print_script(file: &MigrationFile, path: &std::path::Path, script: &Script, d
     println!("COMMIT;\n");
 }
 
-pub fn down(args: &DownArgs) -> Result<ExitCode> {
+pub fn down(args: &DownOptions) -> Result<ExitCode> {
     let _lock = if args.dry_run {
         None
     } else {
-        Some(lock(&args.common, args.run.lock_timeout)?)
+        Some(lock(&args.common, args.lock_timeout)?)
     };
     let mut context = open(&args.common)?;
     let applied = context.state.applied_newest_first();
-    if args.steps.is_some() && args.target_version().is_some() {
+    if args.steps.is_some() && args.to_version.is_some() {
         return Err(Error::Usage("--steps and --to-version exclude each other".into()));
     }
-    let chosen: Vec<&Entry> = match (args.steps, args.target_version()) {
+    let chosen: Vec<&Entry> = match (args.steps, args.to_version) {
         (_, Some(to)) => applied.into_iter().take_while(|e| e.version > to).collect(),
         (steps, None) => applied.into_iter().take(steps.unwrap_or(1)).collect(),
     };
-    if let Some(to) = args.target_version()
+    if let Some(to) = args.to_version
         && let Some(baseline) = context
             .state
             .entries
@@ -324,7 +324,7 @@ pub fn down(args: &DownArgs) -> Result<ExitCode> {
     Ok(ExitCode::Ok)
 }
 
-pub fn validate(common: &CommonArgs) -> Result<ExitCode> {
+pub fn validate(common: &CommonOptions) -> Result<ExitCode> {
     let context = open(common)?;
     refuse_when_invalid(&context.state).map_err(|_| {
         let lines: Vec<String> = context
@@ -345,7 +345,7 @@ pub fn validate(common: &CommonArgs) -> Result<ExitCode> {
     Ok(ExitCode::Ok)
 }
 
-pub fn repair(args: &RepairArgs) -> Result<ExitCode> {
+pub fn repair(args: &RepairOptions) -> Result<ExitCode> {
     let _lock = lock(&args.common, 60)?;
     let mut context = open(&args.common)?;
     let mut changed = 0;
@@ -380,7 +380,7 @@ pub fn repair(args: &RepairArgs) -> Result<ExitCode> {
     }
 }
 
-pub fn baseline(args: &super::BaselineArgs) -> Result<ExitCode> {
+pub fn baseline(args: &super::BaselineOptions) -> Result<ExitCode> {
     let _lock = lock(&args.common, 60)?;
     let spec = args.common.conn_spec()?;
     let mut client = spec.connect()?;

@@ -8,7 +8,7 @@ use postgres::Client;
 use crate::error::{Error, Result};
 use crate::postgres::conn::{ConnSpec, quote_ident as q, quote_literal};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecipeKind {
     /// A tsvector over --columns kept current by a trigger, backfilled in batches, with a GIN
     /// index built concurrently.

@@ -3,7 +3,7 @@
 
 use crate::error::{Error, ExitCode, Result};
 
-use super::StatusArgs;
+use super::StatusOptions;
 use super::commands::{open, version_suffix};
 use super::state::{Entry, EntryState};
 
@@ -27,7 +27,7 @@ struct StatusEntryJson<'a> {
     file: Option<String>,
 }
 
-pub fn status(args: &StatusArgs) -> Result<ExitCode> {
+pub fn status(args: &StatusOptions) -> Result<ExitCode> {
     let spec = args.common.conn_spec()?;
     let context = open(&args.common)?;
     let state = &context.state;

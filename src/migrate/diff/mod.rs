@@ -9,14 +9,14 @@ mod scratch;
 
 use crate::error::{Error, ExitCode, Result};
 
-use super::DiffArgs;
+use super::DiffOptions;
 use super::checksum::normalise;
 use super::files::{self, read_text};
 use super::script::Script;
 use compare::{Change, Keep};
 use scratch::ScratchDatabase;
 
-pub fn run(args: &DiffArgs) -> Result<ExitCode> {
+pub fn run(args: &DiffOptions) -> Result<ExitCode> {
     let spec = args.common.conn_spec()?;
     let history = args.common.history_table();
     let desired_sql = normalise(&read_text(&args.desired)?);

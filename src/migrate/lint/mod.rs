@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use crate::error::{Error, ExitCode, Result};
 
-use super::LintArgs;
+use super::LintOptions;
 use super::checksum::normalise;
 use super::files::{self, read_text};
 use super::script::Script;
@@ -109,7 +109,7 @@ fn ignored_rules(leading: &str, text: &str) -> Vec<String> {
         .collect()
 }
 
-fn files_to_lint(args: &LintArgs) -> Result<Vec<PathBuf>> {
+fn files_to_lint(args: &LintOptions) -> Result<Vec<PathBuf>> {
     if !args.files.is_empty() {
         return Ok(args.files.clone());
     }
@@ -134,7 +134,7 @@ fn files_to_lint(args: &LintArgs) -> Result<Vec<PathBuf>> {
         .collect())
 }
 
-pub fn run(args: &LintArgs) -> Result<ExitCode> {
+pub fn run(args: &LintOptions) -> Result<ExitCode> {
     if args.rules {
         for rule in rules::ALL {
             let severity = match rule.severity {
