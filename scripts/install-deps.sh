@@ -23,6 +23,11 @@ compgen -G "/usr/share/postgresql/*/extension/hypopg.control" >/dev/null || {
 # (libclang-cpp, which a new machine has, is not the library bindgen loads.)
 compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null || compgen -G "/usr/lib/*/libclang-[0-9]*.so*" >/dev/null \
   || need+=(libclang-dev clang)
+# pgaudit, for `godwit audit` (session and object audit logging) on the newest installed server.
+pgmajor=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)
+if [ -n "$pgmajor" ] && [ ! -e "/usr/lib/postgresql/$pgmajor/lib/pgaudit.so" ]; then
+  need+=("postgresql-$pgmajor-pgaudit")
+fi
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 # The HTML reports are tested in a real headless browser (tests/report_html.rs).
 command -v chromium >/dev/null || need+=(chromium)

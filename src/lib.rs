@@ -24,6 +24,7 @@
 //! Data flows one way: `source` → `plan` → `postgres::ddl` → `load` →
 //! `report`.
 
+pub mod audit;
 pub mod backup;
 pub mod calendar;
 pub mod cli;
@@ -41,6 +42,7 @@ pub mod postgres;
 pub mod prepare;
 pub mod report;
 pub mod reverse;
+pub mod roles;
 pub mod source;
 pub mod sync;
 pub mod units;

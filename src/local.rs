@@ -101,12 +101,15 @@ impl LocalCluster {
         }
         let port = self.port_to_use()?;
         // pg_stat_statements is preloaded so that `godwit inspect` can show
-        // slow queries once a database runs CREATE EXTENSION pg_stat_statements.
+        // slow queries once a database runs CREATE EXTENSION pg_stat_statements;
+        // pgaudit, when installed, so that `godwit audit enable` needs no
+        // restart (it logs nothing until configured).
         let options = format!(
             "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{}' \
              -c max_wal_size=4GB -c checkpoint_timeout=30min -c max_connections=200 \
-             -c shared_preload_libraries=pg_stat_statements",
-            self.socket_dir().display()
+             -c shared_preload_libraries={}",
+            self.socket_dir().display(),
+            self.preload_libraries()
         );
         let output = self
             .command("pg_ctl")
@@ -157,6 +160,16 @@ impl LocalCluster {
 
     fn port_file(&self) -> PathBuf {
         self.home.join("local").join("port")
+    }
+
+    /// pg_stat_statements, and pgaudit when the server's package has it.
+    fn preload_libraries(&self) -> &'static str {
+        let pgaudit = self.bindir.parent().map(|dir| dir.join("lib").join("pgaudit.so"));
+        if pgaudit.is_some_and(|lib| lib.exists()) {
+            "pg_stat_statements,pgaudit"
+        } else {
+            "pg_stat_statements"
+        }
     }
 
     /// Whether the running server preloads pg_stat_statements (clusters

@@ -81,6 +81,10 @@ pub enum Command {
     /// around or keep as a CI artifact.
     #[command(after_help = crate::cli::report::REPORT_EXIT_CODES)]
     Report(crate::cli::report::ReportArgs),
+    /// Least-privilege roles for one schema: owner, app, readonly, monitor.
+    Roles(crate::cli::roles::RolesArgs),
+    /// An audit trail of the app's writes: pgaudit when the server loads it, else triggers.
+    Audit(crate::cli::audit::AuditArgs),
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +160,11 @@ pub struct CopyArgs {
     /// Run `godwit verify` right after the copy.
     #[arg(long)]
     pub verify: bool,
+
+    /// Create the tables as this role (SET ROLE), e.g. the PREFIX_owner of `godwit roles`, so
+    /// they belong to it and its default privileges grant them to the app at once.
+    #[arg(long, value_name = "ROLE")]
+    pub owner: Option<String>,
 
     #[command(flatten)]
     pub output: OutputArgs,

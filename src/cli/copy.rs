@@ -23,7 +23,7 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
     let mapping = args.mapping.resolve(&args.target.schema)?;
     let source = crate::source::open_with(&args.source, &mapping.config.documents)?;
     let source = source.as_ref();
-    let target = resolve_target(&args.target, reporter)?;
+    let target = crate::roles::run_as_optional(resolve_target(&args.target, reporter)?, args.owner.as_deref());
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))

@@ -21,6 +21,9 @@ The overall status is the worst check: critical > warning > unknown > ok.
 Checks: connection, connections, long_running_queries, idle_in_transaction, blocked_queries,
 xid_wraparound, sequences, invalid_indexes, not_valid_constraints, cache_hit, replication,
 prepared_transactions, autovacuum, database_size (with a threshold), last_backup (with --backups).
+Security (WARNING when a rule fails, see docs/security.md): app_role, superusers, pg_hba,
+password_encryption, md5_passwords, ssl, schema_create, security_definer, connection_logging,
+extension_updates.
 See docs/operations.md for what each measures and its defaults.";
 
 #[derive(Debug, Args)]

@@ -18,7 +18,7 @@ Exit codes:
   3  findings to review
 
 Kinds: slow_query, duplicate_index, unused_index, missing_fk_index, dead_tuples, bloat,
-vacuum_needed, analyze_needed, seq_scans, setting. See docs/operations.md.";
+vacuum_needed, analyze_needed, seq_scans, setting, security (docs/security.md). See docs/operations.md.";
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {

@@ -104,6 +104,11 @@ pub struct CommonArgs {
     /// Name of the history table.
     #[arg(long, value_name = "NAME", default_value = "godwit_migrations")]
     pub history_table: String,
+
+    /// Run every statement as this role (SET ROLE), e.g. the PREFIX_owner of `godwit roles`, so
+    /// new objects belong to it and its default privileges grant them to the app at once.
+    #[arg(long, value_name = "ROLE")]
+    pub owner: Option<String>,
 }
 
 impl CommonArgs {
@@ -135,6 +140,7 @@ impl CommonArgs {
             history_schema: self.history_schema.clone(),
             history_table: self.history_table.clone(),
             out: output(),
+            owner: self.owner.clone(),
         }
     }
 }
@@ -318,6 +324,9 @@ pub enum RecipeArg {
     SoftDelete,
     /// A CHECK (--check EXPR) added NOT VALID, then validated in a second migration.
     Check,
+    /// An audit trail of the table's writes in godwit.audit_log (who, when, row key, old and new
+    /// row), kept by a trigger; --columns names the key [default: the primary key].
+    Audit,
 }
 
 impl From<RecipeArg> for RecipeKind {
@@ -327,6 +336,7 @@ impl From<RecipeArg> for RecipeKind {
             RecipeArg::Timestamps => RecipeKind::Timestamps,
             RecipeArg::SoftDelete => RecipeKind::SoftDelete,
             RecipeArg::Check => RecipeKind::Check,
+            RecipeArg::Audit => RecipeKind::Audit,
         }
     }
 }

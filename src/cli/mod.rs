@@ -3,6 +3,7 @@
 //! documented exit codes and prints errors to stderr.
 
 pub mod args;
+pub mod audit;
 pub mod backup;
 pub mod connect;
 pub(crate) mod copy;
@@ -14,6 +15,7 @@ pub mod maintain;
 pub mod migrate;
 mod plan;
 pub mod report;
+pub mod roles;
 mod sync;
 mod verify;
 pub mod workload;
@@ -79,6 +81,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Maintain(args) => maintain::run(args),
         Command::Workload(args) => workload::run(args),
         Command::Report(args) => report::run(args),
+        Command::Roles(args) => roles::run(args),
+        Command::Audit(args) => audit::run(args),
     }
 }
 

@@ -77,6 +77,7 @@ pub(super) fn run_all(client: &mut Client, options: &HealthOptions, connect_seco
                 ))),
             ));
             results.extend(super::not_run(options, "not run: no usable session"));
+            results.extend(super::security::not_run("not run: no usable session"));
             return results;
         }
     };
@@ -119,6 +120,7 @@ pub(super) fn run_all(client: &mut Client, options: &HealthOptions, connect_seco
         let outcome = check(client, &session, &t);
         results.push(result(def, &t, outcome));
     }
+    results.extend(super::security::run(client));
     results
 }
 

@@ -11,6 +11,7 @@
 pub mod backups;
 mod checks;
 pub mod output;
+pub mod security;
 pub mod thresholds;
 
 use std::collections::BTreeMap;
@@ -123,6 +124,7 @@ pub fn run(options: &HealthOptions) -> HealthReport {
                 details: Vec::new(),
             });
             results.extend(not_run(options, "not run: no connection"));
+            results.extend(security::not_run("not run: no connection"));
         }
     }
     if let Some(location) = &options.backups {

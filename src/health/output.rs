@@ -55,7 +55,10 @@ fn perfdata(c: &CheckResult) -> Option<String> {
     let level = |l: Option<f64>| l.map(|v| format!("{v}")).unwrap_or_default();
     // Nagios ranges alert outside start:end; "@" would invert. A lower-is-worse
     // limit L is written "L:" (alert below L).
-    let lower = super::thresholds::def(&c.name).direction == super::Direction::LowerIsWorse;
+    // Security checks (health::security) are counts outside CHECKS: higher is worse.
+    let lower = super::thresholds::CHECKS
+        .iter()
+        .any(|d| d.name == c.name && d.direction == super::Direction::LowerIsWorse);
     let range = |l: Option<f64>| {
         if lower {
             l.map(|v| format!("{v}:")).unwrap_or_default()

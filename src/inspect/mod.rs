@@ -9,6 +9,7 @@
 //! See docs/operations.md for every kind's rule.
 
 pub mod output;
+pub mod security;
 pub mod tables;
 
 use std::collections::BTreeSet;
@@ -33,6 +34,7 @@ pub const KINDS: &[&str] = &[
     "analyze_needed",
     "seq_scans",
     "setting",
+    "security",
 ];
 
 #[derive(Debug, Clone, Serialize)]
@@ -144,6 +146,9 @@ pub fn run(options: &InspectOptions) -> Result<InspectReport> {
     }
     if options.wants("setting") {
         settings(&mut client, &mut report)?;
+    }
+    if options.wants("security") {
+        security::findings(&mut client, &mut report);
     }
     Ok(report)
 }

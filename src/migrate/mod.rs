@@ -71,6 +71,8 @@ pub struct CommonOptions {
     pub history_schema: String,
     pub history_table: String,
     pub out: Output,
+    /// Run every statement as this role (`--owner`, see [`crate::roles::run_as`]).
+    pub owner: Option<String>,
 }
 
 impl CommonOptions {
@@ -78,7 +80,10 @@ impl CommonOptions {
     /// for a restarting server up to the connect timeout.
     pub fn conn_spec(&self) -> Result<ConnSpec> {
         match self.database.as_deref().filter(|url| !url.trim().is_empty()) {
-            Some(url) => Ok(ConnSpec::parse(url)?.with_retry(self.connect_timeout, self.on_wait.clone())),
+            Some(url) => Ok(
+                crate::roles::run_as_optional(ConnSpec::parse(url)?, self.owner.as_deref())
+                    .with_retry(self.connect_timeout, self.on_wait.clone()),
+            ),
             None => Err(Error::Usage(
                 "no database given: pass --to URL (alias --database-url) or set DATABASE_URL \
                  (for the local cluster: --to \"$(godwit local url)\")"

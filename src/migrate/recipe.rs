@@ -20,6 +20,9 @@ pub enum RecipeKind {
     SoftDelete,
     /// A CHECK (--check EXPR) added NOT VALID, then validated in a second migration.
     Check,
+    /// An audit trail of the table's writes in godwit.audit_log (who, when, row key, old and new
+    /// row), kept by a trigger; --columns names the key [default: the primary key].
+    Audit,
 }
 
 /// What a recipe needs to know.
@@ -53,6 +56,11 @@ pub fn generate(options: &RecipeOptions) -> Result<Vec<Pair>> {
         RecipeKind::Timestamps => timestamps(options).map(|p| vec![p]),
         RecipeKind::SoftDelete => soft_delete(options).map(|p| vec![p]),
         RecipeKind::Check => check(options),
+        RecipeKind::Audit => Ok(vec![Pair {
+            name: options.name.clone(),
+            up: crate::audit::trigger::recipe_up(&table(options), &options.columns),
+            down: crate::audit::trigger::recipe_down(&table(options)),
+        }]),
     }
 }
 

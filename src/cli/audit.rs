@@ -1,0 +1,198 @@
+//! `godwit audit enable|status|disable`: flags and printing.
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use crate::audit::{self, AuditOptions, Enabled, ModeChoice};
+use crate::cli::args::ConnectArgs;
+use crate::cli::required_target;
+use crate::error::{ExitCode, Result};
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub action: AuditAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Audit writes to the tables (pgaudit when the server loads it, else triggers into
+    /// godwit.audit_log) and, with pgaudit, DDL and role changes.
+    Enable(EnableArgs),
+    /// Show the mode, the audited tables and the last audited event.
+    Status(StatusArgs),
+    /// Stop auditing the tables (the trail already written stays).
+    Disable(TablesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Database: a postgresql:// URL or a key=value string.
+    #[arg(
+        long,
+        visible_alias = "database-url",
+        value_name = "URL",
+        env = "DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub to: Option<String>,
+
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+
+    /// Print the status as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TablesArgs {
+    #[command(flatten)]
+    pub target: StatusArgs,
+
+    /// Schema of the tables.
+    #[arg(long, value_name = "NAME", default_value = "public")]
+    pub schema: String,
+
+    /// Only these tables (repeatable or comma-separated) [default: every table of the schema].
+    #[arg(long, value_name = "TABLE", value_delimiter = ',')]
+    pub tables: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EnableArgs {
+    #[command(flatten)]
+    pub tables: TablesArgs,
+
+    /// How to audit.
+    #[arg(long, value_enum, default_value_t = ModeArg::Auto)]
+    pub mode: ModeArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// pgaudit when the server preloads it; the steps to load it when it is only installed;
+    /// triggers when it is not installed.
+    Auto,
+    /// pgaudit only.
+    Pgaudit,
+    /// Triggers into godwit.audit_log, whatever the server has.
+    Trigger,
+}
+
+fn options(args: &TablesArgs, mode: ModeChoice) -> Result<AuditOptions> {
+    Ok(AuditOptions {
+        target: required_target(args.target.to.as_deref())?.with_retry(
+            args.target.connect.connect_timeout,
+            crate::cli::connect::wait_on_stderr(),
+        ),
+        schema: args.schema.clone(),
+        tables: args.tables.clone(),
+        mode,
+    })
+}
+
+pub fn run(args: AuditArgs) -> Result<ExitCode> {
+    match args.action {
+        AuditAction::Enable(args) => {
+            let mode = match args.mode {
+                ModeArg::Auto => ModeChoice::Auto,
+                ModeArg::Pgaudit => ModeChoice::Pgaudit,
+                ModeArg::Trigger => ModeChoice::Trigger,
+            };
+            match audit::enable(&options(&args.tables, mode)?)? {
+                Enabled::On { mode, tables } => {
+                    let how = match mode {
+                        audit::Mode::Pgaudit => {
+                            "pgaudit (writes logged through role godwit_auditor; DDL and role changes by session); \
+                             events go to the server log, in new sessions"
+                        }
+                        audit::Mode::Trigger => "triggers into godwit.audit_log",
+                    };
+                    println!("auditing {} tables with {how}:", tables.len());
+                    for table in tables {
+                        println!("  {table}");
+                    }
+                    Ok(ExitCode::Ok)
+                }
+                Enabled::NeedsRestart { steps } => {
+                    println!("pgaudit is installed but not loaded; nothing was changed. Steps:");
+                    for (i, step) in steps.iter().enumerate() {
+                        println!("  {}. {step}", i + 1);
+                    }
+                    println!("(or audit with triggers now: godwit audit enable --mode trigger)");
+                    Ok(ExitCode::Review)
+                }
+            }
+        }
+        AuditAction::Status(args) => {
+            let target = required_target(args.to.as_deref())?
+                .with_retry(args.connect.connect_timeout, crate::cli::connect::wait_on_stderr());
+            let status = audit::status(&target)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&status).unwrap_or_default());
+            } else {
+                let modes: Vec<&str> = status
+                    .modes()
+                    .iter()
+                    .map(|m| match m {
+                        audit::Mode::Pgaudit => "pgaudit",
+                        audit::Mode::Trigger => "trigger",
+                    })
+                    .collect();
+                println!(
+                    "audit: {}",
+                    if modes.is_empty() {
+                        "off".into()
+                    } else {
+                        modes.join(" and ")
+                    }
+                );
+                println!(
+                    "pgaudit: {}",
+                    match (status.pgaudit_installed, status.pgaudit_loaded) {
+                        (_, true) => "loaded",
+                        (true, false) => "installed, not loaded (shared_preload_libraries)",
+                        (false, false) => "not installed",
+                    }
+                );
+                if let Some(log) = &status.pgaudit_log {
+                    println!("pgaudit session classes: {log}; events in the server log (AUDIT: lines)");
+                }
+                for table in &status.pgaudit_tables {
+                    println!("  pgaudit  {table}");
+                }
+                for table in &status.trigger_tables {
+                    println!("  trigger  {table}");
+                }
+                match &status.last_event {
+                    Some(event) => println!("godwit.audit_log: {} events, last: {event}", status.events),
+                    None if !status.trigger_tables.is_empty() => println!("godwit.audit_log: no events yet"),
+                    None => {}
+                }
+                for problem in &status.problems {
+                    println!("problem: {problem}");
+                }
+            }
+            Ok(if status.problems.is_empty() {
+                ExitCode::Ok
+            } else {
+                ExitCode::Review
+            })
+        }
+        AuditAction::Disable(args) => {
+            let removed = audit::disable(&options(&args, ModeChoice::Auto)?)?;
+            if removed.is_empty() {
+                println!("nothing to disable: no audited table matched");
+            } else {
+                println!(
+                    "stopped auditing {} tables (the trail written so far stays):",
+                    removed.len()
+                );
+                for table in removed {
+                    println!("  {table}");
+                }
+            }
+            Ok(ExitCode::Ok)
+        }
+    }
+}
