@@ -3,7 +3,7 @@
 use clap::{Args, Subcommand, ValueEnum};
 
 use crate::audit::{self, AuditOptions, Enabled, ModeChoice};
-use crate::cli::args::ConnectArgs;
+use crate::cli::connect::ConnectArgs;
 use crate::cli::required_target;
 use crate::error::{ExitCode, Result};
 

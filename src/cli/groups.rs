@@ -55,6 +55,7 @@ impl OutputArgs {
         crate::report::ReportOptions {
             json: self.json,
             quiet: self.quiet,
+            hide_summaries: false,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::cli::args::MappingArgs;
+use crate::cli::groups::MappingArgs;
 use crate::error::{Error, ExitCode, Result};
 use crate::report::html::{self, Bar, Dossier};
 use crate::report::{ReportOptions, Reporter};

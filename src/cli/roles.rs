@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::cli::args::ConnectArgs;
+use crate::cli::connect::ConnectArgs;
 use crate::cli::required_target;
 use crate::error::{ExitCode, Result};
 use crate::roles::{self, RoleNames, RolesOptions};

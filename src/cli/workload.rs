@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::args::{MappingArgs, OutputArgs, TargetArgs};
+use super::connect::TargetArgs;
+use super::groups::{MappingArgs, OutputArgs};
 use crate::error::{Error, ExitCode, Result};
 use crate::report::Reporter;
 use crate::workload::{self, WorkloadOptions, load::Amount};
@@ -41,7 +42,7 @@ pub struct WorkloadArgs {
     pub clients: Vec<usize>,
 
     /// Time per level.
-    #[arg(long, value_name = "DURATION", value_parser = super::args::parse_duration, conflicts_with = "count")]
+    #[arg(long, value_name = "DURATION", value_parser = super::connect::parse_duration, conflicts_with = "count")]
     pub duration: Option<Duration>,
 
     /// Executions of each class per level (instead of --duration).
@@ -49,7 +50,7 @@ pub struct WorkloadArgs {
     pub count: Option<u64>,
 
     /// Warm-up before each level, not measured.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = super::args::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = super::connect::parse_duration)]
     pub warmup: Duration,
 
     /// Open loop at this many executions per second (all clients); latency counts from each
@@ -126,6 +127,7 @@ pub fn run(args: WorkloadArgs) -> Result<ExitCode> {
     let reporter = Reporter::new(crate::report::ReportOptions {
         json: args.output.json,
         quiet: args.output.quiet,
+        hide_summaries: false,
     });
     if args.clients.is_empty() || args.clients.contains(&0) {
         return Err(Error::Usage(

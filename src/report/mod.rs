@@ -129,8 +129,9 @@ pub struct PhaseTiming {
 fn document_of(event: &Event) -> Option<(&'static str, serde_json::Value)> {
     let (kind, value) = match event {
         Event::CopyFinished(summary) => ("copy", serde_json::to_value(summary)),
-        Event::VerifyFinished(summary) => ("verify", serde_json::to_value(summary)),
-        Event::CutoverFinished(summary) => ("cutover", serde_json::to_value(summary)),
+        // Summaries owned by the commands above report/ come as their JSON text.
+        Event::VerifyFinished(summary) => ("verify", serde_json::from_str(&summary.to_json(false))),
+        Event::CutoverFinished(summary) => ("cutover", serde_json::from_str(&summary.to_json(false))),
         _ => return None,
     };
     value.ok().map(|v| (kind, v))

@@ -145,7 +145,7 @@ impl DocumentSource {
         let csv = &self.options.csv;
         match self.format {
             None => discover_dir(&self.path, csv, &mut found, &mut skipped)?,
-            Some(format) => discover_file(&self.path, format, csv, &mut found, &mut skipped)?,
+            Some(format) => discover_file(&self.path, format, csv, &mut found)?,
         }
         if found.is_empty() {
             let mut message = "holds no JSON or CSV records godwit reads".to_string();
@@ -242,13 +242,7 @@ fn first_byte(path: &Path) -> Result<Option<u8>> {
 }
 
 /// The collections of one file.
-fn discover_file(
-    path: &Path,
-    format: Format,
-    csv_options: &csv::CsvOptions,
-    out: &mut Vec<Found>,
-    skipped: &mut Vec<String>,
-) -> Result<()> {
+fn discover_file(path: &Path, format: Format, csv_options: &csv::CsvOptions, out: &mut Vec<Found>) -> Result<()> {
     let name = records::stem_of(path);
     let collection = |origin| {
         (
@@ -346,7 +340,7 @@ fn discover_dir(dir: &Path, csv: &csv::CsvOptions, out: &mut Vec<Found>, skipped
         ));
     }
     for (path, format) in files {
-        discover_file(&path, format, csv, out, skipped)?;
+        discover_file(&path, format, csv, out)?;
     }
     for sub in subdirectories {
         discover_dir(&sub, csv, out, skipped)?;

@@ -20,19 +20,12 @@ pub enum Origin {
     /// A JSON file whose top-level object maps keys to records.
     Keyed(PathBuf),
     /// One collection of a JSON file holding several (an app-state dump).
-    Member {
-        file: PathBuf,
-        member: String,
-        keyed: bool,
-    },
+    Member { file: PathBuf, member: String, keyed: bool },
     /// A JSON file holding a single record.
     Single(PathBuf),
     /// The top-level members of an app-state dump that hold no
     /// collection (a version, an export date): one record of them.
-    TopFields {
-        file: PathBuf,
-        fields: Vec<String>,
-    },
+    TopFields { file: PathBuf, fields: Vec<String> },
     /// JSON Lines (named, prefixed or seen so): one record a line.
     Lines(PathBuf),
     /// A `.json` file holding several values one after another: one a line,
@@ -143,6 +136,8 @@ pub fn each_whole(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
             ..*rec
         })
     })
+}
+
 /// Streams the records a collection's shape and types are learned from:
 /// every record, but for the damaged records of a CSV file (rejected when
 /// copied, they say nothing of the table).

@@ -56,9 +56,14 @@ pub fn sniff_file(file: &Path, options: &CsvOptions) -> Result<Dialect> {
 
 fn problem(line: u64, reason: String, field: Option<String>) -> ValueProblem {
     ValueProblem {
-        at: Position { line, column: 1 },
+        at: Position {
+            line,
+            column: 1,
+            ..Position::default()
+        },
         reason,
         field,
+        malformed: false,
     }
 }
 
@@ -86,8 +91,12 @@ pub fn stream(file: &Path, dialect: &Dialect, learning: bool, visit: &mut Visit<
                 key: None,
                 value,
                 problem,
+                not_object: false,
                 file,
-                line,
+                at: Position {
+                    line,
+                    ..Position::default()
+                },
                 csv_record: number,
             })
         };
