@@ -16,7 +16,7 @@
 //!    and value encoding), `local` (the throwaway cluster).
 //! 4. `config` and `plan`: the PostgreSQL schema and every cast.
 //! 5. Commands: `prepare`, `load`, `reverse`, `verify`, `sync`, `migrate`,
-//!    `health`, `inspect`, `maintain`, `backup`. Each takes an options
+//!    `health`, `inspect`, `maintain`, `backup`, `workload`, `roles`, `audit`. Each takes an options
 //!    struct and returns a result or emits [`report::Event`]s.
 //! 6. `cli`: the only home of clap and of printing (with report/'s
 //!    renderers). `main.rs` maps the outcome to an exit code.

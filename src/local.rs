@@ -136,9 +136,7 @@ impl LocalCluster {
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n")
             )));
         }
-        let spec = self.spec()?;
-        create_hypopg(&spec);
-        Ok(spec)
+        self.spec()
     }
 
     /// The port of the previous start when it is still free, so that the
@@ -389,22 +387,4 @@ fn free_port() -> Result<u16> {
         .map_err(|e| Error::io("finding a free port", e))?
         .port();
     Ok(port)
-}
-
-/// hypopg (hypothetical indexes, for `godwit workload`'s index advice) in
-/// the default database and in template1, so databases created later have
-/// it, where the server offers the extension. Without it the advice says
-/// it is unavailable; nothing else depends on it.
-fn create_hypopg(spec: &ConnSpec) {
-    for db in ["postgres", "template1"] {
-        if let Ok(mut client) = spec
-            .with_dbname(db)
-            .connect_once(Some(std::time::Duration::from_secs(5)))
-        {
-            let _ = client.batch_execute(
-                "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg') \
-                 THEN CREATE EXTENSION IF NOT EXISTS hypopg; END IF; END $$",
-            );
-        }
-    }
 }

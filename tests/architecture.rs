@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["config", "plan"],
     &[
         "prepare", "load", "reverse", "verify", "sync", "migrate", "health", "inspect", "maintain", "backup",
-        "workload",
+        "workload", "roles", "audit",
     ],
     &["cli"],
 ];
