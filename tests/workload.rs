@@ -556,3 +556,52 @@ WITH gone AS (DELETE FROM orders WHERE id = 1 RETURNING id) SELECT count(*) FROM
         .unwrap();
     assert_eq!(format!("{}/{}", sqlite.0, sqlite.1), before);
 }
+
+#[test]
+fn workload_html_and_report_queries_carry_the_same_classes_as_the_json() {
+    let shop = shop("workload_html");
+    let dir = tempfile::tempdir().unwrap();
+    let file = queries(dir.path(), "q.sql", QUERIES);
+    let page = dir.path().join("workload.html");
+    let out = workload(
+        &shop,
+        &file,
+        &[
+            "--json",
+            "--clients",
+            "1",
+            "--count",
+            "5",
+            "--html",
+            page.to_str().unwrap(),
+        ],
+    );
+    let report = json(&out);
+    let html = std::fs::read_to_string(&page).expect("workload --html writes its page");
+    for class in report["classes"].as_array().unwrap() {
+        let name = class["name"].as_str().unwrap();
+        assert!(html.contains(name), "the page names class {name}");
+    }
+
+    // `godwit report --queries` runs the same workload into the dossier.
+    let dossier = dir.path().join("report.html");
+    let out = common::godwit(&[
+        "report",
+        "--to",
+        shop.target.as_str(),
+        "--source",
+        shop.db.to_str().unwrap(),
+        "--queries",
+        file.to_str().unwrap(),
+        "--html",
+        dossier.to_str().unwrap(),
+        "--json",
+    ]);
+    let documents = json(&out);
+    let classes = documents["workload"]["classes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("report --json has the workload document: {documents:#}"));
+    assert_eq!(classes.len(), report["classes"].as_array().unwrap().len());
+    let html = std::fs::read_to_string(&dossier).expect("report --html writes its page");
+    assert!(html.contains("user_by_id"), "the dossier has the workload section");
+}

@@ -73,15 +73,6 @@ pub fn write_page(page: &Dossier, path: &Path) -> Result<()> {
 }
 
 pub fn run(args: ReportArgs) -> Result<ExitCode> {
-    if args.queries.is_some() {
-        // `godwit workload` is not part of this build yet; its saved
-        // document can be shown with --workload.
-        return Err(Error::Usage(
-            "--queries needs `godwit workload`, which this build does not have; \
-             pass a saved `godwit workload --json` document with --workload FILE"
-                .into(),
-        ));
-    }
     let config = crate::config::Config::load(args.mapping.config.as_deref())?;
     let target = super::required_target(args.to.as_deref())?;
     let reporter = Reporter::new(ReportOptions {
@@ -121,6 +112,13 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
         };
         crate::verify::run(opened.as_ref(), &mapping, &options, &reporter)?;
         page.verify = reporter.document("verify");
+    }
+    if let (Some(queries), Some(source)) = (&args.queries, &args.source) {
+        reporter.emit(crate::report::Event::Phase("workload".into()));
+        let mapping = args.mapping.resolve(&args.schema)?;
+        let options = super::workload::report_options(source, queries.clone(), target.clone(), &args.schema);
+        let (report, _) = crate::workload::run(&mapping, &options, &reporter)?;
+        page.workload = serde_json::from_str(&report.json()).ok();
     }
     if let Some(path) = &args.workload {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;

@@ -104,6 +104,10 @@ pub struct WorkloadArgs {
     #[arg(long)]
     pub target_only: bool,
 
+    /// Also write the report as one self-contained HTML page to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -121,6 +125,37 @@ fn parse_latency(text: &str) -> std::result::Result<Duration, String> {
             .ok_or_else(|| format!("{text:?} is not a duration such as 100ms"));
     }
     crate::units::parse_duration(t)
+}
+
+/// What `godwit report --queries` runs: the defaults of `godwit workload`,
+/// with a short sweep (1 and 10 clients, 50 executions of each class).
+pub fn report_options(
+    source: &str,
+    queries: PathBuf,
+    target: crate::postgres::conn::ConnSpec,
+    schema: &str,
+) -> WorkloadOptions {
+    WorkloadOptions {
+        source: source.to_string(),
+        queries,
+        target,
+        schema: schema.to_string(),
+        clients: vec![1, 10],
+        amount: Amount::Count(50),
+        warmup: Duration::from_millis(500),
+        rate: None,
+        seed: 1,
+        p95: None,
+        max_ratio: None,
+        parity_only: false,
+        parity_runs: 20,
+        as_is: false,
+        emit_sql: None,
+        advice_to: None,
+        explain_top: 3,
+        target_only: false,
+        writes: false,
+    }
 }
 
 pub fn run(args: WorkloadArgs) -> Result<ExitCode> {
@@ -171,6 +206,11 @@ pub fn run(args: WorkloadArgs) -> Result<ExitCode> {
         writes: args.writes,
     };
     let (report, code) = workload::run(&mapping, &options, &reporter)?;
+    if let Some(path) = &args.html {
+        let mut page = crate::report::html::Dossier::new("godwit workload", &options.target.to_string());
+        page.workload = serde_json::from_str(&report.json()).ok();
+        super::report::write_page(&page, path)?;
+    }
     if args.output.json {
         println!("{}", report.json());
     } else {

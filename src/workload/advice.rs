@@ -57,9 +57,13 @@ pub fn available(client: &mut Client) -> Result<(), String> {
     if !offered {
         return Err("the hypopg extension is not installed on this server (Debian: postgresql-15-hypopg)".into());
     }
+    // The workload's sessions are read-only by default; creating the
+    // extension is the one write it makes, in a transaction of its own.
     client
-        .batch_execute("CREATE EXTENSION IF NOT EXISTS hypopg")
+        .batch_execute("BEGIN READ WRITE; CREATE EXTENSION IF NOT EXISTS hypopg; COMMIT")
         .map_err(|e| {
+            // Leave the session usable for the rest of the run.
+            let _ = client.batch_execute("ROLLBACK");
             format!(
                 "hypopg is available but could not be created: {}",
                 super::engine::pg_error(&e)
