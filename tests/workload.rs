@@ -605,3 +605,30 @@ fn workload_html_and_report_queries_carry_the_same_classes_as_the_json() {
     let html = std::fs::read_to_string(&dossier).expect("report --html writes its page");
     assert!(html.contains("user_by_id"), "the dossier has the workload section");
 }
+
+#[test]
+fn the_load_sweep_reports_progress_in_plain_lines_and_none_with_json() {
+    let shop = shop("workload_progress");
+    let dir = tempfile::tempdir().unwrap();
+    let file = queries(dir.path(), "q.sql", QUERIES);
+    let out = workload(&shop, &file, &["--clients", "1,2", "--count", "5", "--warmup", "0s"]);
+    let err = common::stderr(&out);
+    assert!(
+        !err.contains('\r') && !err.contains('\x1b'),
+        "plain lines only: {err:?}"
+    );
+    let progress: Vec<&str> = err.lines().filter(|l| l.starts_with("workload: ")).collect();
+    // Each level ends with its count complete: 5 classes x 5 executions.
+    assert!(
+        progress.iter().any(|l| l.starts_with("workload: 25/25 queries")),
+        "{err}"
+    );
+    assert!(progress.iter().any(|l| l.contains("2 clients on PostgreSQL")), "{err}");
+
+    let out = workload(&shop, &file, &["--clients", "1", "--count", "5", "--json"]);
+    json(&out);
+    assert!(
+        !common::stderr(&out).lines().any(|l| l.starts_with("workload: ")),
+        "no progress with --json"
+    );
+}

@@ -177,13 +177,16 @@ impl<'a> Picker<'a> {
 
 /// Runs one level on one engine. `runnable[class]`: whether the class runs
 /// on this engine (an untranslated class does not run on PostgreSQL).
+/// `watch(done, total)` is called while the level runs, with the executions
+/// started so far (and the level's total under `--count`); it returns true
+/// to stop the level (Ctrl-C).
 pub fn level(
     engine: Engine,
     clients: usize,
     classes: &Arc<Vec<LoadClass>>,
     runnable: &[bool],
     options: &LoadOptions,
-    interrupted: &dyn Fn() -> bool,
+    watch: &dyn Fn(u64, Option<u64>) -> bool,
 ) -> Result<LevelResult> {
     let clients = clients.max(1);
     // The whole schedule for --count: each class N times, shuffled.
@@ -309,13 +312,25 @@ pub fn level(
             }
         }));
     }
-    // Watch for Ctrl-C while the level runs.
+    // Report progress and watch for Ctrl-C while the level runs.
+    let total = match options.amount {
+        Amount::Count(_) => Some(schedule.len() as u64),
+        Amount::Duration(_) => None,
+    };
+    let mut polls: u32 = 0;
     while handles.iter().any(|h| !h.is_finished()) {
-        if interrupted() {
+        // Every 200 ms: the progress figure, and a look for Ctrl-C.
+        let done = ticket.load(Ordering::Relaxed);
+        let done = total.map_or(done, |t| done.min(t));
+        if polls.is_multiple_of(10) && watch(done, total) {
             stop.store(true, Ordering::Relaxed);
         }
+        polls = polls.wrapping_add(1);
         std::thread::sleep(Duration::from_millis(20));
     }
+    // The level's last figure, so its end is seen however short it was.
+    let done = ticket.load(Ordering::Relaxed);
+    watch(total.map_or(done, |t| done.min(t)), total);
     for h in handles {
         let _ = h.join();
     }

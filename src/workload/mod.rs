@@ -194,9 +194,30 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
                     }
                 )));
                 let runnable = if engine == Engine::Sqlite { &on_sqlite } else { &on_pg };
-                let result = load::level(engine, clients, &load_classes, runnable, &load_options, &|| {
-                    crate::report::interrupt::requested()
-                })?;
+                let engine_name = if engine == Engine::Sqlite {
+                    "SQLite"
+                } else {
+                    "PostgreSQL"
+                };
+                let result = load::level(
+                    engine,
+                    clients,
+                    &load_classes,
+                    runnable,
+                    &load_options,
+                    &|done, total| {
+                        reporter.emit(Event::Progress(crate::report::Progress::new(
+                            "workload",
+                            done,
+                            total,
+                            "queries",
+                            format!("{clients} clients on {engine_name}"),
+                        )));
+                        crate::report::interrupt::requested()
+                    },
+                );
+                reporter.emit(Event::ProgressDone("workload".into()));
+                let result = result?;
                 for (i, tally) in result.tallies.iter().enumerate() {
                     if !runnable[i] {
                         continue;
