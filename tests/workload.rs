@@ -624,6 +624,13 @@ fn the_load_sweep_reports_progress_in_plain_lines_and_none_with_json() {
         "{err}"
     );
     assert!(progress.iter().any(|l| l.contains("2 clients on PostgreSQL")), "{err}");
+    // The live p95 over the level's executions so far.
+    assert!(
+        progress
+            .iter()
+            .any(|l| l.starts_with("workload: 25/25") && l.contains(", p95 ") && l.contains(" ms")),
+        "{err}"
+    );
 
     let out = workload(&shop, &file, &["--clients", "1", "--count", "5", "--json"]);
     json(&out);

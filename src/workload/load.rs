@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::engine::{as_refs, connect_pg, connect_sqlite, pg_error, pg_values, sqlite_busy};
 use super::params::{Param, Pool, Rng};
-use super::stats::Tally;
+use super::stats::{Tally, histogram};
 use crate::error::Result;
 use crate::plan::translate::Parameter;
 use crate::postgres::conn::ConnSpec;
@@ -177,16 +177,17 @@ impl<'a> Picker<'a> {
 
 /// Runs one level on one engine. `runnable[class]`: whether the class runs
 /// on this engine (an untranslated class does not run on PostgreSQL).
-/// `watch(done, total)` is called while the level runs, with the executions
-/// started so far (and the level's total under `--count`); it returns true
-/// to stop the level (Ctrl-C).
+/// `watch(done, total, p95_ms)` is called while the level runs, with the
+/// executions started so far (and the level's total under `--count`) and
+/// the p95 so far over every class; it returns true to stop the level
+/// (Ctrl-C).
 pub fn level(
     engine: Engine,
     clients: usize,
     classes: &Arc<Vec<LoadClass>>,
     runnable: &[bool],
     options: &LoadOptions,
-    watch: &dyn Fn(u64, Option<u64>) -> bool,
+    watch: &dyn Fn(u64, Option<u64>, Option<f64>) -> bool,
 ) -> Result<LevelResult> {
     let clients = clients.max(1);
     // The whole schedule for --count: each class N times, shuffled.
@@ -226,9 +227,13 @@ pub fn level(
     let start: Arc<OnceLock<Instant>> = Arc::new(OnceLock::new());
     let finished: Arc<Mutex<Vec<Tally>>> = Arc::new(Mutex::new(vec![Tally::new(); classes.len()]));
     let last_end: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    // Every class's latencies so far, for the live p95: each worker adds
+    // its recent ones every 64 executions, so the lock is rarely taken.
+    let live = Arc::new(Mutex::new(histogram()));
     let mut handles = Vec::new();
     for (worker, mut session) in sessions.into_iter().enumerate() {
         let last_end = Arc::clone(&last_end);
+        let live = Arc::clone(&live);
         let (weighted, schedule, ticket, stop, barrier, start, finished) = (
             Arc::clone(&weighted),
             Arc::clone(&schedule),
@@ -242,6 +247,11 @@ pub fn level(
         handles.push(std::thread::spawn(move || {
             let mut picker = Picker::new(&weighted, options.seed ^ (worker as u64).wrapping_mul(0x9E37_79B9));
             let mut tallies = vec![Tally::new(); weighted.len()];
+            let mut recent = histogram();
+            let flush = |recent: &mut hdrhistogram::Histogram<u32>| {
+                let _ = live.lock().unwrap_or_else(|e| e.into_inner()).add(&*recent);
+                recent.reset();
+            };
             // Warm-up: caches, plans and connections settle; nothing recorded.
             let warm_until = Instant::now() + options.warmup;
             let runnable_classes: Vec<usize> = (0..weighted.len()).filter(|c| weighted[*c].weight > 0).collect();
@@ -291,7 +301,13 @@ pub fn level(
                 let took = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
                 let tally = &mut tallies[class];
                 match result {
-                    Ok(()) => tally.latency.saturating_record(took),
+                    Ok(()) => {
+                        tally.latency.saturating_record(took);
+                        recent.saturating_record(took);
+                        if recent.len() >= 64 {
+                            flush(&mut recent);
+                        }
+                    }
                     Err((busy, message)) => {
                         tally.errors += 1;
                         if busy {
@@ -301,6 +317,7 @@ pub fn level(
                     }
                 }
             }
+            flush(&mut recent);
             let ended = Instant::now();
             let mut all = finished.lock().unwrap_or_else(|e| e.into_inner());
             let mut last = last_end.lock().unwrap_or_else(|e| e.into_inner());
@@ -322,7 +339,7 @@ pub fn level(
         // Every 200 ms: the progress figure, and a look for Ctrl-C.
         let done = ticket.load(Ordering::Relaxed);
         let done = total.map_or(done, |t| done.min(t));
-        if polls.is_multiple_of(10) && watch(done, total) {
+        if polls.is_multiple_of(10) && watch(done, total, live_p95(&live)) {
             stop.store(true, Ordering::Relaxed);
         }
         polls = polls.wrapping_add(1);
@@ -330,7 +347,7 @@ pub fn level(
     }
     // The level's last figure, so its end is seen however short it was.
     let done = ticket.load(Ordering::Relaxed);
-    watch(total.map_or(done, |t| done.min(t)), total);
+    watch(total.map_or(done, |t| done.min(t)), total, live_p95(&live));
     for h in handles {
         let _ = h.join();
     }
@@ -338,4 +355,12 @@ pub fn level(
     let seconds = start.get().map_or(0.0, |s| ended.duration_since(*s).as_secs_f64());
     let tallies = std::mem::take(&mut *finished.lock().unwrap_or_else(|e| e.into_inner()));
     Ok(LevelResult { tallies, seconds })
+}
+
+/// The p95 so far, in milliseconds; None before the first execution.
+fn live_p95(live: &Mutex<hdrhistogram::Histogram<u32>>) -> Option<f64> {
+    let h = live.lock().unwrap_or_else(|e| e.into_inner());
+    #[allow(clippy::cast_precision_loss)] // microseconds far below 2^53
+    let ms = (!h.is_empty()).then(|| h.value_at_quantile(0.95) as f64 / 1000.0);
+    ms
 }

@@ -205,13 +205,14 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
                     &load_classes,
                     runnable,
                     &load_options,
-                    &|done, total| {
+                    &|done, total, p95| {
+                        let p95 = p95.map(|ms| format!(", p95 {ms:.1} ms")).unwrap_or_default();
                         reporter.emit(Event::Progress(crate::report::Progress::new(
                             "workload",
                             done,
                             total,
                             "queries",
-                            format!("{clients} clients on {engine_name}"),
+                            format!("{clients} clients on {engine_name}{p95}"),
                         )));
                         crate::report::interrupt::requested()
                     },
