@@ -10,21 +10,22 @@ use crate::error::{ExitCode, Result};
 use crate::health::{self, HealthOptions, Threshold, output};
 use crate::report::html::Dossier;
 
-pub const HEALTH_EXIT_CODES: &str = "\
+const HEALTH_EXIT_CODES: &str = "\
 Exit codes (the monitoring plugin convention, unlike other godwit commands):
   0  OK        every check passed
   1  WARNING   a check passed its warning threshold
   2  CRITICAL  a check passed its critical threshold, or the server is unreachable
   3  UNKNOWN   a check could not run (missing privilege, timeout), or bad flags or config
-The overall status is the worst check: critical > warning > unknown > ok.
+The overall status is the worst check: critical > warning > unknown > ok.";
 
-Checks: connection, connections, long_running_queries, idle_in_transaction, blocked_queries,
-xid_wraparound, sequences, invalid_indexes, not_valid_constraints, cache_hit, replication,
-prepared_transactions, autovacuum, database_size (with a threshold), last_backup (with --backups).
-Security (WARNING when a rule fails, see docs/security.md): app_role, superusers, pg_hba,
-password_encryption, md5_passwords, ssl, schema_create, security_definer, connection_logging,
-extension_updates.
-See docs/operations.md for what each measures and its defaults.";
+/// `health --help`'s closing text: exit codes, then the checks by name from the registry.
+pub fn after_help() -> String {
+    format!(
+        "{HEALTH_EXIT_CODES}\n\n{}\nSee docs/operations.md for what each measures and its defaults \
+         (or godwit health --list).",
+        health::registry::help_names()
+    )
+}
 
 #[derive(Debug, Args)]
 pub struct HealthArgs {
@@ -39,6 +40,10 @@ pub struct HealthArgs {
         hide_env_values = true
     )]
     pub to: Option<String>,
+
+    /// List every check with its unit, default thresholds and what it measures, and exit.
+    #[arg(long)]
+    pub list: bool,
 
     /// Print {"status": ..., "checks": [...]} on stdout (same as --format json).
     #[arg(long, conflicts_with = "format")]
@@ -87,6 +92,10 @@ pub enum HealthFormat {
 }
 
 pub fn run(args: HealthArgs) -> ExitCode {
+    if args.list {
+        print!("{}", health::registry::list());
+        return ExitCode::Ok;
+    }
     let format = if args.json { HealthFormat::Json } else { args.format };
     match options(&args) {
         Ok(options) => {

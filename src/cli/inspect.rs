@@ -7,18 +7,26 @@ use clap::Args;
 use crate::cli::connect::ConnectArgs;
 use crate::cli::required_target;
 use crate::error::{Error, ExitCode, Result};
-use crate::inspect::{self, InspectOptions, KINDS, output};
+use crate::inspect::{self, InspectOptions, output};
 use crate::report::html::Dossier;
 
-pub const INSPECT_EXIT_CODES: &str = "\
+const INSPECT_EXIT_CODES: &str = "\
 Exit codes:
   0  nothing found
   1  failed (cannot connect, a server error)
   2  usage error
-  3  findings to review
+  3  findings to review";
 
-Kinds: slow_query, duplicate_index, unused_index, missing_fk_index, dead_tuples, bloat,
-vacuum_needed, analyze_needed, seq_scans, setting, security (docs/security.md). See docs/operations.md.";
+/// `inspect --help`'s closing text: exit codes, then the kinds from the registry.
+pub fn after_help() -> String {
+    format!(
+        "{INSPECT_EXIT_CODES}\n\n{} See docs/operations.md.",
+        crate::units::wrap(
+            &format!("Kinds: {} (docs/security.md).", inspect::registry::names().join(", ")),
+            100
+        )
+    )
+}
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -60,10 +68,10 @@ pub struct InspectArgs {
 
 pub fn run(args: InspectArgs) -> Result<ExitCode> {
     for kind in &args.kind {
-        if !KINDS.contains(&kind.as_str()) {
+        if !inspect::registry::known(kind) {
             return Err(Error::Usage(format!(
                 "unknown kind {kind:?}; known: {}",
-                KINDS.join(", ")
+                inspect::registry::names().join(", ")
             )));
         }
     }
