@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use crate::cli::connect::DatabaseArgs;
 use crate::config::Config;
 use crate::error::{ExitCode, Result};
 use crate::health::{self, HealthOptions, Threshold, output};
@@ -28,18 +29,20 @@ pub fn after_help() -> String {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    mut_arg("to", |a| a.help(
+        "Database to check: a postgresql:// URL or a key=value string. PG* variables and .pgpass fill the \
+         gaps. Server-wide checks (sessions, connections) see the whole server; catalog checks (sequences, \
+         indexes, constraints) this database"
+    )),
+    // health never retries: an unreachable server is what it reports.
+    mut_arg("connect_timeout", |a| a.help(
+        "An unreachable server is CRITICAL after this long; health never waits beyond it"
+    ))
+)]
 pub struct HealthArgs {
-    /// Database to check: a postgresql:// URL or a key=value string. PG* variables and .pgpass
-    /// fill the gaps. Server-wide checks (sessions, connections) see the whole server;
-    /// catalog checks (sequences, indexes, constraints) this database.
-    #[arg(
-        long,
-        visible_alias = "database-url",
-        value_name = "URL",
-        env = "DATABASE_URL",
-        hide_env_values = true
-    )]
-    pub to: Option<String>,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 
     /// List every check with its unit, default thresholds and what it measures, and exit.
     #[arg(long)]
@@ -65,10 +68,6 @@ pub struct HealthArgs {
     /// Config file with a [health] table. Defaults to ./godwit.toml when present.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-
-    /// An unreachable server is CRITICAL after this long; health never waits beyond it.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::units::parse_duration)]
-    pub connect_timeout: Duration,
 
     /// Also write the report as one self-contained HTML page to FILE.
     #[arg(long, value_name = "FILE")]
@@ -131,11 +130,11 @@ pub fn run(args: HealthArgs) -> ExitCode {
 
 fn options(args: &HealthArgs) -> Result<HealthOptions> {
     let config = Config::load(args.config.as_deref())?;
-    let target = super::required_target(args.to.as_deref())?;
+    let target = super::required_target(args.database.to.as_deref())?;
     Ok(HealthOptions {
         target,
         thresholds: health::thresholds::merge(&config.health.thresholds, &args.threshold),
-        connect_timeout: args.connect_timeout,
+        connect_timeout: args.database.connect.connect_timeout,
         query_timeout: args.query_timeout,
         backups: args.backups.clone().or(config.health.backups),
     })

@@ -4,8 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::cli::connect::ConnectArgs;
-use crate::cli::required_target;
+use crate::cli::connect::DatabaseArgs;
 use crate::error::{Error, ExitCode, Result};
 use crate::inspect::{self, InspectOptions, output};
 use crate::report::html::Dossier;
@@ -29,20 +28,12 @@ pub fn after_help() -> String {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_arg("to", |a| a.help(
+    "Database to inspect: a postgresql:// URL or a key=value string. PG* variables and .pgpass fill the gaps"
+)))]
 pub struct InspectArgs {
-    /// Database to inspect: a postgresql:// URL or a key=value string. PG* variables and .pgpass
-    /// fill the gaps.
-    #[arg(
-        long,
-        visible_alias = "database-url",
-        value_name = "URL",
-        env = "DATABASE_URL",
-        hide_env_values = true
-    )]
-    pub to: Option<String>,
-
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub database: DatabaseArgs,
 
     /// Print {"findings": [{"kind", "object", "evidence", "suggestion", ...}], "notes": [...]}.
     #[arg(long)]
@@ -75,8 +66,7 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
             )));
         }
     }
-    let target = required_target(args.to.as_deref())?
-        .with_retry(args.connect.connect_timeout, crate::cli::connect::wait_on_stderr());
+    let target = args.database.required()?;
     let report = inspect::run(&InspectOptions {
         target,
         kinds: args.kind.iter().cloned().collect(),
