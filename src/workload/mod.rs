@@ -6,6 +6,7 @@
 //! and the output.
 
 pub mod advice;
+mod drift;
 pub mod engine;
 pub mod explain;
 pub mod load;
@@ -112,6 +113,12 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
     };
     let scratch_path = scratch.as_ref().map(|_| scratch_dir.path().join("scratch.db"));
     let mut pg = engine::connect_pg(&options.target, &options.schema)?;
+    let drift = drift::against_target(&plan, &mut pg, &options.schema)?;
+    for mismatch in &drift {
+        reporter.emit(Event::Warning(format!(
+            "the target is not as the source plans now: {mismatch}; run workload with the copy's config and flags"
+        )));
+    }
     // Parity.
     let mut parities: Vec<Parity> = Vec::new();
     for (i, p) in prepared.iter().enumerate() {
@@ -352,6 +359,7 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
         advice_unavailable,
         source_engine: sqlite_path.is_some(),
         as_is,
+        drift,
         options,
     });
     let code = report.exit_code();
