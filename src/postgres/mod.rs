@@ -5,7 +5,6 @@ pub mod bookkeeping;
 pub mod catalog;
 pub mod conn;
 pub mod copy;
-pub mod ddl;
 pub mod encode;
 pub mod sequences;
 pub mod types;
