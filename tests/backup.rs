@@ -1023,29 +1023,22 @@ fn cleanup_leaves_a_scratch_database_whose_lock_is_held_in_another_database() {
         .batch_execute(&format!("DROP DATABASE IF EXISTS \"{scratch}\""))
         .unwrap();
     admin.batch_execute(&format!("CREATE DATABASE \"{scratch}\"")).unwrap();
-    let out = run_ok(&["restore", "--cleanup", "--to", &target.to_string(), "--json"]);
-    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert!(
-        report["in_use"]
+    // Whether a cleanup lists the scratch database under `outcome`.
+    let cleanup_lists = |outcome: &str| {
+        let out = run_ok(&["restore", "--cleanup", "--to", &target.to_string(), "--json"]);
+        let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let listed = report[outcome]
             .as_array()
             .unwrap()
             .iter()
-            .any(|n| n == scratch.as_str()),
-        "{report}"
-    );
+            .any(|n| n == scratch.as_str());
+        assert!(listed, "{scratch} not {outcome}: {report}");
+    };
+    cleanup_lists("in_use");
     assert_eq!(databases_like(&server, &scratch), vec![scratch.clone()]);
 
     // Once its run is gone, the cleanup drops it.
     drop(holder);
-    let out = run_ok(&["restore", "--cleanup", "--to", &target.to_string(), "--json"]);
-    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert!(
-        report["dropped"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| n == scratch.as_str()),
-        "{report}"
-    );
+    cleanup_lists("dropped");
     assert!(databases_like(&server, &scratch).is_empty());
 }
