@@ -69,6 +69,8 @@ pub struct TableDiff {
     /// `inserts` and `updates` (see `sync::transaction`).
     pub written_inserts: u64,
     pub written_updates: u64,
+    /// Keys of deleted rows staged and dropped from `deletes`.
+    pub written_deletes: u64,
 }
 
 impl TableDiff {
@@ -85,7 +87,7 @@ impl TableDiff {
     }
 
     pub fn deleted(&self) -> u64 {
-        (self.deletes.len() + self.delete_ctids.len()) as u64
+        (self.deletes.len() + self.delete_ctids.len()) as u64 + self.written_deletes
     }
 
     /// The rows found so far, leaving the counters and the state.
