@@ -170,7 +170,8 @@ impl Writer<'_> {
             let layout = &tables.layouts[i];
             let progress = &mut self.progress[i];
             let finishing = parents_done && progress.complete;
-            if matches!(self.routes[i], Route::Unknown) && (d.changes() > 0 || finishing) {
+            // Decided once a table has rows to write: a quiet table asks nothing.
+            if matches!(self.routes[i], Route::Unknown) && d.changes() > 0 {
                 self.statements += 1;
                 self.routes[i] = if self.staging && apply::can_stage(tx, tables.schema, layout)? {
                     Route::Staged(apply::Stage::new(self.statements))
