@@ -139,7 +139,7 @@ def main():
         round_s, round_rss, round_log = timed("round", "sync", str(work), "--to", url, "--json")
         summary = json.loads(round_log.read_text().splitlines()[-1])
         verify_s, verify_rss, _ = timed("verify", "verify", str(work), "--to", url)
-        quiet_s, _, quiet_log = timed("quiet", "sync", str(work), "--to", url, "--json")
+        quiet_s, quiet_rss, quiet_log = timed("quiet", "sync", str(work), "--to", url, "--json")
         quiet = json.loads(quiet_log.read_text().splitlines()[-1])
         writer = Writer(work)
         writer.start()
@@ -155,11 +155,17 @@ def main():
             "first_changed_rows": sum(sum(c) for c in first_counts.values()),
             "first_applied": first["inserted"] + first["updated"] + first["deleted"],
             "first_ranges_read": first["ranges_read"],
+            # Where a round's time goes: comparing moved ranges with the
+            # target (thread time summed over readers), and the applying
+            # transaction from its first statement to the commit.
+            "first_compare_s": first["compare_s"], "first_apply_s": first["apply_s"],
+            "round_compare_s": summary["compare_s"], "round_apply_s": summary["apply_s"],
             "changed_rows": sum(sum(c) for c in counts.values()),
             "round_s": round_s, "round_rss_mb": round_rss / 1024, "ratio": round_s / copy_s,
             "applied": summary["inserted"] + summary["updated"] + summary["deleted"],
             "ranges_read": summary["ranges_read"], "ranges": summary["ranges"],
             "verify_s": verify_s, "quiet_s": quiet_s, "quiet_ratio": quiet_s / copy_s,
+            "quiet_rss_mb": quiet_rss / 1024,
             "quiet_wrote": quiet["wrote"],
             "cutover_s": cut_s, "cutover_rss_mb": cut_rss / 1024,
             "source_paused_s": cut["source_paused_s"], "writer_commits": writer.commits,
@@ -168,8 +174,9 @@ def main():
         results.append(row)
         print(json.dumps(row), flush=True)
         server.drop_database(database)
-    keys = ["copy_s", "copy_rss_mb", "first_sync_s", "first_ratio", "first_sync_rss_mb", "round_s", "ratio",
-            "round_rss_mb", "verify_s", "quiet_s", "quiet_ratio",
+    keys = ["copy_s", "copy_rss_mb", "first_sync_s", "first_ratio", "first_sync_rss_mb", "first_compare_s",
+            "first_apply_s", "round_s", "ratio", "round_rss_mb", "round_compare_s", "round_apply_s",
+            "verify_s", "quiet_s", "quiet_ratio", "quiet_rss_mb",
             "source_paused_s", "writer_slowest_commit_s", "cutover_s", "cutover_rss_mb"]
     print("medians: " + json.dumps({k: round(statistics.median(r[k] for r in results), 3) for k in keys}))
 

@@ -1,14 +1,23 @@
-//! Applies a round's differences in one PostgreSQL transaction: deletes
-//! children first, then updates and inserts parents first, then moves
+//! Applies a round's differences in one PostgreSQL transaction: new and
+//! changed rows parents first, then deletes children first, then moves
 //! sequences past the new maximum and records the new fingerprints. The
 //! target is at the previous snapshot until the commit, and at the new one
 //! after it.
+//!
+//! A table with a unique key PostgreSQL can arbitrate on is written
+//! through a [`Stage`]: its new and changed rows go by binary COPY (the
+//! copy's encoding, lossless) into a temporary table as the round finds
+//! them, then into the table in one `INSERT ... ON CONFLICT DO UPDATE`;
+//! its deleted keys likewise, removed in one `DELETE ... USING`. Other
+//! tables (no key, a partitioned or deferrable one) keep [`update`] and
+//! [`insert`].
 
 use std::io::Write;
 
 use postgres::Transaction;
 
 use crate::error::{Error, Result};
+use crate::postgres::binary_copy::{COPY_HEADER, COPY_TRAILER, begin_row};
 use crate::postgres::conn::qualified;
 use crate::postgres::conn::quote_ident;
 use crate::verify::layout::Layout;
@@ -20,17 +29,19 @@ pub fn copy_in(tx: &mut Transaction<'_>, relation: &str, columns: &[String], row
     let context = format!("writing into {relation}");
     let mut writer = tx.copy_in(&sql).map_err(|e| Error::pg(context.clone(), &e))?;
     let io = |e: std::io::Error| Error::io(context.clone(), e);
-    let mut header = Vec::with_capacity(19);
-    header.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
-    header.extend_from_slice(&0u32.to_be_bytes());
-    header.extend_from_slice(&0u32.to_be_bytes());
-    writer.write_all(&header).map_err(io)?;
-    let count = i16::try_from(columns.len()).unwrap_or(i16::MAX).to_be_bytes();
+    writer.write_all(COPY_HEADER).map_err(io)?;
+    // Rows are small: framed into one buffer, written in large pieces.
+    let mut buf = Vec::with_capacity(crate::postgres::copy::FLUSH_BYTES);
     for row in rows {
-        writer.write_all(&count).map_err(io)?;
-        writer.write_all(row).map_err(io)?;
+        begin_row(&mut buf, columns.len());
+        buf.extend_from_slice(row);
+        if buf.len() >= crate::postgres::copy::FLUSH_BYTES {
+            writer.write_all(&buf).map_err(io)?;
+            buf.clear();
+        }
     }
-    writer.write_all(&(-1i16).to_be_bytes()).map_err(io)?;
+    buf.extend_from_slice(COPY_TRAILER);
+    writer.write_all(&buf).map_err(io)?;
     writer.finish().map_err(|e| Error::pg(context.clone(), &e))
 }
 
@@ -189,6 +200,167 @@ pub fn insert(tx: &mut Transaction<'_>, schema: &str, layout: &Layout, rows: &[V
         rows,
     )?;
     Ok(())
+}
+
+/// Whether the target table can take its rows through a [`Stage`]: a
+/// plain table with a unique index on exactly the layout's key that
+/// `ON CONFLICT` can arbitrate on (not partial, not on expressions, not
+/// deferrable). A partitioned table is left to [`update`] and [`insert`]:
+/// there `RETURNING xmax` cannot tell an inserted row from an updated one.
+pub fn can_stage(tx: &mut Transaction<'_>, schema: &str, layout: &Layout) -> Result<bool> {
+    let keys = key_names(layout);
+    if keys.is_empty() {
+        return Ok(false);
+    }
+    let target = qualified(schema, &layout.target_table);
+    tx.query_one(
+        "SELECT EXISTS (SELECT 1 FROM pg_index x JOIN pg_class c ON c.oid = x.indrelid \
+           WHERE x.indrelid = $1::text::regclass AND c.relkind = 'r' AND x.indisunique AND x.indimmediate \
+             AND x.indisvalid AND x.indpred IS NULL AND x.indexprs IS NULL \
+             AND x.indnatts = cardinality($2::text[]) \
+             AND (SELECT array_agg(a.attname::text ORDER BY a.attname::text) FROM pg_attribute a \
+                   WHERE a.attrelid = x.indrelid AND a.attnum = ANY (x.indkey::int2[])) \
+                 = (SELECT array_agg(k ORDER BY k) FROM unnest($2::text[]) AS k))",
+        &[&target, &keys],
+    )
+    .map(|row| row.get(0))
+    .map_err(|e| Error::pg(format!("reading the unique keys of {target}"), &e))
+}
+
+/// One table's changes gathered in temporary tables inside the round's
+/// transaction, written to the table by one statement each at the end.
+pub struct Stage {
+    /// New and changed rows, and the keys of deleted ones.
+    rows: String,
+    keys: String,
+    inserts: usize,
+    updates: usize,
+    deletes: usize,
+}
+
+impl Stage {
+    /// `n` tells the stages of a transaction apart.
+    pub fn new(n: usize) -> Stage {
+        Stage {
+            rows: format!("godwit_sync_stage_{n}"),
+            keys: format!("godwit_sync_stage_{n}_gone"),
+            inserts: 0,
+            updates: 0,
+            deletes: 0,
+        }
+    }
+
+    /// Adds rows found new (`update` false) or changed in the source.
+    pub fn rows(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        schema: &str,
+        layout: &Layout,
+        rows: &[Vec<u8>],
+        update: bool,
+    ) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let names = column_names(layout);
+        if self.inserts + self.updates == 0 {
+            scratch_table(tx, &self.rows, &qualified(schema, &layout.target_table), &names)?;
+        }
+        copy_in(tx, &self.rows, &names, rows)?;
+        if update {
+            self.updates += rows.len();
+        } else {
+            self.inserts += rows.len();
+        }
+        Ok(())
+    }
+
+    /// Adds the keys (framed key fields) of rows gone from the source.
+    pub fn deletes(&mut self, tx: &mut Transaction<'_>, schema: &str, layout: &Layout, keys: &[Vec<u8>]) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let names = key_names(layout);
+        if self.deletes == 0 {
+            scratch_table(tx, &self.keys, &qualified(schema, &layout.target_table), &names)?;
+        }
+        copy_in(tx, &self.keys, &names, keys)?;
+        self.deletes += keys.len();
+        Ok(())
+    }
+
+    /// Writes the staged new and changed rows into the table: one
+    /// `INSERT ... ON CONFLICT DO UPDATE`, which must insert exactly the
+    /// rows found new and update exactly the rows found changed (see
+    /// [`expect_rows`]; `xmax` is 0 only in a row version the statement
+    /// inserted).
+    pub fn upsert(&mut self, tx: &mut Transaction<'_>, schema: &str, layout: &Layout) -> Result<()> {
+        if self.inserts + self.updates == 0 {
+            return Ok(());
+        }
+        let target = qualified(schema, &layout.target_table);
+        let names = column_names(layout);
+        let keys = key_names(layout);
+        let list: Vec<String> = names.iter().map(|c| quote_ident(c)).collect();
+        let set: Vec<String> = names
+            .iter()
+            .filter(|c| !keys.contains(c))
+            .map(|c| format!("{0} = excluded.{0}", quote_ident(c)))
+            .collect();
+        let action = if set.is_empty() {
+            "NOTHING".to_string()
+        } else {
+            format!("UPDATE SET {}", set.join(", "))
+        };
+        let key_list: Vec<String> = keys.iter().map(|k| quote_ident(k)).collect();
+        // Rows in key order: the index is walked forward, not at random.
+        let sql = format!(
+            "WITH written AS (INSERT INTO {target} AS t ({list}) OVERRIDING SYSTEM VALUE \
+             SELECT {list} FROM {stage} ORDER BY {keys} \
+             ON CONFLICT ({keys}) DO {action} RETURNING t.xmax = 0 AS inserted) \
+             SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written",
+            list = list.join(", "),
+            stage = self.rows,
+            keys = key_list.join(", "),
+        );
+        let row = tx
+            .query_one(&sql, &[])
+            .map_err(|e| Error::pg(format!("writing rows of {}", layout.target_table), &e))?;
+        let (inserted, updated): (i64, i64) = (row.get(0), row.get(1));
+        expect_rows(layout, "insert", self.inserts, u64::try_from(inserted).unwrap_or(0))?;
+        expect_rows(layout, "update", self.updates, u64::try_from(updated).unwrap_or(0))?;
+        // Its space is given back now rather than at the commit.
+        tx.batch_execute(&format!("DROP TABLE {}", self.rows))
+            .map_err(|e| Error::pg(format!("writing rows of {}", layout.target_table), &e))?;
+        self.inserts = 0;
+        self.updates = 0;
+        Ok(())
+    }
+
+    /// Removes the rows whose keys were staged: one `DELETE ... USING`.
+    pub fn delete(&mut self, tx: &mut Transaction<'_>, schema: &str, layout: &Layout) -> Result<()> {
+        if self.deletes == 0 {
+            return Ok(());
+        }
+        let target = qualified(schema, &layout.target_table);
+        let names = key_names(layout);
+        // Statistics, so the few keys are looked up through the index
+        // rather than the whole table scanned for them.
+        tx.batch_execute(&format!("ANALYZE {}", self.keys))
+            .map_err(|e| Error::pg(format!("deleting rows of {}", layout.target_table), &e))?;
+        let deleted = exec(
+            tx,
+            &format!(
+                "DELETE FROM {target} t USING {} d WHERE {}",
+                self.keys,
+                key_match(&names, "t", "d")
+            ),
+            &format!("deleting rows of {}", layout.target_table),
+        )?;
+        expect_rows(layout, "delete", self.deletes, deleted)?;
+        self.deletes = 0;
+        Ok(())
+    }
 }
 
 /// Moves the table's identity and serial sequences past its largest id

@@ -35,8 +35,15 @@ const FLUSH_ROWS: usize = 20_000;
 const FLUSH_BYTES: usize = 8 << 20;
 /// Buckets compared per target query.
 const FLUSH_BUCKETS: usize = 2_000;
-/// Rows a bucket aims at when a table is first synced.
-const ROWS_PER_BUCKET: i64 = 8;
+/// Bytes of source rows a bucket aims at when a table is first synced
+/// (about 8 rows of the usual 100-200 bytes): a changed range then costs
+/// about the same to compare whatever its rows' width, one 10 kB row
+/// rather than eight.
+const BUCKET_BYTES: u64 = 1024;
+/// The rows a bucket holds at most (narrow rows: a changed bucket is still
+/// compared row by row) and when the table's size is not known.
+const MAX_ROWS_PER_BUCKET: u64 = 32;
+const ROWS_PER_BUCKET: u64 = 8;
 
 /// What a round must do to one table.
 #[derive(Debug, Default)]
@@ -69,6 +76,8 @@ pub struct TableDiff {
     /// `inserts` and `updates` (see `sync::transaction`).
     pub written_inserts: u64,
     pub written_updates: u64,
+    /// Keys of deleted rows staged and dropped from `deletes`.
+    pub written_deletes: u64,
 }
 
 impl TableDiff {
@@ -85,7 +94,7 @@ impl TableDiff {
     }
 
     pub fn deleted(&self) -> u64 {
-        (self.deletes.len() + self.delete_ctids.len()) as u64
+        (self.deletes.len() + self.delete_ctids.len()) as u64 + self.written_deletes
     }
 
     /// The rows found so far, leaving the counters and the state.
@@ -583,25 +592,44 @@ fn by_buckets(
     Ok(diff)
 }
 
-/// About [`ROWS_PER_BUCKET`] rows per bucket for a table keyed by its
-/// rowid; one key value per bucket for a composite key (its first column
-/// groups rows, e.g. the memberships of one user).
-fn initial_width(reader: &mut dyn Reader, layout: &Layout) -> Result<i64> {
+/// The bucket width a table is first synced (or copied) with: about
+/// [`BUCKET_BYTES`] of rows per bucket for a table keyed by its rowid; one
+/// key value per bucket for a composite key (its first column groups
+/// rows, e.g. the memberships of one user). A table keeps the width its
+/// fingerprints were recorded with (see `by_buckets`), so fingerprints
+/// recorded with another rule stay valid.
+pub(crate) fn initial_width(reader: &mut dyn Reader, layout: &Layout) -> Result<i64> {
     if !layout.rowid_key {
         return Ok(1);
     }
-    Ok(width_for(reader.rowid_bounds(&layout.source_table)?, layout.row_count))
+    let columns: Vec<String> = layout.columns.iter().map(|c| c.source.clone()).collect();
+    let bytes = reader.estimated_bytes(&layout.source_table, &columns, layout.row_count)?;
+    let per_bucket = rows_per_bucket(bytes, layout.row_count);
+    Ok(width_for(
+        reader.rowid_bounds(&layout.source_table)?,
+        layout.row_count,
+        per_bucket,
+    ))
 }
 
-/// The width giving about [`ROWS_PER_BUCKET`] rows per bucket to a table
-/// of `rows` rows whose rowids span `bounds`.
-pub(crate) fn width_for(bounds: Option<(i64, i64)>, rows: u64) -> i64 {
-    let Some((lo, hi)) = bounds else {
+/// Rows per bucket for a table of `rows` rows and about `bytes` bytes.
+fn rows_per_bucket(bytes: u64, rows: u64) -> u64 {
+    if bytes == 0 || rows == 0 {
         return ROWS_PER_BUCKET;
+    }
+    let row_bytes = (bytes / rows).max(1);
+    (BUCKET_BYTES / row_bytes).clamp(1, MAX_ROWS_PER_BUCKET)
+}
+
+/// The width giving about `per_bucket` rows per bucket to a table of
+/// `rows` rows whose rowids span `bounds`.
+fn width_for(bounds: Option<(i64, i64)>, rows: u64, per_bucket: u64) -> i64 {
+    let Some((lo, hi)) = bounds else {
+        return i64::try_from(per_bucket).unwrap_or(1);
     };
     let span = i128::from(hi) - i128::from(lo) + 1;
     let rows = i128::from(rows.max(1));
-    let width = (span * i128::from(ROWS_PER_BUCKET) / rows).max(1);
+    let width = (span * i128::from(per_bucket) / rows).max(1);
     i64::try_from(width).unwrap_or(i64::MAX / 2)
 }
 
@@ -900,6 +928,23 @@ fn read_copy(pg: &mut Client, sql: &str, table: &str, visit: &mut dyn FnMut(&[u8
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buckets_hold_about_a_kilobyte_of_rows() {
+        // 10 kB rows (attachments): one per bucket, not eight.
+        assert_eq!(rows_per_bucket(20_000 * 10_400, 20_000), 1);
+        // 150-byte rows: about seven.
+        assert_eq!(rows_per_bucket(1_000_000 * 150, 1_000_000), 6);
+        // Tiny rows: capped, a changed bucket is compared row by row.
+        assert_eq!(rows_per_bucket(1_000 * 4, 1_000), MAX_ROWS_PER_BUCKET);
+        // Size unknown: the old eight.
+        assert_eq!(rows_per_bucket(0, 1_000), 8);
+        // Dense rowids: the width is the rows per bucket; sparse ones widen it.
+        assert_eq!(width_for(Some((1, 1_000)), 1_000, 6), 6);
+        assert_eq!(width_for(Some((1, 10_000)), 1_000, 6), 60);
+        assert_eq!(width_for(None, 0, 6), 6);
+        assert_eq!(width_for(Some((i64::MIN, i64::MAX)), 1, 32), i64::MAX / 2);
+    }
 
     #[test]
     fn raw_values_round_trip() {

@@ -20,7 +20,7 @@ use crate::error::Result;
 use crate::hash::hash_of;
 use crate::plan::TablePlan;
 use crate::source::{Reader, Row, ValueRef};
-use crate::sync::diff::{bucket_column, push_raw, width_for};
+use crate::sync::diff::{bucket_column, initial_width, push_raw};
 use crate::sync::state::{self, NewState};
 use crate::verify::layout::Layout;
 
@@ -66,14 +66,7 @@ impl TableSeed {
             return Ok(None);
         };
         let bucket = match bucket_column(&layout) {
-            Some(column) => {
-                let width = if layout.rowid_key {
-                    width_for(reader.rowid_bounds(&layout.source_table)?, layout.row_count)
-                } else {
-                    1
-                };
-                Some((columns[column], width))
-            }
+            Some(column) => Some((columns[column], initial_width(reader, &layout)?)),
             None => None,
         };
         Ok(Some(TableSeed {

@@ -99,20 +99,36 @@ fn commit(tx: Transaction<'_>) -> Result<()> {
 /// Where the writing of one table stands.
 #[derive(Default, Clone)]
 struct Progress {
-    /// Rows of the gathered diff already written.
+    /// Rows of the gathered diff already written (or staged).
     updates: usize,
     inserts: usize,
     moves: usize,
+    /// Keys of deleted rows already staged.
+    deletes: usize,
     /// Its last part arrived.
     complete: bool,
     /// Complete, and everything but the deletes written.
     done: bool,
 }
 
+/// How a table's rows are written.
+enum Route {
+    /// Not decided yet (the table has sent no rows).
+    Unknown,
+    /// Staged, then one statement each for rows and deletes ([`apply::Stage`]).
+    Staged(apply::Stage),
+    /// Statement by kind of change, as they are found ([`apply::update`]).
+    Direct,
+}
+
 struct Writer<'a> {
     tables: &'a Tables<'a>,
     diffs: HashMap<usize, TableDiff>,
     progress: Vec<Progress>,
+    routes: Vec<Route>,
+    /// Whether tables that can are written through a stage (not when the
+    /// round is written again after a unique conflict, pass by pass).
+    staging: bool,
     /// Keep written rows, to write the round again after a unique
     /// conflict; otherwise they are dropped once written.
     keep_rows: bool,
@@ -122,13 +138,27 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    /// Writes what is ready, parents first. Updates that keep every
-    /// foreign key refer to rows the target has: written as found. New
-    /// rows wait for the table's parents (and, in a table that references
-    /// itself, for the whole table: one may refer to another found later).
-    /// Updates that change a foreign key come last, once the table is
-    /// complete, since they may refer to its new rows. Then sequences and
-    /// fingerprints.
+    fn new<'a>(tables: &'a Tables<'a>, keep_rows: bool) -> Writer<'a> {
+        Writer {
+            tables,
+            diffs: HashMap::new(),
+            progress: vec![Progress::default(); tables.layouts.len()],
+            routes: tables.layouts.iter().map(|_| Route::Unknown).collect(),
+            staging: true,
+            keep_rows,
+            statements: 0,
+        }
+    }
+
+    /// Writes what is ready, parents first. A staged table's rows go into
+    /// its stage as they are found, and into the table in one statement
+    /// once the table is complete and its parents are written. Otherwise:
+    /// updates that keep every foreign key refer to rows the target has,
+    /// so they are written as found; new rows wait for the table's parents
+    /// (and, in a table that references itself, for the whole table: one
+    /// may refer to another found later); updates that change a foreign
+    /// key come last, once the table is complete, since they may refer to
+    /// its new rows. Then sequences and fingerprints.
     fn pump(&mut self, tx: &mut Transaction<'_>) -> Result<()> {
         let tables = self.tables;
         for &i in tables.order {
@@ -139,39 +169,68 @@ impl Writer<'_> {
             let Some(d) = self.diffs.get_mut(&i) else { continue };
             let layout = &tables.layouts[i];
             let progress = &mut self.progress[i];
-            if progress.updates < d.updates.len() {
-                self.statements += 1;
-                apply::update(
-                    tx,
-                    tables.schema,
-                    layout,
-                    &d.updates[progress.updates..],
-                    self.statements,
-                )?;
-                progress.updates = d.updates.len();
-            }
-            let inserts_ready = parents_done && (progress.complete || !tables.self_referencing[i]);
-            if inserts_ready && progress.inserts < d.inserts.len() {
-                apply::insert(tx, tables.schema, layout, &d.inserts[progress.inserts..])?;
-                progress.inserts = d.inserts.len();
-            }
             let finishing = parents_done && progress.complete;
-            if finishing && progress.moves < d.moves.len() {
+            // Decided once a table has rows to write: a quiet table asks nothing.
+            if matches!(self.routes[i], Route::Unknown) && d.changes() > 0 {
                 self.statements += 1;
-                apply::update(tx, tables.schema, layout, &d.moves[progress.moves..], self.statements)?;
-                progress.moves = d.moves.len();
+                self.routes[i] = if self.staging && apply::can_stage(tx, tables.schema, layout)? {
+                    Route::Staged(apply::Stage::new(self.statements))
+                } else {
+                    Route::Direct
+                };
+            }
+            match &mut self.routes[i] {
+                Route::Staged(stage) => {
+                    stage.rows(tx, tables.schema, layout, &d.updates[progress.updates..], true)?;
+                    progress.updates = d.updates.len();
+                    stage.rows(tx, tables.schema, layout, &d.moves[progress.moves..], true)?;
+                    progress.moves = d.moves.len();
+                    stage.rows(tx, tables.schema, layout, &d.inserts[progress.inserts..], false)?;
+                    progress.inserts = d.inserts.len();
+                    stage.deletes(tx, tables.schema, layout, &d.deletes[progress.deletes..])?;
+                    progress.deletes = d.deletes.len();
+                    if finishing {
+                        stage.upsert(tx, tables.schema, layout)?;
+                    }
+                }
+                Route::Direct | Route::Unknown => {
+                    if progress.updates < d.updates.len() {
+                        self.statements += 1;
+                        apply::update(
+                            tx,
+                            tables.schema,
+                            layout,
+                            &d.updates[progress.updates..],
+                            self.statements,
+                        )?;
+                        progress.updates = d.updates.len();
+                    }
+                    let inserts_ready = parents_done && (progress.complete || !tables.self_referencing[i]);
+                    if inserts_ready && progress.inserts < d.inserts.len() {
+                        apply::insert(tx, tables.schema, layout, &d.inserts[progress.inserts..])?;
+                        progress.inserts = d.inserts.len();
+                    }
+                    if finishing && progress.moves < d.moves.len() {
+                        self.statements += 1;
+                        apply::update(tx, tables.schema, layout, &d.moves[progress.moves..], self.statements)?;
+                        progress.moves = d.moves.len();
+                    }
+                }
             }
             if !self.keep_rows {
                 // Memory holds only what is not written yet (a round far
                 // behind its source can change millions of rows).
                 d.written_updates += (progress.updates + progress.moves) as u64;
                 d.written_inserts += progress.inserts as u64;
+                d.written_deletes += progress.deletes as u64;
                 d.updates.drain(..progress.updates);
                 d.moves.drain(..progress.moves);
                 d.inserts.drain(..progress.inserts);
+                d.deletes.drain(..progress.deletes);
                 progress.updates = 0;
                 progress.moves = 0;
                 progress.inserts = 0;
+                progress.deletes = 0;
             }
             if finishing {
                 if d.inserted() + d.updated() > 0 {
@@ -202,6 +261,10 @@ impl Writer<'_> {
     /// Deletes, children first.
     fn deletes(&mut self, tx: &mut Transaction<'_>) -> Result<()> {
         for &i in self.tables.order.iter().rev() {
+            if let Route::Staged(stage) = &mut self.routes[i] {
+                stage.delete(tx, self.tables.schema, &self.tables.layouts[i])?;
+                continue;
+            }
             if let Some(d) = self.diffs.get(&i) {
                 self.statements += 1;
                 apply::delete(
@@ -223,6 +286,10 @@ impl Writer<'_> {
         let mut tx = begin(control)?;
         let tables = self.tables;
         self.progress = vec![Progress::default(); tables.layouts.len()];
+        // Written kind by kind, in the passes' order; the stages of the
+        // rolled-back transaction are gone.
+        self.staging = false;
+        self.routes = tables.layouts.iter().map(|_| Route::Direct).collect();
         for pass in passes {
             if *pass == Pass::Deletes {
                 self.deletes(&mut tx)?;
@@ -249,6 +316,7 @@ impl Writer<'_> {
                 updates: self.diffs.get(&i).map_or(0, |d| d.updates.len()),
                 inserts: self.diffs.get(&i).map_or(0, |d| d.inserts.len()),
                 moves: self.diffs.get(&i).map_or(0, |d| d.moves.len()),
+                deletes: self.diffs.get(&i).map_or(0, |d| d.deletes.len()),
                 complete: true,
                 done: false,
             };
@@ -293,13 +361,7 @@ pub fn write_as_they_come(
     failed: &Mutex<Option<Error>>,
     keep_rows: bool,
 ) -> Result<Written> {
-    let mut writer = Writer {
-        tables,
-        diffs: HashMap::new(),
-        progress: vec![Progress::default(); tables.layouts.len()],
-        keep_rows,
-        statements: 0,
-    };
+    let mut writer = Writer::new(tables, keep_rows);
     let mut started: Option<Instant> = None;
     // A unique value still held by a row this round deletes kills the
     // transaction: the rest is only gathered, then written in another
