@@ -12,17 +12,17 @@ use super::{CheckResult, HealthOptions, Status};
 use crate::units::{format_bytes, format_seconds};
 
 /// What a check had to say, before the status is judged.
-struct Measured {
-    value: Option<f64>,
-    message: String,
-    details: Vec<String>,
+pub(super) struct Measured {
+    pub(super) value: Option<f64>,
+    pub(super) message: String,
+    pub(super) details: Vec<String>,
     /// A status the value alone does not give (an inactive slot, unreadable
     /// objects); the final status is the worse of the two.
-    at_least: Status,
+    pub(super) at_least: Status,
 }
 
 impl Measured {
-    fn new(value: Option<f64>, message: impl Into<String>) -> Measured {
+    pub(super) fn new(value: Option<f64>, message: impl Into<String>) -> Measured {
         Measured {
             value,
             message: message.into(),
@@ -33,12 +33,12 @@ impl Measured {
 }
 
 /// Why a check could not run.
-struct CannotRun(String);
+pub(super) struct CannotRun(pub(super) String);
 
-type Outcome = Result<Measured, CannotRun>;
+pub(super) type Outcome = Result<Measured, CannotRun>;
 
 /// What the session may see, asked once.
-struct Session {
+pub(super) struct Session {
     /// Superuser or member of pg_read_all_stats (pg_monitor includes it):
     /// other roles' sessions show their state and query.
     sees_all_activity: bool,
@@ -106,7 +106,12 @@ pub(super) fn run_all(client: &mut Client, options: &HealthOptions, connect_seco
         ("invalid_indexes", invalid_indexes),
         ("not_valid_constraints", not_valid_constraints),
         ("cache_hit", cache_hit),
-        ("replication", replication),
+        ("replication", super::replication::replication),
+        ("replication_lag_bytes", super::replication::replication_lag_bytes),
+        ("replicas", super::replication::replicas),
+        ("replication_slots", super::replication::replication_slots),
+        ("standby_receiver", super::replication::standby_receiver),
+        ("replay_paused", super::replication::replay_paused),
         ("prepared_transactions", prepared_transactions),
         ("autovacuum", autovacuum),
         ("database_size", database_size),
@@ -155,12 +160,12 @@ fn describe(err: &postgres::Error, needs: &str) -> String {
     }
 }
 
-fn query(client: &mut Client, sql: &str, needs: &str) -> Result<Vec<postgres::Row>, CannotRun> {
+pub(super) fn query(client: &mut Client, sql: &str, needs: &str) -> Result<Vec<postgres::Row>, CannotRun> {
     client.query(sql, &[]).map_err(|e| CannotRun(describe(&e, needs)))
 }
 
 /// Limits in messages: "(warning 60s, critical 5min)".
-fn limits(unit: super::Unit, t: &Threshold) -> String {
+pub(super) fn limits(unit: super::Unit, t: &Threshold) -> String {
     let show = |v: f64| match unit {
         super::Unit::Seconds => format_seconds(v),
         super::Unit::Percent => format!("{v}%"),
@@ -460,77 +465,6 @@ fn cache_hit(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
             limits(super::Unit::Percent, t)
         ),
     ))
-}
-
-// replication: on a replica, how far replay is behind; on a primary, the
-// replicas' replay_lag and any slot left inactive (it keeps WAL forever).
-// Lag 60 s / 5 min; an inactive slot is a warning.
-fn replication(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
-    let in_recovery: bool = query(client, "SELECT pg_is_in_recovery()", "pg_monitor")?[0].get(0);
-    if in_recovery {
-        let rows = query(
-            client,
-            "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 \
-                    ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END::float8",
-            "pg_monitor",
-        )?;
-        let lag: Option<f64> = rows[0].get(0);
-        return Ok(Measured::new(
-            lag,
-            match lag {
-                Some(l) => format!(
-                    "replica, replay {} behind{}",
-                    format_seconds(l),
-                    limits(super::Unit::Seconds, t)
-                ),
-                None => "replica, nothing replayed yet".into(),
-            },
-        ));
-    }
-    let replicas = query(
-        client,
-        "SELECT coalesce(application_name, '') || ' ' || coalesce(client_addr::text, 'local'), \
-                extract(epoch FROM replay_lag)::float8 \
-         FROM pg_stat_replication ORDER BY 2 DESC NULLS LAST",
-        "pg_monitor",
-    )?;
-    let slots = query(
-        client,
-        "SELECT slot_name::text, slot_type, \
-                pg_wal_lsn_diff(pg_current_wal_lsn(), coalesce(restart_lsn, pg_current_wal_lsn()))::float8 \
-         FROM pg_replication_slots WHERE NOT active ORDER BY 3 DESC",
-        "pg_monitor",
-    )?;
-    if replicas.is_empty() && slots.is_empty() {
-        return Ok(Measured::new(None, "no replicas and no inactive slots"));
-    }
-    let lag = replicas.first().and_then(|r| r.get::<_, Option<f64>>(1));
-    let mut parts = Vec::new();
-    if !replicas.is_empty() {
-        parts.push(format!(
-            "{} replicas, most behind: {}",
-            replicas.len(),
-            lag.map_or("no lag measured".into(), format_seconds)
-        ));
-    }
-    let mut m = Measured::new(lag, String::new());
-    for s in &slots {
-        let (name, kind, retained): (String, String, f64) = (s.get(0), s.get(1), s.get(2));
-        m.details.push(format!(
-            "inactive {kind} slot {name} retains {}",
-            format_bytes(retained)
-        ));
-    }
-    if !slots.is_empty() {
-        m.at_least = Status::Warning;
-        parts.push(format!(
-            "{} inactive slots ({}); drop unused ones: SELECT pg_drop_replication_slot('name')",
-            slots.len(),
-            m.details.join(", ")
-        ));
-    }
-    m.message = parts.join("; ");
-    Ok(m)
 }
 
 // prepared_transactions: the oldest two-phase transaction left prepared;

@@ -11,6 +11,7 @@
 pub mod backups;
 mod checks;
 pub mod output;
+mod replication;
 pub mod security;
 pub mod thresholds;
 
@@ -156,7 +157,7 @@ fn not_run(options: &HealthOptions, why: &str) -> Vec<CheckResult> {
 /// Whether a check runs at all: some only when asked for.
 fn applies(def: &CheckDef, options: &HealthOptions) -> bool {
     match def.name {
-        "database_size" => options.thresholds.contains_key("database_size"),
+        "database_size" | "replicas" => options.thresholds.contains_key(def.name),
         "last_backup" => options.backups.is_some(),
         _ => true,
     }

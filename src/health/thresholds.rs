@@ -158,7 +158,42 @@ pub const CHECKS: &[CheckDef] = &[
         Seconds,
         HigherIsWorse,
         Threshold::both(60.0, 300.0),
-        "replica lag, and replication slots left inactive",
+        "each standby's replay lag in time (on a standby: since the last replayed transaction while behind)",
+    ),
+    check(
+        "replication_lag_bytes",
+        Bytes,
+        HigherIsWorse,
+        Threshold::both(100.0 * 1024.0 * 1024.0, 1024.0 * 1024.0 * 1024.0),
+        "each standby's WAL not yet replayed, in bytes",
+    ),
+    check(
+        "replicas",
+        Count,
+        LowerIsWorse,
+        Threshold::NONE,
+        "standbys streaming against the number expected (only with replicas=N: fewer is critical)",
+    ),
+    check(
+        "replication_slots",
+        Bytes,
+        HigherIsWorse,
+        Threshold::both(1024.0 * 1024.0 * 1024.0, 10.0 * 1024.0 * 1024.0 * 1024.0),
+        "replication slots no one uses, and the WAL they keep (any is a warning)",
+    ),
+    check(
+        "standby_receiver",
+        Count,
+        HigherIsWorse,
+        Threshold::NONE,
+        "on a standby: its WAL receiver is streaming from the primary",
+    ),
+    check(
+        "replay_paused",
+        Count,
+        HigherIsWorse,
+        Threshold::NONE,
+        "on a standby: WAL replay is not paused",
     ),
     check(
         "prepared_transactions",
@@ -240,13 +275,20 @@ pub fn parse_threshold(name: &str, values: &str) -> Result<Threshold, String> {
             parse_value(def.unit, t).map(Some)
         }
     };
-    let threshold = Threshold {
+    let mut threshold = Threshold {
         warning: side(warning)?,
         critical: match critical {
             Some(c) => side(c)?,
             None => None,
         },
     };
+    // `replicas=N` states what is expected: a standby missing is critical.
+    if name == "replicas" && critical.is_none() {
+        threshold = Threshold {
+            warning: None,
+            critical: threshold.warning,
+        };
+    }
     if threshold.warning.is_none() && threshold.critical.is_none() {
         return Err(format!("threshold for {name} has no value"));
     }
@@ -350,6 +392,14 @@ mod tests {
         );
         assert!(parse_assignment("cache_hit=99,95").is_ok());
         assert!(parse_assignment("sequences=,").unwrap_err().contains("no value"));
+        assert_eq!(
+            parse_assignment("replicas=2").unwrap().1,
+            Threshold {
+                warning: None,
+                critical: Some(2.0)
+            }
+        );
+        assert_eq!(parse_assignment("replicas=2,1").unwrap().1, Threshold::both(2.0, 1.0));
     }
 
     #[test]

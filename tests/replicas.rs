@@ -1,0 +1,148 @@
+//! Real hot standbys (`godwit local start --replicas 2` on a private
+//! cluster): what health says when one is killed or paused, and godwit's
+//! commands against a promoted one. One cluster for the file, its steps in
+//! order, to keep the test quick.
+
+mod cluster_support;
+
+use cluster_support::{PrivateCluster, check, corpus, health, scalar, wait_until};
+
+fn streaming(primary: &godwit::postgres::conn::ConnSpec) -> usize {
+    scalar(
+        primary,
+        "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'",
+    )
+    .parse()
+    .unwrap()
+}
+
+#[test]
+fn standbys_killed_paused_and_promoted() {
+    let cluster = PrivateCluster::start("replicas", &["--replicas", "2"]);
+    let primary = cluster.url(&[]);
+    let first = cluster.url(&["--replica", "1"]);
+    let second = cluster.url(&["--replica", "2"]);
+    assert_ne!(first.to_string(), second.to_string());
+    wait_until("both standbys stream", || streaming(&primary) == 2);
+    // Status names both standbys.
+    let status = String::from_utf8_lossy(&cluster.godwit(&["local", "status"]).stdout).into_owned();
+    assert!(
+        status.contains("replica 1: running") && status.contains("replica 2: running"),
+        "{status}"
+    );
+
+    // Healthy: every replication check OK on the primary and on a standby.
+    let (code, report) = health(&cluster, &primary, &["--threshold", "replicas=2"]);
+    for name in ["replication", "replication_lag_bytes", "replicas", "replication_slots"] {
+        assert_eq!(
+            check(&report, name)["status"],
+            "ok",
+            "{name} on the primary: {report:#}"
+        );
+    }
+    assert_eq!(check(&report, "replicas")["value"], 2.0);
+    assert!(code <= 1, "{report:#}");
+    let (_, report) = health(&cluster, &first, &[]);
+    let receiver = check(&report, "standby_receiver");
+    assert_eq!(receiver["status"], "ok", "{report:#}");
+    assert!(
+        receiver["message"].as_str().unwrap().contains("streaming"),
+        "{receiver:#}"
+    );
+    assert_eq!(check(&report, "replay_paused")["status"], "ok");
+
+    // Pause replay on standby 1, write on the primary: the lag grows and
+    // both sides say so.
+    let mut writer = primary.connect().unwrap();
+    scalar(&first, "SELECT pg_wal_replay_pause()");
+    wait_until("replay is paused", || {
+        scalar(&first, "SELECT pg_get_wal_replay_pause_state()") == "paused"
+    });
+    writer
+        .batch_execute(
+            "CREATE TABLE lag_probe AS SELECT g AS id, repeat('x', 100) AS pad FROM generate_series(1, 100000) g",
+        )
+        .unwrap();
+    let written = scalar(&primary, "SELECT pg_current_wal_lsn()");
+    wait_until("standby 1 received the writes", || {
+        scalar(
+            &first,
+            &format!("SELECT pg_last_wal_receive_lsn() >= '{written}'::pg_lsn"),
+        ) == "t"
+    });
+    let (code, report) = health(&cluster, &primary, &["--threshold", "replication_lag_bytes=1MB,1GB"]);
+    let lag = check(&report, "replication_lag_bytes");
+    assert_eq!(lag["status"], "warning", "{lag:#}");
+    assert!(lag["value"].as_f64().unwrap() > 1_000_000.0, "{lag:#}");
+    assert!(
+        lag["details"].to_string().contains("godwit_replica_1"),
+        "the lagging standby is named: {lag:#}"
+    );
+    assert_eq!(code, 1, "{report:#}");
+    let (_, report) = health(&cluster, &first, &["--threshold", "replication_lag_bytes=1MB,1GB"]);
+    assert_eq!(check(&report, "replay_paused")["status"], "warning", "{report:#}");
+    let standby_lag = check(&report, "replication_lag_bytes");
+    assert_eq!(standby_lag["status"], "warning", "{standby_lag:#}");
+    let behind = check(&report, "replication");
+    assert!(
+        behind["value"].as_f64().unwrap() > 0.0,
+        "replay is behind in time: {behind:#}"
+    );
+    scalar(&first, "SELECT pg_wal_replay_resume()");
+    wait_until("standby 1 caught up", || {
+        scalar(
+            &first,
+            &format!("SELECT pg_last_wal_replay_lsn() >= '{written}'::pg_lsn"),
+        ) == "t"
+    });
+    let (_, report) = health(&cluster, &first, &[]);
+    assert_eq!(check(&report, "replay_paused")["status"], "ok", "{report:#}");
+
+    // Kill standby 2: missing against replicas=2 is CRITICAL, its slot
+    // now keeps WAL (a warning), and the standby itself is unreachable.
+    cluster.kill(Some(2));
+    wait_until("the primary sees standby 2 gone", || streaming(&primary) == 1);
+    let (code, report) = health(&cluster, &primary, &["--threshold", "replicas=2"]);
+    let replicas = check(&report, "replicas");
+    assert_eq!(replicas["status"], "critical", "{replicas:#}");
+    assert!(
+        replicas["message"].as_str().unwrap().contains("1 missing"),
+        "{replicas:#}"
+    );
+    let slots = check(&report, "replication_slots");
+    assert_eq!(slots["status"], "warning", "{slots:#}");
+    assert!(
+        slots["message"].as_str().unwrap().contains("godwit_replica_2"),
+        "{slots:#}"
+    );
+    assert_eq!(code, 2, "{report:#}");
+    let (code, report) = health(&cluster, &second, &["--connect-timeout", "2s"]);
+    assert_eq!(code, 2, "the killed standby: {report:#}");
+    assert_eq!(check(&report, "connection")["status"], "critical");
+
+    // Promote standby 1 and point godwit at it: copy, verify and health work.
+    scalar(&first, "SELECT pg_promote()");
+    wait_until("standby 1 is promoted", || {
+        scalar(&first, "SELECT pg_is_in_recovery()") == "f"
+    });
+    let chinook = corpus("Chinook_Sqlite.sqlite");
+    let url = first.to_string();
+    let out = cluster.godwit(&["copy", chinook.to_str().unwrap(), "--to", &url, "--verify"]);
+    assert!(
+        matches!(out.status.code(), Some(0 | 3)),
+        "copy --verify to the promoted standby: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(scalar(&first, "SELECT count(*) FROM \"Track\""), "3503");
+    let out = cluster.godwit(&["verify", chinook.to_str().unwrap(), "--to", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let (code, report) = health(&cluster, &first, &[]);
+    assert!(code <= 1, "{report:#}");
+    assert!(
+        check(&report, "standby_receiver")["message"]
+            .as_str()
+            .unwrap()
+            .contains("primary"),
+        "{report:#}"
+    );
+}
