@@ -225,7 +225,13 @@ fn location(args: &LocationArgs) -> Result<&str> {
 /// The target, waiting for a restarting server up to `--connect-timeout`.
 fn connection(to: Option<&str>, connect: &super::connect::ConnectArgs, what: &str) -> Result<ConnSpec> {
     let url = to.ok_or_else(|| Error::Usage(format!("--to URL (or DATABASE_URL) is required: {what}")))?;
-    Ok(ConnSpec::parse(url)?.with_retry(connect.connect_timeout, super::connect::wait_on_stderr()))
+    let spec = ConnSpec::parse(url)?.with_retry(connect.connect_timeout, super::connect::wait_on_stderr());
+    crate::postgres::pooler::refuse(
+        &spec,
+        "backup and restore",
+        "pg_dump's and pg_restore's session settings and snapshot",
+    )?;
+    Ok(spec)
 }
 
 pub fn run(args: BackupArgs) -> Result<ExitCode> {

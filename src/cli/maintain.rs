@@ -50,6 +50,7 @@ pub struct MaintainArgs {
 pub fn run(args: MaintainArgs) -> Result<ExitCode> {
     let target = required_target(args.to.as_deref())?
         .with_retry(args.connect.connect_timeout, crate::cli::connect::wait_on_stderr());
+    crate::postgres::pooler::refuse(&target, "maintain", "its lock_timeout and statement_timeout settings")?;
     // Progress on stderr; nothing at all with --json.
     let reporter = crate::report::Reporter::new(crate::report::ReportOptions {
         json: args.json,

@@ -44,16 +44,46 @@ pub(super) struct Session {
     sees_all_activity: bool,
 }
 
-/// Timeouts that keep one stuck check from holding up the others or
-/// queueing behind (and so in front of) the application's locks.
-fn prepare(client: &mut Client, query_timeout: Duration) -> Result<(), postgres::Error> {
+/// How each check's transaction begins: read-only, with timeouts that keep
+/// one stuck check from holding up the others or queueing behind (and so
+/// in front of) the application's locks.
+///
+/// One transaction per check, its settings LOCAL to it, so that health works
+/// through a transaction-pooling proxy (PgBouncer): nothing it sets
+/// outlives the transaction into another client's session, and a check's
+/// prepared statement lives and dies on the one server session that runs
+/// it. A check that fails aborts only its own transaction.
+fn begin_sql(query_timeout: Duration) -> String {
     let statement_ms = query_timeout.as_millis().max(1);
     let lock_ms = statement_ms.min(1000);
-    client.batch_execute(&format!(
-        "SET statement_timeout = {statement_ms}; SET lock_timeout = {lock_ms}; \
-         SET idle_in_transaction_session_timeout = 0; SET default_transaction_read_only = on; \
-         SET application_name = 'godwit health'"
-    ))
+    format!(
+        "BEGIN READ ONLY; SET LOCAL statement_timeout = {statement_ms}; SET LOCAL lock_timeout = {lock_ms}; \
+         SET LOCAL idle_in_transaction_session_timeout = 0"
+    )
+}
+
+/// Runs `f` inside its own read-only transaction; rolls it back after
+/// (nothing was written), whatever `f` found.
+pub(super) fn isolated<T>(
+    client: &mut Client,
+    begin: &str,
+    f: impl FnOnce(&mut Client) -> T,
+) -> Result<T, postgres::Error> {
+    client.batch_execute(begin)?;
+    let out = f(client);
+    client.batch_execute("ROLLBACK")?;
+    Ok(out)
+}
+
+fn open_session(client: &mut Client, begin: &str) -> Result<Session, postgres::Error> {
+    // application_name is one of the settings PgBouncer carries per client.
+    client.batch_execute("SET application_name = 'godwit health'")?;
+    isolated(client, begin, |c| {
+        c.query_one("SELECT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')", &[])
+    })?
+    .map(|row| Session {
+        sees_all_activity: row.get(0),
+    })
 }
 
 pub(super) fn run_all(client: &mut Client, options: &HealthOptions, connect_seconds: f64) -> Vec<CheckResult> {
@@ -61,12 +91,9 @@ pub(super) fn run_all(client: &mut Client, options: &HealthOptions, connect_seco
     let threshold = |name: &str| super::threshold_for(name, options);
 
     let round_trip = Instant::now();
-    let session = prepare(client, options.query_timeout)
-        .and_then(|()| client.query_one("SELECT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')", &[]));
-    let session = match session {
-        Ok(row) => Session {
-            sees_all_activity: row.get(0),
-        },
+    let begin = begin_sql(options.query_timeout);
+    let session = match open_session(client, &begin) {
+        Ok(session) => session,
         Err(e) => {
             results.push(result(
                 thresholds::def("connection"),
@@ -122,10 +149,11 @@ pub(super) fn run_all(client: &mut Client, options: &HealthOptions, connect_seco
             continue;
         }
         let t = threshold(name);
-        let outcome = check(client, &session, &t);
+        let outcome = isolated(client, &begin, |c| check(c, &session, &t))
+            .unwrap_or_else(|e| Err(CannotRun(describe(&e, "LOGIN"))));
         results.push(result(def, &t, outcome));
     }
-    results.extend(super::security::run(client));
+    results.extend(super::security::run(client, &begin));
     results
 }
 

@@ -190,9 +190,28 @@ pub fn offenders(client: &mut Client, rule: &Rule) -> Result<Vec<Offender>, Stri
     }
 }
 
-/// Every rule as a health check.
-pub fn run(client: &mut Client) -> Vec<CheckResult> {
-    RULES.iter().map(|rule| check(client, rule)).collect()
+/// Every rule as a health check, each in its own transaction opened by
+/// `begin` (see checks::isolated).
+pub fn run(client: &mut Client, begin: &str) -> Vec<CheckResult> {
+    RULES
+        .iter()
+        .map(|rule| {
+            super::checks::isolated(client, begin, |c| check(c, rule)).unwrap_or_else(|e| CheckResult {
+                name: rule.name.into(),
+                status: Status::Unknown,
+                value: None,
+                unit: Unit::Count,
+                message: format!(
+                    "could not run: {} [{}]",
+                    crate::postgres::conn::describe_pg_error(&e),
+                    rule.reference
+                ),
+                warning: None,
+                critical: None,
+                details: Vec::new(),
+            })
+        })
+        .collect()
 }
 
 fn check(client: &mut Client, rule: &Rule) -> CheckResult {

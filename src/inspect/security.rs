@@ -9,7 +9,7 @@ use crate::health::security::{RULES, offenders};
 
 pub fn findings(client: &mut Client, report: &mut InspectReport) {
     for rule in RULES {
-        match offenders(client, rule) {
+        match crate::postgres::pooler::tolerate(client, |c| offenders(c, rule)) {
             Ok(found) => report.findings.extend(found.into_iter().map(|o| Finding {
                 kind: "security".into(),
                 object: o.object,
