@@ -11,6 +11,7 @@
 pub mod backups;
 mod checks;
 pub mod output;
+pub mod pooler;
 mod replication;
 pub mod security;
 pub mod thresholds;
@@ -101,6 +102,8 @@ pub struct HealthOptions {
     pub query_timeout: Duration,
     /// Where `last_backup` looks, when given.
     pub backups: Option<String>,
+    /// PgBouncer in front of the database, for the pooler_* checks.
+    pub pooler: Option<ConnSpec>,
 }
 
 /// Runs every check and returns them worst first.
@@ -127,6 +130,9 @@ pub fn run(options: &HealthOptions) -> HealthReport {
             results.extend(not_run(options, "not run: no connection"));
             results.extend(security::not_run("not run: no connection"));
         }
+    }
+    if let Some(pooler) = &options.pooler {
+        results.extend(pooler::run(pooler, options));
     }
     if let Some(location) = &options.backups {
         let threshold = threshold_for("last_backup", options);
@@ -159,6 +165,7 @@ fn applies(def: &CheckDef, options: &HealthOptions) -> bool {
     match def.name {
         "database_size" | "replicas" => options.thresholds.contains_key(def.name),
         "last_backup" => options.backups.is_some(),
+        "pooler_waiting" | "pooler_servers" | "pooler_efficiency" => options.pooler.is_some(),
         _ => true,
     }
 }

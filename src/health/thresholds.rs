@@ -78,6 +78,24 @@ const fn check(
     }
 }
 
+/// A check of PgBouncer's admin console, not of the database.
+const fn pooler_check(
+    name: &'static str,
+    unit: Unit,
+    direction: Direction,
+    default: Threshold,
+    about: &'static str,
+) -> CheckDef {
+    CheckDef {
+        name,
+        unit,
+        direction,
+        default,
+        needs_database: false,
+        about,
+    }
+}
+
 use Direction::*;
 use Unit::*;
 
@@ -209,6 +227,27 @@ pub const CHECKS: &[CheckDef] = &[
         HigherIsWorse,
         Threshold::NONE,
         "size of the database (only with thresholds)",
+    ),
+    pooler_check(
+        "pooler_waiting",
+        Seconds,
+        HigherIsWorse,
+        Threshold::both(1.0, 5.0),
+        "clients waiting for a server connection in PgBouncer, and the longest wait (with --pooler)",
+    ),
+    pooler_check(
+        "pooler_servers",
+        Percent,
+        HigherIsWorse,
+        Threshold::both(90.0, 100.0),
+        "PgBouncer's server connections open against the pool size, fullest pool (with --pooler)",
+    ),
+    pooler_check(
+        "pooler_efficiency",
+        Percent,
+        LowerIsWorse,
+        Threshold::NONE,
+        "1 - server connections / client connections in PgBouncer (with --pooler)",
     ),
     CheckDef {
         name: "last_backup",
