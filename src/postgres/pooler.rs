@@ -52,8 +52,12 @@ pub fn shares_sessions(spec: &ConnSpec) -> Result<bool> {
 
 /// Refuses `command` when `spec` leads through a transaction pooler, saying
 /// what needs the one session and what to do instead.
+///
+/// A probe that cannot connect (a database restore creates, a server still
+/// starting) lets the command go on: it reports its own connection errors,
+/// in its own words, and a pooler is then found by the next run.
 pub fn refuse(spec: &ConnSpec, command: &str, needs: &str) -> Result<()> {
-    if shares_sessions(spec)? {
+    if shares_sessions(spec).unwrap_or(false) {
         return Err(Error::Usage(format!(
             "{command} needs one server session for its whole run ({needs}), and {spec} leads through a \
              transaction-pooling proxy (PgBouncer in transaction mode or the like) that hands sessions to \
