@@ -56,31 +56,76 @@ fn standbys_killed_paused_and_promoted() {
     let chinook = chinook.to_str().unwrap();
     let primary_url = primary.to_string();
     let out = cluster.godwit(&["copy", chinook, "--to", &primary_url]);
-    assert!(matches!(out.status.code(), Some(0 | 3)), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        matches!(out.status.code(), Some(0 | 3)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let copied = scalar(&primary, "SELECT pg_current_wal_lsn()");
     wait_until("standby 1 replayed the copy", || {
-        scalar(&first, &format!("SELECT pg_last_wal_replay_lsn() >= '{copied}'::pg_lsn")) == "t"
+        scalar(
+            &first,
+            &format!("SELECT pg_last_wal_replay_lsn() >= '{copied}'::pg_lsn"),
+        ) == "t"
     });
 
     // workload --read-replica: the read classes run on both sides, with
     // the standby's lag sampled.
-    let queries = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/workload/chinook-queries.sql");
+    let queries = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/workload/chinook-queries.sql"
+    );
     let first_url = first.to_string();
     let out = cluster.godwit(&[
-        "workload", chinook, "--queries", queries, "--to", &primary_url, "--read-replica", &first_url,
-        "--target-only", "--clients", "2", "--count", "5", "--warmup", "0s", "--json",
+        "workload",
+        chinook,
+        "--queries",
+        queries,
+        "--to",
+        &primary_url,
+        "--read-replica",
+        &first_url,
+        "--target-only",
+        "--clients",
+        "2",
+        "--count",
+        "5",
+        "--warmup",
+        "0s",
+        "--json",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for class in report["classes"].as_array().unwrap() {
-        assert!(class["latency"]["target"]["2"]["executions"].as_u64().unwrap() > 0, "{class:#}");
-        assert!(class["latency"]["replica"]["2"]["executions"].as_u64().unwrap() > 0, "{class:#}");
+        assert!(
+            class["latency"]["target"]["2"]["executions"].as_u64().unwrap() > 0,
+            "{class:#}"
+        );
+        assert!(
+            class["latency"]["replica"]["2"]["executions"].as_u64().unwrap() > 0,
+            "{class:#}"
+        );
     }
-    assert!(report["summary"]["replica_lag"]["samples"].as_u64().is_some(), "{:#}", report["summary"]);
+    assert!(
+        report["summary"]["replica_lag"]["samples"].as_u64().is_some(),
+        "{:#}",
+        report["summary"]
+    );
     // The primary is no read replica.
     let out = cluster.godwit(&[
-        "workload", chinook, "--queries", queries, "--to", &primary_url, "--read-replica", &primary_url,
-        "--target-only", "--clients", "1", "--count", "1",
+        "workload",
+        chinook,
+        "--queries",
+        queries,
+        "--to",
+        &primary_url,
+        "--read-replica",
+        &primary_url,
+        "--target-only",
+        "--clients",
+        "1",
+        "--count",
+        "1",
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a standby"));
@@ -89,7 +134,15 @@ fn standbys_killed_paused_and_promoted() {
     // restore's proof holds against a restore on the primary.
     let backups = cluster.home.join("backups");
     let backups_dir = backups.to_str().unwrap();
-    let out = cluster.godwit(&["backup", "--dir", backups_dir, "--from-standby", &first_url, "--to", &primary_url]);
+    let out = cluster.godwit(&[
+        "backup",
+        "--dir",
+        backups_dir,
+        "--from-standby",
+        &first_url,
+        "--to",
+        &primary_url,
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let id = std::fs::read_dir(&backups)
         .unwrap()
@@ -99,16 +152,27 @@ fn standbys_killed_paused_and_promoted() {
         .path();
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(id.join("manifest.json")).unwrap()).unwrap();
-    assert!(manifest["standby"]["replay_lsn"].as_str().unwrap().contains('/'), "{manifest:#}");
+    assert!(
+        manifest["standby"]["replay_lsn"].as_str().unwrap().contains('/'),
+        "{manifest:#}"
+    );
     assert_eq!(
         manifest["standby"]["system_identifier"],
         scalar(&primary, "SELECT system_identifier::text FROM pg_control_system()")
     );
     let restored = primary.with_dbname("restored_from_standby").to_string();
     let out = cluster.godwit(&["restore", id.to_str().unwrap(), "--to", &restored]);
-    assert_eq!(out.status.code(), Some(0), "restore: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(
-        scalar(&primary.with_dbname("restored_from_standby"), "SELECT count(*) FROM \"Track\""),
+        out.status.code(),
+        Some(0),
+        "restore: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        scalar(
+            &primary.with_dbname("restored_from_standby"),
+            "SELECT count(*) FROM \"Track\""
+        ),
         "3503"
     );
     let out = cluster.godwit(&["backup", "--dir", backups_dir, "--from-standby", &primary_url]);
