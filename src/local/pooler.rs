@@ -80,15 +80,27 @@ impl LocalCluster {
             ),
         )?;
         self.prepare_dirs()?;
+        // Each client and server connection is a file descriptor: the usual
+        // soft limit of 1024 (which runuser's PAM session also sets) would
+        // make PgBouncer refuse clients long before max_client_conn.
+        let raise_fd_limit = format!(
+            "ulimit -n {} 2>/dev/null || ulimit -n \"$(ulimit -Hn)\" 2>/dev/null; exec \"$@\"",
+            MAX_CLIENTS * 2 + 100
+        );
         let mut command = match &self.run_as {
             Some(user) => {
                 let mut c = Command::new("runuser");
-                c.args(["-u", user, "--"]).arg(&binary);
+                c.args(["-u", user, "--"]);
                 c
             }
-            None => Command::new(&binary),
+            None => Command::new("sh"),
         };
+        if self.run_as.is_some() {
+            command.arg("sh");
+        }
         let output = command
+            .args(["-c", &raise_fd_limit, "pgbouncer"])
+            .arg(&binary)
             .arg("-d")
             .arg(&config)
             .stdin(Stdio::null())
