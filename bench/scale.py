@@ -99,6 +99,45 @@ def read_run(url, clients, seconds, logdir):
     return float(m.group(1)), q(0.5), q(0.95), ""
 
 
+def workload_sweep(cluster, a):
+    """godwit workload itself at 100/500/1000 clients, directly and pooled,
+    on the Chinook sample and tests/fixtures/workload/chinook-queries.sql."""
+    import json
+    here = os.path.dirname(os.path.abspath(__file__))
+    corpus = os.environ.get("GODWIT_CORPUS", os.path.join(here, "..", "..", "shared", "corpus"))
+    chinook = os.path.join(corpus, "sqlite", "Chinook_Sqlite.sqlite")
+    queries = os.path.join(here, "..", "tests", "fixtures", "workload", "chinook-queries.sql")
+    cluster.start(replicas=0, pooler=True)
+    direct, pooled = cluster.url(), cluster.url("--pooled")
+    sh([cluster.godwit, "copy", chinook, "--to", direct, "--replace"], env=cluster.env, check=False)
+    rows = {}
+    for rep in range(a.reps):
+        for name, url in (("direct", direct), ("pooled", pooled)):
+            p = sh([cluster.godwit, "workload", chinook, "--queries", queries, "--to", url, "--target-only",
+                    "--clients", "100,500,1000", "--duration", f"{a.workload_seconds}s", "--warmup", "1s",
+                    "--json"], env=cluster.env, check=False)
+            report = json.loads(p.stdout)
+            refused = report["summary"].get("refused", [])
+            for level in ("100", "500", "1000"):
+                qps = sum(c["latency"]["target"].get(level, {}).get("qps", 0) for c in report["classes"])
+                p50 = max((c["latency"]["target"].get(level, {}).get("p50_ms", 0) for c in report["classes"]), default=0)
+                p95 = max((c["latency"]["target"].get(level, {}).get("p95_ms", 0) for c in report["classes"]), default=0)
+                errors = sum(c["latency"]["target"].get(level, {}).get("errors", 0) for c in report["classes"])
+                why = next((r for r in refused if r.startswith(f"{level} clients")), "")
+                rows.setdefault((int(level), name), []).append((qps, p50, p95, errors, why))
+                print(f"rep {rep + 1} workload {level} {name}: qps {qps:.0f} p50 {p50:.2f} p95 {p95:.2f} "
+                      f"errors {errors} {why}", flush=True)
+    print("\n| clients | path | queries/s (all classes) | p50 ms (worst class) | p95 ms (worst class) | errors | not measured |")
+    print("|---|---|---|---|---|---|---|")
+    for (level, name), rs in sorted(rows.items()):
+        measured = [r for r in rs if not r[4]]
+        if not measured:
+            print(f"| {level} | {name} | - | - | - | - | {len(rs)}/{len(rs)} runs: {rs[0][4][:120]} |")
+            continue
+        med = lambda i: statistics.median(r[i] for r in measured)
+        print(f"| {level} | {name} | {med(0):.0f} | {med(1):.2f} | {med(2):.2f} | {med(3):.0f} | {len(rs) - len(measured)}/{len(rs)} |")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=3)
@@ -109,6 +148,8 @@ def main():
     ap.add_argument("--godwit", default="target/release/godwit")
     ap.add_argument("--skip-writes", action="store_true")
     ap.add_argument("--skip-reads", action="store_true")
+    ap.add_argument("--skip-workload", action="store_true")
+    ap.add_argument("--workload-seconds", type=int, default=10)
     a = ap.parse_args()
     home = tempfile.mkdtemp(prefix="godwit-scale-")
     os.chmod(home, 0o755)
@@ -152,6 +193,8 @@ def main():
                     continue
                 med = lambda i: statistics.median(r[i] for r in ok)
                 print(f"| {clients} | {name} | {med(0):.0f} | {med(1):.2f} | {med(2):.2f} | {len(rs) - len(ok)}/{len(rs)} runs |")
+        if not a.skip_workload:
+            workload_sweep(cluster, a)
     finally:
         subprocess.run([cluster.godwit, "local", "stop"], env=cluster.env, capture_output=True)
         shutil.rmtree(home, ignore_errors=True)

@@ -120,24 +120,31 @@ impl LocalCluster {
             self.initdb()?;
         }
         let port = self.port_to_use()?;
-        let options = self.server_options(port);
+        let options = self.server_options(port, &self.home.join("local"));
         self.pg_ctl_start(&self.data_dir(), &self.log_file(), &options)?;
         self.spec()
     }
 
     /// The server settings of the primary and of every standby.
-    fn server_options(&self, port: u16) -> String {
+    fn server_options(&self, port: u16, log_dir: &Path) -> String {
         // pg_stat_statements is preloaded so that `godwit inspect` can show
         // slow queries once a database runs CREATE EXTENSION pg_stat_statements;
         // pgaudit, when installed, so that `godwit audit enable` needs no
         // restart (it logs nothing until configured).
+        // The logging collector writes to the same server.log (each server
+        // its own, in `log_dir`), so that SQL can read it too
+        // (`pg_current_logfile`): `godwit audit status` finds pgaudit's last
+        // event there. One file, never rotated.
         format!(
             "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{}' \
              -c max_wal_size=4GB -c checkpoint_timeout=30min -c max_connections={} \
-             -c shared_preload_libraries={}",
+             -c shared_preload_libraries={} \
+             -c logging_collector=on -c log_directory='{}' -c log_filename=server.log \
+             -c log_rotation_age=0 -c log_rotation_size=0",
             self.socket_dir().display(),
             self.max_connections,
-            self.preload_libraries()
+            self.preload_libraries(),
+            log_dir.display()
         )
     }
 

@@ -146,7 +146,7 @@ impl LocalCluster {
         let port = reuse_or_free_port(&standby.port_file())?;
         // max_connections must be at least the primary's, or the standby
         // refuses to start; the same settings as the primary otherwise.
-        let options = self.server_options(port);
+        let options = self.server_options(port, &standby.root);
         self.pg_ctl_start(&standby.data_dir(), &standby.log_file(), &options)?;
         standby_spec(port)
     }

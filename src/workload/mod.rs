@@ -27,7 +27,7 @@ use crate::plan::translate::Kind;
 use crate::postgres::conn::ConnSpec;
 use crate::prepare::{Mapping, Profiling};
 use crate::report::{Event, Reporter};
-use load::{Amount, Engine, LoadClass, LoadOptions, LoadValues};
+use load::{Amount, Engine, LoadClass, LoadOptions, LoadStatement, LoadValues};
 use params::{Param, Pool, Rng};
 use parity::{Parity, Verdict};
 pub use report::{ClassReport, Summary, WorkloadReport};
@@ -126,6 +126,7 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
     if let Some(replica) = &options.read_replica {
         replica::check_standby(replica)?;
     }
+    let scratch_path = scratch.as_ref().map(|_| scratch_dir.path().join("scratch.db"));
     let begin = engine::pooled_begin(&options.schema);
     let mut pg = engine::connect_pg(&options.target, &options.schema, pooled)?;
     // Parity.
@@ -183,7 +184,12 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
                         .statements
                         .iter()
                         .zip(&p.translated)
-                        .map(|(s, t)| (s.numbered.clone(), t.target.clone().ok(), t.parameters.clone()))
+                        .map(|(s, t)| LoadStatement {
+                            source: s.numbered.clone(),
+                            target: t.target.clone().ok(),
+                            parameters: t.parameters.clone(),
+                            writes: t.writes,
+                        })
                         .collect(),
                     values: p.load_values.clone(),
                 })
@@ -194,17 +200,32 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
             warmup: options.warmup,
             rate: options.rate,
             seed: options.seed,
-            sqlite: sqlite_path.clone().unwrap_or_default(),
+            sqlite: match &scratch_path {
+                Some(path) => path.clone(),
+                None => sqlite_path.clone().unwrap_or_default(),
+            },
+            sqlite_writable: scratch_path.is_some(),
             pg: options.target.clone(),
             schema: options.schema.clone(),
             pooled,
             replica: options.read_replica.clone(),
         };
+        // Writes join the load only with --writes: each in a transaction
+        // of its own that is rolled back, on SQLite's scratch copy.
         let on_sqlite: Vec<bool> = prepared
             .iter()
-            .map(|p| !p.translated.iter().any(|t| t.writes))
+            .map(|p| options.writes || !p.translated.iter().any(|t| t.writes))
             .collect();
         let on_pg: Vec<bool> = prepared
+            .iter()
+            .map(|p| {
+                p.translated
+                    .iter()
+                    .all(|t| t.target.is_ok() && (options.writes || !t.writes))
+            })
+            .collect();
+        // A standby takes reads only: the writing classes stay off it.
+        let on_replica: Vec<bool> = prepared
             .iter()
             .map(|p| p.translated.iter().all(|t| t.target.is_ok() && !t.writes))
             .collect();
@@ -224,7 +245,11 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
                     Engine::Replica => "the read replica",
                 };
                 reporter.emit(Event::Phase(format!("load: {clients} clients on {engine_name}")));
-                let runnable = if engine == Engine::Sqlite { &on_sqlite } else { &on_pg };
+                let runnable = match engine {
+                    Engine::Sqlite => &on_sqlite,
+                    Engine::Postgres => &on_pg,
+                    Engine::Replica => &on_replica,
+                };
                 let sampler = match (engine, &options.read_replica) {
                     (Engine::Replica, Some(spec)) => Some(replica::LagSampler::start(spec)?),
                     _ => None,
