@@ -1,9 +1,10 @@
 //! `godwit health`: a monitoring check of one PostgreSQL database.
 //!
 //! Every check is one catalog or statistics query with its thresholds next
-//! to it ([`checks`]). All of them run in one short read-only session whose
-//! `statement_timeout` and `lock_timeout` keep it from hanging behind a
-//! lock. A check that cannot run (a privilege missing, a timeout) is
+//! to it ([`checks`]). All of them run in one short session, each in its own
+//! read-only transaction whose LOCAL `statement_timeout` and `lock_timeout`
+//! keep it from hanging behind a lock (and let it run through a transaction
+//! pooler). A check that cannot run (a privilege missing, a timeout) is
 //! UNKNOWN and says why, never OK. The exit code follows the monitoring
 //! plugin convention (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN), unlike the
 //! rest of godwit. See docs/operations.md.
