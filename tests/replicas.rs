@@ -51,6 +51,26 @@ fn standbys_killed_paused_and_promoted() {
     );
     assert_eq!(check(&report, "replay_paused")["status"], "ok");
 
+    // A monitoring role (pg_monitor, no superuser) sees every replication
+    // check on both sides.
+    let mut admin = primary.connect().unwrap();
+    admin.batch_execute("CREATE ROLE watcher LOGIN IN ROLE pg_monitor").unwrap();
+    let created = scalar(&primary, "SELECT pg_current_wal_lsn()");
+    wait_until("standby 1 has the role", || {
+        scalar(&first, &format!("SELECT pg_last_wal_replay_lsn() >= '{created}'::pg_lsn")) == "t"
+    });
+    let as_watcher = |spec: &godwit::postgres::conn::ConnSpec| {
+        godwit::postgres::conn::ConnSpec::parse(&spec.to_string().replacen("postgres@", "watcher@", 1)).unwrap()
+    };
+    let (_, report) = health(&cluster, &as_watcher(&primary), &["--threshold", "replicas=2"]);
+    for name in ["replication", "replication_lag_bytes", "replicas", "replication_slots"] {
+        assert_eq!(check(&report, name)["status"], "ok", "{name} as pg_monitor: {report:#}");
+    }
+    let (_, report) = health(&cluster, &as_watcher(&first), &[]);
+    for name in ["replication", "replication_lag_bytes", "standby_receiver", "replay_paused"] {
+        assert_eq!(check(&report, name)["status"], "ok", "{name} as pg_monitor on a standby: {report:#}");
+    }
+
     // The app's data on the primary, streamed to both standbys.
     let chinook = corpus("Chinook_Sqlite.sqlite");
     let chinook = chinook.to_str().unwrap();
