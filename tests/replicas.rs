@@ -54,10 +54,15 @@ fn standbys_killed_paused_and_promoted() {
     // A monitoring role (pg_monitor, no superuser) sees every replication
     // check on both sides.
     let mut admin = primary.connect().unwrap();
-    admin.batch_execute("CREATE ROLE watcher LOGIN IN ROLE pg_monitor").unwrap();
+    admin
+        .batch_execute("CREATE ROLE watcher LOGIN IN ROLE pg_monitor")
+        .unwrap();
     let created = scalar(&primary, "SELECT pg_current_wal_lsn()");
     wait_until("standby 1 has the role", || {
-        scalar(&first, &format!("SELECT pg_last_wal_replay_lsn() >= '{created}'::pg_lsn")) == "t"
+        scalar(
+            &first,
+            &format!("SELECT pg_last_wal_replay_lsn() >= '{created}'::pg_lsn"),
+        ) == "t"
     });
     let as_watcher = |spec: &godwit::postgres::conn::ConnSpec| {
         godwit::postgres::conn::ConnSpec::parse(&spec.to_string().replacen("postgres@", "watcher@", 1)).unwrap()
@@ -67,8 +72,17 @@ fn standbys_killed_paused_and_promoted() {
         assert_eq!(check(&report, name)["status"], "ok", "{name} as pg_monitor: {report:#}");
     }
     let (_, report) = health(&cluster, &as_watcher(&first), &[]);
-    for name in ["replication", "replication_lag_bytes", "standby_receiver", "replay_paused"] {
-        assert_eq!(check(&report, name)["status"], "ok", "{name} as pg_monitor on a standby: {report:#}");
+    for name in [
+        "replication",
+        "replication_lag_bytes",
+        "standby_receiver",
+        "replay_paused",
+    ] {
+        assert_eq!(
+            check(&report, name)["status"],
+            "ok",
+            "{name} as pg_monitor on a standby: {report:#}"
+        );
     }
 
     // The app's data on the primary, streamed to both standbys.
@@ -225,7 +239,7 @@ fn standbys_killed_paused_and_promoted() {
         lag["details"].to_string().contains("godwit_replica_1"),
         "the lagging standby is named: {lag:#}"
     );
-    assert_eq!(code, 1, "{report:#}");
+    assert_ne!(code, 0, "health is not OK while a standby lags: {report:#}");
     let (_, report) = health(&cluster, &first, &["--threshold", "replication_lag_bytes=1MB,1GB"]);
     assert_eq!(check(&report, "replay_paused")["status"], "warning", "{report:#}");
     let standby_lag = check(&report, "replication_lag_bytes");

@@ -706,3 +706,42 @@ SELECT name FROM users WHERE id = :u;
         .unwrap();
     assert_eq!(unchanged, 0);
 }
+
+#[test]
+fn a_target_that_is_not_as_planned_is_named_and_needs_review() {
+    let shop = shop("workload_drift");
+    let dir = tempfile::tempdir().unwrap();
+    let q = queries(dir.path(), "q.sql", "-- name: one\nSELECT count(*) FROM users;\n");
+    let out = workload(&shop, &q, &["--parity-only", "--json"]);
+    common::assert_exit(&out, 0);
+    assert!(json(&out)["summary"]["plan_drift"].is_null());
+
+    // Someone changed the copy since (or it was made with another config):
+    // translations would be wrong, so each difference is named.
+    let target = godwit::postgres::conn::ConnSpec::parse(&shop.target).unwrap();
+    target
+        .connect()
+        .unwrap()
+        .batch_execute("ALTER TABLE users RENAME COLUMN email TO mail; ALTER TABLE orders ALTER COLUMN total TYPE text")
+        .unwrap();
+    let out = workload(&shop, &q, &["--parity-only", "--json"]);
+    common::assert_exit(&out, 3);
+    let drift = json(&out)["summary"]["plan_drift"].clone();
+    let drift: Vec<&str> = drift.as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
+    assert!(
+        drift.iter().any(|d| d.contains("users.email is not in the target")),
+        "{drift:?}"
+    );
+    assert!(
+        drift.iter().any(|d| d.contains("orders.total is text in the target")),
+        "{drift:?}"
+    );
+    let out = workload(&shop, &q, &["--parity-only"]);
+    common::assert_exit(&out, 3);
+    let human = format!("{}{}", common::stdout(&out), common::stderr(&out));
+    assert!(human.contains("run workload with the copy's config"), "{human}");
+    assert!(
+        human.contains("review: the target is not as the source plans now"),
+        "{human}"
+    );
+}

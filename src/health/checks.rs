@@ -1,18 +1,19 @@
-//! The checks: one query each, its thresholds beside it in
-//! [`super::thresholds::CHECKS`]. Every query reads catalogs or statistics
-//! only, and none calls a function that locks a user table
-//! (`pg_relation_size` would queue behind an ACCESS EXCLUSIVE lock).
+//! The checks' queries, one function each, named in the rows of
+//! [`super::registry::CHECKS`] with their thresholds. Every query reads
+//! catalogs or statistics only, and none calls a function that locks a user
+//! table (`pg_relation_size` would queue behind an ACCESS EXCLUSIVE lock).
 
 use std::time::{Duration, Instant};
 
 use postgres::Client;
 
-use super::thresholds::{self, CheckDef, Threshold, judge};
+use super::registry::{self, Check, Probe};
+use super::thresholds::{Threshold, judge};
 use super::{CheckResult, HealthOptions, Status};
 use crate::units::{format_bytes, format_seconds};
 
 /// What a check had to say, before the status is judged.
-pub(super) struct Measured {
+pub struct Measured {
     pub(super) value: Option<f64>,
     pub(super) message: String,
     pub(super) details: Vec<String>,
@@ -33,12 +34,12 @@ impl Measured {
 }
 
 /// Why a check could not run.
-pub(super) struct CannotRun(pub(super) String);
+pub struct CannotRun(pub(super) String);
 
-pub(super) type Outcome = Result<Measured, CannotRun>;
+pub type Outcome = Result<Measured, CannotRun>;
 
 /// What the session may see, asked once.
-pub(super) struct Session {
+pub struct Session {
     /// Superuser or member of pg_read_all_stats (pg_monitor includes it):
     /// other roles' sessions show their state and query.
     sees_all_activity: bool,
@@ -64,11 +65,7 @@ fn begin_sql(query_timeout: Duration) -> String {
 
 /// Runs `f` inside its own read-only transaction; rolls it back after
 /// (nothing was written), whatever `f` found.
-pub(super) fn isolated<T>(
-    client: &mut Client,
-    begin: &str,
-    f: impl FnOnce(&mut Client) -> T,
-) -> Result<T, postgres::Error> {
+fn isolated<T>(client: &mut Client, begin: &str, f: impl FnOnce(&mut Client) -> T) -> Result<T, postgres::Error> {
     client.batch_execute(begin)?;
     let out = f(client);
     client.batch_execute("ROLLBACK")?;
@@ -96,7 +93,7 @@ pub(super) fn run_all(client: &mut Client, options: &HealthOptions, connect_seco
         Ok(session) => session,
         Err(e) => {
             results.push(result(
-                thresholds::def("connection"),
+                registry::get("connection"),
                 &threshold("connection"),
                 Err(CannotRun(format!(
                     "connected, but the session could not be set up: {}",
@@ -104,13 +101,12 @@ pub(super) fn run_all(client: &mut Client, options: &HealthOptions, connect_seco
                 ))),
             ));
             results.extend(super::not_run(options, "not run: no usable session"));
-            results.extend(super::security::not_run("not run: no usable session"));
             return results;
         }
     };
     let round_trip = round_trip.elapsed().as_secs_f64();
     results.push(result(
-        thresholds::def("connection"),
+        registry::get("connection"),
         &threshold("connection"),
         Ok(Measured::new(
             Some(connect_seconds + round_trip),
@@ -122,42 +118,31 @@ pub(super) fn run_all(client: &mut Client, options: &HealthOptions, connect_seco
         )),
     ));
 
-    type CheckFn = fn(&mut Client, &Session, &Threshold) -> Outcome;
-    let checks: &[(&str, CheckFn)] = &[
-        ("connections", connections),
-        ("long_running_queries", long_running_queries),
-        ("idle_in_transaction", idle_in_transaction),
-        ("blocked_queries", blocked_queries),
-        ("xid_wraparound", xid_wraparound),
-        ("sequences", sequences),
-        ("invalid_indexes", invalid_indexes),
-        ("not_valid_constraints", not_valid_constraints),
-        ("cache_hit", cache_hit),
-        ("replication", super::replication::replication),
-        ("replication_lag_bytes", super::replication::replication_lag_bytes),
-        ("replicas", super::replication::replicas),
-        ("replication_slots", super::replication::replication_slots),
-        ("standby_receiver", super::replication::standby_receiver),
-        ("replay_paused", super::replication::replay_paused),
-        ("prepared_transactions", prepared_transactions),
-        ("autovacuum", autovacuum),
-        ("database_size", database_size),
-    ];
-    for (name, check) in checks {
-        let def = thresholds::def(name);
-        if !super::applies(def, options) {
+    for check in registry::CHECKS {
+        if !super::applies(check, options) {
             continue;
         }
-        let t = threshold(name);
-        let outcome = isolated(client, &begin, |c| check(c, &session, &t))
-            .unwrap_or_else(|e| Err(CannotRun(describe(&e, "LOGIN"))));
-        results.push(result(def, &t, outcome));
+        match check.probe {
+            Probe::Query(measure) => {
+                let t = threshold(check.name);
+                let outcome = isolated(client, &begin, |c| measure(c, &session, &t))
+                    .unwrap_or_else(|e| Err(CannotRun(describe(&e, "LOGIN"))));
+                results.push(result(check, &t, outcome));
+            }
+            Probe::Rule(rule) => {
+                let t = Threshold::default();
+                let found = isolated(client, &begin, |c| super::security::check(c, check, rule))
+                    .unwrap_or_else(|e| result(check, &t, Err(CannotRun(describe(&e, "LOGIN")))));
+                results.push(found);
+            }
+            // Measured above, and after the session.
+            Probe::Connection | Probe::Backups | Probe::Pooler => {}
+        }
     }
-    results.extend(super::security::run(client, &begin));
     results
 }
 
-fn result(def: &CheckDef, threshold: &Threshold, outcome: Outcome) -> CheckResult {
+fn result(def: &Check, threshold: &Threshold, outcome: Outcome) -> CheckResult {
     let (status, value, message, details) = match outcome {
         Ok(m) => {
             let judged = m.value.map_or(Status::Ok, |v| judge(def.direction, threshold, v));
@@ -221,7 +206,7 @@ fn unseen_sessions(session: &Session, m: &mut Measured) {
 }
 
 // connections: client backends against max_connections. 90% / 95%.
-fn connections(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
+pub(super) fn connections(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
     let rows = query(
         client,
         "SELECT count(*)::float8, current_setting('max_connections')::float8 \
@@ -272,7 +257,7 @@ fn age_check(client: &mut Client, session: &Session, t: &Threshold, sql: &str, w
 }
 
 // long_running_queries: active queries by age. 60 s / 5 min.
-fn long_running_queries(client: &mut Client, session: &Session, t: &Threshold) -> Outcome {
+pub(super) fn long_running_queries(client: &mut Client, session: &Session, t: &Threshold) -> Outcome {
     age_check(
         client,
         session,
@@ -289,7 +274,7 @@ fn long_running_queries(client: &mut Client, session: &Session, t: &Threshold) -
 
 // idle_in_transaction: sessions idle inside a transaction, since their last
 // statement. 60 s / 10 min.
-fn idle_in_transaction(client: &mut Client, session: &Session, t: &Threshold) -> Outcome {
+pub(super) fn idle_in_transaction(client: &mut Client, session: &Session, t: &Threshold) -> Outcome {
     age_check(
         client,
         session,
@@ -305,7 +290,7 @@ fn idle_in_transaction(client: &mut Client, session: &Session, t: &Threshold) ->
 
 // blocked_queries: time waiting for a lock (pg_locks.waitstart), with the
 // pids that block it. 10 s / 1 min.
-fn blocked_queries(client: &mut Client, session: &Session, t: &Threshold) -> Outcome {
+pub(super) fn blocked_queries(client: &mut Client, session: &Session, t: &Threshold) -> Outcome {
     age_check(
         client,
         session,
@@ -323,7 +308,7 @@ fn blocked_queries(client: &mut Client, session: &Session, t: &Threshold) -> Out
 // xid_wraparound: the oldest datfrozenxid's age against
 // autovacuum_freeze_max_age (autovacuum forces a freeze at 100%; the server
 // stops accepting writes near 2^31). 200% / 500%.
-fn xid_wraparound(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
+pub(super) fn xid_wraparound(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
     let rows = query(
         client,
         "SELECT datname::text, age(datfrozenxid)::float8, current_setting('autovacuum_freeze_max_age')::float8 \
@@ -346,7 +331,7 @@ fn xid_wraparound(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
 // sequences: last value against the lower of the sequence's maximum and its
 // owning column's type maximum (a bigint sequence feeding an integer column
 // fails at 2^31). 85% / 95%. Sequences this role cannot read are UNKNOWN.
-fn sequences(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
+pub(super) fn sequences(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
     let rows = query(
         client,
         "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), \
@@ -438,7 +423,7 @@ fn named_objects(client: &mut Client, sql: &str, what: &str, fix: &str) -> Outco
 
 // invalid_indexes: indexes a failed CREATE INDEX CONCURRENTLY left behind
 // (not those being built right now). Any is a warning.
-fn invalid_indexes(client: &mut Client, _: &Session, _: &Threshold) -> Outcome {
+pub(super) fn invalid_indexes(client: &mut Client, _: &Session, _: &Threshold) -> Outcome {
     named_objects(
         client,
         "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) || ' on ' || i.indrelid::regclass::text \
@@ -453,7 +438,7 @@ fn invalid_indexes(client: &mut Client, _: &Session, _: &Threshold) -> Outcome {
 
 // not_valid_constraints: foreign keys and checks never validated. Any is a
 // warning.
-fn not_valid_constraints(client: &mut Client, _: &Session, _: &Threshold) -> Outcome {
+pub(super) fn not_valid_constraints(client: &mut Client, _: &Session, _: &Threshold) -> Outcome {
     named_objects(
         client,
         "SELECT quote_ident(conname) || ' on ' || conrelid::regclass::text \
@@ -468,7 +453,7 @@ const CACHE_HIT_MIN_BLOCKS: f64 = 10_000.0;
 
 // cache_hit: blks_hit / (blks_hit + blks_read) of this database, once it
 // has read enough blocks to judge. Below 99% / 95%.
-fn cache_hit(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
+pub(super) fn cache_hit(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
     let rows = query(
         client,
         "SELECT blks_hit::float8, blks_read::float8 FROM pg_stat_database WHERE datname = current_database()",
@@ -497,7 +482,7 @@ fn cache_hit(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
 
 // prepared_transactions: the oldest two-phase transaction left prepared;
 // it holds locks and the xmin horizon. 1 s / 30 s (check_postgres's).
-fn prepared_transactions(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
+pub(super) fn prepared_transactions(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
     let rows = query(
         client,
         "SELECT gid, extract(epoch FROM now() - prepared)::float8, database::text FROM pg_prepared_xacts ORDER BY 2 DESC",
@@ -520,7 +505,7 @@ fn prepared_transactions(client: &mut Client, _: &Session, t: &Threshold) -> Out
 
 // autovacuum: off means dead tuples pile up and wraparound is only
 // prevented by emergency freezes. Off is a warning.
-fn autovacuum(client: &mut Client, _: &Session, _: &Threshold) -> Outcome {
+pub(super) fn autovacuum(client: &mut Client, _: &Session, _: &Threshold) -> Outcome {
     let on: bool = query(client, "SELECT current_setting('autovacuum') = 'on'", "pg_monitor")?[0].get(0);
     let mut m = Measured::new(None, if on { "autovacuum is on" } else { "autovacuum is off" });
     if !on {
@@ -530,7 +515,7 @@ fn autovacuum(client: &mut Client, _: &Session, _: &Threshold) -> Outcome {
 }
 
 // database_size: pg_database_size, only when thresholds are given.
-fn database_size(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
+pub(super) fn database_size(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
     let size: f64 = query(
         client,
         "SELECT pg_database_size(current_database())::float8",

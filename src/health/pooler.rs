@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 
 use postgres::{Client, SimpleQueryMessage};
 
+use super::registry;
 use super::thresholds::{self, Threshold};
 use super::{CheckResult, HealthOptions, Status};
 use crate::postgres::conn::ConnSpec;
@@ -128,7 +129,7 @@ fn outcome(
     at_least: Status,
     details: Vec<String>,
 ) -> CheckResult {
-    let def = thresholds::def(name);
+    let def = registry::get(name);
     let judged = value.map_or(Status::Ok, |v| thresholds::judge(def.direction, threshold, v));
     CheckResult {
         name: name.to_string(),

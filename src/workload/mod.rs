@@ -6,6 +6,7 @@
 //! and the output.
 
 pub mod advice;
+mod drift;
 pub mod engine;
 pub mod explain;
 pub mod load;
@@ -129,6 +130,20 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
     let scratch_path = scratch.as_ref().map(|_| scratch_dir.path().join("scratch.db"));
     let begin = engine::pooled_begin(&options.schema);
     let mut pg = engine::connect_pg(&options.target, &options.schema, pooled)?;
+    if pooled {
+        pg.batch_execute(&begin)
+            .map_err(|e| Error::pg("starting a read-only transaction", &e))?;
+    }
+    let drift = drift::against_target(&plan, &mut pg, &options.schema)?;
+    if pooled {
+        pg.batch_execute("ROLLBACK")
+            .map_err(|e| Error::pg("ending a read-only transaction", &e))?;
+    }
+    for mismatch in &drift {
+        reporter.emit(Event::Warning(format!(
+            "the target is not as the source plans now: {mismatch}; run workload with the copy's config and flags"
+        )));
+    }
     // Parity.
     let mut parities: Vec<Parity> = Vec::new();
     for (i, p) in prepared.iter().enumerate() {
@@ -405,6 +420,7 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
         advice_unavailable,
         source_engine: sqlite_path.is_some(),
         as_is,
+        drift,
         options,
         replica_latency,
         refused,

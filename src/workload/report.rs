@@ -77,6 +77,10 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub advice_unavailable: Option<String>,
     pub notes: Vec<String>,
+    /// Tables and columns of the plan the target does not hold as
+    /// planned: the translations may be wrong, so the run needs review.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plan_drift: Vec<String>,
     /// Levels not measured because the server refused connections.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub refused: Vec<String>,
@@ -95,6 +99,8 @@ pub struct Parts<'a> {
     pub advice_unavailable: Option<String>,
     pub source_engine: bool,
     pub as_is: bool,
+    /// See [`Summary::plan_drift`].
+    pub drift: Vec<String>,
     pub options: &'a WorkloadOptions,
     pub replica_latency: Vec<BTreeMap<String, LevelStats>>,
     /// Levels the server would not take, in words.
@@ -226,6 +232,7 @@ pub fn build(parts: Parts<'_>) -> WorkloadReport {
         advice: parts.suggestions,
         advice_unavailable: parts.advice_unavailable,
         notes,
+        plan_drift: parts.drift,
         refused: parts.refused,
         replica_lag: parts.replica_lag,
         pooled: parts.pooled,
@@ -234,6 +241,7 @@ pub fn build(parts: Parts<'_>) -> WorkloadReport {
         "different"
     } else if summary.untranslatable + summary.error_source > 0
         || !summary.misses.is_empty()
+        || !summary.plan_drift.is_empty()
         || !summary.refused.is_empty()
     {
         "review"
@@ -379,6 +387,9 @@ impl WorkloadReport {
         }
         for n in &s.notes {
             let _ = writeln!(out, "note: {n}");
+        }
+        for d in &s.plan_drift {
+            let _ = writeln!(out, "review: the target is not as the source plans now: {d}");
         }
         let _ = writeln!(out, "status: {}", s.status);
         out
