@@ -20,7 +20,7 @@ DOCS_ARGS ?=
 FUZZ_INPUTS ?= 20000
 FUZZ_SEED ?= 1
 
-.PHONY: deps demo test build fuzz crash bench bench-sqlite bench-documents bench-backup bench-sync bench-workload clean-local
+.PHONY: deps demo test build fuzz crash bench bench-sqlite bench-documents bench-backup bench-sync bench-workload bench-scale clean-local
 
 deps:
 	@scripts/install-deps.sh
@@ -70,7 +70,7 @@ fuzz:
 	GODWIT_FUZZ_INPUTS=$(FUZZ_INPUTS) GODWIT_FUZZ_SEED=$(FUZZ_SEED) \
 	  $(CARGO) test --test fuzz_sources -- --nocapture --test-threads=2
 
-bench: bench-sqlite bench-documents bench-backup bench-sync bench-workload
+bench: bench-sqlite bench-documents bench-backup bench-sync bench-workload bench-scale
 
 bench-sqlite: deps
 	@scripts/install-deps.sh bench
@@ -100,6 +100,14 @@ WORKLOAD_ARGS ?=
 bench-workload: deps
 	$(CARGO) build --release
 	python3 bench/workload.py $(WORKLOAD_ARGS)
+
+# Replica lag and primary tps with 0/1/2 standbys (pgbench -N -c 4), and a read
+# load at 100/500/1000 clients through PgBouncer and directly, e.g.
+# SCALE_ARGS='--reps 5 --seconds 60'
+SCALE_ARGS ?=
+bench-scale: deps
+	$(CARGO) build --release
+	python3 bench/scale.py $(SCALE_ARGS)
 
 clean-local:
 	-GODWIT_HOME=$(TEST_HOME) target/debug/godwit local stop

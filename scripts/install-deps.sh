@@ -28,6 +28,8 @@ pgmajor=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)
 if [ -n "$pgmajor" ] && [ ! -e "/usr/lib/postgresql/$pgmajor/lib/pgaudit.so" ]; then
   need+=("postgresql-$pgmajor-pgaudit")
 fi
+# PgBouncer, for `godwit local start --pooler` and the pooler tests.
+command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 # The HTML reports are tested in a real headless browser (tests/report_html.rs).
 command -v chromium >/dev/null || need+=(chromium)

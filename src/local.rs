@@ -12,6 +12,12 @@ use std::process::{Command, Stdio};
 use crate::error::{Error, Result};
 use crate::postgres::conn::ConnSpec;
 
+pub mod pooler;
+pub mod standby;
+
+/// The server's max_connections unless `local start --max-connections` says otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 200;
+
 /// The superuser created in the local cluster.
 pub const LOCAL_USER: &str = "postgres";
 
@@ -20,6 +26,7 @@ pub struct LocalCluster {
     bindir: PathBuf,
     /// Set when running as root: the account the server runs as.
     run_as: Option<String>,
+    max_connections: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +60,16 @@ impl LocalCluster {
             home,
             bindir: find_bindir()?,
             run_as,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         })
+    }
+
+    /// The max_connections of the servers this start launches (standbys
+    /// get the same: they refuse to run with fewer than their primary).
+    #[must_use]
+    pub fn with_max_connections(mut self, max_connections: u32) -> LocalCluster {
+        self.max_connections = max_connections;
+        self
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -69,14 +85,18 @@ impl LocalCluster {
     }
 
     pub fn status(&self) -> Result<Status> {
-        if !self.data_dir().join("PG_VERSION").exists() {
+        self.status_of(&self.data_dir())
+    }
+
+    fn status_of(&self, data_dir: &Path) -> Result<Status> {
+        if !data_dir.join("PG_VERSION").exists() {
             return Ok(Status::NotCreated);
         }
         let running = self
             .command("pg_ctl")
             .arg("status")
             .arg("-D")
-            .arg(self.data_dir())
+            .arg(data_dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -86,7 +106,7 @@ impl LocalCluster {
             return Ok(Status::Stopped);
         }
         Ok(Status::Running {
-            port: self.running_port()?,
+            port: running_port_of(data_dir)?,
         })
     }
 
@@ -100,23 +120,35 @@ impl LocalCluster {
             self.initdb()?;
         }
         let port = self.port_to_use()?;
+        let options = self.server_options(port, &self.home.join("local"));
+        self.pg_ctl_start(&self.data_dir(), &self.log_file(), &options)?;
+        self.spec()
+    }
+
+    /// The server settings of the primary and of every standby.
+    fn server_options(&self, port: u16, log_dir: &Path) -> String {
         // pg_stat_statements is preloaded so that `godwit inspect` can show
         // slow queries once a database runs CREATE EXTENSION pg_stat_statements;
         // pgaudit, when installed, so that `godwit audit enable` needs no
         // restart (it logs nothing until configured).
-        // The logging collector writes to the same server.log, so that SQL
-        // can read it too (`pg_current_logfile`): `godwit audit status`
-        // finds pgaudit's last event there. One file, never rotated.
-        let options = format!(
+        // The logging collector writes to the same server.log (each server
+        // its own, in `log_dir`), so that SQL can read it too
+        // (`pg_current_logfile`): `godwit audit status` finds pgaudit's last
+        // event there. One file, never rotated.
+        format!(
             "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{}' \
-             -c max_wal_size=4GB -c checkpoint_timeout=30min -c max_connections=200 \
+             -c max_wal_size=4GB -c checkpoint_timeout=30min -c max_connections={} \
              -c shared_preload_libraries={} \
              -c logging_collector=on -c log_directory='{}' -c log_filename=server.log \
              -c log_rotation_age=0 -c log_rotation_size=0",
             self.socket_dir().display(),
+            self.max_connections,
             self.preload_libraries(),
-            self.home.join("local").display()
-        );
+            log_dir.display()
+        )
+    }
+
+    fn pg_ctl_start(&self, data_dir: &Path, log_file: &Path, options: &str) -> Result<()> {
         let output = self
             .command("pg_ctl")
             .arg("start")
@@ -124,16 +156,16 @@ impl LocalCluster {
             .arg("-t")
             .arg("60")
             .arg("-D")
-            .arg(self.data_dir())
+            .arg(data_dir)
             .arg("-l")
-            .arg(self.log_file())
+            .arg(log_file)
             .arg("-o")
             .arg(options)
             .stdin(Stdio::null())
             .output()
             .map_err(|e| Error::Local(format!("running pg_ctl start: {e}")))?;
         if !output.status.success() {
-            let log = std::fs::read_to_string(self.log_file()).unwrap_or_default();
+            let log = std::fs::read_to_string(log_file).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(10).collect();
             return Err(Error::Local(format!(
                 "pg_ctl start failed: {}{}\n{}",
@@ -142,24 +174,14 @@ impl LocalCluster {
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n")
             )));
         }
-        self.spec()
+        Ok(())
     }
 
     /// The port of the previous start when it is still free, so that the
     /// URL stays the same across a restart (clients waiting with
     /// --connect-timeout find the server again); else any free port.
     fn port_to_use(&self) -> Result<u16> {
-        let file = self.port_file();
-        let previous = std::fs::read_to_string(&file)
-            .ok()
-            .and_then(|t| t.trim().parse::<u16>().ok())
-            .filter(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok());
-        let port = match previous {
-            Some(p) => p,
-            None => free_port()?,
-        };
-        std::fs::write(&file, format!("{port}\n")).map_err(|e| Error::io(format!("writing {}", file.display()), e))?;
-        Ok(port)
+        standby::reuse_or_free_port(&self.port_file())
     }
 
     fn port_file(&self) -> PathBuf {
@@ -188,7 +210,12 @@ impl LocalCluster {
     }
 
     pub fn stop(&self) -> Result<bool> {
-        if !matches!(self.status()?, Status::Running { .. }) {
+        self.pg_ctl_stop(&self.data_dir())
+    }
+
+    /// Stops the server of `data_dir`; false when it was not running.
+    fn pg_ctl_stop(&self, data_dir: &Path) -> Result<bool> {
+        if !matches!(self.status_of(data_dir)?, Status::Running { .. }) {
             return Ok(false);
         }
         let output = self
@@ -198,7 +225,7 @@ impl LocalCluster {
             .arg("-m")
             .arg("fast")
             .arg("-D")
-            .arg(self.data_dir())
+            .arg(data_dir)
             .stdin(Stdio::null())
             .output()
             .map_err(|e| Error::Local(format!("running pg_ctl stop: {e}")))?;
@@ -220,14 +247,12 @@ impl LocalCluster {
     }
 
     fn running_port(&self) -> Result<u16> {
-        // postmaster.pid: pid, data dir, start time, port, socket dir, ...
-        let pid_file = self.data_dir().join("postmaster.pid");
-        let text = std::fs::read_to_string(&pid_file)
-            .map_err(|_| Error::Local("the local cluster is not running; run `godwit local start`".into()))?;
-        text.lines()
-            .nth(3)
-            .and_then(|l| l.trim().parse().ok())
-            .ok_or_else(|| Error::Local(format!("no port in {}", pid_file.display())))
+        if !self.data_dir().join("postmaster.pid").exists() {
+            return Err(Error::Local(
+                "the local cluster is not running; run `godwit local start`".into(),
+            ));
+        }
+        running_port_of(&self.data_dir())
     }
 
     fn prepare_dirs(&self) -> Result<()> {
@@ -384,6 +409,18 @@ pub fn find_bindir() -> Result<PathBuf> {
          install them, e.g. `apt-get install postgresql`, or run `make demo` which does"
             .into(),
     ))
+}
+
+/// The port in a running server's postmaster.pid (pid, data dir, start
+/// time, port, socket dir, ...).
+fn running_port_of(data_dir: &Path) -> Result<u16> {
+    let pid_file = data_dir.join("postmaster.pid");
+    let text =
+        std::fs::read_to_string(&pid_file).map_err(|e| Error::io(format!("reading {}", pid_file.display()), e))?;
+    text.lines()
+        .nth(3)
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(|| Error::Local(format!("no port in {}", pid_file.display())))
 }
 
 fn free_port() -> Result<u16> {

@@ -394,7 +394,7 @@ fn an_inactive_replication_slot_is_a_warning() {
     admin
         .batch_execute(&format!("SELECT pg_drop_replication_slot('{slot}')"))
         .unwrap();
-    let replication = check(&report, "replication");
+    let replication = check(&report, "replication_slots");
     assert_eq!(replication["status"], "warning", "{replication:#}");
     assert!(
         replication["message"].as_str().unwrap().contains(&slot),

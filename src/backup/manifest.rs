@@ -39,6 +39,21 @@ pub struct Manifest {
     pub fingerprint_method: String,
     pub files: Vec<FileEntry>,
     pub tables: Vec<TableEntry>,
+    /// Set when the dump came from a hot standby (`backup --from-standby`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby: Option<StandbySource>,
+}
+
+/// Where on its primary's history a standby's dump stands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StandbySource {
+    /// The WAL position replayed when the snapshot was taken.
+    pub replay_lsn: String,
+    /// The commit time of the last transaction replayed then: the data is
+    /// as of this time, which may be earlier than `started` by the lag.
+    pub replayed_until: Option<String>,
+    /// The cluster's system identifier, shared by the primary and its standbys.
+    pub system_identifier: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -44,6 +44,10 @@ pub struct BackupOptions {
     pub compress: Option<String>,
     /// Applied after a successful backup when not empty.
     pub retention: Policy,
+    /// `source` must be a hot standby (`--from-standby`); with `primary`,
+    /// one of that primary's.
+    pub from_standby: bool,
+    pub primary: Option<ConnSpec>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -143,6 +147,11 @@ fn create_unpruned(options: &BackupOptions, reporter: &Reporter) -> Result<Backu
     let started = Utc::now();
     let mut session = fingerprint::open_session(&options.source, None)?;
     let info = database_info(&mut session)?;
+    let standby = if options.from_standby {
+        Some(standby_source(&mut session, options, reporter)?)
+    } else {
+        None
+    };
     let pg_dump = dump::find_tool("pg_dump", info.major)?;
     let compress = options
         .compress
@@ -250,6 +259,7 @@ fn create_unpruned(options: &BackupOptions, reporter: &Reporter) -> Result<Backu
         fingerprint_method: fingerprint::METHOD.to_string(),
         files,
         tables: table_entries,
+        standby,
     };
     if store.location().starts_with("s3://") {
         reporter.emit(Event::Phase(format!("uploading to {}", store.backup_path(&id))));
@@ -276,6 +286,60 @@ struct DatabaseInfo {
     lc_collate: String,
     lc_ctype: String,
     icu_locale: Option<String>,
+}
+
+/// Checks that the source is a hot standby (of `primary`, when given: the
+/// same system identifier) and records where its replay stands, in the
+/// snapshot the dump reads. Warns when recovery may cancel pg_dump.
+fn standby_source(
+    session: &mut postgres::Client,
+    options: &BackupOptions,
+    reporter: &Reporter,
+) -> Result<manifest::StandbySource> {
+    let row = session
+        .query_one(
+            "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text, \
+                    to_char(pg_last_xact_replay_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
+                    (SELECT system_identifier::text FROM pg_control_system()), \
+                    current_setting('hot_standby_feedback') = 'on' OR current_setting('max_standby_streaming_delay') = '-1'",
+            &[],
+        )
+        .map_err(|e| Error::pg("reading the standby's replay position", &e))?;
+    if !row.get::<_, bool>(0) {
+        return Err(Error::Usage(format!(
+            "--from-standby: {} is not a standby (pg_is_in_recovery() is false); give a hot standby's URL, \
+             e.g. `godwit local url --replica 1`, or drop --from-standby to dump this server",
+            options.source
+        )));
+    }
+    let system_identifier: String = row.get(3);
+    if let Some(primary) = &options.primary {
+        let mut client = primary.connect()?;
+        let theirs: String = client
+            .query_one("SELECT system_identifier::text FROM pg_control_system()", &[])
+            .map_err(|e| Error::pg("reading the primary's system identifier", &e))?
+            .get(0);
+        if theirs != system_identifier {
+            return Err(Error::Usage(format!(
+                "--from-standby: {} is not a standby of {primary} (system identifiers {system_identifier} and \
+                 {theirs} differ)",
+                options.source
+            )));
+        }
+    }
+    if !row.get::<_, bool>(4) {
+        reporter.emit(Event::Warning(
+            "the standby has hot_standby_feedback off and max_standby_streaming_delay set: replaying the \
+             primary's cleanup can cancel pg_dump's queries (a conflict with recovery) on a long dump; \
+             set hot_standby_feedback = on on the standby if that happens"
+                .into(),
+        ));
+    }
+    Ok(manifest::StandbySource {
+        replay_lsn: row.get::<_, Option<String>>(1).unwrap_or_default(),
+        replayed_until: row.get(2),
+        system_identifier,
+    })
 }
 
 fn database_info(client: &mut postgres::Client) -> Result<DatabaseInfo> {

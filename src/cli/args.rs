@@ -179,13 +179,31 @@ pub struct LocalArgs {
 #[derive(Debug, Clone, Copy, Subcommand)]
 pub enum LocalAction {
     /// Create (first time) and start the cluster; prints its URL.
-    Start,
-    /// Stop the cluster.
+    Start {
+        /// Also run N hot standbys (streaming replication, a physical slot each); extra ones from
+        /// an earlier start are removed. Without it, standbys made before start again.
+        #[arg(long, value_name = "N")]
+        replicas: Option<u32>,
+        /// Also run PgBouncer in transaction mode in front of the cluster (`local url --pooled`).
+        #[arg(long)]
+        pooler: bool,
+        /// max_connections of the servers started now (default 200).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(5..))]
+        max_connections: Option<u32>,
+    },
+    /// Stop the cluster, its standbys and its pooler.
     Stop,
-    /// Say whether the cluster exists and runs.
+    /// Say whether the cluster, its standbys and its pooler exist and run.
     Status,
     /// Print the running cluster's connection URL.
-    Url,
+    Url {
+        /// The URL of standby K (1 is the first) instead.
+        #[arg(long, value_name = "K", conflicts_with = "pooled")]
+        replica: Option<u32>,
+        /// The URL through the pooler instead.
+        #[arg(long)]
+        pooled: bool,
+    },
 }
 
 impl From<OnError> for crate::load::OnError {

@@ -52,9 +52,14 @@ pub struct CreateArgs {
         value_name = "URL",
         env = "DATABASE_URL",
         hide_env_values = true,
-        required = true
+        required_unless_present = "from_standby"
     )]
     pub to: Option<String>,
+
+    /// Take the dump from this hot standby instead, sparing the primary the reads (with --to,
+    /// it must be that primary's standby). The manifest records the standby's replay position.
+    #[arg(long, value_name = "URL")]
+    pub from_standby: Option<String>,
 
     #[command(flatten)]
     pub connect: super::connect::ConnectArgs,
@@ -225,7 +230,13 @@ fn location(args: &LocationArgs) -> Result<&str> {
 /// The target, waiting for a restarting server up to `--connect-timeout`.
 fn connection(to: Option<&str>, connect: &super::connect::ConnectArgs, what: &str) -> Result<ConnSpec> {
     let url = to.ok_or_else(|| Error::Usage(format!("--to URL (or DATABASE_URL) is required: {what}")))?;
-    Ok(ConnSpec::parse(url)?.with_retry(connect.connect_timeout, super::connect::wait_on_stderr()))
+    let spec = ConnSpec::parse(url)?.with_retry(connect.connect_timeout, super::connect::wait_on_stderr());
+    crate::postgres::pooler::refuse(
+        &spec,
+        "backup and restore",
+        "pg_dump's and pg_restore's session settings and snapshot",
+    )?;
+    Ok(spec)
 }
 
 pub fn run(args: BackupArgs) -> Result<ExitCode> {
@@ -239,12 +250,27 @@ pub fn run(args: BackupArgs) -> Result<ExitCode> {
 
 fn create(args: CreateArgs) -> Result<ExitCode> {
     let reporter = Reporter::new(args.output.options());
+    let (source, primary) = match &args.from_standby {
+        Some(standby) => (
+            connection(Some(standby), &args.connect, "the standby to back up")?,
+            args.to
+                .as_deref()
+                .map(|to| connection(Some(to), &args.connect, "the primary"))
+                .transpose()?,
+        ),
+        None => (
+            connection(args.to.as_deref(), &args.connect, "the database to back up")?,
+            None,
+        ),
+    };
     let options = BackupOptions {
-        source: connection(args.to.as_deref(), &args.connect, "the database to back up")?,
+        source,
         location: location(&args.location)?.to_string(),
         jobs: jobs(args.jobs),
         compress: args.compress.clone(),
         retention: args.keep.policy(),
+        from_standby: args.from_standby.is_some(),
+        primary,
     };
     let outcome = backup::create(&options, &reporter)?;
     if args.output.json {

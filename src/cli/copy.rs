@@ -30,6 +30,11 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
     let source = crate::source::open_with(&args.source, &mapping.config.documents)?;
     let source = source.as_ref();
     let target = crate::roles::run_as_optional(resolve_target(&args.target, reporter)?, args.owner.as_deref());
+    crate::postgres::pooler::refuse(
+        &target,
+        "copy",
+        "a session-level advisory lock on its staging schema, and session settings",
+    )?;
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))

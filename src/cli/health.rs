@@ -65,6 +65,11 @@ pub struct HealthArgs {
     #[arg(long, value_name = "DIR")]
     pub backups: Option<String>,
 
+    /// PgBouncer in front of the database (a URL of the pooler; its admin console, database
+    /// pgbouncer, is read): adds the pooler_waiting, pooler_servers and pooler_efficiency checks.
+    #[arg(long, value_name = "URL")]
+    pub pooler: Option<String>,
+
     /// Config file with a [health] table. Defaults to ./godwit.toml when present.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -137,5 +142,10 @@ fn options(args: &HealthArgs) -> Result<HealthOptions> {
         connect_timeout: args.database.connect.connect_timeout,
         query_timeout: args.query_timeout,
         backups: args.backups.clone().or(config.health.backups),
+        pooler: args
+            .pooler
+            .as_deref()
+            .map(crate::postgres::conn::ConnSpec::parse)
+            .transpose()?,
     })
 }

@@ -40,6 +40,7 @@ pub struct MaintainArgs {
 
 pub fn run(args: MaintainArgs) -> Result<ExitCode> {
     let target = args.database.required()?;
+    crate::postgres::pooler::refuse(&target, "maintain", "its lock_timeout and statement_timeout settings")?;
     // Progress on stderr; nothing at all with --json.
     let reporter = crate::report::Reporter::new(crate::report::ReportOptions {
         json: args.json,

@@ -90,6 +90,7 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
         connect_timeout: Duration::from_secs(10),
         query_timeout: Duration::from_secs(5),
         backups: config.health.backups.clone(),
+        pooler: None,
     });
     page.health = Some(Dossier::json_of(&health));
 

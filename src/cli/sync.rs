@@ -54,8 +54,14 @@ pub struct CutoverArgs {
 }
 
 fn options(target: &TargetArgs, jobs: Option<usize>, reporter: &Reporter) -> Result<SyncOptions> {
+    let spec = super::connect::resolve_target(target, reporter)?;
+    crate::postgres::pooler::refuse(
+        &spec,
+        "sync",
+        "session settings and prepared statements that outlive its transactions",
+    )?;
     Ok(SyncOptions {
-        target: super::connect::resolve_target(target, reporter)?,
+        target: spec,
         schema: target.schema.clone(),
         jobs: jobs.unwrap_or_else(crate::verify::default_jobs).max(1),
     })

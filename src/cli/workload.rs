@@ -37,6 +37,11 @@ pub struct WorkloadArgs {
     #[command(flatten)]
     pub mapping: MappingArgs,
 
+    /// A hot standby of the target: the read-only classes also run there at each level, and the
+    /// report gives their latency per side and the standby's lag sampled while they ran.
+    #[arg(long, value_name = "URL")]
+    pub read_replica: Option<String>,
+
     /// Concurrency levels of the sweep.
     #[arg(long, value_name = "N,N,..", value_delimiter = ',', default_value = "1,10")]
     pub clients: Vec<usize>,
@@ -155,6 +160,7 @@ pub fn report_options(
         explain_top: 3,
         target_only: false,
         writes: false,
+        read_replica: None,
     }
 }
 
@@ -204,6 +210,11 @@ pub fn run(args: WorkloadArgs) -> Result<ExitCode> {
         explain_top: args.explain_top,
         target_only: args.target_only,
         writes: args.writes,
+        read_replica: args
+            .read_replica
+            .as_deref()
+            .map(crate::postgres::conn::ConnSpec::parse)
+            .transpose()?,
     };
     let (report, code) = workload::run(&mapping, &options, &reporter)?;
     if let Some(path) = &args.html {

@@ -14,16 +14,16 @@ use crate::units::{format_bytes, format_seconds};
 
 /// What a check had to say, before the status is judged.
 pub struct Measured {
-    value: Option<f64>,
-    message: String,
-    details: Vec<String>,
+    pub(super) value: Option<f64>,
+    pub(super) message: String,
+    pub(super) details: Vec<String>,
     /// A status the value alone does not give (an inactive slot, unreadable
     /// objects); the final status is the worse of the two.
-    at_least: Status,
+    pub(super) at_least: Status,
 }
 
 impl Measured {
-    fn new(value: Option<f64>, message: impl Into<String>) -> Measured {
+    pub(super) fn new(value: Option<f64>, message: impl Into<String>) -> Measured {
         Measured {
             value,
             message: message.into(),
@@ -34,7 +34,7 @@ impl Measured {
 }
 
 /// Why a check could not run.
-pub struct CannotRun(String);
+pub struct CannotRun(pub(super) String);
 
 pub type Outcome = Result<Measured, CannotRun>;
 
@@ -45,16 +45,42 @@ pub struct Session {
     sees_all_activity: bool,
 }
 
-/// Timeouts that keep one stuck check from holding up the others or
-/// queueing behind (and so in front of) the application's locks.
-fn prepare(client: &mut Client, query_timeout: Duration) -> Result<(), postgres::Error> {
+/// How each check's transaction begins: read-only, with timeouts that keep
+/// one stuck check from holding up the others or queueing behind (and so
+/// in front of) the application's locks.
+///
+/// One transaction per check, its settings LOCAL to it, so that health works
+/// through a transaction-pooling proxy (PgBouncer): nothing it sets
+/// outlives the transaction into another client's session, and a check's
+/// prepared statement lives and dies on the one server session that runs
+/// it. A check that fails aborts only its own transaction.
+fn begin_sql(query_timeout: Duration) -> String {
     let statement_ms = query_timeout.as_millis().max(1);
     let lock_ms = statement_ms.min(1000);
-    client.batch_execute(&format!(
-        "SET statement_timeout = {statement_ms}; SET lock_timeout = {lock_ms}; \
-         SET idle_in_transaction_session_timeout = 0; SET default_transaction_read_only = on; \
-         SET application_name = 'godwit health'"
-    ))
+    format!(
+        "BEGIN READ ONLY; SET LOCAL statement_timeout = {statement_ms}; SET LOCAL lock_timeout = {lock_ms}; \
+         SET LOCAL idle_in_transaction_session_timeout = 0"
+    )
+}
+
+/// Runs `f` inside its own read-only transaction; rolls it back after
+/// (nothing was written), whatever `f` found.
+fn isolated<T>(client: &mut Client, begin: &str, f: impl FnOnce(&mut Client) -> T) -> Result<T, postgres::Error> {
+    client.batch_execute(begin)?;
+    let out = f(client);
+    client.batch_execute("ROLLBACK")?;
+    Ok(out)
+}
+
+fn open_session(client: &mut Client, begin: &str) -> Result<Session, postgres::Error> {
+    // application_name is one of the settings PgBouncer carries per client.
+    client.batch_execute("SET application_name = 'godwit health'")?;
+    isolated(client, begin, |c| {
+        c.query_one("SELECT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')", &[])
+    })?
+    .map(|row| Session {
+        sees_all_activity: row.get(0),
+    })
 }
 
 pub(super) fn run_all(client: &mut Client, options: &HealthOptions, connect_seconds: f64) -> Vec<CheckResult> {
@@ -62,12 +88,9 @@ pub(super) fn run_all(client: &mut Client, options: &HealthOptions, connect_seco
     let threshold = |name: &str| super::threshold_for(name, options);
 
     let round_trip = Instant::now();
-    let session = prepare(client, options.query_timeout)
-        .and_then(|()| client.query_one("SELECT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')", &[]));
-    let session = match session {
-        Ok(row) => Session {
-            sees_all_activity: row.get(0),
-        },
+    let begin = begin_sql(options.query_timeout);
+    let session = match open_session(client, &begin) {
+        Ok(session) => session,
         Err(e) => {
             results.push(result(
                 registry::get("connection"),
@@ -102,12 +125,18 @@ pub(super) fn run_all(client: &mut Client, options: &HealthOptions, connect_seco
         match check.probe {
             Probe::Query(measure) => {
                 let t = threshold(check.name);
-                let outcome = measure(client, &session, &t);
+                let outcome = isolated(client, &begin, |c| measure(c, &session, &t))
+                    .unwrap_or_else(|e| Err(CannotRun(describe(&e, "LOGIN"))));
                 results.push(result(check, &t, outcome));
             }
-            Probe::Rule(rule) => results.push(super::security::check(client, check, rule)),
+            Probe::Rule(rule) => {
+                let t = Threshold::default();
+                let found = isolated(client, &begin, |c| super::security::check(c, check, rule))
+                    .unwrap_or_else(|e| result(check, &t, Err(CannotRun(describe(&e, "LOGIN")))));
+                results.push(found);
+            }
             // Measured above, and after the session.
-            Probe::Connection | Probe::Backups => {}
+            Probe::Connection | Probe::Backups | Probe::Pooler => {}
         }
     }
     results
@@ -144,12 +173,12 @@ fn describe(err: &postgres::Error, needs: &str) -> String {
     }
 }
 
-fn query(client: &mut Client, sql: &str, needs: &str) -> Result<Vec<postgres::Row>, CannotRun> {
+pub(super) fn query(client: &mut Client, sql: &str, needs: &str) -> Result<Vec<postgres::Row>, CannotRun> {
     client.query(sql, &[]).map_err(|e| CannotRun(describe(&e, needs)))
 }
 
 /// Limits in messages: "(warning 60s, critical 5min)".
-fn limits(unit: super::Unit, t: &Threshold) -> String {
+pub(super) fn limits(unit: super::Unit, t: &Threshold) -> String {
     let show = |v: f64| match unit {
         super::Unit::Seconds => format_seconds(v),
         super::Unit::Percent => format!("{v}%"),
@@ -449,77 +478,6 @@ pub(super) fn cache_hit(client: &mut Client, _: &Session, t: &Threshold) -> Outc
             limits(super::Unit::Percent, t)
         ),
     ))
-}
-
-// replication: on a replica, how far replay is behind; on a primary, the
-// replicas' replay_lag and any slot left inactive (it keeps WAL forever).
-// Lag 60 s / 5 min; an inactive slot is a warning.
-pub(super) fn replication(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
-    let in_recovery: bool = query(client, "SELECT pg_is_in_recovery()", "pg_monitor")?[0].get(0);
-    if in_recovery {
-        let rows = query(
-            client,
-            "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 \
-                    ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END::float8",
-            "pg_monitor",
-        )?;
-        let lag: Option<f64> = rows[0].get(0);
-        return Ok(Measured::new(
-            lag,
-            match lag {
-                Some(l) => format!(
-                    "replica, replay {} behind{}",
-                    format_seconds(l),
-                    limits(super::Unit::Seconds, t)
-                ),
-                None => "replica, nothing replayed yet".into(),
-            },
-        ));
-    }
-    let replicas = query(
-        client,
-        "SELECT coalesce(application_name, '') || ' ' || coalesce(client_addr::text, 'local'), \
-                extract(epoch FROM replay_lag)::float8 \
-         FROM pg_stat_replication ORDER BY 2 DESC NULLS LAST",
-        "pg_monitor",
-    )?;
-    let slots = query(
-        client,
-        "SELECT slot_name::text, slot_type, \
-                pg_wal_lsn_diff(pg_current_wal_lsn(), coalesce(restart_lsn, pg_current_wal_lsn()))::float8 \
-         FROM pg_replication_slots WHERE NOT active ORDER BY 3 DESC",
-        "pg_monitor",
-    )?;
-    if replicas.is_empty() && slots.is_empty() {
-        return Ok(Measured::new(None, "no replicas and no inactive slots"));
-    }
-    let lag = replicas.first().and_then(|r| r.get::<_, Option<f64>>(1));
-    let mut parts = Vec::new();
-    if !replicas.is_empty() {
-        parts.push(format!(
-            "{} replicas, most behind: {}",
-            replicas.len(),
-            lag.map_or("no lag measured".into(), format_seconds)
-        ));
-    }
-    let mut m = Measured::new(lag, String::new());
-    for s in &slots {
-        let (name, kind, retained): (String, String, f64) = (s.get(0), s.get(1), s.get(2));
-        m.details.push(format!(
-            "inactive {kind} slot {name} retains {}",
-            format_bytes(retained)
-        ));
-    }
-    if !slots.is_empty() {
-        m.at_least = Status::Warning;
-        parts.push(format!(
-            "{} inactive slots ({}); drop unused ones: SELECT pg_drop_replication_slot('name')",
-            slots.len(),
-            m.details.join(", ")
-        ));
-    }
-    m.message = parts.join("; ");
-    Ok(m)
 }
 
 // prepared_transactions: the oldest two-phase transaction left prepared;

@@ -11,7 +11,9 @@
 pub mod backups;
 pub mod checks;
 pub mod output;
+pub mod pooler;
 pub mod registry;
+mod replication;
 pub mod security;
 pub mod thresholds;
 
@@ -102,6 +104,8 @@ pub struct HealthOptions {
     pub query_timeout: Duration,
     /// Where `last_backup` looks, when given.
     pub backups: Option<String>,
+    /// PgBouncer in front of the database, for the pooler_* checks.
+    pub pooler: Option<ConnSpec>,
 }
 
 /// Runs every check and returns them worst first.
@@ -127,6 +131,9 @@ pub fn run(options: &HealthOptions) -> HealthReport {
             });
             results.extend(not_run(options, "not run: no connection"));
         }
+    }
+    if let Some(pooler) = &options.pooler {
+        results.extend(pooler::run(pooler, options));
     }
     // Checks that read files run after the session, whatever became of it.
     for check in CHECKS {
@@ -164,6 +171,7 @@ fn applies(def: &Check, options: &HealthOptions) -> bool {
         registry::Runs::Always => true,
         registry::Runs::WithThreshold => options.thresholds.contains_key(def.name),
         registry::Runs::WithBackups => options.backups.is_some(),
+        registry::Runs::WithPooler => options.pooler.is_some(),
     }
 }
 

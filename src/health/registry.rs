@@ -12,6 +12,7 @@
 use postgres::Client;
 
 use super::checks::{self, Outcome, Session};
+use super::replication;
 use super::security::{self, Rule};
 use super::thresholds::{Direction, Threshold, Unit};
 
@@ -26,6 +27,8 @@ pub enum Probe {
     Rule(&'static Rule),
     /// Reads the backup location, not the database.
     Backups,
+    /// Reads PgBouncer's admin console (`--pooler`), not the database.
+    Pooler,
 }
 
 /// When a check runs.
@@ -36,6 +39,8 @@ pub enum Runs {
     WithThreshold,
     /// Only with `--backups` (or `[health] backups`).
     WithBackups,
+    /// Only with `--pooler`.
+    WithPooler,
 }
 
 pub struct Check {
@@ -54,7 +59,7 @@ pub struct Check {
 impl Check {
     /// Whether it needs the database session (UNKNOWN without one).
     pub fn needs_database(&self) -> bool {
-        !matches!(self.probe, Probe::Backups)
+        !matches!(self.probe, Probe::Backups | Probe::Pooler)
     }
 
     /// Whether `--threshold` may set its levels: security rules have none.
@@ -200,13 +205,66 @@ pub const CHECKS: &[Check] = &[
     ),
     measured(
         "replication",
-        Probe::Query(checks::replication),
+        Probe::Query(replication::replication),
         Seconds,
         HigherIsWorse,
         Threshold::both(60.0, 300.0),
-        "replica lag, and replication slots left inactive",
-        "on a replica: replay lag; on a primary: the replicas' `replay_lag`; any inactive replication slot (it \
-         retains WAL forever) is a warning",
+        "each standby's replay lag in time (on a standby: since the last replayed transaction while behind)",
+        "on a primary: each standby's `replay_lag` (PostgreSQL interpolates it while replay is stuck, so a paused \
+         standby's lag grows); on a standby: the time since the last replayed transaction while received WAL \
+         waits to be replayed (0 when caught up)",
+    ),
+    measured(
+        "replication_lag_bytes",
+        Probe::Query(replication::replication_lag_bytes),
+        Bytes,
+        HigherIsWorse,
+        Threshold::both(100.0 * 1024.0 * 1024.0, 1024.0 * 1024.0 * 1024.0),
+        "each standby's WAL not yet replayed, in bytes",
+        "on a primary: each standby's `pg_current_wal_lsn() - replay_lsn`, the standbys named in the details; on \
+         a standby: WAL received and not yet replayed",
+    ),
+    Check {
+        runs: Runs::WithThreshold,
+        ..measured(
+            "replicas",
+            Probe::Query(replication::replicas),
+            Count,
+            LowerIsWorse,
+            Threshold::NONE,
+            "standbys streaming against the number expected (only with replicas=N: fewer is critical)",
+            "standbys `streaming` in `pg_stat_replication` against the number expected; only with \
+             `--threshold replicas=N`, where one value means fewer than N is CRITICAL",
+        )
+    },
+    measured(
+        "replication_slots",
+        Probe::Query(replication::replication_slots),
+        Bytes,
+        HigherIsWorse,
+        Threshold::both(1024.0 * 1024.0 * 1024.0, 10.0 * 1024.0 * 1024.0 * 1024.0),
+        "replication slots no one uses, and the WAL they keep (any is a warning)",
+        "slots no one streams from and the WAL each keeps (`restart_lsn` to now); any is a warning, a slot whose \
+         WAL is gone (`wal_status = lost`) is critical",
+    ),
+    measured(
+        "standby_receiver",
+        Probe::Query(replication::standby_receiver),
+        Count,
+        HigherIsWorse,
+        Threshold::NONE,
+        "on a standby: its WAL receiver is streaming from the primary",
+        "on a standby: `pg_stat_wal_receiver` has a receiver and it is `streaming`; none, or another state, is \
+         critical",
+    ),
+    measured(
+        "replay_paused",
+        Probe::Query(replication::replay_paused),
+        Count,
+        HigherIsWorse,
+        Threshold::NONE,
+        "on a standby: WAL replay is not paused",
+        "on a standby: `pg_get_wal_replay_pause_state()`; paused is a warning",
     ),
     measured(
         "prepared_transactions",
@@ -302,6 +360,44 @@ pub const CHECKS: &[Check] = &[
         "each extension at the version its installed package provides (`ALTER EXTENSION ... UPDATE`)",
     ),
     Check {
+        runs: Runs::WithPooler,
+        ..measured(
+            "pooler_waiting",
+            Probe::Pooler,
+            Seconds,
+            HigherIsWorse,
+            Threshold::both(1.0, 5.0),
+            "clients waiting for a server connection in PgBouncer, and the longest wait (with --pooler)",
+            "with `--pooler URL`: clients waiting for a server connection in PgBouncer (`SHOW POOLS` \
+             `cl_waiting`) and the longest wait (`maxwait`)",
+        )
+    },
+    Check {
+        runs: Runs::WithPooler,
+        ..measured(
+            "pooler_servers",
+            Probe::Pooler,
+            Percent,
+            HigherIsWorse,
+            Threshold::both(90.0, 100.0),
+            "PgBouncer's server connections open against the pool size, fullest pool (with --pooler)",
+            "with `--pooler URL`: server connections open against `pool_size`, fullest pool",
+        )
+    },
+    Check {
+        runs: Runs::WithPooler,
+        ..measured(
+            "pooler_efficiency",
+            Probe::Pooler,
+            Percent,
+            LowerIsWorse,
+            Threshold::NONE,
+            "1 - server connections / client connections in PgBouncer (with --pooler)",
+            "with `--pooler URL`: 1 − server connections / client connections (see \"A connection pooler\"); no \
+             default threshold",
+        )
+    },
+    Check {
         name: "last_backup",
         probe: Probe::Backups,
         unit: Seconds,
@@ -392,6 +488,7 @@ pub fn help_names() -> String {
         Runs::Always => c.name.to_string(),
         Runs::WithThreshold => format!("{} (with a threshold)", c.name),
         Runs::WithBackups => format!("{} (with --backups)", c.name),
+        Runs::WithPooler => format!("{} (with --pooler)", c.name),
     };
     let checks: Vec<String> = CHECKS.iter().filter(|c| !c.is_security()).map(named).collect();
     let rules: Vec<String> = CHECKS.iter().filter(|c| c.is_security()).map(named).collect();

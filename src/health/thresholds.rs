@@ -105,13 +105,20 @@ pub fn parse_threshold(name: &str, values: &str) -> Result<Threshold, String> {
             parse_value(def.unit, t).map(Some)
         }
     };
-    let threshold = Threshold {
+    let mut threshold = Threshold {
         warning: side(warning)?,
         critical: match critical {
             Some(c) => side(c)?,
             None => None,
         },
     };
+    // `replicas=N` states what is expected: a standby missing is critical.
+    if name == "replicas" && critical.is_none() {
+        threshold = Threshold {
+            warning: None,
+            critical: threshold.warning,
+        };
+    }
     if threshold.warning.is_none() && threshold.critical.is_none() {
         return Err(format!("threshold for {name} has no value"));
     }

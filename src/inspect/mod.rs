@@ -62,12 +62,16 @@ impl InspectOptions {
     }
 }
 
-/// A read-only session that gives up rather than wait on a lock.
+/// A read-only transaction that gives up rather than wait on a lock. Its
+/// settings are LOCAL and every query runs inside it, so that it works
+/// through a transaction-pooling proxy (PgBouncer) and leaves nothing
+/// behind in a pooled server session; dropping the client rolls it back.
 pub fn open_session(target: &ConnSpec, application_name: &str) -> Result<Client> {
     let mut client = target.connect()?;
     client
         .batch_execute(&format!(
-            "SET lock_timeout = '1s'; SET statement_timeout = '60s'; SET application_name = {}",
+            "SET application_name = {}; BEGIN READ ONLY; SET LOCAL lock_timeout = '1s'; \
+             SET LOCAL statement_timeout = '60s'",
             quote_literal(application_name)
         ))
         .map_err(|e| Error::pg("setting up the session", &e))?;
@@ -76,9 +80,6 @@ pub fn open_session(target: &ConnSpec, application_name: &str) -> Result<Client>
 
 pub fn run(options: &InspectOptions) -> Result<InspectReport> {
     let mut client = open_session(&options.target, "godwit inspect")?;
-    client
-        .batch_execute("SET default_transaction_read_only = on")
-        .map_err(|e| Error::pg("setting up the session", &e))?;
     let mut report = InspectReport {
         target: options.target.to_string(),
         findings: Vec::new(),
@@ -373,13 +374,14 @@ fn statistics_age(client: &mut Client) -> Result<StatisticsAge> {
         user_indexes: row.get(3),
     };
     if age.seconds.is_none() && can_stat_file {
-        let created = client
-            .query_one(
+        let created = crate::postgres::pooler::tolerate(client, |c| {
+            c.query_one(
                 "SELECT extract(epoch FROM now() - (pg_stat_file('base/' || oid || '/PG_VERSION')).modification)::float8 \
                  FROM pg_database WHERE datname = current_database()",
                 &[],
             )
-            .ok()
+        })
+        .ok()
             .and_then(|r| r.get::<_, Option<f64>>(0));
         if created.is_some() {
             age.seconds = created;
@@ -600,13 +602,14 @@ pub(crate) struct ExactTable {
 
 /// pgstattuple on one table; None when it cannot (a lock, a permission).
 pub(crate) fn exact_table(client: &mut Client, table: &str) -> Option<ExactTable> {
-    let row = client
-        .query_one(
+    let row = crate::postgres::pooler::tolerate(client, |c| {
+        c.query_one(
             "SELECT table_len::float8, dead_tuple_count::float8, dead_tuple_percent, free_percent \
              FROM pgstattuple($1::text::regclass)",
             &[&table],
         )
-        .ok()?;
+    })
+    .ok()?;
     Some(ExactTable {
         table_bytes: row.get(0),
         dead_count: row.get(1),

@@ -15,7 +15,7 @@ pub fn findings(client: &mut Client, _: &Scan, report: &mut InspectReport) -> Re
         let Probe::Rule(rule) = check.probe else {
             continue;
         };
-        match offenders(client, rule) {
+        match crate::postgres::pooler::tolerate(client, |c| offenders(c, rule)) {
             Ok(found) => report.findings.extend(found.into_iter().map(|o| Finding {
                 kind: "security".into(),
                 object: o.object,

@@ -22,6 +22,12 @@ pub struct MigrationLock {
 impl MigrationLock {
     /// Waits up to `timeout` for the lock. Ctrl-C stops the wait.
     pub fn acquire(spec: &ConnSpec, key: i64, timeout: Duration, out: &super::Output) -> Result<MigrationLock> {
+        crate::postgres::pooler::refuse(
+            spec,
+            "migrate",
+            "a session-level advisory lock that keeps two runners apart, held across migrations that \
+             cannot run inside a transaction",
+        )?;
         let mut client = spec.connect()?;
         let started = Instant::now();
         let mut announced = false;

@@ -6,5 +6,6 @@ pub mod catalog;
 pub mod conn;
 pub mod copy;
 pub mod encode;
+pub mod pooler;
 pub mod sequences;
 pub mod types;

@@ -113,6 +113,7 @@ pub struct Context<'a> {
 pub fn verify(context: &Context<'_>, options: &VerifyOptions, reporter: &Reporter) -> Result<VerifySummary> {
     let started = Instant::now();
     let mut control = connect(&options.target)?;
+    begin(&mut control)?;
     let targets = catalog::tables(&mut control, &options.schema)?;
     let layouts = layouts(context, &targets, reporter)?;
     drop(control);
@@ -162,11 +163,13 @@ pub fn verify(context: &Context<'_>, options: &VerifyOptions, reporter: &Reporte
                     };
                     let layout = &layouts[task.table];
                     let started = Instant::now();
-                    let (outcome, method) =
-                        match compare_table(reader.as_mut(), &mut pg, layout, task.range.as_ref(), options) {
-                            Ok(done) => done,
-                            Err(e) => return fail(e),
-                        };
+                    let compared = begin(&mut pg)
+                        .and_then(|()| compare_table(reader.as_mut(), &mut pg, layout, task.range.as_ref(), options))
+                        .and_then(|done| end(&mut pg).map(|()| done));
+                    let (outcome, method) = match compared {
+                        Ok(done) => done,
+                        Err(e) => return fail(e),
+                    };
                     let mut all = pieces.lock().unwrap_or_else(|p| p.into_inner());
                     all[task.table][task.chunk] = Some(Piece {
                         outcome,
@@ -213,13 +216,9 @@ pub fn verify(context: &Context<'_>, options: &VerifyOptions, reporter: &Reporte
         .readers(1)?
         .pop()
         .ok_or_else(|| Error::Other("no source reader".into()))?;
-    let views = views::compare(
-        reader.as_mut(),
-        &mut connect(&options.target)?,
-        &options.schema,
-        &compared,
-        reporter,
-    )?;
+    let mut pg = connect(&options.target)?;
+    begin(&mut pg)?;
+    let views = views::compare(reader.as_mut(), &mut pg, &options.schema, &compared, reporter)?;
     let summary = VerifySummary::new(
         context.plan.source.clone(),
         options.target.to_string(),
@@ -308,6 +307,19 @@ fn table_report(layout: &Layout, pieces: &[Option<Piece>], max_keys: usize) -> T
         seconds += piece.seconds;
     }
     TableReport::new(layout, outcome, method, seconds)
+}
+
+/// Each unit of work reads inside one read-only transaction: through a
+/// transaction-pooling proxy (PgBouncer) its prepared statements then stay
+/// on the one server session that runs it.
+fn begin(pg: &mut Client) -> Result<()> {
+    pg.batch_execute("BEGIN READ ONLY")
+        .map_err(|e| Error::pg("starting a read-only transaction", &e))
+}
+
+fn end(pg: &mut Client) -> Result<()> {
+    pg.batch_execute("ROLLBACK")
+        .map_err(|e| Error::pg("ending a read-only transaction", &e))
 }
 
 fn connect(target: &ConnSpec) -> Result<Client> {

@@ -374,7 +374,7 @@ fn compare_view(
         "SELECT {} FROM {qualified}",
         if terms.is_empty() { "1".into() } else { terms.join(", ") }
     );
-    match pg.query(&sql, &[]) {
+    match crate::postgres::pooler::tolerate(pg, |c| c.query(&sql, &[])) {
         Ok(rows) => {
             for row in rows {
                 let canon: Vec<Canon> = categories

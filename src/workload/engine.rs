@@ -55,8 +55,15 @@ pub fn as_refs(values: &[PgValue]) -> Vec<&(dyn ToSql + Sync)> {
 /// search path, as the application will have it.
 /// Its transactions are read-only unless one says otherwise: a statement
 /// taken for a read can never change the target.
-pub fn connect_pg(spec: &ConnSpec, schema: &str) -> crate::error::Result<postgres::Client> {
+///
+/// Through a transaction pooler (`pooled`) nothing is set on the session:
+/// a SET would stay behind on a server session other clients get. Each
+/// unit of work then opens its own transaction with [`pooled_begin`].
+pub fn connect_pg(spec: &ConnSpec, schema: &str, pooled: bool) -> crate::error::Result<postgres::Client> {
     let mut client = spec.connect()?;
+    if pooled {
+        return Ok(client);
+    }
     client
         .batch_execute(&format!(
             "SET search_path TO {}, public; SET default_transaction_read_only = on",
@@ -64,6 +71,31 @@ pub fn connect_pg(spec: &ConnSpec, schema: &str) -> crate::error::Result<postgre
         ))
         .map_err(|e| crate::error::Error::pg("setting the search path", &e))?;
     Ok(client)
+}
+
+/// How a unit of work begins through a transaction pooler: a read-only
+/// transaction with the search path LOCAL to it.
+pub fn pooled_begin(schema: &str) -> String {
+    format!(
+        "BEGIN READ ONLY; SET LOCAL search_path TO {}, public",
+        quote_ident(schema)
+    )
+}
+
+/// The types `pg_values` sends, for unnamed statements (`query_typed`),
+/// which a transaction pooler carries in one round trip.
+pub fn pg_types(parameters: &[Parameter]) -> Vec<postgres::types::Type> {
+    use postgres::types::Type;
+    parameters
+        .iter()
+        .filter(|p| p.number.is_some())
+        .map(|p| match p.kind {
+            Kind::Int | Kind::Bool => Type::INT8,
+            Kind::Real => Type::FLOAT8,
+            Kind::Blob => Type::BYTEA,
+            _ => Type::TEXT,
+        })
+        .collect()
 }
 
 /// A read-only SQLite connection.

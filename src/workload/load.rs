@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::engine::{as_refs, connect_pg, connect_sqlite, connect_sqlite_writable, pg_error, pg_values, sqlite_busy};
+use super::engine::{
+    as_refs, connect_pg, connect_sqlite, connect_sqlite_writable, pg_error, pg_types, pg_values, pooled_begin,
+    sqlite_busy,
+};
 use super::params::{Param, Pool, Rng};
 use super::stats::{Tally, histogram};
 use crate::error::Result;
@@ -47,6 +50,8 @@ pub struct LoadStatement {
 pub enum Engine {
     Sqlite,
     Postgres,
+    /// The read replica of `--read-replica`.
+    Replica,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +76,10 @@ pub struct LoadOptions {
     pub sqlite_writable: bool,
     pub pg: ConnSpec,
     pub schema: String,
+    /// `pg` leads through a transaction pooler: each execution runs in its
+    /// own transaction, as an unnamed statement.
+    pub pooled: bool,
+    pub replica: Option<ConnSpec>,
 }
 
 /// One level's result on one engine: a tally per class, and the time the
@@ -78,6 +87,9 @@ pub struct LoadOptions {
 pub struct LevelResult {
     pub tallies: Vec<Tally>,
     pub seconds: f64,
+    /// Not every client could connect (the server's max_connections, say):
+    /// how many did, and the server's refusal. Nothing was measured.
+    pub refused: Option<String>,
 }
 
 enum Session {
@@ -85,6 +97,8 @@ enum Session {
     Postgres {
         client: Box<postgres::Client>,
         prepared: std::collections::HashMap<(usize, usize), postgres::Statement>,
+        /// Through a transaction pooler: how each execution's transaction begins.
+        pooled: Option<String>,
     },
 }
 
@@ -96,9 +110,21 @@ impl Session {
             }
             Engine::Sqlite => Session::Sqlite(connect_sqlite(&options.sqlite, Duration::from_secs(5))?),
             Engine::Postgres => Session::Postgres {
-                client: Box::new(connect_pg(&options.pg, &options.schema)?),
+                client: Box::new(connect_pg(&options.pg, &options.schema, options.pooled)?),
                 prepared: std::collections::HashMap::new(),
+                pooled: options.pooled.then(|| pooled_begin(&options.schema)),
             },
+            Engine::Replica => {
+                let replica = options
+                    .replica
+                    .as_ref()
+                    .ok_or_else(|| crate::error::Error::Usage("no read replica given".into()))?;
+                Session::Postgres {
+                    client: Box::new(connect_pg(replica, &options.schema, false)?),
+                    prepared: std::collections::HashMap::new(),
+                    pooled: None,
+                }
+            }
         })
     }
 
@@ -136,7 +162,25 @@ impl Session {
                 }
                 outcome
             }
-            Session::Postgres { client, prepared } => {
+            Session::Postgres {
+                client,
+                pooled: Some(begin),
+                ..
+            } => {
+                let Some(sql) = target_sql else {
+                    return Err((false, "not translated".into()));
+                };
+                let values = pg_values(parameters, values).map_err(|e| (false, e))?;
+                let typed: Vec<(&(dyn postgres::types::ToSql + Sync), postgres::types::Type)> =
+                    as_refs(&values).into_iter().zip(pg_types(parameters)).collect();
+                client.batch_execute(begin).map_err(|e| (false, pg_error(&e)))?;
+                let result = client.query_typed(sql, &typed);
+                let end = client.batch_execute(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
+                result.map_err(|e| (false, pg_error(&e)))?;
+                end.map_err(|e| (false, pg_error(&e)))?;
+                Ok(())
+            }
+            Session::Postgres { client, prepared, .. } => {
                 let Some(sql) = target_sql else {
                     return Err((false, "not translated".into()));
                 };
@@ -257,10 +301,25 @@ pub fn level(
             })
             .collect(),
     );
-    // Connect everyone first: a connection failure stops the level early.
+    // Connect everyone first. A refused connection (max_connections
+    // reached, most often) ends the level unmeasured, and says so: a level
+    // the server cannot take is a finding, not a crash.
     let mut sessions = Vec::with_capacity(clients);
     for _ in 0..clients {
-        sessions.push(Session::open(engine, options)?);
+        match Session::open(engine, options) {
+            Ok(session) => sessions.push(session),
+            Err(e) => {
+                return Ok(LevelResult {
+                    tallies: vec![Tally::new(); classes.len()],
+                    seconds: 0.0,
+                    refused: Some(format!(
+                        "{} of {clients} clients connected, then the server refused: {}",
+                        sessions.len(),
+                        crate::postgres::conn::redact_urls(&e.to_string())
+                    )),
+                });
+            }
+        }
     }
     let ticket = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -395,7 +454,11 @@ pub fn level(
     let ended = (*last_end.lock().unwrap_or_else(|e| e.into_inner())).unwrap_or_else(Instant::now);
     let seconds = start.get().map_or(0.0, |s| ended.duration_since(*s).as_secs_f64());
     let tallies = std::mem::take(&mut *finished.lock().unwrap_or_else(|e| e.into_inner()));
-    Ok(LevelResult { tallies, seconds })
+    Ok(LevelResult {
+        tallies,
+        seconds,
+        refused: None,
+    })
 }
 
 /// The p95 so far, in milliseconds; None before the first execution.

@@ -13,6 +13,7 @@ pub mod load;
 pub mod params;
 pub mod parity;
 pub mod queries;
+pub mod replica;
 pub mod report;
 pub mod stats;
 pub mod translate;
@@ -61,6 +62,8 @@ pub struct WorkloadOptions {
     pub target_only: bool,
     /// Statements that write run in parity, on scratch copies.
     pub writes: bool,
+    /// A hot standby: the read-only classes also run there, with its lag sampled.
+    pub read_replica: Option<ConnSpec>,
 }
 
 /// Executions: (statement index, values).
@@ -111,9 +114,31 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
         }
         _ => None,
     };
+    // Through a transaction pooler every unit of work is one transaction
+    // and nothing is set on the session (docs/operations.md).
+    let pooled = crate::postgres::pooler::shares_sessions(&options.target)?;
+    if pooled && options.writes {
+        return Err(Error::Usage(format!(
+            "--writes runs each writing statement in a transaction it rolls back, on one server session; {} \
+             leads through a transaction pooler: point --to at PostgreSQL directly for --writes",
+            options.target
+        )));
+    }
+    if let Some(replica) = &options.read_replica {
+        replica::check_standby(replica)?;
+    }
     let scratch_path = scratch.as_ref().map(|_| scratch_dir.path().join("scratch.db"));
-    let mut pg = engine::connect_pg(&options.target, &options.schema)?;
+    let begin = engine::pooled_begin(&options.schema);
+    let mut pg = engine::connect_pg(&options.target, &options.schema, pooled)?;
+    if pooled {
+        pg.batch_execute(&begin)
+            .map_err(|e| Error::pg("starting a read-only transaction", &e))?;
+    }
     let drift = drift::against_target(&plan, &mut pg, &options.schema)?;
+    if pooled {
+        pg.batch_execute("ROLLBACK")
+            .map_err(|e| Error::pg("ending a read-only transaction", &e))?;
+    }
     for mismatch in &drift {
         reporter.emit(Event::Warning(format!(
             "the target is not as the source plans now: {mismatch}; run workload with the copy's config and flags"
@@ -122,6 +147,10 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
     // Parity.
     let mut parities: Vec<Parity> = Vec::new();
     for (i, p) in prepared.iter().enumerate() {
+        if pooled {
+            pg.batch_execute(&begin)
+                .map_err(|e| Error::pg("starting a read-only transaction", &e))?;
+        }
         let parity = match &sqlite_conn {
             Some(conn) => {
                 let sources: Vec<&str> = p.class.statements.iter().map(|s| s.numbered.as_str()).collect();
@@ -134,6 +163,10 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
             }
             None => target_only(&mut pg, p),
         };
+        if pooled {
+            pg.batch_execute("ROLLBACK")
+                .map_err(|e| Error::pg("ending a read-only transaction", &e))?;
+        }
         reporter.emit(Event::Info(format!(
             "[{}/{}] {}: {}",
             i + 1,
@@ -152,6 +185,9 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
     drop(pg);
     let mut latency: Vec<(BTreeMap<String, LevelStats>, BTreeMap<String, LevelStats>)> =
         vec![(BTreeMap::new(), BTreeMap::new()); prepared.len()];
+    let mut replica_latency: Vec<BTreeMap<String, LevelStats>> = vec![BTreeMap::new(); prepared.len()];
+    let mut refused: Vec<String> = Vec::new();
+    let mut replica_lag: Option<replica::LagSummary> = None;
     if !options.parity_only {
         let load_classes: Arc<Vec<LoadClass>> = Arc::new(
             prepared
@@ -186,6 +222,8 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
             sqlite_writable: scratch_path.is_some(),
             pg: options.target.clone(),
             schema: options.schema.clone(),
+            pooled,
+            replica: options.read_replica.clone(),
         };
         // Writes join the load only with --writes: each in a transaction
         // of its own that is rolled back, on SQLite's scratch copy.
@@ -201,26 +239,35 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
                     .all(|t| t.target.is_ok() && (options.writes || !t.writes))
             })
             .collect();
+        // A standby takes reads only: the writing classes stay off it.
+        let on_replica: Vec<bool> = prepared
+            .iter()
+            .map(|p| p.translated.iter().all(|t| t.target.is_ok() && !t.writes))
+            .collect();
         for &clients in &options.clients {
-            let engines: &[Engine] = if sqlite_path.is_some() && !options.target_only {
-                &[Engine::Sqlite, Engine::Postgres]
+            let mut engines: Vec<Engine> = if sqlite_path.is_some() && !options.target_only {
+                vec![Engine::Sqlite, Engine::Postgres]
             } else {
-                &[Engine::Postgres]
+                vec![Engine::Postgres]
             };
-            for &engine in engines {
-                reporter.emit(Event::Phase(format!(
-                    "load: {clients} clients on {}",
-                    if engine == Engine::Sqlite {
-                        "SQLite"
-                    } else {
-                        "PostgreSQL"
-                    }
-                )));
-                let runnable = if engine == Engine::Sqlite { &on_sqlite } else { &on_pg };
-                let engine_name = if engine == Engine::Sqlite {
-                    "SQLite"
-                } else {
-                    "PostgreSQL"
+            if options.read_replica.is_some() {
+                engines.push(Engine::Replica);
+            }
+            for &engine in &engines {
+                let engine_name = match engine {
+                    Engine::Sqlite => "SQLite",
+                    Engine::Postgres => "PostgreSQL",
+                    Engine::Replica => "the read replica",
+                };
+                reporter.emit(Event::Phase(format!("load: {clients} clients on {engine_name}")));
+                let runnable = match engine {
+                    Engine::Sqlite => &on_sqlite,
+                    Engine::Postgres => &on_pg,
+                    Engine::Replica => &on_replica,
+                };
+                let sampler = match (engine, &options.read_replica) {
+                    (Engine::Replica, Some(spec)) => Some(replica::LagSampler::start(spec)?),
+                    _ => None,
                 };
                 let result = load::level(
                     engine,
@@ -241,16 +288,25 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
                     },
                 );
                 reporter.emit(Event::ProgressDone("workload".into()));
+                if let Some(sampler) = sampler {
+                    replica::merge(replica_lag.get_or_insert_with(Default::default), &sampler.finish());
+                }
                 let result = result?;
+                if let Some(why) = result.refused {
+                    let line = format!("{clients} clients on {engine_name}: {why}");
+                    reporter.emit(Event::Warning(line.clone()));
+                    refused.push(line);
+                    continue;
+                }
                 for (i, tally) in result.tallies.iter().enumerate() {
                     if !runnable[i] {
                         continue;
                     }
                     let stats = LevelStats::of(tally, result.seconds);
-                    let side = if engine == Engine::Sqlite {
-                        &mut latency[i].0
-                    } else {
-                        &mut latency[i].1
+                    let side = match engine {
+                        Engine::Sqlite => &mut latency[i].0,
+                        Engine::Postgres => &mut latency[i].1,
+                        Engine::Replica => &mut replica_latency[i],
                     };
                     side.insert(clients.to_string(), stats);
                 }
@@ -261,7 +317,7 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
         }
     }
 
-    let mut pg = engine::connect_pg(&options.target, &options.schema)?;
+    let mut pg = engine::connect_pg(&options.target, &options.schema, pooled)?;
     // Targets.
     let misses: Vec<Vec<String>> = latency
         .iter()
@@ -287,6 +343,11 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
     }
     let mut plan_flags: Vec<Vec<String>> = vec![Vec::new(); prepared.len()];
     let mut candidates_data: Vec<(usize, String, Vec<Param>, Vec<explain::Hotspot>)> = Vec::new();
+    // Plans and hypothetical indexes live in one server session: not
+    // through a transaction pooler.
+    if pooled {
+        chosen.clear();
+    }
     for &i in &chosen {
         let p = &prepared[i];
         let Some((statement, values)) = p.runs.first() else {
@@ -361,6 +422,10 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
         as_is,
         drift,
         options,
+        replica_latency,
+        refused,
+        replica_lag,
+        pooled,
     });
     let code = report.exit_code();
     Ok((report, code))

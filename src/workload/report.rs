@@ -25,6 +25,9 @@ pub struct WorkloadReport {
 pub struct Latency {
     pub source: BTreeMap<String, LevelStats>,
     pub target: BTreeMap<String, LevelStats>,
+    /// On the read replica (`--read-replica`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub replica: BTreeMap<String, LevelStats>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -78,6 +81,12 @@ pub struct Summary {
     /// planned: the translations may be wrong, so the run needs review.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub plan_drift: Vec<String>,
+    /// Levels not measured because the server refused connections.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica_lag: Option<super::replica::LagSummary>,
+    pub pooled: bool,
 }
 
 pub struct Parts<'a> {
@@ -93,6 +102,12 @@ pub struct Parts<'a> {
     /// See [`Summary::plan_drift`].
     pub drift: Vec<String>,
     pub options: &'a WorkloadOptions,
+    pub replica_latency: Vec<BTreeMap<String, LevelStats>>,
+    /// Levels the server would not take, in words.
+    pub refused: Vec<String>,
+    pub replica_lag: Option<super::replica::LagSummary>,
+    /// The target led through a transaction pooler.
+    pub pooled: bool,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -163,7 +178,11 @@ pub fn build(parts: Parts<'_>) -> WorkloadReport {
             statements: class.statements.len(),
             weight: class.weight,
             examples: parity.examples,
-            latency: Latency { source, target },
+            latency: Latency {
+                source,
+                target,
+                replica: parts.replica_latency.get(i).cloned().unwrap_or_default(),
+            },
             misses: parts.misses[i].clone(),
             plan_flags: parts.plan_flags[i].clone(),
             advice,
@@ -179,6 +198,14 @@ pub fn build(parts: Parts<'_>) -> WorkloadReport {
         );
     } else if parts.as_is {
         notes.push("--as-is: statements went to PostgreSQL as the application wrote them, not translated".into());
+    }
+    if parts.pooled {
+        notes.push(
+            "the target leads through a transaction pooler: each execution ran in its own read-only transaction \
+             (BEGIN with SET LOCAL search_path, the statement unnamed, COMMIT), three round trips where a direct \
+             session takes one; plans and index advice need a direct connection and were not run"
+                .into(),
+        );
     }
     if parts.options.rate.is_some() {
         notes.push("open loop: latency counts from each execution's scheduled start".into());
@@ -206,12 +233,16 @@ pub fn build(parts: Parts<'_>) -> WorkloadReport {
         advice_unavailable: parts.advice_unavailable,
         notes,
         plan_drift: parts.drift,
+        refused: parts.refused,
+        replica_lag: parts.replica_lag,
+        pooled: parts.pooled,
     };
     summary.status = if summary.different + summary.error_target > 0 {
         "different"
     } else if summary.untranslatable + summary.error_source > 0
         || !summary.misses.is_empty()
         || !summary.plan_drift.is_empty()
+        || !summary.refused.is_empty()
     {
         "review"
     } else {
@@ -263,17 +294,27 @@ impl WorkloadReport {
                     let _ = writeln!(out, "      PostgreSQL: {}", e.target_rows.join(" "));
                 }
             }
-            if !c.latency.target.is_empty() || !c.latency.source.is_empty() {
+            if !c.latency.target.is_empty() || !c.latency.source.is_empty() || !c.latency.replica.is_empty() {
                 let _ = writeln!(
                     out,
                     "  {:>8} {:>10} {:>9} {:>9} {:>9} {:>9} {:>10} {:>7}",
                     "clients", "engine", "p50 ms", "p95 ms", "p99 ms", "max ms", "qps", "errors"
                 );
-                let mut levels: Vec<&String> = c.latency.source.keys().chain(c.latency.target.keys()).collect();
+                let mut levels: Vec<&String> = c
+                    .latency
+                    .source
+                    .keys()
+                    .chain(c.latency.target.keys())
+                    .chain(c.latency.replica.keys())
+                    .collect();
                 levels.sort_by_key(|l| l.parse::<usize>().unwrap_or(0));
                 levels.dedup();
                 for level in levels {
-                    for (engine, side) in [("SQLite", &c.latency.source), ("PostgreSQL", &c.latency.target)] {
+                    for (engine, side) in [
+                        ("SQLite", &c.latency.source),
+                        ("PostgreSQL", &c.latency.target),
+                        ("replica", &c.latency.replica),
+                    ] {
                         if let Some(s) = side.get(level) {
                             let busy = if s.busy > 0 {
                                 format!(" ({} busy)", s.busy)
@@ -318,6 +359,18 @@ impl WorkloadReport {
         );
         for m in &s.misses {
             let _ = writeln!(out, "missed: {m}");
+        }
+        for r in &s.refused {
+            let _ = writeln!(out, "level not measured: {r}");
+        }
+        if let Some(lag) = &s.replica_lag {
+            let _ = writeln!(
+                out,
+                "read replica lag while it ran: at most {} behind and {} not yet replayed ({} samples)",
+                crate::units::format_seconds(lag.max_seconds),
+                crate::units::format_bytes(lag.max_bytes),
+                lag.samples
+            );
         }
         for a in &s.advice {
             let classes: Vec<&str> = a.classes.iter().map(|c| c.class.as_str()).collect();
