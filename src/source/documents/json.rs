@@ -168,6 +168,16 @@ impl<R: Read> JsonReader<R> {
         Self::with_buffer(input, BUFFER)
     }
 
+    /// Reads a part of a file that starts at byte `offset`, at the start
+    /// of a line: offsets and columns are the file's, lines count from 1
+    /// at `offset` (the caller adds the lines before it).
+    pub fn starting_at(input: R, offset: u64) -> Self {
+        let mut reader = Self::new(input);
+        reader.consumed = offset;
+        reader.line_start = offset;
+        reader
+    }
+
     fn with_buffer(input: R, capacity: usize) -> Self {
         JsonReader {
             input,

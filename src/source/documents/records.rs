@@ -26,8 +26,9 @@ pub enum Origin {
     /// The top-level members of an app-state dump that hold no
     /// collection (a version, an export date): one record of them.
     TopFields { file: PathBuf, fields: Vec<String> },
-    /// JSON Lines (named, prefixed or seen so): one record a line.
-    Lines(PathBuf),
+    /// JSON Lines (named, prefixed or seen so): one record a line, read
+    /// in ranges on several threads.
+    Lines { file: PathBuf, split: super::lines::Split },
     /// A `.json` file holding several values one after another: one a line,
     /// or (when the first spans lines) pretty-printed records.
     Concatenated(PathBuf),
@@ -45,13 +46,11 @@ impl Origin {
     /// The file or directory read.
     pub fn path(&self) -> &Path {
         match self {
-            Origin::Array(p)
-            | Origin::Keyed(p)
-            | Origin::Single(p)
-            | Origin::Lines(p)
-            | Origin::Concatenated(p)
-            | Origin::Files(p) => p,
-            Origin::Member { file, .. } | Origin::Csv { file, .. } | Origin::TopFields { file, .. } => file,
+            Origin::Array(p) | Origin::Keyed(p) | Origin::Single(p) | Origin::Concatenated(p) | Origin::Files(p) => p,
+            Origin::Member { file, .. }
+            | Origin::Csv { file, .. }
+            | Origin::TopFields { file, .. }
+            | Origin::Lines { file, .. } => file,
         }
     }
 
@@ -222,8 +221,8 @@ pub fn each(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
             })
             .map(|_| ())
         }
-        Origin::Lines(file) => stream_lines(file, true, visit),
-        Origin::Concatenated(file) => stream_lines(file, false, visit),
+        Origin::Lines { file, split } => super::lines::each(file, *split, visit),
+        Origin::Concatenated(file) => stream_concatenated(file, visit),
         Origin::Csv { file, dialect } => super::csv::stream(file, dialect, false, visit),
         Origin::Files(dir) => {
             for name in list_dir(dir)? {
@@ -325,70 +324,97 @@ fn visit_value<R: Read>(r: &mut JsonReader<R>, key: Option<&str>, file: &Path, v
     })
 }
 
-/// JSON Lines: one record a line. A malformed line is one record with
-/// its problem (rejected, or skipped under `--on-error skip`), and reading
-/// goes on at the next line. Values one after another in a `.json` file
-/// (`one_per_line` false) may be written over several lines
-/// (pretty-printed): that is allowed when the first record spans lines,
-/// and then a malformed record ends the read, as in one JSON document.
-fn stream_lines(file: &Path, one_per_line: bool, visit: &mut Visit<'_>) -> Result<()> {
-    let mut r = JsonReader::new(open(file)?);
-    r.set_one_value_per_line(one_per_line);
-    let mut first = true;
-    loop {
-        // Blank lines are allowed between records.
-        if r.skip_blank_lines().is_none() {
-            break;
+/// One record as read from a JSON Lines (or concatenated) stream.
+pub struct Parsed {
+    pub value: JValue,
+    pub not_object: bool,
+    pub problem: Option<ValueProblem>,
+    pub at: Position,
+}
+
+impl Parsed {
+    pub fn rec<'a>(&'a self, file: &'a Path) -> Rec<'a> {
+        Rec {
+            key: None,
+            value: &self.value,
+            problem: self.problem.as_ref(),
+            not_object: self.not_object,
+            file,
+            at: self.at,
+            csv_record: None,
         }
-        let at = r.position();
-        let parsed = r.value().and_then(|value| match r.skip_blanks() {
-            None | Some(b'\n') => Ok(value),
-            Some(_) => Err(SyntaxError {
-                at: r.position(),
-                message: "another value on the same line (JSON Lines holds one a line)".into(),
-            }),
-        });
+    }
+}
+
+/// The next record of values one after another, None at the end. In
+/// JSON Lines mode a malformed line is one record with its problem, and
+/// reading goes on at the next line. Otherwise values may span lines
+/// (pretty-printed) when the first does, and a malformed one is an error,
+/// as in one JSON document; `first` is true before the first record.
+pub fn next_record<R: Read>(r: &mut JsonReader<R>, file: &Path, first: &mut bool) -> Result<Option<Parsed>> {
+    // Blank lines are allowed between records.
+    if r.skip_blank_lines().is_none() {
         if let Some(e) = r.take_io_error() {
             return Err(Error::io(format!("reading {}", file.display()), e));
         }
-        let (value, not_object, problem) = match parsed {
-            Ok(value) => {
-                if first && r.position().line == at.line {
-                    r.set_one_value_per_line(true);
-                }
-                let problem = r.take_problem();
-                r.newline();
-                let (value, not_object) = as_record(value);
-                (value, not_object, problem)
-            }
-            Err(e) if r.one_value_per_line_mode() => {
-                r.skip_rest_of_line();
-                let problem = ValueProblem {
-                    at: e.at,
-                    reason: format!("invalid JSON: {}", e.message),
-                    field: None,
-                    malformed: true,
-                };
-                (JValue::Object(Vec::new()), false, Some(problem))
-            }
-            Err(e) => return Err(syntax(file, &e)),
-        };
-        first = false;
-        let flow = visit(&Rec {
-            key: None,
-            value: &value,
-            problem: problem.as_ref(),
-            not_object,
-            file,
-            at,
-            csv_record: None,
-        })?;
-        if flow == Flow::Stop {
-            return Ok(());
-        }
+        return Ok(None);
     }
+    let at = r.position();
+    let parsed = r.value().and_then(|value| match r.skip_blanks() {
+        None | Some(b'\n') => Ok(value),
+        Some(_) => Err(SyntaxError {
+            at: r.position(),
+            message: "another value on the same line (JSON Lines holds one a line)".into(),
+        }),
+    });
     if let Some(e) = r.take_io_error() {
         return Err(Error::io(format!("reading {}", file.display()), e));
+    }
+    let record = match parsed {
+        Ok(value) => {
+            if *first && r.position().line == at.line {
+                r.set_one_value_per_line(true);
+            }
+            let problem = r.take_problem();
+            r.newline();
+            let (value, not_object) = as_record(value);
+            Parsed {
+                value,
+                not_object,
+                problem,
+                at,
+            }
+        }
+        Err(e) if r.one_value_per_line_mode() => {
+            r.skip_rest_of_line();
+            let problem = ValueProblem {
+                at: e.at,
+                reason: format!("invalid JSON: {}", e.message),
+                field: None,
+                malformed: true,
+            };
+            Parsed {
+                value: JValue::Object(Vec::new()),
+                not_object: false,
+                problem: Some(problem),
+                at,
+            }
+        }
+        Err(e) => return Err(syntax(file, &e)),
+    };
+    *first = false;
+    Ok(Some(record))
+}
+
+/// Values one after another in a `.json` file: one a line, or (when the
+/// first spans lines) pretty-printed records.
+fn stream_concatenated(file: &Path, visit: &mut Visit<'_>) -> Result<()> {
+    let mut r = JsonReader::new(open(file)?);
+    let mut first = true;
+    while let Some(record) = next_record(&mut r, file, &mut first)? {
+        if visit(&record.rec(file))? == Flow::Stop {
+            break;
+        }
     }
     Ok(())
 }
