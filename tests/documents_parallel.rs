@@ -199,3 +199,44 @@ fn an_error_in_the_last_range_stops_the_copy_at_its_line() {
         stderr(&out)
     );
 }
+
+#[test]
+fn verify_merges_tables_whose_keys_count_up_in_the_file_and_hashes_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let in_order: String = (1..=500)
+        .map(|i| format!("{{\"id\": {i}, \"v\": {}}}\n", i * 2))
+        .collect();
+    let shuffled: String = (1..=500)
+        .map(|i| (i * 7919) % 500 + 1)
+        .map(|i| format!("{{\"id\": {i}, \"v\": {}}}\n", i * 2))
+        .collect();
+    let no_id: String = (1..=500).map(|i| format!("{{\"v\": {}}}\n", i * 2)).collect();
+    for (name, text, method) in [
+        ("ordered.ndjson", in_order, "merge"),
+        ("shuffled.ndjson", shuffled, "hash"),
+        ("positions.ndjson", no_id, "merge"),
+    ] {
+        let file = write(dir.path(), name, text.as_bytes());
+        let target = fresh_database("docs_par_verify");
+        assert_exit(&copy(&file, &target, &[]), 0);
+        let url = target.to_string();
+        let verify = || godwit(&["verify", file.to_str().unwrap(), "--to", &url]);
+        let out = verify();
+        assert_exit(&out, 0);
+        assert!(
+            stderr(&out).contains(&format!(", {method})")),
+            "{name}: {}",
+            stderr(&out)
+        );
+        // A changed value is found whichever way the rows are matched.
+        let table = name.trim_end_matches(".ndjson");
+        target
+            .connect()
+            .unwrap()
+            .batch_execute(&format!("UPDATE {table} SET v = -1 WHERE v = 500"))
+            .unwrap();
+        let out = verify();
+        assert_exit(&out, 4);
+        assert!(stdout(&out).contains("1 differ"), "{name}: {}", stdout(&out));
+    }
+}

@@ -59,6 +59,10 @@ pub struct TableDef {
     pub foreign_keys: Vec<ForeignKey>,
     pub indexes: Vec<Index>,
     pub rows: u64,
+    /// Its rows come in ascending key order when the collection is read
+    /// (an integer key that counts up in the file, or the position), so
+    /// verify can merge them with the target's instead of hashing.
+    pub in_key_order: bool,
 }
 
 impl TableDef {
@@ -486,6 +490,13 @@ impl Builder<'_> {
             foreign_keys: Vec::new(),
             indexes: Vec::new(),
             rows: facts.records,
+            in_key_order: match &key {
+                RootKey::Id => {
+                    matches!(facts.id_set, KeySet::Run { .. }) && matches!(&id_kind, Some(InferredKind::Integer))
+                }
+                RootKey::Position(_) => true,
+                RootKey::RecordKey(_) => false,
+            },
         };
         let skip_id = key == RootKey::Id;
         self.expand(
@@ -726,6 +737,9 @@ impl Builder<'_> {
             }],
             indexes: Vec::new(),
             rows: elements.count,
+            // Its key is the parent's then the element's position, and its
+            // rows come parent by parent, element by element.
+            in_key_order: self.model.tables[parent].in_key_order,
         };
         self.model.inferred.push(format!(
             "{name}: child table of {parent_name} for the {} objects in {parent_name}.{flat}, keyed by its parent's key and their position",
@@ -1048,6 +1062,7 @@ impl Model {
                 from_constraint: false,
             }],
             rows,
+            in_key_order: parent.in_key_order,
         };
         if let Some(i) = column_index {
             self.tables[table].columns.remove(i);
