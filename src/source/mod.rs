@@ -339,6 +339,12 @@ pub trait Row {
     fn problem(&self) -> Option<&RowProblem> {
         None
     }
+
+    /// Where the row was read, for messages about it (a document's file,
+    /// line, column and byte), when the source can say.
+    fn place(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A row the source read but cannot give as it stands.

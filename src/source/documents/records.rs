@@ -89,10 +89,15 @@ impl Rec<'_> {
     /// Where something in the record is, for messages: `file, line N,
     /// column C, byte B`, or for CSV `file, line N, record M`.
     pub fn place_at(&self, at: &Position) -> String {
-        match self.csv_record {
-            Some(n) => format!("{}, line {}, record {n}", self.file.display(), at.line),
-            None => format!("{}, {at}", self.file.display()),
-        }
+        place(self.file, at, self.csv_record)
+    }
+}
+
+/// `file, line N, column C, byte B`, or for CSV `file, line N, record M`.
+pub fn place(file: &Path, at: &Position, csv_record: Option<u64>) -> String {
+    match csv_record {
+        Some(n) => format!("{}, line {}, record {n}", file.display(), at.line),
+        None => format!("{}, {at}", file.display()),
     }
 }
 
@@ -152,13 +157,18 @@ pub fn each(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
     match origin {
         Origin::Array(file) => {
             let mut r = JsonReader::new(open(file)?);
-            stream_array(&mut r, file, visit)?;
-            trailing(&mut r, file)
+            // Stopped early, the rest of the file is not read.
+            match stream_array(&mut r, file, visit)? {
+                Flow::Continue => trailing(&mut r, file),
+                Flow::Stop => Ok(()),
+            }
         }
         Origin::Keyed(file) => {
             let mut r = JsonReader::new(open(file)?);
-            stream_keyed(&mut r, file, visit)?;
-            trailing(&mut r, file)
+            match stream_keyed(&mut r, file, visit)? {
+                Flow::Continue => trailing(&mut r, file),
+                Flow::Stop => Ok(()),
+            }
         }
         Origin::Member { file, member, keyed } => {
             let mut r = JsonReader::new(open(file)?);
@@ -168,9 +178,9 @@ pub fn each(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
             while let Some(key) = r.next_key(&mut first).map_err(s)? {
                 if &key == member {
                     return if *keyed {
-                        stream_keyed(&mut r, file, visit)
+                        stream_keyed(&mut r, file, visit).map(|_| ())
                     } else {
-                        stream_array(&mut r, file, visit)
+                        stream_array(&mut r, file, visit).map(|_| ())
                     };
                 }
                 r.skip().map_err(s)?;
@@ -286,26 +296,28 @@ fn trailing<R: Read>(r: &mut JsonReader<R>, file: &Path) -> Result<()> {
     Ok(())
 }
 
-fn stream_array<R: Read>(r: &mut JsonReader<R>, file: &Path, visit: &mut Visit<'_>) -> Result<()> {
+/// Visits the elements of an array; Stop when `visit` stopped early.
+fn stream_array<R: Read>(r: &mut JsonReader<R>, file: &Path, visit: &mut Visit<'_>) -> Result<Flow> {
     r.begin_array().map_err(|e| syntax(file, &e))?;
     let mut first = true;
     while r.next_element(&mut first).map_err(|e| syntax(file, &e))? {
         if visit_value(r, None, file, visit)? == Flow::Stop {
-            return Ok(());
+            return Ok(Flow::Stop);
         }
     }
-    Ok(())
+    Ok(Flow::Continue)
 }
 
-fn stream_keyed<R: Read>(r: &mut JsonReader<R>, file: &Path, visit: &mut Visit<'_>) -> Result<()> {
+/// Visits the members of an object; Stop when `visit` stopped early.
+fn stream_keyed<R: Read>(r: &mut JsonReader<R>, file: &Path, visit: &mut Visit<'_>) -> Result<Flow> {
     r.begin_object().map_err(|e| syntax(file, &e))?;
     let mut first = true;
     while let Some(key) = r.next_key(&mut first).map_err(|e| syntax(file, &e))? {
         if visit_value(r, Some(&key), file, visit)? == Flow::Stop {
-            return Ok(());
+            return Ok(Flow::Stop);
         }
     }
-    Ok(())
+    Ok(Flow::Continue)
 }
 
 /// Reads the value the reader stands before as one record and visits it.
