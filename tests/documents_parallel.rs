@@ -240,3 +240,78 @@ fn verify_merges_tables_whose_keys_count_up_in_the_file_and_hashes_the_others() 
         assert!(stdout(&out).contains("1 differ"), "{name}: {}", stdout(&out));
     }
 }
+
+/// One JSON array, pretty-printed over several lines a record, with
+/// strings holding commas, brackets and escaped quotes.
+fn array_records(n: usize) -> String {
+    let mut text = String::from("\u{feff}\n[\n");
+    for i in 1..=n {
+        if i > 1 {
+            text.push_str(",\r\n");
+        }
+        text.push_str(&format!(
+            "  {{\"id\": {i},\n   \"s\": \"a, ]}} \\\" [{{ {i}\",\n   \"list\": [{i}, [\"x\", {{\"y\": \",\"}}]]}}"
+        ));
+    }
+    text.push_str("\n]\n");
+    text
+}
+
+#[test]
+fn a_json_array_read_in_ranges_gives_the_same_target_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, many) = configs(dir.path());
+    let file = write(dir.path(), "things.json", array_records(200).as_bytes());
+    let a = fresh_database("docs_par_arr_one");
+    let b = fresh_database("docs_par_arr_many");
+    assert_exit(&copy(&file, &a, &with_config(&one, &[])), 0);
+    assert_exit(&copy(&file, &b, &with_config(&many, &[])), 0);
+    let rows_a = table_rows(&a, "things");
+    assert_eq!(rows_a.len(), 200);
+    assert_eq!(rows_a, table_rows(&b, "things"));
+    let url = b.to_string();
+    let out = godwit(&[
+        "verify",
+        file.to_str().unwrap(),
+        "--to",
+        &url,
+        "--config",
+        one.to_str().unwrap(),
+    ]);
+    assert_exit(&out, 0);
+
+    // Damaged arrays fail with the same error, at the same place, either way.
+    let good = array_records(120);
+    let damaged = [
+        ("late.json", good.replacen("\"id\": 97,", "\"id\": 97,,", 1)),
+        ("comma.json", good.replacen("\n]\n", ",\n]\n", 1)),
+        ("cut.json", good[..good.len() - 4].to_string()),
+        ("after.json", format!("{good}[]")),
+        (
+            "quote.json",
+            good.replacen("\"s\": \"a, ]} \\\" [{ 60\"", "\"s\": \"a, ]} \" [{ 60\"", 1),
+        ),
+    ];
+    for (name, text) in damaged {
+        let file = write(dir.path(), name, text.as_bytes());
+        let errors: Vec<String> = [&one, &many]
+            .iter()
+            .map(|config| {
+                let target = fresh_database("docs_par_arr_bad");
+                let out = copy(&file, &target, &with_config(config, &[]));
+                assert_ne!(out.status.code(), Some(0), "{name}");
+                stderr(&out)
+                    .lines()
+                    .filter(|l| l.contains("invalid JSON"))
+                    .map(String::from)
+                    .collect()
+            })
+            .collect();
+        assert!(
+            errors[0].contains(&format!("{name}: invalid JSON at line")),
+            "{name}: {}",
+            errors[0]
+        );
+        assert_eq!(errors[0], errors[1], "{name}");
+    }
+}

@@ -88,33 +88,58 @@ pub fn range_starts(f: &mut File, len: u64, range_bytes: u64) -> std::io::Result
     Ok(starts)
 }
 
-/// What a worker made of one range.
-struct ParsedRange {
-    records: Vec<Parsed>,
-    /// Newlines in the range: the next range's first line is this many on.
-    newlines: u64,
-    /// What stopped the range early (a read error), after its records.
-    error: Option<Error>,
+/// One range of a file, as workers parse it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub start: u64,
+    pub end: u64,
+    /// The offset of the first byte of the line `start` is on.
+    pub line_start: u64,
+    /// Lines before `start`, when known beforehand; else counted as the
+    /// ranges before it are parsed.
+    pub lines_before: Option<u64>,
 }
 
-fn parse_range(file: &Path, start: u64, end: u64) -> ParsedRange {
+/// What a worker made of one range.
+pub struct ParsedRange {
+    pub records: Vec<Parsed>,
+    /// Newlines in the range: the next range's first line is this many on.
+    pub newlines: u64,
+    /// What stopped the range early, after its records.
+    pub error: Option<Error>,
+}
+
+impl ParsedRange {
+    pub fn failed(error: Error) -> ParsedRange {
+        ParsedRange {
+            records: Vec::new(),
+            newlines: 0,
+            error: Some(error),
+        }
+    }
+}
+
+/// A reader of one range of `file`, its positions the file's.
+pub fn open_span(file: &Path, span: &Span) -> Result<JsonReader<std::io::Take<File>>> {
+    let mut f = File::open(file).map_err(|e| read_error(file, e))?;
+    f.seek(SeekFrom::Start(span.start)).map_err(|e| read_error(file, e))?;
+    Ok(JsonReader::starting_at(
+        f.take(span.end - span.start),
+        span.start,
+        span.line_start,
+    ))
+}
+
+fn parse_lines(file: &Path, span: &Span) -> ParsedRange {
     let mut out = ParsedRange {
         records: Vec::new(),
         newlines: 0,
         error: None,
     };
-    let mut f = match File::open(file) {
-        Ok(f) => f,
-        Err(e) => {
-            out.error = Some(read_error(file, e));
-            return out;
-        }
+    let mut r = match open_span(file, span) {
+        Ok(r) => r,
+        Err(e) => return ParsedRange::failed(e),
     };
-    if let Err(e) = f.seek(SeekFrom::Start(start)) {
-        out.error = Some(read_error(file, e));
-        return out;
-    }
-    let mut r = JsonReader::starting_at(f.take(end - start), start);
     r.set_one_value_per_line(true);
     let mut first = true;
     loop {
@@ -171,13 +196,13 @@ impl Drop for PanicGuard<'_> {
     }
 }
 
-fn worker(file: &Path, bounds: &[(u64, u64)], shared: &Shared, ahead: usize) {
+fn worker(spans: &[Span], parse: &(dyn Fn(&Span) -> ParsedRange + Sync), shared: &Shared, ahead: usize) {
     let _guard = PanicGuard(shared);
     loop {
         let k = {
             let mut state = shared.lock();
             loop {
-                if state.stop || state.next >= bounds.len() {
+                if state.stop || state.next >= spans.len() {
                     return;
                 }
                 if state.next < state.delivered + ahead {
@@ -188,8 +213,7 @@ fn worker(file: &Path, bounds: &[(u64, u64)], shared: &Shared, ahead: usize) {
             state.next += 1;
             state.next - 1
         };
-        let (start, end) = bounds[k];
-        let parsed = parse_range(file, start, end);
+        let parsed = parse(&spans[k]);
         shared.lock().done.insert(k, parsed);
         shared.changed.notify_all();
     }
@@ -208,21 +232,53 @@ pub fn each(file: &Path, split: Split, visit: &mut Visit<'_>) -> Result<()> {
     }
     let starts = range_starts(&mut f, len, split.range_bytes).map_err(|e| read_error(file, e))?;
     drop(f);
-    let bounds: Vec<(u64, u64)> = starts
+    let spans: Vec<Span> = starts
         .iter()
         .zip(starts.iter().skip(1).chain(std::iter::once(&len)))
-        .map(|(&a, &b)| (a, b))
+        .map(|(&start, &end)| Span {
+            start,
+            end,
+            line_start: start,
+            lines_before: None,
+        })
         .collect();
-    let workers = split.workers.min(bounds.len());
+    let mut no_fallback = |_: &Span, _: u64, e: Error, _: &mut Visit<'_>| Err(e);
+    each_span(
+        file,
+        &spans,
+        split.workers,
+        &|span| parse_lines(file, span),
+        &mut no_fallback,
+        visit,
+    )
+}
+
+/// What to do when a range fails, after its records (if any) are
+/// visited: given the range, the lines before it and the error, read on
+/// from its start, or return the error.
+pub type Fallback<'f> = dyn FnMut(&Span, u64, Error, &mut Visit<'_>) -> Result<()> + 'f;
+
+/// Parses `spans` with `parse` on `workers` threads and visits their
+/// records in order, lines numbered from the start of the file. A range
+/// that failed goes to `fallback` instead; reading stops there.
+pub fn each_span(
+    file: &Path,
+    spans: &[Span],
+    workers: usize,
+    parse: &(dyn Fn(&Span) -> ParsedRange + Sync),
+    fallback: &mut Fallback<'_>,
+    visit: &mut Visit<'_>,
+) -> Result<()> {
+    let workers = workers.min(spans.len()).max(1);
     let shared = Shared {
         state: Mutex::new(State::default()),
         changed: Condvar::new(),
     };
     std::thread::scope(|scope| {
         for _ in 0..workers {
-            scope.spawn(|| worker(file, &bounds, &shared, 2 * workers));
+            scope.spawn(|| worker(spans, parse, &shared, 2 * workers));
         }
-        let result = deliver(file, bounds.len(), &shared, visit);
+        let result = deliver(file, spans, &shared, fallback, visit);
         shared.lock().stop = true;
         shared.changed.notify_all();
         result
@@ -243,9 +299,15 @@ fn sequential(f: File, file: &Path, visit: &mut Visit<'_>) -> Result<()> {
 
 /// Takes the ranges in order and visits their records, lines numbered
 /// from the start of the file.
-fn deliver(file: &Path, ranges: usize, shared: &Shared, visit: &mut Visit<'_>) -> Result<()> {
-    let mut lines_before = 0u64;
-    for k in 0..ranges {
+fn deliver(
+    file: &Path,
+    spans: &[Span],
+    shared: &Shared,
+    fallback: &mut Fallback<'_>,
+    visit: &mut Visit<'_>,
+) -> Result<()> {
+    let mut counted = 0u64;
+    for (k, span) in spans.iter().enumerate() {
         let range = {
             let mut state = shared.lock();
             let range = loop {
@@ -264,6 +326,7 @@ fn deliver(file: &Path, ranges: usize, shared: &Shared, visit: &mut Visit<'_>) -
             range
         };
         shared.changed.notify_all();
+        let lines_before = span.lines_before.unwrap_or(counted);
         for mut record in range.records {
             record.at.line += lines_before;
             if let Some(p) = record.problem.as_mut() {
@@ -273,12 +336,13 @@ fn deliver(file: &Path, ranges: usize, shared: &Shared, visit: &mut Visit<'_>) -
                 return Ok(());
             }
         }
-        // A range stops early on a read error only (a malformed line is
-        // a record with its problem), which names no line.
+        // A JSON Lines range stops early on a read error only (a
+        // malformed line is a record with its problem); a range of an
+        // array that fails holds no records and is read again.
         if let Some(e) = range.error {
-            return Err(e);
+            return fallback(span, lines_before, e, visit);
         }
-        lines_before += range.newlines;
+        counted = lines_before + range.newlines;
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use crate::source::Flow;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     /// A JSON file whose top-level value is an array of records.
-    Array(PathBuf),
+    Array { file: PathBuf, split: super::lines::Split },
     /// A JSON file whose top-level object maps keys to records.
     Keyed(PathBuf),
     /// One collection of a JSON file holding several (an app-state dump).
@@ -46,7 +46,11 @@ impl Origin {
     /// The file or directory read.
     pub fn path(&self) -> &Path {
         match self {
-            Origin::Array(p) | Origin::Keyed(p) | Origin::Single(p) | Origin::Concatenated(p) | Origin::Files(p) => p,
+            Origin::Array { file: p, .. }
+            | Origin::Keyed(p)
+            | Origin::Single(p)
+            | Origin::Concatenated(p)
+            | Origin::Files(p) => p,
             Origin::Member { file, .. }
             | Origin::Csv { file, .. }
             | Origin::TopFields { file, .. }
@@ -120,7 +124,7 @@ fn open(file: &Path) -> Result<std::fs::File> {
 /// Records that are not objects are read as `{"value": ...}` (and say
 /// so: in a collection that mixes them with objects, every record is
 /// kept whole in `value`, so that `{}` and `null` stay apart).
-fn as_record(value: JValue) -> (JValue, bool) {
+pub(super) fn as_record(value: JValue) -> (JValue, bool) {
     match value {
         JValue::Object(_) => (value, false),
         other => (JValue::Object(vec![("value".to_string(), other)]), true),
@@ -155,14 +159,14 @@ pub fn each_for_learning(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
 /// Streams every record of a collection to `visit`.
 pub fn each(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
     match origin {
-        Origin::Array(file) => {
+        Origin::Array { file, split } => super::array::each(file, *split, visit, &mut |visit| {
             let mut r = JsonReader::new(open(file)?);
             // Stopped early, the rest of the file is not read.
             match stream_array(&mut r, file, visit)? {
                 Flow::Continue => trailing(&mut r, file),
                 Flow::Stop => Ok(()),
             }
-        }
+        }),
         Origin::Keyed(file) => {
             let mut r = JsonReader::new(open(file)?);
             match stream_keyed(&mut r, file, visit)? {
@@ -279,7 +283,7 @@ fn skip_to_value<R: Read>(r: &mut JsonReader<R>) -> Position {
 }
 
 /// Nothing but whitespace may follow the document.
-fn trailing<R: Read>(r: &mut JsonReader<R>, file: &Path) -> Result<()> {
+pub(super) fn trailing<R: Read>(r: &mut JsonReader<R>, file: &Path) -> Result<()> {
     if let Err(e) = r.end_of_text() {
         return Err(Error::Source {
             path: file.to_path_buf(),
@@ -321,7 +325,12 @@ fn stream_keyed<R: Read>(r: &mut JsonReader<R>, file: &Path, visit: &mut Visit<'
 }
 
 /// Reads the value the reader stands before as one record and visits it.
-fn visit_value<R: Read>(r: &mut JsonReader<R>, key: Option<&str>, file: &Path, visit: &mut Visit<'_>) -> Result<Flow> {
+pub(super) fn visit_value<R: Read>(
+    r: &mut JsonReader<R>,
+    key: Option<&str>,
+    file: &Path,
+    visit: &mut Visit<'_>,
+) -> Result<Flow> {
     let at = skip_to_value(r);
     let (value, not_object) = as_record(r.value().map_err(|e| syntax(file, &e))?);
     let problem = r.take_problem();
