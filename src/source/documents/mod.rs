@@ -4,7 +4,10 @@
 //! `describe` reads every collection once to learn its shape, types and
 //! keys, and once more where a field may hold keys of another collection
 //! (to count how many do); scans stream the records again. Nothing holds
-//! a whole file. Memory is one record at a time, the shape of the fields
+//! a whole file. JSON Lines and a top-level array are parsed on every
+//! core in ranges ([`lines`], [`array`]), the records still handed on one
+//! at a time in file order. Memory is up to two parsed ranges (about 1 MiB
+//! of text each) per reading thread, the shape of the fields
 //! (grows with distinct field names, not data), per collection its keys
 //! (nothing for integer ids that count up by one, else an 8-byte hash a
 //! record), and for a directory the names of its entries while it is read
