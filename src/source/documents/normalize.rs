@@ -213,6 +213,8 @@ struct Candidate {
     path: Vec<String>,
     is_array: bool,
     sample: Vec<String>,
+    /// When every value is an integer: how many, the smallest and largest.
+    integers: Option<(u64, i64, i64)>,
     /// Root tables it may refer to, with whether the name hints at it.
     targets: Vec<(usize, bool)>,
 }
@@ -649,6 +651,7 @@ impl Builder<'_> {
                             path: path.clone(),
                             is_array: true,
                             sample: field.sample.clone(),
+                            integers: None,
                             targets: Vec::new(),
                         });
                         let _ = element;
@@ -675,6 +678,7 @@ impl Builder<'_> {
                         path: path.clone(),
                         is_array: false,
                         sample: field.sample.clone(),
+                        integers: field.scalars.integer_range(),
                         targets: Vec::new(),
                     });
                 }
@@ -845,6 +849,16 @@ impl Model {
             if mine.is_empty() {
                 continue;
             }
+            // Integers all inside the runs of integer keys they may refer
+            // to are all keys: no need to read the collection again.
+            let known: Vec<Option<u64>> = mine.iter().map(|&i| self.all_in_runs(&candidates[i])).collect();
+            if known.iter().all(Option::is_some) {
+                for (&i, n) in mine.iter().zip(known) {
+                    let n = n.unwrap_or(0);
+                    tallies[i] = (n, vec![n; candidates[i].targets.len()]);
+                }
+                continue;
+            }
             records::each(&collection.origin, &mut |rec| {
                 for &i in &mine {
                     let cand = &candidates[i];
@@ -953,6 +967,18 @@ impl Model {
         }
         self.key_sets.clear();
         Ok(())
+    }
+
+    /// How many values a candidate has, when they are integers that all
+    /// fall inside every target's run of keys (keys that count up by one,
+    /// with no gaps): then every value is a key of every target.
+    fn all_in_runs(&self, cand: &Candidate) -> Option<u64> {
+        let (count, min, max) = cand.integers.filter(|_| !cand.is_array)?;
+        let inside = cand.targets.iter().all(|(t, _)| match self.key_sets[*t].as_ref() {
+            Some(KeySet::Run { first, last }) => count == 0 || (*first <= min && max <= *last),
+            _ => false,
+        });
+        inside.then_some(count)
     }
 
     /// Replaces an array column of keys by a junction table, one row per element.
