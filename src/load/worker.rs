@@ -155,19 +155,22 @@ pub fn copy_chunk(
         should_stop,
     );
     let finished = match outcome {
-        Ok(ChunkOutcome::Copied) => match copy.finish_locating() {
-            Ok(_) => {
-                if let Some(f) = fingerprints {
-                    f.finish();
+        Ok(ChunkOutcome::Copied) => {
+            let mut refused = None;
+            match (copy.finish_locating(&mut refused), refused) {
+                (Ok(_), _) => {
+                    if let Some(f) = fingerprints {
+                        f.finish();
+                    }
+                    Ok(ChunkOutcome::Copied)
                 }
-                Ok(ChunkOutcome::Copied)
+                (Err(e), Some(n)) => Err(match refused_row_place(reader, &scan, table, n) {
+                    Ok(Some(place)) => with_refused_row(e, &place),
+                    _ => e,
+                }),
+                (Err(e), None) => Err(e),
             }
-            Err((e, Some(n))) => Err(match refused_row_place(reader, &scan, table, n) {
-                Ok(Some(place)) => with_refused_row(e, &place),
-                _ => e,
-            }),
-            Err((e, None)) => Err(e),
-        },
+        }
         other => {
             copy.abort();
             other

@@ -58,19 +58,21 @@ impl<'a> BinaryCopy<'a> {
 
     /// Sends the trailer and completes the COPY; returns the rows written.
     pub fn finish(self) -> Result<u64> {
-        self.finish_locating().map_err(|(e, _)| e)
+        self.finish_locating(&mut None)
     }
 
     /// As [`BinaryCopy::finish`]; when PostgreSQL refused a row, also
-    /// which one: its number in this COPY, from 1 (the error's context).
-    pub fn finish_locating(mut self) -> std::result::Result<u64, (Error, Option<u64>)> {
+    /// sets which one in `refused`: its number in this COPY, from 1 (the
+    /// error's context).
+    pub fn finish_locating(mut self, refused: &mut Option<u64>) -> Result<u64> {
         self.writer
             .write_all(COPY_TRAILER)
-            .map_err(|e| (Error::io(format!("COPY into {}", self.context), e), None))?;
+            .map_err(|e| Error::io(format!("COPY into {}", self.context), e))?;
         let context = self.context.clone();
-        self.writer
-            .finish()
-            .map_err(|e| (Error::pg(format!("COPY into {context}"), &e), refused_row(&e)))
+        self.writer.finish().map_err(|e| {
+            *refused = refused_row(&e);
+            Error::pg(format!("COPY into {context}"), &e)
+        })
     }
 }
 
