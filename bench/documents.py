@@ -162,6 +162,8 @@ def main():
     parser.add_argument("--godwit", default=str(harness.REPO / "target" / "release" / "godwit"))
     parser.add_argument("--godwit-before", help="another godwit binary, run as the tool godwit-before")
     parser.add_argument("--data", type=Path, help="where the dataset is (generated there when missing)")
+    parser.add_argument("--verify", action="store_true",
+                        help="after each copy by the tool godwit, time `godwit verify` of it")
     parser.add_argument("--report", type=Path)
     args = parser.parse_args()
     tools = args.tools.split(",")
@@ -181,6 +183,7 @@ def main():
         size = sum(f.stat().st_size for f in source.iterdir()) / 1e6
         lines.append(f"\n== {form}: {source} ({size:.0f} MB)")
         runs = {tool: [] for tool in tools}
+        verifies = []
         databases = {}
         # Interleaved: each rep runs every tool once, so load on the machine
         # falls on all of them alike.
@@ -195,6 +198,12 @@ def main():
                 code, seconds, rss = harness.run_timed(command, path)
                 runs[tool].append((code, seconds, rss))
                 harness.log(f"{tool} {form} rep {rep}: exit {code}, {seconds:.1f} s, {rss} kB")
+                if args.verify and tool == "godwit":
+                    path = log_path("godwit-verify", form, rep, args.mb)
+                    command = [godwits[tool], "verify", str(source), "--to", server.url_for(database)]
+                    code, seconds, rss = harness.run_timed(command, path)
+                    verifies.append((code, seconds, rss))
+                    harness.log(f"godwit verify {form} rep {rep}: exit {code}, {seconds:.1f} s, {rss} kB")
                 if rep + 1 < args.reps:
                     server.drop_database(database)
         for tool in tools:
@@ -216,6 +225,14 @@ def main():
                 lines.append("        values changed: " + ("none" if not changed else
                              "; ".join(f"{k}: {v}" for k, v in changed.items())))
             server.drop_database(database)
+        if verifies:
+            ok = [r for r in verifies if r[0] == 0]
+            median = statistics.median(r[1] for r in ok) if ok else None
+            lines.append(
+                f"{'godwit verify':13} exit {','.join(str(r[0]) for r in verifies):5} "
+                f"median {'failed' if median is None else f'{median:.1f} s':>8}  "
+                f"runs {', '.join(f'{r[1]:.1f}' for r in verifies)}  "
+                f"peak RSS {max((r[2] or 0) for r in verifies) / 1024:.0f} MB")
     report = "\n".join(lines)
     print(report)
     if args.report:
