@@ -275,13 +275,22 @@ pub fn each_span(
         changed: Condvar::new(),
     };
     std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| worker(spans, parse, &shared, 2 * workers));
-        }
+        let handles: Vec<_> = (0..workers)
+            .map(|_| scope.spawn(|| worker(spans, parse, &shared, 2 * workers)))
+            .collect();
         let result = deliver(file, spans, &shared, fallback, visit);
         shared.lock().stop = true;
         shared.changed.notify_all();
-        result
+        // Joined here, so that a worker that panicked (the reader already
+        // returned an error for it) does not panic the scope.
+        let panicked = handles.into_iter().any(|h| h.join().is_err());
+        match result {
+            Ok(()) if panicked => Err(Error::Other(format!(
+                "a thread reading {} stopped unexpectedly",
+                file.display()
+            ))),
+            other => other,
+        }
     })
 }
 
