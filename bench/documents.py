@@ -2,9 +2,14 @@
 """`make bench`: documents (JSON Lines and CSV) into PostgreSQL, godwit
 against DuckDB and dlt.
 
-Usage: documents.py [--mb 1024] [--reps 1] [--tools godwit,duckdb,dlt] [--report FILE]
+Usage: documents.py [--mb 1024] [--reps 1] [--tools godwit,duckdb,dlt] [--forms ndjson,json,csv]
+                    [--data DIR] [--godwit-before PATH] [--report FILE]
 
-The dataset comes from gen_documents.py (cached under bench/out/docs-<MB>/).
+The dataset comes from gen_documents.py (cached under bench/out/docs-<MB>/,
+or --data DIR). Runs are interleaved (every tool once, then again, --reps
+times) so that a machine's load falls on all tools alike; the median of each
+is reported. --godwit-before adds another godwit binary (say, main's) as the
+tool `godwit-before`.
 Every tool loads into a fresh database on the `godwit local` bench server,
 under /usr/bin/time -v for peak memory; then the target is inspected: keys,
 foreign keys, column types, row counts, and a sample of rows read back as
@@ -31,25 +36,27 @@ SAMPLE_IDS = [1, 2, 3, 7, 1000, 99_999]
 ALL_TOOLS = ["godwit", "duckdb", "dlt"]
 
 
-def ensure_venv():
+def ensure_venv(with_dlt):
     python = VENV / "bin" / "python"
-    probe = [str(python), "-c", "import duckdb, duckdb_ext, dlt"]
+    probe = [str(python), "-c", "import duckdb, duckdb_ext" + (", dlt" if with_dlt else "")]
     if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
         return python
-    harness.log(f"creating {VENV} with {' '.join(VENV_PACKAGES)}")
+    packages = VENV_PACKAGES if with_dlt else harness.VENV_PACKAGES
+    harness.log(f"creating {VENV} with {' '.join(packages)}")
     subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", *VENV_PACKAGES], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", *packages], check=True)
     return python
 
 
-def ensure_dataset(mb):
-    directory = OUT / f"docs-{mb:g}mb"
-    if (directory / "csv" / "events.csv").exists():
+def ensure_dataset(mb, forms, directory=None):
+    directory = directory or OUT / f"docs-{mb:g}mb"
+    missing = [f for f in forms if not any((directory / f).glob("events.*"))]
+    if not missing:
         harness.log(f"dataset {directory} is cached")
     else:
-        harness.log(f"generating {directory}")
-        subprocess.run([sys.executable, str(BENCH / "gen_documents.py"), "--mb", str(mb), str(directory)],
-                       check=True)
+        harness.log(f"generating {', '.join(missing)} in {directory}")
+        subprocess.run([sys.executable, str(BENCH / "gen_documents.py"), "--mb", str(mb),
+                        "--forms", ",".join(missing), str(directory)], check=True)
     return directory
 
 
@@ -60,8 +67,8 @@ def log_path(tool, form, rep, mb):
 
 
 def command_for(tool, form, source, url, libpq, python, godwit):
-    if tool == "godwit":
-        return [godwit, "copy", str(source), "--to", url]
+    if tool.startswith("godwit"):
+        return [godwit[tool], "copy", str(source), "--to", url]
     script = BENCH / ("duckdb_documents.py" if tool == "duckdb" else "dlt_documents.py")
     return [str(python), str(script), form, str(source), libpq if tool == "duckdb" else url]
 
@@ -153,13 +160,21 @@ def main():
     parser.add_argument("--tools", default=",".join(ALL_TOOLS))
     parser.add_argument("--forms", default="ndjson,csv")
     parser.add_argument("--godwit", default=str(harness.REPO / "target" / "release" / "godwit"))
+    parser.add_argument("--godwit-before", help="another godwit binary, run as the tool godwit-before")
+    parser.add_argument("--data", type=Path, help="where the dataset is (generated there when missing)")
+    parser.add_argument("--verify", action="store_true",
+                        help="after each copy by the tool godwit, time `godwit verify` of it")
     parser.add_argument("--report", type=Path)
     args = parser.parse_args()
     tools = args.tools.split(",")
+    godwits = {"godwit": args.godwit}
+    if args.godwit_before:
+        tools.insert(0, "godwit-before")
+        godwits["godwit-before"] = args.godwit_before
     forms = args.forms.split(",")
     harness.ensure_gnu_time()
-    data = ensure_dataset(args.mb)
-    python = ensure_venv() if any(t != "godwit" for t in tools) else None
+    data = ensure_dataset(args.mb, forms, args.data)
+    python = ensure_venv("dlt" in tools) if any(not t.startswith("godwit") for t in tools) else None
     server = harness.Server(args.godwit)
     lines = [f"documents benchmark: {args.mb:g} MB per events file, {args.reps} rep(s), "
              f"PostgreSQL {server.version()}, {time.strftime('%Y-%m-%d %H:%M')}"]
@@ -167,26 +182,42 @@ def main():
         source = data / form
         size = sum(f.stat().st_size for f in source.iterdir()) / 1e6
         lines.append(f"\n== {form}: {source} ({size:.0f} MB)")
-        for tool in tools:
-            runs = []
-            for rep in range(args.reps):
-                database = server.fresh_database(f"bench_docs_{tool}_{form}")
+        runs = {tool: [] for tool in tools}
+        verifies = []
+        databases = {}
+        # Interleaved: each rep runs every tool once, so load on the machine
+        # falls on all of them alike.
+        for rep in range(args.reps):
+            for tool in tools:
+                database = server.fresh_database(f"bench_docs_{tool.replace('-', '_')}_{form}")
+                databases[tool] = database
                 server.checkpoint()
                 path = log_path(tool, form, rep, args.mb)
                 command = command_for(tool, form, source, server.url_for(database), server.libpq_for(database),
-                                      python, args.godwit)
+                                      python, godwits)
                 code, seconds, rss = harness.run_timed(command, path)
-                runs.append((code, seconds, rss))
+                runs[tool].append((code, seconds, rss))
                 harness.log(f"{tool} {form} rep {rep}: exit {code}, {seconds:.1f} s, {rss} kB")
-            ok = [r for r in runs if r[0] in (0, 3)]
+                if args.verify and tool == "godwit":
+                    path = log_path("godwit-verify", form, rep, args.mb)
+                    command = [godwits[tool], "verify", str(source), "--to", server.url_for(database)]
+                    code, seconds, rss = harness.run_timed(command, path)
+                    verifies.append((code, seconds, rss))
+                    harness.log(f"godwit verify {form} rep {rep}: exit {code}, {seconds:.1f} s, {rss} kB")
+                if rep + 1 < args.reps:
+                    server.drop_database(database)
+        for tool in tools:
+            database = databases[tool]
+            ok = [r for r in runs[tool] if r[0] in (0, 3)]
             median = statistics.median(r[1] for r in ok) if ok else None
-            rss = max((r[2] or 0) for r in runs)
+            rss = max((r[2] or 0) for r in runs[tool])
             changed, columns = compare_values(server, database, "events")
             facts = inspect(server, database) if ok else {}
             lines.append(
-                f"{tool:7} exit {','.join(str(r[0]) for r in runs):5} "
+                f"{tool:13} exit {','.join(str(r[0]) for r in runs[tool]):5} "
                 f"median {'failed' if median is None else f'{median:.1f} s':>8}  "
-                f"peak RSS {rss / 1024:.0f} MB  ({path.name})")
+                f"runs {', '.join(f'{r[1]:.1f}' for r in runs[tool])}  "
+                f"peak RSS {rss / 1024:.0f} MB")
             if facts:
                 lines.append(f"        keys {facts['primary_keys']}, foreign keys {facts['foreign_keys']}, "
                              f"NOT NULL {facts['not_null']}, tables {facts['tables']}")
@@ -194,6 +225,14 @@ def main():
                 lines.append("        values changed: " + ("none" if not changed else
                              "; ".join(f"{k}: {v}" for k, v in changed.items())))
             server.drop_database(database)
+        if verifies:
+            ok = [r for r in verifies if r[0] == 0]
+            median = statistics.median(r[1] for r in ok) if ok else None
+            lines.append(
+                f"{'godwit verify':13} exit {','.join(str(r[0]) for r in verifies):5} "
+                f"median {'failed' if median is None else f'{median:.1f} s':>8}  "
+                f"runs {', '.join(f'{r[1]:.1f}' for r in verifies)}  "
+                f"peak RSS {max((r[2] or 0) for r in verifies) / 1024:.0f} MB")
     report = "\n".join(lines)
     print(report)
     if args.report:

@@ -1,6 +1,6 @@
 """DuckDB as a documents-to-PostgreSQL loader, the way its docs suggest.
 
-Usage (inside the bench venv): duckdb_documents.py ndjson|csv DIR 'host=... dbname=...'
+Usage (inside the bench venv): duckdb_documents.py ndjson|json|csv DIR 'host=... dbname=...'
 
 One `CREATE TABLE pg.public.<file stem> AS SELECT * FROM read_json_auto(...)`
 (or `read_csv(...)`) per file, with two settings DuckDB's defaults need on
@@ -32,13 +32,14 @@ def main():
     form, directory, target = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
     con = connect(None)
     con.execute(f"ATTACH {sql_literal(target)} AS pg (TYPE postgres)")
-    reader = "read_json_auto" if form == "ndjson" else "read_csv"
+    # read_json_auto tells JSON Lines from one array by itself.
+    reader = "read_json_auto" if form in ("ndjson", "json") else "read_csv"
     for path in sorted(directory.iterdir()):
         table = path.stem
         relation = f"{reader}({sql_literal(str(path))}, sample_size = -1)"
         print(f"duckdb: {table}: types inferred over every row (sample_size = -1)", file=sys.stderr)
         described = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
-        if form == "ndjson" and any(str(row[0]) in HUGEINT_COLUMNS for row in described):
+        if form in ("ndjson", "json") and any(str(row[0]) in HUGEINT_COLUMNS for row in described):
             columns = ", ".join(
                 f"{sql_literal(str(row[0]))}: {sql_literal('HUGEINT' if str(row[0]) in HUGEINT_COLUMNS else str(row[1]))}"
                 for row in described)

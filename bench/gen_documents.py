@@ -2,10 +2,12 @@
 """Deterministic document datasets for `make bench`: an app's event log as
 JSON Lines (nested objects and arrays) and the same records, flat, as CSV.
 
-Usage: gen_documents.py --mb SIZE OUT_DIR
+Usage: gen_documents.py --mb SIZE [--forms ndjson,json,csv] OUT_DIR
 
-Writes OUT_DIR/ndjson/{users,events}.ndjson and OUT_DIR/csv/events.csv, the
-events files each about SIZE MB; every event references a user by `user_id`. Values are
+Writes OUT_DIR/ndjson/{users,events}.ndjson, the same records as one JSON
+array a file in OUT_DIR/json/{users,events}.json, and OUT_DIR/csv/events.csv,
+the events files each about SIZE MB (only the forms asked for; by default
+ndjson and csv); every event references a user by `user_id`. Values are
 chosen to show what a tool keeps exactly:
 
 - `seq` is a 64-bit integer near 2^63 (a double rounds it);
@@ -74,32 +76,48 @@ def csv_line(e):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=float, default=1024)
+    parser.add_argument("--forms", default="ndjson,csv")
     parser.add_argument("out", type=Path)
     args = parser.parse_args()
-    (args.out / "ndjson").mkdir(parents=True, exist_ok=True)
-    (args.out / "csv").mkdir(parents=True, exist_ok=True)
+    forms = args.forms.split(",")
+    for form in forms:
+        (args.out / form).mkdir(parents=True, exist_ok=True)
     limit = int(args.mb * 1_000_000)
     rng = random.Random(42)
-    with open(args.out / "ndjson" / "users.ndjson", "w") as users:
-        for u in range(1, USERS + 1):
-            users.write(json.dumps({"id": u, "name": f"user{u}", "email": f"user{u}@example.com"}) + "\n")
+    user_lines = [json.dumps({"id": u, "name": f"user{u}", "email": f"user{u}@example.com"})
+                  for u in range(1, USERS + 1)]
+    if "ndjson" in forms:
+        (args.out / "ndjson" / "users.ndjson").write_text("".join(line + "\n" for line in user_lines))
+    if "json" in forms:
+        (args.out / "json" / "users.json").write_text("[\n" + ",\n".join(user_lines) + "\n]\n")
+    outputs = {}
+    if "ndjson" in forms:
+        outputs["ndjson"] = (open(args.out / "ndjson" / "events.ndjson", "w"), ndjson_line)
+    if "json" in forms:
+        # One array, one record a line, as exports write it.
+        outputs["json"] = (open(args.out / "json" / "events.json", "w"),
+                           lambda e: ",\n" + ndjson_line(e)[:-1])
+    if "csv" in forms:
+        outputs["csv"] = (open(args.out / "csv" / "events.csv", "w"), csv_line)
+        outputs["csv"][0].write(",".join(CSV_COLUMNS) + "\n")
+    written = {form: 0 for form in outputs}
     rows = 0
-    with open(args.out / "ndjson" / "events.ndjson", "w") as nd, open(args.out / "csv" / "events.csv", "w") as csv:
-        csv.write(",".join(CSV_COLUMNS) + "\n")
-        written_nd = written_csv = 0
-        i = 1
-        while written_nd < limit or written_csv < limit:
-            e = event(i, rng)
-            if written_nd < limit:
-                line = ndjson_line(e)
-                nd.write(line)
-                written_nd += len(line)
-            if written_csv < limit:
-                line = csv_line(e)
-                csv.write(line)
-                written_csv += len(line)
-            i += 1
-            rows += 1
+    i = 1
+    while any(n < limit for n in written.values()):
+        e = event(i, rng)
+        for form, (out, line_of) in outputs.items():
+            if written[form] < limit:
+                line = line_of(e)
+                if form == "json" and written[form] == 0:
+                    line = "[\n" + line[2:]
+                out.write(line)
+                written[form] += len(line)
+        i += 1
+        rows += 1
+    for form, (out, _) in outputs.items():
+        if form == "json":
+            out.write("\n]\n")
+        out.close()
     print(f"wrote {rows} events to {args.out}")
 
 

@@ -32,7 +32,8 @@ VENV = BENCH / ".venv"
 # Versions that install on Python 3.11 here and ship the extensions as wheels.
 VENV_PACKAGES = ["duckdb==1.4.4", "duckdb-ext-sqlite==1.4.4.20260205",
                  "duckdb-ext-postgres==1.4.4.20260205"]
-GODWIT_HOME = "/tmp/godwit-bench-home"
+# GODWIT_BENCH_HOME: another cluster, when several people bench on one machine.
+GODWIT_HOME = os.environ.get("GODWIT_BENCH_HOME", "/tmp/godwit-bench-home")
 # pgloader's default SBCL heap is exhausted on the SF=1 file.
 PGLOADER_HEAP_MB = 8192
 ALL_TOOLS = ["godwit", "pgloader", "duckdb", "limit", "limit-freeze"]

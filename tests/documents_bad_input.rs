@@ -168,7 +168,7 @@ fn a_repeated_map_key_rejects_the_later_record() {
 }
 
 #[test]
-fn a_postgresql_error_during_a_document_copy_names_the_file_in_our_words() {
+fn a_postgresql_error_during_a_document_copy_names_the_file_and_the_line_of_the_row_in_our_words() {
     let dir = tempfile::tempdir().unwrap();
     let target = fresh_database("docs_pg_error");
     let mut client = target.connect().unwrap();
@@ -181,8 +181,31 @@ fn a_postgresql_error_during_a_document_copy_names_the_file_in_our_words() {
     let err = stderr(&out);
     assert!(
         err.contains("items.json: PostgreSQL refused the tables or rows godwit made of this file")
+            && err.contains("the row it refused: ")
+            && err.contains("items.json, line 1, column 21, byte 20 (id=2)")
             && err.contains("(23514)"),
         "{err}"
     );
     assert_eq!(value(&target, "SELECT count(*) AS a FROM items"), "0");
+
+    // The row is counted as the copy sent it: records it rejected itself
+    // (line 2, a NUL) are passed over.
+    let lines = write(
+        dir.path(),
+        "items.ndjson",
+        b"{\"id\": 1, \"n\": 5}\n{\"id\": 2, \"n\": 6, \"s\": \"a\\u0000\"}\n\n{\"id\": 3, \"n\": -1}\n",
+    );
+    let out = copy(&lines, &target, &["--data-only", "--on-error", "skip"]);
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(err.contains("items.ndjson, line 4, column 1, byte 53 (id=3)"), "{err}");
+    // A CSV row is named by its line and record.
+    let csv = write(dir.path(), "items.csv", b"id,n\n1,4\n2,0\n");
+    let out = copy(&csv, &target, &["--data-only"]);
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("items.csv, line 3, record 3 (id=2)"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -155,12 +155,22 @@ pub fn copy_chunk(
         should_stop,
     );
     let finished = match outcome {
-        Ok(ChunkOutcome::Copied) => copy.finish().map(|_| {
-            if let Some(f) = fingerprints {
-                f.finish();
+        Ok(ChunkOutcome::Copied) => {
+            let mut refused = None;
+            match (copy.finish_locating(&mut refused), refused) {
+                (Ok(_), _) => {
+                    if let Some(f) = fingerprints {
+                        f.finish();
+                    }
+                    Ok(ChunkOutcome::Copied)
+                }
+                (Err(e), Some(n)) => Err(match refused_row_place(reader, &scan, table, n) {
+                    Ok(Some(place)) => with_refused_row(e, &place),
+                    _ => e,
+                }),
+                (Err(e), None) => Err(e),
             }
-            ChunkOutcome::Copied
-        }),
+        }
         other => {
             copy.abort();
             other
@@ -176,6 +186,69 @@ pub fn copy_chunk(
             .map_err(|e| Error::pg(format!("committing COPY into {}", table.plan.target), &e))?;
     }
     finished
+}
+
+/// Where the `n`th row a COPY of this chunk sent came from (PostgreSQL
+/// refused it): read the chunk again, passing over the rows the copy
+/// rejected itself, as it did. The source's place for the row (a file and
+/// line) when it has one, and the row's key.
+fn refused_row_place(
+    reader: &mut dyn Reader,
+    scan: &Scan<'_>,
+    table: &TableCopy<'_>,
+    n: u64,
+) -> Result<Option<String>> {
+    let mut sent = 0u64;
+    let mut found = None;
+    let mut buf = Vec::new();
+    let mut scratch = Scratch::default();
+    reader.scan(scan, &mut |row: &dyn Row| {
+        if row.problem().is_some() {
+            return Ok(Flow::Continue);
+        }
+        buf.clear();
+        let kept = table.columns.iter().enumerate().all(|(i, column)| {
+            let value = row.value(i);
+            !(column.not_null && value == ValueRef::Null)
+                && encode_value(&mut buf, value, &column.cast, &mut scratch).is_ok()
+        });
+        if !kept {
+            return Ok(Flow::Continue);
+        }
+        sent += 1;
+        if sent < n {
+            return Ok(Flow::Continue);
+        }
+        let key: Vec<String> = table
+            .plan
+            .row_key
+            .iter()
+            .zip(&table.key_positions)
+            .map(|(name, pos)| format!("{name}={}", json_of(row.value(*pos))))
+            .collect();
+        found = Some(match (row.place(), key.is_empty()) {
+            (Some(place), false) => format!("{place} ({})", key.join(", ")),
+            (Some(place), true) => place,
+            (None, _) => key.join(", "),
+        });
+        Ok(Flow::Stop)
+    })?;
+    Ok(found.filter(|f| !f.is_empty()))
+}
+
+fn with_refused_row(e: Error, place: &str) -> Error {
+    match e {
+        Error::Postgres {
+            context,
+            message,
+            sqlstate,
+        } => Error::Postgres {
+            context: format!("{context}; the row it refused: {place}"),
+            message,
+            sqlstate,
+        },
+        other => other,
+    }
 }
 
 /// Encodes rows into the COPY until the chunk ends or a value stops it.

@@ -57,13 +57,31 @@ impl<'a> BinaryCopy<'a> {
     }
 
     /// Sends the trailer and completes the COPY; returns the rows written.
-    pub fn finish(mut self) -> Result<u64> {
+    pub fn finish(self) -> Result<u64> {
+        self.finish_locating(&mut None)
+    }
+
+    /// As [`BinaryCopy::finish`]; when PostgreSQL refused a row, also
+    /// sets which one in `refused`: its number in this COPY, from 1 (the
+    /// error's context).
+    pub fn finish_locating(mut self, refused: &mut Option<u64>) -> Result<u64> {
         self.writer
             .write_all(COPY_TRAILER)
             .map_err(|e| Error::io(format!("COPY into {}", self.context), e))?;
         let context = self.context.clone();
-        self.writer
-            .finish()
-            .map_err(|e| Error::pg(format!("COPY into {context}"), &e))
+        self.writer.finish().map_err(|e| {
+            *refused = refused_row(&e);
+            Error::pg(format!("COPY into {context}"), &e)
+        })
     }
+}
+
+/// The row number in `COPY name, line N[, column c]: ...`, the context
+/// PostgreSQL gives an error met while it copies a row.
+fn refused_row(e: &postgres::Error) -> Option<u64> {
+    let place = e.as_db_error()?.where_()?;
+    let rest = &place[place.find("COPY ")?..];
+    let digits = &rest[rest.find(", line ")? + 7..];
+    let end = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
+    digits[..end].parse().ok()
 }

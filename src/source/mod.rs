@@ -339,6 +339,12 @@ pub trait Row {
     fn problem(&self) -> Option<&RowProblem> {
         None
     }
+
+    /// Where the row was read, for messages about it (a document's file,
+    /// line, column and byte), when the source can say.
+    fn place(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A row the source read but cannot give as it stands.
@@ -399,6 +405,15 @@ pub trait Source: Sync {
     /// Whether scans can return rows in key order ([`Scan::order_by`]).
     /// Verify merges ordered scans and hashes the others.
     fn ordered_scans(&self) -> bool;
+
+    /// Whether scans of one table come in key order: every table's when
+    /// [`Source::ordered_scans`]; a source read in file order says which
+    /// of its tables' keys count up in the file. Verify checks the order
+    /// as it merges, and hashes instead when it does not hold.
+    fn ordered_scans_of(&self, table: &str) -> bool {
+        let _ = table;
+        self.ordered_scans()
+    }
 
     /// The source's own DDL and file settings, which `copy` records in the
     /// target so the data can be written back in the source's own format

@@ -404,7 +404,7 @@ pub fn layouts(context: &Context<'_>, targets: &[catalog::TargetTable], reporter
             .collect();
         let mut layout = Layout::new(table, true, not_compared, original.identity.is_some());
         // A source that cannot stream in key order is matched by hash.
-        layout.orderable &= context.source.ordered_scans();
+        layout.orderable &= context.source.ordered_scans_of(&layout.source_table);
         out.push(layout);
     }
     Ok(out)

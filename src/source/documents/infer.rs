@@ -16,6 +16,11 @@ pub struct KindTally {
     /// Numbers PostgreSQL's numeric cannot hold (`1e999999`).
     pub beyond_numeric: u64,
     pub strings: u64,
+    /// The smallest and largest of the integers, and how many were
+    /// written `-0` (a key as text, `-0` is not `0`).
+    pub int_min: i64,
+    pub int_max: i64,
+    negative_zeros: u64,
     /// Whether every string seen so far has each shape.
     all_timestamptz: bool,
     all_timestamp: bool,
@@ -34,6 +39,9 @@ impl Default for KindTally {
             decimals: 0,
             beyond_numeric: 0,
             strings: 0,
+            int_min: i64::MAX,
+            int_max: i64::MIN,
+            negative_zeros: 0,
             all_timestamptz: true,
             all_timestamp: true,
             all_date: true,
@@ -59,8 +67,13 @@ impl KindTally {
             JValue::Null => self.nulls += 1,
             JValue::Bool(_) => self.bools += 1,
             JValue::Number(n) => {
-                if n.parse::<i64>().is_ok() {
+                if let Ok(v) = n.parse::<i64>() {
                     self.integers += 1;
+                    self.int_min = self.int_min.min(v);
+                    self.int_max = self.int_max.max(v);
+                    if v == 0 && n.starts_with('-') {
+                        self.negative_zeros += 1;
+                    }
                 } else {
                     self.decimals += 1;
                     if beyond_numeric(n) {
@@ -92,6 +105,16 @@ impl KindTally {
         if self.all_decimal_text {
             self.all_decimal_text = is_canonical_decimal(s);
         }
+    }
+
+    /// When every value is an integer (or null): how many, the smallest
+    /// and the largest.
+    pub fn integer_range(&self) -> Option<(u64, i64, i64)> {
+        (self.bools == 0 && self.decimals == 0 && self.strings == 0 && self.negative_zeros == 0).then_some((
+            self.integers,
+            self.int_min,
+            self.int_max,
+        ))
     }
 
     pub fn non_null(&self) -> u64 {

@@ -168,6 +168,34 @@ impl<R: Read> JsonReader<R> {
         Self::with_buffer(input, BUFFER)
     }
 
+    /// Reads a part of a file that starts at byte `offset`, on the line
+    /// that starts at `line_start`: offsets and columns are the file's,
+    /// lines count from 1 at `offset` (the caller adds the lines before
+    /// it, or sets them with [`JsonReader::set_line`]).
+    pub fn starting_at(input: R, offset: u64, line_start: u64) -> Self {
+        let mut reader = Self::new(input);
+        reader.consumed = offset;
+        reader.line_start = line_start;
+        reader
+    }
+
+    pub fn set_line(&mut self, line: u64) {
+        self.line = line;
+    }
+
+    /// After an element of an array: true past a ',', false at the end of
+    /// the input; anything else is an error.
+    pub fn separator(&mut self) -> JResult<bool> {
+        match self.skip_ws() {
+            None => Ok(false),
+            Some(b',') => {
+                self.bump();
+                Ok(true)
+            }
+            Some(b) => self.error(format!("expected ',' or ']', found {}", shown(b))),
+        }
+    }
+
     fn with_buffer(input: R, capacity: usize) -> Self {
         JsonReader {
             input,

@@ -59,6 +59,10 @@ pub struct TableDef {
     pub foreign_keys: Vec<ForeignKey>,
     pub indexes: Vec<Index>,
     pub rows: u64,
+    /// Its rows come in ascending key order when the collection is read
+    /// (an integer key that counts up in the file, or the position), so
+    /// verify can merge them with the target's instead of hashing.
+    pub in_key_order: bool,
 }
 
 impl TableDef {
@@ -209,6 +213,8 @@ struct Candidate {
     path: Vec<String>,
     is_array: bool,
     sample: Vec<String>,
+    /// When every value is an integer: how many, the smallest and largest.
+    integers: Option<(u64, i64, i64)>,
     /// Root tables it may refer to, with whether the name hints at it.
     targets: Vec<(usize, bool)>,
 }
@@ -488,6 +494,13 @@ impl Builder<'_> {
             foreign_keys: Vec::new(),
             indexes: Vec::new(),
             rows: facts.records,
+            in_key_order: match &key {
+                RootKey::Id => {
+                    matches!(facts.id_set, KeySet::Run { .. }) && matches!(&id_kind, Some(InferredKind::Integer))
+                }
+                RootKey::Position(_) => true,
+                RootKey::RecordKey(_) => false,
+            },
         };
         let skip_id = key == RootKey::Id;
         self.expand(
@@ -640,6 +653,7 @@ impl Builder<'_> {
                             path: path.clone(),
                             is_array: true,
                             sample: field.sample.clone(),
+                            integers: None,
                             targets: Vec::new(),
                         });
                         let _ = element;
@@ -666,6 +680,7 @@ impl Builder<'_> {
                         path: path.clone(),
                         is_array: false,
                         sample: field.sample.clone(),
+                        integers: field.scalars.integer_range(),
                         targets: Vec::new(),
                     });
                 }
@@ -728,6 +743,9 @@ impl Builder<'_> {
             }],
             indexes: Vec::new(),
             rows: elements.count,
+            // Its key is the parent's then the element's position, and its
+            // rows come parent by parent, element by element.
+            in_key_order: self.model.tables[parent].in_key_order,
         };
         self.model.inferred.push(format!(
             "{name}: child table of {parent_name} for the {} objects in {parent_name}.{flat}, keyed by its parent's key and their position",
@@ -831,6 +849,16 @@ impl Model {
                 .filter(|&i| self.tables[candidates[i].table].collection == collection_index)
                 .collect();
             if mine.is_empty() {
+                continue;
+            }
+            // Integers all inside the runs of integer keys they may refer
+            // to are all keys: no need to read the collection again.
+            let known: Vec<Option<u64>> = mine.iter().map(|&i| self.all_in_runs(&candidates[i])).collect();
+            if known.iter().all(Option::is_some) {
+                for (&i, n) in mine.iter().zip(known) {
+                    let n = n.unwrap_or(0);
+                    tallies[i] = (n, vec![n; candidates[i].targets.len()]);
+                }
                 continue;
             }
             records::each(&collection.origin, &mut |rec| {
@@ -943,6 +971,18 @@ impl Model {
         Ok(())
     }
 
+    /// How many values a candidate has, when they are integers that all
+    /// fall inside every target's run of keys (keys that count up by one,
+    /// with no gaps): then every value is a key of every target.
+    fn all_in_runs(&self, cand: &Candidate) -> Option<u64> {
+        let (count, min, max) = cand.integers.filter(|_| !cand.is_array)?;
+        let inside = cand.targets.iter().all(|(t, _)| match self.key_sets[*t].as_ref() {
+            Some(KeySet::Run { first, last }) => count == 0 || (*first <= min && max <= *last),
+            _ => false,
+        });
+        inside.then_some(count)
+    }
+
     /// Replaces an array column of keys by a junction table, one row per element.
     fn junction(&mut self, table: usize, cand: &Candidate, target: usize, rename: Option<String>, rows: u64) -> String {
         let mut names: HashSet<String> = self.tables.iter().map(|t| t.name.clone()).collect();
@@ -1050,6 +1090,7 @@ impl Model {
                 from_constraint: false,
             }],
             rows,
+            in_key_order: parent.in_key_order,
         };
         if let Some(i) = column_index {
             self.tables[table].columns.remove(i);

@@ -83,9 +83,19 @@ impl Source for DocumentSource {
         Ok(out)
     }
 
-    /// Records come in file order, not key order: verify hashes.
+    /// Records come in file order, not key order (`order_by` is not
+    /// honoured)...
     fn ordered_scans(&self) -> bool {
         false
+    }
+
+    /// ...which is key order where the key counts up in the file (ids
+    /// exported in order, or the position): verify merges those tables.
+    fn ordered_scans_of(&self, table: &str) -> bool {
+        self.model()
+            .ok()
+            .and_then(|m| m.tables.iter().find(|t| t.name == table).map(|t| t.in_key_order))
+            .unwrap_or(false)
     }
 
     fn explain_target_error(&self, error: Error) -> Error {

@@ -16,7 +16,7 @@ use crate::source::Flow;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     /// A JSON file whose top-level value is an array of records.
-    Array(PathBuf),
+    Array { file: PathBuf, split: super::lines::Split },
     /// A JSON file whose top-level object maps keys to records.
     Keyed(PathBuf),
     /// One collection of a JSON file holding several (an app-state dump).
@@ -26,8 +26,9 @@ pub enum Origin {
     /// The top-level members of an app-state dump that hold no
     /// collection (a version, an export date): one record of them.
     TopFields { file: PathBuf, fields: Vec<String> },
-    /// JSON Lines (named, prefixed or seen so): one record a line.
-    Lines(PathBuf),
+    /// JSON Lines (named, prefixed or seen so): one record a line, read
+    /// in ranges on several threads.
+    Lines { file: PathBuf, split: super::lines::Split },
     /// A `.json` file holding several values one after another: one a line,
     /// or (when the first spans lines) pretty-printed records.
     Concatenated(PathBuf),
@@ -45,13 +46,15 @@ impl Origin {
     /// The file or directory read.
     pub fn path(&self) -> &Path {
         match self {
-            Origin::Array(p)
+            Origin::Array { file: p, .. }
             | Origin::Keyed(p)
             | Origin::Single(p)
-            | Origin::Lines(p)
             | Origin::Concatenated(p)
             | Origin::Files(p) => p,
-            Origin::Member { file, .. } | Origin::Csv { file, .. } | Origin::TopFields { file, .. } => file,
+            Origin::Member { file, .. }
+            | Origin::Csv { file, .. }
+            | Origin::TopFields { file, .. }
+            | Origin::Lines { file, .. } => file,
         }
     }
 
@@ -90,10 +93,15 @@ impl Rec<'_> {
     /// Where something in the record is, for messages: `file, line N,
     /// column C, byte B`, or for CSV `file, line N, record M`.
     pub fn place_at(&self, at: &Position) -> String {
-        match self.csv_record {
-            Some(n) => format!("{}, line {}, record {n}", self.file.display(), at.line),
-            None => format!("{}, {at}", self.file.display()),
-        }
+        place(self.file, at, self.csv_record)
+    }
+}
+
+/// `file, line N, column C, byte B`, or for CSV `file, line N, record M`.
+pub fn place(file: &Path, at: &Position, csv_record: Option<u64>) -> String {
+    match csv_record {
+        Some(n) => format!("{}, line {}, record {n}", file.display(), at.line),
+        None => format!("{}, {at}", file.display()),
     }
 }
 
@@ -116,7 +124,7 @@ fn open(file: &Path) -> Result<std::fs::File> {
 /// Records that are not objects are read as `{"value": ...}` (and say
 /// so: in a collection that mixes them with objects, every record is
 /// kept whole in `value`, so that `{}` and `null` stay apart).
-fn as_record(value: JValue) -> (JValue, bool) {
+pub(super) fn as_record(value: JValue) -> (JValue, bool) {
     match value {
         JValue::Object(_) => (value, false),
         other => (JValue::Object(vec![("value".to_string(), other)]), true),
@@ -151,15 +159,20 @@ pub fn each_for_learning(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
 /// Streams every record of a collection to `visit`.
 pub fn each(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
     match origin {
-        Origin::Array(file) => {
+        Origin::Array { file, split } => super::array::each(file, *split, visit, &mut |visit| {
             let mut r = JsonReader::new(open(file)?);
-            stream_array(&mut r, file, visit)?;
-            trailing(&mut r, file)
-        }
+            // Stopped early, the rest of the file is not read.
+            match stream_array(&mut r, file, visit)? {
+                Flow::Continue => trailing(&mut r, file),
+                Flow::Stop => Ok(()),
+            }
+        }),
         Origin::Keyed(file) => {
             let mut r = JsonReader::new(open(file)?);
-            stream_keyed(&mut r, file, visit)?;
-            trailing(&mut r, file)
+            match stream_keyed(&mut r, file, visit)? {
+                Flow::Continue => trailing(&mut r, file),
+                Flow::Stop => Ok(()),
+            }
         }
         Origin::Member { file, member, keyed } => {
             let mut r = JsonReader::new(open(file)?);
@@ -169,9 +182,9 @@ pub fn each(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
             while let Some(key) = r.next_key(&mut first).map_err(s)? {
                 if &key == member {
                     return if *keyed {
-                        stream_keyed(&mut r, file, visit)
+                        stream_keyed(&mut r, file, visit).map(|_| ())
                     } else {
-                        stream_array(&mut r, file, visit)
+                        stream_array(&mut r, file, visit).map(|_| ())
                     };
                 }
                 r.skip().map_err(s)?;
@@ -222,8 +235,8 @@ pub fn each(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
             })
             .map(|_| ())
         }
-        Origin::Lines(file) => stream_lines(file, true, visit),
-        Origin::Concatenated(file) => stream_lines(file, false, visit),
+        Origin::Lines { file, split } => super::lines::each(file, *split, visit),
+        Origin::Concatenated(file) => stream_concatenated(file, visit),
         Origin::Csv { file, dialect } => super::csv::stream(file, dialect, false, visit),
         Origin::Files(dir) => {
             for name in list_dir(dir)? {
@@ -270,7 +283,7 @@ fn skip_to_value<R: Read>(r: &mut JsonReader<R>) -> Position {
 }
 
 /// Nothing but whitespace may follow the document.
-fn trailing<R: Read>(r: &mut JsonReader<R>, file: &Path) -> Result<()> {
+pub(super) fn trailing<R: Read>(r: &mut JsonReader<R>, file: &Path) -> Result<()> {
     if let Err(e) = r.end_of_text() {
         return Err(Error::Source {
             path: file.to_path_buf(),
@@ -287,30 +300,37 @@ fn trailing<R: Read>(r: &mut JsonReader<R>, file: &Path) -> Result<()> {
     Ok(())
 }
 
-fn stream_array<R: Read>(r: &mut JsonReader<R>, file: &Path, visit: &mut Visit<'_>) -> Result<()> {
+/// Visits the elements of an array; Stop when `visit` stopped early.
+fn stream_array<R: Read>(r: &mut JsonReader<R>, file: &Path, visit: &mut Visit<'_>) -> Result<Flow> {
     r.begin_array().map_err(|e| syntax(file, &e))?;
     let mut first = true;
     while r.next_element(&mut first).map_err(|e| syntax(file, &e))? {
         if visit_value(r, None, file, visit)? == Flow::Stop {
-            return Ok(());
+            return Ok(Flow::Stop);
         }
     }
-    Ok(())
+    Ok(Flow::Continue)
 }
 
-fn stream_keyed<R: Read>(r: &mut JsonReader<R>, file: &Path, visit: &mut Visit<'_>) -> Result<()> {
+/// Visits the members of an object; Stop when `visit` stopped early.
+fn stream_keyed<R: Read>(r: &mut JsonReader<R>, file: &Path, visit: &mut Visit<'_>) -> Result<Flow> {
     r.begin_object().map_err(|e| syntax(file, &e))?;
     let mut first = true;
     while let Some(key) = r.next_key(&mut first).map_err(|e| syntax(file, &e))? {
         if visit_value(r, Some(&key), file, visit)? == Flow::Stop {
-            return Ok(());
+            return Ok(Flow::Stop);
         }
     }
-    Ok(())
+    Ok(Flow::Continue)
 }
 
 /// Reads the value the reader stands before as one record and visits it.
-fn visit_value<R: Read>(r: &mut JsonReader<R>, key: Option<&str>, file: &Path, visit: &mut Visit<'_>) -> Result<Flow> {
+pub(super) fn visit_value<R: Read>(
+    r: &mut JsonReader<R>,
+    key: Option<&str>,
+    file: &Path,
+    visit: &mut Visit<'_>,
+) -> Result<Flow> {
     let at = skip_to_value(r);
     let (value, not_object) = as_record(r.value().map_err(|e| syntax(file, &e))?);
     let problem = r.take_problem();
@@ -325,70 +345,97 @@ fn visit_value<R: Read>(r: &mut JsonReader<R>, key: Option<&str>, file: &Path, v
     })
 }
 
-/// JSON Lines: one record a line. A malformed line is one record with
-/// its problem (rejected, or skipped under `--on-error skip`), and reading
-/// goes on at the next line. Values one after another in a `.json` file
-/// (`one_per_line` false) may be written over several lines
-/// (pretty-printed): that is allowed when the first record spans lines,
-/// and then a malformed record ends the read, as in one JSON document.
-fn stream_lines(file: &Path, one_per_line: bool, visit: &mut Visit<'_>) -> Result<()> {
-    let mut r = JsonReader::new(open(file)?);
-    r.set_one_value_per_line(one_per_line);
-    let mut first = true;
-    loop {
-        // Blank lines are allowed between records.
-        if r.skip_blank_lines().is_none() {
-            break;
+/// One record as read from a JSON Lines (or concatenated) stream.
+pub struct Parsed {
+    pub value: JValue,
+    pub not_object: bool,
+    pub problem: Option<ValueProblem>,
+    pub at: Position,
+}
+
+impl Parsed {
+    pub fn rec<'a>(&'a self, file: &'a Path) -> Rec<'a> {
+        Rec {
+            key: None,
+            value: &self.value,
+            problem: self.problem.as_ref(),
+            not_object: self.not_object,
+            file,
+            at: self.at,
+            csv_record: None,
         }
-        let at = r.position();
-        let parsed = r.value().and_then(|value| match r.skip_blanks() {
-            None | Some(b'\n') => Ok(value),
-            Some(_) => Err(SyntaxError {
-                at: r.position(),
-                message: "another value on the same line (JSON Lines holds one a line)".into(),
-            }),
-        });
+    }
+}
+
+/// The next record of values one after another, None at the end. In
+/// JSON Lines mode a malformed line is one record with its problem, and
+/// reading goes on at the next line. Otherwise values may span lines
+/// (pretty-printed) when the first does, and a malformed one is an error,
+/// as in one JSON document; `first` is true before the first record.
+pub fn next_record<R: Read>(r: &mut JsonReader<R>, file: &Path, first: &mut bool) -> Result<Option<Parsed>> {
+    // Blank lines are allowed between records.
+    if r.skip_blank_lines().is_none() {
         if let Some(e) = r.take_io_error() {
             return Err(Error::io(format!("reading {}", file.display()), e));
         }
-        let (value, not_object, problem) = match parsed {
-            Ok(value) => {
-                if first && r.position().line == at.line {
-                    r.set_one_value_per_line(true);
-                }
-                let problem = r.take_problem();
-                r.newline();
-                let (value, not_object) = as_record(value);
-                (value, not_object, problem)
-            }
-            Err(e) if r.one_value_per_line_mode() => {
-                r.skip_rest_of_line();
-                let problem = ValueProblem {
-                    at: e.at,
-                    reason: format!("invalid JSON: {}", e.message),
-                    field: None,
-                    malformed: true,
-                };
-                (JValue::Object(Vec::new()), false, Some(problem))
-            }
-            Err(e) => return Err(syntax(file, &e)),
-        };
-        first = false;
-        let flow = visit(&Rec {
-            key: None,
-            value: &value,
-            problem: problem.as_ref(),
-            not_object,
-            file,
-            at,
-            csv_record: None,
-        })?;
-        if flow == Flow::Stop {
-            return Ok(());
-        }
+        return Ok(None);
     }
+    let at = r.position();
+    let parsed = r.value().and_then(|value| match r.skip_blanks() {
+        None | Some(b'\n') => Ok(value),
+        Some(_) => Err(SyntaxError {
+            at: r.position(),
+            message: "another value on the same line (JSON Lines holds one a line)".into(),
+        }),
+    });
     if let Some(e) = r.take_io_error() {
         return Err(Error::io(format!("reading {}", file.display()), e));
+    }
+    let record = match parsed {
+        Ok(value) => {
+            if *first && r.position().line == at.line {
+                r.set_one_value_per_line(true);
+            }
+            let problem = r.take_problem();
+            r.newline();
+            let (value, not_object) = as_record(value);
+            Parsed {
+                value,
+                not_object,
+                problem,
+                at,
+            }
+        }
+        Err(e) if r.one_value_per_line_mode() => {
+            r.skip_rest_of_line();
+            let problem = ValueProblem {
+                at: e.at,
+                reason: format!("invalid JSON: {}", e.message),
+                field: None,
+                malformed: true,
+            };
+            Parsed {
+                value: JValue::Object(Vec::new()),
+                not_object: false,
+                problem: Some(problem),
+                at,
+            }
+        }
+        Err(e) => return Err(syntax(file, &e)),
+    };
+    *first = false;
+    Ok(Some(record))
+}
+
+/// Values one after another in a `.json` file: one a line, or (when the
+/// first spans lines) pretty-printed records.
+fn stream_concatenated(file: &Path, visit: &mut Visit<'_>) -> Result<()> {
+    let mut r = JsonReader::new(open(file)?);
+    let mut first = true;
+    while let Some(record) = next_record(&mut r, file, &mut first)? {
+        if visit(&record.rec(file))? == Flow::Stop {
+            break;
+        }
     }
     Ok(())
 }

@@ -2,9 +2,10 @@
 //! for a collection's table, one row per array element for a child or a
 //! junction table. Each value arrives as its inferred kind says.
 
+use super::json::Position;
 use super::json::{JValue, write_json_string};
 use super::normalize::{ColumnSource, TableDef, field_at};
-use super::records::Rec;
+use super::records::{Rec, place};
 use crate::source::{InferredKind, Row, RowProblem, ValueRef};
 
 /// Calls `visit` with the objects on the way to each row (the record
@@ -50,6 +51,10 @@ pub struct RowBuf {
     cells: Vec<Cell>,
     text: String,
     problem: Option<RowProblem>,
+    /// Where its record was read (the file only changes in a directory).
+    file: std::path::PathBuf,
+    at: Position,
+    csv_record: Option<u64>,
 }
 
 impl Row for RowBuf {
@@ -63,6 +68,10 @@ impl Row for RowBuf {
 
     fn problem(&self) -> Option<&RowProblem> {
         self.problem.as_ref()
+    }
+
+    fn place(&self) -> Option<String> {
+        Some(place(&self.file, &self.at, self.csv_record))
     }
 }
 
@@ -80,6 +89,11 @@ impl RowBuf {
     ) {
         self.cells.clear();
         self.text.clear();
+        if self.file.as_path() != rec.file {
+            self.file = rec.file.to_path_buf();
+        }
+        self.at = rec.at;
+        self.csv_record = rec.csv_record;
         self.problem = rec.problem.map(|p| RowProblem {
             column: p.field.clone(),
             reason: format!("{}: {}", rec.place_at(&p.at), p.reason),

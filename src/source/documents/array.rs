@@ -1,0 +1,301 @@
+//! A JSON file holding one array of records, read on every core. A quick
+//! pass over the bytes, which follows only strings and nesting, finds
+//! where the top-level elements end and cuts the array into ranges of
+//! whole elements; workers parse the ranges, and the records come to the
+//! caller in file order with exact lines, columns and bytes.
+//!
+//! The quick pass can be misled only by malformed JSON, and then a range
+//! fails to parse (each is parsed strictly: values separated by commas).
+//! From the first range that fails, the file is read as it always was, one
+//! element after another, so an error is the one a sequential read gives,
+//! at the same place.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use super::json::JsonReader;
+use super::lines::{ParsedRange, Span, Split, each_span, open_span};
+use super::records::{Parsed, Visit, as_record, syntax, trailing, visit_value};
+use crate::error::{Error, Result};
+use crate::source::Flow;
+
+fn read_error(file: &Path, e: std::io::Error) -> Error {
+    Error::io(format!("reading {}", file.display()), e)
+}
+
+/// Where the array closes: its `]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Close {
+    at: u64,
+    line_start: u64,
+    lines_before: u64,
+}
+
+/// The ranges of whole elements, and where the array closes; None when
+/// the quick pass met something only a full parse can judge.
+#[derive(Debug)]
+struct Cut {
+    spans: Vec<Span>,
+    close: Close,
+}
+
+/// The quick pass: ranges of about `range_bytes`, each ending before a
+/// comma between two top-level elements.
+fn cut(f: &mut File, range_bytes: u64) -> std::io::Result<Option<Cut>> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut base = 0u64;
+    let mut lines = 0u64;
+    let mut line_start = 0u64;
+    let mut depth = 0u32;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut spans = Vec::new();
+    // The range being grown: its start, its line's start, lines before it,
+    // and whether anything but whitespace is in it yet.
+    let mut open: Option<(u64, u64, u64, bool)> = None;
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => return Ok(None),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let bytes = &buf[..n];
+        let mut i = 0;
+        while i < n {
+            if in_string {
+                if escaped {
+                    escaped = false;
+                    i += 1;
+                    continue;
+                }
+                match memchr::memchr2(b'"', b'\\', &bytes[i..]) {
+                    None => i = n,
+                    Some(j) => {
+                        if bytes[i + j] == b'\\' {
+                            escaped = true;
+                        } else {
+                            in_string = false;
+                        }
+                        i += j + 1;
+                    }
+                }
+                continue;
+            }
+            let at = base + i as u64;
+            let b = bytes[i];
+            i += 1;
+            match b {
+                b'\n' => {
+                    lines += 1;
+                    line_start = at + 1;
+                    continue;
+                }
+                b' ' | b'\t' | b'\r' => continue,
+                _ => {}
+            }
+            if depth == 0 {
+                // Before the array: a byte order mark, then `[`.
+                match b {
+                    b'[' => {
+                        depth = 1;
+                        open = Some((at + 1, line_start, lines, false));
+                    }
+                    0xEF | 0xBB | 0xBF if at < 3 => {}
+                    _ => return Ok(None),
+                }
+                continue;
+            }
+            let Some((start, start_line, lines_before, content)) = open.as_mut() else {
+                return Ok(None);
+            };
+            if depth == 1 && (b == b',' || b == b']') {
+                if !*content {
+                    // `[]`, `[1,]`, `[,`: for the full parse to judge.
+                    return Ok(None);
+                }
+                if b == b']' || at - *start >= range_bytes {
+                    spans.push(Span {
+                        start: *start,
+                        end: at,
+                        line_start: *start_line,
+                        lines_before: Some(*lines_before),
+                    });
+                    if b == b']' {
+                        return Ok(Some(Cut {
+                            spans,
+                            close: Close {
+                                at,
+                                line_start,
+                                lines_before: lines,
+                            },
+                        }));
+                    }
+                    open = Some((at + 1, line_start, lines, false));
+                } else {
+                    *content = false;
+                }
+                continue;
+            }
+            *content = true;
+            match b {
+                b'"' => in_string = true,
+                b'[' | b'{' => depth += 1,
+                b']' | b'}' => depth -= 1,
+                _ => {}
+            }
+        }
+        base += n as u64;
+    }
+}
+
+/// Streams the elements of a file's top-level array to `visit`, in
+/// order, parsed on `split.workers` threads; `sequential` reads it the
+/// plain way (small files, or when the quick pass cannot cut it).
+pub fn each(
+    file: &Path,
+    split: Split,
+    visit: &mut Visit<'_>,
+    sequential: &mut dyn FnMut(&mut Visit<'_>) -> Result<()>,
+) -> Result<()> {
+    let mut f = File::open(file).map_err(|e| Error::Source {
+        path: file.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let len = f.metadata().map_err(|e| read_error(file, e))?.len();
+    if split.workers <= 1 || len <= split.range_bytes {
+        return sequential(visit);
+    }
+    let Some(cut) = cut(&mut f, split.range_bytes).map_err(|e| read_error(file, e))? else {
+        return sequential(visit);
+    };
+    drop(f);
+    let mut stopped = false;
+    let mut read_on = false;
+    let mut counted = |rec: &super::records::Rec<'_>| {
+        let flow = visit(rec)?;
+        stopped |= flow == Flow::Stop;
+        Ok(flow)
+    };
+    let mut fallback = |span: &Span, lines_before: u64, _: Error, visit: &mut Visit<'_>| {
+        read_on = true;
+        read_from(file, span, lines_before, visit)
+    };
+    each_span(
+        file,
+        &cut.spans,
+        split.workers,
+        &|span| parse_elements(file, span),
+        &mut fallback,
+        &mut counted,
+    )?;
+    if stopped || read_on {
+        return Ok(());
+    }
+    // Past the `]`, nothing but whitespace.
+    let close = Span {
+        start: cut.close.at,
+        end: len,
+        line_start: cut.close.line_start,
+        lines_before: None,
+    };
+    let mut r = open_span(file, &close)?;
+    r.set_line(cut.close.lines_before + 1);
+    if r.next_element(&mut false).map_err(|e| syntax(file, &e))? {
+        return Err(Error::Other(format!(
+            "{}: the array did not end where it was cut",
+            file.display()
+        )));
+    }
+    trailing(&mut r, file)
+}
+
+/// One range: elements separated by commas, each a record.
+fn parse_elements(file: &Path, span: &Span) -> ParsedRange {
+    let mut r = match open_span(file, span) {
+        Ok(r) => r,
+        Err(e) => return ParsedRange::failed(e),
+    };
+    let mut records = Vec::new();
+    loop {
+        r.skip_ws();
+        let at = r.position();
+        let value = match r.value() {
+            Ok(v) => v,
+            Err(e) => return ParsedRange::failed(syntax(file, &e)),
+        };
+        let problem = r.take_problem();
+        let (value, not_object) = as_record(value);
+        records.push(Parsed {
+            value,
+            not_object,
+            problem,
+            at,
+        });
+        match r.separator() {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return ParsedRange::failed(syntax(file, &e)),
+        }
+    }
+    if let Some(e) = r.take_io_error() {
+        return ParsedRange::failed(read_error(file, e));
+    }
+    ParsedRange {
+        records,
+        newlines: r.position().line - 1,
+        error: None,
+    }
+}
+
+/// Reads on from the start of a range to the end of the file, one element
+/// after another, as a sequential read does from there.
+fn read_from(file: &Path, span: &Span, lines_before: u64, visit: &mut Visit<'_>) -> Result<()> {
+    let mut f = File::open(file).map_err(|e| read_error(file, e))?;
+    f.seek(SeekFrom::Start(span.start)).map_err(|e| read_error(file, e))?;
+    let mut r = JsonReader::starting_at(f, span.start, span.line_start);
+    r.set_line(lines_before + 1);
+    loop {
+        if visit_value(&mut r, None, file, visit)? == Flow::Stop {
+            return Ok(());
+        }
+        if !r.next_element(&mut false).map_err(|e| syntax(file, &e))? {
+            break;
+        }
+    }
+    trailing(&mut r, file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cut_of(text: &str, range_bytes: u64) -> Option<Vec<(u64, u64, u64)>> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.json");
+        std::fs::write(&path, text).unwrap();
+        let mut f = File::open(&path).unwrap();
+        cut(&mut f, range_bytes).unwrap().map(|c| {
+            c.spans
+                .iter()
+                .map(|s| (s.start, s.end, s.lines_before.unwrap()))
+                .collect()
+        })
+    }
+
+    #[test]
+    fn ranges_end_between_top_level_elements_only() {
+        // Commas inside strings, objects and arrays do not cut.
+        let text = "[{\"a\": \"x,]\\\"\"},\n [1, [2, 3]],\n 4]";
+        assert_eq!(cut_of(text, 1), Some(vec![(1, 15, 0), (16, 29, 0), (30, 33, 1)]));
+        assert_eq!(cut_of(text, 1000), Some(vec![(1, 33, 0)]));
+    }
+
+    #[test]
+    fn what_only_a_full_parse_can_judge_is_not_cut() {
+        for text in ["[1,]", "[]", "[1, 2", "{\"a\": 1}", "[1}, 2]"] {
+            assert_eq!(cut_of(text, 1), None, "{text}");
+        }
+    }
+}

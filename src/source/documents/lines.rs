@@ -1,0 +1,390 @@
+//! JSON Lines read on every core. The file is cut into byte ranges at line
+//! boundaries; worker threads parse ranges ahead while the caller takes
+//! the records in file order, one at a time, each with its exact line,
+//! column and byte. The caller sees exactly what one sequential read gives
+//! (the same records, problems and errors, in the same order), so every
+//! pass over the file (learning, relation checks, copy, verify) is
+//! parallel without a change of meaning.
+//!
+//! A range's records are parsed with byte offsets from the start of the
+//! file and lines counted from the range's start; its first line's number
+//! is known once the ranges before it are delivered (their newlines are
+//! counted as they are parsed), and added then. Memory: at most two
+//! ranges per worker are parsed ahead of the caller.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+use super::json::JsonReader;
+use super::records::{Parsed, Visit, next_record};
+use crate::error::{Error, Result};
+use crate::source::Flow;
+
+/// How a JSON Lines file is cut up and how many threads parse it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Split {
+    /// Threads parsing ranges (besides the caller's); 1 reads sequentially.
+    pub workers: usize,
+    /// About this many bytes a range (a range ends at the end of a line,
+    /// so a line longer than this makes its range longer).
+    pub range_bytes: u64,
+}
+
+impl Split {
+    /// `workers` 0: one per core.
+    pub fn new(workers: usize, range_bytes: u64) -> Split {
+        let workers = if workers == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            workers
+        };
+        Split {
+            workers,
+            range_bytes: range_bytes.max(1),
+        }
+    }
+}
+
+fn read_error(file: &Path, e: std::io::Error) -> Error {
+    Error::io(format!("reading {}", file.display()), e)
+}
+
+/// The first byte of each range: 0, then the byte after the first
+/// newline at or past `range_bytes` from the previous start. Depends on
+/// the file and `range_bytes` only, never on the number of workers.
+pub fn range_starts(f: &mut File, len: u64, range_bytes: u64) -> std::io::Result<Vec<u64>> {
+    let mut starts = vec![0];
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut nominal = range_bytes;
+    while nominal < len {
+        // The newline may be the byte just before the nominal start.
+        let mut at = nominal - 1;
+        f.seek(SeekFrom::Start(at))?;
+        let next = loop {
+            let n = match f.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                break None;
+            }
+            if let Some(i) = memchr::memchr(b'\n', &buf[..n]) {
+                break Some(at + u64::try_from(i).unwrap_or(u64::MAX) + 1);
+            }
+            at += u64::try_from(n).unwrap_or(u64::MAX);
+        };
+        match next {
+            Some(start) if start < len => {
+                starts.push(start);
+                nominal = start.saturating_add(range_bytes);
+            }
+            _ => break,
+        }
+    }
+    Ok(starts)
+}
+
+/// One range of a file, as workers parse it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub start: u64,
+    pub end: u64,
+    /// The offset of the first byte of the line `start` is on.
+    pub line_start: u64,
+    /// Lines before `start`, when known beforehand; else counted as the
+    /// ranges before it are parsed.
+    pub lines_before: Option<u64>,
+}
+
+/// What a worker made of one range.
+pub struct ParsedRange {
+    pub records: Vec<Parsed>,
+    /// Newlines in the range: the next range's first line is this many on.
+    pub newlines: u64,
+    /// What stopped the range early, after its records.
+    pub error: Option<Error>,
+}
+
+impl ParsedRange {
+    pub fn failed(error: Error) -> ParsedRange {
+        ParsedRange {
+            records: Vec::new(),
+            newlines: 0,
+            error: Some(error),
+        }
+    }
+}
+
+/// A reader of one range of `file`, its positions the file's.
+pub fn open_span(file: &Path, span: &Span) -> Result<JsonReader<std::io::Take<File>>> {
+    let mut f = File::open(file).map_err(|e| read_error(file, e))?;
+    f.seek(SeekFrom::Start(span.start)).map_err(|e| read_error(file, e))?;
+    Ok(JsonReader::starting_at(
+        f.take(span.end - span.start),
+        span.start,
+        span.line_start,
+    ))
+}
+
+fn parse_lines(file: &Path, span: &Span) -> ParsedRange {
+    let mut out = ParsedRange {
+        records: Vec::new(),
+        newlines: 0,
+        error: None,
+    };
+    let mut r = match open_span(file, span) {
+        Ok(r) => r,
+        Err(e) => return ParsedRange::failed(e),
+    };
+    r.set_one_value_per_line(true);
+    let mut first = true;
+    loop {
+        match next_record(&mut r, file, &mut first) {
+            Ok(Some(record)) => out.records.push(record),
+            Ok(None) => break,
+            Err(e) => {
+                out.error = Some(e);
+                break;
+            }
+        }
+    }
+    out.newlines = r.position().line - 1;
+    out
+}
+
+#[derive(Default)]
+struct State {
+    /// The next range a worker takes.
+    next: usize,
+    /// Ranges the caller has taken so far.
+    delivered: usize,
+    done: BTreeMap<usize, ParsedRange>,
+    /// The caller is finished (the end, an error or Flow::Stop).
+    stop: bool,
+    /// A worker died: the caller must not wait for its range.
+    failed: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn wait<'a>(&self, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        self.changed.wait(guard).unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Tells the caller when a worker unwinds, so it never waits forever.
+struct PanicGuard<'a>(&'a Shared);
+
+impl Drop for PanicGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.lock().failed = true;
+            self.0.changed.notify_all();
+        }
+    }
+}
+
+fn worker(spans: &[Span], parse: &(dyn Fn(&Span) -> ParsedRange + Sync), shared: &Shared, ahead: usize) {
+    let _guard = PanicGuard(shared);
+    loop {
+        let k = {
+            let mut state = shared.lock();
+            loop {
+                if state.stop || state.next >= spans.len() {
+                    return;
+                }
+                if state.next < state.delivered + ahead {
+                    break;
+                }
+                state = shared.wait(state);
+            }
+            state.next += 1;
+            state.next - 1
+        };
+        let parsed = parse(&spans[k]);
+        shared.lock().done.insert(k, parsed);
+        shared.changed.notify_all();
+    }
+}
+
+/// Streams every record of a JSON Lines file to `visit`, in file order,
+/// parsing ranges on `split.workers` threads.
+pub fn each(file: &Path, split: Split, visit: &mut Visit<'_>) -> Result<()> {
+    let mut f = File::open(file).map_err(|e| Error::Source {
+        path: file.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let len = f.metadata().map_err(|e| read_error(file, e))?.len();
+    if split.workers <= 1 || len <= split.range_bytes {
+        return sequential(f, file, visit);
+    }
+    let starts = range_starts(&mut f, len, split.range_bytes).map_err(|e| read_error(file, e))?;
+    drop(f);
+    let spans: Vec<Span> = starts
+        .iter()
+        .zip(starts.iter().skip(1).chain(std::iter::once(&len)))
+        .map(|(&start, &end)| Span {
+            start,
+            end,
+            line_start: start,
+            lines_before: None,
+        })
+        .collect();
+    let mut no_fallback = |_: &Span, _: u64, e: Error, _: &mut Visit<'_>| Err(e);
+    each_span(
+        file,
+        &spans,
+        split.workers,
+        &|span| parse_lines(file, span),
+        &mut no_fallback,
+        visit,
+    )
+}
+
+/// What to do when a range fails, after its records (if any) are
+/// visited: given the range, the lines before it and the error, read on
+/// from its start, or return the error.
+pub type Fallback<'f> = dyn FnMut(&Span, u64, Error, &mut Visit<'_>) -> Result<()> + 'f;
+
+/// Parses `spans` with `parse` on `workers` threads and visits their
+/// records in order, lines numbered from the start of the file. A range
+/// that failed goes to `fallback` instead; reading stops there.
+pub fn each_span(
+    file: &Path,
+    spans: &[Span],
+    workers: usize,
+    parse: &(dyn Fn(&Span) -> ParsedRange + Sync),
+    fallback: &mut Fallback<'_>,
+    visit: &mut Visit<'_>,
+) -> Result<()> {
+    let workers = workers.min(spans.len()).max(1);
+    let shared = Shared {
+        state: Mutex::new(State::default()),
+        changed: Condvar::new(),
+    };
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| scope.spawn(|| worker(spans, parse, &shared, 2 * workers)))
+            .collect();
+        let result = deliver(file, spans, &shared, fallback, visit);
+        shared.lock().stop = true;
+        shared.changed.notify_all();
+        // Joined here, so that a worker that panicked (the reader already
+        // returned an error for it) does not panic the scope.
+        let panicked = handles.into_iter().any(|h| h.join().is_err());
+        match result {
+            Ok(()) if panicked => Err(Error::Other(format!(
+                "a thread reading {} stopped unexpectedly",
+                file.display()
+            ))),
+            other => other,
+        }
+    })
+}
+
+fn sequential(f: File, file: &Path, visit: &mut Visit<'_>) -> Result<()> {
+    let mut r = JsonReader::new(f);
+    r.set_one_value_per_line(true);
+    let mut first = true;
+    while let Some(record) = next_record(&mut r, file, &mut first)? {
+        if visit(&record.rec(file))? == Flow::Stop {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Takes the ranges in order and visits their records, lines numbered
+/// from the start of the file.
+fn deliver(
+    file: &Path,
+    spans: &[Span],
+    shared: &Shared,
+    fallback: &mut Fallback<'_>,
+    visit: &mut Visit<'_>,
+) -> Result<()> {
+    let mut counted = 0u64;
+    for (k, span) in spans.iter().enumerate() {
+        let range = {
+            let mut state = shared.lock();
+            let range = loop {
+                if let Some(range) = state.done.remove(&k) {
+                    break range;
+                }
+                if state.failed {
+                    return Err(Error::Other(format!(
+                        "a thread reading {} stopped unexpectedly",
+                        file.display()
+                    )));
+                }
+                state = shared.wait(state);
+            };
+            state.delivered = k + 1;
+            range
+        };
+        shared.changed.notify_all();
+        let lines_before = span.lines_before.unwrap_or(counted);
+        for mut record in range.records {
+            record.at.line += lines_before;
+            if let Some(p) = record.problem.as_mut() {
+                p.at.line += lines_before;
+            }
+            if visit(&record.rec(file))? == Flow::Stop {
+                return Ok(());
+            }
+        }
+        // A JSON Lines range stops early on a read error only (a
+        // malformed line is a record with its problem); a range of an
+        // array that fails holds no records and is read again.
+        if let Some(e) = range.error {
+            return fallback(span, lines_before, e, visit);
+        }
+        counted = lines_before + range.newlines;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn starts_of(bytes: &[u8], range_bytes: u64) -> Vec<u64> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.ndjson");
+        std::fs::write(&path, bytes).unwrap();
+        let mut f = File::open(&path).unwrap();
+        range_starts(&mut f, bytes.len() as u64, range_bytes).unwrap()
+    }
+
+    #[test]
+    fn ranges_start_at_line_starts() {
+        // Lines of 4 bytes ("aaa\n"): a nominal start inside a line moves
+        // to the next line; one just after a newline stays.
+        let text = b"aaa\nbbb\nccc\nddd\n";
+        assert_eq!(starts_of(text, 4), [0, 4, 8, 12]);
+        assert_eq!(starts_of(text, 5), [0, 8]);
+        assert_eq!(starts_of(text, 100), [0]);
+    }
+
+    #[test]
+    fn a_line_longer_than_a_range_is_one_range() {
+        let mut text = vec![b'x'; 50];
+        text.push(b'\n');
+        text.extend_from_slice(b"y\n");
+        assert_eq!(starts_of(&text, 8), [0, 51]);
+        // No newline after the long line: one range.
+        assert_eq!(starts_of(&[b'x'; 50], 8), [0]);
+    }
+}
