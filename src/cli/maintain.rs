@@ -45,6 +45,10 @@ pub struct MaintainArgs {
     /// or in front of, the application's locks).
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = crate::units::parse_duration)]
     pub lock_timeout: Duration,
+
+    /// Create partitions ahead with godwit's own statements even where pg_partman is installed.
+    #[arg(long)]
+    pub without_partman: bool,
 }
 
 pub fn run(args: MaintainArgs) -> Result<ExitCode> {
@@ -61,6 +65,7 @@ pub fn run(args: MaintainArgs) -> Result<ExitCode> {
             target,
             dry_run: args.dry_run,
             lock_timeout: args.lock_timeout,
+            without_partman: args.without_partman,
         },
         &reporter,
     )?;

@@ -110,6 +110,7 @@ pub(super) fn run_all(client: &mut Client, options: &HealthOptions, connect_seco
         ("prepared_transactions", prepared_transactions),
         ("autovacuum", autovacuum),
         ("database_size", database_size),
+        ("partitions", partitions),
     ];
     for (name, check) in checks {
         let def = thresholds::def(name);
@@ -122,6 +123,16 @@ pub(super) fn run_all(client: &mut Client, options: &HealthOptions, connect_seco
     }
     results.extend(super::security::run(client));
     results
+}
+
+fn partitions(client: &mut Client, _: &Session, _: &Threshold) -> Outcome {
+    let found = super::partitions::measure(client).map_err(CannotRun)?;
+    let mut m = Measured::new(Some(found.value), found.message);
+    m.details = found.details;
+    if found.warn {
+        m.at_least = Status::Warning;
+    }
+    Ok(m)
 }
 
 fn result(def: &CheckDef, threshold: &Threshold, outcome: Outcome) -> CheckResult {

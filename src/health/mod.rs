@@ -11,6 +11,7 @@
 pub mod backups;
 mod checks;
 pub mod output;
+pub mod partitions;
 pub mod security;
 pub mod thresholds;
 

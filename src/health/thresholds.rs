@@ -175,6 +175,16 @@ pub const CHECKS: &[CheckDef] = &[
         Threshold::NONE,
         "size of the database (only with thresholds)",
     ),
+    check(
+        "partitions",
+        Count,
+        HigherIsWorse,
+        Threshold {
+            warning: None,
+            critical: Some(1.0),
+        },
+        "rows in default partitions; fewer partitions ahead than premake",
+    ),
     CheckDef {
         name: "last_backup",
         unit: Seconds,
