@@ -28,6 +28,10 @@ pgmajor=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)
 if [ -n "$pgmajor" ] && [ ! -e "/usr/lib/postgresql/$pgmajor/lib/pgaudit.so" ]; then
   need+=("postgresql-$pgmajor-pgaudit")
 fi
+# pg_partman, which keeps time partitions ahead where installed (`godwit maintain`).
+if [ -n "$pgmajor" ] && ! compgen -G "/usr/share/postgresql/$pgmajor/extension/pg_partman.control" >/dev/null; then
+  need+=("postgresql-$pgmajor-partman")
+fi
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 # The HTML reports are tested in a real headless browser (tests/report_html.rs).
 command -v chromium >/dev/null || need+=(chromium)
