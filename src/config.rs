@@ -249,7 +249,8 @@ impl Config {
         for (name, table) in raw.tables {
             let line = line_of(text, name.span().start);
             let table = table.into_inner();
-            let partition = partition_rule(&table, line, &|offset| line_of(text, offset)).map_err(|(l, m)| fail(l, m))?;
+            let partition =
+                partition_rule(&table, line, &|offset| line_of(text, offset)).map_err(|(l, m)| fail(l, m))?;
             let mut rule = TableRule {
                 skip: table.skip,
                 rename: table.rename,
@@ -328,10 +329,16 @@ fn partition_rule(
     use crate::plan::partitions::Interval;
     let Some(column) = &table.partition_by else {
         if let Some(i) = &table.interval {
-            return Err((line_at(i.span().start), "`interval` needs `partition_by = \"COLUMN\"` beside it".into()));
+            return Err((
+                line_at(i.span().start),
+                "`interval` needs `partition_by = \"COLUMN\"` beside it".into(),
+            ));
         }
         if let Some(p) = &table.premake {
-            return Err((line_at(p.span().start), "`premake` needs `partition_by = \"COLUMN\"` beside it".into()));
+            return Err((
+                line_at(p.span().start),
+                "`premake` needs `partition_by = \"COLUMN\"` beside it".into(),
+            ));
         }
         return Ok(None);
     };
@@ -345,16 +352,21 @@ fn partition_rule(
         Some(i) => Interval::parse(i.get_ref()).ok_or_else(|| {
             (
                 line_at(i.span().start),
-                format!("interval {:?}: use \"day\", \"week\", \"month\" or \"year\"", i.get_ref()),
+                format!(
+                    "interval {:?}: use \"day\", \"week\", \"month\" or \"year\"",
+                    i.get_ref()
+                ),
             )
         })?,
     };
     let premake = match &table.premake {
         None => DEFAULT_PREMAKE,
-        Some(p) => u32::try_from(*p.get_ref())
-            .ok()
-            .filter(|n| *n <= 1000)
-            .ok_or_else(|| (line_at(p.span().start), format!("premake {}: a count from 0 to 1000", p.get_ref())))?,
+        Some(p) => u32::try_from(*p.get_ref()).ok().filter(|n| *n <= 1000).ok_or_else(|| {
+            (
+                line_at(p.span().start),
+                format!("premake {}: a count from 0 to 1000", p.get_ref()),
+            )
+        })?,
     };
     Ok(Some(PartitionRule {
         column: column.get_ref().clone(),

@@ -132,7 +132,11 @@ fn plan_refuses_a_partition_key_that_is_not_a_time() {
     std::fs::write(&toml, "[tables.Invoice]\ninterval = \"month\"\n").unwrap();
     let out = run(&["plan", app.to_str().unwrap(), "--config", toml.to_str().unwrap()]);
     assert_exit(&out, 2);
-    assert!(stderr(&out).contains("line 2") && stderr(&out).contains("partition_by"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("line 2") && stderr(&out).contains("partition_by"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -167,7 +171,14 @@ fn copy_makes_a_partition_per_year_and_verify_and_sync_work_across_them() {
         ),
         "InvoiceId,InvoiceDate"
     );
-    let verify = run(&["verify", app.to_str().unwrap(), "--to", &url, "--config", toml.to_str().unwrap()]);
+    let verify = run(&[
+        "verify",
+        app.to_str().unwrap(),
+        "--to",
+        &url,
+        "--config",
+        toml.to_str().unwrap(),
+    ]);
     assert_exit(&verify, 0);
 
     // The app moves an invoice to another year, changes one, deletes one
@@ -206,14 +217,27 @@ fn copy_makes_a_partition_per_year_and_verify_and_sync_work_across_them() {
     );
     // The moved row now lives in 2013's partition, the new one in this year's.
     assert_eq!(
-        value(&target, "SELECT tableoid::regclass::text AS a FROM \"Invoice\" WHERE \"InvoiceId\" = 1"),
+        value(
+            &target,
+            "SELECT tableoid::regclass::text AS a FROM \"Invoice\" WHERE \"InvoiceId\" = 1"
+        ),
         "\"Invoice_p2013\""
     );
     assert_eq!(
-        value(&target, "SELECT tableoid::regclass::text AS a FROM \"Invoice\" WHERE \"InvoiceId\" = 1000"),
+        value(
+            &target,
+            "SELECT tableoid::regclass::text AS a FROM \"Invoice\" WHERE \"InvoiceId\" = 1000"
+        ),
         format!("\"{}\"", years_ahead()[0])
     );
-    let verify = run(&["verify", app.to_str().unwrap(), "--to", &url, "--config", toml.to_str().unwrap()]);
+    let verify = run(&[
+        "verify",
+        app.to_str().unwrap(),
+        "--to",
+        &url,
+        "--config",
+        toml.to_str().unwrap(),
+    ]);
     assert_exit(&verify, 0);
 }
 
@@ -245,7 +269,10 @@ fn maintain_keeps_partitions_ahead_and_health_watches_them_and_the_default() {
         .unwrap();
     let (_, check) = health_partitions(&url);
     assert_eq!(check["status"], "warning", "{check}");
-    assert!(check["details"][0].as_str().unwrap().contains("fewer than premake 2"), "{check}");
+    assert!(
+        check["details"][0].as_str().unwrap().contains("fewer than premake 2"),
+        "{check}"
+    );
     let out = run(&["maintain", "--to", &url, "--json"]);
     assert_exit(&out, 0);
     let report: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
@@ -270,7 +297,10 @@ fn maintain_keeps_partitions_ahead_and_health_watches_them_and_the_default() {
         .unwrap();
     let (code, check) = health_partitions(&url);
     assert_eq!((code, check["status"].as_str().unwrap()), (2, "critical"), "{check}");
-    assert!(check["details"][0].as_str().unwrap().contains("Invoice_default"), "{check}");
+    assert!(
+        check["details"][0].as_str().unwrap().contains("Invoice_default"),
+        "{check}"
+    );
 }
 
 #[test]
@@ -330,7 +360,12 @@ fn age_to_mid_2012() -> String {
 fn manifest_rows(archive: &str) -> u64 {
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(Path::new(archive).join("manifest.json")).unwrap()).unwrap();
-    manifest["tables"].as_array().unwrap().iter().map(|t| t["rows"].as_u64().unwrap()).sum()
+    manifest["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["rows"].as_u64().unwrap())
+        .sum()
 }
 
 fn archive(url: &str, to: &Path, older_than: &str) -> serde_json::Value {
@@ -370,8 +405,14 @@ fn old_partitions_are_archived_proven_dropped_and_restored() {
         assert!(Path::new(path).join("archive.json").exists());
         total += p["rows"].as_u64().unwrap();
         let name = p["partition"].as_str().unwrap();
-        assert!(!partitions(&target).contains(&name.to_string()), "{name} still attached");
-        assert_eq!(value(&target, &format!("SELECT to_regclass('\"{name}\"') IS NULL AS a")), "true");
+        assert!(
+            !partitions(&target).contains(&name.to_string()),
+            "{name} still attached"
+        );
+        assert_eq!(
+            value(&target, &format!("SELECT to_regclass('\"{name}\"') IS NULL AS a")),
+            "true"
+        );
     }
     let left: u64 = value(&target, "SELECT count(*) AS a FROM \"Invoice\"").parse().unwrap();
     assert_eq!(left + total, 412);
@@ -389,9 +430,19 @@ fn old_partitions_are_archived_proven_dropped_and_restored() {
     assert_eq!(before, after);
     assert_eq!(value(&target, "SELECT count(*) AS a FROM \"Invoice_default\""), "0");
     // Restoring one that is back already is refused, with nothing changed.
-    let out = run(&["restore", "--archive", archived[0]["archive"].as_str().unwrap(), "--to", &url]);
+    let out = run(&[
+        "restore",
+        "--archive",
+        archived[0]["archive"].as_str().unwrap(),
+        "--to",
+        &url,
+    ]);
     assert_exit(&out, 2);
-    assert!(stderr(&out).contains("exists in the target already"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("exists in the target already"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// A run killed after any step leaves the journal at that step; the next
@@ -422,7 +473,10 @@ fn a_killed_archive_run_is_finished_by_the_next_and_loses_nothing() {
     let first = first["archive"]["partitions"].as_array().unwrap().clone();
     assert_eq!(first.len(), 3);
     for p in &first {
-        assert_exit(&run(&["restore", "--archive", p["archive"].as_str().unwrap(), "--to", &url]), 0);
+        assert_exit(
+            &run(&["restore", "--archive", p["archive"].as_str().unwrap(), "--to", &url]),
+            0,
+        );
     }
     let archive_2011 = first[2]["archive"].as_str().unwrap().to_string();
     let bound = |year: i32| {
@@ -460,7 +514,10 @@ fn a_killed_archive_run_is_finished_by_the_next_and_loses_nothing() {
         assert_eq!(rows_of(year), 0);
     }
     assert_eq!(
-        value(&target, "SELECT count(*) AS a FROM godwit.partition_archive WHERE state <> 'dropped'"),
+        value(
+            &target,
+            "SELECT count(*) AS a FROM godwit.partition_archive WHERE state <> 'dropped'"
+        ),
         "0"
     );
 }

@@ -127,7 +127,10 @@ fn archive_human(report: &maintain::archive::ArchiveReport) -> String {
         out.push_str("  nothing to archive\n");
     }
     for p in &report.partitions {
-        out.push_str(&format!("  {:<8} {} ({}): {}\n", p.status, p.partition, p.table, p.message));
+        out.push_str(&format!(
+            "  {:<8} {} ({}): {}\n",
+            p.status, p.partition, p.table, p.message
+        ));
     }
     out
 }

@@ -13,9 +13,9 @@
 
 use postgres::Client;
 
-use crate::maintain::partitions::{ahead, children, sets, today};
 use crate::postgres::conn::describe_pg_error;
 use crate::postgres::ddl::qualified;
+use crate::postgres::partitions::{ahead, children, sets, today};
 
 const COUNT_CAP: i64 = 1000;
 
@@ -66,7 +66,10 @@ pub fn measure(client: &mut Client) -> Result<Found, String> {
         if let Some(default) = parts.iter().find(|c| c.is_default) {
             let table = qualified(&set.schema, &default.name);
             let rows: i64 = client
-                .query_one(&format!("SELECT count(*) FROM (SELECT 1 FROM ONLY {table} LIMIT {COUNT_CAP}) r"), &[])
+                .query_one(
+                    &format!("SELECT count(*) FROM (SELECT 1 FROM ONLY {table} LIMIT {COUNT_CAP}) r"),
+                    &[],
+                )
                 .map_err(|e| format!("reading {table}: {}", describe_pg_error(&e)))?
                 .get(0);
             if rows > 0 {

@@ -652,7 +652,11 @@ fn index_tasks(schema: &str, table: &TablePlan) -> Vec<Task> {
             format!(
                 "ALTER TABLE {target} ADD CONSTRAINT {} {} ({})",
                 quote_ident(name),
-                if what == "the primary key" { "PRIMARY KEY" } else { "UNIQUE" },
+                if what == "the primary key" {
+                    "PRIMARY KEY"
+                } else {
+                    "UNIQUE"
+                },
                 ddl::column_list(columns)
             )
         } else {
@@ -947,7 +951,7 @@ fn publish(
     for table in &plan.tables {
         // A partition is a table of its own: each moves with its parent.
         let partitions = match &table.partitioning {
-            Some(_) => crate::maintain::partitions::children(&mut tx, staging_schema, &table.target)?,
+            Some(_) => crate::postgres::partitions::children(&mut tx, staging_schema, &table.target)?,
             None => Vec::new(),
         };
         for name in std::iter::once(&table.target).chain(partitions.iter().map(|p| &p.name)) {
@@ -958,7 +962,18 @@ fn publish(
             .map_err(|e| Error::pg(format!("moving {name} into {}", options.schema), &e))?;
         }
         if let Some(p) = &table.partitioning {
-            crate::maintain::partitions::record(&mut tx, &options.schema, &table.target, p)?;
+            crate::postgres::partitions::record(
+                &mut tx,
+                &options.schema,
+                &table.target,
+                &crate::postgres::partitions::NewSet {
+                    column: &p.column,
+                    pg_type: &p.pg_type,
+                    interval: p.interval,
+                    premake: p.premake,
+                    partman: p.partman,
+                },
+            )?;
         }
     }
     let mut failed = Vec::new();
@@ -1022,11 +1037,12 @@ fn create_partitions(control: &mut Client, schema: &str, table: &TablePlan, read
     let Some(p) = &table.partitioning else {
         return Ok(0);
     };
-    let column = table
-        .columns
-        .iter()
-        .find(|c| c.target == p.column)
-        .ok_or_else(|| Error::Other(format!("partition key {} is not a column of {}", p.column, table.target)))?;
+    let column = table.columns.iter().find(|c| c.target == p.column).ok_or_else(|| {
+        Error::Other(format!(
+            "partition key {} is not a column of {}",
+            p.column, table.target
+        ))
+    })?;
     let select = [crate::source::Selected::Column(column.source.clone())];
     let scan = crate::source::Scan {
         table: &table.source,

@@ -56,7 +56,11 @@ impl Age {
             "w" | "week" | "weeks" => Age::Days(n * 7),
             "mo" | "mon" | "month" | "months" => Age::Months(n),
             "y" | "year" | "years" => Age::Months(n * 12),
-            other => return Err(format!("{text:?}: unknown unit {other:?}; use days, weeks, months or years")),
+            other => {
+                return Err(format!(
+                    "{text:?}: unknown unit {other:?}; use days, weeks, months or years"
+                ));
+            }
         })
     }
 
@@ -67,7 +71,10 @@ impl Age {
             Age::Months(n) => {
                 let (y, m, d) = crate::calendar::civil_from_days(today);
                 let months = y * 12 + i64::from(m) - 1 - n;
-                let (y, m) = (months.div_euclid(12), u32::try_from(months.rem_euclid(12)).unwrap_or(0) + 1);
+                let (y, m) = (
+                    months.div_euclid(12),
+                    u32::try_from(months.rem_euclid(12)).unwrap_or(0) + 1,
+                );
                 crate::calendar::days_from_civil(y, m, d.min(crate::calendar::days_in_month(y, m)))
             }
         }
@@ -209,14 +216,20 @@ pub fn run(options: &ArchiveOptions, reporter: &Reporter) -> Result<ArchiveRepor
         ensure_journal(&mut client)?;
     }
     // What a killed run left first, then the partitions now old enough.
-    let mut work: Vec<(ArchivedPartition, String, Option<String>)> =
-        if options.dry_run { Vec::new() } else { unfinished(&mut client)? };
+    let mut work: Vec<(ArchivedPartition, String, Option<String>)> = if options.dry_run {
+        Vec::new()
+    } else {
+        unfinished(&mut client)?
+    };
     for set in partitions::sets(&mut client)? {
         for child in children(&mut client, &set.schema, &set.name)? {
             if child.is_default || child.to.is_none_or(|to| to > cutoff) {
                 continue;
             }
-            if work.iter().any(|(p, _, _)| p.schema == set.schema && p.partition == child.name) {
+            if work
+                .iter()
+                .any(|(p, _, _)| p.schema == set.schema && p.partition == child.name)
+            {
                 continue;
             }
             let partition = ArchivedPartition {
@@ -252,7 +265,10 @@ pub fn run(options: &ArchiveOptions, reporter: &Reporter) -> Result<ArchiveRepor
                 step.status = "archived".into();
                 step.rows = done.rows;
                 step.bytes = done.bytes;
-                step.message = format!("{} rows archived to {} and proven; the partition is dropped", done.rows, done.path);
+                step.message = format!(
+                    "{} rows archived to {} and proven; the partition is dropped",
+                    done.rows, done.path
+                );
                 step.archive = Some(done.path);
             }
             Err(e) => {
@@ -307,7 +323,10 @@ fn archive_one(
                     compress: None,
                     retention: Policy::default(),
                     tables: Some(vec![name.clone()]),
-                    extra_files: vec![(ARCHIVE_FILE.to_string(), serde_json::to_vec_pretty(partition).unwrap_or_default())],
+                    extra_files: vec![(
+                        ARCHIVE_FILE.to_string(),
+                        serde_json::to_vec_pretty(partition).unwrap_or_default(),
+                    )],
                 },
                 reporter,
             )?;
@@ -430,7 +449,10 @@ pub fn restore(target: &ConnSpec, archive: &str, reporter: &Reporter) -> Result<
             "{table} exists in the target already; drop or rename it to restore the archive"
         )));
     }
-    reporter.emit(Event::Phase(format!("restoring {table} from {}", store.backup_path(&id))));
+    reporter.emit(Event::Phase(format!(
+        "restoring {table} from {}",
+        store.backup_path(&id)
+    )));
     let server_major = client
         .query_one("SELECT current_setting('server_version_num')::int / 10000", &[])
         .map(|r| u32::try_from(r.get::<_, i32>(0)).unwrap_or(0))
@@ -453,8 +475,12 @@ pub fn restore(target: &ConnSpec, archive: &str, reporter: &Reporter) -> Result<
         name: about.partition.clone(),
     };
     let live = fingerprint::fingerprint_tables(target, std::slice::from_ref(&name), 1, None)?;
-    let expected = manifest.tables.iter().find(|t| t.schema == name.schema && t.name == name.name);
-    let proven = matches!((expected, live.first()), (Some(e), Some(l)) if e.rows == l.rows && e.fingerprint == l.fingerprint);
+    let expected = manifest
+        .tables
+        .iter()
+        .find(|t| t.schema == name.schema && t.name == name.name);
+    let proven =
+        matches!((expected, live.first()), (Some(e), Some(l)) if e.rows == l.rows && e.fingerprint == l.fingerprint);
     if !proven {
         let _ = client.batch_execute(&format!("DROP TABLE {table}"));
         return Err(Error::Backup(format!(

@@ -279,7 +279,11 @@ fn plan(client: &mut Client) -> Result<Vec<Step>> {
 /// PARTITION OF for the others.
 fn partition_steps(client: &mut Client, without_partman: bool) -> Result<Vec<Step>> {
     let sets = partitions::sets(client)?;
-    let partman = if without_partman { None } else { partitions::partman(client)? };
+    let partman = if without_partman {
+        None
+    } else {
+        partitions::partman(client)?
+    };
     let today = partitions::today();
     let mut steps = Vec::new();
     for set in sets {
@@ -313,7 +317,12 @@ fn partition_steps(client: &mut Client, without_partman: bool) -> Result<Vec<Ste
                 &crate::postgres::ddl::qualified(&set.schema, &name),
                 &table,
                 statement,
-                format!("{} keeps {} {} partitions ahead", table, set.premake, set.interval.name()),
+                format!(
+                    "{} keeps {} {} partitions ahead",
+                    table,
+                    set.premake,
+                    set.interval.name()
+                ),
             ));
         }
     }

@@ -10,161 +10,13 @@
 
 use postgres::GenericClient;
 
-use crate::calendar::{US_PER_DAY, parse_iso};
+use crate::calendar::Interval;
 use crate::error::{Error, Result};
-use crate::plan::partitions::{Interval, PartitionPlan, bound_literal, child_name, default_name};
-use crate::plan::types::PgType;
 use crate::postgres::conn::{quote_ident, quote_literal};
 use crate::postgres::ddl::qualified;
-use crate::reverse::origin::GODWIT_SCHEMA;
-
-/// One partitioned table godwit created.
-#[derive(Debug, Clone)]
-pub struct PartitionSet {
-    pub schema: String,
-    pub name: String,
-    pub column: String,
-    pub pg_type: PgType,
-    pub interval: Interval,
-    pub premake: u32,
-    /// The config asked for pg_partman where it is installed.
-    pub partman: bool,
-}
-
-impl PartitionSet {
-    pub fn qualified(&self) -> String {
-        qualified(&self.schema, &self.name)
-    }
-}
-
-/// One partition of a table.
-#[derive(Debug, Clone)]
-pub struct Child {
-    pub name: String,
-    /// `[from, to)` in days since 1970-01-01 (UTC); None for the default
-    /// partition or a MINVALUE/MAXVALUE bound.
-    pub from: Option<i64>,
-    pub to: Option<i64>,
-    pub is_default: bool,
-    /// A DETACH ... CONCURRENTLY that did not finish.
-    pub detach_pending: bool,
-}
-
-/// Records a partitioned table, in the copy's final transaction.
-pub fn record(client: &mut impl GenericClient, schema: &str, table: &str, plan: &PartitionPlan) -> Result<()> {
-    client
-        .batch_execute(&format!(
-            "CREATE SCHEMA IF NOT EXISTS {GODWIT_SCHEMA};
-             CREATE TABLE IF NOT EXISTS {GODWIT_SCHEMA}.partition_sets (
-                 schema text NOT NULL, name text NOT NULL, key_column text NOT NULL, key_type text NOT NULL,
-                 interval text NOT NULL, premake integer NOT NULL, partman boolean NOT NULL,
-                 PRIMARY KEY (schema, name))"
-        ))
-        .map_err(|e| Error::pg("creating godwit.partition_sets", &e))?;
-    let premake = i32::try_from(plan.premake).unwrap_or(i32::MAX);
-    client
-        .execute(
-            &format!(
-                "INSERT INTO {GODWIT_SCHEMA}.partition_sets VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (schema, name) DO UPDATE SET key_column = excluded.key_column,
-                   key_type = excluded.key_type, interval = excluded.interval, premake = excluded.premake,
-                   partman = excluded.partman"
-            ),
-            &[
-                &schema,
-                &table,
-                &plan.column,
-                &plan.pg_type.sql(),
-                &plan.interval.name(),
-                &premake,
-                &plan.partman,
-            ],
-        )
-        .map_err(|e| Error::pg("recording a partitioned table", &e))?;
-    Ok(())
-}
-
-/// Every partitioned table godwit recorded that still exists.
-pub fn sets(client: &mut impl GenericClient) -> Result<Vec<PartitionSet>> {
-    let exists: bool = client
-        .query_one(
-            &format!("SELECT to_regclass('{GODWIT_SCHEMA}.partition_sets') IS NOT NULL"),
-            &[],
-        )
-        .map_err(|e| Error::pg("looking for godwit.partition_sets", &e))?
-        .get(0);
-    if !exists {
-        return Ok(Vec::new());
-    }
-    let rows = client
-        .query(
-            &format!(
-                "SELECT s.schema, s.name, s.key_column, s.key_type, s.interval, s.premake, s.partman
-                   FROM {GODWIT_SCHEMA}.partition_sets s
-                   JOIN pg_namespace n ON n.nspname = s.schema
-                   JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.name AND c.relkind = 'p'
-                  ORDER BY 1, 2"
-            ),
-            &[],
-        )
-        .map_err(|e| Error::pg("reading godwit.partition_sets", &e))?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| {
-            Some(PartitionSet {
-                schema: r.get(0),
-                name: r.get(1),
-                column: r.get(2),
-                pg_type: PgType::parse(r.get(3))?,
-                interval: Interval::parse(r.get(4))?,
-                premake: u32::try_from(r.get::<_, i32>(5)).unwrap_or(0),
-                partman: r.get(6),
-            })
-        })
-        .collect())
-}
-
-/// A table's partitions, ordered by their lower bound (the default last).
-pub fn children(client: &mut impl GenericClient, schema: &str, parent: &str) -> Result<Vec<Child>> {
-    // Bounds print in the session's TimeZone; UTC makes them days.
-    client
-        .batch_execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'")
-        .map_err(|e| Error::pg("setting the time zone", &e))?;
-    let rows = client
-        .query(
-            "SELECT c.relname::text, pg_get_expr(c.relpartbound, c.oid), i.inhdetachpending
-               FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-              WHERE i.inhparent = (quote_ident($1) || '.' || quote_ident($2))::regclass",
-            &[&schema, &parent],
-        )
-        .map_err(|e| Error::pg(format!("listing the partitions of {schema}.{parent}"), &e))?;
-    let mut out: Vec<Child> = rows
-        .iter()
-        .map(|r| {
-            let bound: String = r.get(1);
-            let (from, to) = bound_days(&bound);
-            Child {
-                name: r.get(0),
-                from,
-                to,
-                is_default: bound == "DEFAULT",
-                detach_pending: r.get(2),
-            }
-        })
-        .collect();
-    out.sort_by_key(|c| (c.is_default, c.from, c.name.clone()));
-    Ok(out)
-}
-
-/// `FOR VALUES FROM ('2024-01-01 00:00:00+00') TO ('2024-02-01 ...')` → days.
-fn bound_days(bound: &str) -> (Option<i64>, Option<i64>) {
-    let literals: Vec<&str> = bound.split('\'').skip(1).step_by(2).collect();
-    let day = |text: Option<&&str>| {
-        text.and_then(|t| parse_iso(t))
-            .map(|i| i.unix_us.div_euclid(US_PER_DAY))
-    };
-    (day(literals.first()), day(literals.get(1)))
-}
+pub use crate::postgres::partitions::{Child, PartitionSet, ahead, children, record, sets, today};
+use crate::postgres::partitions::{bound_literal, child_name, default_name};
+use crate::postgres::types::PgType;
 
 /// Where pg_partman is installed: its schema and version.
 pub fn partman(client: &mut impl GenericClient) -> Result<Option<(String, String)>> {
@@ -202,7 +54,10 @@ pub fn register_with_partman(client: &mut postgres::Client, schema: &str, table:
     let Some((partman_schema, version)) = partman(client)? else {
         return Ok(None);
     };
-    let Some(set) = sets(client)?.into_iter().find(|s| s.schema == schema && s.name == table) else {
+    let Some(set) = sets(client)?
+        .into_iter()
+        .find(|s| s.schema == schema && s.name == table)
+    else {
         return Ok(None);
     };
     if partman_registered(client, &partman_schema, &set)? {
@@ -298,7 +153,11 @@ pub fn insertable_columns(client: &mut impl GenericClient, schema: &str, table: 
             &[&schema, &table],
         )
         .map_err(|e| Error::pg(format!("reading the columns of {schema}.{table}"), &e))?;
-    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>().join(", "))
+    Ok(rows
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join(", "))
 }
 
 /// The partitions to create ahead for a set that pg_partman does not keep:
@@ -335,31 +194,4 @@ pub fn missing_ahead(client: &mut impl GenericClient, set: &PartitionSet, today:
         cursor = next;
     }
     Ok(out)
-}
-
-/// How many ranged partitions start after the current interval.
-pub fn ahead(children: &[Child], interval: Interval, today: i64) -> usize {
-    let current = interval.start_of(today);
-    children
-        .iter()
-        .filter(|c| !c.is_default && c.from.is_some_and(|f| f > current))
-        .count()
-}
-
-pub fn today() -> i64 {
-    chrono::Utc::now().timestamp().div_euclid(86_400)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bounds_become_days() {
-        let (from, to) = bound_days("FOR VALUES FROM ('2024-01-01 00:00:00+00') TO ('2024-02-01 00:00:00+00')");
-        assert_eq!(from, Some(crate::calendar::days_from_civil(2024, 1, 1)));
-        assert_eq!(to, Some(crate::calendar::days_from_civil(2024, 2, 1)));
-        assert_eq!(bound_days("FOR VALUES FROM ('2024-03-01') TO (MAXVALUE)").1, None);
-        assert_eq!(bound_days("DEFAULT"), (None, None));
-    }
 }

@@ -16,109 +16,14 @@
 
 use serde::Serialize;
 
-use crate::calendar::{civil_from_days, days_from_civil};
+pub use crate::calendar::Interval;
+pub use crate::postgres::partitions::{bound_literal, child_name, day_of_encoded, default_name};
+
 use crate::config::Config;
 use crate::error::Result;
 use crate::plan::Plan;
 use crate::plan::types::PgType;
 use crate::postgres::conn::quote_ident;
-
-/// The width of one partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Interval {
-    Day,
-    Week,
-    Month,
-    Year,
-}
-
-impl Interval {
-    pub fn parse(text: &str) -> Option<Interval> {
-        Some(match text.trim().to_ascii_lowercase().as_str() {
-            "day" | "daily" => Interval::Day,
-            "week" | "weekly" => Interval::Week,
-            "month" | "monthly" => Interval::Month,
-            "year" | "yearly" => Interval::Year,
-            _ => return None,
-        })
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Interval::Day => "day",
-            Interval::Week => "week",
-            Interval::Month => "month",
-            Interval::Year => "year",
-        }
-    }
-
-    /// pg_partman 4's name for it (`p_interval`).
-    pub fn partman(self) -> &'static str {
-        match self {
-            Interval::Day => "daily",
-            Interval::Week => "weekly",
-            Interval::Month => "monthly",
-            Interval::Year => "yearly",
-        }
-    }
-
-    /// The first day (days since 1970-01-01) of the interval holding `day`.
-    pub fn start_of(self, day: i64) -> i64 {
-        match self {
-            Interval::Day => day,
-            // 1970-01-01 was a Thursday; ISO weeks start on Monday.
-            Interval::Week => day - (day + 3).rem_euclid(7),
-            Interval::Month => {
-                let (y, m, _) = civil_from_days(day);
-                days_from_civil(y, m, 1)
-            }
-            Interval::Year => {
-                let (y, _, _) = civil_from_days(day);
-                days_from_civil(y, 1, 1)
-            }
-        }
-    }
-
-    /// The first day of the interval after the one starting at `start`.
-    pub fn next(self, start: i64) -> i64 {
-        match self {
-            Interval::Day => start + 1,
-            Interval::Week => start + 7,
-            Interval::Month => {
-                let (y, m, _) = civil_from_days(start);
-                if m == 12 {
-                    days_from_civil(y + 1, 1, 1)
-                } else {
-                    days_from_civil(y, m + 1, 1)
-                }
-            }
-            Interval::Year => {
-                let (y, _, _) = civil_from_days(start);
-                days_from_civil(y + 1, 1, 1)
-            }
-        }
-    }
-
-    /// The suffix pg_partman 4 gives the partition starting at `start`
-    /// (`to_char` with YYYY_MM_DD, IYYY"w"IW, YYYY_MM or YYYY).
-    pub fn suffix(self, start: i64) -> String {
-        let (y, m, d) = civil_from_days(start);
-        match self {
-            Interval::Day => format!("p{y:04}_{m:02}_{d:02}"),
-            Interval::Week => {
-                // The ISO year is the Thursday's; its week number counts
-                // from the week holding 4 January.
-                let thursday = start + 3;
-                let (iso_year, _, _) = civil_from_days(thursday);
-                let week = (thursday - days_from_civil(iso_year, 1, 1)) / 7 + 1;
-                format!("p{iso_year:04}w{week:02}")
-            }
-            Interval::Month => format!("p{y:04}_{m:02}"),
-            Interval::Year => format!("p{y:04}"),
-        }
-    }
-}
 
 /// How a table is partitioned, as the plan shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -141,50 +46,6 @@ pub struct PartitionPlan {
 /// Above this many partitions, empty intervals between those holding data
 /// are not created (their rows, if any come, go to the default partition).
 pub const MAX_CONTIGUOUS: usize = 1000;
-
-/// A partition's name: the parent's, cut so that the whole fits in
-/// PostgreSQL's 63 bytes, then the suffix (pg_partman's check_name_length).
-pub fn child_name(parent: &str, suffix: &str) -> String {
-    let room = crate::plan::names::MAX_IDENTIFIER_BYTES.saturating_sub(suffix.len() + 1);
-    let mut end = room.min(parent.len());
-    while !parent.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}_{suffix}", &parent[..end])
-}
-
-pub fn default_name(parent: &str) -> String {
-    child_name(parent, "default")
-}
-
-/// A bound as a literal of the key's type: midnight UTC of `day`.
-pub fn bound_literal(pg_type: &PgType, day: i64) -> String {
-    let (y, m, d) = civil_from_days(day);
-    match pg_type {
-        PgType::Date => format!("'{y:04}-{m:02}-{d:02}'"),
-        PgType::Timestamptz => format!("'{y:04}-{m:02}-{d:02} 00:00:00+00'"),
-        _ => format!("'{y:04}-{m:02}-{d:02} 00:00:00'"),
-    }
-}
-
-/// The day (since 1970-01-01, UTC) of a value the COPY encoder wrote for
-/// a date or timestamp column: its last 4 (date: days since 2000-01-01) or
-/// 8 (timestamp: microseconds since 2000-01-01) bytes.
-pub fn day_of_encoded(pg_type: &PgType, encoded: &[u8]) -> Option<i64> {
-    use crate::calendar::{PG_EPOCH_OFFSET_DAYS, PG_EPOCH_OFFSET_US, US_PER_DAY};
-    match pg_type {
-        PgType::Date => {
-            let bytes: [u8; 4] = encoded.get(encoded.len().checked_sub(4)?..)?.try_into().ok()?;
-            Some(i64::from(i32::from_be_bytes(bytes)) + PG_EPOCH_OFFSET_DAYS)
-        }
-        PgType::Timestamp | PgType::Timestamptz => {
-            let bytes: [u8; 8] = encoded.get(encoded.len().checked_sub(8)?..)?.try_into().ok()?;
-            let unix_us = i64::from_be_bytes(bytes).checked_add(PG_EPOCH_OFFSET_US)?;
-            Some(unix_us.div_euclid(US_PER_DAY))
-        }
-        _ => None,
-    }
-}
 
 /// The partitions to create: from the first interval holding data to
 /// `premake` past the later of the last one and today, every interval in
@@ -246,7 +107,12 @@ pub fn apply(plan: &mut Plan, config: &Config) -> Result<()> {
             return Err(fail(format!(
                 "partition_by = {:?}: the table has no such copied column (columns: {})",
                 rule.column,
-                table.columns.iter().map(|c| c.source.as_str()).collect::<Vec<_>>().join(", ")
+                table
+                    .columns
+                    .iter()
+                    .map(|c| c.source.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         };
         if !matches!(column.pg_type, PgType::Date | PgType::Timestamp | PgType::Timestamptz) {
@@ -284,7 +150,11 @@ pub fn apply(plan: &mut Plan, config: &Config) -> Result<()> {
                 u.columns.join(", ")
             ));
         }
-        for i in table.indexes.iter().filter(|i| i.unique && !mentions(&i.definition, &key)) {
+        for i in table
+            .indexes
+            .iter()
+            .filter(|i| i.unique && !mentions(&i.definition, &key))
+        {
             changes.push(format!(
                 "unique index {} {} gains {key}: two rows at different times may then repeat the values",
                 i.name, i.definition
@@ -334,7 +204,11 @@ pub fn apply(plan: &mut Plan, config: &Config) -> Result<()> {
         for u in table.uniques.iter_mut().filter(|u| !u.columns.contains(&key)) {
             u.columns.push(key.clone());
         }
-        for i in table.indexes.iter_mut().filter(|i| i.unique && !mentions(&i.definition, &key)) {
+        for i in table
+            .indexes
+            .iter_mut()
+            .filter(|i| i.unique && !mentions(&i.definition, &key))
+        {
             i.definition = with_key_term(&i.definition, &key);
         }
         table.partitioning = Some(PartitionPlan {
@@ -402,6 +276,7 @@ fn with_key_term(definition: &str, column: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::calendar::days_from_civil;
 
     fn day(y: i64, m: u32, d: u32) -> i64 {
         days_from_civil(y, m, d)
@@ -452,7 +327,10 @@ mod tests {
             ]
         );
         // No data: today's and the premade ones.
-        assert_eq!(intervals_to_create(Interval::Year, &[], today, 1), vec![day(2026, 1, 1), day(2027, 1, 1)]);
+        assert_eq!(
+            intervals_to_create(Interval::Year, &[], today, 1),
+            vec![day(2026, 1, 1), day(2027, 1, 1)]
+        );
         // One row in 1970 and today: far too many days to fill the gap.
         let sparse = intervals_to_create(Interval::Day, &[day(1970, 1, 1)], today, 3);
         assert_eq!(sparse.len(), 1 + 4);

@@ -176,7 +176,10 @@ pub fn script(plan: &Plan) -> String {
                 t.target,
                 p.interval.name(),
                 p.premake,
-                crate::plan::partitions::child_name(&t.target, &p.interval.suffix(crate::calendar::days_from_civil(2024, 1, 1)))
+                crate::plan::partitions::child_name(
+                    &t.target,
+                    &p.interval.suffix(crate::calendar::days_from_civil(2024, 1, 1))
+                )
             ));
             out.push(default_partition(s, t));
             for change in &p.key_changes {

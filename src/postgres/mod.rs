@@ -5,5 +5,6 @@ pub mod conn;
 pub mod copy;
 pub mod ddl;
 pub mod encode;
+pub mod partitions;
 pub mod sequences;
 pub mod types;
