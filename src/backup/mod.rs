@@ -276,6 +276,7 @@ fn create_unpruned(options: &BackupOptions, reporter: &Reporter) -> Result<Backu
         fingerprint_method: fingerprint::METHOD.to_string(),
         files,
         tables: table_entries,
+        partial: options.tables.is_some(),
     };
     if store.location().starts_with("s3://") {
         reporter.emit(Event::Phase(format!("uploading to {}", store.backup_path(&id))));
