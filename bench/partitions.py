@@ -52,7 +52,7 @@ partman = false
 
 # The app's queries as a capture of literal statements (JSON Lines), sent
 # as written (--as-is): a day's events by kind, and a user's newest events.
-def write_queries(path, count=200, seed=1):
+def write_queries(path, count=20, seed=1):
     rng = random.Random(seed)
     with open(path, "w") as out:
         for _ in range(count):
