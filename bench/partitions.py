@@ -41,6 +41,8 @@ RESULTS = ROOT / "bench/results/partitions.json"
 GODWIT_HOME = os.environ.get("GODWIT_HOME", "/tmp/godwit-bench-home")
 START = 1704067200  # 2024-01-01
 SPAN = 3 * 365 * 86400
+# The partitioned copy goes to public, the plain one to schema flat.
+PART = "public"
 
 CONFIG = """[tables.events]
 partition_by = "created_at"
@@ -170,7 +172,7 @@ def archive(url, store):
     for line in psql(
         url,
         "SELECT c.relname || ' ' || pg_total_relation_size(c.oid) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-        "WHERE i.inhparent = 'part.events'::regclass",
+        "WHERE i.inhparent = 'public.events'::regclass",
     ).splitlines():
         name, size = line.split()
         sizes[name] = int(size)
@@ -231,11 +233,11 @@ def main():
         log(f"repetition {rep + 1}/{args.reps}")
         r = {}
         r["copy_flat_s"] = copy(source, url, "flat", None)
-        r["copy_part_s"] = copy(source, url, "part", config)
+        r["copy_part_s"] = copy(source, url, PART, config)
         log(f"  copy: flat {r['copy_flat_s']:.1f}s, partitioned {r['copy_part_s']:.1f}s")
         if not sizes:
-            for schema in ("flat", "part"):
-                sizes[schema] = int(
+            for side, schema in (("flat", "flat"), ("part", PART)):
+                sizes[side] = int(
                     psql(
                         url,
                         f"SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -243,10 +245,10 @@ def main():
                     )
                 )
         r["workload_flat"] = workload(source, url, "flat", queries, args.workload_seconds)
-        r["workload_part"] = workload(source, url, "part", queries, args.workload_seconds)
+        r["workload_part"] = workload(source, url, PART, queries, args.workload_seconds)
         log(f"  workload: flat {r['workload_flat']}, partitioned {r['workload_part']}")
         r["writes_flat"] = writes(url, "flat", args.write_seconds, WORK)
-        r["writes_part"] = writes(url, "part", args.write_seconds, WORK)
+        r["writes_part"] = writes(url, PART, args.write_seconds, WORK)
         log(f"  writes: flat {r['writes_flat']}, partitioned {r['writes_part']}")
         r["archive"] = archive(url, WORK / "archive")
         log(f"  archive: {r['archive']}")

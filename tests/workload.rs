@@ -639,3 +639,109 @@ fn the_load_sweep_reports_progress_in_plain_lines_and_none_with_json() {
         "no progress with --json"
     );
 }
+
+#[test]
+fn writes_join_the_load_with_writes_rolled_back_and_sqlite_contention_counted() {
+    let shop = shop("workload_write_load");
+    let text = "
+-- name: touch_user
+-- params: :u = users.id
+UPDATE users SET name = name || '!' WHERE id = :u;
+
+-- name: read_user
+-- params: :u = users.id
+SELECT name FROM users WHERE id = :u;
+";
+    let q = queries(shop._dir.path(), "q.sql", text);
+    let target = godwit::postgres::conn::ConnSpec::parse(&shop.target).unwrap();
+    let names = |target: &godwit::postgres::conn::ConnSpec| {
+        common::value(target, "SELECT md5(string_agg(name, ',' ORDER BY id)) FROM users")
+    };
+    let before = names(&target);
+
+    // Without --writes the writing class stays out of the load.
+    let out = workload(
+        &shop,
+        &q,
+        &["--clients", "1,4", "--count", "20", "--warmup", "0s", "--json"],
+    );
+    let report = json(&out);
+    let touch = class(&report, "touch_user");
+    assert!(
+        touch["latency"]["target"]["4"].is_null() || touch["latency"]["target"]["4"]["qps"] == 0.0,
+        "{touch:#}"
+    );
+
+    let out = workload(
+        &shop,
+        &q,
+        &[
+            "--as-is",
+            "--writes",
+            "--clients",
+            "1,4",
+            "--count",
+            "20",
+            "--warmup",
+            "0s",
+            "--json",
+        ],
+    );
+    let report = json(&out);
+    let touch = class(&report, "touch_user");
+    for engine in ["source", "target"] {
+        for level in ["1", "4"] {
+            let stats = &touch["latency"][engine][level];
+            assert!(stats["qps"].as_f64().unwrap() > 0.0, "{engine} at {level}: {touch:#}");
+            assert!(stats["p50_ms"].as_f64().is_some(), "{engine} at {level}: {touch:#}");
+        }
+    }
+    // PostgreSQL's row locks queue writers; nothing fails there.
+    assert_eq!(touch["latency"]["target"]["4"]["errors"], 0, "{touch:#}");
+    // Each write was rolled back: both sides are as they were.
+    assert_eq!(names(&target), before);
+    let conn = rusqlite::Connection::open(&shop.db).unwrap();
+    let unchanged: i64 = conn
+        .query_row("SELECT count(*) FROM users WHERE name LIKE '%!'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(unchanged, 0);
+}
+
+#[test]
+fn a_target_that_is_not_as_planned_is_named_and_needs_review() {
+    let shop = shop("workload_drift");
+    let dir = tempfile::tempdir().unwrap();
+    let q = queries(dir.path(), "q.sql", "-- name: one\nSELECT count(*) FROM users;\n");
+    let out = workload(&shop, &q, &["--parity-only", "--json"]);
+    common::assert_exit(&out, 0);
+    assert!(json(&out)["summary"]["plan_drift"].is_null());
+
+    // Someone changed the copy since (or it was made with another config):
+    // translations would be wrong, so each difference is named.
+    let target = godwit::postgres::conn::ConnSpec::parse(&shop.target).unwrap();
+    target
+        .connect()
+        .unwrap()
+        .batch_execute("ALTER TABLE users RENAME COLUMN email TO mail; ALTER TABLE orders ALTER COLUMN total TYPE text")
+        .unwrap();
+    let out = workload(&shop, &q, &["--parity-only", "--json"]);
+    common::assert_exit(&out, 3);
+    let drift = json(&out)["summary"]["plan_drift"].clone();
+    let drift: Vec<&str> = drift.as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
+    assert!(
+        drift.iter().any(|d| d.contains("users.email is not in the target")),
+        "{drift:?}"
+    );
+    assert!(
+        drift.iter().any(|d| d.contains("orders.total is text in the target")),
+        "{drift:?}"
+    );
+    let out = workload(&shop, &q, &["--parity-only"]);
+    common::assert_exit(&out, 3);
+    let human = format!("{}{}", common::stdout(&out), common::stderr(&out));
+    assert!(human.contains("run workload with the copy's config"), "{human}");
+    assert!(
+        human.contains("review: the target is not as the source plans now"),
+        "{human}"
+    );
+}

@@ -58,11 +58,11 @@ pub enum Command {
     /// Every check runs in one short read-only session with statement_timeout and lock_timeout,
     /// so it never waits on the application's locks. A check that could not run is UNKNOWN and
     /// names the missing privilege; an OK elsewhere never hides it.
-    #[command(after_help = crate::cli::health::HEALTH_EXIT_CODES)]
+    #[command(after_help = crate::cli::health::after_help())]
     Health(crate::cli::health::HealthArgs),
     /// List what deserves a look: slow queries, duplicate, unused and missing indexes, dead
     /// tuples, bloat, tables due for VACUUM or ANALYZE, settings. Each with the SQL to run.
-    #[command(after_help = crate::cli::inspect::INSPECT_EXIT_CODES)]
+    #[command(after_help = crate::cli::inspect::after_help())]
     Inspect(crate::cli::inspect::InspectArgs),
     /// Do the safe routine work inspect calls for: VACUUM (ANALYZE), ANALYZE, REINDEX CONCURRENTLY
     /// of invalid or bloated indexes, VALIDATE of NOT VALID constraints.

@@ -3,8 +3,7 @@
 use clap::{Args, Subcommand, ValueEnum};
 
 use crate::audit::{self, AuditOptions, Enabled, ModeChoice};
-use crate::cli::connect::ConnectArgs;
-use crate::cli::required_target;
+use crate::cli::connect::DatabaseArgs;
 use crate::error::{ExitCode, Result};
 
 #[derive(Debug, Args)]
@@ -25,19 +24,10 @@ pub enum AuditAction {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_arg("to", |a| a.help("Database: a postgresql:// URL or a key=value string")))]
 pub struct StatusArgs {
-    /// Database: a postgresql:// URL or a key=value string.
-    #[arg(
-        long,
-        visible_alias = "database-url",
-        value_name = "URL",
-        env = "DATABASE_URL",
-        hide_env_values = true
-    )]
-    pub to: Option<String>,
-
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub database: DatabaseArgs,
 
     /// Print the status as JSON.
     #[arg(long)]
@@ -81,10 +71,7 @@ pub enum ModeArg {
 
 fn options(args: &TablesArgs, mode: ModeChoice) -> Result<AuditOptions> {
     Ok(AuditOptions {
-        target: required_target(args.target.to.as_deref())?.with_retry(
-            args.target.connect.connect_timeout,
-            crate::cli::connect::wait_on_stderr(),
-        ),
+        target: args.target.database.required()?,
         schema: args.schema.clone(),
         tables: args.tables.clone(),
         mode,
@@ -125,8 +112,7 @@ pub fn run(args: AuditArgs) -> Result<ExitCode> {
             }
         }
         AuditAction::Status(args) => {
-            let target = required_target(args.to.as_deref())?
-                .with_retry(args.connect.connect_timeout, crate::cli::connect::wait_on_stderr());
+            let target = args.database.required()?;
             let status = audit::status(&target)?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&status).unwrap_or_default());
@@ -157,6 +143,14 @@ pub fn run(args: AuditArgs) -> Result<ExitCode> {
                 );
                 if let Some(log) = &status.pgaudit_log {
                     println!("pgaudit session classes: {log}; events in the server log (AUDIT: lines)");
+                }
+                match (&status.pgaudit_last_event, &status.pgaudit_log_unreadable) {
+                    (Some(event), _) => println!("pgaudit last event: {}", crate::report::shown::name(event)),
+                    (None, Some(why)) => println!("pgaudit last event: unknown: {why}"),
+                    (None, None) if status.modes().contains(&audit::Mode::Pgaudit) => {
+                        println!("pgaudit last event: none in the server log's last megabyte");
+                    }
+                    (None, None) => {}
                 }
                 for table in &status.pgaudit_tables {
                     println!("  pgaudit  {table}");

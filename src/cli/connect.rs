@@ -12,7 +12,11 @@ use crate::report::{Event, Reporter};
 /// started if needed. Connections wait for a restarting server up to
 /// `--connect-timeout`.
 pub fn resolve_target(target: &TargetArgs, reporter: &Reporter) -> Result<ConnSpec> {
-    resolve_url(target.to.as_deref(), target.connect.connect_timeout, reporter)
+    resolve_url(
+        target.database.to.as_deref(),
+        target.database.connect.connect_timeout,
+        reporter,
+    )
 }
 
 /// [`resolve_target`] for commands that spell their own target flag.
@@ -36,12 +40,15 @@ pub fn wait_on_stderr() -> std::sync::Arc<dyn Fn(&WaitNotice) + Send + Sync> {
     std::sync::Arc::new(|notice: &WaitNotice| eprintln!("{notice}"))
 }
 
-/// Where the data goes.
+/// The database a command works on: `--to` (alias `--database-url`), else
+/// DATABASE_URL, and how long to wait for it. Every command that names a
+/// database flattens this group; one whose `--to` says more (what the role
+/// must be, what is looked at) sets that help with
+/// `#[command(mut_arg("to", |a| a.help(...)))]`, so the flag itself is
+/// defined here only.
 #[derive(Debug, Clone, Args)]
-pub struct TargetArgs {
-    /// Target database: a postgresql:// URL or a key=value string. PG* variables and .pgpass
-    /// fill the gaps. Without it (and without DATABASE_URL) godwit uses its local cluster,
-    /// starting it if needed.
+pub struct DatabaseArgs {
+    /// Database: a postgresql:// URL or a key=value string. PG* variables and .pgpass fill the gaps.
     #[arg(
         long,
         visible_alias = "database-url",
@@ -53,6 +60,25 @@ pub struct TargetArgs {
 
     #[command(flatten)]
     pub connect: ConnectArgs,
+}
+
+impl DatabaseArgs {
+    /// The database named by `--to` or DATABASE_URL (never the local
+    /// cluster), waiting for a restarting server up to `--connect-timeout`.
+    pub fn required(&self) -> Result<ConnSpec> {
+        Ok(super::required_target(self.to.as_deref())?.with_retry(self.connect.connect_timeout, wait_on_stderr()))
+    }
+}
+
+/// Where the data goes: the database (the local cluster when none is named) and the schema.
+#[derive(Debug, Clone, Args)]
+#[command(mut_arg("to", |a| a.help(
+    "Target database: a postgresql:// URL or a key=value string. PG* variables and .pgpass fill the gaps. \
+     Without it (and without DATABASE_URL) godwit uses its local cluster, starting it if needed"
+)))]
+pub struct TargetArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 
     /// Target schema.
     #[arg(long, value_name = "NAME", default_value = "public")]

@@ -14,7 +14,13 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
     if crate::reverse::is_postgres_source(&args.source) {
         return run_reverse(args, reporter);
     }
-    if args.target.to.as_deref().is_some_and(|t| t.starts_with("sqlite:")) {
+    if args
+        .target
+        .database
+        .to
+        .as_deref()
+        .is_some_and(|t| t.starts_with("sqlite:"))
+    {
         return Err(crate::error::Error::Usage(
             "--to sqlite:PATH writes SQLite from a PostgreSQL source (postgresql://...); this source is a SQLite file"
                 .into(),
@@ -77,13 +83,19 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
 
 impl CopyArgs {
     fn to_was_local(&self) -> bool {
-        self.target.to.is_none()
+        self.target.database.to.is_none()
     }
 }
 
 /// `copy postgresql://... --to sqlite:PATH`: the way back.
 fn run_reverse(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
-    let Some(path) = args.target.to.as_deref().and_then(|t| t.strip_prefix("sqlite:")) else {
+    let Some(path) = args
+        .target
+        .database
+        .to
+        .as_deref()
+        .and_then(|t| t.strip_prefix("sqlite:"))
+    else {
         return Err(crate::error::Error::Usage(
             "the source is a PostgreSQL database: say which SQLite file to write with --to sqlite:PATH".into(),
         ));
@@ -95,7 +107,8 @@ fn run_reverse(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
         ));
     }
     let options = crate::reverse::ReverseOptions {
-        source: ConnSpec::parse(&args.source)?.with_retry(args.target.connect.connect_timeout, wait_on_stderr()),
+        source: ConnSpec::parse(&args.source)?
+            .with_retry(args.target.database.connect.connect_timeout, wait_on_stderr()),
         schema: args.target.schema.clone(),
         path: PathBuf::from(path),
         replace: args.replace,

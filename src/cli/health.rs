@@ -5,40 +5,48 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use crate::cli::connect::DatabaseArgs;
 use crate::config::Config;
 use crate::error::{ExitCode, Result};
 use crate::health::{self, HealthOptions, Threshold, output};
 use crate::report::html::Dossier;
 
-pub const HEALTH_EXIT_CODES: &str = "\
+const HEALTH_EXIT_CODES: &str = "\
 Exit codes (the monitoring plugin convention, unlike other godwit commands):
   0  OK        every check passed
   1  WARNING   a check passed its warning threshold
   2  CRITICAL  a check passed its critical threshold, or the server is unreachable
   3  UNKNOWN   a check could not run (missing privilege, timeout), or bad flags or config
-The overall status is the worst check: critical > warning > unknown > ok.
+The overall status is the worst check: critical > warning > unknown > ok.";
 
-Checks: connection, connections, long_running_queries, idle_in_transaction, blocked_queries,
-xid_wraparound, sequences, invalid_indexes, not_valid_constraints, cache_hit, replication,
-prepared_transactions, autovacuum, database_size (with a threshold), last_backup (with --backups).
-Security (WARNING when a rule fails, see docs/security.md): app_role, superusers, pg_hba,
-password_encryption, md5_passwords, ssl, schema_create, security_definer, connection_logging,
-extension_updates.
-See docs/operations.md for what each measures and its defaults.";
+/// `health --help`'s closing text: exit codes, then the checks by name from the registry.
+pub fn after_help() -> String {
+    format!(
+        "{HEALTH_EXIT_CODES}\n\n{}\nSee docs/operations.md for what each measures and its defaults \
+         (or godwit health --list).",
+        health::registry::help_names()
+    )
+}
 
 #[derive(Debug, Args)]
+#[command(
+    mut_arg("to", |a| a.help(
+        "Database to check: a postgresql:// URL or a key=value string. PG* variables and .pgpass fill the \
+         gaps. Server-wide checks (sessions, connections) see the whole server; catalog checks (sequences, \
+         indexes, constraints) this database"
+    )),
+    // health never retries: an unreachable server is what it reports.
+    mut_arg("connect_timeout", |a| a.help(
+        "An unreachable server is CRITICAL after this long; health never waits beyond it"
+    ))
+)]
 pub struct HealthArgs {
-    /// Database to check: a postgresql:// URL or a key=value string. PG* variables and .pgpass
-    /// fill the gaps. Server-wide checks (sessions, connections) see the whole server;
-    /// catalog checks (sequences, indexes, constraints) this database.
-    #[arg(
-        long,
-        visible_alias = "database-url",
-        value_name = "URL",
-        env = "DATABASE_URL",
-        hide_env_values = true
-    )]
-    pub to: Option<String>,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// List every check with its unit, default thresholds and what it measures, and exit.
+    #[arg(long)]
+    pub list: bool,
 
     /// Print {"status": ..., "checks": [...]} on stdout (same as --format json).
     #[arg(long, conflicts_with = "format")]
@@ -60,10 +68,6 @@ pub struct HealthArgs {
     /// Config file with a [health] table. Defaults to ./godwit.toml when present.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-
-    /// An unreachable server is CRITICAL after this long; health never waits beyond it.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::units::parse_duration)]
-    pub connect_timeout: Duration,
 
     /// Also write the report as one self-contained HTML page to FILE.
     #[arg(long, value_name = "FILE")]
@@ -87,14 +91,18 @@ pub enum HealthFormat {
 }
 
 pub fn run(args: HealthArgs) -> ExitCode {
+    if args.list {
+        print!("{}", health::registry::list());
+        return ExitCode::Ok;
+    }
     let format = if args.json { HealthFormat::Json } else { args.format };
     match options(&args) {
         Ok(options) => {
             let report = health::run(&options);
             let text = match format {
-                HealthFormat::Human => output::human(&report),
+                HealthFormat::Human => crate::report::shown::text(&output::human(&report)).into_owned(),
                 HealthFormat::Json => output::json(&report),
-                HealthFormat::Nagios => output::nagios(&report),
+                HealthFormat::Nagios => crate::report::shown::text(&output::nagios(&report)).into_owned(),
                 HealthFormat::Prometheus => output::prometheus(&report),
             };
             println!("{}", text.trim_end());
@@ -122,11 +130,11 @@ pub fn run(args: HealthArgs) -> ExitCode {
 
 fn options(args: &HealthArgs) -> Result<HealthOptions> {
     let config = Config::load(args.config.as_deref())?;
-    let target = super::required_target(args.to.as_deref())?;
+    let target = super::required_target(args.database.to.as_deref())?;
     Ok(HealthOptions {
         target,
         thresholds: health::thresholds::merge(&config.health.thresholds, &args.threshold),
-        connect_timeout: args.connect_timeout,
+        connect_timeout: args.database.connect.connect_timeout,
         query_timeout: args.query_timeout,
         backups: args.backups.clone().or(config.health.backups),
     })

@@ -4,37 +4,36 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::cli::connect::ConnectArgs;
-use crate::cli::required_target;
+use crate::cli::connect::DatabaseArgs;
 use crate::error::{Error, ExitCode, Result};
-use crate::inspect::{self, InspectOptions, KINDS, output};
+use crate::inspect::{self, InspectOptions, output};
 use crate::report::html::Dossier;
 
-pub const INSPECT_EXIT_CODES: &str = "\
+const INSPECT_EXIT_CODES: &str = "\
 Exit codes:
   0  nothing found
   1  failed (cannot connect, a server error)
   2  usage error
-  3  findings to review
+  3  findings to review";
 
-Kinds: slow_query, duplicate_index, unused_index, missing_fk_index, dead_tuples, bloat,
-vacuum_needed, analyze_needed, seq_scans, setting, security (docs/security.md). See docs/operations.md.";
+/// `inspect --help`'s closing text: exit codes, then the kinds from the registry.
+pub fn after_help() -> String {
+    format!(
+        "{INSPECT_EXIT_CODES}\n\n{} See docs/operations.md.",
+        crate::units::wrap(
+            &format!("Kinds: {} (docs/security.md).", inspect::registry::names().join(", ")),
+            100
+        )
+    )
+}
 
 #[derive(Debug, Args)]
+#[command(mut_arg("to", |a| a.help(
+    "Database to inspect: a postgresql:// URL or a key=value string. PG* variables and .pgpass fill the gaps"
+)))]
 pub struct InspectArgs {
-    /// Database to inspect: a postgresql:// URL or a key=value string. PG* variables and .pgpass
-    /// fill the gaps.
-    #[arg(
-        long,
-        visible_alias = "database-url",
-        value_name = "URL",
-        env = "DATABASE_URL",
-        hide_env_values = true
-    )]
-    pub to: Option<String>,
-
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub database: DatabaseArgs,
 
     /// Print {"findings": [{"kind", "object", "evidence", "suggestion", ...}], "notes": [...]}.
     #[arg(long)]
@@ -60,15 +59,14 @@ pub struct InspectArgs {
 
 pub fn run(args: InspectArgs) -> Result<ExitCode> {
     for kind in &args.kind {
-        if !KINDS.contains(&kind.as_str()) {
+        if !inspect::registry::known(kind) {
             return Err(Error::Usage(format!(
                 "unknown kind {kind:?}; known: {}",
-                KINDS.join(", ")
+                inspect::registry::names().join(", ")
             )));
         }
     }
-    let target = required_target(args.to.as_deref())?
-        .with_retry(args.connect.connect_timeout, crate::cli::connect::wait_on_stderr());
+    let target = args.database.required()?;
     let report = inspect::run(&InspectOptions {
         target,
         kinds: args.kind.iter().cloned().collect(),
@@ -78,7 +76,7 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
     if args.json {
         println!("{}", output::json(&report));
     } else {
-        print!("{}", output::human(&report));
+        print!("{}", crate::report::shown::text(&output::human(&report)));
     }
     if let Some(path) = &args.html {
         let mut page = Dossier::new("godwit inspect", &report.target);

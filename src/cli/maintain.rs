@@ -4,8 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::cli::connect::ConnectArgs;
-use crate::cli::required_target;
+use crate::cli::connect::DatabaseArgs;
 use crate::error::{ExitCode, Result};
 use crate::maintain::{self, MaintainOptions, output};
 
@@ -18,20 +17,12 @@ Exit codes:
      because the application held a lock, or a step that failed";
 
 #[derive(Debug, Args)]
+#[command(mut_arg("to", |a| a.help(
+    "Database to maintain: a postgresql:// URL or a key=value string. PG* variables and .pgpass fill the gaps"
+)))]
 pub struct MaintainArgs {
-    /// Database to maintain: a postgresql:// URL or a key=value string. PG* variables and .pgpass
-    /// fill the gaps.
-    #[arg(
-        long,
-        visible_alias = "database-url",
-        value_name = "URL",
-        env = "DATABASE_URL",
-        hide_env_values = true
-    )]
-    pub to: Option<String>,
-
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub database: DatabaseArgs,
 
     /// Print the exact statements that would run, with why and the current figures; change nothing.
     #[arg(long)]
@@ -61,8 +52,7 @@ pub struct MaintainArgs {
 }
 
 pub fn run(args: MaintainArgs) -> Result<ExitCode> {
-    let target = required_target(args.to.as_deref())?
-        .with_retry(args.connect.connect_timeout, crate::cli::connect::wait_on_stderr());
+    let target = args.database.required()?;
     // Progress on stderr; nothing at all with --json.
     let reporter = crate::report::Reporter::new(crate::report::ReportOptions {
         json: args.json,
@@ -101,9 +91,9 @@ pub fn run(args: MaintainArgs) -> Result<ExitCode> {
             None => println!("{}", output::json(&report)),
         }
     } else {
-        print!("{}", output::human(&report));
+        print!("{}", crate::report::shown::text(&output::human(&report)));
         if let Some(a) = &archived {
-            print!("{}", archive_human(a));
+            print!("{}", crate::report::shown::text(&archive_human(a)));
         }
     }
     if archived.as_ref().is_some_and(|a| a.failed()) {

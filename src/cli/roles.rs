@@ -4,8 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::cli::connect::ConnectArgs;
-use crate::cli::required_target;
+use crate::cli::connect::DatabaseArgs;
 use crate::error::{ExitCode, Result};
 use crate::roles::{self, RoleNames, RolesOptions};
 
@@ -24,20 +23,13 @@ pub enum RolesAction {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_arg("to", |a| a.help(
+    "Database: a postgresql:// URL or a key=value string, as a role that may create roles and owns the \
+     schema's objects (a superuser, or the cloud provider's admin role)"
+)))]
 pub struct RolesTarget {
-    /// Database: a postgresql:// URL or a key=value string, as a role that may create roles and
-    /// owns the schema's objects (a superuser, or the cloud provider's admin role).
-    #[arg(
-        long,
-        visible_alias = "database-url",
-        value_name = "URL",
-        env = "DATABASE_URL",
-        hide_env_values = true
-    )]
-    pub to: Option<String>,
-
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub database: DatabaseArgs,
 
     /// The application's schema.
     #[arg(long, value_name = "NAME", default_value = "public")]
@@ -61,8 +53,7 @@ pub struct ApplyArgs {
 }
 
 fn options(target: &RolesTarget) -> Result<RolesOptions> {
-    let spec = required_target(target.to.as_deref())?
-        .with_retry(target.connect.connect_timeout, crate::cli::connect::wait_on_stderr());
+    let spec = target.database.required()?;
     let prefix = target
         .prefix
         .clone()

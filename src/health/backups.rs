@@ -1,7 +1,8 @@
 //! `last_backup`: the newest complete `godwit backup` in a directory or an
 //! `s3://` location, its age and whether `backup verify` proved it.
 
-use super::thresholds::{self, Threshold, judge};
+use super::registry::Check;
+use super::thresholds::{Threshold, judge};
 use super::{CheckResult, Status};
 use crate::units::format_seconds;
 
@@ -10,8 +11,7 @@ use crate::units::format_seconds;
 /// snapshot, which is how old its data is. Never verified: a warning; a
 /// verification that found differences: critical. None at all: critical.
 /// An unreadable location: unknown.
-pub fn check(location: &str, threshold: &Threshold) -> CheckResult {
-    let def = thresholds::def("last_backup");
+pub fn check(def: &Check, location: &str, threshold: &Threshold) -> CheckResult {
     let mut result = CheckResult {
         name: def.name.into(),
         status: Status::Unknown,

@@ -1,18 +1,19 @@
-//! The checks: one query each, its thresholds beside it in
-//! [`super::thresholds::CHECKS`]. Every query reads catalogs or statistics
-//! only, and none calls a function that locks a user table
-//! (`pg_relation_size` would queue behind an ACCESS EXCLUSIVE lock).
+//! The checks' queries, one function each, named in the rows of
+//! [`super::registry::CHECKS`] with their thresholds. Every query reads
+//! catalogs or statistics only, and none calls a function that locks a user
+//! table (`pg_relation_size` would queue behind an ACCESS EXCLUSIVE lock).
 
 use std::time::{Duration, Instant};
 
 use postgres::Client;
 
-use super::thresholds::{self, CheckDef, Threshold, judge};
+use super::registry::{self, Check, Probe};
+use super::thresholds::{Threshold, judge};
 use super::{CheckResult, HealthOptions, Status};
 use crate::units::{format_bytes, format_seconds};
 
 /// What a check had to say, before the status is judged.
-struct Measured {
+pub struct Measured {
     value: Option<f64>,
     message: String,
     details: Vec<String>,
@@ -33,12 +34,12 @@ impl Measured {
 }
 
 /// Why a check could not run.
-struct CannotRun(String);
+pub struct CannotRun(String);
 
-type Outcome = Result<Measured, CannotRun>;
+pub type Outcome = Result<Measured, CannotRun>;
 
 /// What the session may see, asked once.
-struct Session {
+pub struct Session {
     /// Superuser or member of pg_read_all_stats (pg_monitor includes it):
     /// other roles' sessions show their state and query.
     sees_all_activity: bool,
@@ -69,7 +70,7 @@ pub(super) fn run_all(client: &mut Client, options: &HealthOptions, connect_seco
         },
         Err(e) => {
             results.push(result(
-                thresholds::def("connection"),
+                registry::get("connection"),
                 &threshold("connection"),
                 Err(CannotRun(format!(
                     "connected, but the session could not be set up: {}",
@@ -77,13 +78,12 @@ pub(super) fn run_all(client: &mut Client, options: &HealthOptions, connect_seco
                 ))),
             ));
             results.extend(super::not_run(options, "not run: no usable session"));
-            results.extend(super::security::not_run("not run: no usable session"));
             return results;
         }
     };
     let round_trip = round_trip.elapsed().as_secs_f64();
     results.push(result(
-        thresholds::def("connection"),
+        registry::get("connection"),
         &threshold("connection"),
         Ok(Measured::new(
             Some(connect_seconds + round_trip),
@@ -95,47 +95,25 @@ pub(super) fn run_all(client: &mut Client, options: &HealthOptions, connect_seco
         )),
     ));
 
-    type CheckFn = fn(&mut Client, &Session, &Threshold) -> Outcome;
-    let checks: &[(&str, CheckFn)] = &[
-        ("connections", connections),
-        ("long_running_queries", long_running_queries),
-        ("idle_in_transaction", idle_in_transaction),
-        ("blocked_queries", blocked_queries),
-        ("xid_wraparound", xid_wraparound),
-        ("sequences", sequences),
-        ("invalid_indexes", invalid_indexes),
-        ("not_valid_constraints", not_valid_constraints),
-        ("cache_hit", cache_hit),
-        ("replication", replication),
-        ("prepared_transactions", prepared_transactions),
-        ("autovacuum", autovacuum),
-        ("database_size", database_size),
-        ("partitions", partitions),
-    ];
-    for (name, check) in checks {
-        let def = thresholds::def(name);
-        if !super::applies(def, options) {
+    for check in registry::CHECKS {
+        if !super::applies(check, options) {
             continue;
         }
-        let t = threshold(name);
-        let outcome = check(client, &session, &t);
-        results.push(result(def, &t, outcome));
+        match check.probe {
+            Probe::Query(measure) => {
+                let t = threshold(check.name);
+                let outcome = measure(client, &session, &t);
+                results.push(result(check, &t, outcome));
+            }
+            Probe::Rule(rule) => results.push(super::security::check(client, check, rule)),
+            // Measured above, and after the session.
+            Probe::Connection | Probe::Backups => {}
+        }
     }
-    results.extend(super::security::run(client));
     results
 }
 
-fn partitions(client: &mut Client, _: &Session, _: &Threshold) -> Outcome {
-    let found = super::partitions::measure(client).map_err(CannotRun)?;
-    let mut m = Measured::new(Some(found.value), found.message);
-    m.details = found.details;
-    if found.warn {
-        m.at_least = Status::Warning;
-    }
-    Ok(m)
-}
-
-fn result(def: &CheckDef, threshold: &Threshold, outcome: Outcome) -> CheckResult {
+fn result(def: &Check, threshold: &Threshold, outcome: Outcome) -> CheckResult {
     let (status, value, message, details) = match outcome {
         Ok(m) => {
             let judged = m.value.map_or(Status::Ok, |v| judge(def.direction, threshold, v));
@@ -199,7 +177,7 @@ fn unseen_sessions(session: &Session, m: &mut Measured) {
 }
 
 // connections: client backends against max_connections. 90% / 95%.
-fn connections(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
+pub(super) fn connections(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
     let rows = query(
         client,
         "SELECT count(*)::float8, current_setting('max_connections')::float8 \
@@ -250,7 +228,7 @@ fn age_check(client: &mut Client, session: &Session, t: &Threshold, sql: &str, w
 }
 
 // long_running_queries: active queries by age. 60 s / 5 min.
-fn long_running_queries(client: &mut Client, session: &Session, t: &Threshold) -> Outcome {
+pub(super) fn long_running_queries(client: &mut Client, session: &Session, t: &Threshold) -> Outcome {
     age_check(
         client,
         session,
@@ -267,7 +245,7 @@ fn long_running_queries(client: &mut Client, session: &Session, t: &Threshold) -
 
 // idle_in_transaction: sessions idle inside a transaction, since their last
 // statement. 60 s / 10 min.
-fn idle_in_transaction(client: &mut Client, session: &Session, t: &Threshold) -> Outcome {
+pub(super) fn idle_in_transaction(client: &mut Client, session: &Session, t: &Threshold) -> Outcome {
     age_check(
         client,
         session,
@@ -283,7 +261,7 @@ fn idle_in_transaction(client: &mut Client, session: &Session, t: &Threshold) ->
 
 // blocked_queries: time waiting for a lock (pg_locks.waitstart), with the
 // pids that block it. 10 s / 1 min.
-fn blocked_queries(client: &mut Client, session: &Session, t: &Threshold) -> Outcome {
+pub(super) fn blocked_queries(client: &mut Client, session: &Session, t: &Threshold) -> Outcome {
     age_check(
         client,
         session,
@@ -301,7 +279,7 @@ fn blocked_queries(client: &mut Client, session: &Session, t: &Threshold) -> Out
 // xid_wraparound: the oldest datfrozenxid's age against
 // autovacuum_freeze_max_age (autovacuum forces a freeze at 100%; the server
 // stops accepting writes near 2^31). 200% / 500%.
-fn xid_wraparound(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
+pub(super) fn xid_wraparound(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
     let rows = query(
         client,
         "SELECT datname::text, age(datfrozenxid)::float8, current_setting('autovacuum_freeze_max_age')::float8 \
@@ -324,7 +302,7 @@ fn xid_wraparound(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
 // sequences: last value against the lower of the sequence's maximum and its
 // owning column's type maximum (a bigint sequence feeding an integer column
 // fails at 2^31). 85% / 95%. Sequences this role cannot read are UNKNOWN.
-fn sequences(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
+pub(super) fn sequences(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
     let rows = query(
         client,
         "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), \
@@ -416,7 +394,7 @@ fn named_objects(client: &mut Client, sql: &str, what: &str, fix: &str) -> Outco
 
 // invalid_indexes: indexes a failed CREATE INDEX CONCURRENTLY left behind
 // (not those being built right now). Any is a warning.
-fn invalid_indexes(client: &mut Client, _: &Session, _: &Threshold) -> Outcome {
+pub(super) fn invalid_indexes(client: &mut Client, _: &Session, _: &Threshold) -> Outcome {
     named_objects(
         client,
         "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) || ' on ' || i.indrelid::regclass::text \
@@ -431,7 +409,7 @@ fn invalid_indexes(client: &mut Client, _: &Session, _: &Threshold) -> Outcome {
 
 // not_valid_constraints: foreign keys and checks never validated. Any is a
 // warning.
-fn not_valid_constraints(client: &mut Client, _: &Session, _: &Threshold) -> Outcome {
+pub(super) fn not_valid_constraints(client: &mut Client, _: &Session, _: &Threshold) -> Outcome {
     named_objects(
         client,
         "SELECT quote_ident(conname) || ' on ' || conrelid::regclass::text \
@@ -446,7 +424,7 @@ const CACHE_HIT_MIN_BLOCKS: f64 = 10_000.0;
 
 // cache_hit: blks_hit / (blks_hit + blks_read) of this database, once it
 // has read enough blocks to judge. Below 99% / 95%.
-fn cache_hit(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
+pub(super) fn cache_hit(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
     let rows = query(
         client,
         "SELECT blks_hit::float8, blks_read::float8 FROM pg_stat_database WHERE datname = current_database()",
@@ -476,7 +454,7 @@ fn cache_hit(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
 // replication: on a replica, how far replay is behind; on a primary, the
 // replicas' replay_lag and any slot left inactive (it keeps WAL forever).
 // Lag 60 s / 5 min; an inactive slot is a warning.
-fn replication(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
+pub(super) fn replication(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
     let in_recovery: bool = query(client, "SELECT pg_is_in_recovery()", "pg_monitor")?[0].get(0);
     if in_recovery {
         let rows = query(
@@ -546,7 +524,7 @@ fn replication(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
 
 // prepared_transactions: the oldest two-phase transaction left prepared;
 // it holds locks and the xmin horizon. 1 s / 30 s (check_postgres's).
-fn prepared_transactions(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
+pub(super) fn prepared_transactions(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
     let rows = query(
         client,
         "SELECT gid, extract(epoch FROM now() - prepared)::float8, database::text FROM pg_prepared_xacts ORDER BY 2 DESC",
@@ -569,7 +547,7 @@ fn prepared_transactions(client: &mut Client, _: &Session, t: &Threshold) -> Out
 
 // autovacuum: off means dead tuples pile up and wraparound is only
 // prevented by emergency freezes. Off is a warning.
-fn autovacuum(client: &mut Client, _: &Session, _: &Threshold) -> Outcome {
+pub(super) fn autovacuum(client: &mut Client, _: &Session, _: &Threshold) -> Outcome {
     let on: bool = query(client, "SELECT current_setting('autovacuum') = 'on'", "pg_monitor")?[0].get(0);
     let mut m = Measured::new(None, if on { "autovacuum is on" } else { "autovacuum is off" });
     if !on {
@@ -578,8 +556,19 @@ fn autovacuum(client: &mut Client, _: &Session, _: &Threshold) -> Outcome {
     Ok(m)
 }
 
+// partitions: see super::partitions.
+pub(super) fn partitions(client: &mut Client, _: &Session, _: &Threshold) -> Outcome {
+    let found = super::partitions::measure(client).map_err(CannotRun)?;
+    let mut m = Measured::new(Some(found.value), found.message);
+    m.details = found.details;
+    if found.warn {
+        m.at_least = Status::Warning;
+    }
+    Ok(m)
+}
+
 // database_size: pg_database_size, only when thresholds are given.
-fn database_size(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
+pub(super) fn database_size(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
     let size: f64 = query(
         client,
         "SELECT pg_database_size(current_database())::float8",

@@ -1,7 +1,7 @@
 //! `godwit health`: a monitoring check of one PostgreSQL database.
 //!
-//! Every check is one catalog or statistics query with its thresholds next
-//! to it ([`checks`]). All of them run in one short read-only session whose
+//! Every check is one row of [`registry::CHECKS`]: its name, the query that
+//! measures it ([`checks`], [`security`]), its unit and thresholds, its help. All of them run in one short read-only session whose
 //! `statement_timeout` and `lock_timeout` keep it from hanging behind a
 //! lock. A check that cannot run (a privilege missing, a timeout) is
 //! UNKNOWN and says why, never OK. The exit code follows the monitoring
@@ -9,9 +9,10 @@
 //! rest of godwit. See docs/operations.md.
 
 pub mod backups;
-mod checks;
+pub mod checks;
 pub mod output;
 pub mod partitions;
+pub mod registry;
 pub mod security;
 pub mod thresholds;
 
@@ -22,7 +23,8 @@ use serde::Serialize;
 
 use crate::error::ExitCode;
 use crate::postgres::conn::ConnSpec;
-pub use thresholds::{CHECKS, CheckDef, Direction, Threshold, Unit};
+pub use registry::{CHECKS, Check};
+pub use thresholds::{Direction, Threshold, Unit};
 
 /// A check's verdict. Ordered by how bad it is: the overall status is the
 /// worst, and an UNKNOWN outranks OK so it is never hidden behind one.
@@ -113,7 +115,7 @@ pub fn run(options: &HealthOptions) -> HealthReport {
             results.extend(checks::run_all(&mut client, options, connect_seconds));
         }
         Err(e) => {
-            let def = thresholds::def("connection");
+            let def = registry::get("connection");
             results.push(CheckResult {
                 name: def.name.into(),
                 status: Status::Critical,
@@ -125,22 +127,25 @@ pub fn run(options: &HealthOptions) -> HealthReport {
                 details: Vec::new(),
             });
             results.extend(not_run(options, "not run: no connection"));
-            results.extend(security::not_run("not run: no connection"));
         }
     }
-    if let Some(location) = &options.backups {
-        let threshold = threshold_for("last_backup", options);
-        results.push(backups::check(location, &threshold));
+    // Checks that read files run after the session, whatever became of it.
+    for check in CHECKS {
+        if let registry::Probe::Backups = check.probe
+            && let Some(location) = &options.backups
+        {
+            results.push(backups::check(check, location, &threshold_for(check.name, options)));
+        }
     }
     finish(results, &options.target)
 }
 
-/// The database checks after `connection`, each UNKNOWN for `why`, so that
-/// every check's status stays visible.
+/// The database checks after `connection` (security rules included), each
+/// UNKNOWN for `why`, so that every check's status stays visible.
 fn not_run(options: &HealthOptions, why: &str) -> Vec<CheckResult> {
     CHECKS
         .iter()
-        .filter(|d| d.needs_database && d.name != "connection" && applies(d, options))
+        .filter(|d| d.needs_database() && !matches!(d.probe, registry::Probe::Connection) && applies(d, options))
         .map(|def| CheckResult {
             name: def.name.into(),
             status: Status::Unknown,
@@ -155,11 +160,11 @@ fn not_run(options: &HealthOptions, why: &str) -> Vec<CheckResult> {
 }
 
 /// Whether a check runs at all: some only when asked for.
-fn applies(def: &CheckDef, options: &HealthOptions) -> bool {
-    match def.name {
-        "database_size" => options.thresholds.contains_key("database_size"),
-        "last_backup" => options.backups.is_some(),
-        _ => true,
+fn applies(def: &Check, options: &HealthOptions) -> bool {
+    match def.runs {
+        registry::Runs::Always => true,
+        registry::Runs::WithThreshold => options.thresholds.contains_key(def.name),
+        registry::Runs::WithBackups => options.backups.is_some(),
     }
 }
 
@@ -168,7 +173,7 @@ fn threshold_for(name: &str, options: &HealthOptions) -> Threshold {
         .thresholds
         .get(name)
         .copied()
-        .unwrap_or_else(|| thresholds::def(name).default)
+        .unwrap_or_else(|| registry::get(name).default)
 }
 
 fn finish(mut checks: Vec<CheckResult>, target: &ConnSpec) -> HealthReport {

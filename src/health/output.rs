@@ -55,10 +55,7 @@ fn perfdata(c: &CheckResult) -> Option<String> {
     let level = |l: Option<f64>| l.map(|v| format!("{v}")).unwrap_or_default();
     // Nagios ranges alert outside start:end; "@" would invert. A lower-is-worse
     // limit L is written "L:" (alert below L).
-    // Security checks (health::security) are counts outside CHECKS: higher is worse.
-    let lower = super::thresholds::CHECKS
-        .iter()
-        .any(|d| d.name == c.name && d.direction == super::Direction::LowerIsWorse);
+    let lower = super::registry::find(&c.name).is_some_and(|d| d.direction == super::Direction::LowerIsWorse);
     let range = |l: Option<f64>| {
         if lower {
             l.map(|v| format!("{v}:")).unwrap_or_default()

@@ -1,5 +1,5 @@
-//! The checks, their units and default thresholds, and how thresholds are
-//! written: `--threshold CHECK=WARN[,CRIT]` or a `[health]` table in
+//! Units, directions and thresholds of the checks (their defaults are in
+//! [`super::registry`]), and how thresholds are written: `--threshold CHECK=WARN[,CRIT]` or a `[health]` table in
 //! godwit.toml, durations as `30s` / `5min`, sizes as `10GB`.
 
 use std::collections::BTreeMap;
@@ -31,180 +31,36 @@ pub struct Threshold {
 }
 
 impl Threshold {
-    const fn both(warning: f64, critical: f64) -> Threshold {
+    pub const fn both(warning: f64, critical: f64) -> Threshold {
         Threshold {
             warning: Some(warning),
             critical: Some(critical),
         }
     }
 
-    const fn warning_only(warning: f64) -> Threshold {
+    pub const fn warning_only(warning: f64) -> Threshold {
         Threshold {
             warning: Some(warning),
             critical: None,
         }
     }
 
-    const NONE: Threshold = Threshold {
+    pub const NONE: Threshold = Threshold {
         warning: None,
         critical: None,
     };
 }
 
-pub struct CheckDef {
-    pub name: &'static str,
-    pub unit: Unit,
-    pub direction: Direction,
-    pub default: Threshold,
-    /// False for checks that read files, not the database.
-    pub needs_database: bool,
-    pub about: &'static str,
-}
-
-const fn check(
-    name: &'static str,
-    unit: Unit,
-    direction: Direction,
-    default: Threshold,
-    about: &'static str,
-) -> CheckDef {
-    CheckDef {
-        name,
-        unit,
-        direction,
-        default,
-        needs_database: true,
-        about,
-    }
-}
-
 use Direction::*;
 use Unit::*;
 
-/// Every check, in the order they run and are documented.
-pub const CHECKS: &[CheckDef] = &[
-    check(
-        "connection",
-        Seconds,
-        HigherIsWorse,
-        Threshold::NONE,
-        "connect and round-trip time",
-    ),
-    check(
-        "connections",
-        Percent,
-        HigherIsWorse,
-        Threshold::both(90.0, 95.0),
-        "client connections in use against max_connections",
-    ),
-    check(
-        "long_running_queries",
-        Seconds,
-        HigherIsWorse,
-        Threshold::both(60.0, 300.0),
-        "age of the oldest active query",
-    ),
-    check(
-        "idle_in_transaction",
-        Seconds,
-        HigherIsWorse,
-        Threshold::both(60.0, 600.0),
-        "longest time a session sits idle inside a transaction",
-    ),
-    check(
-        "blocked_queries",
-        Seconds,
-        HigherIsWorse,
-        Threshold::both(10.0, 60.0),
-        "longest wait on a lock, with who blocks it",
-    ),
-    check(
-        "xid_wraparound",
-        Percent,
-        HigherIsWorse,
-        Threshold::both(200.0, 500.0),
-        "oldest database's transaction-id age against autovacuum_freeze_max_age",
-    ),
-    check(
-        "sequences",
-        Percent,
-        HigherIsWorse,
-        Threshold::both(85.0, 95.0),
-        "each sequence's value against its column type's maximum",
-    ),
-    check(
-        "invalid_indexes",
-        Count,
-        HigherIsWorse,
-        Threshold::warning_only(1.0),
-        "indexes left invalid by a failed CREATE INDEX CONCURRENTLY",
-    ),
-    check(
-        "not_valid_constraints",
-        Count,
-        HigherIsWorse,
-        Threshold::warning_only(1.0),
-        "foreign keys and checks added NOT VALID and never validated",
-    ),
-    check(
-        "cache_hit",
-        Percent,
-        LowerIsWorse,
-        Threshold::both(99.0, 95.0),
-        "share of block reads served from shared buffers",
-    ),
-    check(
-        "replication",
-        Seconds,
-        HigherIsWorse,
-        Threshold::both(60.0, 300.0),
-        "replica lag, and replication slots left inactive",
-    ),
-    check(
-        "prepared_transactions",
-        Seconds,
-        HigherIsWorse,
-        Threshold::both(1.0, 30.0),
-        "age of the oldest prepared (two-phase) transaction",
-    ),
-    check("autovacuum", Count, HigherIsWorse, Threshold::NONE, "autovacuum is on"),
-    check(
-        "database_size",
-        Bytes,
-        HigherIsWorse,
-        Threshold::NONE,
-        "size of the database (only with thresholds)",
-    ),
-    check(
-        "partitions",
-        Count,
-        HigherIsWorse,
-        Threshold {
-            warning: None,
-            critical: Some(1.0),
-        },
-        "rows in default partitions; fewer partitions ahead than premake",
-    ),
-    CheckDef {
-        name: "last_backup",
-        unit: Seconds,
-        direction: HigherIsWorse,
-        default: Threshold::both(26.0 * 3600.0, 50.0 * 3600.0),
-        needs_database: false,
-        about: "age of the newest complete backup, and whether it was verified (with --backups)",
-    },
-];
-
-/// The definition of a known check.
-pub fn def(name: &str) -> &'static CheckDef {
-    CHECKS
-        .iter()
-        .find(|d| d.name == name)
-        .unwrap_or_else(|| panic!("health check {name} is not in CHECKS"))
-}
-
 fn known_names() -> String {
-    CHECKS.iter().map(|d| d.name).collect::<Vec<_>>().join(", ")
+    super::registry::CHECKS
+        .iter()
+        .filter(|c| c.takes_thresholds())
+        .map(|c| c.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Parses one value in the check's unit: `30s`/`5min`, `90`/`90%`, `10GB`, `3`.
@@ -235,9 +91,8 @@ pub fn parse_assignment(text: &str) -> Result<(String, Threshold), String> {
 
 /// Parses `WARN[,CRIT]` for the named check.
 pub fn parse_threshold(name: &str, values: &str) -> Result<Threshold, String> {
-    let def = CHECKS
-        .iter()
-        .find(|d| d.name == name)
+    let def = super::registry::find(name)
+        .filter(|c| c.takes_thresholds())
         .ok_or_else(|| format!("unknown health check {name:?}; known: {}", known_names()))?;
     let (warning, critical) = match values.split_once(',') {
         Some((w, c)) => (w, Some(c)),

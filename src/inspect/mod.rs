@@ -1,14 +1,15 @@
 //! `godwit inspect`: findings a person should review, each with the
 //! evidence and the SQL they would run.
 //!
-//! Every kind is one query over the catalogs and statistics views of the
-//! current database ([`tables`] holds the per-table statistics that
-//! `maintain` shares). The session is read-only with `lock_timeout`, and
+//! Every kind is one row of [`registry::KINDS`] and one query over the
+//! catalogs and statistics views of the current database ([`tables`] holds
+//! the per-table statistics that `maintain` shares). The session is read-only with `lock_timeout`, and
 //! sizes come from `pg_class.relpages` (what VACUUM and ANALYZE last saw),
 //! not from functions that would queue behind an exclusive lock.
 //! See docs/operations.md for every kind's rule.
 
 pub mod output;
+pub mod registry;
 pub mod security;
 pub mod tables;
 
@@ -21,21 +22,6 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::postgres::conn::{ConnSpec, quote_literal};
 use crate::units::{format_bytes, format_seconds};
-
-/// Every kind, in the order they are reported.
-pub const KINDS: &[&str] = &[
-    "slow_query",
-    "duplicate_index",
-    "unused_index",
-    "missing_fk_index",
-    "dead_tuples",
-    "bloat",
-    "vacuum_needed",
-    "analyze_needed",
-    "seq_scans",
-    "setting",
-    "security",
-];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
@@ -100,57 +86,49 @@ pub fn run(options: &InspectOptions) -> Result<InspectReport> {
     };
     let pgstattuple = extension_installed(&mut client, "pgstattuple")?;
     let stats = tables::read(&mut client)?;
-    if options.wants("slow_query") {
-        slow_queries(&mut client, options, &mut report)?;
-    }
-    if options.wants("duplicate_index") {
-        duplicate_indexes(&mut client, &mut report)?;
-    }
-    if options.wants("unused_index") {
-        unused_indexes(&mut client, options, &mut report)?;
-    }
-    if options.wants("missing_fk_index") {
-        missing_fk_indexes(&mut client, &mut report)?;
-    }
-    if options.wants("dead_tuples") || options.wants("bloat") {
-        dead_tuples_and_bloat(&mut client, options, pgstattuple, &stats, &mut report)?;
-    }
-    if options.wants("vacuum_needed") || options.wants("analyze_needed") {
-        for t in &stats {
-            if options.wants("vacuum_needed")
-                && let Some(why) = t.vacuum_reason()
-            {
-                report.findings.push(Finding {
-                    kind: "vacuum_needed".into(),
-                    object: t.name.clone(),
-                    evidence: why,
-                    suggestion: format!("VACUUM (ANALYZE, VERBOSE) {};", t.name),
-                    method: None,
-                });
-            }
-            if options.wants("analyze_needed")
-                && let Some(why) = t.analyze_reason()
-            {
-                report.findings.push(Finding {
-                    kind: "analyze_needed".into(),
-                    object: t.name.clone(),
-                    evidence: why,
-                    suggestion: format!("ANALYZE {};", t.name),
-                    method: None,
-                });
-            }
+    let scan = registry::Scan {
+        options,
+        stats: &stats,
+        pgstattuple,
+    };
+    for kind in registry::KINDS {
+        if let registry::Find::Pass(find) = kind.find
+            && registry::pass_wanted(kind, options)
+        {
+            find(&mut client, &scan, &mut report)?;
         }
     }
-    if options.wants("seq_scans") {
-        seq_scans(&stats, &mut report);
-    }
-    if options.wants("setting") {
-        settings(&mut client, &mut report)?;
-    }
-    if options.wants("security") {
-        security::findings(&mut client, &mut report);
-    }
     Ok(report)
+}
+
+/// vacuum_needed and analyze_needed: autovacuum's own formulas, per table.
+fn vacuum_and_analyze(_: &mut Client, scan: &registry::Scan, report: &mut InspectReport) -> Result<()> {
+    let options = scan.options;
+    for t in scan.stats {
+        if options.wants("vacuum_needed")
+            && let Some(why) = t.vacuum_reason()
+        {
+            report.findings.push(Finding {
+                kind: "vacuum_needed".into(),
+                object: t.name.clone(),
+                evidence: why,
+                suggestion: format!("VACUUM (ANALYZE, VERBOSE) {};", t.name),
+                method: None,
+            });
+        }
+        if options.wants("analyze_needed")
+            && let Some(why) = t.analyze_reason()
+        {
+            report.findings.push(Finding {
+                kind: "analyze_needed".into(),
+                object: t.name.clone(),
+                evidence: why,
+                suggestion: format!("ANALYZE {};", t.name),
+                method: None,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn extension_installed(client: &mut Client, name: &str) -> Result<bool> {
@@ -166,7 +144,8 @@ fn pg(context: &str) -> impl Fn(postgres::Error) -> Error + '_ {
 
 /// slow_query: statements of this database from pg_stat_statements whose
 /// mean time reaches the limit, costliest in total first.
-fn slow_queries(client: &mut Client, options: &InspectOptions, report: &mut InspectReport) -> Result<()> {
+fn slow_queries(client: &mut Client, scan: &registry::Scan, report: &mut InspectReport) -> Result<()> {
+    let options = scan.options;
     let preloaded: bool = client
         .query_one(
             "SELECT 'pg_stat_statements' = ANY(string_to_array(replace(current_setting('shared_preload_libraries'), ' ', ''), ','))",
@@ -226,7 +205,7 @@ fn slow_queries(client: &mut Client, options: &InspectOptions, report: &mut Insp
 /// no expressions, same predicate) lead another index on the same table.
 /// A unique index is a duplicate only of an identical unique index, and
 /// never one that backs a constraint.
-fn duplicate_indexes(client: &mut Client, report: &mut InspectReport) -> Result<()> {
+fn duplicate_indexes(client: &mut Client, _: &registry::Scan, report: &mut InspectReport) -> Result<()> {
     let rows = client
         .query(
             "SELECT a.indexrelid::regclass::text, b.indexrelid::regclass::text, a.indrelid::regclass::text, \
@@ -275,7 +254,8 @@ fn duplicate_indexes(client: &mut Client, report: &mut InspectReport) -> Result<
 /// unused_index: no scan since statistics began, on a table that is read,
 /// and never a primary-key, unique, constraint or invalid index. Only when
 /// statistics are old enough to mean something (see [`statistics_age`]).
-fn unused_indexes(client: &mut Client, options: &InspectOptions, report: &mut InspectReport) -> Result<()> {
+fn unused_indexes(client: &mut Client, scan: &registry::Scan, report: &mut InspectReport) -> Result<()> {
+    let options = scan.options;
     let age = statistics_age(client)?;
     if let Some(why_young) = age.too_young(options.min_stats_age) {
         report.notes.push(format!(
@@ -427,7 +407,7 @@ fn statistics_age(client: &mut Client) -> Result<StatisticsAge> {
 /// missing_fk_index: a foreign key whose columns no valid, non-partial
 /// index leads with (in any order); deletes and updates on the referenced
 /// table then scan this one.
-fn missing_fk_indexes(client: &mut Client, report: &mut InspectReport) -> Result<()> {
+fn missing_fk_indexes(client: &mut Client, _: &registry::Scan, report: &mut InspectReport) -> Result<()> {
     let rows = client
         .query(
             "SELECT c.conname::text, c.conrelid::regclass::text, c.confrelid::regclass::text, \
@@ -484,13 +464,8 @@ const BLOAT_SHARE: f64 = 0.5;
 /// tuple headers, at the table's fillfactor). With pgstattuple installed,
 /// candidates are measured exactly (a full read of each candidate only),
 /// and btree indexes by pgstatindex's leaf density.
-fn dead_tuples_and_bloat(
-    client: &mut Client,
-    options: &InspectOptions,
-    pgstattuple: bool,
-    stats: &[tables::TableStats],
-    report: &mut InspectReport,
-) -> Result<()> {
+fn dead_tuples_and_bloat(client: &mut Client, scan: &registry::Scan, report: &mut InspectReport) -> Result<()> {
+    let (options, pgstattuple, stats) = (scan.options, scan.pgstattuple, scan.stats);
     let block_size: f64 = client
         .query_one("SELECT current_setting('block_size')::float8", &[])
         .map_err(pg("reading block_size"))?
@@ -687,8 +662,8 @@ fn bloated_indexes(client: &mut Client, report: &mut InspectReport) -> Result<()
 
 /// seq_scans: tables of at least 10,000 rows read more often by
 /// sequential than by index scans, each reading many rows.
-fn seq_scans(stats: &[tables::TableStats], report: &mut InspectReport) {
-    for t in stats {
+fn seq_scans(_: &mut Client, scan: &registry::Scan, report: &mut InspectReport) -> Result<()> {
+    for t in scan.stats {
         if t.live_tuples >= 10_000.0 && t.seq_scan > t.idx_scan && t.seq_scan > 0.0 {
             let per_scan = t.seq_tup_read / t.seq_scan;
             if per_scan < 1000.0 {
@@ -713,10 +688,11 @@ fn seq_scans(stats: &[tables::TableStats], report: &mut InspectReport) {
             });
         }
     }
+    Ok(())
 }
 
 /// setting: server settings left at values that hurt most applications.
-fn settings(client: &mut Client, report: &mut InspectReport) -> Result<()> {
+fn settings(client: &mut Client, _: &registry::Scan, report: &mut InspectReport) -> Result<()> {
     let rows = client
         .query(
             "SELECT name, setting, unit, source FROM pg_settings \

@@ -74,6 +74,10 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub advice_unavailable: Option<String>,
     pub notes: Vec<String>,
+    /// Tables and columns of the plan the target does not hold as
+    /// planned: the translations may be wrong, so the run needs review.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plan_drift: Vec<String>,
 }
 
 pub struct Parts<'a> {
@@ -86,6 +90,8 @@ pub struct Parts<'a> {
     pub advice_unavailable: Option<String>,
     pub source_engine: bool,
     pub as_is: bool,
+    /// See [`Summary::plan_drift`].
+    pub drift: Vec<String>,
     pub options: &'a WorkloadOptions,
 }
 
@@ -199,10 +205,14 @@ pub fn build(parts: Parts<'_>) -> WorkloadReport {
         advice: parts.suggestions,
         advice_unavailable: parts.advice_unavailable,
         notes,
+        plan_drift: parts.drift,
     };
     summary.status = if summary.different + summary.error_target > 0 {
         "different"
-    } else if summary.untranslatable + summary.error_source > 0 || !summary.misses.is_empty() {
+    } else if summary.untranslatable + summary.error_source > 0
+        || !summary.misses.is_empty()
+        || !summary.plan_drift.is_empty()
+    {
         "review"
     } else {
         "ok"
@@ -324,6 +334,9 @@ impl WorkloadReport {
         }
         for n in &s.notes {
             let _ = writeln!(out, "note: {n}");
+        }
+        for d in &s.plan_drift {
+            let _ = writeln!(out, "review: the target is not as the source plans now: {d}");
         }
         let _ = writeln!(out, "status: {}", s.status);
         out
