@@ -962,7 +962,19 @@ fn publish(
                 "ALTER TABLE {} SET SCHEMA {target}",
                 ddl::qualified(staging_schema, name)
             ))
-            .map_err(|e| Error::pg(format!("moving {name} into {}", options.schema), &e))?;
+            .map_err(|e| {
+                let why = if name != &table.target && e.code().map(|c| c.code()) == Some("42P07") {
+                    format!(
+                        "moving partition {name} into {}: a table of that name is there already (a partition \
+                         detached and kept, by hand or by an archive run that has not finished); archive, rename \
+                         or drop it first",
+                        options.schema
+                    )
+                } else {
+                    format!("moving {name} into {}", options.schema)
+                };
+                Error::pg(why, &e)
+            })?;
         }
         if let Some(p) = &table.partitioning {
             crate::postgres::partitions::record(
