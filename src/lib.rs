@@ -21,7 +21,7 @@
 //! 6. `cli`: the only home of clap and of printing (with report/'s
 //!    renderers). `main.rs` maps the outcome to an exit code.
 //!
-//! Data flows one way: `source` → `plan` → `postgres::ddl` → `load` →
+//! Data flows one way: `source` → `plan` (and its DDL, `plan::ddl`) → `load` →
 //! `report`.
 
 pub mod audit;
@@ -31,6 +31,7 @@ pub mod cli;
 pub mod config;
 pub mod decimal;
 pub mod error;
+pub mod hash;
 pub mod health;
 pub mod inspect;
 pub mod load;

@@ -233,9 +233,16 @@ fn backup_then_restore_is_equal_table_by_table() {
     ]);
     assert!(stderr(&out).contains(&path), "{}", stderr(&out));
     assert_eq!(listing(dir.path())["backups"][0]["verified"], true);
+    // Its own scratch database, named in its progress, is gone (other
+    // tests' verifies may be running on this server meanwhile).
+    let err = stderr(&out);
+    let scratch = err
+        .split_whitespace()
+        .find(|w| w.starts_with("godwit_verify_"))
+        .unwrap_or_else(|| panic!("verify names its scratch database: {err}"));
     assert!(
-        databases_like(&server, "godwit_verify_%").is_empty(),
-        "verify drops its scratch database"
+        databases_like(&server, scratch).is_empty(),
+        "verify drops its scratch database {scratch}"
     );
     assert!(databases_like(&server, &format!("{new_name}%godwit%")).is_empty());
 }
@@ -990,4 +997,48 @@ fn restore_carries_the_database_grants_settings_owner_and_comment() {
     admin
         .batch_execute(&format!("DROP ROLE {auditor}; DROP ROLE {reader}; DROP ROLE {owner}"))
         .unwrap();
+}
+
+#[test]
+fn cleanup_leaves_a_scratch_database_whose_lock_is_held_in_another_database() {
+    // A run whose target is the `postgres` database (it locks on
+    // template1), or one that could not reach `postgres` (it locks on its
+    // target), holds its scratch lock on another database: the cleanup of
+    // a run on another database must still see it in use.
+    let server = server();
+    let target = fresh_database("bkcl_lock");
+    let scratch = format!(
+        "godwit_verify_20261206t000000000p{:07}",
+        std::process::id() % 10_000_000
+    );
+    let mut holder = fresh_database("bkcl_holder").connect().unwrap();
+    holder
+        .query_one(
+            "SELECT pg_advisory_lock(hashtext($1))",
+            &[&format!("godwit scratch database {scratch}")],
+        )
+        .unwrap();
+    let mut admin = server.with_dbname("postgres").connect().unwrap();
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{scratch}\""))
+        .unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE \"{scratch}\"")).unwrap();
+    // Whether a cleanup lists the scratch database under `outcome`.
+    let cleanup_lists = |outcome: &str| {
+        let out = run_ok(&["restore", "--cleanup", "--to", &target.to_string(), "--json"]);
+        let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let listed = report[outcome]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == scratch.as_str());
+        assert!(listed, "{scratch} not {outcome}: {report}");
+    };
+    cleanup_lists("in_use");
+    assert_eq!(databases_like(&server, &scratch), vec![scratch.clone()]);
+
+    // Once its run is gone, the cleanup drops it.
+    drop(holder);
+    cleanup_lists("dropped");
+    assert!(databases_like(&server, &scratch).is_empty());
 }

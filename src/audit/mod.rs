@@ -328,10 +328,7 @@ pub fn status(target: &ConnSpec) -> Result<Status> {
         )
         .map_err(pg("reading pg_db_role_setting"))?
         .get(0);
-    let has_log: bool = client
-        .query_one("SELECT to_regclass('godwit.audit_log') IS NOT NULL", &[])
-        .map_err(pg("looking for godwit.audit_log"))?
-        .get(0);
+    let has_log = crate::postgres::bookkeeping::exists(&mut client, trigger::LOG, "looking for godwit.audit_log")?;
     let (mut last_event, mut events) = (None, 0);
     if has_log {
         let row = client

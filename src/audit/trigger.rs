@@ -13,8 +13,7 @@
 
 use crate::postgres::conn::quote_literal;
 
-pub const SCHEMA: &str = "godwit";
-pub const LOG: &str = "godwit.audit_log";
+pub use crate::postgres::bookkeeping::{AUDIT_LOG as LOG, SCHEMA};
 pub const FUNCTION: &str = "godwit.audit_row";
 /// The name of the trigger on every audited table.
 pub const TRIGGER: &str = "godwit_audit";

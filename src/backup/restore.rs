@@ -196,10 +196,22 @@ pub fn drop_abandoned(client: &mut Client, prefix: &str, reporter: &Reporter) ->
     for row in rows {
         let name: String = row.get(0);
         let key = lock_key(&name);
-        let free: bool = client
-            .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&key])
+        // Advisory locks belong to one database, and a run whose target is
+        // `postgres` holds its locks on template1: so first look for the
+        // lock in every database (pg_locks shows them all), then take it
+        // here so that no other cleanup drops the same name meanwhile.
+        let held_anywhere: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks, (SELECT hashtext($1)::bigint AS k) key                   WHERE locktype = 'advisory' AND objsubid = 1 AND granted                     AND classid::bigint = ((key.k >> 32) & 4294967295) AND objid::bigint = (key.k & 4294967295))",
+                &[&key],
+            )
             .map_err(|e| Error::pg(format!("checking whether {name} is in use"), &e))?
             .get(0);
+        let free: bool = !held_anywhere
+            && client
+                .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&key])
+                .map_err(|e| Error::pg(format!("checking whether {name} is in use"), &e))?
+                .get(0);
         if !free {
             reporter.emit(Event::Info(format!("{name} belongs to a run still going; left alone")));
             cleanup.in_use.push(name);

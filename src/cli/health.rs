@@ -133,7 +133,7 @@ fn options(args: &HealthArgs) -> Result<HealthOptions> {
     let target = super::required_target(args.database.to.as_deref())?;
     Ok(HealthOptions {
         target,
-        thresholds: health::thresholds::merge(&config.health.thresholds, &args.threshold),
+        thresholds: health::thresholds::merge(&health::thresholds::from_config(&config)?, &args.threshold),
         connect_timeout: args.database.connect.connect_timeout,
         query_timeout: args.query_timeout,
         backups: args.backups.clone().or(config.health.backups),

@@ -2,8 +2,8 @@
 
 use crate::cli::args::{PlanArgs, PlanFormat};
 use crate::error::{ExitCode, Result};
+use crate::plan::ddl;
 use crate::plan::{self, Plan};
-use crate::postgres::ddl;
 use crate::prepare::describe_and_plan;
 use crate::report::shown;
 

@@ -74,6 +74,7 @@ pub fn write_page(page: &Dossier, path: &Path) -> Result<()> {
 
 pub fn run(args: ReportArgs) -> Result<ExitCode> {
     let config = crate::config::Config::load(args.mapping.config.as_deref())?;
+    let thresholds = crate::health::thresholds::from_config(&config)?;
     let target = super::required_target(args.to.as_deref())?;
     let reporter = Reporter::new(ReportOptions {
         json: false,
@@ -85,7 +86,7 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
     reporter.emit(crate::report::Event::Phase("health".into()));
     let health = crate::health::run(&crate::health::HealthOptions {
         target: target.clone(),
-        thresholds: crate::health::thresholds::merge(&config.health.thresholds, &[]),
+        thresholds,
         connect_timeout: Duration::from_secs(10),
         query_timeout: Duration::from_secs(5),
         backups: config.health.backups.clone(),

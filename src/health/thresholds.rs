@@ -134,6 +134,18 @@ pub fn parse_threshold(name: &str, values: &str) -> Result<Threshold, String> {
     Ok(threshold)
 }
 
+/// The thresholds of godwit.toml's `[health]` table, or an error naming
+/// the file, the line and the check.
+pub fn from_config(config: &crate::config::Config) -> crate::error::Result<BTreeMap<String, Threshold>> {
+    let mut out = BTreeMap::new();
+    for (name, written) in &config.health.thresholds {
+        let threshold = parse_threshold(name, &written.text)
+            .map_err(|m| config.error(written.line, format!("health.{name}: {m}")))?;
+        out.insert(name.clone(), threshold);
+    }
+    Ok(out)
+}
+
 /// Merges `[health]` settings (file) and `--threshold` flags (which win).
 pub fn merge(
     from_config: &BTreeMap<String, Threshold>,
@@ -228,6 +240,27 @@ mod tests {
         assert_eq!(judge(LowerIsWorse, &hit, 97.0), Status::Warning);
         assert_eq!(judge(LowerIsWorse, &hit, 90.0), Status::Critical);
         assert_eq!(judge(HigherIsWorse, &Threshold::NONE, 1e12), Status::Ok);
+    }
+
+    #[test]
+    fn thresholds_from_godwit_toml() {
+        use crate::config::Config;
+        use std::path::Path;
+        let c = Config::parse(
+            "[health]\nlong_running_queries = \"30s,2min\"\nconnections = [80, 90]\nsequences = 70\n",
+            Path::new("godwit.toml"),
+        )
+        .unwrap();
+        let t = from_config(&c).unwrap();
+        assert_eq!(t["long_running_queries"], Threshold::both(30.0, 120.0));
+        assert_eq!(t["connections"], Threshold::both(80.0, 90.0));
+        assert_eq!(t["sequences"], Threshold::warning_only(70.0));
+        let c = Config::parse("[health]\n\nlong_runing_queries = \"30s\"\n", Path::new("g.toml")).unwrap();
+        let err = from_config(&c).unwrap_err().to_string();
+        assert!(err.contains("line 3") && err.contains("unknown health check"), "{err}");
+        let c = Config::parse("[health]\nblocked_queries = \"soon\"\n", Path::new("g.toml")).unwrap();
+        let err = from_config(&c).unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("invalid duration"), "{err}");
     }
 
     #[test]

@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use postgres::Client;
 
 use crate::error::{Error, Result};
+use crate::plan::ddl;
 use crate::plan::{Plan, TablePlan};
 use crate::postgres::conn::{ConnSpec, describe_pg_error, quote_ident};
-use crate::postgres::ddl;
 use crate::report::shown;
 use crate::report::{CopySummary, Event, Reporter, TableSummary, interrupt};
 use crate::source::{Reader, RowidRange, Source};

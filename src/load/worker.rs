@@ -83,7 +83,7 @@ impl<'a> TableCopy<'a> {
             select,
             copy: copy_statement(schema, &plan.target, &targets, false),
             copy_freeze: copy_statement(schema, &plan.target, &targets, true),
-            truncate: format!("TRUNCATE {}", crate::postgres::ddl::qualified(schema, &plan.target)),
+            truncate: format!("TRUNCATE {}", crate::postgres::conn::qualified(schema, &plan.target)),
             columns,
         }
     }

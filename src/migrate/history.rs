@@ -4,7 +4,8 @@
 use postgres::GenericClient;
 
 use crate::error::{Error, Result};
-use crate::postgres::conn::{quote_ident, quote_literal};
+use crate::postgres::bookkeeping;
+use crate::postgres::conn::quote_ident;
 
 #[derive(Debug, Clone)]
 pub struct HistoryTable {
@@ -62,22 +63,7 @@ impl HistoryTable {
         if self.exists(client)? {
             return Ok(());
         }
-        let sql = format!(
-            "CREATE SCHEMA IF NOT EXISTS {schema};
-             CREATE TABLE IF NOT EXISTS {table} (
-                 version bigint PRIMARY KEY,
-                 name text NOT NULL,
-                 checksum text,
-                 kind text NOT NULL DEFAULT 'migration' CHECK (kind IN ('migration', 'baseline')),
-                 applied_at timestamptz NOT NULL DEFAULT now(),
-                 duration_ms bigint NOT NULL DEFAULT 0,
-                 applied_by text NOT NULL DEFAULT current_user
-             );
-             COMMENT ON TABLE {table} IS {comment};",
-            schema = quote_ident(&self.schema),
-            table = self.qualified(),
-            comment = quote_literal("Migrations applied by godwit migrate; do not edit by hand (use migrate repair)."),
-        );
+        let sql = bookkeeping::ddl(&bookkeeping::MIGRATION_HISTORY, &self.schema, &self.table);
         client
             .batch_execute(&sql)
             .map_err(|e| Error::pg(format!("creating history table {}", self.qualified()), &e))

@@ -2,6 +2,7 @@
 //! and a cast for every column. Pure and deterministic: the same source
 //! and config always give the same plan (snapshot-tested).
 
+pub mod ddl;
 pub mod fulltext;
 pub mod names;
 pub mod partitions;

@@ -639,6 +639,11 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// `"schema"."name"`.
+pub fn qualified(schema: &str, name: &str) -> String {
+    format!("{}.{}", quote_ident(schema), quote_ident(name))
+}
+
 /// Quotes a string literal for PostgreSQL.
 pub fn quote_literal(value: &str) -> String {
     if value.contains('\\') {

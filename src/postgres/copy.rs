@@ -7,8 +7,8 @@ use postgres::{Client, CopyInWriter};
 
 use crate::error::{Error, Result};
 use crate::postgres::binary_copy::{COPY_HEADER, COPY_TRAILER};
+use crate::postgres::conn::qualified;
 use crate::postgres::conn::quote_ident;
-use crate::postgres::ddl::qualified;
 
 pub fn copy_statement(schema: &str, table: &str, columns: &[&str], freeze: bool) -> String {
     let list: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();

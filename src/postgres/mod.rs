@@ -1,9 +1,10 @@
-//! The PostgreSQL layer: connections, catalog, DDL and the binary COPY writer.
+//! The PostgreSQL layer: connections, catalog, DDL, the binary COPY writer,
+//! and godwit's own bookkeeping tables.
 pub mod binary_copy;
+pub mod bookkeeping;
 pub mod catalog;
 pub mod conn;
 pub mod copy;
-pub mod ddl;
 pub mod encode;
 pub mod partitions;
 pub mod sequences;

@@ -3,8 +3,8 @@
 use postgres::GenericClient;
 
 use crate::error::{Error, Result};
+use crate::postgres::conn::qualified;
 use crate::postgres::conn::{quote_ident, quote_literal};
-use crate::postgres::ddl::qualified;
 
 /// Moves every identity and serial sequence of a table past its largest
 /// value and past `floor` (SQLite's sqlite_sequence for AUTOINCREMENT),

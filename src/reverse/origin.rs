@@ -12,9 +12,10 @@ use postgres::GenericClient;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::postgres::bookkeeping;
 
 /// The schema where godwit keeps its own bookkeeping in a target.
-pub const GODWIT_SCHEMA: &str = "godwit";
+pub use crate::postgres::bookkeeping::SCHEMA as GODWIT_SCHEMA;
 
 /// One SQLite table as the copy found it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -288,23 +289,7 @@ pub fn choose_format(formats: &[TimeFormat], unix_us: i64) -> Option<&TimeFormat
 
 /// Creates the bookkeeping table if needed.
 pub fn ensure_table(client: &mut impl GenericClient) -> Result<()> {
-    client
-        .batch_execute(&format!(
-            "CREATE SCHEMA IF NOT EXISTS {GODWIT_SCHEMA};
-             CREATE TABLE IF NOT EXISTS {GODWIT_SCHEMA}.sqlite_origin (
-                 schema text NOT NULL,
-                 name text NOT NULL,
-                 target text NOT NULL,
-                 source text NOT NULL,
-                 recorded_at timestamptz NOT NULL DEFAULT now(),
-                 origin jsonb NOT NULL,
-                 PRIMARY KEY (schema, name)
-             );
-             COMMENT ON TABLE {GODWIT_SCHEMA}.sqlite_origin IS
-                 'Written by godwit copy: each copied SQLite table''s original DDL and value formats, \
-                  read by godwit copy postgresql://... --to sqlite:PATH';"
-        ))
-        .map_err(|e| Error::pg("creating godwit.sqlite_origin", &e))
+    bookkeeping::ensure(client, &[&bookkeeping::SQLITE_ORIGIN], "creating godwit.sqlite_origin")
 }
 
 /// Records the tables of one copy, replacing earlier records of the same
@@ -339,11 +324,8 @@ pub fn write(client: &mut impl GenericClient, schema: &str, source: &str, tables
 /// The recorded tables of a target schema, in the app's order; empty when
 /// godwit did not copy into it.
 pub fn read(client: &mut impl GenericClient, schema: &str) -> Result<Vec<TableOrigin>> {
-    let exists: bool = client
-        .query_one("SELECT to_regclass('godwit.sqlite_origin') IS NOT NULL", &[])
-        .map_err(|e| Error::pg("looking for godwit.sqlite_origin", &e))?
-        .get(0);
-    if !exists {
+    let origin = bookkeeping::SQLITE_ORIGIN.qualified();
+    if !bookkeeping::exists(client, &origin, "looking for godwit.sqlite_origin")? {
         return Ok(Vec::new());
     }
     let rows = client

@@ -9,8 +9,8 @@ use std::io::Write;
 use postgres::Transaction;
 
 use crate::error::{Error, Result};
+use crate::postgres::conn::qualified;
 use crate::postgres::conn::quote_ident;
-use crate::postgres::ddl::qualified;
 use crate::verify::layout::Layout;
 
 /// Writes rows (framed fields each) as a binary COPY into `relation`.

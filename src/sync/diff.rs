@@ -17,15 +17,15 @@ use std::io::{BufReader, Read};
 use postgres::Client;
 
 use crate::error::{Error, Result};
+use crate::hash::hash_of;
 use crate::plan::types::Cast;
+use crate::postgres::conn::qualified;
 use crate::postgres::conn::quote_ident;
-use crate::postgres::ddl::qualified;
 use crate::postgres::encode::{Scratch, encode_value};
 use crate::source::json_of;
 use crate::source::preview::value_preview;
 use crate::source::{Flow, Reader, Scan, Selected, ValueRef};
 use crate::sync::state::{NewState, TableState};
-use crate::verify::compare::hash_of;
 use crate::verify::layout::Layout;
 use crate::verify::value::{fields, push_canonical, push_field, push_key_field};
 

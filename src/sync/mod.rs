@@ -25,13 +25,13 @@ use postgres::Client;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::hash::hash_of;
 use crate::plan::types::Cast;
 use crate::postgres::catalog;
 use crate::postgres::conn::ConnSpec;
 use crate::prepare::{Mapping, Profiling, describe_and_plan, plan_source};
 use crate::report::{Event, Progress, Reporter, interrupt};
 use crate::source::Source;
-use crate::verify::compare::hash_of;
 use crate::verify::layout::Layout;
 use diff::{Forced, TableDiff, Work};
 

@@ -17,11 +17,11 @@ use std::sync::Mutex;
 use postgres::GenericClient;
 
 use crate::error::Result;
+use crate::hash::hash_of;
 use crate::plan::TablePlan;
 use crate::source::{Reader, Row, ValueRef};
 use crate::sync::diff::{bucket_column, push_raw, width_for};
 use crate::sync::state::{self, NewState};
-use crate::verify::compare::hash_of;
 use crate::verify::layout::Layout;
 
 /// What one table's rows add up to, in any order (sums are order-free).

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use postgres::GenericClient;
 
 use crate::error::{Error, Result};
-use crate::reverse::origin::GODWIT_SCHEMA;
+use crate::postgres::bookkeeping::{self, SCHEMA as GODWIT_SCHEMA};
 
 /// Bucket fingerprints per stored row.
 pub const BUCKETS_PER_GROUP: i64 = 256;
@@ -29,35 +29,20 @@ pub struct TableState {
 }
 
 fn ensure(client: &mut impl GenericClient) -> Result<()> {
-    client
-        .batch_execute(&format!(
-            "CREATE SCHEMA IF NOT EXISTS {GODWIT_SCHEMA};
-             CREATE TABLE IF NOT EXISTS {GODWIT_SCHEMA}.sync_tables (
-                 schema text NOT NULL,
-                 name text NOT NULL,
-                 signature text NOT NULL,
-                 width bigint NOT NULL,
-                 whole bigint,
-                 synced_at timestamptz NOT NULL DEFAULT now(),
-                 PRIMARY KEY (schema, name)
-             );
-             CREATE TABLE IF NOT EXISTS {GODWIT_SCHEMA}.sync_buckets (
-                 schema text NOT NULL,
-                 name text NOT NULL,
-                 grp bigint NOT NULL,
-                 hashes bytea NOT NULL,
-                 PRIMARY KEY (schema, name, grp)
-             );"
-        ))
-        .map_err(|e| Error::pg("creating godwit's sync state", &e))
+    bookkeeping::ensure(
+        client,
+        &[&bookkeeping::SYNC_TABLES, &bookkeeping::SYNC_BUCKETS],
+        "creating godwit's sync state",
+    )
 }
 
 /// Every table's state in a target schema (empty before the first sync).
 pub fn read(client: &mut impl GenericClient, schema: &str) -> Result<HashMap<String, TableState>> {
-    let exists: bool = client
-        .query_one("SELECT to_regclass('godwit.sync_buckets') IS NOT NULL", &[])
-        .map_err(|e| Error::pg("looking for godwit's sync state", &e))?
-        .get(0);
+    let exists = bookkeeping::exists(
+        client,
+        &bookkeeping::SYNC_BUCKETS.qualified(),
+        "looking for godwit's sync state",
+    )?;
     let mut out: HashMap<String, TableState> = HashMap::new();
     if !exists {
         return Ok(out);
@@ -198,7 +183,10 @@ pub fn write(
 pub fn forget(client: &mut impl GenericClient, schema: &str, table: &str) -> Result<()> {
     let e = |err: postgres::Error| Error::pg(format!("removing the sync state of {table}"), &err);
     let exists: bool = client
-        .query_one("SELECT to_regclass('godwit.sync_buckets') IS NOT NULL", &[])
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&bookkeeping::SYNC_BUCKETS.qualified()],
+        )
         .map_err(e)?
         .get(0);
     if !exists {

@@ -10,6 +10,7 @@ use crossbeam_channel::Receiver;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::hash::hash_of;
 use crate::verify::layout::Layout;
 use crate::verify::stream::Row;
 use crate::verify::value::{display, fields, key_json, push_canonical, same_value};
@@ -456,11 +457,4 @@ fn each_batch(source: &Receiver<Vec<Row>>, target: &Receiver<Vec<Row>>, mut hand
             },
         }
     }
-}
-
-/// A 64-bit hash of bytes: XXH3, several times faster than std's SipHash
-/// on short rows, and the same on every platform and in every version, so
-/// `sync` can keep these fingerprints in the target between runs.
-pub fn hash_of(bytes: &[u8]) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(bytes)
 }

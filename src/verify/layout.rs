@@ -3,8 +3,8 @@
 
 use crate::plan::TablePlan;
 use crate::plan::types::{Cast, PgType};
+use crate::postgres::conn::qualified;
 use crate::postgres::conn::quote_ident;
-use crate::postgres::ddl::qualified;
 use crate::source::{RowidRange, Selected};
 use crate::verify::value::FieldKind;
 

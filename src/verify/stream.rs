@@ -10,11 +10,11 @@ use crossbeam_channel::Sender;
 use postgres::Client;
 
 use crate::error::{Error, Result};
+use crate::hash::hash_of;
 use crate::postgres::encode::{Scratch, encode_value};
 use crate::source::json_of;
 use crate::source::preview::value_preview;
 use crate::source::{Flow, Reader, Row as SourceRow, Scan, ValueRef};
-use crate::verify::compare::hash_of;
 use crate::verify::layout::KeyRange;
 use crate::verify::layout::Layout;
 use crate::verify::value::{push_field, push_key_field};

@@ -68,15 +68,7 @@ pub fn connect_pg(spec: &ConnSpec, schema: &str) -> crate::error::Result<postgre
 
 /// A read-only SQLite connection.
 pub fn connect_sqlite(path: &std::path::Path, busy: std::time::Duration) -> crate::error::Result<rusqlite::Connection> {
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| crate::error::Error::sqlite(path, e))?;
-    conn.busy_timeout(busy)
-        .map_err(|e| crate::error::Error::sqlite(path, e))?;
-    conn.set_prepared_statement_cache_capacity(256);
-    Ok(conn)
+    open_sqlite(path, busy, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
 }
 
 /// A read-write SQLite connection, for `--writes` on the scratch copy.
@@ -84,11 +76,16 @@ pub fn connect_sqlite_writable(
     path: &std::path::Path,
     busy: std::time::Duration,
 ) -> crate::error::Result<rusqlite::Connection> {
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| crate::error::Error::sqlite(path, e))?;
+    open_sqlite(path, busy, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+}
+
+fn open_sqlite(
+    path: &std::path::Path,
+    busy: std::time::Duration,
+    mode: rusqlite::OpenFlags,
+) -> crate::error::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open_with_flags(path, mode | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| crate::error::Error::sqlite(path, e))?;
     conn.busy_timeout(busy)
         .map_err(|e| crate::error::Error::sqlite(path, e))?;
     conn.set_prepared_statement_cache_capacity(256);

@@ -5,9 +5,7 @@ use crate::plan::{CheckPlan, ColumnPlan, ForeignKeyPlan, IndexPlan, Plan, TableP
 use crate::postgres::conn::quote_ident as q;
 use crate::source::Deferrable;
 
-pub fn qualified(schema: &str, name: &str) -> String {
-    format!("{}.{}", q(schema), q(name))
-}
+pub use crate::postgres::conn::qualified;
 
 /// CREATE TABLE with types, NOT NULL, identity and generated columns.
 /// Keys, defaults and constraints come later, after the data.
