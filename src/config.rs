@@ -104,7 +104,7 @@ pub struct TableRule {
 pub struct PartitionRule {
     /// The source column.
     pub column: String,
-    pub interval: crate::plan::partitions::Interval,
+    pub interval: crate::calendar::Interval,
     pub premake: u32,
     /// Consent to add the partition key to the primary key and unique
     /// constraints (and to leave out foreign keys that point at the table).
@@ -336,7 +336,7 @@ fn partition_rule(
     line: usize,
     line_at: &dyn Fn(usize) -> usize,
 ) -> std::result::Result<Option<PartitionRule>, (usize, String)> {
-    use crate::plan::partitions::Interval;
+    use crate::calendar::Interval;
     let Some(column) = &table.partition_by else {
         if let Some(i) = &table.interval {
             return Err((

@@ -14,7 +14,7 @@
 use postgres::Client;
 
 use crate::postgres::conn::describe_pg_error;
-use crate::postgres::ddl::qualified;
+use crate::postgres::conn::qualified;
 use crate::postgres::partitions::{ahead, children, sets, today};
 
 const COUNT_CAP: i64 = 1000;

@@ -29,8 +29,8 @@ use crate::backup::fingerprint::{self, TableName};
 use crate::backup::{self, BackupOptions, RestoreOptions, retention::Policy, store::Store};
 use crate::error::{Error, Result};
 use crate::maintain::partitions::{self, children};
+use crate::postgres::conn::qualified;
 use crate::postgres::conn::{ConnSpec, describe_pg_error};
-use crate::postgres::ddl::qualified;
 use crate::report::{Event, Reporter};
 use crate::reverse::origin::GODWIT_SCHEMA;
 

@@ -314,7 +314,7 @@ fn partition_steps(client: &mut Client, without_partman: bool) -> Result<Vec<Ste
         for (name, statement) in partitions::missing_ahead(client, &set, today)? {
             steps.push(step(
                 Action::CreatePartition,
-                &crate::postgres::ddl::qualified(&set.schema, &name),
+                &crate::postgres::conn::qualified(&set.schema, &name),
                 &table,
                 statement,
                 format!(

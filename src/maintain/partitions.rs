@@ -12,8 +12,8 @@ use postgres::GenericClient;
 
 use crate::calendar::Interval;
 use crate::error::{Error, Result};
+use crate::postgres::conn::qualified;
 use crate::postgres::conn::{quote_ident, quote_literal};
-use crate::postgres::ddl::qualified;
 pub use crate::postgres::partitions::{Child, PartitionSet, ahead, children, record, sets, today};
 use crate::postgres::partitions::{bound_literal, child_name, default_name};
 use crate::postgres::types::PgType;

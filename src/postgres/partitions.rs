@@ -8,11 +8,11 @@ use postgres::GenericClient;
 
 use crate::calendar::{Interval, US_PER_DAY, civil_from_days, parse_iso};
 use crate::error::{Error, Result};
-use crate::postgres::ddl::qualified;
+use crate::postgres::conn::qualified;
 use crate::postgres::types::PgType;
 
 /// godwit's bookkeeping schema (the same as `reverse::origin::GODWIT_SCHEMA`).
-const GODWIT_SCHEMA: &str = "godwit";
+const GODWIT_SCHEMA: &str = crate::postgres::bookkeeping::SCHEMA;
 
 /// A partition's name: the parent's, cut so that the whole fits in
 /// PostgreSQL's 63 bytes, then the suffix (pg_partman's check_name_length).
