@@ -20,7 +20,7 @@ DOCS_ARGS ?=
 FUZZ_INPUTS ?= 20000
 FUZZ_SEED ?= 1
 
-.PHONY: deps demo test build fuzz crash bench bench-sqlite bench-documents bench-backup bench-sync bench-workload bench-scale clean-local
+.PHONY: deps demo test build fuzz crash bench bench-sqlite bench-documents bench-backup bench-sync bench-workload bench-scale bench-partitions clean-local
 
 deps:
 	@scripts/install-deps.sh
@@ -70,7 +70,7 @@ fuzz:
 	GODWIT_FUZZ_INPUTS=$(FUZZ_INPUTS) GODWIT_FUZZ_SEED=$(FUZZ_SEED) \
 	  $(CARGO) test --test fuzz_sources -- --nocapture --test-threads=2
 
-bench: bench-sqlite bench-documents bench-backup bench-sync bench-workload bench-scale
+bench: bench-sqlite bench-documents bench-backup bench-sync bench-workload bench-scale bench-partitions
 
 bench-sqlite: deps
 	@scripts/install-deps.sh bench
@@ -97,6 +97,13 @@ bench-backup: deps
 # its RSS at 100 clients, and parity of 10,000 distinct queries, e.g.
 # WORKLOAD_ARGS='--reps 5 --seconds 20'
 WORKLOAD_ARGS ?=
+# Time partitions: copy partitioned vs not, a time-range query, writes and
+# archive throughput on a generated event table (PARTITION_ROWS events).
+PARTITION_ROWS ?= 10000000
+bench-partitions: deps
+	$(CARGO) build --release
+	python3 bench/partitions.py --rows $(PARTITION_ROWS) $(PARTITION_ARGS)
+
 bench-workload: deps
 	$(CARGO) build --release
 	python3 bench/workload.py $(WORKLOAD_ARGS)

@@ -30,6 +30,10 @@ if [ -n "$pgmajor" ] && [ ! -e "/usr/lib/postgresql/$pgmajor/lib/pgaudit.so" ]; 
 fi
 # PgBouncer, for `godwit local start --pooler` and the pooler tests.
 command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
+# pg_partman, which keeps time partitions ahead where installed (`godwit maintain`).
+if [ -n "$pgmajor" ] && ! compgen -G "/usr/share/postgresql/$pgmajor/extension/pg_partman.control" >/dev/null; then
+  need+=("postgresql-$pgmajor-partman")
+fi
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 # The HTML reports are tested in a real headless browser (tests/report_html.rs).
 command -v chromium >/dev/null || need+=(chromium)

@@ -159,6 +159,103 @@ pub fn format_timestamp(pg_us: i64) -> String {
     s
 }
 
+/// The width of one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Interval {
+    Day,
+    Week,
+    Month,
+    Year,
+}
+
+impl Interval {
+    pub fn parse(text: &str) -> Option<Interval> {
+        Some(match text.trim().to_ascii_lowercase().as_str() {
+            "day" | "daily" => Interval::Day,
+            "week" | "weekly" => Interval::Week,
+            "month" | "monthly" => Interval::Month,
+            "year" | "yearly" => Interval::Year,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Interval::Day => "day",
+            Interval::Week => "week",
+            Interval::Month => "month",
+            Interval::Year => "year",
+        }
+    }
+
+    /// pg_partman 4's name for it (`p_interval`).
+    pub fn partman(self) -> &'static str {
+        match self {
+            Interval::Day => "daily",
+            Interval::Week => "weekly",
+            Interval::Month => "monthly",
+            Interval::Year => "yearly",
+        }
+    }
+
+    /// The first day (days since 1970-01-01) of the interval holding `day`.
+    pub fn start_of(self, day: i64) -> i64 {
+        match self {
+            Interval::Day => day,
+            // 1970-01-01 was a Thursday; ISO weeks start on Monday.
+            Interval::Week => day - (day + 3).rem_euclid(7),
+            Interval::Month => {
+                let (y, m, _) = civil_from_days(day);
+                days_from_civil(y, m, 1)
+            }
+            Interval::Year => {
+                let (y, _, _) = civil_from_days(day);
+                days_from_civil(y, 1, 1)
+            }
+        }
+    }
+
+    /// The first day of the interval after the one starting at `start`.
+    pub fn next(self, start: i64) -> i64 {
+        match self {
+            Interval::Day => start + 1,
+            Interval::Week => start + 7,
+            Interval::Month => {
+                let (y, m, _) = civil_from_days(start);
+                if m == 12 {
+                    days_from_civil(y + 1, 1, 1)
+                } else {
+                    days_from_civil(y, m + 1, 1)
+                }
+            }
+            Interval::Year => {
+                let (y, _, _) = civil_from_days(start);
+                days_from_civil(y + 1, 1, 1)
+            }
+        }
+    }
+
+    /// The suffix pg_partman 4 gives the partition starting at `start`
+    /// (`to_char` with YYYY_MM_DD, IYYY"w"IW, YYYY_MM or YYYY).
+    pub fn suffix(self, start: i64) -> String {
+        let (y, m, d) = civil_from_days(start);
+        match self {
+            Interval::Day => format!("p{y:04}_{m:02}_{d:02}"),
+            Interval::Week => {
+                // The ISO year is the Thursday's; its week number counts
+                // from the week holding 4 January.
+                let thursday = start + 3;
+                let (iso_year, _, _) = civil_from_days(thursday);
+                let week = (thursday - days_from_civil(iso_year, 1, 1)) / 7 + 1;
+                format!("p{iso_year:04}w{week:02}")
+            }
+            Interval::Month => format!("p{y:04}_{m:02}"),
+            Interval::Year => format!("p{y:04}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

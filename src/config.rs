@@ -93,8 +93,29 @@ pub struct TableRule {
     pub skip: bool,
     pub rename: Option<String>,
     pub columns: BTreeMap<String, ColumnRule>,
+    /// `partition_by` and its companions: a time-partitioned table.
+    pub partition: Option<PartitionRule>,
     pub line: usize,
 }
+
+/// `partition_by = "created_at"`, `interval = "month"`, `premake = 4`,
+/// `partition_key_in_keys = true`, `partman = false`.
+#[derive(Debug, Clone)]
+pub struct PartitionRule {
+    /// The source column.
+    pub column: String,
+    pub interval: crate::calendar::Interval,
+    pub premake: u32,
+    /// Consent to add the partition key to the primary key and unique
+    /// constraints (and to leave out foreign keys that point at the table).
+    pub keys_include_partition_key: bool,
+    /// Register with pg_partman where it is installed (default true).
+    pub partman: bool,
+    pub line: usize,
+}
+
+/// pg_partman's default, and godwit's.
+pub const DEFAULT_PREMAKE: u32 = 4;
 
 #[derive(Debug, Clone, Default)]
 pub struct ColumnRule {
@@ -133,6 +154,12 @@ struct RawTable {
     rename: Option<String>,
     #[serde(default)]
     columns: BTreeMap<Spanned<String>, Spanned<RawColumn>>,
+    partition_by: Option<Spanned<String>>,
+    interval: Option<Spanned<String>>,
+    premake: Option<Spanned<i64>>,
+    #[serde(default)]
+    partition_key_in_keys: bool,
+    partman: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -231,10 +258,13 @@ impl Config {
         for (name, table) in raw.tables {
             let line = line_of(text, name.span().start);
             let table = table.into_inner();
+            let partition =
+                partition_rule(&table, line, &|offset| line_of(text, offset)).map_err(|(l, m)| fail(l, m))?;
             let mut rule = TableRule {
                 skip: table.skip,
                 rename: table.rename,
                 columns: BTreeMap::new(),
+                partition,
                 line,
             };
             for (column, c) in table.columns {
@@ -297,6 +327,65 @@ impl Config {
             message: format!("line {line}: {}", message.into()),
         }
     }
+}
+
+/// The partitioning a `[tables.NAME]` asks for; (line, message) when it is
+/// incomplete or its values are not ones godwit knows.
+fn partition_rule(
+    table: &RawTable,
+    line: usize,
+    line_at: &dyn Fn(usize) -> usize,
+) -> std::result::Result<Option<PartitionRule>, (usize, String)> {
+    use crate::calendar::Interval;
+    let Some(column) = &table.partition_by else {
+        if let Some(i) = &table.interval {
+            return Err((
+                line_at(i.span().start),
+                "`interval` needs `partition_by = \"COLUMN\"` beside it".into(),
+            ));
+        }
+        if let Some(p) = &table.premake {
+            return Err((
+                line_at(p.span().start),
+                "`premake` needs `partition_by = \"COLUMN\"` beside it".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    let interval = match &table.interval {
+        None => {
+            return Err((
+                line_at(column.span().start),
+                "partition_by needs an `interval`: \"day\", \"week\", \"month\" or \"year\"".into(),
+            ));
+        }
+        Some(i) => Interval::parse(i.get_ref()).ok_or_else(|| {
+            (
+                line_at(i.span().start),
+                format!(
+                    "interval {:?}: use \"day\", \"week\", \"month\" or \"year\"",
+                    i.get_ref()
+                ),
+            )
+        })?,
+    };
+    let premake = match &table.premake {
+        None => DEFAULT_PREMAKE,
+        Some(p) => u32::try_from(*p.get_ref()).ok().filter(|n| *n <= 1000).ok_or_else(|| {
+            (
+                line_at(p.span().start),
+                format!("premake {}: a count from 0 to 1000", p.get_ref()),
+            )
+        })?,
+    };
+    Ok(Some(PartitionRule {
+        column: column.get_ref().clone(),
+        interval,
+        premake,
+        keys_include_partition_key: table.partition_key_in_keys,
+        partman: table.partman.unwrap_or(true),
+        line,
+    }))
 }
 
 /// A transform must produce the type it is cast to.

@@ -231,3 +231,77 @@ fn s3_round_trip_backup_list_verify_restore_prune() {
     assert_exit(&out, 1);
     assert!(stderr(&out).contains("no such complete backup"), "{}", stderr(&out));
 }
+
+/// `maintain --archive-to s3://...`: old partitions go to the bucket with
+/// their manifest, are read back from it and proven before they are
+/// dropped, and `restore --archive` brings one back from the bucket.
+#[test]
+fn s3_partition_archive_round_trip() {
+    let moto = start_moto();
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let app = sqlite_file(
+        work.path(),
+        "events.db",
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, at DATETIME NOT NULL, what TEXT);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+         INSERT INTO events SELECT i, datetime('2020-01-01', '+' || (i % 730) || ' days'), 'event ' || i FROM n;",
+    );
+    let config = work.path().join("godwit.toml");
+    fs::write(
+        &config,
+        "[tables.events]\npartition_by = \"at\"\ninterval = \"year\"\npartman = false\npartition_key_in_keys = true\n",
+    )
+    .unwrap();
+    let target = fresh_database("bks3part");
+    // In a schema of its own: the archive's test restore must create it.
+    let out = copy(
+        &app,
+        &target,
+        &["--config", config.to_str().unwrap(), "--schema", "app"],
+    );
+    assert_exit(&out, 0);
+    let before = rows(&target, "SELECT count(*) AS a, sum(id) AS b FROM app.events");
+    let location = format!("s3://{BUCKET}/archive/events");
+    // 2020 and 2021 end before 2022-06-01.
+    let days = (chrono::Utc::now().date_naive() - chrono::NaiveDate::from_ymd_opt(2022, 6, 1).unwrap()).num_days();
+    let age = format!("{days}days");
+    let out = godwit_s3(
+        &moto,
+        tmp.path(),
+        &[
+            "maintain",
+            "--to",
+            &target.to_string(),
+            "--archive-older-than",
+            &age,
+            "--archive-to",
+            &location,
+            "--json",
+        ],
+    );
+    assert_exit(&out, 0);
+    let report: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let archived = report["archive"]["partitions"].as_array().unwrap();
+    let names: Vec<&str> = archived.iter().map(|p| p["partition"].as_str().unwrap()).collect();
+    assert_eq!(names, ["events_p2020", "events_p2021"], "{report}");
+    assert!(archived.iter().all(|p| p["status"] == "archived"), "{report}");
+    assert_eq!(value(&target, "SELECT count(*) AS a FROM app.events"), "0");
+    let listed = godwit_s3(&moto, tmp.path(), &["backup", "list", "--dir", &location, "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(&stdout(&listed)).unwrap();
+    assert_eq!(listed["backups"].as_array().unwrap().len(), 2, "{listed}");
+    for p in archived {
+        let path = p["archive"].as_str().unwrap();
+        assert!(path.starts_with(&location), "{path}");
+        let out = godwit_s3(
+            &moto,
+            tmp.path(),
+            &["restore", "--archive", path, "--to", &target.to_string()],
+        );
+        assert_exit(&out, 0);
+    }
+    assert_eq!(
+        rows(&target, "SELECT count(*) AS a, sum(id) AS b FROM app.events"),
+        before
+    );
+}

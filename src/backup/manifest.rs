@@ -39,6 +39,10 @@ pub struct Manifest {
     pub fingerprint_method: String,
     pub files: Vec<FileEntry>,
     pub tables: Vec<TableEntry>,
+    /// Chosen tables only (a partition archive): their schemas are not in
+    /// the dump, so a restore into an empty database creates them first.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
     /// Set when the dump came from a hot standby (`backup --from-standby`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standby: Option<StandbySource>,

@@ -48,6 +48,12 @@ pub struct BackupOptions {
     /// one of that primary's.
     pub from_standby: bool,
     pub primary: Option<ConnSpec>,
+    /// Only these tables, with their definitions and rows (no indexes or
+    /// constraints: those belong to the table they are attached to); every
+    /// table when None. An archived partition is such a backup.
+    pub tables: Option<Vec<fingerprint::TableName>>,
+    /// Small files written into the backup beside the dump (archive.json).
+    pub extra_files: Vec<(String, Vec<u8>)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -170,7 +176,10 @@ fn create_unpruned(options: &BackupOptions, reporter: &Reporter) -> Result<Backu
         .map_err(|e| Error::pg("exporting a snapshot", &e))?
         .get(0);
     let id = manifest::new_id(started);
-    let tables = fingerprint::list_tables(&mut session)?;
+    let tables = match &options.tables {
+        Some(chosen) => chosen.clone(),
+        None => fingerprint::list_tables(&mut session)?,
+    };
     let staging = store.begin(&id)?;
     reporter.emit(Event::Phase(format!(
         "dumping {} ({} tables) with pg_dump -Fd -j {} --compress {compress}",
@@ -190,6 +199,17 @@ fn create_unpruned(options: &BackupOptions, reporter: &Reporter) -> Result<Backu
         .arg(format!("--snapshot={snapshot}"))
         .args(&compress_args)
         .arg(format!("--file={}", staging.dir.display()));
+    if let Some(chosen) = &options.tables {
+        command.args(["--section=pre-data", "--section=data"]);
+        for t in chosen {
+            // Quoted, a pattern matches the name literally.
+            command.arg(format!(
+                "--table=\"{}\".\"{}\"",
+                t.schema.replace('"', "\"\""),
+                t.name.replace('"', "\"\"")
+            ));
+        }
+    }
     env.apply(&mut command);
 
     // pg_dump and the fingerprints run at the same time, on the same snapshot.
@@ -229,6 +249,12 @@ fn create_unpruned(options: &BackupOptions, reporter: &Reporter) -> Result<Backu
         }
     };
 
+    for (name, bytes) in &options.extra_files {
+        if let Err(e) = std::fs::write(staging.dir.join(name), bytes) {
+            store.discard(staging);
+            return Err(Error::io(format!("writing {name}"), e));
+        }
+    }
     reporter.emit(Event::Phase("checksumming".into()));
     let files = match checksum_dir(&staging.dir) {
         Ok(files) => files,
@@ -260,6 +286,7 @@ fn create_unpruned(options: &BackupOptions, reporter: &Reporter) -> Result<Backu
         files,
         tables: table_entries,
         standby,
+        partial: options.tables.is_some(),
     };
     if store.location().starts_with("s3://") {
         reporter.emit(Event::Phase(format!("uploading to {}", store.backup_path(&id))));

@@ -279,6 +279,9 @@ pub fn restore_into(
         keep: false,
     };
     drop(client);
+    if manifest.partial {
+        create_schemas(&scratch, manifest)?;
+    }
     reporter.emit(Event::Phase(format!(
         "restoring into {name} with pg_restore {} ({}) -j {jobs}",
         pg_restore.number(),
@@ -309,6 +312,19 @@ pub fn restore_into(
         return Err(e);
     }
     Ok(scratch)
+}
+
+/// The schemas a partial backup's tables live in (its dump holds the
+/// tables only), in a database created empty for it.
+fn create_schemas(scratch: &ScratchDb, manifest: &Manifest) -> Result<()> {
+    let mut client = scratch.spec().connect()?;
+    let schemas: std::collections::BTreeSet<&str> = manifest.tables.iter().map(|t| t.schema.as_str()).collect();
+    for schema in schemas {
+        client
+            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema)))
+            .map_err(|e| Error::pg(format!("creating schema {schema} for the restore"), &e))?;
+    }
+    Ok(())
 }
 
 /// Compares a restored database with the manifest: the same tables, and

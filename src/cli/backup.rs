@@ -187,6 +187,11 @@ pub struct RestoreArgs {
     #[arg(value_name = "BACKUP", required_unless_present = "cleanup")]
     pub backup: Option<String>,
 
+    /// BACKUP is a partition archive (written by `maintain --archive-to`): restore that
+    /// partition into the --to database, prove it against the archive, and attach it to its table.
+    #[arg(long, conflicts_with = "cleanup")]
+    pub archive: bool,
+
     /// Restore nothing: drop the scratch databases that killed restores to the --to database
     /// (and killed `backup verify` runs on its server) left behind. Those of runs still going stay.
     #[arg(long, conflicts_with = "backup")]
@@ -271,6 +276,8 @@ fn create(args: CreateArgs) -> Result<ExitCode> {
         retention: args.keep.policy(),
         from_standby: args.from_standby.is_some(),
         primary,
+        tables: None,
+        extra_files: Vec::new(),
     };
     let outcome = backup::create(&options, &reporter)?;
     if args.output.json {
@@ -378,6 +385,18 @@ pub fn restore(args: RestoreArgs) -> Result<ExitCode> {
     let Some(path) = args.backup.as_deref() else {
         return cleanup(&options.target, args.output.json, &reporter);
     };
+    if args.archive {
+        let outcome = crate::maintain::archive::restore(&options.target, path, &reporter)?;
+        if args.output.json {
+            print_json(&outcome);
+        } else {
+            eprintln!(
+                "partition {} restored into {}: {} rows, proven against {} and attached, in {:.1} s",
+                outcome.partition, outcome.table, outcome.rows, outcome.archive, outcome.seconds
+            );
+        }
+        return Ok(ExitCode::Ok);
+    }
     let outcome = backup::restore(path, &options, &reporter)?;
     Ok(report_check(&outcome, args.output.json, "restored"))
 }

@@ -36,6 +36,19 @@ pub struct MaintainArgs {
     /// or in front of, the application's locks).
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = crate::units::parse_duration)]
     pub lock_timeout: Duration,
+
+    /// Create partitions ahead with godwit's own statements even where pg_partman is installed.
+    #[arg(long)]
+    pub without_partman: bool,
+
+    /// Archive the partitions whose whole range is older than this (e.g. 12months, 90days, 2years):
+    /// detach, write to --archive-to with a manifest, read back and prove, then drop.
+    #[arg(long, value_name = "AGE", requires = "archive_to", value_parser = maintain::archive::Age::parse)]
+    pub archive_older_than: Option<maintain::archive::Age>,
+
+    /// Where archived partitions go: a directory or s3://BUCKET/PREFIX (as for `godwit backup`).
+    #[arg(long, value_name = "DIR|s3://...", requires = "archive_older_than")]
+    pub archive_to: Option<String>,
 }
 
 pub fn run(args: MaintainArgs) -> Result<ExitCode> {
@@ -47,22 +60,68 @@ pub fn run(args: MaintainArgs) -> Result<ExitCode> {
         quiet: false,
         hide_summaries: true,
     });
+    let target_for_archive = target.clone();
     let report = maintain::run(
         &MaintainOptions {
             target,
             dry_run: args.dry_run,
             lock_timeout: args.lock_timeout,
+            without_partman: args.without_partman,
         },
         &reporter,
     )?;
+    let archived = match (args.archive_older_than, &args.archive_to) {
+        (Some(older_than), Some(location)) => Some(maintain::archive::run(
+            &maintain::archive::ArchiveOptions {
+                target: target_for_archive.clone(),
+                older_than,
+                location: location.clone(),
+                dry_run: args.dry_run,
+                lock_timeout: args.lock_timeout,
+            },
+            &reporter,
+        )?),
+        _ => None,
+    };
     if args.json {
-        println!("{}", output::json(&report));
+        match &archived {
+            Some(a) => println!(
+                "{}",
+                serde_json::json!({"maintain": serde_json::from_str::<serde_json::Value>(&output::json(&report)).unwrap_or_default(), "archive": a})
+            ),
+            None => println!("{}", output::json(&report)),
+        }
     } else {
         print!("{}", crate::report::shown::text(&output::human(&report)));
+        if let Some(a) = &archived {
+            print!("{}", crate::report::shown::text(&archive_human(a)));
+        }
+    }
+    if archived.as_ref().is_some_and(|a| a.failed()) {
+        return Ok(ExitCode::Review);
     }
     Ok(if report.needs_review() {
         ExitCode::Review
     } else {
         ExitCode::Ok
     })
+}
+
+fn archive_human(report: &maintain::archive::ArchiveReport) -> String {
+    let mut out = format!(
+        "\narchive to {} of partitions older than {}{}:\n",
+        report.location,
+        report.cutoff,
+        if report.dry_run { " (dry run)" } else { "" }
+    );
+    if report.partitions.is_empty() {
+        out.push_str("  nothing to archive\n");
+    }
+    for p in &report.partitions {
+        out.push_str(&format!(
+            "  {:<8} {} ({}): {}\n",
+            p.status, p.partition, p.table, p.message
+        ));
+    }
+    out
 }

@@ -514,6 +514,17 @@ pub(super) fn autovacuum(client: &mut Client, _: &Session, _: &Threshold) -> Out
     Ok(m)
 }
 
+// partitions: see super::partitions.
+pub(super) fn partitions(client: &mut Client, _: &Session, _: &Threshold) -> Outcome {
+    let found = super::partitions::measure(client).map_err(CannotRun)?;
+    let mut m = Measured::new(Some(found.value), found.message);
+    m.details = found.details;
+    if found.warn {
+        m.at_least = Status::Warning;
+    }
+    Ok(m)
+}
+
 // database_size: pg_database_size, only when thresholds are given.
 pub(super) fn database_size(client: &mut Client, _: &Session, t: &Threshold) -> Outcome {
     let size: f64 = query(

@@ -11,6 +11,7 @@
 pub mod backups;
 pub mod checks;
 pub mod output;
+pub mod partitions;
 pub mod pooler;
 pub mod registry;
 mod replication;

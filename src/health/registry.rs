@@ -297,6 +297,25 @@ pub const CHECKS: &[Check] = &[
             "`pg_database_size`; only runs when a threshold is given",
         )
     },
+    Check {
+        // Any row in a default partition is critical; fewer partitions
+        // ahead than premake, or a pending detach, is a warning.
+        default: Threshold {
+            warning: None,
+            critical: Some(1.0),
+        },
+        ..measured(
+            "partitions",
+            Probe::Query(checks::partitions),
+            Count,
+            HigherIsWorse,
+            Threshold::NONE,
+            "rows in default partitions; fewer partitions ahead than premake",
+            "for the time-partitioned tables godwit made ([partitions.md](partitions.md)): rows in a default \
+             partition (counted up to 1,000) are critical; fewer partitions ahead of the current interval than \
+             `premake`, or a detach left pending, is a warning",
+        )
+    },
     rule(
         "app_role",
         &security::APP_ROLE,

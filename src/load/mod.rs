@@ -257,6 +257,14 @@ fn load_into_staging(
     let mut pgs: Vec<Client> = (0..jobs)
         .map(|_| connect_worker(&options.target))
         .collect::<Result<_>>()?;
+    for table in plan.tables.iter().filter(|t| t.partitioning.is_some()) {
+        let count = create_partitions(control, schema, table, readers[0].as_mut())?;
+        reporter.emit(Event::Info(format!(
+            "{}: {count} partitions and {}",
+            table.target,
+            crate::plan::partitions::default_name(&table.target)
+        )));
+    }
     let mut progress: Vec<TableProgress> = plan.tables.iter().map(|_| TableProgress::default()).collect();
     let mut fingerprints: Vec<Option<TableSeed>> = plan
         .tables
@@ -311,6 +319,9 @@ fn load_into_staging(
                 "dropping a staging table",
             )?;
             plain_generated[i] = create_table(control, schema, &fresh, &mut not_migrated)?;
+            if fresh.partitioning.is_some() {
+                create_partitions(control, schema, &fresh, readers[0].as_mut())?;
+            }
             fingerprints[i] = seed_of(source, readers[0].as_mut(), schema, &fresh, &plain_generated[i])?;
             plan.tables[i] = fresh;
             progress[i] = TableProgress::default();
@@ -327,7 +338,10 @@ fn load_into_staging(
     let mut validations: Vec<Vec<(String, String)>> = vec![Vec::new(); plan.tables.len()];
     for (ti, table) in plan.tables.iter().enumerate() {
         let target = ddl::qualified(schema, &table.target);
-        if !table.primary_key.is_empty() {
+        // A partitioned table's keys were added whole by its index tasks
+        // (PostgreSQL has no ADD CONSTRAINT ... USING INDEX for them).
+        let partitioned = table.partitioning.is_some();
+        if !table.primary_key.is_empty() && !partitioned {
             run(
                 control,
                 &format!(
@@ -337,7 +351,7 @@ fn load_into_staging(
                 &format!("primary key of {}", table.target),
             )?;
         }
-        for u in &table.uniques {
+        for u in table.uniques.iter().filter(|_| !partitioned) {
             run(
                 control,
                 &format!(
@@ -372,12 +386,16 @@ fn load_into_staging(
     for (ti, table) in plan.tables.iter().enumerate() {
         for fk in &table.foreign_keys {
             let label = format!("foreign key {} on {}", fk.name, table.target);
+            // PostgreSQL has no NOT VALID foreign key on a partitioned
+            // table: it is checked as it is added.
+            let partitioned = table.partitioning.is_some();
             if try_statement(
                 control,
-                &ddl::foreign_key(schema, table, fk, true),
+                &ddl::foreign_key(schema, table, fk, !partitioned),
                 || label.clone(),
                 &mut not_migrated,
-            )? {
+            )? && !partitioned
+            {
                 validations[ti].push((fk.name.clone(), label));
             }
         }
@@ -495,7 +513,8 @@ fn copy_round(
                 }
                 let reader = reader.ok_or_else(|| Error::Other("no source reader".into()))?;
                 let stop = || queue.is_aborted() || interrupt::requested();
-                let mode = if range.is_none() {
+                // COPY FREEZE cannot write into a partitioned table.
+                let mode = if range.is_none() && plan.tables[table].partitioning.is_none() {
                     CopyMode::Freeze
                 } else {
                     CopyMode::Plain
@@ -632,11 +651,24 @@ fn index_tasks(schema: &str, table: &TablePlan) -> Vec<Task> {
     let target = ddl::qualified(schema, &table.target);
     let unique_index = |name: &str, columns: &[String], what: String| Task::Sql {
         label: format!("building {what} of {}", table.target),
-        sql: format!(
-            "CREATE UNIQUE INDEX {} ON {target} ({})",
-            quote_ident(name),
-            ddl::column_list(columns)
-        ),
+        sql: if table.partitioning.is_some() {
+            format!(
+                "ALTER TABLE {target} ADD CONSTRAINT {} {} ({})",
+                quote_ident(name),
+                if what == "the primary key" {
+                    "PRIMARY KEY"
+                } else {
+                    "UNIQUE"
+                },
+                ddl::column_list(columns)
+            )
+        } else {
+            format!(
+                "CREATE UNIQUE INDEX {} ON {target} ({})",
+                quote_ident(name),
+                ddl::column_list(columns)
+            )
+        },
     };
     let mut tasks = Vec::new();
     if !table.primary_key.is_empty() {
@@ -920,11 +952,44 @@ fn publish(
         }
     }
     for table in &plan.tables {
-        tx.batch_execute(&format!(
-            "ALTER TABLE {} SET SCHEMA {target}",
-            ddl::qualified(staging_schema, &table.target)
-        ))
-        .map_err(|e| Error::pg(format!("moving {} into {}", table.target, options.schema), &e))?;
+        // A partition is a table of its own: each moves with its parent.
+        let partitions = match &table.partitioning {
+            Some(_) => crate::postgres::partitions::children(&mut tx, staging_schema, &table.target)?,
+            None => Vec::new(),
+        };
+        for name in std::iter::once(&table.target).chain(partitions.iter().map(|p| &p.name)) {
+            tx.batch_execute(&format!(
+                "ALTER TABLE {} SET SCHEMA {target}",
+                ddl::qualified(staging_schema, name)
+            ))
+            .map_err(|e| {
+                let why = if name != &table.target && e.code().map(|c| c.code()) == Some("42P07") {
+                    format!(
+                        "moving partition {name} into {}: a table of that name is there already (a partition \
+                         detached and kept, by hand or by an archive run that has not finished); archive, rename \
+                         or drop it first",
+                        options.schema
+                    )
+                } else {
+                    format!("moving {name} into {}", options.schema)
+                };
+                Error::pg(why, &e)
+            })?;
+        }
+        if let Some(p) = &table.partitioning {
+            crate::postgres::partitions::record(
+                &mut tx,
+                &options.schema,
+                &table.target,
+                &crate::postgres::partitions::NewSet {
+                    column: &p.column,
+                    pg_type: &p.pg_type,
+                    interval: p.interval,
+                    premake: p.premake,
+                    partman: p.partman,
+                },
+            )?;
+        }
     }
     let mut failed = Vec::new();
     tx.batch_execute(&format!("SET LOCAL search_path = {target}"))
@@ -963,5 +1028,76 @@ fn publish(
         return Err(Error::Interrupted);
     }
     tx.commit().map_err(|e| Error::pg("committing the copy", &e))?;
+    for table in &plan.tables {
+        if table.partitioning.as_ref().is_some_and(|p| p.partman) {
+            match crate::maintain::partitions::register_with_partman(control, &options.schema, &table.target) {
+                Ok(Some(note)) => reporter.emit(Event::Info(note)),
+                Ok(None) => {}
+                Err(e) => reporter.emit(Event::Warning(format!(
+                    "{} is partitioned, but registering it with pg_partman failed ({e}); \
+                     `godwit maintain` keeps its partitions ahead itself, and registers it when it can",
+                    table.target
+                ))),
+            }
+        }
+    }
     Ok(failed)
+}
+
+/// Creates a partitioned table's partitions in staging: one per interval
+/// its source rows fall in (one streaming pass over the key column, cast
+/// as the copy casts it), the ones ahead, and the default partition.
+/// Returns how many ranged partitions it created.
+fn create_partitions(control: &mut Client, schema: &str, table: &TablePlan, reader: &mut dyn Reader) -> Result<usize> {
+    let Some(p) = &table.partitioning else {
+        return Ok(0);
+    };
+    let column = table.columns.iter().find(|c| c.target == p.column).ok_or_else(|| {
+        Error::Other(format!(
+            "partition key {} is not a column of {}",
+            p.column, table.target
+        ))
+    })?;
+    let select = [crate::source::Selected::Column(column.source.clone())];
+    let scan = crate::source::Scan {
+        table: &table.source,
+        select: &select,
+        rowids: None,
+        order_by: None,
+    };
+    let mut starts = std::collections::BTreeSet::new();
+    let mut buf = Vec::with_capacity(16);
+    let mut scratch = crate::postgres::encode::Scratch::default();
+    reader.scan(&scan, &mut |row| {
+        let value = row.value(0);
+        if matches!(value, crate::source::ValueRef::Null) {
+            return Ok(crate::source::Flow::Continue);
+        }
+        buf.clear();
+        // A value that does not cast stops the copy (or is rejected) later,
+        // with its row named; here it only has no interval.
+        if crate::postgres::encode::encode_value(&mut buf, value, &column.cast, &mut scratch).is_ok()
+            && let Some(day) = crate::plan::partitions::day_of_encoded(&p.pg_type, &buf)
+        {
+            starts.insert(p.interval.start_of(day));
+        }
+        if interrupt::requested() {
+            return Err(Error::Interrupted);
+        }
+        Ok(crate::source::Flow::Continue)
+    })?;
+    let with_data: Vec<i64> = starts.into_iter().collect();
+    let today = chrono::Utc::now().timestamp().div_euclid(86_400);
+    let created = crate::plan::partitions::intervals_to_create(p.interval, &with_data, today, p.premake);
+    for &from in &created {
+        if let Some(sql) = ddl::partition(schema, table, from, p.interval.next(from)) {
+            run(control, &sql, &format!("creating a partition of {}", table.target))?;
+        }
+    }
+    run(
+        control,
+        &ddl::default_partition(schema, table),
+        &format!("creating the default partition of {}", table.target),
+    )?;
+    Ok(created.len())
 }

@@ -9,9 +9,16 @@
 //!   rows still violate one, their number is reported and the constraint
 //!   stays as it is.
 //!
+//! - time partitions ([`partitions`]): pg_partman's run_maintenance where
+//!   it keeps the table, else the missing partitions ahead; and, with
+//!   `--archive-older-than`, old partitions archived ([`archive`]).
+//!
 //! Every statement runs on its own (autocommit) under `lock_timeout`, so a
 //! lock the application holds makes the step give up rather than queue,
 //! and queue the application behind it. See docs/operations.md.
+
+pub mod archive;
+pub mod partitions;
 
 use std::time::{Duration, Instant};
 
@@ -31,6 +38,9 @@ pub struct MaintainOptions {
     pub dry_run: bool,
     /// How long a step may wait for a lock before it is skipped.
     pub lock_timeout: Duration,
+    /// Keep partitions ahead with godwit's own statements even where
+    /// pg_partman is installed.
+    pub without_partman: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -41,6 +51,12 @@ pub enum Action {
     Reindex,
     DropLeftoverIndex,
     Validate,
+    /// A partition created ahead of the data.
+    CreatePartition,
+    /// Handing a partitioned table to pg_partman.
+    RegisterPartman,
+    /// pg_partman's run_maintenance for one table.
+    PartmanMaintenance,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -106,6 +122,7 @@ pub fn run(options: &MaintainOptions, reporter: &Reporter) -> Result<MaintainRep
         ))
         .map_err(|e| Error::pg("setting up the session", &e))?;
     let mut steps = plan(&mut client)?;
+    steps.extend(partition_steps(&mut client, options.without_partman)?);
     let before = measure_all(&mut client, &steps);
     let total = u64::try_from(steps.len()).ok();
     for (done, step) in (1u64..).zip(steps.iter_mut()) {
@@ -253,6 +270,61 @@ fn plan(client: &mut Client) -> Result<Vec<Step>> {
                 if kind == "f" { "foreign key" } else { "check constraint" }
             ),
         ));
+    }
+    Ok(steps)
+}
+
+/// Partition upkeep: pg_partman's maintenance for the tables it keeps
+/// (registering those it does not keep yet), godwit's own CREATE TABLE ...
+/// PARTITION OF for the others.
+fn partition_steps(client: &mut Client, without_partman: bool) -> Result<Vec<Step>> {
+    let sets = partitions::sets(client)?;
+    let partman = if without_partman {
+        None
+    } else {
+        partitions::partman(client)?
+    };
+    let today = partitions::today();
+    let mut steps = Vec::new();
+    for set in sets {
+        let table = set.qualified();
+        if let Some((schema, version)) = partman.as_ref().filter(|_| set.partman) {
+            if !partitions::partman_registered(client, schema, &set)? {
+                steps.push(step(
+                    Action::RegisterPartman,
+                    &table,
+                    &table,
+                    partitions::registration(client, &set, schema, version)?,
+                    format!("pg_partman {version} is installed and does not keep {table} yet"),
+                ));
+            }
+            steps.push(step(
+                Action::PartmanMaintenance,
+                &table,
+                &table,
+                format!(
+                    "SET TimeZone = 'UTC'; SELECT {}.run_maintenance(p_parent_table := {});",
+                    quote_ident(schema),
+                    crate::postgres::conn::quote_literal(&format!("{}.{}", set.schema, set.name))
+                ),
+                format!("pg_partman keeps {} partitions ahead", set.premake),
+            ));
+            continue;
+        }
+        for (name, statement) in partitions::missing_ahead(client, &set, today)? {
+            steps.push(step(
+                Action::CreatePartition,
+                &crate::postgres::conn::qualified(&set.schema, &name),
+                &table,
+                statement,
+                format!(
+                    "{} keeps {} {} partitions ahead",
+                    table,
+                    set.premake,
+                    set.interval.name()
+                ),
+            ));
+        }
     }
     Ok(steps)
 }

@@ -16,10 +16,37 @@ pub fn create_table(schema: &str, table: &TablePlan, plain_generated: &[String])
         .iter()
         .map(|c| column_definition(c, plain_generated))
         .collect();
+    let partitioned = table
+        .partitioning
+        .as_ref()
+        .map(|p| format!(" PARTITION BY RANGE ({})", q(&p.column)))
+        .unwrap_or_default();
     format!(
-        "CREATE TABLE {} (\n    {}\n)",
+        "CREATE TABLE {} (\n    {}\n){partitioned}",
         qualified(schema, &table.target),
         columns.join(",\n    ")
+    )
+}
+
+/// A partition holding `[from, to)` (days since 1970-01-01, UTC).
+pub fn partition(schema: &str, table: &TablePlan, from: i64, to: i64) -> Option<String> {
+    let p = table.partitioning.as_ref()?;
+    let name = crate::plan::partitions::child_name(&table.target, &p.interval.suffix(from));
+    Some(format!(
+        "CREATE TABLE {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})",
+        qualified(schema, &name),
+        qualified(schema, &table.target),
+        crate::plan::partitions::bound_literal(&p.pg_type, from),
+        crate::plan::partitions::bound_literal(&p.pg_type, to)
+    ))
+}
+
+/// The partition that catches rows no other partition holds.
+pub fn default_partition(schema: &str, table: &TablePlan) -> String {
+    format!(
+        "CREATE TABLE {} PARTITION OF {} DEFAULT",
+        qualified(schema, &crate::plan::partitions::default_name(&table.target)),
+        qualified(schema, &table.target)
     )
 }
 
@@ -140,6 +167,23 @@ pub fn script(plan: &Plan) -> String {
     let mut out = plan.setup.clone();
     for t in &plan.tables {
         out.push(create_table(s, t, &[]));
+        if let Some(p) = &t.partitioning {
+            out.push(format!(
+                "-- partitions of {}: one per {} from the first holding data to {} past the later of the last \
+                 and today, found when copying, each named like {}",
+                t.target,
+                p.interval.name(),
+                p.premake,
+                crate::plan::partitions::child_name(
+                    &t.target,
+                    &p.interval.suffix(crate::calendar::days_from_civil(2024, 1, 1))
+                )
+            ));
+            out.push(default_partition(s, t));
+            for change in &p.key_changes {
+                out.push(format!("-- {change}"));
+            }
+        }
         for c in &t.columns {
             if let Some(d) = &c.default {
                 out.push(set_default(s, t, c, d));

@@ -5,6 +5,7 @@
 pub mod ddl;
 pub mod fulltext;
 pub mod names;
+pub mod partitions;
 pub mod retarget;
 pub mod spatial;
 pub mod suggest;
@@ -70,6 +71,9 @@ pub struct TablePlan {
     pub has_rowid: bool,
     /// Source columns that identify a row in messages: the key, else rowid.
     pub row_key: Vec<String>,
+    /// Range-partitioned by time (`partition_by` in config).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partitioning: Option<partitions::PartitionPlan>,
 }
 
 impl TablePlan {
@@ -583,9 +587,11 @@ pub fn build(source: &str, schema: &SourceSchema, config: &Config, options: &Pla
             row_count: table.row_count,
             has_rowid: !table.without_rowid,
             row_key,
+            partitioning: None,
         });
     }
 
+    partitions::apply(&mut plan, config)?;
     let failures = translate_views(&mut plan, catalog);
     plan.not_migrated.extend(failures);
     let replaced = fulltext::apply(&mut plan, schema, &|name| names::styled(name, style), &mut allocator);

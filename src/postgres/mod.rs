@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod conn;
 pub mod copy;
 pub mod encode;
+pub mod partitions;
 pub mod pooler;
 pub mod sequences;
 pub mod types;
