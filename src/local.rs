@@ -104,12 +104,18 @@ impl LocalCluster {
         // slow queries once a database runs CREATE EXTENSION pg_stat_statements;
         // pgaudit, when installed, so that `godwit audit enable` needs no
         // restart (it logs nothing until configured).
+        // The logging collector writes to the same server.log, so that SQL
+        // can read it too (`pg_current_logfile`): `godwit audit status`
+        // finds pgaudit's last event there. One file, never rotated.
         let options = format!(
             "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{}' \
              -c max_wal_size=4GB -c checkpoint_timeout=30min -c max_connections=200 \
-             -c shared_preload_libraries={}",
+             -c shared_preload_libraries={} \
+             -c logging_collector=on -c log_directory='{}' -c log_filename=server.log \
+             -c log_rotation_age=0 -c log_rotation_size=0",
             self.socket_dir().display(),
-            self.preload_libraries()
+            self.preload_libraries(),
+            self.home.join("local").display()
         );
         let output = self
             .command("pg_ctl")

@@ -301,6 +301,22 @@ fn pgaudit_mode_where_the_server_loads_it_and_steps_where_it_does_not() {
             "INSERT INTO payments VALUES (1, 100); SELECT * FROM payments; CREATE TABLE {marker} (x int); DROP TABLE {marker};"
         ))
         .unwrap();
+    // status shows the newest pgaudit event, read from the server log.
+    let report = status(&db);
+    let collected = value(&db, "SELECT current_setting('logging_collector')") == "on";
+    match report["pgaudit_last_event"].as_str() {
+        Some(event) => assert!(
+            event.contains("AUDIT: SESSION") && event.contains(&format!("DROP TABLE,TABLE,public.{marker}")),
+            "{report:#}"
+        ),
+        None => assert!(
+            !collected
+                && report["pgaudit_log_unreadable"]
+                    .as_str()
+                    .is_some_and(|why| why.contains("AUDIT:")),
+            "neither the event nor why it is unknown: {report:#}"
+        ),
+    }
     let home = std::env::var("GODWIT_HOME").unwrap_or_else(|_| "/tmp/godwit-test-home".into());
     let log_path = std::path::Path::new(&home).join("local").join("server.log");
     if let Ok(log) = std::fs::read_to_string(&log_path) {

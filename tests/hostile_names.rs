@@ -213,7 +213,11 @@ fn hostile_json_keys_csv_headers_and_directory_names() {
     let json = folder.join("people.json");
     std::fs::write(&json, serde_json::json!({ "people": [record] }).to_string()).unwrap();
     let csv = folder.join("h.csv");
-    std::fs::write(&csv, format!("id,\"x\"\"; DROP TABLE users; --\",{BOBBY}\n1,a,b\n")).unwrap();
+    std::fs::write(
+        &csv,
+        format!("id,\"x\"\"; DROP TABLE users; --\",{BOBBY},Name,name\n1,a,b,c,d\n"),
+    )
+    .unwrap();
 
     let db = fresh_database("hostile_docs");
     db.connect()
@@ -226,19 +230,35 @@ fn hostile_json_keys_csv_headers_and_directory_names() {
     let people = rows(
         &db,
         &format!(
-            "SELECT {} AS a, {} AS b, \"Name\" AS c, name_2 AS d, {} AS e, {} AS f FROM docs.people",
+            "SELECT {} AS a, {} AS b, \"Name\" AS c, name AS d, {} AS e, {} AS f FROM docs.people",
             q(DROP_USERS),
             q(BOBBY),
             q(NEWLINE),
             q(RTL)
         ),
     );
-    // Keys that differ only in case get a suffix (the documents naming
-    // rule, shown by `godwit plan`); every value arrives.
+    // Keys that differ only in case are two PostgreSQL names, kept exactly;
+    // every value arrives.
     assert_eq!(people, vec![vec!["a", "b", "upper", "lower", "n", "r"]]);
     assert_eq!(
-        value(&db, &format!("SELECT {} || {} FROM docs.h", q(DROP_USERS), q(BOBBY))),
-        "ab"
+        value(
+            &db,
+            &format!(
+                "SELECT {} || {} || \"Name\" || name FROM docs.h",
+                q(DROP_USERS),
+                q(BOBBY)
+            )
+        ),
+        "abcd"
+    );
+    // Folding case would merge them: refused, naming both, nothing created.
+    let out = copy(&csv, &db, &["--schema", "lowered", "--identifiers", "lower"]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(err.contains("\"h.Name\"") && err.contains("\"h.name\""), "{err}");
+    assert_eq!(
+        value(&db, "SELECT count(*) FROM pg_namespace WHERE nspname = 'lowered'"),
+        "0"
     );
     let tables = rows(
         &db,
@@ -268,4 +288,56 @@ fn hostile_json_keys_csv_headers_and_directory_names() {
         value(&db, "SELECT count(*) FROM pg_namespace WHERE nspname = 'nul'"),
         "0"
     );
+}
+
+#[test]
+fn human_output_shows_hidden_characters_in_names_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = common::sqlite_file(
+        dir.path(),
+        "hidden.db",
+        &format!(
+            "CREATE TABLE {nl} (id INTEGER PRIMARY KEY, {rtl} TEXT);
+             INSERT INTO {nl} VALUES (1, 'a'), (2, 'b');
+             CREATE TABLE {rtl} (id INTEGER PRIMARY KEY, v TEXT);
+             INSERT INTO {rtl} VALUES (1, 'c');",
+            nl = q(NEWLINE),
+            rtl = q(RTL),
+        ),
+    );
+    let db = fresh_database("hostile_shown");
+    let url = db.to_string();
+    let copied = copy(&source, &db, &[]);
+    assert_exit(&copied, 0);
+    // The target holds the names byte for byte...
+    assert_eq!(value(&db, &format!("SELECT count(*) FROM {}", q(NEWLINE))), "2");
+    // ...while a change makes verify name the table in its report.
+    db.connect()
+        .unwrap()
+        .batch_execute(&format!("UPDATE {} SET v = 'changed'", q(RTL)))
+        .unwrap();
+    let verified = godwit(&["verify", source.to_str().unwrap(), "--to", &url]);
+    assert_exit(&verified, 4);
+    let planned = godwit(&["plan", source.to_str().unwrap()]);
+    assert_exit(&planned, 0);
+    for (what, out) in [("copy", &copied), ("verify", &verified), ("plan", &planned)] {
+        let all = format!("{}{}", stdout(out), stderr(out));
+        assert!(
+            !all.contains('\u{202e}'),
+            "{what} printed a raw right-to-left override:\n{all}"
+        );
+        if what == "plan" {
+            // Its DDL quotes the name as SQL must; its table list escapes it.
+            assert!(all.contains("\nline\\nbreak → line\\nbreak (2 rows)"), "{all}");
+            continue;
+        }
+        assert!(
+            !all.lines()
+                .any(|l| l.trim_end().ends_with("line") || l.starts_with("break")),
+            "{what} split a name across lines:\n{all}"
+        );
+    }
+    let verify_out = stdout(&verified);
+    assert!(verify_out.contains("evil\\u{202e}txt.exe differs"), "{verify_out}");
+    assert!(verify_out.contains("line\\nbreak"), "{verify_out}");
 }

@@ -3,6 +3,7 @@
 //! then cleared by running the fix `inspect` suggests.
 
 mod common;
+mod crash_support;
 
 use common::{assert_exit, fresh_database, godwit, stdout};
 use godwit::postgres::conn::ConnSpec;
@@ -266,4 +267,26 @@ fn server_settings_rules_answer_on_the_test_cluster() {
     let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(check(&report, "security_definer")["status"], "unknown");
     assert_exit(&out, 2);
+}
+
+#[test]
+fn ssl_off_is_flagged_once_the_server_listens_beyond_loopback() {
+    let cluster = crash_support::PrivateCluster::start(std::path::Path::new(env!("CARGO_BIN_EXE_godwit")), "ssl");
+    let db = ConnSpec::parse(&cluster.url).unwrap();
+    assert_eq!(check(&health(&db), "ssl")["status"], "ok", "loopback only");
+    cluster.restart_replacing("listen_addresses=127.0.0.1", "listen_addresses=127.0.0.1,0.0.0.0");
+    let report = health(&db);
+    let ssl = check(&report, "ssl");
+    assert_ne!(ssl["status"], "ok", "{report:#}");
+    assert!(ssl["message"].as_str().unwrap().contains("0.0.0.0"), "{ssl:#}");
+    let (findings, _) = security_findings(&db);
+    let (_, evidence, fix) = findings
+        .iter()
+        .find(|f| f.0 == "ssl")
+        .unwrap_or_else(|| panic!("no ssl finding in {findings:?}"));
+    assert!(
+        evidence.contains("listen_addresses = '127.0.0.1,0.0.0.0'"),
+        "{evidence}"
+    );
+    assert!(fix.contains("ssl = on"), "{fix}");
 }

@@ -639,3 +639,70 @@ fn the_load_sweep_reports_progress_in_plain_lines_and_none_with_json() {
         "no progress with --json"
     );
 }
+
+#[test]
+fn writes_join_the_load_with_writes_rolled_back_and_sqlite_contention_counted() {
+    let shop = shop("workload_write_load");
+    let text = "
+-- name: touch_user
+-- params: :u = users.id
+UPDATE users SET name = name || '!' WHERE id = :u;
+
+-- name: read_user
+-- params: :u = users.id
+SELECT name FROM users WHERE id = :u;
+";
+    let q = queries(shop._dir.path(), "q.sql", text);
+    let target = godwit::postgres::conn::ConnSpec::parse(&shop.target).unwrap();
+    let names = |target: &godwit::postgres::conn::ConnSpec| {
+        common::value(target, "SELECT md5(string_agg(name, ',' ORDER BY id)) FROM users")
+    };
+    let before = names(&target);
+
+    // Without --writes the writing class stays out of the load.
+    let out = workload(
+        &shop,
+        &q,
+        &["--clients", "1,4", "--count", "20", "--warmup", "0s", "--json"],
+    );
+    let report = json(&out);
+    let touch = class(&report, "touch_user");
+    assert!(
+        touch["latency"]["target"]["4"].is_null() || touch["latency"]["target"]["4"]["qps"] == 0.0,
+        "{touch:#}"
+    );
+
+    let out = workload(
+        &shop,
+        &q,
+        &[
+            "--as-is",
+            "--writes",
+            "--clients",
+            "1,4",
+            "--count",
+            "20",
+            "--warmup",
+            "0s",
+            "--json",
+        ],
+    );
+    let report = json(&out);
+    let touch = class(&report, "touch_user");
+    for engine in ["source", "target"] {
+        for level in ["1", "4"] {
+            let stats = &touch["latency"][engine][level];
+            assert!(stats["qps"].as_f64().unwrap() > 0.0, "{engine} at {level}: {touch:#}");
+            assert!(stats["p50_ms"].as_f64().is_some(), "{engine} at {level}: {touch:#}");
+        }
+    }
+    // PostgreSQL's row locks queue writers; nothing fails there.
+    assert_eq!(touch["latency"]["target"]["4"]["errors"], 0, "{touch:#}");
+    // Each write was rolled back: both sides are as they were.
+    assert_eq!(names(&target), before);
+    let conn = rusqlite::Connection::open(&shop.db).unwrap();
+    let unchanged: i64 = conn
+        .query_row("SELECT count(*) FROM users WHERE name LIKE '%!'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(unchanged, 0);
+}

@@ -291,6 +291,12 @@ pub struct Status {
     /// The newest row of godwit.audit_log, when there is one.
     pub last_event: Option<String>,
     pub events: i64,
+    /// The newest `AUDIT:` line of the server's current log file, when
+    /// pgaudit is configured and the log can be read from SQL.
+    pub pgaudit_last_event: Option<String>,
+    /// Why the pgaudit events could not be read, when they could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pgaudit_log_unreadable: Option<String>,
     /// Steps still missing (pgaudit configured for this database but not loaded).
     pub problems: Vec<String>,
 }
@@ -340,6 +346,13 @@ pub fn status(target: &ConnSpec) -> Result<Status> {
         events = row.get(0);
         last_event = row.get(1);
     }
+    let (mut pgaudit_last_event, mut pgaudit_log_unreadable) = (None, None);
+    if pgaudit_log.is_some() || !audited.pgaudit.is_empty() {
+        match last_pgaudit_line(&mut client) {
+            Ok(line) => pgaudit_last_event = line,
+            Err(why) => pgaudit_log_unreadable = Some(why),
+        }
+    }
     let mut problems = Vec::new();
     if (pgaudit_log.is_some() || !audited.pgaudit.is_empty()) && !offer.pgaudit_loaded {
         problems.push(
@@ -356,6 +369,75 @@ pub fn status(target: &ConnSpec) -> Result<Status> {
         pgaudit_tables: audited.pgaudit,
         last_event,
         events,
+        pgaudit_last_event,
+        pgaudit_log_unreadable,
         problems,
     })
+}
+
+/// How much of the end of the server log is searched for the last event.
+const LOG_TAIL_BYTES: i64 = 1 << 20;
+
+/// The newest pgaudit line of the server's current log file. pgaudit
+/// writes only to the server log, so this reads that file's end through
+/// SQL (`pg_current_logfile`, `pg_read_file`): it needs the logging
+/// collector on, and superuser or `pg_read_server_files`. Err says which
+/// is missing.
+fn last_pgaudit_line(client: &mut postgres::Client) -> std::result::Result<Option<String>, String> {
+    let file: Option<String> = client
+        .query_one("SELECT pg_current_logfile()", &[])
+        .map_err(|e| {
+            format!(
+                "could not ask for the server log: {}",
+                crate::postgres::conn::describe_pg_error(&e)
+            )
+        })?
+        .get(0);
+    let Some(file) = file else {
+        return Err("the server logs to stderr (logging_collector is off), so its log cannot be read                     from SQL: look for `AUDIT:` lines where the server's stderr goes"
+            .into());
+    };
+    let tail = client
+        .query_one(
+            "SELECT convert_from(pg_read_binary_file($1, greatest(0, (pg_stat_file($1)).size - $2), $2),                     'SQL_ASCII')",
+            &[&file, &LOG_TAIL_BYTES],
+        )
+        .map_err(|e| match e.code().map(postgres::error::SqlState::code) {
+            Some("42501") => format!(
+                "reading the server log {file} needs superuser or pg_read_server_files;                  look for `AUDIT:` lines there"
+            ),
+            _ => format!(
+                "could not read the server log {file}: {}",
+                crate::postgres::conn::describe_pg_error(&e)
+            ),
+        })?;
+    let text: String = tail.get(0);
+    Ok(newest_audit_line(&text))
+}
+
+/// The last `AUDIT:` line of a log excerpt, cut to a readable length.
+fn newest_audit_line(log: &str) -> Option<String> {
+    let line = log.lines().rev().find(|l| l.contains("AUDIT: "))?;
+    let line = line.trim();
+    Some(match line.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::newest_audit_line;
+
+    #[test]
+    fn the_newest_audit_line_is_found_among_other_log_lines() {
+        let log = "2026-12-06 10:00:00.000 UTC [1] LOG:  AUDIT: OBJECT,1,1,WRITE,INSERT,TABLE,public.payments,insert\n\
+                   2026-12-06 10:00:01.000 UTC [1] LOG:  AUDIT: SESSION,2,1,DDL,CREATE TABLE,TABLE,public.x,create\n\
+                   2026-12-06 10:00:02.000 UTC [2] LOG:  checkpoint starting: time\n";
+        let line = newest_audit_line(log).unwrap();
+        assert!(line.contains("AUDIT: SESSION,2,1,DDL,CREATE TABLE"), "{line}");
+        assert_eq!(newest_audit_line("LOG:  database system is ready\n"), None);
+        let long = format!("LOG:  AUDIT: SESSION,{}", "x".repeat(1000));
+        assert_eq!(newest_audit_line(&long).unwrap().chars().count(), 301);
+    }
 }

@@ -144,6 +144,14 @@ pub fn run(args: AuditArgs) -> Result<ExitCode> {
                 if let Some(log) = &status.pgaudit_log {
                     println!("pgaudit session classes: {log}; events in the server log (AUDIT: lines)");
                 }
+                match (&status.pgaudit_last_event, &status.pgaudit_log_unreadable) {
+                    (Some(event), _) => println!("pgaudit last event: {}", crate::report::shown::name(event)),
+                    (None, Some(why)) => println!("pgaudit last event: unknown: {why}"),
+                    (None, None) if status.modes().contains(&audit::Mode::Pgaudit) => {
+                        println!("pgaudit last event: none in the server log's last megabyte");
+                    }
+                    (None, None) => {}
+                }
                 for table in &status.pgaudit_tables {
                     println!("  pgaudit  {table}");
                 }

@@ -100,9 +100,9 @@ pub fn run(args: HealthArgs) -> ExitCode {
         Ok(options) => {
             let report = health::run(&options);
             let text = match format {
-                HealthFormat::Human => output::human(&report),
+                HealthFormat::Human => crate::report::shown::text(&output::human(&report)).into_owned(),
                 HealthFormat::Json => output::json(&report),
-                HealthFormat::Nagios => output::nagios(&report),
+                HealthFormat::Nagios => crate::report::shown::text(&output::nagios(&report)).into_owned(),
                 HealthFormat::Prometheus => output::prometheus(&report),
             };
             println!("{}", text.trim_end());

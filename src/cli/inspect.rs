@@ -76,7 +76,7 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
     if args.json {
         println!("{}", output::json(&report));
     } else {
-        print!("{}", output::human(&report));
+        print!("{}", crate::report::shown::text(&output::human(&report)));
     }
     if let Some(path) = &args.html {
         let mut page = Dossier::new("godwit inspect", &report.target);

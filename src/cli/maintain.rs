@@ -57,7 +57,7 @@ pub fn run(args: MaintainArgs) -> Result<ExitCode> {
     if args.json {
         println!("{}", output::json(&report));
     } else {
-        print!("{}", output::human(&report));
+        print!("{}", crate::report::shown::text(&output::human(&report)));
     }
     Ok(if report.needs_review() {
         ExitCode::Review

@@ -5,6 +5,7 @@ use crate::error::{ExitCode, Result};
 use crate::plan::ddl;
 use crate::plan::{self, Plan};
 use crate::prepare::describe_and_plan;
+use crate::report::shown;
 
 pub fn run(args: PlanArgs) -> Result<ExitCode> {
     let mapping = args.mapping.resolve(&args.schema)?;
@@ -24,7 +25,7 @@ pub fn run(args: PlanArgs) -> Result<ExitCode> {
     }
     match args.format {
         PlanFormat::Json => println!("{}", serde_json::to_string_pretty(&plan).unwrap_or_default()),
-        PlanFormat::Text => print!("{}", render(&plan)),
+        PlanFormat::Text => print!("{}", shown::text(&render(&plan))),
     }
     Ok(ExitCode::Ok)
 }
@@ -39,7 +40,12 @@ pub fn render(plan: &Plan) -> String {
     out.push_str(&ddl::script(plan));
     out.push_str("\n-- Columns: source declared type [observed storage classes] → PostgreSQL type: cast (why)\n");
     for t in &plan.tables {
-        out.push_str(&format!("\n{} → {} ({} rows)\n", t.source, t.target, t.row_count));
+        out.push_str(&format!(
+            "\n{} → {} ({} rows)\n",
+            shown::name(&t.source),
+            shown::name(&t.target),
+            t.row_count
+        ));
         for c in &t.columns {
             let observed = if c.observed.is_empty() {
                 String::new()
@@ -48,7 +54,7 @@ pub fn render(plan: &Plan) -> String {
             };
             out.push_str(&format!(
                 "  {:<24} {:<16}{} → {}: {} ({})\n",
-                c.source,
+                shown::name(&c.source),
                 if c.declared.is_empty() {
                     "(none)"
                 } else {

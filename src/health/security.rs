@@ -106,7 +106,7 @@ pub const SSL: Rule = Rule {
                     and use hostssl lines in pg_hba.conf' \
             WHERE current_setting('ssl') = 'off' AND EXISTS ( \
               SELECT 1 FROM unnest(string_to_array(replace(current_setting('listen_addresses'), ' ', ''), ',')) a \
-              WHERE a NOT IN ('', 'localhost', '127.0.0.1', '::1'))",
+              WHERE a NOT IN ('', 'localhost', '::1') AND a NOT LIKE '127.%')",
     needs: "nothing beyond LOGIN",
 };
 

@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::plan::ddl;
 use crate::plan::{Plan, TablePlan};
 use crate::postgres::conn::{ConnSpec, describe_pg_error, quote_ident};
+use crate::report::shown;
 use crate::report::{CopySummary, Event, Reporter, TableSummary, interrupt};
 use crate::source::{Reader, RowidRange, Source};
 use crate::sync::seed::TableSeed;
@@ -299,7 +300,9 @@ fn load_into_staging(
             let old = &plan.tables[i];
             reporter.emit(Event::Info(format!(
                 "{}.{} {why}, which its declared type does not say: profiling {} to choose its types, then loading it again",
-                old.source, column, old.source
+                shown::name(&old.source),
+                shown::name(&column),
+                shown::name(&old.source)
             )));
             let fresh = replan(&old.source)?;
             run(

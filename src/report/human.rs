@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::shown;
 use super::{CopySummary, Event, Progress};
 
 /// Off a terminal, a step's progress is one line at most this often (and
@@ -55,6 +56,7 @@ impl Human {
     }
 
     fn line(&self, text: &str) {
+        let text = shown::text(text);
         match &self.bars {
             Some(bars) => {
                 let _ = bars.multi.println(text);
@@ -78,7 +80,7 @@ impl Human {
                         .unwrap_or_else(|_| ProgressStyle::default_bar())
                         .progress_chars("=> "),
                     );
-                    bar.set_prefix(truncate(table, 24));
+                    bar.set_prefix(truncate(&shown::name(table), 24));
                     bar.enable_steady_tick(Duration::from_millis(250));
                     bars.by_table
                         .lock()
@@ -103,7 +105,7 @@ impl Human {
                 }
                 None if !self.quiet => eprintln!(
                     "{}: {} rows, {} in {:.2}s{}",
-                    t.table,
+                    shown::name(&t.table),
                     t.rows,
                     human_bytes(t.bytes),
                     t.seconds,
@@ -118,9 +120,11 @@ impl Human {
             Event::Progress(p) if !self.quiet => self.progress(p),
             Event::ProgressDone(task) if !self.quiet => self.progress_done(task),
             Event::CopyFinished(summary) if self.summaries => print_summary(summary),
-            Event::VerifyFinished(summary) if self.summaries => print!("{}", summary.human()),
-            Event::SyncRound(summary) if self.summaries => println!("{}", summary.human()),
-            Event::CutoverFinished(summary) if self.summaries => println!("{}", summary.human()),
+            Event::VerifyFinished(summary) if self.summaries => print!("{}", shown::text(&summary.human())),
+            Event::SyncRound(summary) if self.summaries => println!("{}", shown::text(&summary.human())),
+            Event::CutoverFinished(summary) if self.summaries => {
+                println!("{}", shown::text(&summary.human()));
+            }
             _ => {}
         }
     }
@@ -143,7 +147,7 @@ impl Human {
                 let step = steps.entry(p.task.clone()).or_default();
                 let now = Instant::now();
                 if plain_due(step.last_line, now, p) {
-                    eprintln!("{}", plain_line(p));
+                    eprintln!("{}", shown::text(&plain_line(p)));
                     step.last_line = Some(now);
                     step.unwritten = None;
                 } else {
@@ -164,7 +168,7 @@ impl Human {
                 // The log ends with the step's last figures.
                 let step = self.plain.lock().unwrap_or_else(|e| e.into_inner()).remove(task);
                 if let Some(p) = step.and_then(|s| s.unwritten) {
-                    eprintln!("{}", plain_line(&p));
+                    eprintln!("{}", shown::text(&plain_line(&p)));
                 }
             }
         }
@@ -192,7 +196,7 @@ fn new_bar(multi: &MultiProgress, p: &Progress) -> ProgressBar {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    bar.set_prefix(truncate(&p.task, 24));
+    bar.set_prefix(truncate(&shown::name(&p.task), 24));
     bar.enable_steady_tick(Duration::from_millis(250));
     bar
 }
@@ -216,14 +220,15 @@ pub fn plain_line(p: &Progress) -> String {
             n.to_string()
         }
     };
+    let task = shown::name(&p.task);
     let mut line = match p.total {
-        Some(total) if p.unit == "bytes" => format!("{}: {} of {}", p.task, count(p.done), count(total)),
-        Some(total) => format!("{}: {}/{} {}", p.task, p.done, total, p.unit),
-        None if p.unit == "bytes" => format!("{}: {}", p.task, count(p.done)),
-        None => format!("{}: {} {}", p.task, p.done, p.unit),
+        Some(total) if p.unit == "bytes" => format!("{task}: {} of {}", count(p.done), count(total)),
+        Some(total) => format!("{task}: {}/{} {}", p.done, total, p.unit),
+        None if p.unit == "bytes" => format!("{task}: {}", count(p.done)),
+        None => format!("{task}: {} {}", p.done, p.unit),
     };
     if !p.detail.is_empty() {
-        line.push_str(&format!(" ({})", p.detail));
+        line.push_str(&format!(" ({})", shown::name(&p.detail)));
     }
     line
 }
@@ -232,7 +237,7 @@ fn print_summary(s: &CopySummary) {
     let width = s
         .tables
         .iter()
-        .map(|t| t.table.chars().count())
+        .map(|t| shown::name(&t.table).chars().count())
         .max()
         .unwrap_or(5)
         .max(5);
@@ -244,7 +249,7 @@ fn print_summary(s: &CopySummary) {
     for t in &s.tables {
         println!(
             "{:<width$}  {:>10}  {:>10}  {:>7.2}s  {:>7}",
-            t.table,
+            shown::name(&t.table),
             t.rows,
             human_bytes(t.bytes),
             t.seconds,
@@ -272,13 +277,13 @@ fn print_summary(s: &CopySummary) {
     if !s.not_migrated.is_empty() {
         println!("not migrated (review these):");
         for item in &s.not_migrated {
-            println!("  - {item}");
+            println!("  - {}", shown::text(item));
         }
     }
     if !s.warnings.is_empty() {
         println!("warnings ({}):", s.warnings.len());
         for w in &s.warnings {
-            println!("  - {w}");
+            println!("  - {}", shown::text(w));
         }
     }
     if let Some(file) = &s.rejects_file {

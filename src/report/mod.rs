@@ -5,6 +5,7 @@
 pub mod html;
 mod human;
 pub mod interrupt;
+pub mod shown;
 
 use std::io::IsTerminal;
 use std::sync::Mutex;

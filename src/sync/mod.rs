@@ -95,7 +95,10 @@ impl RoundSummary {
         for t in self.tables.iter().filter(|t| t.inserted + t.updated + t.deleted > 0) {
             out.push_str(&format!(
                 "\n  {}: {} inserted, {} updated, {} deleted",
-                t.table, t.inserted, t.updated, t.deleted
+                crate::report::shown::name(&t.table),
+                t.inserted,
+                t.updated,
+                t.deleted
             ));
         }
         out

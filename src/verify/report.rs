@@ -4,6 +4,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::ExitCode;
+use crate::report::shown;
 use crate::verify::Method;
 use crate::verify::compare::{Outcome, RowDiff};
 use crate::verify::layout::Layout;
@@ -49,7 +50,7 @@ impl VerifySummary {
         let width = self
             .tables
             .iter()
-            .map(|t| t.table.chars().count())
+            .map(|t| shown::name(&t.table).chars().count())
             .max()
             .unwrap_or(5)
             .max(5);
@@ -60,13 +61,16 @@ impl VerifySummary {
         for t in &self.tables {
             out.push_str(&format!(
                 "{:<width$}  {:>12}  {:>12}  {}\n",
-                t.table, t.rows_source, t.rows_target, t.status
+                shown::name(&t.table),
+                t.rows_source,
+                t.rows_target,
+                t.status
             ));
         }
         for t in self.tables.iter().filter(|t| t.status != "equal") {
-            out.push_str(&format!("\n{} differs", t.table));
+            out.push_str(&format!("\n{} differs", shown::name(&t.table)));
             if t.target_table != t.table {
-                out.push_str(&format!(" (target table {})", t.target_table));
+                out.push_str(&format!(" (target table {})", shown::name(&t.target_table)));
             }
             out.push_str(":\n");
             if t.target_missing {
@@ -207,7 +211,12 @@ impl TableReport {
     pub fn progress_line(&self) -> String {
         format!(
             "{}: {} ({} rows source, {} rows target, {:.2}s, {})",
-            self.table, self.status, self.rows_source, self.rows_target, self.seconds, self.method
+            shown::name(&self.table),
+            self.status,
+            self.rows_source,
+            self.rows_target,
+            self.seconds,
+            self.method
         )
     }
 }

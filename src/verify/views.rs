@@ -279,7 +279,10 @@ pub fn compare(
         let report = compare_view(source, pg, schema, view, columns)?;
         reporter.emit(Event::Info(format!(
             "view {}: {} ({} rows source, {} rows target)",
-            report.view, report.status, report.rows_source, report.rows_target
+            crate::report::shown::name(&report.view),
+            report.status,
+            report.rows_source,
+            report.rows_target
         )));
         reports.push(report);
     }

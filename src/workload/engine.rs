@@ -79,6 +79,22 @@ pub fn connect_sqlite(path: &std::path::Path, busy: std::time::Duration) -> crat
     Ok(conn)
 }
 
+/// A read-write SQLite connection, for `--writes` on the scratch copy.
+pub fn connect_sqlite_writable(
+    path: &std::path::Path,
+    busy: std::time::Duration,
+) -> crate::error::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| crate::error::Error::sqlite(path, e))?;
+    conn.busy_timeout(busy)
+        .map_err(|e| crate::error::Error::sqlite(path, e))?;
+    conn.set_prepared_statement_cache_capacity(256);
+    Ok(conn)
+}
+
 /// A PostgreSQL error in our words: the server's message and SQLSTATE.
 pub fn pg_error(e: &postgres::Error) -> String {
     match e.as_db_error() {

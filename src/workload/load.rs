@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::engine::{as_refs, connect_pg, connect_sqlite, pg_error, pg_values, sqlite_busy};
+use super::engine::{as_refs, connect_pg, connect_sqlite, connect_sqlite_writable, pg_error, pg_values, sqlite_busy};
 use super::params::{Param, Pool, Rng};
 use super::stats::{Tally, histogram};
 use crate::error::Result;
@@ -27,9 +27,20 @@ pub enum LoadValues {
 #[derive(Debug, Clone)]
 pub struct LoadClass {
     pub weight: u32,
-    /// Per statement: SQLite text, PostgreSQL text (None: not run there), parameters.
-    pub statements: Vec<(String, Option<String>, Vec<Parameter>)>,
+    pub statements: Vec<LoadStatement>,
     pub values: LoadValues,
+}
+
+/// One statement of a class, as each engine runs it.
+#[derive(Debug, Clone)]
+pub struct LoadStatement {
+    pub source: String,
+    /// None: not run on PostgreSQL.
+    pub target: Option<String>,
+    pub parameters: Vec<Parameter>,
+    /// It changes data: run in a transaction of its own, then rolled back
+    /// (only with `--writes`, on SQLite's scratch copy).
+    pub writes: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +64,11 @@ pub struct LoadOptions {
     /// Open loop at this many executions per second (all clients together).
     pub rate: Option<f64>,
     pub seed: u64,
+    /// The SQLite file the clients read: the source, or with `--writes`
+    /// its scratch copy (the source is never written).
     pub sqlite: std::path::PathBuf,
+    /// Open SQLite read-write (for `--writes`).
+    pub sqlite_writable: bool,
     pub pg: ConnSpec,
     pub schema: String,
 }
@@ -76,6 +91,9 @@ enum Session {
 impl Session {
     fn open(engine: Engine, options: &LoadOptions) -> Result<Session> {
         Ok(match engine {
+            Engine::Sqlite if options.sqlite_writable => {
+                Session::Sqlite(connect_sqlite_writable(&options.sqlite, Duration::from_secs(5))?)
+            }
             Engine::Sqlite => Session::Sqlite(connect_sqlite(&options.sqlite, Duration::from_secs(5))?),
             Engine::Postgres => Session::Postgres {
                 client: Box::new(connect_pg(&options.pg, &options.schema)?),
@@ -92,22 +110,41 @@ impl Session {
         statement: usize,
         values: &[Param],
     ) -> std::result::Result<(), (bool, String)> {
-        let (source_sql, target_sql, parameters) = &classes[class].statements[statement];
+        let LoadStatement {
+            source: source_sql,
+            target: target_sql,
+            parameters,
+            writes,
+        } = &classes[class].statements[statement];
         match self {
             Session::Sqlite(conn) => {
-                let mut stmt = conn
-                    .prepare_cached(source_sql)
-                    .map_err(|e| (sqlite_busy(&e), e.to_string()))?;
-                let mut rows = stmt
-                    .query(rusqlite::params_from_iter(values.iter()))
-                    .map_err(|e| (sqlite_busy(&e), e.to_string()))?;
-                while rows.next().map_err(|e| (sqlite_busy(&e), e.to_string()))?.is_some() {}
-                Ok(())
+                let sqlite = |e: rusqlite::Error| (sqlite_busy(&e), e.to_string());
+                // A write takes SQLite's one write lock up front; waiting
+                // for it is part of the latency, and a wait past the busy
+                // timeout is a busy error.
+                if *writes {
+                    conn.execute_batch("BEGIN IMMEDIATE").map_err(sqlite)?;
+                }
+                let outcome = (|| {
+                    let mut stmt = conn.prepare_cached(source_sql).map_err(sqlite)?;
+                    let mut rows = stmt.query(rusqlite::params_from_iter(values.iter())).map_err(sqlite)?;
+                    while rows.next().map_err(sqlite)?.is_some() {}
+                    Ok(())
+                })();
+                if *writes {
+                    conn.execute_batch("ROLLBACK").map_err(sqlite)?;
+                }
+                outcome
             }
             Session::Postgres { client, prepared } => {
                 let Some(sql) = target_sql else {
                     return Err((false, "not translated".into()));
                 };
+                if *writes {
+                    client
+                        .batch_execute("BEGIN READ WRITE")
+                        .map_err(|e| (false, pg_error(&e)))?;
+                }
                 let stmt = match prepared.get(&(class, statement)) {
                     Some(s) => s.clone(),
                     None => {
@@ -117,10 +154,14 @@ impl Session {
                     }
                 };
                 let values = pg_values(parameters, values).map_err(|e| (false, e))?;
-                client
+                let outcome = client
                     .query(&stmt, &as_refs(&values))
-                    .map_err(|e| (false, pg_error(&e)))?;
-                Ok(())
+                    .map(|_| ())
+                    .map_err(|e| (false, pg_error(&e)));
+                if *writes {
+                    client.batch_execute("ROLLBACK").map_err(|e| (false, pg_error(&e)))?;
+                }
+                outcome
             }
         }
     }

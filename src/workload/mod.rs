@@ -26,7 +26,7 @@ use crate::plan::translate::Kind;
 use crate::postgres::conn::ConnSpec;
 use crate::prepare::{Mapping, Profiling};
 use crate::report::{Event, Reporter};
-use load::{Amount, Engine, LoadClass, LoadOptions, LoadValues};
+use load::{Amount, Engine, LoadClass, LoadOptions, LoadStatement, LoadValues};
 use params::{Param, Pool, Rng};
 use parity::{Parity, Verdict};
 pub use report::{ClassReport, Summary, WorkloadReport};
@@ -110,6 +110,7 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
         }
         _ => None,
     };
+    let scratch_path = scratch.as_ref().map(|_| scratch_dir.path().join("scratch.db"));
     let mut pg = engine::connect_pg(&options.target, &options.schema)?;
     // Parity.
     let mut parities: Vec<Parity> = Vec::new();
@@ -155,7 +156,12 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
                         .statements
                         .iter()
                         .zip(&p.translated)
-                        .map(|(s, t)| (s.numbered.clone(), t.target.clone().ok(), t.parameters.clone()))
+                        .map(|(s, t)| LoadStatement {
+                            source: s.numbered.clone(),
+                            target: t.target.clone().ok(),
+                            parameters: t.parameters.clone(),
+                            writes: t.writes,
+                        })
                         .collect(),
                     values: p.load_values.clone(),
                 })
@@ -166,17 +172,27 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
             warmup: options.warmup,
             rate: options.rate,
             seed: options.seed,
-            sqlite: sqlite_path.clone().unwrap_or_default(),
+            sqlite: match &scratch_path {
+                Some(path) => path.clone(),
+                None => sqlite_path.clone().unwrap_or_default(),
+            },
+            sqlite_writable: scratch_path.is_some(),
             pg: options.target.clone(),
             schema: options.schema.clone(),
         };
+        // Writes join the load only with --writes: each in a transaction
+        // of its own that is rolled back, on SQLite's scratch copy.
         let on_sqlite: Vec<bool> = prepared
             .iter()
-            .map(|p| !p.translated.iter().any(|t| t.writes))
+            .map(|p| options.writes || !p.translated.iter().any(|t| t.writes))
             .collect();
         let on_pg: Vec<bool> = prepared
             .iter()
-            .map(|p| p.translated.iter().all(|t| t.target.is_ok() && !t.writes))
+            .map(|p| {
+                p.translated
+                    .iter()
+                    .all(|t| t.target.is_ok() && (options.writes || !t.writes))
+            })
             .collect();
         for &clients in &options.clients {
             let engines: &[Engine] = if sqlite_path.is_some() && !options.target_only {

@@ -405,3 +405,74 @@ pub fn advisory_locks(db: &godwit::postgres::conn::ConnSpec) -> i64 {
         .unwrap()
         .get(0)
 }
+
+impl PrivateCluster {
+    /// Restarts the cluster with one of the options `godwit local` starts
+    /// it with replaced, e.g. listening beyond loopback. The options come
+    /// from postmaster.opts (what the running server was started with).
+    pub fn restart_replacing(&self, option: &str, replacement: &str) {
+        let data = self.data_dir();
+        let opts = std::fs::read_to_string(data.join("postmaster.opts")).unwrap();
+        // `/path/postgres "-D" "/data" "-p" "5432" "-c" "x=y" ...`: keep all
+        // but the executable and -D (pg_ctl passes -D itself).
+        let args: Vec<&str> = opts
+            .trim()
+            .split(" \"")
+            .skip(1)
+            .map(|a| a.trim_end_matches('"'))
+            .collect();
+        let mut kept = Vec::new();
+        let mut skip_next = false;
+        for arg in &args {
+            if skip_next {
+                skip_next = false;
+                continue;
+            }
+            if *arg == "-D" {
+                skip_next = true;
+                continue;
+            }
+            let arg = if *arg == option { replacement } else { arg };
+            kept.push(format!("'{}'", arg.replace('\'', "'\\''")));
+        }
+        assert!(args.contains(&option), "{option} not among {args:?}");
+        let owner = String::from_utf8(
+            Command::new("stat")
+                .args(["-c", "%U"])
+                .arg(&data)
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        let postgres = PathBuf::from(opts.split_whitespace().next().unwrap());
+        let pg_ctl = postgres.with_file_name("pg_ctl");
+        let mut cmd = if owner.trim() == whoami() {
+            Command::new(&pg_ctl)
+        } else {
+            let mut c = Command::new("runuser");
+            c.args(["-u", owner.trim(), "--"]).arg(&pg_ctl);
+            c
+        };
+        let out = cmd
+            .args(["restart", "-w", "-m", "fast", "-D"])
+            .arg(&data)
+            .arg("-o")
+            .arg(kept.join(" "))
+            .stdout(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl restart: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn whoami() -> String {
+    String::from_utf8(Command::new("id").args(["-un"]).output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .to_string()
+}

@@ -270,11 +270,13 @@ fn representable(name: &str, room: usize) -> String {
     name[..end].to_string()
 }
 
-/// A name no other in `taken` has (case-blind), that PostgreSQL takes.
+/// A name no other in `taken` has, that PostgreSQL takes. Exact: `Name`
+/// and `name` are two PostgreSQL names when quoted, so both keys keep their
+/// spelling; `--identifiers lower` then refuses the pair by name in `plan`.
 fn unique_name(taken: &mut HashSet<String>, base: &str) -> String {
     let mut name = representable(base, 0);
     let mut n = 2;
-    while !taken.insert(name.to_ascii_lowercase()) {
+    while !taken.insert(name.clone()) {
         let suffix = format!("_{n}");
         name = format!("{}{suffix}", representable(base, suffix.len()));
         n += 1;
@@ -473,7 +475,7 @@ impl Builder<'_> {
                 not_null: true,
             },
         };
-        taken.insert(key_column.name.to_ascii_lowercase());
+        taken.insert(key_column.name.clone());
         let primary_key = vec![key_column.name.clone()];
         columns.push(key_column);
         let index = self.model.tables.len();
@@ -693,7 +695,7 @@ impl Builder<'_> {
         let mut taken = HashSet::new();
         let mut columns = self.parent_key(parent);
         for c in &columns {
-            taken.insert(c.name.to_ascii_lowercase());
+            taken.insert(c.name.clone());
         }
         let fk_columns: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
         let ordinal = unique_name(&mut taken, "ordinal");
@@ -943,7 +945,7 @@ impl Model {
 
     /// Replaces an array column of keys by a junction table, one row per element.
     fn junction(&mut self, table: usize, cand: &Candidate, target: usize, rename: Option<String>, rows: u64) -> String {
-        let mut names: HashSet<String> = self.tables.iter().map(|t| t.name.to_ascii_lowercase()).collect();
+        let mut names: HashSet<String> = self.tables.iter().map(|t| t.name.clone()).collect();
         let parent = &self.tables[table];
         let parent_name = parent.name.clone();
         let name = unique_name(
@@ -984,7 +986,7 @@ impl Model {
             .find_map(|s| field.strip_suffix(s))
             .unwrap_or(field);
         let by_field = format!("{}_{target_key}", singular(stem));
-        let base = if stem.is_empty() || taken.contains(&by_field.to_ascii_lowercase()) {
+        let base = if stem.is_empty() || taken.contains(&by_field) {
             format!("{}_{target_key}", singular(&target_table.name))
         } else {
             by_field
