@@ -51,6 +51,7 @@ pub fn retarget(plan: &mut Plan, source: &SourceSchema, targets: &[TargetTable])
             .unwrap_or_else(|| TargetTable {
                 name: table.target.clone(),
                 columns: Vec::new(),
+                is_partition: false,
             });
         table.target = target.name.clone();
         let source_table = source.table(&table.source);

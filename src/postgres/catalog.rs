@@ -1,7 +1,13 @@
-//! What the target database already has: tables and their columns with
-//! actual types, for data-only loads and for verify.
+//! What a PostgreSQL schema already has: tables and their columns with
+//! actual types, defaults and sequences. One reader for data-only loads,
+//! verify, sync and the copy back into SQLite (`reverse::generic`).
+//!
+//! `migrate diff` reads its own whole-database snapshot
+//! (`migrate/diff/catalog.rs`): it needs the declared types (domains and
+//! collations kept), identity kinds, enums, sequences' options and views of
+//! every schema, quoted for DDL; `inspect` reads the statistics views.
 
-use postgres::Client;
+use postgres::GenericClient;
 
 use crate::error::{Error, Result};
 
@@ -9,6 +15,8 @@ use crate::error::{Error, Result};
 pub struct TargetTable {
     pub name: String,
     pub columns: Vec<TargetColumn>,
+    /// A partition of a partitioned table (its rows are read through the parent).
+    pub is_partition: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -21,12 +29,16 @@ pub struct TargetColumn {
     pub is_array: bool,
     pub not_null: bool,
     pub has_default: bool,
+    /// The default's expression (`pg_get_expr`), when there is one.
+    pub default: Option<String>,
+    /// The sequence that fills it (an identity or serial), qualified.
+    pub sequence: Option<String>,
     pub identity: bool,
     pub generated: bool,
 }
 
 /// Every ordinary table of `schema` with its columns, in column order.
-pub fn tables(client: &mut Client, schema: &str) -> Result<Vec<TargetTable>> {
+pub fn tables(client: &mut impl GenericClient, schema: &str) -> Result<Vec<TargetTable>> {
     let rows = client
         .query(
             "SELECT c.relname::text, a.attname::text, \
@@ -34,11 +46,14 @@ pub fn tables(client: &mut Client, schema: &str) -> Result<Vec<TargetTable>> {
                                 CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END), \
                     (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e \
                       WHERE e.enumtypid = CASE WHEN t.typcategory = 'A' THEN t.typelem ELSE t.oid END), \
-                    t.typcategory = 'A', a.attnotnull, a.atthasdef, a.attidentity <> '', a.attgenerated <> '' \
+                    t.typcategory = 'A', a.attnotnull, a.atthasdef, a.attidentity <> '', a.attgenerated <> '', \
+                    c.relispartition, pg_get_expr(d.adbin, d.adrelid), \
+                    pg_get_serial_sequence(format('%I.%I', n.nspname, c.relname), a.attname) \
              FROM pg_attribute a \
              JOIN pg_class c ON c.oid = a.attrelid \
              JOIN pg_namespace n ON n.oid = c.relnamespace \
              JOIN pg_type t ON t.oid = a.atttypid \
+             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
              WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped \
              ORDER BY c.relname, a.attnum",
             &[&schema],
@@ -54,6 +69,8 @@ pub fn tables(client: &mut Client, schema: &str) -> Result<Vec<TargetTable>> {
             is_array: row.get(4),
             not_null: row.get(5),
             has_default: row.get(6),
+            default: row.get(10),
+            sequence: row.get(11),
             identity: row.get(7),
             generated: row.get(8),
         };
@@ -62,6 +79,7 @@ pub fn tables(client: &mut Client, schema: &str) -> Result<Vec<TargetTable>> {
             _ => out.push(TargetTable {
                 name: table,
                 columns: vec![column],
+                is_partition: row.get(9),
             }),
         }
     }

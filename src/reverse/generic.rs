@@ -6,6 +6,7 @@
 use postgres::GenericClient;
 
 use crate::error::{Error, Result};
+use crate::postgres::catalog;
 use crate::reverse::value::PgKind;
 use crate::source::sqlite::quote;
 
@@ -58,51 +59,32 @@ pub struct PgIndex {
 /// Every ordinary table of the schema, with what SQLite can hold of it.
 pub fn read(client: &mut impl GenericClient, schema: &str) -> Result<Vec<PgTable>> {
     let e = |what: &str, err: postgres::Error| Error::pg(format!("reading {what} of schema {schema}"), &err);
-    let rows = client
-        .query(
-            "SELECT c.relname::text, a.attname::text, \
-                    format_type(CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END, \
-                                CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END), \
-                    t.typcategory = 'A', a.attnotnull, pg_get_expr(d.adbin, d.adrelid), \
-                    pg_get_serial_sequence(format('%I.%I', n.nspname, c.relname), a.attname), \
-                    a.attgenerated <> '' \
-             FROM pg_attribute a \
-             JOIN pg_class c ON c.oid = a.attrelid \
-             JOIN pg_namespace n ON n.oid = c.relnamespace \
-             JOIN pg_type t ON t.oid = a.atttypid \
-             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
-             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition \
-               AND a.attnum > 0 AND NOT a.attisdropped \
-             ORDER BY c.relname, a.attnum",
-            &[&schema],
-        )
-        .map_err(|err| e("the columns", err))?;
-    let mut tables: Vec<PgTable> = Vec::new();
-    for row in rows {
-        let table: String = row.get(0);
-        let type_sql: String = row.get(2);
-        let column = PgColumn {
-            name: row.get(1),
-            kind: PgKind::of(&type_sql, row.get(3)),
-            type_sql,
-            not_null: row.get(4),
-            default: row.get(5),
-            sequence: row.get(6),
-            generated: row.get(7),
-        };
-        match tables.last_mut() {
-            Some(t) if t.name == table => t.columns.push(column),
-            _ => tables.push(PgTable {
-                name: table,
-                columns: vec![column],
-                primary_key: Vec::new(),
-                uniques: Vec::new(),
-                foreign_keys: Vec::new(),
-                checks: Vec::new(),
-                indexes: Vec::new(),
-            }),
-        }
-    }
+    // Partitions are read through their parent.
+    let mut tables: Vec<PgTable> = catalog::tables(client, schema)?
+        .into_iter()
+        .filter(|t| !t.is_partition)
+        .map(|t| PgTable {
+            name: t.name,
+            columns: t
+                .columns
+                .into_iter()
+                .map(|c| PgColumn {
+                    name: c.name,
+                    kind: PgKind::of(&c.type_sql, c.is_array),
+                    type_sql: c.type_sql,
+                    not_null: c.not_null,
+                    default: c.default,
+                    sequence: c.sequence,
+                    generated: c.generated,
+                })
+                .collect(),
+            primary_key: Vec::new(),
+            uniques: Vec::new(),
+            foreign_keys: Vec::new(),
+            checks: Vec::new(),
+            indexes: Vec::new(),
+        })
+        .collect();
     let names = |attnums: &str| {
         format!(
             "ARRAY(SELECT a.attname::text FROM unnest({attnums}) WITH ORDINALITY k(n, i) \
