@@ -15,13 +15,13 @@
 //!    CSV), `postgres` (connections, catalog, DDL, the binary COPY format
 //!    and value encoding), `local` (the throwaway cluster).
 //! 4. `config` and `plan`: the PostgreSQL schema and every cast.
-//! 5. Commands: `prepare`, `load`, `reverse`, `verify`, `sync`, `migrate`,
+//! 5. Commands: `prepare`, `copy`, `reverse`, `verify`, `sync`, `migrate`,
 //!    `health`, `inspect`, `maintain`, `backup`, `workload`, `roles`, `audit`. Each takes an options
 //!    struct and returns a result or emits [`report::Event`]s.
 //! 6. `cli`: the only home of clap and of printing (with report/'s
 //!    renderers). `main.rs` maps the outcome to an exit code.
 //!
-//! Data flows one way: `source` → `plan` (and its DDL, `plan::ddl`) → `load` →
+//! Data flows one way: `source` → `plan` (and its DDL, `plan::ddl`) → `copy` →
 //! `report`.
 
 pub mod audit;
@@ -29,12 +29,12 @@ pub mod backup;
 pub mod calendar;
 pub mod cli;
 pub mod config;
+pub mod copy;
 pub mod decimal;
 pub mod error;
 pub mod hash;
 pub mod health;
 pub mod inspect;
-pub mod load;
 pub mod local;
 pub mod maintain;
 pub mod migrate;

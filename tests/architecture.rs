@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["source", "postgres", "local"],
     &["config", "plan"],
     &[
-        "prepare", "load", "reverse", "verify", "sync", "migrate", "health", "inspect", "maintain", "backup",
+        "prepare", "copy", "reverse", "verify", "sync", "migrate", "health", "inspect", "maintain", "backup",
         "workload", "roles", "audit",
     ],
     &["cli"],

@@ -111,7 +111,7 @@ pub enum PlanFormat {
     Json,
 }
 
-/// `--on-error`, resolved into [`crate::load::OnError`].
+/// `--on-error`, resolved into [`crate::copy::OnError`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OnError {
     /// Fail the copy at the first value that does not fit; the target stays unchanged.
@@ -206,7 +206,7 @@ pub enum LocalAction {
     },
 }
 
-impl From<OnError> for crate::load::OnError {
+impl From<OnError> for crate::copy::OnError {
     fn from(mode: OnError) -> Self {
         match mode {
             OnError::Stop => Self::Stop,

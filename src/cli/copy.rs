@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use crate::cli::args::CopyArgs;
 use crate::cli::connect::{resolve_target, wait_on_stderr};
+use crate::copy::{self, CopyOptions};
 use crate::error::{ExitCode, Result};
-use crate::load::{self, CopyOptions};
 use crate::postgres::conn::ConnSpec;
 use crate::prepare::{Profiling, plan_source, replan_table};
 use crate::report::{Event, Reporter};
@@ -60,10 +60,10 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
         jobs,
     };
     let outcome = if args.data_only {
-        load::data_only::load_into_existing_tables(source, &schema, plan, &options, args.truncate, reporter)
+        copy::data_only::load_into_existing_tables(source, &schema, plan, &options, args.truncate, reporter)
     } else {
         let replan = |table: &str| replan_table(source, &mapping, table);
-        load::copy_schema_and_data(source, plan, &replan, &options, reporter)
+        copy::copy_schema_and_data(source, plan, &replan, &options, reporter)
     }
     .map_err(|e| source.explain_target_error(e))?;
     let review = outcome.review;

@@ -10,10 +10,10 @@ use std::time::Instant;
 
 use postgres::Client;
 
+use crate::copy::rejects::RejectSink;
+use crate::copy::worker::{Chunk, ChunkOutcome, CopyMode, TableCopy, TableProgress, copy_chunk};
+use crate::copy::{CopyOptions, CopyOutcome};
 use crate::error::{Error, Result};
-use crate::load::rejects::RejectSink;
-use crate::load::worker::{Chunk, ChunkOutcome, CopyMode, TableCopy, TableProgress, copy_chunk};
-use crate::load::{CopyOptions, CopyOutcome};
 use crate::plan::Plan;
 use crate::plan::retarget::{self, Fit};
 use crate::postgres::catalog;
@@ -138,9 +138,9 @@ pub fn load_into_existing_tables(
         if interrupt::requested() {
             return Err(Error::Interrupted);
         }
-        match crate::load::origin::gather(source, &plan) {
+        match crate::copy::origin::gather(source, &plan) {
             Ok(tables) => {
-                if let Some(note) = crate::load::origin::record(&mut client, &options.schema, &plan.source, &tables) {
+                if let Some(note) = crate::copy::origin::record(&mut client, &options.schema, &plan.source, &tables) {
                     notes.push(note);
                 }
             }

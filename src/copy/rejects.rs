@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
+use crate::copy::OnError;
 use crate::error::{Error, Result};
-use crate::load::OnError;
 
 #[derive(Debug, Serialize)]
 pub struct RejectRecord<'a> {

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use postgres::Client;
 
+use crate::copy::rejects::{RejectRecord, RejectSink, json_of};
 use crate::error::{Error, Result};
-use crate::load::rejects::{RejectRecord, RejectSink, json_of};
 use crate::plan::types::breaks_speculation;
 use crate::plan::{ColumnPlan, TablePlan};
 use crate::postgres::binary_copy::begin_row;
