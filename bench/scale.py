@@ -141,6 +141,7 @@ def workload_sweep(cluster, a):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--standbys", default="0,1,2", help="standby counts for the write runs, e.g. 0,2,4,8")
     ap.add_argument("--seconds", type=int, default=30)
     ap.add_argument("--read-seconds", type=int, default=15)
     ap.add_argument("--scale", type=int, default=10)
@@ -158,9 +159,10 @@ def main():
         cluster.start()
         sh(["pgbench", "-i", "-q", "-s", str(a.scale), cluster.url()])
         if not a.skip_writes:
-            runs = {0: [], 1: [], 2: []}
+            counts = [int(x) for x in a.standbys.split(",")]
+            runs = {n: [] for n in counts}
             for rep in range(a.reps):
-                for n in (0, 1, 2):
+                for n in counts:
                     r = write_run(cluster, n, a.seconds)
                     runs[n].append(r)
                     print(f"rep {rep + 1}, {n} standbys: tps {r[0]:.0f}, lag median {r[1] / 1024:.0f} kB / "
