@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use common::*;
 use crash_support as crash;
+use godwit::postgres::conn::ConnSpec;
 use rusqlite::{Connection, ErrorCode};
 
 const POINTS: usize = 3;
@@ -63,18 +64,25 @@ fn verify_equal(app: &Path, url: &str, what: &str) {
     );
 }
 
+/// The app copied into a fresh database named `name`, then one quiet sync
+/// round: it records the fingerprints later rounds start from (a first
+/// round that must also find deletes is issue #18 section 0's).
+fn copied_and_synced(name: &str) -> (tempfile::TempDir, std::path::PathBuf, ConnSpec) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let target = fresh_database(name);
+    let url = target.to_string();
+    assert_exit(&copy(&app, &target, &[]), 0);
+    assert_exit(&godwit(&["sync", app.to_str().unwrap(), "--to", url.as_str(), "-q"]), 0);
+    (dir, app, target)
+}
+
 #[test]
 fn sync_killed_anywhere_then_the_next_round_reaches_the_source() {
     let seed = crash::seed("sync");
     let mut rng = crash::Rng::new(seed);
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
-    let target = fresh_database("cs_sync");
+    let (_dir, app, target) = copied_and_synced("cs_sync");
     let url = target.to_string();
-    assert_exit(&copy(&app, &target, &[]), 0);
-    // A first, quiet round records the fingerprints later rounds start from
-    // (a first round that must also find deletes is issue #18 section 0's).
-    assert_exit(&godwit(&["sync", app.to_str().unwrap(), "--to", url.as_str(), "-q"]), 0);
     let args = ["sync", app.to_str().unwrap(), "--to", url.as_str(), "-q"];
     app_writes(&app, &mut rng);
     let span = crash::timed_run(&godwit_bin(), &args);
@@ -124,14 +132,8 @@ fn write_lock_free(app: &Path) -> bool {
 fn a_cutover_killed_while_holding_the_write_lock_lets_the_app_write_again() {
     let seed = crash::seed("cutover-lock");
     let mut rng = crash::Rng::new(seed);
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
-    let target = fresh_database("cs_cutover_lock");
+    let (_dir, app, target) = copied_and_synced("cs_cutover_lock");
     let url = target.to_string();
-    assert_exit(&copy(&app, &target, &[]), 0);
-    // A first, quiet round records the fingerprints later rounds start from
-    // (a first round that must also find deletes is issue #18 section 0's).
-    assert_exit(&godwit(&["sync", app.to_str().unwrap(), "--to", url.as_str(), "-q"]), 0);
     let args = ["cutover", app.to_str().unwrap(), "--to", url.as_str(), "-q"];
     let mut caught = false;
     for _attempt in 0..20 {
@@ -177,14 +179,8 @@ fn a_cutover_killed_while_holding_the_write_lock_lets_the_app_write_again() {
 fn cutover_killed_anywhere_then_a_rerun_completes() {
     let seed = crash::seed("cutover");
     let mut rng = crash::Rng::new(seed);
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
-    let target = fresh_database("cs_cutover");
+    let (_dir, app, target) = copied_and_synced("cs_cutover");
     let url = target.to_string();
-    assert_exit(&copy(&app, &target, &[]), 0);
-    // A first, quiet round records the fingerprints later rounds start from
-    // (a first round that must also find deletes is issue #18 section 0's).
-    assert_exit(&godwit(&["sync", app.to_str().unwrap(), "--to", url.as_str(), "-q"]), 0);
     let args = ["cutover", app.to_str().unwrap(), "--to", url.as_str(), "-q"];
     app_writes(&app, &mut rng);
     let span = crash::timed_run(&godwit_bin(), &args);
