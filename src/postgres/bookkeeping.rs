@@ -5,7 +5,7 @@
 //! | table | written by | read by |
 //! |---|---|---|
 //! | `godwit.sqlite_origin` | `copy` (a SQLite source) | `copy postgresql://... --to sqlite:PATH` |
-//! | `godwit.sync_tables`, `godwit.sync_buckets` | `copy`, `sync` rounds | `sync` |
+//! | `godwit.sync_tables`, `godwit.sync_buckets`, `godwit.sync_pages` | `copy`, `sync` rounds | `sync` |
 //! | `godwit.audit_log` and its partitions | `audit enable --mode trigger` | `audit status`, people |
 //! | the migration history (`--history-schema`.`--history-table`, `godwit_migrations` by default) | `migrate` | `migrate` |
 //!
@@ -100,6 +100,17 @@ pub const SYNC_BUCKETS: Table = Table {
     about: "per synced table: key-range fingerprints, 256 to a row",
 };
 
+pub const SYNC_PAGES: Table = Table {
+    name: "sync_pages",
+    columns: "schema text NOT NULL,
+                 name text NOT NULL,
+                 pages bytea NOT NULL,
+                 PRIMARY KEY (schema, name)",
+    comment: None,
+    upgrades: &[],
+    about: "per synced SQLite table: a hash of each leaf page with its rowids, to skip the pages that did not change",
+};
+
 /// The migration history, in the schema and under the name `migrate` is given.
 pub const MIGRATION_HISTORY: Table = Table {
     name: "godwit_migrations",
@@ -116,7 +127,13 @@ pub const MIGRATION_HISTORY: Table = Table {
 };
 
 /// Every table made from this module, for docs and tests.
-pub const TABLES: &[&Table] = &[&SQLITE_ORIGIN, &SYNC_TABLES, &SYNC_BUCKETS, &MIGRATION_HISTORY];
+pub const TABLES: &[&Table] = &[
+    &SQLITE_ORIGIN,
+    &SYNC_TABLES,
+    &SYNC_BUCKETS,
+    &SYNC_PAGES,
+    &MIGRATION_HISTORY,
+];
 
 /// The statements that make `table` as `schema.name` (both quoted as
 /// needed) and bring it to its current version.

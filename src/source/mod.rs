@@ -3,6 +3,7 @@
 
 pub mod documents;
 pub mod native;
+pub mod pages;
 pub mod preview;
 pub mod sqlite;
 pub mod virtual_table;
@@ -377,6 +378,14 @@ pub trait Reader: Send {
 
     /// A cheap estimate of a table's size in bytes, to balance the work.
     fn estimated_bytes(&mut self, table: &str, columns: &[String], rows: u64) -> Result<u64>;
+
+    /// How a table's rows are stored, in this reader's snapshot
+    /// ([`pages::PageMap`]), when the source can tell without reading them;
+    /// None otherwise, and then the rows are read.
+    fn page_map(&mut self, table: &str) -> Result<Option<pages::PageMap>> {
+        let _ = table;
+        Ok(None)
+    }
 }
 
 /// Which columns `describe` profiles (a scan of their values), given the

@@ -23,6 +23,7 @@ use crate::postgres::conn::qualified;
 use crate::postgres::conn::quote_ident;
 use crate::postgres::encode::{Scratch, encode_value};
 use crate::source::json_of;
+use crate::source::pages::PageMap;
 use crate::source::preview::value_preview;
 use crate::source::{Flow, Reader, Scan, Selected, ValueRef};
 use crate::sync::state::{NewState, TableState};
@@ -72,6 +73,8 @@ pub struct TableDiff {
     pub speculation_broken: bool,
     /// Time spent comparing changed ranges with the target.
     pub compare_seconds: f64,
+    /// Source rows read and hashed (rows on unchanged pages are not).
+    pub rows_read: u64,
     /// Rows already written by the round's transaction and dropped from
     /// `inserts` and `updates` (see `sync::transaction`).
     pub written_inserts: u64,
@@ -123,6 +126,7 @@ impl TableDiff {
         self.whole_changed |= part.whole_changed;
         self.speculation_broken |= part.speculation_broken;
         self.compare_seconds += part.compare_seconds;
+        self.rows_read += part.rows_read;
         if last {
             self.state = part.state;
         }
@@ -410,6 +414,10 @@ fn by_buckets(
     // and the fingerprints recorded would hide it for good.
     let old = old.filter(|o| o.width == width);
     let fresh = old.is_none();
+    let pages = reader.page_map(&layout.source_table)?;
+    // The buckets to read: None for all of them; else those where the
+    // source's pages changed since the stored fingerprints were taken.
+    let reading = old.and_then(|o| buckets_to_read(work, o, pages.as_ref(), width));
     let mut diff = TableDiff {
         state: NewState {
             signature: work.signature.clone(),
@@ -417,9 +425,21 @@ fn by_buckets(
             whole: None,
             buckets: Vec::new(),
             fresh,
+            pages_moved: old.is_none_or(|o| o.pages != pages),
+            pages,
         },
         ..TableDiff::default()
     };
+    let read_here = |bucket: i64| {
+        reading.as_ref().is_none_or(|r| {
+            let at = r.partition_point(|&(_, hi)| hi < bucket);
+            r.get(at).is_some_and(|&(lo, _)| lo <= bucket)
+        })
+    };
+    if let (Some(o), Some(_)) = (old, &reading) {
+        // Buckets on unchanged pages: the same rows, the same fingerprint.
+        diff.ranges += o.buckets.keys().filter(|&&b| !read_here(b)).count() as u64;
+    }
     let stored = |bucket: i64| old.and_then(|o| o.buckets.get(&bucket)).copied().unwrap_or(0);
     let forced = |bucket: i64| work.force.is_some_and(|f| f.buckets.contains(&bucket));
     let select = select_of(layout);
@@ -465,7 +485,11 @@ fn by_buckets(
         }
         Ok(())
     };
-    reader.scan(&scan, &mut |row| {
+    let mut rows_read = 0u64;
+    let mut visit = |row: &dyn crate::source::Row| {
+        if failure.is_some() || broken {
+            return Ok(Flow::Stop);
+        }
         let key = match row.value(column) {
             ValueRef::Integer(k) => k,
             other => {
@@ -524,8 +548,26 @@ fn by_buckets(
             c.hash = c.hash.wrapping_add(hash | 1);
             c.rows += 1;
         }
+        rows_read += 1;
         Ok(Flow::Continue)
-    })?;
+    };
+    match &reading {
+        None => reader.scan(&scan, &mut visit)?,
+        Some(ranges) => {
+            for &(from, to) in ranges {
+                let keys = Span::buckets(from, to, width);
+                let part = Scan {
+                    rowids: Some(crate::source::RowidRange {
+                        from: Some(keys.lo),
+                        to: keys.hi.checked_add(1),
+                    }),
+                    ..scan.clone()
+                };
+                reader.scan(&part, &mut visit)?;
+            }
+        }
+    }
+    diff.rows_read += rows_read;
     if let Some(e) = failure {
         return Err(e);
     }
@@ -542,7 +584,7 @@ fn by_buckets(
             o.buckets
                 .keys()
                 .copied()
-                .filter(|b| visited.binary_search(b).is_err())
+                .filter(|&b| read_here(b) && visited.binary_search(&b).is_err())
                 .collect()
         })
         .unwrap_or_default();
@@ -590,6 +632,44 @@ fn by_buckets(
         compare_buckets(pg, work, width, column, batch, &mut diff, &mut encoder)?;
     }
     Ok(diff)
+}
+
+/// Changed pages are cut into this many scans at most: nearby ranges are
+/// read as one, with the unchanged buckets between them.
+const MAX_SCANS: usize = 1024;
+
+/// The buckets (inclusive ranges, sorted) whose rows sit on leaf pages
+/// that changed since the stored fingerprints were taken; None to read
+/// every bucket: no pages known on either side, a check that forces
+/// buckets, or a table whose buckets are not cut on its rowids (it is
+/// then skipped only when no page changed).
+fn buckets_to_read(work: &Work<'_>, old: &TableState, pages: Option<&PageMap>, width: i64) -> Option<Vec<(i64, i64)>> {
+    if work.force.is_some() {
+        return None;
+    }
+    let changed = old.pages.as_ref()?.changed_since(pages?)?;
+    if changed.is_empty() {
+        return Some(Vec::new());
+    }
+    if !work.layout.rowid_key {
+        return None;
+    }
+    let mut ranges: Vec<(i64, i64)> = Vec::with_capacity(changed.len());
+    let mut gap = 0i64;
+    loop {
+        ranges.clear();
+        for &(lo, hi) in &changed {
+            let (lo, hi) = (lo.div_euclid(width), hi.div_euclid(width));
+            match ranges.last_mut() {
+                Some(last) if lo <= last.1.saturating_add(gap).saturating_add(1) => last.1 = last.1.max(hi),
+                _ => ranges.push((lo, hi)),
+            }
+        }
+        if ranges.len() <= MAX_SCANS {
+            return Some(ranges);
+        }
+        gap = gap.saturating_mul(2).max(1);
+    }
 }
 
 /// The bucket width a table is first synced (or copied) with: about
@@ -743,6 +823,26 @@ fn int_of(bytes: &[u8]) -> Option<i64> {
 
 fn whole(reader: &mut dyn Reader, pg: &mut Client, work: &Work<'_>, old: Option<&TableState>) -> Result<TableDiff> {
     let layout = work.layout;
+    let pages = reader.page_map(&layout.source_table)?;
+    let pages_moved = old.is_none_or(|o| o.pages != pages);
+    if let Some(o) = old.filter(|o| o.width == 0 && o.whole.is_some())
+        && buckets_to_read(work, o, pages.as_ref(), 1).is_some_and(|r| r.is_empty())
+    {
+        // No page changed: the same rows, the same fingerprint.
+        return Ok(TableDiff {
+            ranges: 1,
+            state: NewState {
+                signature: work.signature.clone(),
+                width: 0,
+                whole: o.whole,
+                buckets: Vec::new(),
+                fresh: false,
+                pages,
+                pages_moved,
+            },
+            ..TableDiff::default()
+        });
+    }
     let select = select_of(layout);
     let scan = Scan {
         table: &layout.source_table,
@@ -751,6 +851,7 @@ fn whole(reader: &mut dyn Reader, pg: &mut Client, work: &Work<'_>, old: Option<
         order_by: None,
     };
     let mut fingerprint: u64 = 0;
+    let mut rows_read = 0u64;
     let mut row_raw = Vec::new();
     let mut broken = false;
     reader.scan(&scan, &mut |row| {
@@ -764,6 +865,7 @@ fn whole(reader: &mut dyn Reader, pg: &mut Client, work: &Work<'_>, old: Option<
             push_raw(&mut row_raw, value);
         }
         fingerprint = fingerprint.wrapping_add(hash_of(&row_raw) | 1);
+        rows_read += 1;
         Ok(Flow::Continue)
     })?;
     let mut diff = TableDiff {
@@ -774,7 +876,10 @@ fn whole(reader: &mut dyn Reader, pg: &mut Client, work: &Work<'_>, old: Option<
             whole: Some(fingerprint),
             buckets: Vec::new(),
             fresh: old.is_none_or(|o| o.width != 0),
+            pages,
+            pages_moved,
         },
+        rows_read,
         ..TableDiff::default()
     };
     if broken {

@@ -71,6 +71,9 @@ pub struct RoundSummary {
     /// the tables read in parallel), and the applying transaction.
     pub compare_s: f64,
     pub apply_s: f64,
+    /// Source rows read and hashed: rows on pages unchanged since the last
+    /// round are not (see `source::pages`).
+    pub rows_read: u64,
     /// Times the round ran again after losing its server (see [`retry`]).
     pub retried: u32,
 }
@@ -437,6 +440,7 @@ impl<'a> Syncer<'a> {
             seconds: 0.0,
             compare_s: 0.0,
             apply_s,
+            rows_read: 0,
             retried: 0,
         };
         for &i in &tables {
@@ -453,6 +457,7 @@ impl<'a> Syncer<'a> {
             summary.ranges_read += d.ranges_read;
             summary.ranges += d.ranges;
             summary.compare_s += d.compare_seconds;
+            summary.rows_read += d.rows_read;
             summary.tables.push(counts);
         }
         summary.seconds = started.elapsed().as_secs_f64();

@@ -10,6 +10,10 @@
 //! the target holds no row elsewhere. A table where the copy left rows
 //! out (`--on-error skip`) gets none, and its old sync state (if any) is
 //! removed: its first round then compares every key.
+//!
+//! With them goes the table's [`PageMap`] in the copy's snapshot (the
+//! reader given is one of the copy's), so the first round reads only the
+//! pages that changed since the copy.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,6 +23,7 @@ use postgres::GenericClient;
 use crate::error::Result;
 use crate::hash::hash_of;
 use crate::plan::TablePlan;
+use crate::source::pages::PageMap;
 use crate::source::{Reader, Row, ValueRef};
 use crate::sync::diff::{bucket_column, initial_width, push_raw};
 use crate::sync::state::{self, NewState};
@@ -42,6 +47,8 @@ pub struct TableSeed {
     /// The select position of the bucket column, and the bucket width;
     /// None for a table fingerprinted whole.
     bucket: Option<(usize, i64)>,
+    /// How the copy's snapshot stores the table.
+    pages: Option<PageMap>,
     sums: Mutex<Sums>,
 }
 
@@ -69,7 +76,9 @@ impl TableSeed {
             Some(column) => Some((columns[column], initial_width(reader, &layout)?)),
             None => None,
         };
+        let pages = reader.page_map(&layout.source_table)?;
         Ok(Some(TableSeed {
+            pages,
             source_table: layout.source_table.clone(),
             signature: crate::sync::signature(&layout),
             columns,
@@ -108,6 +117,8 @@ impl TableSeed {
                     whole,
                     buckets: sums.buckets.into_iter().collect(),
                     fresh: true,
+                    pages: seed.pages.clone(),
+                    pages_moved: true,
                 };
                 state::write(client, schema, &seed.source_table, None, &new)
             }

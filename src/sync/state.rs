@@ -6,6 +6,10 @@
 //! A keyed table whose first key column is an integer is cut into buckets
 //! of `width` consecutive key values; bucket fingerprints are stored 256 to
 //! a row. Other tables have one fingerprint for the whole table.
+//!
+//! A SQLite table also keeps the [`PageMap`] of the snapshot its
+//! fingerprints describe, written with them: the next round reads only the
+//! rowid ranges of leaf pages that changed since (see `diff`).
 
 use std::collections::HashMap;
 
@@ -13,6 +17,7 @@ use postgres::GenericClient;
 
 use crate::error::{Error, Result};
 use crate::postgres::bookkeeping::{self, SCHEMA as GODWIT_SCHEMA};
+use crate::source::pages::PageMap;
 
 /// Bucket fingerprints per stored row.
 pub const BUCKETS_PER_GROUP: i64 = 256;
@@ -26,12 +31,19 @@ pub struct TableState {
     pub width: i64,
     pub whole: Option<u64>,
     pub buckets: HashMap<i64, u64>,
+    /// How the source stored the table in the snapshot the fingerprints
+    /// describe, when known.
+    pub pages: Option<PageMap>,
 }
 
 fn ensure(client: &mut impl GenericClient) -> Result<()> {
     bookkeeping::ensure(
         client,
-        &[&bookkeeping::SYNC_TABLES, &bookkeeping::SYNC_BUCKETS],
+        &[
+            &bookkeeping::SYNC_TABLES,
+            &bookkeeping::SYNC_BUCKETS,
+            &bookkeeping::SYNC_PAGES,
+        ],
         "creating godwit's sync state",
     )
 }
@@ -63,6 +75,7 @@ pub fn read(client: &mut impl GenericClient, schema: &str) -> Result<HashMap<Str
                 width: row.get(2),
                 whole: whole.map(|w| u64::from_be_bytes(w.to_be_bytes())),
                 buckets: HashMap::new(),
+                pages: None,
             },
         );
     }
@@ -87,6 +100,26 @@ pub fn read(client: &mut impl GenericClient, schema: &str) -> Result<HashMap<Str
             }
         }
     }
+    let pages = bookkeeping::exists(
+        client,
+        &bookkeeping::SYNC_PAGES.qualified(),
+        "looking for godwit's sync state",
+    )?;
+    if pages {
+        for row in client
+            .query(
+                &format!("SELECT name, pages FROM {GODWIT_SCHEMA}.sync_pages WHERE schema = $1"),
+                &[&schema],
+            )
+            .map_err(e)?
+        {
+            let name: String = row.get(0);
+            let bytes: Vec<u8> = row.get(1);
+            if let Some(table) = out.get_mut(&name) {
+                table.pages = PageMap::from_bytes(&bytes);
+            }
+        }
+    }
     Ok(out)
 }
 
@@ -100,11 +133,15 @@ pub struct NewState {
     pub buckets: Vec<(i64, u64)>,
     /// The stored state did not fit (first round, other layout): replace it.
     pub fresh: bool,
+    /// The table's pages in the round's snapshot (None: not known), and
+    /// whether they differ from the stored ones.
+    pub pages: Option<PageMap>,
+    pub pages_moved: bool,
 }
 
 impl NewState {
     pub fn writes_anything(&self) -> bool {
-        self.fresh || !self.buckets.is_empty()
+        self.fresh || !self.buckets.is_empty() || self.pages_moved
     }
 }
 
@@ -137,6 +174,24 @@ pub fn write(
             &[&schema, &table, &new.signature, &new.width, &whole],
         )
         .map_err(e)?;
+    // The pages of the snapshot these fingerprints describe, or none.
+    match &new.pages {
+        Some(pages) => client
+            .execute(
+                &format!(
+                    "INSERT INTO {GODWIT_SCHEMA}.sync_pages (schema, name, pages) VALUES ($1, $2, $3) \
+                     ON CONFLICT (schema, name) DO UPDATE SET pages = excluded.pages"
+                ),
+                &[&schema, &table, &pages.to_bytes()],
+            )
+            .map_err(e)?,
+        None => client
+            .execute(
+                &format!("DELETE FROM {GODWIT_SCHEMA}.sync_pages WHERE schema = $1 AND name = $2"),
+                &[&schema, &table],
+            )
+            .map_err(e)?,
+    };
     // Whole groups are rewritten: merge the changed buckets into what was stored.
     let mut groups: HashMap<i64, Vec<u8>> = HashMap::new();
     for &(bucket, _) in &new.buckets {
@@ -204,5 +259,17 @@ pub fn forget(client: &mut impl GenericClient, schema: &str, table: &str) -> Res
             &[&schema, &table],
         )
         .map_err(e)?;
+    if bookkeeping::exists(
+        client,
+        &bookkeeping::SYNC_PAGES.qualified(),
+        "looking for godwit's sync state",
+    )? {
+        client
+            .execute(
+                &format!("DELETE FROM {GODWIT_SCHEMA}.sync_pages WHERE schema = $1 AND name = $2"),
+                &[&schema, &table],
+            )
+            .map_err(e)?;
+    }
     Ok(())
 }

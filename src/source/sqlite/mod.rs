@@ -4,6 +4,7 @@
 
 mod hold;
 mod native;
+mod pages;
 mod reader;
 pub mod sql;
 

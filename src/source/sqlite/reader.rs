@@ -109,6 +109,10 @@ impl Reader for SqliteReader {
 
     /// From the average size of the first rows: cheap, and enough to
     /// balance the work (a BLOB table has few rows but many bytes).
+    fn page_map(&mut self, table: &str) -> Result<Option<crate::source::pages::PageMap>> {
+        super::pages::page_map(&self.conn, table).map_err(self.fail(table))
+    }
+
     fn estimated_bytes(&mut self, table: &str, columns: &[String], rows: u64) -> Result<u64> {
         if columns.is_empty() {
             return Ok(0);
