@@ -167,6 +167,10 @@ def main():
             "verify_s": verify_s, "quiet_s": quiet_s, "quiet_ratio": quiet_s / copy_s,
             "quiet_rss_mb": quiet_rss / 1024,
             "quiet_wrote": quiet["wrote"],
+            # Source rows read and hashed (rows on unchanged pages are not;
+            # absent from godwit before it kept page maps).
+            "first_rows_read": first.get("rows_read"), "round_rows_read": summary.get("rows_read"),
+            "quiet_rows_read": quiet.get("rows_read"),
             "cutover_s": cut_s, "cutover_rss_mb": cut_rss / 1024,
             "source_paused_s": cut["source_paused_s"], "writer_commits": writer.commits,
             "writer_slowest_commit_s": writer.slowest, "cutover_differences": cut["differences"],

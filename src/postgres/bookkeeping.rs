@@ -107,7 +107,14 @@ pub const SYNC_PAGES: Table = Table {
                  pages bytea NOT NULL,
                  PRIMARY KEY (schema, name)",
     comment: None,
-    upgrades: &[],
+    // Stored as is: a map is megabytes that compress only a little, and
+    // compressing them cost seconds a round (PostgreSQL 15 cannot say so
+    // in CREATE TABLE). Checked first, so no lock is taken once done.
+    upgrades: &[
+        "DO $$ BEGIN IF (SELECT attstorage FROM pg_attribute WHERE attrelid = '{table}'::regclass \
+                  AND attname = 'pages') <> 'e' THEN ALTER TABLE {table} ALTER COLUMN pages SET STORAGE EXTERNAL; \
+                  END IF; END $$",
+    ],
     about: "per synced SQLite table: a hash of each leaf page with its rowids, to skip the pages that did not change",
 };
 

@@ -85,7 +85,17 @@ impl Reader for SqliteReader {
     fn scan(&mut self, scan: &Scan<'_>, visit: &mut dyn FnMut(&dyn Row) -> Result<Flow>) -> Result<()> {
         let fail = self.fail(scan.table);
         let mut stmt = self.conn.prepare_cached(&select_sql(scan)).map_err(&fail)?;
-        let mut rows = stmt.query([]).map_err(&fail)?;
+        // Bounds are parameters: the many ranges of one table (sync reads
+        // those of changed pages) share one prepared statement.
+        let range = scan.rowids.unwrap_or_default();
+        let mut bounds: Vec<(&str, &dyn rusqlite::ToSql)> = Vec::new();
+        if let Some(from) = &range.from {
+            bounds.push((":from", from));
+        }
+        if let Some(to) = &range.to {
+            bounds.push((":to", to));
+        }
+        let mut rows = stmt.query(bounds.as_slice()).map_err(&fail)?;
         while let Some(row) = rows.next().map_err(&fail)? {
             if visit(&SqliteRow(row))? == Flow::Stop {
                 break;
@@ -107,12 +117,12 @@ impl Reader for SqliteReader {
         Ok(bounds.0.zip(bounds.1))
     }
 
-    /// From the average size of the first rows: cheap, and enough to
-    /// balance the work (a BLOB table has few rows but many bytes).
     fn page_map(&mut self, table: &str) -> Result<Option<crate::source::pages::PageMap>> {
         super::pages::page_map(&self.conn, table).map_err(self.fail(table))
     }
 
+    /// From the average size of the first rows: cheap, and enough to
+    /// balance the work (a BLOB table has few rows but many bytes).
     fn estimated_bytes(&mut self, table: &str, columns: &[String], rows: u64) -> Result<u64> {
         if columns.is_empty() {
             return Ok(0);
@@ -196,11 +206,11 @@ fn select_sql(scan: &Scan<'_>) -> String {
     );
     if let Some(range) = scan.rowids {
         let mut conditions = Vec::new();
-        if let Some(from) = range.from {
-            conditions.push(format!("rowid >= {from}"));
+        if range.from.is_some() {
+            conditions.push("rowid >= :from");
         }
-        if let Some(to) = range.to {
-            conditions.push(format!("rowid < {to}"));
+        if range.to.is_some() {
+            conditions.push("rowid < :to");
         }
         if !conditions.is_empty() {
             sql.push_str(&format!(" WHERE {}", conditions.join(" AND ")));
@@ -233,7 +243,7 @@ mod tests {
         };
         assert_eq!(
             select_sql(&scan),
-            "SELECT \"a b\", rowid FROM \"t\" WHERE rowid >= 5 ORDER BY \"k\" COLLATE BINARY"
+            "SELECT \"a b\", rowid FROM \"t\" WHERE rowid >= :from ORDER BY \"k\" COLLATE BINARY"
         );
     }
 }
