@@ -435,22 +435,27 @@ fn lock_waiters(db: &ConnSpec) -> i64 {
     .unwrap()
 }
 
+/// Locks `table` in a session of its own, then starts a backup into `dir`:
+/// the backup stops midway on the lock, whatever the machine's speed.
+fn backup_behind_a_lock(
+    source: &ConnSpec,
+    table: &str,
+    dir: &std::path::Path,
+) -> (postgres::Client, std::process::Child) {
+    let mut blocker = source.connect().unwrap();
+    blocker
+        .batch_execute(&format!("BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+        .unwrap();
+    let child = godwit_child(&["backup", "--to", &source.to_string(), "--dir", dir.to_str().unwrap()]);
+    (blocker, child)
+}
+
 #[test]
 fn a_killed_backup_is_never_listed_as_complete() {
     let source = source_database("bk_killed");
     let dir = tempfile::tempdir().unwrap();
     // Holding a lock on one table stops the backup midway, deterministically.
-    let mut blocker = source.connect().unwrap();
-    blocker
-        .batch_execute("BEGIN; LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
-        .unwrap();
-    let mut child = godwit_child(&[
-        "backup",
-        "--to",
-        &source.to_string(),
-        "--dir",
-        dir.path().to_str().unwrap(),
-    ]);
+    let (mut blocker, mut child) = backup_behind_a_lock(&source, "orders", dir.path());
     wait_for("the backup to block on the lock", || {
         lock_waiters(&source) > 0
             && std::fs::read_dir(dir.path()).is_ok_and(|d| d.count() == 1)
@@ -517,31 +522,7 @@ fn a_killed_restore_leaves_the_target_as_it_was() {
     // Once the restore has created `users` in its scratch database, lock it:
     // the restore cannot finish (its proof reads every table), so the kill
     // lands before the swap, whatever the machine's speed.
-    let mut scratch_name = String::new();
-    wait_for("the scratch database", || {
-        scratch_name = databases_like(&server, &scratch_pattern).pop().unwrap_or_default();
-        !scratch_name.is_empty()
-    });
-    let scratch = server.with_dbname(&scratch_name);
-    let mut blocker = None;
-    wait_for("the restored users table", || {
-        let Ok(mut client) = scratch.connect() else {
-            return false;
-        };
-        let exists = client
-            .query_opt("SELECT 1 FROM pg_class WHERE relname = 'users'", &[])
-            .map(|r| r.is_some())
-            .unwrap_or(false);
-        if exists
-            && client
-                .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
-                .is_ok()
-        {
-            blocker = Some(client);
-            return true;
-        }
-        false
-    });
+    let (scratch_name, blocker) = block_scratch(&server, &scratch_pattern, &[]);
     let children = crash_support::descendants(child.id());
     assert!(
         children
@@ -745,17 +726,7 @@ fn an_interrupted_backup_exits_1_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     // The lock keeps pg_dump and a fingerprint query waiting: SIGTERM must
     // stop both rather than wait for them.
-    let mut blocker = source.connect().unwrap();
-    blocker
-        .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
-        .unwrap();
-    let mut child = godwit_child(&[
-        "backup",
-        "--to",
-        &source.to_string(),
-        "--dir",
-        dir.path().to_str().unwrap(),
-    ]);
+    let (mut blocker, mut child) = backup_behind_a_lock(&source, "users", dir.path());
     wait_for("the backup to block on the lock", || {
         lock_waiters(&source) > 1 && std::fs::read_dir(dir.path()).is_ok_and(|d| d.count() == 1)
     });
