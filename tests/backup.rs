@@ -2,6 +2,7 @@
 //! compared table by table, a damaged file found and refused, retention,
 //! and backups and restores killed midway.
 
+mod cluster_support;
 mod common;
 mod crash_support;
 
@@ -1012,4 +1013,53 @@ fn cleanup_leaves_a_scratch_database_whose_lock_is_held_in_another_database() {
     drop(holder);
     cleanup_lists("dropped");
     assert!(databases_like(&server, &scratch).is_empty());
+}
+
+/// A restore into the database named `postgres` (a managed server's only
+/// database, often) once held a template1 session for the whole run, and
+/// every other CREATE DATABASE on the server failed meanwhile. On a private
+/// cluster, because the swap ends every session on `postgres`.
+#[test]
+fn a_restore_into_postgres_leaves_create_database_working() {
+    let cluster = cluster_support::PrivateCluster::start("restore-into-postgres", &[]);
+    let server = cluster.url(&[]).with_dbname("postgres");
+    server
+        .connect()
+        .unwrap()
+        .batch_execute(
+            "CREATE TABLE users (id int PRIMARY KEY, name text);
+             INSERT INTO users SELECT g, 'user ' || g FROM generate_series(1, 500) g;",
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = take_backup(&server, dir.path(), &[]);
+    server
+        .connect()
+        .unwrap()
+        .batch_execute("UPDATE users SET name = 'changed'")
+        .unwrap();
+
+    let child = Command::new(godwit_bin())
+        .args(["restore", &path, "--to", &server.to_string(), "--replace"])
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start godwit");
+    // Held mid-restore by a lock on the scratch copy of `users`.
+    let (_, blocker) = block_scratch(&server, "postgres_godwit_restore_%", &[]);
+    let mut admin = server.connect().unwrap();
+    admin
+        .batch_execute("CREATE DATABASE made_during_the_restore")
+        .expect("CREATE DATABASE works while a restore into postgres runs");
+    drop(admin);
+    drop(blocker);
+    let out = child.wait_with_output().unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(value(&server, "SELECT count(*) FROM users WHERE name = 'changed'"), "0");
+    assert_eq!(value(&server, "SELECT count(*) FROM users"), "500");
+    assert_eq!(
+        databases_like(&server, "made_during_the_restore"),
+        vec!["made_during_the_restore".to_string()]
+    );
 }
