@@ -330,7 +330,11 @@ fn widening_records() -> String {
         } else {
             format!("\"2026-02-{:02}\"", 1 + i % 28)
         };
-        let note = if i == 120 { "q".repeat(3_000) } else { format!("note {i}") };
+        let note = if i == 120 {
+            "q".repeat(3_000)
+        } else {
+            format!("note {i}")
+        };
         let line = match i {
             77 => r#"{"id": 77, "v": "#.to_string(),
             91 => r#"{"id": 91, "note": "a\u0000b"}"#.to_string(),
@@ -353,7 +357,11 @@ fn rows_made_on_the_reading_threads_give_the_same_tables_types_and_rejects() {
     let text = widening_records();
     let lines = write(dir.path(), "events.ndjson", text.as_bytes());
     let records: Vec<&str> = text.lines().filter(|l| !l.ends_with(": ")).collect();
-    let array = write(dir.path(), "events.json", format!("[{}]", records.join(",\n")).as_bytes());
+    let array = write(
+        dir.path(),
+        "events.json",
+        format!("[{}]", records.join(",\n")).as_bytes(),
+    );
     for (file, expected_exit) in [(&lines, 3), (&array, 3)] {
         let name = file.file_name().unwrap().to_str().unwrap().to_string();
         let a = fresh_database("docs_par_rows_one");
