@@ -237,9 +237,9 @@ fn godwit_through_a_transaction_pooler() {
 /// through the pooler: audit, roles and the reverse copy keep every
 /// statement inside one transaction and work; maintain, backup, restore
 /// and cutover need one session for their whole run and refuse, changing
-/// nothing.
+/// nothing. report and migrate's read-only commands work too.
 #[test]
-fn audit_roles_reverse_work_and_maintain_backup_restore_cutover_refuse() {
+fn audit_roles_reverse_report_work_and_maintain_backup_restore_cutover_refuse() {
     let cluster = PrivateCluster::start("pooler-commands", &["--pooler", "--max-connections", "40"]);
     let mut admin = cluster.url(&[]).connect().unwrap();
     admin.batch_execute("CREATE DATABASE shop").unwrap();
@@ -416,6 +416,16 @@ fn audit_roles_reverse_work_and_maintain_backup_restore_cutover_refuse() {
     let out = cluster.godwit(&["restore", &taken, "--to", &pooled_url, "--replace"]);
     assert_refused(&out, "restore", "pg_restore");
     assert_nothing_left_behind(&pooled, 6);
+    let out = cluster.godwit(&["backup", "verify", &taken, "--to", &pooled_url]);
+    assert_refused(&out, "backup verify", "pg_restore");
+    assert_eq!(
+        scalar(
+            &direct,
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'godwit\\_verify%'"
+        ),
+        "0",
+        "no scratch database was created"
+    );
     assert_eq!(scalar(&direct, "SELECT balance FROM accounts WHERE id = 1"), "11");
     let chinook = corpus("Chinook_Sqlite.sqlite");
     let out = cluster.godwit(&["cutover", chinook.to_str().unwrap(), "--to", &pooled_url]);
