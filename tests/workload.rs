@@ -745,3 +745,103 @@ fn a_target_that_is_not_as_planned_is_named_and_needs_review() {
         "{human}"
     );
 }
+
+/// PostgreSQL's clients run as tasks on a few threads (`--jobs`): the
+/// `--count` schedule is still run exactly once across them, and a client
+/// the server refuses leaves the level unmeasured, saying so.
+#[test]
+fn postgres_clients_shared_by_jobs_run_the_schedule_once_and_a_refusal_is_reported() {
+    let shop = shop("workload_jobs");
+    let q = queries(
+        shop._dir.path(),
+        "q.sql",
+        "-- name: user_by_id\n-- params: :id = users.id\nSELECT id, name FROM users WHERE id = :id;\n\n\
+         -- name: paid\nSELECT count(*) FROM orders WHERE status = 'paid';\n",
+    );
+    for jobs in ["1", "2", "9"] {
+        let out = workload(
+            &shop,
+            &q,
+            &[
+                "--clients",
+                "1,5",
+                "--jobs",
+                jobs,
+                "--count",
+                "9",
+                "--warmup",
+                "0s",
+                "--target-only",
+                "--json",
+            ],
+        );
+        common::assert_exit(&out, 0);
+        let report = json(&out);
+        for name in ["user_by_id", "paid"] {
+            for level in ["1", "5"] {
+                let s = &class(&report, name)["latency"]["target"][level];
+                assert_eq!(s["executions"], 9, "--jobs {jobs}, {name} at {level}: {s:#}");
+                assert_eq!(s["errors"], 0, "--jobs {jobs}, {name} at {level}: {s:#}");
+            }
+        }
+    }
+    let out = workload(&shop, &q, &["--jobs", "0", "--count", "1"]);
+    common::assert_exit(&out, 2);
+    assert!(common::stderr(&out).contains("--jobs"), "{}", common::stderr(&out));
+
+    // A role the server lets hold two connections: parity's connection
+    // and one client fit, five clients do not.
+    let role = format!("workload_limited_{}", std::process::id());
+    let admin_spec = godwit::postgres::conn::ConnSpec::parse(&shop.target).unwrap();
+    let mut admin = admin_spec.connect().unwrap();
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN CONNECTION LIMIT 2; \
+             GRANT USAGE ON SCHEMA public TO {role}; GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}; \
+             GRANT USAGE ON SCHEMA godwit TO {role}; GRANT SELECT ON ALL TABLES IN SCHEMA godwit TO {role};"
+        ))
+        .unwrap();
+    let limited = Shop {
+        target: shop.target.replacen("://postgres@", &format!("://{role}@"), 1),
+        db: shop.db.clone(),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    assert_ne!(limited.target, shop.target);
+    let out = workload(
+        &limited,
+        &q,
+        &[
+            "--clients",
+            "5",
+            "--jobs",
+            "2",
+            "--count",
+            "3",
+            "--warmup",
+            "0s",
+            "--target-only",
+            "--json",
+        ],
+    );
+    admin
+        .batch_execute(&format!(
+            "DROP OWNED BY {role}; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"
+        ))
+        .unwrap();
+    let _ = admin.batch_execute(&format!("DROP ROLE {role}"));
+    common::assert_exit(&out, 3);
+    let report = json(&out);
+    let refused = report["summary"]["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let line = refused[0].as_str().unwrap();
+    assert!(
+        line.starts_with("5 clients on PostgreSQL: ")
+            && line.contains("of 5 clients connected, then the server refused"),
+        "{line}"
+    );
+    assert!(line.contains("too many connections"), "{line}");
+    assert!(
+        class(&report, "user_by_id")["latency"]["target"].get("5").is_none(),
+        "{report:#}"
+    );
+}
