@@ -845,3 +845,104 @@ fn postgres_clients_shared_by_jobs_run_the_schedule_once_and_a_refusal_is_report
         "{report:#}"
     );
 }
+
+/// An integer key that config turned into a UUID: the app still sends the
+/// integer, and the workload binds it (and writes a literal) as the UUID
+/// the copy made of it, for the key and for the foreign keys following it.
+#[test]
+fn integer_parameters_compared_with_a_uuid_from_int_key_are_converted_as_the_copy_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::sqlite_file(
+        dir.path(),
+        "app.db",
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+         CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users(id), body TEXT);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200)
+         INSERT INTO users SELECT i, 'user ' || i FROM n;
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 600)
+         INSERT INTO posts SELECT i, 1 + i % 200, 'post ' || i FROM n;",
+    );
+    let config = dir.path().join("godwit.toml");
+    std::fs::write(
+        &config,
+        "[[cast]]\ncolumn = \"users.id\"\nto = \"uuid\"\nusing = \"uuid-from-int\"\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let target = common::fresh_database("workload_uuid_key");
+    common::assert_exit(&common::copy(&db, &target, &["-q", "--config", config]), 0);
+    let shop = Shop {
+        target: target.to_string(),
+        db,
+        _dir: dir,
+    };
+    let q = queries(
+        shop._dir.path(),
+        "q.sql",
+        "-- name: user_by_id\n-- params: :id = users.id\nSELECT name FROM users WHERE id = :id;\n\n\
+         -- name: posts_of_user\n-- params: ?1 = users.id\nSELECT body FROM posts WHERE user_id = ? ORDER BY body;\n\n\
+         -- name: literal_key\nSELECT name FROM users WHERE 17 = id;\n\n\
+         -- name: key_returned\n-- params: :uid = users.id\nSELECT id, user_id, body FROM posts WHERE user_id = :uid;\n\n\
+         -- name: join_on_keys\n-- params: :id = users.id\n\
+         SELECT u.name, p.body FROM users u JOIN posts p ON p.user_id = u.id WHERE u.id = :id ORDER BY p.body;\n",
+    );
+    let emit = shop._dir.path().join("emitted");
+    let out = workload(
+        &shop,
+        &q,
+        &[
+            "--config",
+            config,
+            "--parity-runs",
+            "10",
+            "--clients",
+            "2",
+            "--count",
+            "20",
+            "--warmup",
+            "0s",
+            "--emit-sql",
+            emit.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    common::assert_exit(&out, 0);
+    let report = json(&out);
+    for name in [
+        "user_by_id",
+        "posts_of_user",
+        "literal_key",
+        "key_returned",
+        "join_on_keys",
+    ] {
+        let c = class(&report, name);
+        assert_eq!(c["parity"], "equal", "{name}: {c:#}");
+        let load = &c["latency"]["target"]["2"];
+        assert_eq!(load["executions"], 20, "{name}: {load:#}");
+        assert_eq!(load["errors"], 0, "{name}: {load:#}");
+    }
+    // Parameters are sent as UUIDs; the literal is the copy's UUID of 17.
+    assert!(
+        class(&report, "user_by_id")["target_sql"]
+            .as_str()
+            .unwrap()
+            .contains("$1::uuid"),
+        "{report:#}"
+    );
+    let ns = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, b"godwit:users.id");
+    let seventeen = uuid::Uuid::new_v5(&ns, b"17").to_string();
+    let literal = class(&report, "literal_key")["target_sql"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(literal.contains(&format!("'{seventeen}'::uuid")), "{literal}");
+    let mut pg = godwit::postgres::conn::ConnSpec::parse(&shop.target)
+        .unwrap()
+        .connect()
+        .unwrap();
+    let name: String = pg
+        .query_one(&format!("SELECT name FROM users WHERE id = '{seventeen}'"), &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(name, "user 17");
+}

@@ -17,6 +17,8 @@ pub enum PgValue {
     Real(Option<f64>),
     Bytes(Option<Vec<u8>>),
     Text(Option<String>),
+    /// A `uuid-from-int` key's UUID, made of the integer the app sent.
+    Uuid(Option<[u8; 16]>),
 }
 
 impl ToSql for PgValue {
@@ -26,6 +28,11 @@ impl ToSql for PgValue {
             PgValue::Real(v) => v.to_sql(ty, out),
             PgValue::Bytes(v) => v.to_sql(ty, out),
             PgValue::Text(v) => v.to_sql(ty, out),
+            PgValue::Uuid(None) => Ok(IsNull::Yes),
+            PgValue::Uuid(Some(bytes)) => {
+                out.extend_from_slice(bytes);
+                Ok(IsNull::No)
+            }
         }
     }
 
@@ -36,6 +43,7 @@ impl ToSql for PgValue {
             || <f64 as ToSql>::accepts(ty)
             || <Vec<u8> as ToSql>::accepts(ty)
             || <String as ToSql>::accepts(ty)
+            || *ty == Type::UUID
     }
 
     fn to_sql_checked(
@@ -48,6 +56,8 @@ impl ToSql for PgValue {
             PgValue::Real(v) => v.to_sql_checked(ty, out),
             PgValue::Bytes(v) => v.to_sql_checked(ty, out),
             PgValue::Text(v) => v.to_sql_checked(ty, out),
+            PgValue::Uuid(_) if *ty == Type::UUID => self.to_sql(ty, out),
+            PgValue::Uuid(_) => Err(Box::new(postgres::types::WrongType::new::<[u8; 16]>(ty.clone()))),
         }
     }
 }
@@ -70,6 +80,10 @@ pub fn fill_pg_values(out: &mut Vec<PgValue>, parameters: &[Parameter], values: 
         let value = match (p.kind, v) {
             (Kind::Int | Kind::Bool, Param::Int(x)) => PgValue::Int(Some(*x)),
             (Kind::Int | Kind::Bool, Param::Null) => PgValue::Int(None),
+            (Kind::UuidKey(namespace), Param::Int(x)) => {
+                PgValue::Uuid(Some(crate::postgres::encode::uuid_in_namespace(namespace, *x)))
+            }
+            (Kind::UuidKey(_), Param::Null) => PgValue::Uuid(None),
             (Kind::Real, Param::Int(x)) => {
                 #[allow(clippy::cast_precision_loss)] // SQLite compares an integer with a real the same way
                 PgValue::Real(Some(*x as f64))
@@ -141,6 +155,7 @@ pub fn pg_types(parameters: &[Parameter]) -> Vec<postgres::types::Type> {
             Kind::Int | Kind::Bool => Type::INT8,
             Kind::Real => Type::FLOAT8,
             Kind::Blob => Type::BYTEA,
+            Kind::UuidKey(_) => Type::UUID,
             _ => Type::TEXT,
         })
         .collect()
