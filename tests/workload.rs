@@ -946,3 +946,78 @@ fn integer_parameters_compared_with_a_uuid_from_int_key_are_converted_as_the_cop
         .get(0);
     assert_eq!(name, "user 17");
 }
+
+/// Text parameters read as dates (compared with a date/time column, or
+/// through date()) are computed once per execution on PostgreSQL; the
+/// rows stay exactly SQLite's, whatever format the app sends.
+#[test]
+fn date_parameters_computed_once_per_execution_keep_parity() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::sqlite_file(
+        dir.path(),
+        "events.db",
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, at DATETIME NOT NULL, day TEXT NOT NULL);
+         CREATE INDEX events_at ON events(at);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+         INSERT INTO events SELECT i, datetime(1717200000 + i * 997, 'unixepoch'),
+                date(1717200000 + i * 997, 'unixepoch') FROM n;",
+    );
+    let target = common::fresh_database("workload_date_params");
+    common::assert_exit(&common::copy(&db, &target, &["-q"]), 0);
+    let shop = Shop {
+        target: target.to_string(),
+        db,
+        _dir: dir,
+    };
+    // Formats SQLite reads (and a few it does not: NULL to date()).
+    let as_dates = [
+        "2024-06-10 12:00:00",
+        "2024-06-10",
+        "2024-06-10T12:00:00Z",
+        "2024-06-10 14:00:00+02:00",
+        "2024-06-11 00:00 ",
+        " 2024-06-11 00:00",
+        " 2460472.5 ",
+        "12:00:00",
+        "not a date",
+        "2024-6-10",
+    ];
+    let mut log = String::new();
+    let mut push = |sql: &str, t: &str| {
+        let params = vec![t; sql.matches('?').count()];
+        log.push_str(&serde_json::json!({"sql": sql, "params": params}).to_string());
+        log.push('\n');
+    };
+    for t in as_dates {
+        for sql in [
+            "SELECT count(*) FROM events WHERE at >= date(?)",
+            "SELECT count(*) FROM events WHERE day = date(?, '+1 day')",
+            "SELECT count(*), min(id) FROM events WHERE at BETWEEN datetime(?) AND datetime(?, '+6 hours')",
+        ] {
+            push(sql, t);
+        }
+    }
+    // Text compared with the column: SQLite compares the stored text, so
+    // only values in the stored format (or shorter forms of it) are the
+    // same comparison on both engines.
+    for t in ["2024-06-10 12:00:00", "2024-06-10", "2024-06-10 12:00:00.5"] {
+        for sql in [
+            "SELECT count(*) FROM events WHERE at >= ?",
+            "SELECT count(*) FROM events WHERE ? > at",
+        ] {
+            push(sql, t);
+        }
+    }
+    let q = queries(shop._dir.path(), "q.jsonl", &log);
+    let out = workload(&shop, &q, &["--parity-only", "--json"]);
+    common::assert_exit(&out, 0);
+    let report = json(&out);
+    let classes = report["classes"].as_array().unwrap();
+    assert_eq!(classes.len(), 5, "{report:#}");
+    for c in classes {
+        assert_eq!(c["parity"], "equal", "{c:#}");
+        assert!(c["executions"].as_u64().unwrap() >= 3, "{c:#}");
+        let sql = c["target_sql"].as_str().unwrap();
+        assert!(sql.contains("(SELECT "), "computed once per execution: {sql}");
+    }
+}

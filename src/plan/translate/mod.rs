@@ -300,6 +300,10 @@ pub(crate) struct Typed {
     pub column: bool,
     /// Compared case-insensitively (COLLATE NOCASE).
     pub nocase: bool,
+    /// Made of an application's parameters alone (no column): the same for
+    /// every row, so a costly form of it may be computed once per
+    /// execution, as a scalar subquery.
+    pub per_execution: bool,
 }
 
 impl Typed {
@@ -309,6 +313,32 @@ impl Typed {
             kind,
             column: false,
             nocase: false,
+            per_execution: false,
+        }
+    }
+
+    /// The same expression as a scalar subquery: PostgreSQL computes it
+    /// once per execution (an InitPlan) instead of for every row.
+    pub(crate) fn once(sql: &str, kind: Kind) -> Typed {
+        Typed {
+            per_execution: true,
+            ..Typed::new(format!("(SELECT {sql})"), kind)
+        }
+    }
+
+    /// `form(value)` computed once per execution, where `form` names its
+    /// argument several times (a CASE over SQLite's formats): the value is
+    /// written once, in a derived table, rather than once per mention.
+    pub(crate) fn once_over(value: &str, form: impl Fn(&str) -> String, kind: Kind) -> Typed {
+        Typed {
+            per_execution: true,
+            ..Typed::new(
+                format!(
+                    "(SELECT {} FROM (SELECT {value} AS godwit_value) AS godwit_parameter)",
+                    form("godwit_parameter.godwit_value")
+                ),
+                kind,
+            )
         }
     }
 }
@@ -695,7 +725,10 @@ impl<'a> Translator<'a> {
             Kind::UuidKey(_) => "uuid",
             _ => "text",
         };
-        Ok(Typed::new(format!("${n}::{pg}"), p.kind))
+        Ok(Typed {
+            per_execution: true,
+            ..Typed::new(format!("${n}::{pg}"), p.kind)
+        })
     }
 
     /// The SQLite text a node was parsed from (for output names).
@@ -748,6 +781,15 @@ impl<'a> Translator<'a> {
             (Kind::Temporal { .. }, Kind::Text) | (Kind::Text, Kind::Temporal { .. }) if self.immutable => {
                 self.not_immutable("a date/time column compared with text");
                 (a, b)
+            }
+            // Text read as SQLite reads dates is a CASE of its formats:
+            // for a parameter, computed once per execution.
+            (Kind::Temporal { pg, .. }, Kind::Text) if b.per_execution => {
+                let b = Typed::once_over(&b.sql, |v| datetime::text_as(v, pg), a.kind);
+                (a, b)
+            }
+            (Kind::Text, Kind::Temporal { pg, .. }) if a.per_execution => {
+                (Typed::once_over(&a.sql, |v| datetime::text_as(v, pg), b.kind), b)
             }
             (Kind::Temporal { pg, .. }, Kind::Text) => {
                 let b = Typed::new(datetime::text_as(&b.sql, pg), a.kind);
