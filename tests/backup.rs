@@ -2,6 +2,7 @@
 //! compared table by table, a damaged file found and refused, retention,
 //! and backups and restores killed midway.
 
+mod cluster_support;
 mod common;
 mod crash_support;
 
@@ -435,22 +436,27 @@ fn lock_waiters(db: &ConnSpec) -> i64 {
     .unwrap()
 }
 
+/// Locks `table` in a session of its own, then starts a backup into `dir`:
+/// the backup stops midway on the lock, whatever the machine's speed.
+fn backup_behind_a_lock(
+    source: &ConnSpec,
+    table: &str,
+    dir: &std::path::Path,
+) -> (postgres::Client, std::process::Child) {
+    let mut blocker = source.connect().unwrap();
+    blocker
+        .batch_execute(&format!("BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+        .unwrap();
+    let child = godwit_child(&["backup", "--to", &source.to_string(), "--dir", dir.to_str().unwrap()]);
+    (blocker, child)
+}
+
 #[test]
 fn a_killed_backup_is_never_listed_as_complete() {
     let source = source_database("bk_killed");
     let dir = tempfile::tempdir().unwrap();
     // Holding a lock on one table stops the backup midway, deterministically.
-    let mut blocker = source.connect().unwrap();
-    blocker
-        .batch_execute("BEGIN; LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
-        .unwrap();
-    let mut child = godwit_child(&[
-        "backup",
-        "--to",
-        &source.to_string(),
-        "--dir",
-        dir.path().to_str().unwrap(),
-    ]);
+    let (mut blocker, mut child) = backup_behind_a_lock(&source, "orders", dir.path());
     wait_for("the backup to block on the lock", || {
         lock_waiters(&source) > 0
             && std::fs::read_dir(dir.path()).is_ok_and(|d| d.count() == 1)
@@ -517,31 +523,7 @@ fn a_killed_restore_leaves_the_target_as_it_was() {
     // Once the restore has created `users` in its scratch database, lock it:
     // the restore cannot finish (its proof reads every table), so the kill
     // lands before the swap, whatever the machine's speed.
-    let mut scratch_name = String::new();
-    wait_for("the scratch database", || {
-        scratch_name = databases_like(&server, &scratch_pattern).pop().unwrap_or_default();
-        !scratch_name.is_empty()
-    });
-    let scratch = server.with_dbname(&scratch_name);
-    let mut blocker = None;
-    wait_for("the restored users table", || {
-        let Ok(mut client) = scratch.connect() else {
-            return false;
-        };
-        let exists = client
-            .query_opt("SELECT 1 FROM pg_class WHERE relname = 'users'", &[])
-            .map(|r| r.is_some())
-            .unwrap_or(false);
-        if exists
-            && client
-                .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
-                .is_ok()
-        {
-            blocker = Some(client);
-            return true;
-        }
-        false
-    });
+    let (scratch_name, blocker) = block_scratch(&server, &scratch_pattern, &[]);
     let children = crash_support::descendants(child.id());
     assert!(
         children
@@ -745,17 +727,7 @@ fn an_interrupted_backup_exits_1_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     // The lock keeps pg_dump and a fingerprint query waiting: SIGTERM must
     // stop both rather than wait for them.
-    let mut blocker = source.connect().unwrap();
-    blocker
-        .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
-        .unwrap();
-    let mut child = godwit_child(&[
-        "backup",
-        "--to",
-        &source.to_string(),
-        "--dir",
-        dir.path().to_str().unwrap(),
-    ]);
+    let (mut blocker, mut child) = backup_behind_a_lock(&source, "users", dir.path());
     wait_for("the backup to block on the lock", || {
         lock_waiters(&source) > 1 && std::fs::read_dir(dir.path()).is_ok_and(|d| d.count() == 1)
     });
@@ -1041,4 +1013,53 @@ fn cleanup_leaves_a_scratch_database_whose_lock_is_held_in_another_database() {
     drop(holder);
     cleanup_lists("dropped");
     assert!(databases_like(&server, &scratch).is_empty());
+}
+
+/// A restore into the database named `postgres` (a managed server's only
+/// database, often) once held a template1 session for the whole run, and
+/// every other CREATE DATABASE on the server failed meanwhile. On a private
+/// cluster, because the swap ends every session on `postgres`.
+#[test]
+fn a_restore_into_postgres_leaves_create_database_working() {
+    let cluster = cluster_support::PrivateCluster::start("restore-into-postgres", &[]);
+    let server = cluster.url(&[]).with_dbname("postgres");
+    server
+        .connect()
+        .unwrap()
+        .batch_execute(
+            "CREATE TABLE users (id int PRIMARY KEY, name text);
+             INSERT INTO users SELECT g, 'user ' || g FROM generate_series(1, 500) g;",
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = take_backup(&server, dir.path(), &[]);
+    server
+        .connect()
+        .unwrap()
+        .batch_execute("UPDATE users SET name = 'changed'")
+        .unwrap();
+
+    let child = Command::new(godwit_bin())
+        .args(["restore", &path, "--to", &server.to_string(), "--replace"])
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start godwit");
+    // Held mid-restore by a lock on the scratch copy of `users`.
+    let (_, blocker) = block_scratch(&server, "postgres_godwit_restore_%", &[]);
+    let mut admin = server.connect().unwrap();
+    admin
+        .batch_execute("CREATE DATABASE made_during_the_restore")
+        .expect("CREATE DATABASE works while a restore into postgres runs");
+    drop(admin);
+    drop(blocker);
+    let out = child.wait_with_output().unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(value(&server, "SELECT count(*) FROM users WHERE name = 'changed'"), "0");
+    assert_eq!(value(&server, "SELECT count(*) FROM users"), "500");
+    assert_eq!(
+        databases_like(&server, "made_during_the_restore"),
+        vec!["made_during_the_restore".to_string()]
+    );
 }

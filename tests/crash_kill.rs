@@ -467,6 +467,20 @@ fn invalid_indexes(db: &ConnSpec) -> Vec<String> {
     .collect()
 }
 
+/// `events` holds a duplicate id: CREATE UNIQUE INDEX CONCURRENTLY fails and
+/// leaves `events_id` invalid, as it does in production; then the duplicate
+/// goes, so a rebuild can succeed.
+fn leave_events_id_invalid(client: &mut postgres::Client) {
+    assert!(
+        client
+            .batch_execute("CREATE UNIQUE INDEX CONCURRENTLY events_id ON events (id)")
+            .is_err()
+    );
+    client
+        .batch_execute("DELETE FROM events WHERE body = 'duplicate'")
+        .unwrap();
+}
+
 #[test]
 fn maintain_killed_anywhere_leaves_no_invalid_index_unreported() {
     let seed = crash::seed("maintain");
@@ -487,14 +501,7 @@ fn maintain_killed_anywhere_leaves_no_invalid_index_unreported() {
                  INSERT INTO events VALUES (1, 'duplicate');",
             )
             .unwrap();
-        assert!(
-            client
-                .batch_execute("CREATE UNIQUE INDEX CONCURRENTLY events_id ON events (id)")
-                .is_err()
-        );
-        client
-            .batch_execute("DELETE FROM events WHERE body = 'duplicate'")
-            .unwrap();
+        leave_events_id_invalid(&mut client);
         assert_eq!(invalid_indexes(&db), vec!["events_id".to_string()]);
         let span = *span.get_or_insert_with(|| {
             let span = crash::timed_run(&bin(), &args);
@@ -506,14 +513,7 @@ fn maintain_killed_anywhere_leaves_no_invalid_index_unreported() {
             client
                 .batch_execute("DROP INDEX events_id; INSERT INTO events VALUES (1, 'duplicate')")
                 .unwrap();
-            assert!(
-                client
-                    .batch_execute("CREATE UNIQUE INDEX CONCURRENTLY events_id ON events (id)")
-                    .is_err()
-            );
-            client
-                .batch_execute("DELETE FROM events WHERE body = 'duplicate'")
-                .unwrap();
+            leave_events_id_invalid(&mut client);
         }
         let wait = delay(&mut rng, span);
         let mut child = crash::spawn(&bin(), &args, &[]);

@@ -92,8 +92,19 @@ pub struct ScratchLocks {
 
 impl ScratchLocks {
     /// Locks `names` on the maintenance database used for `avoid`'s server.
+    /// When `avoid` is `postgres` that would be template1, and a session
+    /// held there for a whole restore makes every other CREATE DATABASE on
+    /// the server fail ("template1 is being accessed by other users"). The
+    /// locks are then held on the target itself: the swap ends that session
+    /// with the others on the target, when the names need no guard anymore.
     pub fn acquire(server: &ConnSpec, avoid: &str, names: &[&str]) -> Result<ScratchLocks> {
-        let mut client = maintenance_connection(server, avoid)?;
+        let on_target = (avoid == "postgres")
+            .then(|| server.with_dbname(avoid).connect().ok())
+            .flatten();
+        let mut client = match on_target {
+            Some(client) => client,
+            None => maintenance_connection(server, avoid)?,
+        };
         for name in names {
             client
                 .query_one("SELECT pg_advisory_lock(hashtext($1))", &[&lock_key(name)])
