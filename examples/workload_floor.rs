@@ -61,6 +61,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let qps = executions as f64 / seconds as f64;
     #[allow(clippy::cast_precision_loss)]
     let p50_ms = p50_us as f64 / 1000.0;
-    println!("{}", serde_json::json!({"qps": qps, "p50_ms": p50_ms, "executions": executions}));
+    println!(
+        "{}",
+        serde_json::json!({"qps": qps, "p50_ms": p50_ms, "executions": executions})
+    );
     Ok(())
 }
