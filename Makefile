@@ -105,7 +105,7 @@ bench-partitions: deps
 	python3 bench/partitions.py --rows $(PARTITION_ROWS) $(PARTITION_ARGS)
 
 bench-workload: deps
-	$(CARGO) build --release
+	$(CARGO) build --release --bin godwit --example workload_floor
 	python3 bench/workload.py $(WORKLOAD_ARGS)
 
 # Replica lag, primary tps and the primary's CPU by process (walsenders against
