@@ -105,12 +105,14 @@ bench-partitions: deps
 	python3 bench/partitions.py --rows $(PARTITION_ROWS) $(PARTITION_ARGS)
 
 bench-workload: deps
-	$(CARGO) build --release
+	$(CARGO) build --release --bin godwit --example workload_floor
 	python3 bench/workload.py $(WORKLOAD_ARGS)
 
-# Replica lag and primary tps with 0/1/2 standbys (pgbench -N -c 4), and a read
-# load at 100/500/1000 clients through PgBouncer and directly, e.g.
-# SCALE_ARGS='--reps 5 --seconds 60'
+# Replica lag, primary tps and the primary's CPU by process (walsenders against
+# client backends) with 0/1/2 standbys (pgbench -N -c 4), and a read load at
+# 100/500/1000 clients through PgBouncer and directly, e.g.
+# SCALE_ARGS='--reps 5 --seconds 60', or the saturation sweep
+# SCALE_ARGS='--standbys 0,2,4,8 --skip-reads --skip-workload'
 SCALE_ARGS ?=
 bench-scale: deps
 	$(CARGO) build --release

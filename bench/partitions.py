@@ -36,7 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 GODWIT = Path(os.environ.get("GODWIT_BIN", ROOT / "target/release/godwit"))
-WORK = Path("/tmp/partitions")
+WORK = Path(os.environ.get("PARTITIONS_WORK", "/tmp/partitions"))
 RESULTS = ROOT / "bench/results/partitions.json"
 GODWIT_HOME = os.environ.get("GODWIT_HOME", "/tmp/godwit-bench-home")
 START = 1704067200  # 2024-01-01

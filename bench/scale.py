@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Figures for docs/scale.md: replica lag and primary throughput with 0, 1
-and 2 streaming standbys, and a pooled against a direct read load at 100,
+"""Figures for docs/scale.md: replica lag, primary throughput and the
+primary's CPU by process type (walsenders against client backends) with
+--standbys streaming standbys (default 0, 1, 2), and a pooled against a direct read load at 100,
 500 and 1,000 clients. Real PostgreSQL (`godwit local` under a private home)
 and real PgBouncer (`godwit local start --pooler`); the load is pgbench's.
 
@@ -47,29 +48,94 @@ class Cluster:
         return self.run("url", *extra).stdout.strip()
 
 
-def sample_lag(primary, stop, samples):
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks(pid):
+    """utime + stime of one process, in clock ticks (None once it exited)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def host_busy():
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    with open("/proc/stat") as fh:
+        fields = [int(x) for x in fh.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+def sample_cpu(url, processes, prefix=""):
+    now = time.monotonic()
+    for line in psql(url, "SELECT pid, backend_type FROM pg_stat_activity").splitlines():
+        pid, kind = line.split("|", 1)
+        ticks = cpu_ticks(pid)
+        if ticks is not None:
+            first = processes.setdefault(pid, {"kind": prefix + kind, "first": (now, ticks)})
+            first["last"] = (now, ticks)
+
+
+def sample_lag(primary, standbys, stop, samples, processes):
+    """Once a second: the lag, and the CPU ticks of every primary process
+    (pg_stat_activity lists walsenders and auxiliary processes too), so
+    that the walsenders' share of the primary's CPU can be told apart; and
+    of the standbys' processes (startup = replay, walreceiver), which share
+    this machine's cores."""
     while not stop.is_set():
         out = psql(primary, "SELECT coalesce(max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)), 0), "
                             "coalesce(max(extract(epoch FROM replay_lag)), 0) FROM pg_stat_replication")
         b, s = out.split("|")
         samples.append((float(b), float(s)))
+        sample_cpu(primary, processes)
+        for url in standbys:
+            sample_cpu(url, processes, "standby ")
         time.sleep(1)
+
+
+def cores_by_kind(processes):
+    """CPU of the primary's processes during the run, in cores (CPU seconds
+    per second between a process's first and last sample), summed by
+    backend type; a process seen in one sample only counts nothing."""
+    used = {}
+    for p in processes.values():
+        (t0, c0), (t1, c1) = p["first"], p["last"]
+        if t1 > t0:
+            used[p["kind"]] = used.get(p["kind"], 0.0) + (c1 - c0) / TICKS / (t1 - t0)
+    return used
 
 
 def write_run(cluster, standbys, seconds):
     cluster.start(replicas=standbys)
     primary = cluster.url()
     psql(primary, "CHECKPOINT")
-    stop, samples = threading.Event(), []
-    sampler = threading.Thread(target=sample_lag, args=(primary, stop, samples))
+    wal_before = psql(primary, "SELECT pg_current_wal_lsn()")
+    stop, samples, processes = threading.Event(), [], {}
+    standby_urls = [cluster.url("--replica", str(k)) for k in range(1, standbys + 1)]
+    sampler = threading.Thread(target=sample_lag, args=(primary, standby_urls, stop, samples, processes))
+    busy0, total0 = host_busy()
+    started = time.monotonic()
     sampler.start()
     out = sh(["pgbench", "-n", "-N", "-c", "4", "-j", "2", "-T", str(seconds), primary]).stdout
     stop.set()
     sampler.join()
+    elapsed = time.monotonic() - started
+    busy1, total1 = host_busy()
+    wal = float(psql(primary, f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{wal_before}')"))
     tps = float(re.search(r"tps = ([0-9.]+)", out).group(1))
     lag_bytes = [b for b, _ in samples] or [0.0]
     lag_secs = [s for _, s in samples] or [0.0]
-    return tps, statistics.median(lag_bytes), max(lag_bytes), statistics.median(lag_secs), max(lag_secs)
+    cores = cores_by_kind(processes)
+    senders = cores.get("walsender", 0.0)
+    backends = cores.get("client backend", 0.0)
+    on_standbys = sum(v for k, v in cores.items() if k.startswith("standby "))
+    primary_total = sum(v for k, v in cores.items() if not k.startswith("standby "))
+    host = (busy1 - busy0) / (total1 - total0) * (os.cpu_count() or 1)
+    return (tps, statistics.median(lag_bytes), max(lag_bytes), statistics.median(lag_secs), max(lag_secs),
+            senders, backends, primary_total, host, wal / elapsed / 1e6, on_standbys)
 
 
 def read_run(url, clients, seconds, logdir):
@@ -166,14 +232,20 @@ def main():
                     r = write_run(cluster, n, a.seconds)
                     runs[n].append(r)
                     print(f"rep {rep + 1}, {n} standbys: tps {r[0]:.0f}, lag median {r[1] / 1024:.0f} kB / "
-                          f"max {r[2] / 1024:.0f} kB, {r[3] * 1000:.1f} ms / max {r[4] * 1000:.1f} ms", flush=True)
-            print("\n| standbys | primary tps (pgbench -N -c 4) | replica lag, median of samples | worst sample |")
-            print("|---|---|---|---|")
+                          f"max {r[2] / 1024:.0f} kB, {r[3] * 1000:.1f} ms / max {r[4] * 1000:.1f} ms; "
+                          f"walsenders {r[5]:.3f} cores, client backends {r[6]:.3f}, primary {r[7]:.3f}, "
+                          f"standbys {r[10]:.3f}, host busy {r[8]:.2f} of {os.cpu_count()} cores, WAL {r[9]:.2f} MB/s", flush=True)
+            print("\n| standbys | primary tps (pgbench -N -c 4) | replica lag, median of samples | worst sample "
+                  "| walsenders, cores | per standby | client backends, cores | whole primary, cores "
+                  "| standbys' processes, cores | host busy, cores | WAL MB/s |")
+            print("|---|---|---|---|---|---|---|---|---|---|---|")
             for n, rs in runs.items():
                 med = lambda i: statistics.median(r[i] for r in rs)
                 lag = "n/a" if n == 0 else f"{med(1) / 1024:.0f} kB, {med(3) * 1000:.1f} ms"
                 worst = "n/a" if n == 0 else f"{med(2) / 1024:.0f} kB, {med(4) * 1000:.1f} ms"
-                print(f"| {n} | {med(0):.0f} | {lag} | {worst} |")
+                per = "n/a" if n == 0 else f"{statistics.median(r[5] / n for r in rs):.3f}"
+                print(f"| {n} | {med(0):.0f} | {lag} | {worst} | {med(5):.3f} | {per} | {med(6):.3f} | {med(7):.3f} "
+                      f"| {med(10):.3f} | {med(8):.2f} | {med(9):.2f} |")
         if not a.skip_reads:
             cluster.start(replicas=0, pooler=True)
             direct, pooled = cluster.url(), cluster.url("--pooled")

@@ -6,6 +6,10 @@
    PostgreSQL, side by side in one run: `pgbench -M prepared` (a custom
    script, -j up to the core count, per-transaction log for the median)
    and `godwit workload --target-only`. Throughput ratio and p50.
+   At 1 client also the floor: examples/workload_floor, the loop godwit
+   runs per execution with nothing of the harness around it (one
+   tokio-postgres connection, one prepared statement), so a p50 gap
+   splits into the driver's part and the harness's.
 2. The harness's peak RSS (GNU time) at 100 clients and 1M executions.
 3. Parity of 10,000 distinct queries (a captured log of lookups, ranges
    and small aggregates with their literals) against the ~100 MB SQLite
@@ -31,6 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 GODWIT = ROOT / "target/release/godwit"
+FLOOR = ROOT / "target/release/examples/workload_floor"
 OUT = ROOT / "bench/out"
 RESULTS = ROOT / "bench/results/workload.json"
 GODWIT_HOME = os.environ.get("GODWIT_HOME", "/tmp/godwit-bench-home")
@@ -133,6 +138,16 @@ def godwit_lookup(source, target, clients, seconds, workdir):
     return stats["qps"], stats["p50_ms"]
 
 
+def floor_lookup(target, seconds):
+    out = run([str(FLOOR), target, str(ROWS), str(seconds)]).stdout
+    stats = json.loads(out)
+    return stats["qps"], stats["p50_ms"]
+
+
+def load_average():
+    return os.getloadavg()[0]
+
+
 def peak_rss(source, target, workdir, executions):
     queries = workdir / "lookup.sql"
     result = subprocess.run(
@@ -201,16 +216,21 @@ def main():
     target = fresh_copy(url, source)
     size_mb = source.stat().st_size / 1e6
     rows = {level: [] for level in levels}
-    rss, parity = [], []
+    rss, parity, floor = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         for rep in range(args.reps):
             for level in levels:
+                before = load_average()
                 pg_tps, pg_p50 = pgbench(target, level, args.seconds, workdir)
                 gw_qps, gw_p50 = godwit_lookup(source, target, level, args.seconds, workdir)
-                rows[level].append((pg_tps, pg_p50, gw_qps, gw_p50))
-                log(f"rep {rep + 1} clients {level}: pgbench {pg_tps:.0f} tps p50 {pg_p50:.3f} ms; "
+                rows[level].append((pg_tps, pg_p50, gw_qps, gw_p50, before))
+                log(f"rep {rep + 1} clients {level} (load {before:.1f}): pgbench {pg_tps:.0f} tps p50 {pg_p50:.3f} ms; "
                     f"godwit {gw_qps:.0f} qps p50 {gw_p50:.3f} ms")
+                if level == 1 and FLOOR.exists():
+                    fl_qps, fl_p50 = floor_lookup(target, args.seconds)
+                    floor.append((fl_qps, fl_p50))
+                    log(f"rep {rep + 1} clients 1: floor loop {fl_qps:.0f} qps p50 {fl_p50:.3f} ms")
             mb, wall = peak_rss(source, target, workdir, args.executions)
             rss.append(mb)
             log(f"rep {rep + 1}: peak RSS {mb:.1f} MB at 100 clients, {args.executions} executions ({wall})")
@@ -230,6 +250,16 @@ def main():
         summary["levels"][level] = {"pgbench_tps": pg_tps, "godwit_qps": gw_qps, "ratio": ratio,
                                     "pgbench_p50_ms": pg_p50, "godwit_p50_ms": gw_p50, "runs": rows[level]}
         print(f"{level:>8} {pg_tps:>12.0f} {gw_qps:>11.0f} {ratio:>6.2f} {pg_p50:>12.3f} {gw_p50:>11.3f}")
+    if floor:
+        fl_qps = statistics.median(r[0] for r in floor)
+        fl_p50 = statistics.median(r[1] for r in floor)
+        summary["floor_1_client"] = {"qps": fl_qps, "p50_ms": fl_p50, "runs": floor}
+        print(f"{'floor':>8} {'':>12} {fl_qps:>11.0f} {'':>6} {'':>12} {fl_p50:>11.3f}  (examples/workload_floor, 1 client)")
+    p50_ratios = {level: statistics.median(r[3] / r[1] for r in rows[level]) for level in levels}
+    print("p50 godwit/pgbench (median of per-run ratios): "
+          + ", ".join(f"{level}: {ratio:.2f}" for level, ratio in p50_ratios.items()))
+    for level, ratio in p50_ratios.items():
+        summary["levels"][level]["p50_ratio"] = ratio
     print(f"peak RSS at 100 clients, {args.executions} executions: {summary['rss_mb']:.1f} MB")
     print(f"parity of {args.distinct} distinct queries: {summary['parity_seconds']:.1f} s")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -156,37 +156,55 @@ fn ctrl_c_during_up_rolls_back_and_does_not_exit_zero() {
 #[test]
 fn ctrl_c_while_waiting_for_the_lock_applies_nothing() {
     let project = Project::new("mig_sigint_wait");
-    project.write(1, "slow", "SELECT pg_sleep(3);", None);
+    // The first runner holds the migration lock for as long as the test
+    // holds `gate`, not for a fixed time: a loaded machine cannot make it
+    // let go before the second runner is waiting.
+    let mut gate = project.client();
+    gate.batch_execute("CREATE TABLE gate (x int)").unwrap();
+    gate.batch_execute("BEGIN; LOCK TABLE gate IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    project.write(1, "gated", "SELECT count(*) FROM gate;", None);
     let holder = project
         .command("up", &[])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while project.scalar_i64("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(3)%'") == 0 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while project.scalar_i64("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT count(*) FROM gate%'") == 0
+    {
         assert!(Instant::now() < deadline, "holder never started");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let waiter = project
+    let mut waiter = project
         .command("up", &[])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // The waiter says so once it has polled the lock for two seconds: its
+    // Ctrl-C handler is in place by then.
+    let mut said = String::new();
+    let mut lines = std::io::BufReader::new(waiter.stderr.take().unwrap());
+    while !said.contains("waiting for another runner") {
+        let mut line = String::new();
+        let read = std::io::BufRead::read_line(&mut lines, &mut line).unwrap();
+        assert!(read > 0, "the waiter ended without waiting: {said}");
+        said.push_str(&line);
+    }
     let status = std::process::Command::new("kill")
         .args(["-INT", &waiter.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let waited = waiter.wait_with_output().unwrap();
-    assert_eq!(code(&waited), 1, "{}", common::stderr(&waited));
+    std::io::Read::read_to_string(lines.get_mut(), &mut said).unwrap();
+    assert_eq!(code(&waited), 1, "{said}");
     assert!(
-        common::stderr(&waited).contains("interrupted while waiting for the migration lock"),
-        "{}",
-        common::stderr(&waited)
+        said.contains("interrupted while waiting for the migration lock"),
+        "{said}"
     );
+    gate.batch_execute("COMMIT").unwrap();
     expect_code(&holder.wait_with_output().unwrap(), 0);
-    assert_eq!(project.history(), vec![(1, "slow".into())]);
+    assert_eq!(project.history(), vec![(1, "gated".into())]);
 }

@@ -11,6 +11,18 @@ mod cluster_support;
 use cluster_support::{PrivateCluster, check, corpus, health, scalar};
 use godwit::postgres::conn::ConnSpec;
 
+fn scalar_on(client: &mut postgres::Client, sql: &str) -> String {
+    client
+        .simple_query(sql)
+        .unwrap()
+        .iter()
+        .find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        })
+        .unwrap()
+}
+
 /// A refusal: exit 2, in our words, naming the pooler.
 fn assert_refused(out: &std::process::Output, command: &str, needs: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -24,7 +36,8 @@ fn assert_refused(out: &std::process::Output, command: &str, needs: &str) {
 
 /// No session state of godwit's in any pooled server session: each of
 /// `sessions` clients holds a transaction open so that they see distinct
-/// server sessions.
+/// server sessions. The failure names the caller's line.
+#[track_caller]
 fn assert_nothing_left_behind(pooled: &ConnSpec, sessions: usize) {
     let mut clients: Vec<postgres::Client> = (0..sessions).map(|_| pooled.connect().unwrap()).collect();
     let mut pids = std::collections::BTreeSet::new();
@@ -34,7 +47,9 @@ fn assert_nothing_left_behind(pooled: &ConnSpec, sessions: usize) {
             .query_one(
                 "SELECT pg_backend_pid(), current_setting('default_transaction_read_only'), \
                         current_setting('statement_timeout'), current_setting('search_path'), \
-                        current_setting('jit'), (SELECT count(*) FROM pg_prepared_statements)",
+                        current_setting('jit'), (SELECT count(*) FROM pg_prepared_statements), \
+                        (SELECT coalesce(string_agg(name || ': ' || left(statement, 120), '; '), '') \
+                           FROM pg_prepared_statements)",
                 &[],
             )
             .unwrap();
@@ -55,7 +70,8 @@ fn assert_nothing_left_behind(pooled: &ConnSpec, sessions: usize) {
         // This very query is the one statement prepared in the session.
         assert!(
             row.get::<_, i64>(5) <= 1,
-            "session {pid}: prepared statements left behind"
+            "session {pid}: prepared statements left behind: {}",
+            row.get::<_, String>(6)
         );
     }
     assert!(pids.len() > 1, "the check saw several server sessions: {pids:?}");
@@ -213,6 +229,241 @@ fn godwit_through_a_transaction_pooler() {
         assert!(level["executions"].as_u64().unwrap() > 0, "{class:#}");
         assert_eq!(level["errors"], 0, "{class:#}");
     }
+
+    assert_nothing_left_behind(&pooled, 5);
+}
+
+/// The commands that change schema objects or read a snapshot, each run
+/// through the pooler: audit, roles and the reverse copy keep every
+/// statement inside one transaction and work; maintain, backup, restore
+/// and cutover need one session for their whole run and refuse, changing
+/// nothing. report and migrate's read-only commands work too.
+#[test]
+fn audit_roles_reverse_report_work_and_maintain_backup_restore_cutover_refuse() {
+    let cluster = PrivateCluster::start("pooler-commands", &["--pooler", "--max-connections", "40"]);
+    let mut admin = cluster.url(&[]).connect().unwrap();
+    admin.batch_execute("CREATE DATABASE shop").unwrap();
+    let (direct, pooled) = (
+        cluster.url(&[]).with_dbname("shop"),
+        cluster.url(&["--pooled"]).with_dbname("shop"),
+    );
+    let pooled_url = pooled.to_string();
+
+    // PgBouncer picks server sessions round-robin here (server_round_robin),
+    // with several of them open: one client's consecutive transactions then
+    // land in different server sessions, so a statement prepared outside a
+    // transaction and run in the next round trip fails every time instead
+    // of passing by luck (the default reuses the session just released).
+    let ini = cluster.home.join("local/pooler/pgbouncer.ini");
+    let mut config = std::fs::read_to_string(&ini).unwrap();
+    config.push_str("server_round_robin = 1\n");
+    std::fs::write(&ini, config).unwrap();
+    cluster
+        .url(&["--pooled"])
+        .with_dbname("pgbouncer")
+        .connect()
+        .unwrap()
+        .simple_query("RELOAD")
+        .unwrap();
+    let mut holders: Vec<postgres::Client> = (0..4).map(|_| pooled.connect().unwrap()).collect();
+    for client in &mut holders {
+        client.batch_execute("BEGIN; SELECT 1").unwrap();
+    }
+    for client in &mut holders {
+        client.batch_execute("COMMIT").unwrap();
+    }
+    let pids: std::collections::BTreeSet<String> = (0..3)
+        .map(|_| scalar_on(&mut holders[0], "SELECT pg_backend_pid()"))
+        .collect();
+    assert!(pids.len() > 1, "one client moves between server sessions: {pids:?}");
+    drop(holders);
+    assert!(
+        godwit::postgres::pooler::shares_sessions(&pooled).unwrap(),
+        "the probe finds a round-robin pooler"
+    );
+
+    direct
+        .connect()
+        .unwrap()
+        .batch_execute(
+            "CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance numeric);
+             CREATE TABLE orders (id int PRIMARY KEY, account_id int REFERENCES accounts, total numeric);
+             INSERT INTO accounts VALUES (1, 'ada', 10.5), (2, 'bob', 20);
+             INSERT INTO orders VALUES (10, 1, 3.25), (11, 2, 7);",
+        )
+        .unwrap();
+    let ok = |out: &std::process::Output, what: &str| {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{what} through the pooler: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+
+    // audit: enable, a write through the pooler is recorded, status, disable.
+    let out = cluster.godwit(&["audit", "enable", "--to", &pooled_url, "--mode", "trigger"]);
+    ok(&out, "audit enable");
+    assert_nothing_left_behind(&pooled, 6);
+    assert_eq!(
+        scalar(
+            &direct,
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'accounts'::regclass AND NOT tgisinternal"
+        ),
+        "1"
+    );
+    pooled
+        .connect()
+        .unwrap()
+        .batch_execute("UPDATE accounts SET balance = 11 WHERE id = 1")
+        .unwrap();
+    let out = cluster.godwit(&["audit", "status", "--to", &pooled_url, "--json"]);
+    ok(&out, "audit status");
+    assert_nothing_left_behind(&pooled, 6);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["events"], 1, "{status:#}");
+    assert!(status["trigger_tables"].to_string().contains("accounts"), "{status:#}");
+    let out = cluster.godwit(&["audit", "disable", "--to", &pooled_url]);
+    ok(&out, "audit disable");
+    assert_nothing_left_behind(&pooled, 6);
+    assert_eq!(
+        scalar(
+            &direct,
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'accounts'::regclass AND NOT tgisinternal"
+        ),
+        "0"
+    );
+
+    // roles: plan changes nothing, apply sets the roles up in one
+    // transaction (its advisory lock is transaction-scoped), and a second
+    // apply has nothing left to do.
+    let out = cluster.godwit(&["roles", "plan", "--to", &pooled_url]);
+    ok(&out, "roles plan");
+    assert_nothing_left_behind(&pooled, 6);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("CREATE ROLE \"shop_app\" LOGIN"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        scalar(&direct, "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'shop\\_%'"),
+        "0"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let passwords = dir.path().join("passwords");
+    let out = cluster.godwit(&[
+        "roles",
+        "apply",
+        "--to",
+        &pooled_url,
+        "--password-file",
+        passwords.to_str().unwrap(),
+    ]);
+    ok(&out, "roles apply");
+    assert_nothing_left_behind(&pooled, 6);
+    assert_eq!(
+        scalar(&direct, "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'shop\\_%'"),
+        "4"
+    );
+    assert_eq!(
+        scalar(
+            &direct,
+            "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'orders'"
+        ),
+        "shop_owner"
+    );
+    let out = cluster.godwit(&["roles", "plan", "--to", &pooled_url]);
+    ok(&out, "roles plan after apply");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("CREATE ROLE"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // The reverse copy: one read-only snapshot, the rows come back.
+    let back = dir.path().join("back.db");
+    let out = cluster.godwit(&["copy", &pooled_url, "--to", &format!("sqlite:{}", back.display())]);
+    assert!(
+        matches!(out.status.code(), Some(0 | 3)),
+        "reverse copy through the pooler: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sqlite = rusqlite::Connection::open(&back).unwrap();
+    let total: f64 = sqlite
+        .query_row("SELECT sum(total) FROM orders", [], |r| r.get(0))
+        .unwrap();
+    assert!((total - 10.25).abs() < 1e-9, "{total}");
+    let owners: i64 = sqlite
+        .query_row("SELECT count(*) FROM accounts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(owners, 2);
+    assert_nothing_left_behind(&pooled, 6);
+
+    // maintain, backup, restore, cutover: refused, nothing changed.
+    let out = cluster.godwit(&["maintain", "--to", &pooled_url]);
+    assert_refused(&out, "maintain", "lock_timeout");
+    assert_nothing_left_behind(&pooled, 6);
+    let store = dir.path().join("backups");
+    let out = cluster.godwit(&["backup", "--to", &pooled_url, "--dir", store.to_str().unwrap()]);
+    assert_refused(&out, "backup", "pg_dump");
+    assert!(
+        !store.exists() || std::fs::read_dir(&store).unwrap().next().is_none(),
+        "a refused backup wrote nothing"
+    );
+    let out = cluster.godwit(&["backup", "--to", &direct.to_string(), "--dir", store.to_str().unwrap()]);
+    ok(&out, "backup, directly");
+    let taken = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let out = cluster.godwit(&["restore", &taken, "--to", &pooled_url, "--replace"]);
+    assert_refused(&out, "restore", "pg_restore");
+    assert_nothing_left_behind(&pooled, 6);
+    let out = cluster.godwit(&["backup", "verify", &taken, "--to", &pooled_url]);
+    assert_refused(&out, "backup verify", "pg_restore");
+    assert_eq!(
+        scalar(
+            &direct,
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'godwit\\_verify%'"
+        ),
+        "0",
+        "no scratch database was created"
+    );
+    assert_eq!(scalar(&direct, "SELECT balance FROM accounts WHERE id = 1"), "11");
+    let chinook = corpus("Chinook_Sqlite.sqlite");
+    let out = cluster.godwit(&["cutover", chinook.to_str().unwrap(), "--to", &pooled_url]);
+    assert_refused(&out, "cutover", "session settings");
+    assert_nothing_left_behind(&pooled, 6);
+
+    // report: health and inspect, each in read-only transactions.
+    let page = dir.path().join("report.html");
+    let out = cluster.godwit(&["report", "--to", &pooled_url, "--html", page.to_str().unwrap()]);
+    assert!(
+        matches!(out.status.code(), Some(0 | 3)),
+        "report through the pooler: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::fs::read_to_string(&page).unwrap().to_lowercase().contains("<html"));
+    assert_nothing_left_behind(&pooled, 6);
+
+    // migrate's read-only commands read the history in one transaction.
+    let migrations = dir.path().join("migrations");
+    std::fs::create_dir_all(&migrations).unwrap();
+    std::fs::write(
+        migrations.join("20260101000000_notes.up.sql"),
+        "CREATE TABLE notes (id int);",
+    )
+    .unwrap();
+    let migrations = migrations.to_str().unwrap();
+    let out = cluster.godwit(&["migrate", "up", "--dir", migrations, "--to", &direct.to_string()]);
+    ok(&out, "migrate up, directly");
+    let out = cluster.godwit(&["migrate", "status", "--dir", migrations, "--to", &pooled_url]);
+    ok(&out, "migrate status");
+    assert_nothing_left_behind(&pooled, 6);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("20260101000000"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = cluster.godwit(&["migrate", "validate", "--dir", migrations, "--to", &pooled_url]);
+    ok(&out, "migrate validate");
 
     assert_nothing_left_behind(&pooled, 5);
 }

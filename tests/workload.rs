@@ -745,3 +745,279 @@ fn a_target_that_is_not_as_planned_is_named_and_needs_review() {
         "{human}"
     );
 }
+
+/// PostgreSQL's clients run as tasks on a few threads (`--jobs`): the
+/// `--count` schedule is still run exactly once across them, and a client
+/// the server refuses leaves the level unmeasured, saying so.
+#[test]
+fn postgres_clients_shared_by_jobs_run_the_schedule_once_and_a_refusal_is_reported() {
+    let shop = shop("workload_jobs");
+    let q = queries(
+        shop._dir.path(),
+        "q.sql",
+        "-- name: user_by_id\n-- params: :id = users.id\nSELECT id, name FROM users WHERE id = :id;\n\n\
+         -- name: paid\nSELECT count(*) FROM orders WHERE status = 'paid';\n",
+    );
+    for jobs in ["1", "2", "9"] {
+        let out = workload(
+            &shop,
+            &q,
+            &[
+                "--clients",
+                "1,5",
+                "--jobs",
+                jobs,
+                "--count",
+                "9",
+                "--warmup",
+                "0s",
+                "--target-only",
+                "--json",
+            ],
+        );
+        common::assert_exit(&out, 0);
+        let report = json(&out);
+        for name in ["user_by_id", "paid"] {
+            for level in ["1", "5"] {
+                let s = &class(&report, name)["latency"]["target"][level];
+                assert_eq!(s["executions"], 9, "--jobs {jobs}, {name} at {level}: {s:#}");
+                assert_eq!(s["errors"], 0, "--jobs {jobs}, {name} at {level}: {s:#}");
+            }
+        }
+    }
+    let out = workload(&shop, &q, &["--jobs", "0", "--count", "1"]);
+    common::assert_exit(&out, 2);
+    assert!(common::stderr(&out).contains("--jobs"), "{}", common::stderr(&out));
+
+    // A role the server lets hold two connections: parity's connection
+    // and one client fit, five clients do not.
+    let role = format!("workload_limited_{}", std::process::id());
+    let admin_spec = godwit::postgres::conn::ConnSpec::parse(&shop.target).unwrap();
+    let mut admin = admin_spec.connect().unwrap();
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN CONNECTION LIMIT 2; \
+             GRANT USAGE ON SCHEMA public TO {role}; GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}; \
+             GRANT USAGE ON SCHEMA godwit TO {role}; GRANT SELECT ON ALL TABLES IN SCHEMA godwit TO {role};"
+        ))
+        .unwrap();
+    let limited = Shop {
+        target: shop.target.replacen("://postgres@", &format!("://{role}@"), 1),
+        db: shop.db.clone(),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    assert_ne!(limited.target, shop.target);
+    let out = workload(
+        &limited,
+        &q,
+        &[
+            "--clients",
+            "5",
+            "--jobs",
+            "2",
+            "--count",
+            "3",
+            "--warmup",
+            "0s",
+            "--target-only",
+            "--json",
+        ],
+    );
+    admin
+        .batch_execute(&format!(
+            "DROP OWNED BY {role}; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"
+        ))
+        .unwrap();
+    let _ = admin.batch_execute(&format!("DROP ROLE {role}"));
+    common::assert_exit(&out, 3);
+    let report = json(&out);
+    let refused = report["summary"]["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let line = refused[0].as_str().unwrap();
+    assert!(
+        line.starts_with("5 clients on PostgreSQL: ")
+            && line.contains("of 5 clients connected, then the server refused"),
+        "{line}"
+    );
+    assert!(line.contains("too many connections"), "{line}");
+    assert!(
+        class(&report, "user_by_id")["latency"]["target"].get("5").is_none(),
+        "{report:#}"
+    );
+}
+
+/// An integer key that config turned into a UUID: the app still sends the
+/// integer, and the workload binds it (and writes a literal) as the UUID
+/// the copy made of it, for the key and for the foreign keys following it.
+#[test]
+fn integer_parameters_compared_with_a_uuid_from_int_key_are_converted_as_the_copy_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::sqlite_file(
+        dir.path(),
+        "app.db",
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+         CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users(id), body TEXT);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200)
+         INSERT INTO users SELECT i, 'user ' || i FROM n;
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 600)
+         INSERT INTO posts SELECT i, 1 + i % 200, 'post ' || i FROM n;",
+    );
+    let config = dir.path().join("godwit.toml");
+    std::fs::write(
+        &config,
+        "[[cast]]\ncolumn = \"users.id\"\nto = \"uuid\"\nusing = \"uuid-from-int\"\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let target = common::fresh_database("workload_uuid_key");
+    common::assert_exit(&common::copy(&db, &target, &["-q", "--config", config]), 0);
+    let shop = Shop {
+        target: target.to_string(),
+        db,
+        _dir: dir,
+    };
+    let q = queries(
+        shop._dir.path(),
+        "q.sql",
+        "-- name: user_by_id\n-- params: :id = users.id\nSELECT name FROM users WHERE id = :id;\n\n\
+         -- name: posts_of_user\n-- params: ?1 = users.id\nSELECT body FROM posts WHERE user_id = ? ORDER BY body;\n\n\
+         -- name: literal_key\nSELECT name FROM users WHERE 17 = id;\n\n\
+         -- name: key_returned\n-- params: :uid = users.id\nSELECT id, user_id, body FROM posts WHERE user_id = :uid;\n\n\
+         -- name: join_on_keys\n-- params: :id = users.id\n\
+         SELECT u.name, p.body FROM users u JOIN posts p ON p.user_id = u.id WHERE u.id = :id ORDER BY p.body;\n",
+    );
+    let emit = shop._dir.path().join("emitted");
+    let out = workload(
+        &shop,
+        &q,
+        &[
+            "--config",
+            config,
+            "--parity-runs",
+            "10",
+            "--clients",
+            "2",
+            "--count",
+            "20",
+            "--warmup",
+            "0s",
+            "--emit-sql",
+            emit.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    common::assert_exit(&out, 0);
+    let report = json(&out);
+    for name in [
+        "user_by_id",
+        "posts_of_user",
+        "literal_key",
+        "key_returned",
+        "join_on_keys",
+    ] {
+        let c = class(&report, name);
+        assert_eq!(c["parity"], "equal", "{name}: {c:#}");
+        let load = &c["latency"]["target"]["2"];
+        assert_eq!(load["executions"], 20, "{name}: {load:#}");
+        assert_eq!(load["errors"], 0, "{name}: {load:#}");
+    }
+    // Parameters are sent as UUIDs; the literal is the copy's UUID of 17.
+    assert!(
+        class(&report, "user_by_id")["target_sql"]
+            .as_str()
+            .unwrap()
+            .contains("$1::uuid"),
+        "{report:#}"
+    );
+    let ns = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, b"godwit:users.id");
+    let seventeen = uuid::Uuid::new_v5(&ns, b"17").to_string();
+    let literal = class(&report, "literal_key")["target_sql"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(literal.contains(&format!("'{seventeen}'::uuid")), "{literal}");
+    let mut pg = godwit::postgres::conn::ConnSpec::parse(&shop.target)
+        .unwrap()
+        .connect()
+        .unwrap();
+    let name: String = pg
+        .query_one(&format!("SELECT name FROM users WHERE id = '{seventeen}'"), &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(name, "user 17");
+}
+
+/// Text parameters read as dates (compared with a date/time column, or
+/// through date()) are computed once per execution on PostgreSQL; the
+/// rows stay exactly SQLite's, whatever format the app sends.
+#[test]
+fn date_parameters_computed_once_per_execution_keep_parity() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::sqlite_file(
+        dir.path(),
+        "events.db",
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, at DATETIME NOT NULL, day TEXT NOT NULL);
+         CREATE INDEX events_at ON events(at);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+         INSERT INTO events SELECT i, datetime(1717200000 + i * 997, 'unixepoch'),
+                date(1717200000 + i * 997, 'unixepoch') FROM n;",
+    );
+    let target = common::fresh_database("workload_date_params");
+    common::assert_exit(&common::copy(&db, &target, &["-q"]), 0);
+    let shop = Shop {
+        target: target.to_string(),
+        db,
+        _dir: dir,
+    };
+    // Formats SQLite reads (and a few it does not: NULL to date()).
+    let as_dates = [
+        "2024-06-10 12:00:00",
+        "2024-06-10",
+        "2024-06-10T12:00:00Z",
+        "2024-06-10 14:00:00+02:00",
+        "2024-06-11 00:00 ",
+        " 2024-06-11 00:00",
+        " 2460472.5 ",
+        "12:00:00",
+        "not a date",
+        "2024-6-10",
+    ];
+    let mut log = String::new();
+    let mut push = |sql: &str, t: &str| {
+        let params = vec![t; sql.matches('?').count()];
+        log.push_str(&serde_json::json!({"sql": sql, "params": params}).to_string());
+        log.push('\n');
+    };
+    for t in as_dates {
+        for sql in [
+            "SELECT count(*) FROM events WHERE at >= date(?)",
+            "SELECT count(*) FROM events WHERE day = date(?, '+1 day')",
+            "SELECT count(*), min(id) FROM events WHERE at BETWEEN datetime(?) AND datetime(?, '+6 hours')",
+        ] {
+            push(sql, t);
+        }
+    }
+    // Text compared with the column: SQLite compares the stored text, so
+    // only values in the stored format (or shorter forms of it) are the
+    // same comparison on both engines.
+    for t in ["2024-06-10 12:00:00", "2024-06-10", "2024-06-10 12:00:00.5"] {
+        for sql in [
+            "SELECT count(*) FROM events WHERE at >= ?",
+            "SELECT count(*) FROM events WHERE ? > at",
+        ] {
+            push(sql, t);
+        }
+    }
+    let q = queries(shop._dir.path(), "q.jsonl", &log);
+    let out = workload(&shop, &q, &["--parity-only", "--json"]);
+    common::assert_exit(&out, 0);
+    let report = json(&out);
+    let classes = report["classes"].as_array().unwrap();
+    assert_eq!(classes.len(), 5, "{report:#}");
+    for c in classes {
+        assert_eq!(c["parity"], "equal", "{c:#}");
+        assert!(c["executions"].as_u64().unwrap() >= 3, "{c:#}");
+        let sql = c["target_sql"].as_str().unwrap();
+        assert!(sql.contains("(SELECT "), "computed once per execution: {sql}");
+    }
+}

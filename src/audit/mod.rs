@@ -15,7 +15,7 @@
 
 pub mod trigger;
 
-use postgres::{Client, GenericClient};
+use postgres::GenericClient;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -116,13 +116,17 @@ fn pg<'a>(context: &'a str) -> impl Fn(postgres::Error) -> Error + 'a {
 
 pub fn enable(options: &AuditOptions) -> Result<Enabled> {
     let mut client = options.target.connect()?;
-    let offer = server(&mut client)?;
+    // Everything, the reads included, in one transaction: through a
+    // transaction pooler a statement outside one may land in another
+    // server session than the one that prepared it.
+    let mut tx = client.transaction().map_err(pg("starting the transaction"))?;
+    let offer = server(&mut tx)?;
     let mode = match options.mode {
         ModeChoice::Trigger => Mode::Trigger,
         ModeChoice::Pgaudit | ModeChoice::Auto if offer.pgaudit_loaded => Mode::Pgaudit,
         ModeChoice::Pgaudit | ModeChoice::Auto if offer.pgaudit_installed => {
             return Ok(Enabled::NeedsRestart {
-                steps: restart_steps(&mut client)?,
+                steps: restart_steps(&mut tx)?,
             });
         }
         ModeChoice::Pgaudit => {
@@ -134,7 +138,6 @@ pub fn enable(options: &AuditOptions) -> Result<Enabled> {
         }
         ModeChoice::Auto => Mode::Trigger,
     };
-    let mut tx = client.transaction().map_err(pg("starting the transaction"))?;
     let tables = resolve_tables(&mut tx, options)?;
     match mode {
         Mode::Trigger => {
@@ -182,7 +185,7 @@ pub fn enable(options: &AuditOptions) -> Result<Enabled> {
 }
 
 /// What a server with pgaudit installed but not loaded needs, in order.
-fn restart_steps(client: &mut Client) -> Result<Vec<String>> {
+fn restart_steps(client: &mut impl GenericClient) -> Result<Vec<String>> {
     let current: String = client
         .query_one("SELECT current_setting('shared_preload_libraries')", &[])
         .map_err(pg("reading shared_preload_libraries"))?
@@ -316,6 +319,11 @@ impl Status {
 
 pub fn status(target: &ConnSpec) -> Result<Status> {
     let mut client = target.connect()?;
+    // One read-only transaction for every read (through a transaction
+    // pooler, one server session); dropping the client rolls it back.
+    client
+        .batch_execute("BEGIN READ ONLY")
+        .map_err(pg("starting a read-only transaction"))?;
     let offer = server(&mut client)?;
     let audited = audited_tables(&mut client)?;
     let pgaudit_log: Option<String> = client
@@ -348,7 +356,7 @@ pub fn status(target: &ConnSpec) -> Result<Status> {
     }
     let (mut pgaudit_last_event, mut pgaudit_log_unreadable) = (None, None);
     if pgaudit_log.is_some() || !audited.pgaudit.is_empty() {
-        match last_pgaudit_line(&mut client) {
+        match crate::postgres::pooler::tolerate(&mut client, last_pgaudit_line) {
             Ok(line) => pgaudit_last_event = line,
             Err(why) => pgaudit_log_unreadable = Some(why),
         }

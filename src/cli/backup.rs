@@ -364,6 +364,11 @@ fn prune(args: &PruneArgs) -> Result<ExitCode> {
 fn verify(args: &VerifyArgs) -> Result<ExitCode> {
     let reporter = Reporter::new(args.output.options());
     let server = super::connect::resolve_url(args.to.as_deref(), args.connect.connect_timeout, &reporter)?;
+    crate::postgres::pooler::refuse(
+        &server,
+        "backup verify",
+        "pg_restore's session settings, into a scratch database it creates and drops",
+    )?;
     let options = RestoreOptions {
         target: server,
         jobs: jobs(args.restore.jobs),

@@ -63,6 +63,11 @@ pub struct WorkloadArgs {
     #[arg(long, value_name = "QPS")]
     pub rate: Option<f64>,
 
+    /// Threads that drive PostgreSQL's clients, each multiplexing its share of the connections
+    /// (pgbench's -j). Default: one per core, never more than the clients.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+
     /// Seed of the parameter draws and the mix, for repeatable runs.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -150,6 +155,7 @@ pub fn report_options(
         warmup: Duration::from_millis(500),
         rate: None,
         seed: 1,
+        jobs: None,
         p95: None,
         max_ratio: None,
         parity_only: false,
@@ -174,6 +180,9 @@ pub fn run(args: WorkloadArgs) -> Result<ExitCode> {
         return Err(Error::Usage(
             "--clients takes counts of 1 or more, e.g. 1,10,100".into(),
         ));
+    }
+    if args.jobs == Some(0) {
+        return Err(Error::Usage("--jobs takes a number of threads of 1 or more".into()));
     }
     if args.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
         return Err(Error::Usage(
@@ -200,6 +209,7 @@ pub fn run(args: WorkloadArgs) -> Result<ExitCode> {
         warmup: args.warmup,
         rate: args.rate,
         seed: args.seed,
+        jobs: args.jobs,
         p95: args.p95,
         max_ratio: args.max_ratio,
         parity_only: args.parity_only,

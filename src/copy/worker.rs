@@ -1,6 +1,7 @@
 //! One worker's hot loop: read a chunk of rows from the source, encode
 //! each value straight into binary COPY, stream it to PostgreSQL.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -14,7 +15,7 @@ use crate::postgres::binary_copy::begin_row;
 use crate::postgres::copy::{BinaryCopy, FLUSH_BYTES, copy_statement};
 use crate::postgres::encode::{Scratch, encode_value};
 use crate::source::preview::value_preview;
-use crate::source::{Flow, Reader, Row, RowidRange, Scan, Selected, ValueRef};
+use crate::source::{Flow, Reader, Row, RowBatch, RowBatcher, RowidRange, Scan, Selected, ValueRef};
 use crate::sync::seed::{ChunkSeed, TableSeed};
 
 /// Live counters for one table, read by the progress ticker.
@@ -251,6 +252,169 @@ fn with_refused_row(e: Error, place: &str) -> Error {
     }
 }
 
+/// How a table's rows are encoded, owned so that a source's reading
+/// threads can encode rows ([`Reader::scan_batched`]).
+struct RowEncoding {
+    columns: Vec<ColumnPlan>,
+    /// The row key's names and positions in the select list.
+    key: Vec<(String, usize)>,
+    rowid_position: Option<usize>,
+}
+
+impl RowEncoding {
+    fn of(table: &TableCopy<'_>) -> RowEncoding {
+        RowEncoding {
+            columns: table.columns.iter().map(|c| (*c).clone()).collect(),
+            key: table
+                .plan
+                .row_key
+                .iter()
+                .cloned()
+                .zip(table.key_positions.iter().copied())
+                .collect(),
+            rowid_position: table.rowid_position,
+        }
+    }
+}
+
+/// What became of one row.
+enum RowEnd {
+    Sent,
+    Rejected(Box<Rejection>),
+    /// A speculative column's type does not hold.
+    Unforeseen {
+        column: String,
+        why: String,
+    },
+}
+
+/// A row the copy leaves out, and why.
+struct Rejection {
+    key: serde_json::Map<String, serde_json::Value>,
+    column: String,
+    reason: String,
+    value: String,
+}
+
+/// Encodes one row at the end of `buf` (left as it was unless Sent).
+fn encode_row(buf: &mut Vec<u8>, scratch: &mut Scratch, encoding: &RowEncoding, row: &dyn Row) -> RowEnd {
+    let row_start = buf.len();
+    begin_row(buf, encoding.columns.len());
+    let mut rejected = row.problem().map(|p| {
+        let column = p.column.clone().unwrap_or_else(|| "(record)".into());
+        (column, p.reason.clone(), p.value.clone())
+    });
+    for (i, column) in encoding.columns.iter().enumerate() {
+        if rejected.is_some() {
+            break;
+        }
+        let value = row.value(i);
+        if column.speculative && breaks_speculation(&column.cast, value) {
+            buf.truncate(row_start);
+            return RowEnd::Unforeseen {
+                column: column.source.clone(),
+                why: format!("holds {}", value_preview(value)),
+            };
+        }
+        let result = if column.not_null && value == ValueRef::Null {
+            Err("NULL in a NOT NULL column".to_string())
+        } else {
+            encode_value(buf, value, &column.cast, scratch)
+        };
+        if let Err(reason) = result {
+            if column.speculative {
+                buf.truncate(row_start);
+                return RowEnd::Unforeseen {
+                    column: column.source.clone(),
+                    why: reason,
+                };
+            }
+            rejected = Some((column.source.clone(), reason, value_preview(value)));
+        }
+    }
+    let Some((column, reason, value)) = rejected else {
+        return RowEnd::Sent;
+    };
+    buf.truncate(row_start);
+    let mut key = serde_json::Map::new();
+    for (name, pos) in &encoding.key {
+        key.insert(name.clone(), json_of(row.value(*pos)));
+    }
+    if let Some(pos) = encoding
+        .rowid_position
+        .filter(|_| key.values().any(serde_json::Value::is_null))
+    {
+        key.insert("rowid".into(), json_of(row.value(pos)));
+    }
+    RowEnd::Rejected(Box::new(Rejection {
+        key,
+        column,
+        reason,
+        value,
+    }))
+}
+
+fn record_reject(rejects: &RejectSink, table: &TableCopy<'_>, progress: &TableProgress, r: Rejection) -> Result<()> {
+    rejects.record(&RejectRecord {
+        table: &table.plan.source,
+        key: r.key,
+        column: &r.column,
+        reason: &r.reason,
+        value: r.value,
+    })?;
+    progress.rejects.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Rows encoded on the source's thread that read them.
+struct EncodedBatch {
+    encoding: Arc<RowEncoding>,
+    buf: Vec<u8>,
+    scratch: Scratch,
+    rows: u64,
+    /// Rows left out, in order.
+    rejects: Vec<Rejection>,
+    unforeseen: Option<(String, String)>,
+}
+
+impl RowBatch for EncodedBatch {
+    fn row(&mut self, row: &dyn Row) -> Flow {
+        match encode_row(&mut self.buf, &mut self.scratch, &self.encoding, row) {
+            RowEnd::Sent => self.rows += 1,
+            RowEnd::Rejected(r) => self.rejects.push(*r),
+            RowEnd::Unforeseen { column, why } => {
+                self.unforeseen = Some((column, why));
+                return Flow::Stop;
+            }
+        }
+        Flow::Continue
+    }
+
+    fn full(&self) -> bool {
+        self.buf.len() >= FLUSH_BYTES
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        self
+    }
+}
+
+/// Makes the [`EncodedBatch`]es of one chunk.
+struct Encoder(Arc<RowEncoding>);
+
+impl RowBatcher for Encoder {
+    fn batch(&self) -> Box<dyn RowBatch> {
+        Box::new(EncodedBatch {
+            encoding: self.0.clone(),
+            buf: Vec::with_capacity(64 * 1024),
+            scratch: Scratch::default(),
+            rows: 0,
+            rejects: Vec::new(),
+            unforeseen: None,
+        })
+    }
+}
+
 /// Encodes rows into the COPY until the chunk ends or a value stops it.
 #[allow(clippy::too_many_arguments)]
 fn stream_rows(
@@ -263,75 +427,59 @@ fn stream_rows(
     mut fingerprints: Option<&mut ChunkSeed<'_>>,
     should_stop: &dyn Fn() -> bool,
 ) -> Result<ChunkOutcome> {
+    let encoding = Arc::new(RowEncoding::of(table));
+    if fingerprints.is_none() {
+        let mut outcome = ChunkOutcome::Copied;
+        let batched = reader.scan_batched(scan, &Encoder(encoding.clone()), &mut |batch| {
+            let batch = batch
+                .into_any()
+                .downcast::<EncodedBatch>()
+                .map_err(|_| Error::Other("a batch of rows of another kind".into()))?;
+            let EncodedBatch {
+                buf,
+                rows,
+                rejects: left_out,
+                unforeseen,
+                ..
+            } = *batch;
+            for r in left_out {
+                record_reject(rejects, table, progress, r)?;
+            }
+            if let Some((column, why)) = unforeseen {
+                outcome = ChunkOutcome::Unforeseen { column, why };
+                return Ok(Flow::Stop);
+            }
+            copy.write(&buf)?;
+            progress.rows.fetch_add(rows, Ordering::Relaxed);
+            progress.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+            if should_stop() {
+                return Err(Error::Interrupted);
+            }
+            Ok(Flow::Continue)
+        })?;
+        if batched {
+            return Ok(outcome);
+        }
+    }
     let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_BYTES + 64 * 1024);
     let mut scratch = Scratch::default();
     let mut pending_rows = 0u64;
     let mut outcome = ChunkOutcome::Copied;
-    let fields = table.columns.len();
     reader.scan(scan, &mut |row: &dyn Row| {
-        let row_start = buf.len();
-        begin_row(&mut buf, fields);
-        let mut rejected = row.problem().map(|p| {
-            let column = p.column.clone().unwrap_or_else(|| "(record)".into());
-            (column, p.reason.clone(), p.value.clone())
-        });
-        for (i, column) in table.columns.iter().enumerate() {
-            if rejected.is_some() {
-                break;
-            }
-            let value = row.value(i);
-            if column.speculative && breaks_speculation(&column.cast, value) {
-                outcome = ChunkOutcome::Unforeseen {
-                    column: column.source.clone(),
-                    why: format!("holds {}", value_preview(value)),
-                };
-                return Ok(Flow::Stop);
-            }
-            let result = if column.not_null && value == ValueRef::Null {
-                Err("NULL in a NOT NULL column".to_string())
-            } else {
-                encode_value(&mut buf, value, &column.cast, &mut scratch)
-            };
-            if let Err(reason) = result {
-                if column.speculative {
-                    outcome = ChunkOutcome::Unforeseen {
-                        column: column.source.clone(),
-                        why: reason,
-                    };
-                    return Ok(Flow::Stop);
-                }
-                rejected = Some((table.columns[i].source.clone(), reason, value_preview(value)));
-                break;
-            }
-        }
+        let end = encode_row(&mut buf, &mut scratch, &encoding, row);
         if let Some(f) = fingerprints.as_deref_mut() {
-            match rejected {
-                None => f.row(row),
-                Some(_) => f.left_out(),
+            match end {
+                RowEnd::Sent => f.row(row),
+                RowEnd::Rejected(_) => f.left_out(),
+                RowEnd::Unforeseen { .. } => {}
             }
         }
-        match rejected {
-            None => pending_rows += 1,
-            Some((column, reason, value)) => {
-                buf.truncate(row_start);
-                let mut key = serde_json::Map::new();
-                for (name, pos) in table.plan.row_key.iter().zip(&table.key_positions) {
-                    key.insert(name.clone(), json_of(row.value(*pos)));
-                }
-                if let Some(pos) = table
-                    .rowid_position
-                    .filter(|_| key.values().any(serde_json::Value::is_null))
-                {
-                    key.insert("rowid".into(), json_of(row.value(pos)));
-                }
-                rejects.record(&RejectRecord {
-                    table: &table.plan.source,
-                    key,
-                    column: &column,
-                    reason: &reason,
-                    value,
-                })?;
-                progress.rejects.fetch_add(1, Ordering::Relaxed);
+        match end {
+            RowEnd::Sent => pending_rows += 1,
+            RowEnd::Rejected(r) => record_reject(rejects, table, progress, *r)?,
+            RowEnd::Unforeseen { column, why } => {
+                outcome = ChunkOutcome::Unforeseen { column, why };
+                return Ok(Flow::Stop);
             }
         }
         if buf.len() >= FLUSH_BYTES {

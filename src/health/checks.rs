@@ -75,12 +75,15 @@ fn isolated<T>(client: &mut Client, begin: &str, f: impl FnOnce(&mut Client) -> 
 fn open_session(client: &mut Client, begin: &str) -> Result<Session, postgres::Error> {
     // application_name is one of the settings PgBouncer carries per client.
     client.batch_execute("SET application_name = 'godwit health'")?;
+    // The value is taken out inside the transaction: a row keeps its
+    // prepared statement alive, and a statement closed after the ROLLBACK
+    // would be closed in whichever server session a pooler hands out next,
+    // leaving it open in this one.
     isolated(client, begin, |c| {
         c.query_one("SELECT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')", &[])
+            .map(|row| row.get::<_, bool>(0))
     })?
-    .map(|row| Session {
-        sees_all_activity: row.get(0),
-    })
+    .map(|sees_all_activity| Session { sees_all_activity })
 }
 
 pub(super) fn run_all(client: &mut Client, options: &HealthOptions, connect_seconds: f64) -> Vec<CheckResult> {

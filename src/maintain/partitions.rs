@@ -111,25 +111,15 @@ pub fn registration(
     let ps = quote_ident(partman_schema);
     let name = quote_literal(&partman_name(&set.schema, &set.name));
     let column = quote_literal(&set.column);
-    let premake = set.premake;
-    if version.starts_with("4.") || version.starts_with("3.") {
-        sql.push_str(&format!(
-            "SELECT {ps}.create_parent(p_parent_table := {name}, p_control := {column}, p_type := 'native', \
-             p_interval := '{}', p_premake := {premake}, p_start_partition := {start});\n",
-            set.interval.partman()
-        ));
-    } else {
-        let every = match set.interval {
-            Interval::Day => "1 day",
-            Interval::Week => "1 week",
-            Interval::Month => "1 month",
-            Interval::Year => "1 year",
-        };
-        sql.push_str(&format!(
-            "SELECT {ps}.create_parent(p_parent_table := {name}, p_control := {column}, p_type := 'range', \
-             p_interval := '{every}', p_premake := {premake}, p_start_partition := {start});\n"
-        ));
-    }
+    sql.push_str(&create_parent_call(
+        &ps,
+        &name,
+        &column,
+        set.interval,
+        set.premake,
+        &start,
+        version,
+    ));
     if old_default.is_some() {
         let columns = insertable_columns(client, &set.schema, &set.name)?;
         sql.push_str(&format!(
@@ -141,6 +131,44 @@ pub fn registration(
         debug_assert_eq!(default_name(&set.name), old_default.clone().unwrap_or_default());
     }
     Ok(sql)
+}
+
+/// `create_parent` as the installed pg_partman spells it. Version 4 (what
+/// Debian 12 ships, 4.7) takes `p_type 'native'` and a named interval
+/// (`'monthly'`); version 5 dropped both for `p_type 'range'` and a plain
+/// PostgreSQL interval (`'1 month'`). Arguments are passed by name, which
+/// both versions accept.
+fn create_parent_call(
+    partman_schema: &str,
+    parent: &str,
+    column: &str,
+    interval: Interval,
+    premake: u32,
+    start: &str,
+    version: &str,
+) -> String {
+    let major: u32 = version
+        .split('.')
+        .next()
+        .and_then(|m| m.trim().parse().ok())
+        .unwrap_or(5);
+    let (kind, every) = if major <= 4 {
+        ("native", interval.partman())
+    } else {
+        (
+            "range",
+            match interval {
+                Interval::Day => "1 day",
+                Interval::Week => "1 week",
+                Interval::Month => "1 month",
+                Interval::Year => "1 year",
+            },
+        )
+    };
+    format!(
+        "SELECT {partman_schema}.create_parent(p_parent_table := {parent}, p_control := {column}, \
+         p_type := '{kind}', p_interval := '{every}', p_premake := {premake}, p_start_partition := {start});\n"
+    )
 }
 
 /// The columns an INSERT can name (not generated ones), quoted, in order.
@@ -194,4 +222,49 @@ pub fn missing_ahead(client: &mut impl GenericClient, set: &PartitionSet, today:
         cursor = next;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(version: &str, interval: Interval) -> String {
+        create_parent_call(
+            "partman",
+            "'public.events'",
+            "'created_at'",
+            interval,
+            4,
+            "'2026-01-01 00:00:00+00'",
+            version,
+        )
+    }
+
+    #[test]
+    fn pg_partman_4_gets_native_and_a_named_interval() {
+        // 4.7.2 is Debian 12's postgresql-15-partman.
+        for version in ["4.7.2", "4.0.0", "3.2.1"] {
+            let sql = call(version, Interval::Month);
+            assert!(sql.contains("p_type := 'native'"), "{version}: {sql}");
+            assert!(sql.contains("p_interval := 'monthly'"), "{version}: {sql}");
+        }
+        assert!(call("4.7.2", Interval::Day).contains("p_interval := 'daily'"));
+        assert!(call("4.7.2", Interval::Week).contains("p_interval := 'weekly'"));
+        assert!(call("4.7.2", Interval::Year).contains("p_interval := 'yearly'"));
+    }
+
+    #[test]
+    fn pg_partman_5_gets_range_and_a_plain_interval() {
+        for version in ["5.0.0", "5.2.4", "10.1"] {
+            let sql = call(version, Interval::Month);
+            assert!(sql.contains("p_type := 'range'"), "{version}: {sql}");
+            assert!(sql.contains("p_interval := '1 month'"), "{version}: {sql}");
+        }
+        assert!(call("5.1.0", Interval::Week).contains("p_interval := '1 week'"));
+        let sql = call("5.1.0", Interval::Year);
+        assert!(
+            sql.contains("p_premake := 4") && sql.contains("p_start_partition := '2026-01-01 00:00:00+00'"),
+            "{sql}"
+        );
+    }
 }

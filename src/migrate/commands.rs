@@ -65,7 +65,15 @@ pub(super) fn open(common: &CommonOptions) -> Result<Context> {
     let files = files::load_dir(&common.dir)?;
     let mut client = spec.connect()?;
     let history = common.history_table();
-    let rows = history.load(&mut client)?;
+    // The history is read in one transaction of its own: through a
+    // transaction pooler (which the read-only commands run through) its
+    // statements then share one server session.
+    let mut tx = client
+        .transaction()
+        .map_err(|e| Error::pg("starting a transaction to read the migration history", &e))?;
+    let rows = history.load(&mut tx)?;
+    tx.commit()
+        .map_err(|e| Error::pg("ending the transaction that read the migration history", &e))?;
     Ok(Context {
         client,
         history,

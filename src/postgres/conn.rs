@@ -221,7 +221,12 @@ impl ConnSpec {
     }
 
     fn driver_config(&self) -> Config {
-        let mut config = Config::new();
+        Config::from(self.async_config())
+    }
+
+    /// The same settings for the async driver (the blocking one wraps it).
+    fn async_config(&self) -> tokio_postgres::Config {
+        let mut config = tokio_postgres::Config::new();
         config
             .host(&self.host)
             .port(self.port)
@@ -373,6 +378,25 @@ impl ConnSpec {
             config.connect_timeout(t);
         }
         config.connect(tls).map_err(AttemptError::Driver)
+    }
+
+    /// One attempt to connect without holding a thread: for callers that
+    /// drive many connections from a few threads (the workload's load, as
+    /// pgbench's `-j`). Must run inside a tokio runtime, where the
+    /// connection's own task is spawned.
+    pub async fn connect_async(&self) -> Result<tokio_postgres::Client> {
+        let tls = self.tls_connector()?;
+        let (client, connection) = self
+            .async_config()
+            .connect(tls)
+            .await
+            .map_err(|e| self.connect_error(&AttemptError::Driver(e)))?;
+        // The connection ends with an error only when the client's own
+        // calls fail too; they report it.
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(client)
     }
 
     fn connect_error(&self, err: &AttemptError) -> Error {

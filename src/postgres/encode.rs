@@ -397,8 +397,19 @@ fn uuid_of(value: ValueRef<'_>) -> Result<[u8; 16], Reject> {
 /// A name-based (v5) UUID: the same table and integer give the same UUID on
 /// every run, so foreign keys converted the same way still match.
 pub fn uuid_from_int(namespace: &str, value: i64) -> [u8; 16] {
-    let ns = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("godwit:{namespace}").as_bytes());
-    *uuid::Uuid::new_v5(&ns, value.to_string().as_bytes()).as_bytes()
+    uuid_in_namespace(uuid_namespace(namespace), value)
+}
+
+/// The v5 namespace of a `uuid-from-int` key (`table.column`): kept by the
+/// query translator, which converts integer parameters and literals
+/// compared with the key exactly as the copy converted the key itself.
+pub fn uuid_namespace(namespace: &str) -> [u8; 16] {
+    *uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("godwit:{namespace}").as_bytes()).as_bytes()
+}
+
+/// [`uuid_from_int`] with the namespace already derived.
+pub fn uuid_in_namespace(namespace: [u8; 16], value: i64) -> [u8; 16] {
+    *uuid::Uuid::new_v5(&uuid::Uuid::from_bytes(namespace), value.to_string().as_bytes()).as_bytes()
 }
 
 /// inet/cidr binary form: family, bits, is_cidr, length, address.

@@ -10,11 +10,14 @@
 //! (copy, sync, migrate, maintain, backup) refuse with [`refuse`].
 //!
 //! The probe: two client connections open at once. Straight to PostgreSQL
-//! they are two backends with two pids, always. Through a transaction
-//! pooler the second client's transaction runs on the server session the
-//! first one just released (PgBouncer reuses the most recently released
-//! one), so both report the same backend pid. A session pooler keeps them
-//! apart, and that is right: session pooling breaks nothing godwit does.
+//! they are two backends with two pids, always, and each keeps its pid.
+//! Through a transaction pooler the second client's transaction runs on the
+//! server session the first one just released (PgBouncer reuses the most
+//! recently released one), so both report the same backend pid; or, where
+//! the pooler picks sessions round-robin, one client reports a different
+//! pid from one transaction to the next. A session pooler keeps them apart
+//! and each on its own, and that is right: session pooling breaks nothing
+//! godwit does.
 
 use postgres::{Client, SimpleQueryMessage};
 
@@ -39,11 +42,18 @@ pub fn shares_sessions(spec: &ConnSpec) -> Result<bool> {
     let mut first = spec.connect()?;
     let mut second = spec.connect()?;
     // A few rounds: on a busy pooler another client may take the released
-    // session in between; a direct connection never matches.
+    // session in between; a direct connection never matches. A pooler
+    // that picks server sessions round-robin (PgBouncer's
+    // server_round_robin) shows itself the other way: the first client's
+    // second transaction, right after its first, runs in the next backend
+    // in line, which a direct session never does. (Alternating the two
+    // clients alone would not show it: with two server sessions each
+    // client would keep getting its own.)
     for _ in 0..3 {
         let a = backend_pid(&mut first)?;
+        let again = backend_pid(&mut first)?;
         let b = backend_pid(&mut second)?;
-        if a == b {
+        if a != again || a == b || again == b {
             return Ok(true);
         }
     }

@@ -89,15 +89,16 @@ pub fn copy_to_sqlite(options: &ReverseOptions, reporter: &Reporter) -> Result<R
         return Err(Error::Usage(format!("{}: no such directory", dir.display())));
     }
     let mut client = options.source.connect()?;
-    client
-        .batch_execute("SET application_name = 'godwit reverse copy'; SET extra_float_digits = 1")
-        .map_err(|e| Error::pg("setting up the session", &e))?;
     let mut tx = client
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()
         .map_err(|e| Error::pg("starting the snapshot", &e))?;
+    // LOCAL: the settings end with the snapshot, so that none is left in a
+    // server session a transaction pooler hands to another client.
+    tx.batch_execute("SET LOCAL application_name = 'godwit reverse copy'; SET LOCAL extra_float_digits = 1")
+        .map_err(|e| Error::pg("setting up the session", &e))?;
     reporter.emit(Event::Phase(format!(
         "reading schema {} of {}",
         options.schema, options.source

@@ -118,7 +118,14 @@ impl Plan {
 /// the catalog only.
 pub fn plan(options: &RolesOptions) -> Result<Plan> {
     let mut client = options.target.connect()?;
-    state::plan(&mut client, options)
+    // One read-only transaction: through a transaction pooler every read
+    // lands in one server session. Dropping it rolls it back.
+    let mut tx = client
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .map_err(|e| Error::pg("starting a read-only transaction", &e))?;
+    state::plan_in(&mut tx, options)
 }
 
 /// What `apply` did.

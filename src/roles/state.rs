@@ -10,10 +10,6 @@ use super::{Plan, RolesOptions, Step};
 use crate::error::{Error, Result};
 use crate::postgres::conn::quote_ident;
 
-pub(super) fn plan(client: &mut postgres::Client, options: &RolesOptions) -> Result<Plan> {
-    plan_in(client, options)
-}
-
 /// One kind of object the grants cover, and how the catalog spells it.
 #[derive(Clone, Copy)]
 enum Class {

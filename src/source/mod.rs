@@ -386,6 +386,43 @@ pub trait Reader: Send {
         let _ = table;
         Ok(None)
     }
+
+    /// Streams the rows of one table into batches that `batcher` makes,
+    /// filled on the source's own reading threads where it has them (a
+    /// JSON Lines file's ranges), and hands the batches to `take` in scan
+    /// order: the rows, problems and order are those [`Reader::scan`]
+    /// gives. Building a row's output where the row was parsed spares
+    /// handing each parsed record to one thread that does all the rest.
+    /// Ok(false), having read nothing, when the source cannot (the
+    /// caller scans); the default.
+    fn scan_batched(
+        &mut self,
+        scan: &Scan<'_>,
+        batcher: &dyn RowBatcher,
+        take: &mut dyn FnMut(Box<dyn RowBatch>) -> Result<Flow>,
+    ) -> Result<bool> {
+        let _ = (scan, batcher, take);
+        Ok(false)
+    }
+}
+
+/// Makes the empty batches of a [`Reader::scan_batched`], on any thread.
+pub trait RowBatcher: Sync {
+    fn batch(&self) -> Box<dyn RowBatch>;
+}
+
+/// What a consumer makes of a run of consecutive rows, made on whichever
+/// thread read them and handed back in order.
+pub trait RowBatch: Send {
+    /// Adds the next row; Stop ends the scan after this batch is taken.
+    fn row(&mut self, row: &dyn Row) -> Flow;
+
+    /// Whether the batch should be handed on before more rows are added
+    /// (a reader that makes batches of any length asks this).
+    fn full(&self) -> bool;
+
+    /// The batch as its own type, for the consumer that made it.
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
 }
 
 /// Which columns `describe` profiles (a scan of their values), given the

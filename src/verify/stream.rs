@@ -4,6 +4,7 @@
 //! reads on its own thread while the comparison consumes.
 
 use std::io::{BufReader, Read};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::Sender;
@@ -14,7 +15,7 @@ use crate::hash::hash_of;
 use crate::postgres::encode::{Scratch, encode_value};
 use crate::source::json_of;
 use crate::source::preview::value_preview;
-use crate::source::{Flow, Reader, Row as SourceRow, Scan, ValueRef};
+use crate::source::{Flow, Reader, Row as SourceRow, RowBatch, RowBatcher, Scan, ValueRef};
 use crate::verify::layout::KeyRange;
 use crate::verify::layout::Layout;
 use crate::verify::value::{push_field, push_key_field};
@@ -98,14 +99,61 @@ pub fn read_source(
         rowids: range.map(KeyRange::rowids),
         order_by: if ordered { key_names.as_deref() } else { None },
     };
-    let mut batch = Batch::new();
-    let mut encoded = Vec::new();
-    let mut scratch = Scratch::default();
-    let columns = layout.columns.len();
-    // Where each column's field starts in `fields`; None when it failed.
-    let mut starts: Vec<Option<usize>> = vec![None; columns];
+    // Rows made on the source's reading threads where it has them.
     let mut receiver_gone = false;
+    let batcher = Encoder(Arc::new(layout.clone()));
+    let batched = reader.scan_batched(&scan, &batcher, &mut |batch| {
+        let mut batch = batch
+            .into_any()
+            .downcast::<EncodedRows>()
+            .map_err(|_| Error::Other("a batch of rows of another kind".into()))?;
+        if batch.rows.rows.is_empty() {
+            return Ok(Flow::Continue);
+        }
+        if stop.load(Ordering::Relaxed) || !send(tx, &mut batch.rows) {
+            receiver_gone = true;
+            return Ok(Flow::Stop);
+        }
+        Ok(Flow::Continue)
+    })?;
+    if batched {
+        return Ok(());
+    }
+    let mut batch = Batch::new();
+    let mut encoder = RowEncoder::new(layout.columns.len());
     reader.scan(&scan, &mut |source_row: &dyn SourceRow| {
+        let row = encoder.row(layout, source_row);
+        if batch.push(row) && (stop.load(Ordering::Relaxed) || !send(tx, &mut batch)) {
+            receiver_gone = true;
+            return Ok(Flow::Stop);
+        }
+        Ok(Flow::Continue)
+    })?;
+    if !batch.rows.is_empty() && !receiver_gone {
+        send(tx, &mut batch);
+    }
+    Ok(())
+}
+
+/// Makes source rows canonical; its buffers are reused row after row.
+struct RowEncoder {
+    encoded: Vec<u8>,
+    scratch: Scratch,
+    /// Where each column's field starts in `fields`; None when it failed.
+    starts: Vec<Option<usize>>,
+}
+
+impl RowEncoder {
+    fn new(columns: usize) -> RowEncoder {
+        RowEncoder {
+            encoded: Vec::new(),
+            scratch: Scratch::default(),
+            starts: vec![None; columns],
+        }
+    }
+
+    fn row(&mut self, layout: &Layout, source_row: &dyn SourceRow) -> Row {
+        let columns = layout.columns.len();
         let mut row = Row {
             key: Vec::new(),
             fields: Vec::with_capacity(24 * columns),
@@ -126,19 +174,19 @@ pub fn read_source(
         }
         for (i, column) in layout.columns.iter().enumerate() {
             let value = source_row.value(i);
-            encoded.clear();
+            self.encoded.clear();
             let result = if column.not_null && value == ValueRef::Null {
                 Err("NULL in a NOT NULL column".to_string())
             } else {
-                encode_value(&mut encoded, value, &column.cast, &mut scratch)
+                encode_value(&mut self.encoded, value, &column.cast, &mut self.scratch)
             };
             match result {
                 Ok(()) => {
-                    starts[i] = Some(row.fields.len());
-                    row.fields.extend_from_slice(&encoded);
+                    self.starts[i] = Some(row.fields.len());
+                    row.fields.extend_from_slice(&self.encoded);
                 }
                 Err(reason) => {
-                    starts[i] = None;
+                    self.starts[i] = None;
                     push_field(&mut row.fields, None);
                     if row.rejected.is_none() {
                         row.rejected = Some(Box::new(Rejected {
@@ -152,7 +200,7 @@ pub fn read_source(
             }
         }
         if let Some(key) = &layout.key {
-            if key.iter().any(|&p| starts[p].is_none()) {
+            if key.iter().any(|&p| self.starts[p].is_none()) {
                 let mut values: Vec<serde_json::Value> = key.iter().map(|&p| json_of(source_row.value(p))).collect();
                 // A NULL key does not name the row; its rowid does (as in reject files).
                 if layout.selects_rowid && values.iter().any(serde_json::Value::is_null) {
@@ -162,22 +210,50 @@ pub fn read_source(
                     r.source_key = Some(values);
                 }
             } else {
-                push_key_fields(&mut row, key, &starts, layout);
+                push_key_fields(&mut row, key, &self.starts, layout);
             }
         }
         if layout.key.is_none() {
             row.content_hash = hash_of(&row.fields);
         }
-        if batch.push(row) && (stop.load(Ordering::Relaxed) || !send(tx, &mut batch)) {
-            receiver_gone = true;
-            return Ok(Flow::Stop);
-        }
-        Ok(Flow::Continue)
-    })?;
-    if !batch.rows.is_empty() && !receiver_gone {
-        send(tx, &mut batch);
+        row
     }
-    Ok(())
+}
+
+/// Canonical source rows made on the source's thread that read them.
+struct EncodedRows {
+    layout: Arc<Layout>,
+    encoder: RowEncoder,
+    rows: Batch,
+}
+
+impl RowBatch for EncodedRows {
+    fn row(&mut self, row: &dyn SourceRow) -> Flow {
+        let row = self.encoder.row(&self.layout, row);
+        self.rows.push(row);
+        Flow::Continue
+    }
+
+    fn full(&self) -> bool {
+        self.rows.rows.len() >= BATCH_ROWS || self.rows.bytes >= BATCH_BYTES
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        self
+    }
+}
+
+/// Makes the [`EncodedRows`] of one table.
+struct Encoder(Arc<Layout>);
+
+impl RowBatcher for Encoder {
+    fn batch(&self) -> Box<dyn RowBatch> {
+        Box::new(EncodedRows {
+            layout: self.0.clone(),
+            encoder: RowEncoder::new(self.0.columns.len()),
+            rows: Batch::new(),
+        })
+    }
 }
 
 /// Appends the row's key columns, from its encoded fields, to its key:

@@ -2,38 +2,100 @@
 //! read-only (as `copy` opens it), PostgreSQL with parameters sent in the
 //! types the translation cast them to.
 
-use postgres::types::ToSql;
+use postgres::types::{IsNull, ToSql, Type};
 
 use super::params::Param;
 use crate::plan::translate::{Kind, Parameter};
 use crate::postgres::conn::{ConnSpec, quote_ident};
 
-/// A value as PostgreSQL receives it.
-pub type PgValue = Box<dyn ToSql + Sync + Send>;
+/// A value as PostgreSQL receives it: one of the kinds a SQLite value
+/// maps to, held by value so that a client reuses one buffer of them for
+/// every execution instead of boxing each value anew.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PgValue {
+    Int(Option<i64>),
+    Real(Option<f64>),
+    Bytes(Option<Vec<u8>>),
+    Text(Option<String>),
+    /// A `uuid-from-int` key's UUID, made of the integer the app sent.
+    Uuid(Option<[u8; 16]>),
+}
+
+impl ToSql for PgValue {
+    fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            PgValue::Int(v) => v.to_sql(ty, out),
+            PgValue::Real(v) => v.to_sql(ty, out),
+            PgValue::Bytes(v) => v.to_sql(ty, out),
+            PgValue::Text(v) => v.to_sql(ty, out),
+            PgValue::Uuid(None) => Ok(IsNull::Yes),
+            PgValue::Uuid(Some(bytes)) => {
+                out.extend_from_slice(bytes);
+                Ok(IsNull::No)
+            }
+        }
+    }
+
+    /// Any type one of the variants takes; `to_sql_checked` then checks
+    /// the variant actually held against the statement's type.
+    fn accepts(ty: &Type) -> bool {
+        <i64 as ToSql>::accepts(ty)
+            || <f64 as ToSql>::accepts(ty)
+            || <Vec<u8> as ToSql>::accepts(ty)
+            || <String as ToSql>::accepts(ty)
+            || *ty == Type::UUID
+    }
+
+    fn to_sql_checked(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            PgValue::Int(v) => v.to_sql_checked(ty, out),
+            PgValue::Real(v) => v.to_sql_checked(ty, out),
+            PgValue::Bytes(v) => v.to_sql_checked(ty, out),
+            PgValue::Text(v) => v.to_sql_checked(ty, out),
+            PgValue::Uuid(_) if *ty == Type::UUID => self.to_sql(ty, out),
+            PgValue::Uuid(_) => Err(Box::new(postgres::types::WrongType::new::<[u8; 16]>(ty.clone()))),
+        }
+    }
+}
 
 /// The values of one execution for PostgreSQL, in `$N` order.
 pub fn pg_values(parameters: &[Parameter], values: &[Param]) -> Result<Vec<PgValue>, String> {
-    let mut out: Vec<PgValue> = Vec::new();
+    let mut out = Vec::with_capacity(parameters.len());
+    fill_pg_values(&mut out, parameters, values)?;
+    Ok(out)
+}
+
+/// [`pg_values`] into a buffer the caller keeps between executions.
+pub fn fill_pg_values(out: &mut Vec<PgValue>, parameters: &[Parameter], values: &[Param]) -> Result<(), String> {
+    out.clear();
     for (i, p) in parameters.iter().enumerate() {
         if p.number.is_none() {
             continue;
         }
         let v = values.get(i).unwrap_or(&Param::Null);
-        let value: PgValue = match (p.kind, v) {
-            (Kind::Int | Kind::Bool, Param::Int(x)) => Box::new(*x),
-            (Kind::Int | Kind::Bool, Param::Null) => Box::new(None::<i64>),
+        let value = match (p.kind, v) {
+            (Kind::Int | Kind::Bool, Param::Int(x)) => PgValue::Int(Some(*x)),
+            (Kind::Int | Kind::Bool, Param::Null) => PgValue::Int(None),
+            (Kind::UuidKey(namespace), Param::Int(x)) => {
+                PgValue::Uuid(Some(crate::postgres::encode::uuid_in_namespace(namespace, *x)))
+            }
+            (Kind::UuidKey(_), Param::Null) => PgValue::Uuid(None),
             (Kind::Real, Param::Int(x)) => {
                 #[allow(clippy::cast_precision_loss)] // SQLite compares an integer with a real the same way
-                Box::new(*x as f64)
+                PgValue::Real(Some(*x as f64))
             }
-            (Kind::Real, Param::Real(x)) => Box::new(*x),
-            (Kind::Real, Param::Null) => Box::new(None::<f64>),
-            (Kind::Blob, Param::Blob(b)) => Box::new(b.clone()),
-            (Kind::Blob, Param::Null) => Box::new(None::<Vec<u8>>),
-            (Kind::Text, Param::Text(t)) => Box::new(t.clone()),
-            (Kind::Text, Param::Null) => Box::new(None::<String>),
-            (Kind::Text, Param::Int(x)) => Box::new(x.to_string()),
-            (Kind::Text, Param::Real(x)) => Box::new(format!("{x:?}")),
+            (Kind::Real, Param::Real(x)) => PgValue::Real(Some(*x)),
+            (Kind::Real, Param::Null) => PgValue::Real(None),
+            (Kind::Blob, Param::Blob(b)) => PgValue::Bytes(Some(b.clone())),
+            (Kind::Blob, Param::Null) => PgValue::Bytes(None),
+            (Kind::Text, Param::Text(t)) => PgValue::Text(Some(t.clone())),
+            (Kind::Text, Param::Null) => PgValue::Text(None),
+            (Kind::Text, Param::Int(x)) => PgValue::Text(Some(x.to_string())),
+            (Kind::Text, Param::Real(x)) => PgValue::Text(Some(format!("{x:?}"))),
             (kind, v) => {
                 return Err(format!(
                     "parameter {} is {v} here but {} in other executions; give it values of one type",
@@ -44,11 +106,11 @@ pub fn pg_values(parameters: &[Parameter], values: &[Param]) -> Result<Vec<PgVal
         };
         out.push(value);
     }
-    Ok(out)
+    Ok(())
 }
 
 pub fn as_refs(values: &[PgValue]) -> Vec<&(dyn ToSql + Sync)> {
-    values.iter().map(|v| &**v as &(dyn ToSql + Sync)).collect()
+    values.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
 }
 
 /// A PostgreSQL session for the workload: the copy's schema first on the
@@ -93,6 +155,7 @@ pub fn pg_types(parameters: &[Parameter]) -> Vec<postgres::types::Type> {
             Kind::Int | Kind::Bool => Type::INT8,
             Kind::Real => Type::FLOAT8,
             Kind::Blob => Type::BYTEA,
+            Kind::UuidKey(_) => Type::UUID,
             _ => Type::TEXT,
         })
         .collect()

@@ -1,17 +1,17 @@
-//! The concurrency sweep: at each level, N clients (one thread and one
-//! connection each) run the classes mixed by weight, after a warm-up.
+//! The concurrency sweep: at each level, N clients (one connection each)
+//! run the classes mixed by weight, after a warm-up. On SQLite each client
+//! is a thread; on PostgreSQL a few threads drive all the connections
+//! ([`super::load_pg`]), as pgbench does, so the harness is not what is
+//! measured.
 //! Closed loop by default (each client sends the next query when the last
 //! returns); with a rate, an open loop where each execution has a
 //! scheduled start and its latency counts from there, so a stall shows.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::engine::{
-    as_refs, connect_pg, connect_sqlite, connect_sqlite_writable, pg_error, pg_types, pg_values, pooled_begin,
-    sqlite_busy,
-};
+use super::engine::{connect_sqlite, connect_sqlite_writable, sqlite_busy};
 use super::params::{Param, Pool, Rng};
 use super::stats::{Tally, histogram};
 use crate::error::Result;
@@ -80,6 +80,9 @@ pub struct LoadOptions {
     /// own transaction, as an unnamed statement.
     pub pooled: bool,
     pub replica: Option<ConnSpec>,
+    /// Threads that drive PostgreSQL's clients (pgbench's `-j`); None:
+    /// one per core, never more than the clients.
+    pub jobs: Option<usize>,
 }
 
 /// One level's result on one engine: a tally per class, and the time the
@@ -92,134 +95,56 @@ pub struct LevelResult {
     pub refused: Option<String>,
 }
 
-enum Session {
-    Sqlite(rusqlite::Connection),
-    Postgres {
-        client: Box<postgres::Client>,
-        prepared: std::collections::HashMap<(usize, usize), postgres::Statement>,
-        /// Through a transaction pooler: how each execution's transaction begins.
-        pooled: Option<String>,
-    },
-}
+/// A SQLite client: SQLite is in-process, so each client is a thread of
+/// its own with its own connection (the PostgreSQL side is in
+/// [`super::load_pg`]).
+struct SqliteSession(rusqlite::Connection);
 
-impl Session {
-    fn open(engine: Engine, options: &LoadOptions) -> Result<Session> {
-        Ok(match engine {
-            Engine::Sqlite if options.sqlite_writable => {
-                Session::Sqlite(connect_sqlite_writable(&options.sqlite, Duration::from_secs(5))?)
-            }
-            Engine::Sqlite => Session::Sqlite(connect_sqlite(&options.sqlite, Duration::from_secs(5))?),
-            Engine::Postgres => Session::Postgres {
-                client: Box::new(connect_pg(&options.pg, &options.schema, options.pooled)?),
-                prepared: std::collections::HashMap::new(),
-                pooled: options.pooled.then(|| pooled_begin(&options.schema)),
-            },
-            Engine::Replica => {
-                let replica = options
-                    .replica
-                    .as_ref()
-                    .ok_or_else(|| crate::error::Error::Usage("no read replica given".into()))?;
-                Session::Postgres {
-                    client: Box::new(connect_pg(replica, &options.schema, false)?),
-                    prepared: std::collections::HashMap::new(),
-                    pooled: None,
-                }
-            }
-        })
+impl SqliteSession {
+    fn open(options: &LoadOptions) -> Result<SqliteSession> {
+        Ok(SqliteSession(if options.sqlite_writable {
+            connect_sqlite_writable(&options.sqlite, Duration::from_secs(5))?
+        } else {
+            connect_sqlite(&options.sqlite, Duration::from_secs(5))?
+        }))
     }
 
     /// Runs one execution and reads every row; Err(busy, message).
-    fn run(
-        &mut self,
-        classes: &[LoadClass],
-        class: usize,
-        statement: usize,
-        values: &[Param],
-    ) -> std::result::Result<(), (bool, String)> {
-        let LoadStatement {
-            source: source_sql,
-            target: target_sql,
-            parameters,
-            writes,
-        } = &classes[class].statements[statement];
-        match self {
-            Session::Sqlite(conn) => {
-                let sqlite = |e: rusqlite::Error| (sqlite_busy(&e), e.to_string());
-                // A write takes SQLite's one write lock up front; waiting
-                // for it is part of the latency, and a wait past the busy
-                // timeout is a busy error.
-                if *writes {
-                    conn.execute_batch("BEGIN IMMEDIATE").map_err(sqlite)?;
-                }
-                let outcome = (|| {
-                    let mut stmt = conn.prepare_cached(source_sql).map_err(sqlite)?;
-                    let mut rows = stmt.query(rusqlite::params_from_iter(values.iter())).map_err(sqlite)?;
-                    while rows.next().map_err(sqlite)?.is_some() {}
-                    Ok(())
-                })();
-                if *writes {
-                    conn.execute_batch("ROLLBACK").map_err(sqlite)?;
-                }
-                outcome
-            }
-            Session::Postgres {
-                client,
-                pooled: Some(begin),
-                ..
-            } => {
-                let Some(sql) = target_sql else {
-                    return Err((false, "not translated".into()));
-                };
-                let values = pg_values(parameters, values).map_err(|e| (false, e))?;
-                let typed: Vec<(&(dyn postgres::types::ToSql + Sync), postgres::types::Type)> =
-                    as_refs(&values).into_iter().zip(pg_types(parameters)).collect();
-                client.batch_execute(begin).map_err(|e| (false, pg_error(&e)))?;
-                let result = client.query_typed(sql, &typed);
-                let end = client.batch_execute(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
-                result.map_err(|e| (false, pg_error(&e)))?;
-                end.map_err(|e| (false, pg_error(&e)))?;
-                Ok(())
-            }
-            Session::Postgres { client, prepared, .. } => {
-                let Some(sql) = target_sql else {
-                    return Err((false, "not translated".into()));
-                };
-                if *writes {
-                    client
-                        .batch_execute("BEGIN READ WRITE")
-                        .map_err(|e| (false, pg_error(&e)))?;
-                }
-                let stmt = match prepared.get(&(class, statement)) {
-                    Some(s) => s.clone(),
-                    None => {
-                        let s = client.prepare(sql).map_err(|e| (false, pg_error(&e)))?;
-                        prepared.insert((class, statement), s.clone());
-                        s
-                    }
-                };
-                let values = pg_values(parameters, values).map_err(|e| (false, e))?;
-                let outcome = client
-                    .query(&stmt, &as_refs(&values))
-                    .map(|_| ())
-                    .map_err(|e| (false, pg_error(&e)));
-                if *writes {
-                    client.batch_execute("ROLLBACK").map_err(|e| (false, pg_error(&e)))?;
-                }
-                outcome
-            }
+    fn run(&mut self, classes: &[LoadClass], class: usize, statement: usize, values: &[Param]) -> Outcome {
+        let LoadStatement { source, writes, .. } = &classes[class].statements[statement];
+        let conn = &self.0;
+        let sqlite = |e: rusqlite::Error| (sqlite_busy(&e), e.to_string());
+        // A write takes SQLite's one write lock up front; waiting for it is
+        // part of the latency, and a wait past the busy timeout is a busy
+        // error.
+        if *writes {
+            conn.execute_batch("BEGIN IMMEDIATE").map_err(sqlite)?;
         }
+        let outcome = (|| {
+            let mut stmt = conn.prepare_cached(source).map_err(sqlite)?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(values.iter())).map_err(sqlite)?;
+            while rows.next().map_err(sqlite)?.is_some() {}
+            Ok(())
+        })();
+        if *writes {
+            conn.execute_batch("ROLLBACK").map_err(sqlite)?;
+        }
+        outcome
     }
 }
 
+/// One execution's outcome: Err(whether it was SQLite's busy lock, the message).
+pub(super) type Outcome = std::result::Result<(), (bool, String)>;
+
 /// Picks classes by weight and values per class.
-struct Picker<'a> {
+pub(super) struct Picker<'a> {
     classes: &'a [LoadClass],
     cumulative: Vec<u64>,
     rng: Rng,
 }
 
 impl<'a> Picker<'a> {
-    fn new(classes: &'a [LoadClass], seed: u64) -> Picker<'a> {
+    pub(super) fn new(classes: &'a [LoadClass], seed: u64) -> Picker<'a> {
         let mut total = 0u64;
         let cumulative = classes
             .iter()
@@ -235,7 +160,7 @@ impl<'a> Picker<'a> {
         }
     }
 
-    fn class(&mut self) -> usize {
+    pub(super) fn class(&mut self) -> usize {
         let total = self.cumulative.last().copied().unwrap_or(0).max(1);
         let x = self.rng.next_u64() % total;
         self.cumulative
@@ -243,21 +168,170 @@ impl<'a> Picker<'a> {
             .min(self.classes.len().saturating_sub(1))
     }
 
-    fn values(&mut self, class: usize) -> (usize, Vec<Param>) {
+    /// Draws one execution's values into `values` (a buffer the client
+    /// keeps); returns the statement of the class they are for.
+    pub(super) fn values(&mut self, class: usize, values: &mut Vec<Param>) -> usize {
+        values.clear();
         match &self.classes[class].values {
             LoadValues::Captured(runs) => {
                 let (s, v) = &runs[self.rng.below(runs.len())];
-                (*s, v.clone())
+                values.extend_from_slice(v);
+                *s
             }
-            LoadValues::Drawn(pools) => (
-                0,
-                pools
-                    .iter()
-                    .map(|p| p.as_ref().map_or(Param::Null, |p| p.draw(&mut self.rng)))
-                    .collect(),
-            ),
+            LoadValues::Drawn(pools) => {
+                values.extend(
+                    pools
+                        .iter()
+                        .map(|p| p.as_ref().map_or(Param::Null, |p| p.draw(&mut self.rng))),
+                );
+                0
+            }
         }
     }
+}
+
+/// What every client of one level shares: the classes (weighted for this
+/// engine), the `--count` schedule, the ticket counter that hands out
+/// executions, and where the clients' figures are merged.
+pub(super) struct Shared {
+    pub(super) classes: Vec<LoadClass>,
+    schedule: Vec<u32>,
+    pub(super) options: LoadOptions,
+    /// Classes that run on this engine.
+    pub(super) runnable: Vec<usize>,
+    ticket: AtomicU64,
+    pub(super) stop: AtomicBool,
+    start: OnceLock<Instant>,
+    finished: Mutex<Vec<Tally>>,
+    last_end: Mutex<Option<Instant>>,
+    /// Every class's latencies so far, for the live p95: each client adds
+    /// its recent ones every 64 executions, so the lock is rarely taken.
+    live: Mutex<hdrhistogram::Histogram<u32>>,
+    /// How many clients connected, and the refusal that stopped the rest.
+    pub(super) connected: AtomicUsize,
+    pub(super) refused: Mutex<Option<String>>,
+}
+
+/// The next execution a client owes: its class and, in an open loop, when
+/// it is due.
+pub(super) struct Turn {
+    pub(super) class: usize,
+    pub(super) scheduled: Option<Instant>,
+}
+
+impl Shared {
+    /// The measured part's start: the first client past the warm-up sets it.
+    pub(super) fn begin(&self) -> Instant {
+        *self.start.get_or_init(Instant::now)
+    }
+
+    /// Takes the next ticket; None when the level is over (count reached,
+    /// time up, or stopped).
+    pub(super) fn next(&self, picker: &mut Picker<'_>, t0: Instant) -> Option<Turn> {
+        if self.stop.load(Ordering::Relaxed) || self.runnable.is_empty() {
+            return None;
+        }
+        let n = self.ticket.fetch_add(1, Ordering::Relaxed);
+        let class = match self.options.amount {
+            Amount::Count(_) => *usize::try_from(n).ok().and_then(|i| self.schedule.get(i))? as usize,
+            Amount::Duration(_) => picker.class(),
+        };
+        let scheduled = self.options.rate.map(|r| {
+            #[allow(clippy::cast_precision_loss)] // ticket numbers far below 2^53
+            let at = n as f64 / r;
+            t0 + Duration::from_secs_f64(at)
+        });
+        if let Amount::Duration(d) = self.options.amount {
+            let due = scheduled.unwrap_or_else(Instant::now);
+            if due.duration_since(t0) >= d {
+                return None;
+            }
+        }
+        Some(Turn { class, scheduled })
+    }
+
+    /// A client's figures, merged once it is done.
+    pub(super) fn finish(&self, recorder: &mut Recorder) {
+        recorder.flush(self);
+        let ended = Instant::now();
+        let mut all = self.finished.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = self.last_end.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_none_or(|l| l < ended) {
+            *last = Some(ended);
+        }
+        for (a, t) in all.iter_mut().zip(&recorder.tallies) {
+            a.merge(t);
+        }
+    }
+
+    /// Records that a client could not connect (the first refusal is kept).
+    pub(super) fn refuse(&self, why: String) {
+        self.refused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(why);
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    pub(super) fn is_refused(&self) -> bool {
+        self.refused.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+}
+
+/// One client's figures while it runs.
+pub(super) struct Recorder {
+    tallies: Vec<Tally>,
+    recent: hdrhistogram::Histogram<u32>,
+}
+
+impl Recorder {
+    pub(super) fn new(classes: usize) -> Recorder {
+        Recorder {
+            tallies: vec![Tally::new(); classes],
+            recent: histogram(),
+        }
+    }
+
+    /// One execution, its latency counted from `began` (the scheduled
+    /// start in an open loop).
+    pub(super) fn record(&mut self, shared: &Shared, class: usize, outcome: Outcome, began: Instant) {
+        let took = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
+        let tally = &mut self.tallies[class];
+        match outcome {
+            Ok(()) => {
+                tally.latency.saturating_record(took);
+                self.recent.saturating_record(took);
+                if self.recent.len() >= 64 {
+                    self.flush(shared);
+                }
+            }
+            Err((busy, message)) => {
+                tally.errors += 1;
+                if busy {
+                    tally.busy += 1;
+                }
+                tally.first_error.get_or_insert(message);
+            }
+        }
+    }
+
+    fn flush(&mut self, shared: &Shared) {
+        let _ = shared.live.lock().unwrap_or_else(|e| e.into_inner()).add(&self.recent);
+        self.recent.reset();
+    }
+}
+
+/// Each client's seed: the run's seed mixed with its number.
+pub(super) fn client_seed(seed: u64, client: usize) -> u64 {
+    seed ^ (client as u64).wrapping_mul(0x9E37_79B9)
+}
+
+/// The message of a level the server would not take.
+pub(super) fn refusal(connected: usize, clients: usize, error: &crate::error::Error) -> String {
+    format!(
+        "{connected} of {clients} clients connected, then the server refused: {}",
+        crate::postgres::conn::redact_urls(&error.to_string())
+    )
 }
 
 /// Runs one level on one engine. `runnable[class]`: whether the class runs
@@ -276,7 +350,7 @@ pub fn level(
 ) -> Result<LevelResult> {
     let clients = clients.max(1);
     // The whole schedule for --count: each class N times, shuffled.
-    let schedule: Arc<Vec<u32>> = Arc::new(match options.amount {
+    let schedule: Vec<u32> = match options.amount {
         Amount::Count(n) => {
             let mut s: Vec<u32> = Vec::new();
             for (i, _) in classes.iter().enumerate().filter(|(i, _)| runnable[*i]) {
@@ -290,175 +364,132 @@ pub fn level(
             s
         }
         Amount::Duration(_) => Vec::new(),
+    };
+    let weighted: Vec<LoadClass> = classes
+        .iter()
+        .zip(runnable)
+        .map(|(c, run)| LoadClass {
+            weight: if *run { c.weight } else { 0 },
+            ..c.clone()
+        })
+        .collect();
+    let shared = Arc::new(Shared {
+        runnable: (0..weighted.len()).filter(|c| weighted[*c].weight > 0).collect(),
+        classes: weighted,
+        schedule,
+        options: options.clone(),
+        ticket: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        start: OnceLock::new(),
+        finished: Mutex::new(vec![Tally::new(); classes.len()]),
+        last_end: Mutex::new(None),
+        live: Mutex::new(histogram()),
+        connected: AtomicUsize::new(0),
+        refused: Mutex::new(None),
     });
-    let weighted: Arc<Vec<LoadClass>> = Arc::new(
-        classes
-            .iter()
-            .zip(runnable)
-            .map(|(c, run)| LoadClass {
-                weight: if *run { c.weight } else { 0 },
-                ..c.clone()
-            })
-            .collect(),
-    );
-    // Connect everyone first. A refused connection (max_connections
-    // reached, most often) ends the level unmeasured, and says so: a level
-    // the server cannot take is a finding, not a crash.
-    let mut sessions = Vec::with_capacity(clients);
-    for _ in 0..clients {
-        match Session::open(engine, options) {
-            Ok(session) => sessions.push(session),
-            Err(e) => {
-                return Ok(LevelResult {
-                    tallies: vec![Tally::new(); classes.len()],
-                    seconds: 0.0,
-                    refused: Some(format!(
-                        "{} of {clients} clients connected, then the server refused: {}",
-                        sessions.len(),
-                        crate::postgres::conn::redact_urls(&e.to_string())
-                    )),
-                });
-            }
-        }
-    }
-    let ticket = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let barrier = Arc::new(Barrier::new(clients));
-    let start: Arc<OnceLock<Instant>> = Arc::new(OnceLock::new());
-    let finished: Arc<Mutex<Vec<Tally>>> = Arc::new(Mutex::new(vec![Tally::new(); classes.len()]));
-    let last_end: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
-    // Every class's latencies so far, for the live p95: each worker adds
-    // its recent ones every 64 executions, so the lock is rarely taken.
-    let live = Arc::new(Mutex::new(histogram()));
-    let mut handles = Vec::new();
-    for (worker, mut session) in sessions.into_iter().enumerate() {
-        let last_end = Arc::clone(&last_end);
-        let live = Arc::clone(&live);
-        let (weighted, schedule, ticket, stop, barrier, start, finished) = (
-            Arc::clone(&weighted),
-            Arc::clone(&schedule),
-            Arc::clone(&ticket),
-            Arc::clone(&stop),
-            Arc::clone(&barrier),
-            Arc::clone(&start),
-            Arc::clone(&finished),
-        );
-        let options = options.clone();
-        handles.push(std::thread::spawn(move || {
-            let mut picker = Picker::new(&weighted, options.seed ^ (worker as u64).wrapping_mul(0x9E37_79B9));
-            let mut tallies = vec![Tally::new(); weighted.len()];
-            let mut recent = histogram();
-            let flush = |recent: &mut hdrhistogram::Histogram<u32>| {
-                let _ = live.lock().unwrap_or_else(|e| e.into_inner()).add(&*recent);
-                recent.reset();
-            };
-            // Warm-up: caches, plans and connections settle; nothing recorded.
-            let warm_until = Instant::now() + options.warmup;
-            let runnable_classes: Vec<usize> = (0..weighted.len()).filter(|c| weighted[*c].weight > 0).collect();
-            for &c in &runnable_classes {
-                let (s, v) = picker.values(c);
-                let _ = session.run(&weighted, c, s, &v);
-            }
-            while Instant::now() < warm_until && !stop.load(Ordering::Relaxed) && !runnable_classes.is_empty() {
-                let c = picker.class();
-                let (s, v) = picker.values(c);
-                let _ = session.run(&weighted, c, s, &v);
-            }
-            barrier.wait();
-            let t0 = *start.get_or_init(Instant::now);
-            loop {
-                if stop.load(Ordering::Relaxed) || runnable_classes.is_empty() {
-                    break;
-                }
-                let n = ticket.fetch_add(1, Ordering::Relaxed);
-                let class = match options.amount {
-                    Amount::Count(_) => match usize::try_from(n).ok().and_then(|i| schedule.get(i)) {
-                        Some(c) => *c as usize,
-                        None => break,
-                    },
-                    Amount::Duration(_) => picker.class(),
-                };
-                let scheduled = options.rate.map(|r| {
-                    #[allow(clippy::cast_precision_loss)] // ticket numbers far below 2^53
-                    let at = n as f64 / r;
-                    t0 + Duration::from_secs_f64(at)
-                });
-                if let Amount::Duration(d) = options.amount {
-                    let due = scheduled.unwrap_or_else(Instant::now);
-                    if due.duration_since(t0) >= d {
-                        break;
-                    }
-                }
-                if let Some(at) = scheduled {
-                    let now = Instant::now();
-                    if at > now {
-                        std::thread::sleep(at - now);
-                    }
-                }
-                let (s, v) = picker.values(class);
-                let began = scheduled.unwrap_or_else(Instant::now);
-                let result = session.run(&weighted, class, s, &v);
-                let took = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
-                let tally = &mut tallies[class];
-                match result {
-                    Ok(()) => {
-                        tally.latency.saturating_record(took);
-                        recent.saturating_record(took);
-                        if recent.len() >= 64 {
-                            flush(&mut recent);
-                        }
-                    }
-                    Err((busy, message)) => {
-                        tally.errors += 1;
-                        if busy {
-                            tally.busy += 1;
-                        }
-                        tally.first_error.get_or_insert(message);
-                    }
-                }
-            }
-            flush(&mut recent);
-            let ended = Instant::now();
-            let mut all = finished.lock().unwrap_or_else(|e| e.into_inner());
-            let mut last = last_end.lock().unwrap_or_else(|e| e.into_inner());
-            if last.is_none_or(|l| l < ended) {
-                *last = Some(ended);
-            }
-            for (a, t) in all.iter_mut().zip(&tallies) {
-                a.merge(t);
-            }
-        }));
-    }
+    let handles = match engine {
+        Engine::Sqlite => sqlite_clients(clients, &shared),
+        Engine::Postgres | Engine::Replica => super::load_pg::workers(engine, clients, &shared),
+    };
     // Report progress and watch for Ctrl-C while the level runs.
     let total = match options.amount {
-        Amount::Count(_) => Some(schedule.len() as u64),
+        Amount::Count(_) => Some(shared.schedule.len() as u64),
         Amount::Duration(_) => None,
     };
     let mut polls: u32 = 0;
     while handles.iter().any(|h| !h.is_finished()) {
         // Every 200 ms: the progress figure, and a look for Ctrl-C.
-        let done = ticket.load(Ordering::Relaxed);
+        let done = shared.ticket.load(Ordering::Relaxed);
         let done = total.map_or(done, |t| done.min(t));
-        if polls.is_multiple_of(10) && watch(done, total, live_p95(&live)) {
-            stop.store(true, Ordering::Relaxed);
+        if polls.is_multiple_of(10) && !shared.is_refused() && watch(done, total, live_p95(&shared.live)) {
+            shared.stop.store(true, Ordering::Relaxed);
         }
         polls = polls.wrapping_add(1);
         std::thread::sleep(Duration::from_millis(20));
     }
-    // The level's last figure, so its end is seen however short it was.
-    let done = ticket.load(Ordering::Relaxed);
-    watch(total.map_or(done, |t| done.min(t)), total, live_p95(&live));
     for h in handles {
         let _ = h.join();
     }
-    let ended = (*last_end.lock().unwrap_or_else(|e| e.into_inner())).unwrap_or_else(Instant::now);
-    let seconds = start.get().map_or(0.0, |s| ended.duration_since(*s).as_secs_f64());
-    let tallies = std::mem::take(&mut *finished.lock().unwrap_or_else(|e| e.into_inner()));
+    // A refused connection (max_connections reached, most often) ends the
+    // level unmeasured, and says so: a level the server cannot take is a
+    // finding, not a crash.
+    if let Some(refused) = shared.refused.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        return Ok(LevelResult {
+            tallies: vec![Tally::new(); classes.len()],
+            seconds: 0.0,
+            refused: Some(refused),
+        });
+    }
+    // The level's last figure, so its end is seen however short it was.
+    let done = shared.ticket.load(Ordering::Relaxed);
+    watch(total.map_or(done, |t| done.min(t)), total, live_p95(&shared.live));
+    let ended = (*shared.last_end.lock().unwrap_or_else(|e| e.into_inner())).unwrap_or_else(Instant::now);
+    let seconds = shared
+        .start
+        .get()
+        .map_or(0.0, |s| ended.duration_since(*s).as_secs_f64());
+    let tallies = std::mem::take(&mut *shared.finished.lock().unwrap_or_else(|e| e.into_inner()));
     Ok(LevelResult {
         tallies,
         seconds,
         refused: None,
     })
+}
+
+/// SQLite's clients: every connection opened first, then one thread each.
+fn sqlite_clients(clients: usize, shared: &Arc<Shared>) -> Vec<std::thread::JoinHandle<()>> {
+    let mut sessions = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        match SqliteSession::open(&shared.options) {
+            Ok(session) => sessions.push(session),
+            Err(e) => {
+                shared.refuse(refusal(sessions.len(), clients, &e));
+                return Vec::new();
+            }
+        }
+    }
+    let barrier = Arc::new(Barrier::new(clients));
+    sessions
+        .into_iter()
+        .enumerate()
+        .map(|(client, mut session)| {
+            let shared = Arc::clone(shared);
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                let classes = &shared.classes;
+                let mut picker = Picker::new(classes, client_seed(shared.options.seed, client));
+                let mut values = Vec::new();
+                // Warm-up: caches and plans settle; nothing recorded.
+                let warm_until = Instant::now() + shared.options.warmup;
+                for &c in &shared.runnable {
+                    let s = picker.values(c, &mut values);
+                    let _ = session.run(classes, c, s, &values);
+                }
+                while Instant::now() < warm_until && !shared.stop.load(Ordering::Relaxed) && !shared.runnable.is_empty()
+                {
+                    let c = picker.class();
+                    let s = picker.values(c, &mut values);
+                    let _ = session.run(classes, c, s, &values);
+                }
+                barrier.wait();
+                let t0 = shared.begin();
+                let mut recorder = Recorder::new(classes.len());
+                while let Some(turn) = shared.next(&mut picker, t0) {
+                    if let Some(at) = turn.scheduled {
+                        let now = Instant::now();
+                        if at > now {
+                            std::thread::sleep(at - now);
+                        }
+                    }
+                    let s = picker.values(turn.class, &mut values);
+                    let began = turn.scheduled.unwrap_or_else(Instant::now);
+                    let outcome = session.run(classes, turn.class, s, &values);
+                    recorder.record(&shared, turn.class, outcome, began);
+                }
+                shared.finish(&mut recorder);
+            })
+        })
+        .collect()
 }
 
 /// The p95 so far, in milliseconds; None before the first execution.

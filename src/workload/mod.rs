@@ -10,6 +10,7 @@ mod drift;
 pub mod engine;
 pub mod explain;
 pub mod load;
+mod load_pg;
 pub mod params;
 pub mod parity;
 pub mod queries;
@@ -45,6 +46,8 @@ pub struct WorkloadOptions {
     pub warmup: Duration,
     pub rate: Option<f64>,
     pub seed: u64,
+    /// Threads driving PostgreSQL's clients; None: one per core.
+    pub jobs: Option<usize>,
     /// Target p95 per class and level.
     pub p95: Option<Duration>,
     /// PostgreSQL's p95 at most this many times SQLite's.
@@ -224,6 +227,7 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
             schema: options.schema.clone(),
             pooled,
             replica: options.read_replica.clone(),
+            jobs: options.jobs,
         };
         // Writes join the load only with --writes: each in a transaction
         // of its own that is rolled back, on SQLite's scratch copy.

@@ -214,7 +214,7 @@ impl Checker<'_> {
             .map(|s| s.columns().iter().map(|c| c.type_().clone()).collect())
             .map_err(|e| pg_error(&e));
         let categories: Vec<Category> = prepared.iter().flatten().map(Category::of).collect();
-        let (source_rows, source_columns) = match self.source_rows(source_sql, values, &categories) {
+        let (source_rows, source_columns) = match self.source_rows(source_sql, values, &categories, &t.uuid_columns) {
             Ok(rows) => rows,
             Err(e) => return Outcome::Differs(Verdict::ErrorSource, example("error_source", e, &none, &none)),
         };
@@ -376,7 +376,15 @@ impl Checker<'_> {
         }
     }
 
-    fn source_rows(&self, sql: &str, values: &[Param], categories: &[Category]) -> Result<(Rows, Vec<String>), String> {
+    /// `uuid_columns`: where an output column is a `uuid-from-int` key,
+    /// SQLite's integer is compared as the UUID the copy made of it.
+    fn source_rows(
+        &self,
+        sql: &str,
+        values: &[Param],
+        categories: &[Category],
+        uuid_columns: &[Option<[u8; 16]>],
+    ) -> Result<(Rows, Vec<String>), String> {
         let mut stmt = self.sqlite.prepare_cached(sql).map_err(|e| e.to_string())?;
         let columns: Vec<String> = stmt.column_names().map(ToString::to_string).collect();
         let width = columns.len();
@@ -388,7 +396,13 @@ impl Checker<'_> {
             let mut canon = Vec::with_capacity(width);
             for i in 0..width {
                 let v = sqlite_value(row.get_ref(i).map_err(|e| e.to_string())?);
-                canon.push(canon_source(categories.get(i).copied().unwrap_or(Category::Text), v));
+                let category = categories.get(i).copied().unwrap_or(Category::Text);
+                canon.push(match (uuid_columns.get(i).copied().flatten(), category, v) {
+                    (Some(namespace), Category::Uuid, ValueRef::Integer(key)) => {
+                        Canon::Bytes(crate::postgres::encode::uuid_in_namespace(namespace, key).to_vec())
+                    }
+                    (_, category, v) => canon_source(category, v),
+                });
             }
             out.push(canon);
         }

@@ -20,6 +20,9 @@ pub struct Translated {
     pub parameters: Vec<Parameter>,
     /// The statement changes data (INSERT, UPDATE, DELETE, ...).
     pub writes: bool,
+    /// Per output column: a `uuid-from-int` key's namespace where the
+    /// column is one (SQLite returns the integer, PostgreSQL its UUID).
+    pub uuid_columns: Vec<Option<[u8; 16]>>,
 }
 
 /// The catalog the copy's plan gives the translator: every table, then
@@ -113,7 +116,8 @@ pub fn statement(
     as_is: bool,
     run_writes: bool,
 ) -> Translated {
-    let parameters = parameters(kinds);
+    let mut parameters = parameters(kinds);
+    let mut uuid_columns = Vec::new();
     let writes = writes(&statement.numbered);
     let target = if writes && !run_writes {
         Err("a statement that writes: not run (--writes runs it on scratch copies of both sides)".into())
@@ -122,14 +126,37 @@ pub fn statement(
     } else if as_is {
         Ok(renumber(&statement.numbered, &parameters))
     } else {
-        translate::statement(&statement.numbered, catalog, &parameters)
-            .map(|v| v.select)
-            .map_err(|e| e.0)
+        match translate::statement(&statement.numbered, catalog, &parameters) {
+            Ok(view) if !view.uuid_parameters.is_empty() => {
+                // Integers compared with a uuid-from-int key are bound as
+                // the UUIDs the copy made of them: typed so, then written
+                // again so that every use of each agrees.
+                for (number, namespace) in view.uuid_parameters {
+                    if let Some(p) = parameters.iter_mut().find(|p| p.number == Some(number)) {
+                        p.kind = Kind::UuidKey(namespace);
+                    }
+                }
+                translate::statement(&statement.numbered, catalog, &parameters).map_err(|e| e.0)
+            }
+            translated => translated.map_err(|e| e.0),
+        }
+        .map(|view| {
+            uuid_columns = view
+                .columns
+                .iter()
+                .map(|c| match c.kind {
+                    Kind::UuidKey(namespace) => Some(namespace),
+                    _ => None,
+                })
+                .collect();
+            view.select
+        })
     };
     Translated {
         target,
         parameters,
         writes,
+        uuid_columns,
     }
 }
 
@@ -165,6 +192,7 @@ pub fn pg_type(kind: Kind) -> &'static str {
         Kind::Int | Kind::Bool => "bigint",
         Kind::Real => "double precision",
         Kind::Blob => "bytea",
+        Kind::UuidKey(_) => "uuid",
         _ => "text",
     }
 }

@@ -31,9 +31,11 @@ pub(crate) fn text_as(sql: &str, pg: TemporalType) -> String {
     }
 }
 
-const ISO_PLAIN: &str = r"^\s*\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*$";
-const ISO_ZONED: &str = r"^\s*\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*([zZ]|[+-]\d{2}:\d{2})\s*$";
-const TIME_ONLY: &str = r"^\s*\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*$";
+// SQLite reads no space before a date or time (' 2024-01-02' is NULL to
+// it), but trailing spaces, and spaces around a number, are fine.
+const ISO_PLAIN: &str = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*$";
+const ISO_ZONED: &str = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*([zZ]|[+-]\d{2}:\d{2})\s*$";
+const TIME_ONLY: &str = r"^\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*$";
 const NUMBER: &str = r"^\s*-?\d+(\.\d+)?\s*$";
 
 /// SQLite's time-value text formats, as a UTC wall-clock timestamp; NULL
@@ -169,7 +171,24 @@ pub(crate) fn call(t: &mut Translator<'_>, name: &str, args: &[&Expr]) -> Result
         "unixepoch" => Typed::new(format!("trunc(extract(epoch FROM {ts}))::bigint"), Kind::Int),
         _ => Typed::new(strftime_sql(format.as_deref().unwrap_or_default(), &ts)?, Kind::Text),
     };
+    // A time value that is an application's parameter: SQLite's formats
+    // make it a CASE of regular expressions, which PostgreSQL would
+    // evaluate again for every row the expression is compared with. As a
+    // scalar subquery it is the same expression, computed once per
+    // execution (an InitPlan), and a column compared with it can use an
+    // index.
+    if rest.first().is_some_and(|v| is_parameter(v)) {
+        return Ok(Some(Typed::once(&typed.sql, typed.kind)));
+    }
     Ok(Some(typed))
+}
+
+fn is_parameter(e: &Expr) -> bool {
+    match e {
+        Expr::Value(v) => matches!(v.value, Value::Placeholder(_)),
+        Expr::Nested(inner) => is_parameter(inner),
+        _ => false,
+    }
 }
 
 /// A time value as a UTC wall-clock timestamp.

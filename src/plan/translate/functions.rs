@@ -290,7 +290,7 @@ fn scalar(t: &mut Translator<'_>, c: &Call<'_>) -> Result<Typed> {
             // The PostgreSQL column type says which storage class SQLite held
             // (values that did not fit were rejected by the copy).
             let class = match x.kind {
-                Kind::Int | Kind::Bool | Kind::Temporal { numbers: Some(_), .. } => "'integer'",
+                Kind::Int | Kind::Bool | Kind::UuidKey(_) | Kind::Temporal { numbers: Some(_), .. } => "'integer'",
                 Kind::Real => "'real'",
                 Kind::Text | Kind::Json | Kind::Temporal { .. } => "'text'",
                 Kind::Blob => "'blob'",

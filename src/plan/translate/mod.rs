@@ -66,6 +66,10 @@ pub enum Kind {
     Json,
     /// uuid, inet, arrays: no SQLite twin.
     Other,
+    /// A uuid that config's `uuid-from-int` made of SQLite's integer key
+    /// (or a foreign key following one): the v5 namespace it was derived
+    /// in, so an integer compared with it is converted the same way.
+    UuidKey([u8; 16]),
     /// Unresolved (an output alias, an outer name).
     Unknown,
 }
@@ -90,6 +94,9 @@ impl Kind {
                 _ => None,
             }
         };
+        if let Cast::UuidFromInt { namespace } = cast {
+            return Kind::UuidKey(crate::postgres::encode::uuid_namespace(namespace));
+        }
         match pg_type {
             PgType::SmallInt | PgType::Integer | PgType::BigInt => Kind::Int,
             PgType::Real | PgType::Double => Kind::Real,
@@ -211,6 +218,10 @@ fn expression_typed(sql: &str, table: &Relation, catalog: &Catalog, context: Con
 pub struct View {
     pub select: String,
     pub columns: Vec<Column>,
+    /// Integer parameters compared with a `uuid-from-int` key, by their
+    /// PostgreSQL number, with the key's namespace: written `$N::uuid`,
+    /// so the caller binds each converted (`encode::uuid_in_namespace`).
+    pub uuid_parameters: Vec<(usize, [u8; 16])>,
 }
 
 /// Translates a view's SELECT. `style` spells output aliases the way
@@ -228,6 +239,7 @@ pub fn view(select: &str, catalog: &Catalog, style: &dyn Fn(&str) -> String) -> 
     Ok(View {
         select: out.sql,
         columns: out.columns,
+        uuid_parameters: t.uuid_parameters.take(),
     })
 }
 
@@ -257,6 +269,7 @@ pub fn statement(sql: &str, catalog: &Catalog, parameters: &[Parameter]) -> Resu
     Ok(View {
         select: out.sql,
         columns: out.columns,
+        uuid_parameters: t.uuid_parameters.take(),
     })
 }
 
@@ -287,6 +300,10 @@ pub(crate) struct Typed {
     pub column: bool,
     /// Compared case-insensitively (COLLATE NOCASE).
     pub nocase: bool,
+    /// Made of an application's parameters alone (no column): the same for
+    /// every row, so a costly form of it may be computed once per
+    /// execution, as a scalar subquery.
+    pub per_execution: bool,
 }
 
 impl Typed {
@@ -296,6 +313,32 @@ impl Typed {
             kind,
             column: false,
             nocase: false,
+            per_execution: false,
+        }
+    }
+
+    /// The same expression as a scalar subquery: PostgreSQL computes it
+    /// once per execution (an InitPlan) instead of for every row.
+    pub(crate) fn once(sql: &str, kind: Kind) -> Typed {
+        Typed {
+            per_execution: true,
+            ..Typed::new(format!("(SELECT {sql})"), kind)
+        }
+    }
+
+    /// `form(value)` computed once per execution, where `form` names its
+    /// argument several times (a CASE over SQLite's formats): the value is
+    /// written once, in a derived table, rather than once per mention.
+    pub(crate) fn once_over(value: &str, form: impl Fn(&str) -> String, kind: Kind) -> Typed {
+        Typed {
+            per_execution: true,
+            ..Typed::new(
+                format!(
+                    "(SELECT {} FROM (SELECT {value} AS godwit_value) AS godwit_parameter)",
+                    form("godwit_parameter.godwit_value")
+                ),
+                kind,
+            )
         }
     }
 }
@@ -316,6 +359,8 @@ pub(crate) struct Translator<'a> {
     mutable: std::cell::RefCell<Option<String>>,
     /// An application query's parameters (`?NNN`); None in schema objects.
     parameters: Option<&'a [Parameter]>,
+    /// Parameters compared with a `uuid-from-int` key (see `View`).
+    uuid_parameters: std::cell::RefCell<Vec<(usize, [u8; 16])>>,
 }
 
 /// ASCII-only case folding, as SQLite's lower() and LIKE do.
@@ -349,6 +394,7 @@ impl<'a> Translator<'a> {
             unnamed: false,
             mutable: std::cell::RefCell::new(None),
             parameters: None,
+            uuid_parameters: std::cell::RefCell::new(Vec::new()),
         }
     }
 
@@ -395,7 +441,7 @@ impl<'a> Translator<'a> {
             Kind::Temporal { .. } => {
                 return unsupported(format!("{what} on a date/time column SQLite held as text"));
             }
-            Kind::Json | Kind::Other | Kind::Blob => {
+            Kind::Json | Kind::Other | Kind::UuidKey(_) | Kind::Blob => {
                 return unsupported(format!("{what} on a {} value", kind_name(t.kind)));
             }
             _ => t,
@@ -406,7 +452,7 @@ impl<'a> Translator<'a> {
     pub(crate) fn text(&self, t: Typed) -> Typed {
         let sql = match t.kind {
             Kind::Text | Kind::Null => return t,
-            Kind::Int | Kind::Unknown | Kind::Other | Kind::Json => format!("({})::text", t.sql),
+            Kind::Int | Kind::Unknown | Kind::Other | Kind::UuidKey(_) | Kind::Json => format!("({})::text", t.sql),
             Kind::Bool => format!("({})::integer::text", t.sql),
             Kind::Real => real_text(&t.sql),
             Kind::Numeric => format!(
@@ -676,9 +722,13 @@ impl<'a> Translator<'a> {
             Kind::Int | Kind::Bool => "bigint",
             Kind::Real => "double precision",
             Kind::Blob => "bytea",
+            Kind::UuidKey(_) => "uuid",
             _ => "text",
         };
-        Ok(Typed::new(format!("${n}::{pg}"), p.kind))
+        Ok(Typed {
+            per_execution: true,
+            ..Typed::new(format!("${n}::{pg}"), p.kind)
+        })
     }
 
     /// The SQLite text a node was parsed from (for output names).
@@ -732,14 +782,49 @@ impl<'a> Translator<'a> {
                 self.not_immutable("a date/time column compared with text");
                 (a, b)
             }
+            // Text read as SQLite reads dates is a CASE of its formats:
+            // for a parameter, computed once per execution.
+            (Kind::Temporal { pg, .. }, Kind::Text) if b.per_execution => {
+                let b = Typed::once_over(&b.sql, |v| datetime::text_as(v, pg), a.kind);
+                (a, b)
+            }
+            (Kind::Text, Kind::Temporal { pg, .. }) if a.per_execution => {
+                (Typed::once_over(&a.sql, |v| datetime::text_as(v, pg), b.kind), b)
+            }
             (Kind::Temporal { pg, .. }, Kind::Text) => {
                 let b = Typed::new(datetime::text_as(&b.sql, pg), a.kind);
                 (a, b)
             }
             (Kind::Text, Kind::Temporal { pg, .. }) => (Typed::new(datetime::text_as(&a.sql, pg), b.kind), b),
+            (Kind::UuidKey(ns), Kind::Int) => (a, self.uuid_key(ns, b)),
+            (Kind::Int, Kind::UuidKey(ns)) => (self.uuid_key(ns, a), b),
             (Kind::Json, Kind::Text) => (Typed::new(format!("({})::text", a.sql), Kind::Text), b),
             (Kind::Text, Kind::Json) => (a, Typed::new(format!("({})::text", b.sql), Kind::Text)),
             _ => (a, b),
+        }
+    }
+
+    /// An integer compared with a `uuid-from-int` key, converted as the
+    /// copy converted the key: a literal here; a parameter is noted, and
+    /// the caller binds it converted (see [`View::uuid_parameters`]).
+    /// Anything else stays as it is, and PostgreSQL refuses to compare a
+    /// uuid with a number (an error, never a silent mismatch).
+    fn uuid_key(&self, namespace: [u8; 16], t: Typed) -> Typed {
+        if let Ok(value) = t.sql.parse::<i64>() {
+            let uuid = uuid::Uuid::from_bytes(crate::postgres::encode::uuid_in_namespace(namespace, value));
+            return Typed::new(format!("'{uuid}'::uuid"), Kind::UuidKey(namespace));
+        }
+        let parameter = t
+            .sql
+            .strip_prefix('$')
+            .and_then(|rest| rest.strip_suffix("::bigint"))
+            .and_then(|n| n.parse::<usize>().ok());
+        match parameter {
+            Some(n) => {
+                self.uuid_parameters.borrow_mut().push((n, namespace));
+                Typed::new(format!("${n}::uuid"), Kind::UuidKey(namespace))
+            }
+            None => t,
         }
     }
 
@@ -1062,6 +1147,7 @@ pub(crate) fn kind_name(kind: Kind) -> &'static str {
         Kind::Temporal { .. } => "date/time",
         Kind::Json => "JSON",
         Kind::Other => "uuid/inet/array",
+        Kind::UuidKey(_) => "uuid (an integer key converted by uuid-from-int)",
         Kind::Unknown => "untyped",
     }
 }

@@ -70,6 +70,7 @@ pub(crate) fn resolve(scopes: &[Scope], qualifier: Option<&str>, name: &str) -> 
                     kind: c.kind,
                     column: true,
                     nocase: false,
+                    per_execution: false,
                 });
             }
         }

@@ -413,3 +413,49 @@ fn defaults_keep_literals_and_now() {
     assert_eq!(d("\"\"", &PgType::Text, &text), "''");
     assert_eq!(d("(1 + 2)", &PgType::BigInt, &Cast::Integer { bits: 64 }), "(1 + 2)");
 }
+
+#[test]
+fn a_date_function_of_a_parameter_is_computed_once_per_execution() {
+    let text = [Parameter {
+        kind: Kind::Text,
+        number: Some(1),
+    }];
+    let q = statement("SELECT n FROM t WHERE at >= date(?1)", &catalog(), &text).unwrap();
+    // The parameter's CASE of SQLite's formats sits in a scalar subquery:
+    // an InitPlan, evaluated once rather than for every row.
+    assert!(
+        q.select.contains("(SELECT to_char(CASE WHEN ($1::text)::text ~ "),
+        "{}",
+        q.select
+    );
+    // So is text compared with a date/time column.
+    let q = statement("SELECT n FROM t WHERE at < ?1", &catalog(), &text).unwrap();
+    assert!(
+        q.select
+            .contains("\"at\" < (SELECT ((CASE WHEN godwit_parameter.godwit_value ~ "),
+        "{}",
+        q.select
+    );
+    assert!(
+        q.select
+            .contains("FROM (SELECT $1::text AS godwit_value) AS godwit_parameter)"),
+        "{}",
+        q.select
+    );
+    assert_eq!(q.select.matches("$1").count(), 1, "{}", q.select);
+    let q = statement("SELECT n FROM t WHERE at >= date(?1)", &catalog(), &text).unwrap();
+    assert!(
+        q.select
+            .contains("\"at\" >= (SELECT ((CASE WHEN godwit_parameter.godwit_value ~ "),
+        "{}",
+        q.select
+    );
+    // A column's own value is read per row, as before.
+    let q = statement("SELECT n FROM t WHERE date(at) = ?1", &catalog(), &text).unwrap();
+    assert!(!q.select.contains("(SELECT"), "{}", q.select);
+    assert!(
+        q.select.contains("to_char((\"at\" AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"),
+        "{}",
+        q.select
+    );
+}

@@ -15,7 +15,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use super::json::JsonReader;
-use super::lines::{ParsedRange, Span, Split, each_span, open_span};
+use super::lines::{Folding, ParsedRange, Span, Split, each_span, fold_range, open_span};
 use super::records::{Parsed, Visit, as_record, syntax, trailing, visit_value};
 use crate::error::{Error, Result};
 use crate::source::Flow;
@@ -156,6 +156,7 @@ fn cut(f: &mut File, range_bytes: u64) -> std::io::Result<Option<Cut>> {
 pub fn each(
     file: &Path,
     split: Split,
+    folding: Option<Folding<'_, '_>>,
     visit: &mut Visit<'_>,
     sequential: &mut dyn FnMut(&mut Visit<'_>) -> Result<()>,
 ) -> Result<()> {
@@ -182,14 +183,29 @@ pub fn each(
         read_on = true;
         read_from(file, span, lines_before, visit)
     };
+    let (fold, mut take) = match folding {
+        Some(Folding { fold, take }) => (Some(fold), Some(take)),
+        None => (None, None),
+    };
+    let mut batch_stopped = false;
+    let mut counted_take = |batch: super::lines::Made| {
+        let take = take
+            .as_deref_mut()
+            .ok_or_else(|| Error::Other("a batch nobody takes".into()))?;
+        let flow = take(batch)?;
+        batch_stopped |= flow == Flow::Stop;
+        Ok(flow)
+    };
     each_span(
         file,
         &cut.spans,
         split.workers,
-        &|span| parse_elements(file, span),
+        &|span| fold_range(parse_elements(file, span), fold),
         &mut fallback,
         &mut counted,
+        Some(&mut counted_take),
     )?;
+    let stopped = stopped || batch_stopped;
     if stopped || read_on {
         return Ok(());
     }
@@ -246,6 +262,7 @@ fn parse_elements(file: &Path, span: &Span) -> ParsedRange {
         records,
         newlines: r.position().line - 1,
         error: None,
+        batch: None,
     }
 }
 

@@ -86,6 +86,25 @@ impl KindTally {
         }
     }
 
+    /// Adds what another tally counted (of values after these).
+    pub fn merge(&mut self, other: &KindTally) {
+        self.nulls += other.nulls;
+        self.bools += other.bools;
+        self.integers += other.integers;
+        self.decimals += other.decimals;
+        self.beyond_numeric += other.beyond_numeric;
+        self.strings += other.strings;
+        self.int_min = self.int_min.min(other.int_min);
+        self.int_max = self.int_max.max(other.int_max);
+        self.negative_zeros += other.negative_zeros;
+        self.all_timestamptz &= other.all_timestamptz;
+        self.all_timestamp &= other.all_timestamp;
+        self.all_date &= other.all_date;
+        self.all_uuid &= other.all_uuid;
+        self.all_integer_text &= other.all_integer_text;
+        self.all_decimal_text &= other.all_decimal_text;
+    }
+
     pub fn add_str(&mut self, s: &str) {
         self.strings += 1;
         if self.all_uuid {

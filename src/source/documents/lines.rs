@@ -23,6 +23,35 @@ use super::records::{Parsed, Visit, next_record};
 use crate::error::{Error, Result};
 use crate::source::Flow;
 
+/// What a worker made of a range's records (rows, or facts learned).
+pub type Made = Box<dyn std::any::Any + Send>;
+
+/// Makes something of a range's records on the worker that parsed them
+/// (rows built and consumed there, the records freed there); None leaves
+/// the records to be visited in order by the caller.
+pub type Fold<'f> = dyn Fn(&[Parsed]) -> Option<Made> + Sync + 'f;
+
+/// Takes what workers made, in file order among the records.
+pub type Take<'t> = dyn FnMut(Made) -> Result<Flow> + 't;
+
+/// Batches made in the workers, and where they go.
+pub struct Folding<'a, 't> {
+    pub fold: &'a Fold<'a>,
+    pub take: &'a mut Take<'t>,
+}
+
+/// Applies `fold` to a range the worker parsed whole.
+pub fn fold_range(mut range: ParsedRange, fold: Option<&Fold<'_>>) -> ParsedRange {
+    if let Some(fold) = fold
+        && range.error.is_none()
+        && let Some(batch) = fold(&range.records)
+    {
+        range.records = Vec::new();
+        range.batch = Some(batch);
+    }
+    range
+}
+
 /// How a JSON Lines file is cut up and how many threads parse it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Split {
@@ -107,6 +136,8 @@ pub struct ParsedRange {
     pub newlines: u64,
     /// What stopped the range early, after its records.
     pub error: Option<Error>,
+    /// What the worker made of the range (then `records` is empty).
+    pub batch: Option<Made>,
 }
 
 impl ParsedRange {
@@ -115,6 +146,7 @@ impl ParsedRange {
             records: Vec::new(),
             newlines: 0,
             error: Some(error),
+            batch: None,
         }
     }
 }
@@ -135,6 +167,7 @@ fn parse_lines(file: &Path, span: &Span) -> ParsedRange {
         records: Vec::new(),
         newlines: 0,
         error: None,
+        batch: None,
     };
     let mut r = match open_span(file, span) {
         Ok(r) => r,
@@ -220,8 +253,9 @@ fn worker(spans: &[Span], parse: &(dyn Fn(&Span) -> ParsedRange + Sync), shared:
 }
 
 /// Streams every record of a JSON Lines file to `visit`, in file order,
-/// parsing ranges on `split.workers` threads.
-pub fn each(file: &Path, split: Split, visit: &mut Visit<'_>) -> Result<()> {
+/// parsing ranges on `split.workers` threads; with `folding`, the records
+/// of each range the workers parse whole are made into batches there.
+pub fn each_folded(file: &Path, split: Split, folding: Option<Folding<'_, '_>>, visit: &mut Visit<'_>) -> Result<()> {
     let mut f = File::open(file).map_err(|e| Error::Source {
         path: file.to_path_buf(),
         message: e.to_string(),
@@ -243,13 +277,18 @@ pub fn each(file: &Path, split: Split, visit: &mut Visit<'_>) -> Result<()> {
         })
         .collect();
     let mut no_fallback = |_: &Span, _: u64, e: Error, _: &mut Visit<'_>| Err(e);
+    let (fold, take) = match folding {
+        Some(Folding { fold, take }) => (Some(fold), Some(take)),
+        None => (None, None),
+    };
     each_span(
         file,
         &spans,
         split.workers,
-        &|span| parse_lines(file, span),
+        &|span| fold_range(parse_lines(file, span), fold),
         &mut no_fallback,
         visit,
+        take,
     )
 }
 
@@ -268,6 +307,7 @@ pub fn each_span(
     parse: &(dyn Fn(&Span) -> ParsedRange + Sync),
     fallback: &mut Fallback<'_>,
     visit: &mut Visit<'_>,
+    take: Option<&mut Take<'_>>,
 ) -> Result<()> {
     let workers = workers.min(spans.len()).max(1);
     let shared = Shared {
@@ -278,7 +318,7 @@ pub fn each_span(
         let handles: Vec<_> = (0..workers)
             .map(|_| scope.spawn(|| worker(spans, parse, &shared, 2 * workers)))
             .collect();
-        let result = deliver(file, spans, &shared, fallback, visit);
+        let result = deliver(file, spans, &shared, fallback, visit, take);
         shared.lock().stop = true;
         shared.changed.notify_all();
         // Joined here, so that a worker that panicked (the reader already
@@ -314,6 +354,7 @@ fn deliver(
     shared: &Shared,
     fallback: &mut Fallback<'_>,
     visit: &mut Visit<'_>,
+    mut take: Option<&mut Take<'_>>,
 ) -> Result<()> {
     let mut counted = 0u64;
     for (k, span) in spans.iter().enumerate() {
@@ -342,6 +383,14 @@ fn deliver(
                 p.at.line += lines_before;
             }
             if visit(&record.rec(file))? == Flow::Stop {
+                return Ok(());
+            }
+        }
+        if let Some(batch) = range.batch {
+            let take = take
+                .as_deref_mut()
+                .ok_or_else(|| Error::Other(format!("{}: a range was made into rows nobody takes", file.display())))?;
+            if take(batch)? == Flow::Stop {
                 return Ok(());
             }
         }

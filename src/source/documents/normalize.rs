@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use super::DocumentOptions;
 use super::infer::{KindTally, count};
 use super::json::JValue;
+use super::lines::{Folding, Made};
 use super::records::{self, Origin};
 use super::shape::{ElementShape, KeySet, ObjectShape, key_text};
 use crate::error::Result;
@@ -153,7 +154,34 @@ impl Facts {
     }
 }
 
-/// Reads every record of a collection once, learning its shape and keys.
+impl Facts {
+    /// Adds what was learned of the records after these (a later range of
+    /// the file): the facts one pass over both gives.
+    pub fn merge(&mut self, other: Facts) {
+        self.records += other.records;
+        self.not_objects += other.not_objects;
+        self.shape.merge(other.shape);
+        self.keys.merge(&other.keys);
+        self.key_set.append(other.key_set);
+        self.ids_present += other.ids_present;
+        self.id_set.append(other.id_set);
+        self.ids_match_keys &= other.ids_match_keys;
+    }
+}
+
+/// The facts of a range's records, learned on the worker that parsed
+/// them (nothing in them depends on where the range starts).
+fn learn_range(parsed: &[records::Parsed], file: &std::path::Path, keyed: bool) -> Facts {
+    let mut facts = Facts::new();
+    for p in parsed {
+        facts.add(&p.rec(file), keyed);
+    }
+    facts
+}
+
+/// Reads every record of a collection once, learning its shape and keys;
+/// a file read in ranges is learned range by range on the workers, and
+/// the ranges' facts merged in file order.
 pub fn learn(origin: &Origin) -> Result<Facts> {
     let mut facts = Facts::new();
     let keyed = origin.has_keys();
@@ -162,10 +190,31 @@ pub fn learn(origin: &Origin) -> Result<Facts> {
             facts.shape.declare(name);
         }
     }
-    records::each_for_learning(origin, &mut |rec| {
-        facts.add(rec, keyed);
-        Ok(Flow::Continue)
-    })?;
+    if records::read_in_ranges(origin) {
+        let file = origin.path();
+        let fold = |parsed: &[records::Parsed]| Some(Box::new(learn_range(parsed, file, keyed)) as Made);
+        let learned = std::cell::RefCell::new(&mut facts);
+        let mut take = |made: Made| {
+            let range = made
+                .downcast::<Facts>()
+                .map_err(|_| crate::error::Error::Other("a range learned as something else".into()))?;
+            learned.borrow_mut().merge(*range);
+            Ok(Flow::Continue)
+        };
+        let folding = Folding {
+            fold: &fold,
+            take: &mut take,
+        };
+        records::each_folded(origin, Some(folding), &mut |rec| {
+            learned.borrow_mut().add(rec, keyed);
+            Ok(Flow::Continue)
+        })?;
+    } else {
+        records::each_for_learning(origin, &mut |rec| {
+            facts.add(rec, keyed);
+            Ok(Flow::Continue)
+        })?;
+    }
     if facts.not_objects > 0 && facts.not_objects < facts.records {
         // Objects next to other values: `{}` would read as `null`, and a
         // `{"value": 1}` as `1`. Read again, keeping every value whole.

@@ -2,19 +2,22 @@
 //! model `describe` learned; a scan streams the collection a table comes
 //! from (a child or junction table re-reads its parent's collection).
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::DocumentSource;
 use super::json::ValueProblem;
+use super::lines::{Folding, Made};
+use super::normalize::ColumnSource;
 use super::normalize::{Model, TableDef};
-use super::records::{self, Rec};
+use super::records::{self, Parsed, Rec};
 use super::rows::{RowBuf, each_row_object};
 use super::shape::hash_key;
 use crate::error::{Error, Result};
 use crate::source::{
-    Column, Flow, InferredKind, ProfileFilter, Reader, Row, Scan, Selected, Source, SourceSchema, Table, Value,
-    ValueRef,
+    Column, Flow, InferredKind, ProfileFilter, Reader, Row, RowBatch, RowBatcher, Scan, Selected, Source, SourceSchema,
+    Table, Value, ValueRef,
 };
 
 impl Source for DocumentSource {
@@ -180,14 +183,7 @@ impl Reader for DocumentReader {
     fn scan(&mut self, scan: &Scan<'_>, visit: &mut dyn FnMut(&dyn Row) -> Result<Flow>) -> Result<()> {
         let model = self.model.clone();
         let table = &model.tables[self.table(scan.table)?];
-        let columns: Vec<Option<usize>> = scan
-            .select
-            .iter()
-            .map(|s| match s {
-                Selected::Column(name) => table.column(name),
-                Selected::Rowid => None,
-            })
-            .collect();
+        let columns = selected_columns(table, scan);
         let origin = &model.collections[table.collection].origin;
         let mut row = RowBuf::default();
         let mut position = 0u64;
@@ -243,6 +239,70 @@ impl Reader for DocumentReader {
         Ok(None)
     }
 
+    /// JSON Lines and arrays: each range the workers parse without a
+    /// problem is made into its batch of rows on the worker that parsed
+    /// it; a range with a problem (whose messages need the lines before
+    /// it) and every record of a file read in one piece are made into
+    /// rows here, in order. A table numbered by position is scanned
+    /// (a range does not know how many records came before it).
+    fn scan_batched(
+        &mut self,
+        scan: &Scan<'_>,
+        batcher: &dyn RowBatcher,
+        take: &mut dyn FnMut(Box<dyn RowBatch>) -> Result<Flow>,
+    ) -> Result<bool> {
+        let model = self.model.clone();
+        let table = &model.tables[self.table(scan.table)?];
+        let columns = selected_columns(table, scan);
+        let collection = &model.collections[table.collection];
+        let by_position = columns
+            .iter()
+            .flatten()
+            .any(|&c| matches!(table.columns[c].source, ColumnSource::Position));
+        if !records::read_in_ranges(&collection.origin) || by_position {
+            return Ok(false);
+        }
+        let whole = collection.whole_values;
+        let file = collection.origin.path();
+        let fold = |parsed: &[Parsed]| {
+            fold_records(parsed, file, whole, table, &columns, batcher).map(|b| Box::new(b) as Made)
+        };
+        let pending = RefCell::new(Pending { batch: None, take });
+        let mut row = RowBuf::default();
+        let mut visit = |rec: &Rec<'_>| {
+            let mut pending = pending.borrow_mut();
+            let flow = with_whole(rec, whole, &mut |rec| {
+                let batch = pending.batch.get_or_insert_with(|| batcher.batch());
+                Ok(add_rows(batch.as_mut(), &mut row, table, &columns, rec))
+            })?;
+            let full = pending.batch.as_ref().is_some_and(|b| b.full());
+            if flow == Flow::Stop || full {
+                return Ok(match pending.hand_on()? {
+                    Flow::Stop => Flow::Stop,
+                    Flow::Continue => flow,
+                });
+            }
+            Ok(Flow::Continue)
+        };
+        let mut take_made = |made: Made| {
+            let batch = made
+                .downcast::<Box<dyn RowBatch>>()
+                .map_err(|_| Error::Other("a range made into something else than rows".into()))?;
+            let mut pending = pending.borrow_mut();
+            if pending.hand_on()? == Flow::Stop {
+                return Ok(Flow::Stop);
+            }
+            (pending.take)(*batch)
+        };
+        let folding = Folding {
+            fold: &fold,
+            take: &mut take_made,
+        };
+        records::each_folded(&collection.origin, Some(folding), &mut visit)?;
+        pending.borrow_mut().hand_on()?;
+        Ok(true)
+    }
+
     /// The size of the file the table is read from, shared among the
     /// tables read from it by their rows.
     fn estimated_bytes(&mut self, table: &str, _columns: &[String], rows: u64) -> Result<u64> {
@@ -256,5 +316,346 @@ impl Reader for DocumentReader {
         } else {
             size / 4
         })
+    }
+}
+
+/// The table's column for each selected one (None: not in the table).
+fn selected_columns(table: &TableDef, scan: &Scan<'_>) -> Vec<Option<usize>> {
+    scan.select
+        .iter()
+        .map(|s| match s {
+            Selected::Column(name) => table.column(name),
+            Selected::Rowid => None,
+        })
+        .collect()
+}
+
+/// The batch being filled on the reading thread, and the consumer.
+struct Pending<'t, 'c> {
+    batch: Option<Box<dyn RowBatch>>,
+    take: &'t mut (dyn FnMut(Box<dyn RowBatch>) -> Result<Flow> + 'c),
+}
+
+impl Pending<'_, '_> {
+    /// Hands on the batch being filled, if any.
+    fn hand_on(&mut self) -> Result<Flow> {
+        match self.batch.take() {
+            Some(batch) => (self.take)(batch),
+            None => Ok(Flow::Continue),
+        }
+    }
+}
+
+/// Visits the record, kept whole in one `value` field when the
+/// collection's records are read so.
+fn with_whole(rec: &Rec<'_>, whole: bool, visit: &mut dyn FnMut(&Rec<'_>) -> Result<Flow>) -> Result<Flow> {
+    if !whole || rec.not_object {
+        return visit(rec);
+    }
+    let value = super::json::JValue::Object(vec![("value".to_string(), rec.value.clone())]);
+    visit(&Rec {
+        value: &value,
+        not_object: true,
+        ..*rec
+    })
+}
+
+/// Adds the rows one record makes to `batch`; Stop when the batch says.
+fn add_rows(
+    batch: &mut dyn RowBatch,
+    row: &mut RowBuf,
+    table: &TableDef,
+    columns: &[Option<usize>],
+    rec: &Rec<'_>,
+) -> Flow {
+    let mut flow = Flow::Continue;
+    each_row_object(rec.value, &table.arrays, &mut |objects, ordinals| {
+        if flow == Flow::Stop {
+            return;
+        }
+        // Position is never selected here (see `scan_batched`).
+        row.fill(table, columns, rec, 0, objects, ordinals);
+        flow = batch.row(row);
+    });
+    flow
+}
+
+/// A range's records made into one batch on the worker that parsed them;
+/// None when one has a problem (its message needs the line numbers of the
+/// ranges before, which only the reading thread knows).
+fn fold_records(
+    parsed: &[Parsed],
+    file: &std::path::Path,
+    whole: bool,
+    table: &TableDef,
+    columns: &[Option<usize>],
+    batcher: &dyn RowBatcher,
+) -> Option<Box<dyn RowBatch>> {
+    if parsed.iter().any(|p| p.problem.is_some()) {
+        return None;
+    }
+    let mut batch = batcher.batch();
+    let mut row = RowBuf::default();
+    for p in parsed {
+        let flow = with_whole(&p.rec(file), whole, &mut |rec| {
+            Ok(add_rows(batch.as_mut(), &mut row, table, columns, rec))
+        });
+        if !matches!(flow, Ok(Flow::Continue)) {
+            break;
+        }
+    }
+    Some(batch)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::thread::ThreadId;
+
+    use super::*;
+    use crate::source::documents::DocumentOptions;
+    use crate::source::documents::detect::Format;
+
+    /// Each row as text, and the thread that made it.
+    type Seen = Mutex<Vec<(String, ThreadId)>>;
+
+    struct Collect<'a>(&'a Seen);
+
+    struct Rows<'a> {
+        seen: &'a Seen,
+        rows: Vec<(String, ThreadId)>,
+    }
+
+    fn text_of(row: &dyn Row, n: usize) -> String {
+        let mut out = String::new();
+        for i in 0..n {
+            match row.value(i) {
+                ValueRef::Text(t) => out.push_str(&format!("{}|", String::from_utf8_lossy(t))),
+                other => out.push_str(&format!("{other:?}|")),
+            }
+        }
+        if let Some(p) = row.problem() {
+            out.push_str(&format!("problem {p:?}"));
+        }
+        out
+    }
+
+    impl RowBatcher for Collect<'static> {
+        fn batch(&self) -> Box<dyn RowBatch> {
+            Box::new(Rows {
+                seen: self.0,
+                rows: Vec::new(),
+            })
+        }
+    }
+
+    impl RowBatch for Rows<'static> {
+        fn row(&mut self, row: &dyn Row) -> Flow {
+            self.rows.push((text_of(row, COLUMNS), std::thread::current().id()));
+            Flow::Continue
+        }
+
+        fn full(&self) -> bool {
+            self.rows.len() >= 7
+        }
+
+        fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+            self.seen.lock().unwrap().extend(self.rows.iter().cloned());
+            self
+        }
+    }
+
+    const COLUMNS: usize = 8;
+
+    /// Every table's rows read one by one, and made into batches.
+    fn both_ways(
+        path: &std::path::Path,
+        format: Format,
+        workers: usize,
+    ) -> Vec<(String, Vec<String>, Vec<String>, bool)> {
+        let options = DocumentOptions {
+            workers,
+            range_bytes: 40,
+            ..DocumentOptions::default()
+        };
+        let source = DocumentSource::new(path.to_path_buf(), Some(format), &options);
+        let schema = source.describe(&|_, _| false).unwrap();
+        let mut reader = source.readers(1).unwrap().pop().unwrap();
+        let caller = std::thread::current().id();
+        let mut out = Vec::new();
+        for table in &schema.tables {
+            let mut select: Vec<Selected> = table.columns.iter().map(|c| Selected::Column(c.name.clone())).collect();
+            select.resize(COLUMNS, Selected::Rowid);
+            let scan = Scan {
+                table: &table.name,
+                select: &select,
+                rowids: None,
+                order_by: None,
+            };
+            let mut scanned = Vec::new();
+            reader
+                .scan(&scan, &mut |row| {
+                    scanned.push(text_of(row, COLUMNS));
+                    Ok(Flow::Continue)
+                })
+                .unwrap();
+            let seen: &'static Seen = Box::leak(Box::new(Mutex::new(Vec::new())));
+            let batched = reader
+                .scan_batched(&scan, &Collect(seen), &mut |batch| {
+                    batch.into_any();
+                    Ok(Flow::Continue)
+                })
+                .unwrap();
+            assert!(batched, "{}", table.name);
+            let seen = seen.lock().unwrap();
+            let on_workers = seen.iter().any(|(_, t)| *t != caller);
+            out.push((
+                table.name.clone(),
+                scanned,
+                seen.iter().map(|(r, _)| r.clone()).collect(),
+                on_workers,
+            ));
+        }
+        out
+    }
+
+    /// Ids, a nested object, an array of objects (a child table), a type
+    /// that widens late in the file, a malformed line and a NUL in the
+    /// middle, and a line far longer than a range.
+    fn tricky_lines() -> String {
+        let mut text = String::new();
+        for i in 1..=200 {
+            let v = if i == 180 { "1.5".to_string() } else { i.to_string() };
+            let w = if i == 190 {
+                "\"late text\"".to_string()
+            } else {
+                (i * 3).to_string()
+            };
+            let note = if i == 120 { "y".repeat(5_000) } else { format!("n{i}") };
+            let line = match i {
+                77 => r#"{"id": 77, "v": "#.to_string(),
+                91 => r#"{"id": 91, "note": "a\u0000b"}"#.to_string(),
+                _ => format!(
+                    r#"{{"id": {i}, "v": {v}, "w": {w}, "device": {{"os": "o{i}", "n": {i}}}, "parts": [{{"p": {i}}}, {{"p": "{i}b"}}], "note": "{note}"}}"#
+                ),
+            };
+            text.push_str(&line);
+            text.push_str(if i % 5 == 0 { "\r\n" } else { "\n" });
+        }
+        text
+    }
+
+    #[test]
+    fn rows_made_on_the_reading_threads_are_the_rows_a_scan_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.ndjson");
+        std::fs::write(&path, tricky_lines()).unwrap();
+        let tables = both_ways(&path, Format::JsonLines, 3);
+        assert!(tables.len() >= 2, "a root and a child table");
+        for (name, scanned, batched, on_workers) in &tables {
+            assert!(scanned.len() >= 198, "{name}: {}", scanned.len());
+            assert_eq!(scanned, batched, "{name}");
+            assert!(on_workers, "{name}: no batch was made on a worker");
+        }
+        // The widened values and the problem rows are there, in order.
+        let root = &tables.iter().find(|t| t.0 == "events").unwrap().1;
+        assert!(root.iter().any(|r| r.contains("|1.5|")));
+        assert!(root.iter().any(|r| r.contains("late text")));
+        assert_eq!(root.iter().filter(|r| r.contains("problem")).count(), 2);
+        // Read in one piece, the same rows again (made on the caller).
+        for ((_, one, made, on_workers), (_, many, ..)) in both_ways(&path, Format::JsonLines, 1).iter().zip(&tables) {
+            assert_eq!(one, many);
+            assert_eq!(one, made);
+            assert!(!on_workers);
+        }
+    }
+
+    #[test]
+    fn rows_of_a_json_array_made_on_the_reading_threads_are_the_rows_a_scan_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("things.json");
+        let records: Vec<String> = tricky_lines()
+            .lines()
+            .filter(|l| !l.starts_with(r#"{"id": 77,"#))
+            .map(String::from)
+            .collect();
+        std::fs::write(&path, format!("[\n{}\n]\n", records.join(",\n"))).unwrap();
+        let tables = both_ways(&path, Format::Json, 3);
+        for (name, scanned, batched, on_workers) in &tables {
+            assert!(scanned.len() >= 198, "{name}: {}", scanned.len());
+            assert_eq!(scanned, batched, "{name}");
+            assert!(on_workers, "{name}: no batch was made on a worker");
+        }
+    }
+
+    /// Everything `describe` says of a file read with these workers.
+    fn described(path: &std::path::Path, format: Format, workers: usize, range_bytes: u64) -> String {
+        let options = DocumentOptions {
+            workers,
+            range_bytes,
+            ..DocumentOptions::default()
+        };
+        let source = DocumentSource::new(path.to_path_buf(), Some(format), &options);
+        serde_json::to_string_pretty(&source.describe(&|_, _| false).unwrap()).unwrap()
+    }
+
+    /// Fields that first appear late (top level, nested, in array
+    /// elements), a field that goes missing, ids whose run breaks late, a
+    /// key field with more distinct values than the sample keeps, a long
+    /// value, kinds that widen late, and a malformed line.
+    fn late_facts() -> String {
+        let mut text = String::new();
+        for i in 1..=150 {
+            let id = if i == 140 { 7 } else { i };
+            let mut line = format!(r#"{{"id": {id}, "user_id": {}, "n": {i}"#, i % 90);
+            if i < 100 {
+                line.push_str(&format!(r#", "gone": "g{i}""#));
+            }
+            if i > 60 {
+                line.push_str(&format!(r#", "late": "2026-01-{:02}""#, 1 + i % 28));
+            }
+            if i == 149 {
+                line.push_str(r#", "late": "not a date""#);
+            }
+            let extra = if i > 120 {
+                format!(r#", "new{}": true"#, i % 3)
+            } else {
+                String::new()
+            };
+            line.push_str(&format!(r#", "dev": {{"os": "o{i}"{extra}}}"#));
+            line.push_str(&format!(r#", "items": [{{"k": {i}{extra}}}, "#));
+            line.push_str(if i == 130 { r#"{"k": 1.25}]"# } else { r#"{"k": 0}]"# });
+            if i == 75 {
+                line.push_str(&format!(r#", "long": "{}""#, "z".repeat(300)));
+            }
+            line.push('}');
+            if i == 50 {
+                line = r#"{"id": 50, "n": "#.to_string();
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    }
+
+    #[test]
+    fn facts_learned_range_by_range_are_the_facts_of_one_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines = dir.path().join("facts.ndjson");
+        std::fs::write(&lines, late_facts()).unwrap();
+        let array = dir.path().join("facts.json");
+        let records: Vec<&str> = late_facts().leak().lines().filter(|l| !l.ends_with(": ")).collect();
+        std::fs::write(&array, format!("[{}]", records.join(",\n"))).unwrap();
+        for (path, format) in [(&lines, Format::JsonLines), (&array, Format::Json)] {
+            let one = described(path, format, 1, 40);
+            assert!(one.contains("\"late\""), "{one}");
+            for (workers, range_bytes) in [(3, 40), (2, 700), (4, 5_000)] {
+                assert_eq!(
+                    one,
+                    described(path, format, workers, range_bytes),
+                    "{workers} workers, {range_bytes} bytes"
+                );
+            }
+        }
     }
 }

@@ -158,8 +158,25 @@ pub fn each_for_learning(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
 
 /// Streams every record of a collection to `visit`.
 pub fn each(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
+    each_folded(origin, None, visit)
+}
+
+/// Whether the records of `origin` are parsed in ranges on workers, which
+/// can make them into batches there ([`each_folded`]).
+pub fn read_in_ranges(origin: &Origin) -> bool {
+    matches!(origin, Origin::Array { .. } | Origin::Lines { .. })
+}
+
+/// [`each`], the ranges parsed whole on workers made into batches there
+/// when `folding` says so (JSON Lines and arrays; others visit every
+/// record).
+pub fn each_folded(
+    origin: &Origin,
+    folding: Option<super::lines::Folding<'_, '_>>,
+    visit: &mut Visit<'_>,
+) -> Result<()> {
     match origin {
-        Origin::Array { file, split } => super::array::each(file, *split, visit, &mut |visit| {
+        Origin::Array { file, split } => super::array::each(file, *split, folding, visit, &mut |visit| {
             let mut r = JsonReader::new(open(file)?);
             // Stopped early, the rest of the file is not read.
             match stream_array(&mut r, file, visit)? {
@@ -235,7 +252,7 @@ pub fn each(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
             })
             .map(|_| ())
         }
-        Origin::Lines { file, split } => super::lines::each(file, *split, visit),
+        Origin::Lines { file, split } => super::lines::each_folded(file, *split, folding, visit),
         Origin::Concatenated(file) => stream_concatenated(file, visit),
         Origin::Csv { file, dialect } => super::csv::stream(file, dialect, false, visit),
         Origin::Files(dir) => {

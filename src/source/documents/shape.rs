@@ -126,7 +126,79 @@ impl ObjectShape {
     }
 }
 
+impl ObjectShape {
+    /// Adds what another shape learned of the objects that follow these
+    /// (a later range of the file): the same shape one pass over both
+    /// gives. Fields keep the order they first appeared in; a field only
+    /// one side has counts the other side's objects as nulls.
+    pub fn merge(&mut self, other: ObjectShape) {
+        for field in &mut self.fields {
+            if !other.index.contains_key(&field.name) {
+                field.scalars.nulls += other.count;
+            }
+        }
+        for theirs in other.fields {
+            match self.index.get(&theirs.name) {
+                Some(&i) => self.fields[i].merge(theirs),
+                None => {
+                    let mut field = FieldShape {
+                        name: theirs.name.clone(),
+                        scalars: KindTally::with_nulls(self.count),
+                        ..FieldShape::default()
+                    };
+                    field.merge(theirs);
+                    self.index.insert(field.name.clone(), self.fields.len());
+                    self.fields.push(field);
+                }
+            }
+        }
+        self.count += other.count;
+        // No field was seen in an object after the merged ones.
+        for field in &mut self.fields {
+            field.seen_in = 0;
+        }
+    }
+}
+
+impl ElementShape {
+    fn merge(&mut self, other: ElementShape) {
+        self.scalars.merge(&other.scalars);
+        self.objects.merge(other.objects);
+        self.arrays += other.arrays;
+        self.count += other.count;
+    }
+}
+
 impl FieldShape {
+    fn merge(&mut self, other: FieldShape) {
+        self.scalars.merge(&other.scalars);
+        self.objects += other.objects;
+        match (&mut self.object, other.object) {
+            (Some(mine), Some(theirs)) => mine.merge(*theirs),
+            (None, Some(theirs)) => self.object = Some(theirs),
+            _ => {}
+        }
+        self.arrays += other.arrays;
+        match (&mut self.elements, other.elements) {
+            (Some(mine), Some(theirs)) => mine.merge(*theirs),
+            (None, Some(theirs)) => self.elements = Some(theirs),
+            _ => {}
+        }
+        if self.long_values || other.long_values {
+            self.long_values = true;
+            self.sample = Vec::new();
+        } else {
+            for value in other.sample {
+                if self.sample.len() >= SAMPLE {
+                    break;
+                }
+                if !self.sample.contains(&value) {
+                    self.sample.push(value);
+                }
+            }
+        }
+    }
+
     fn add(&mut self, value: &JValue) {
         match value {
             JValue::Object(members) => {
@@ -208,6 +280,34 @@ impl KeySet {
         if let KeySet::Hashes { hashes, sorted } = self {
             hashes.push(hash_key(text));
             *sorted = false;
+        }
+    }
+
+    /// Adds the keys another set gathered of the records after these: the
+    /// set one pass over both makes.
+    pub fn append(&mut self, other: KeySet) {
+        match (&mut *self, other) {
+            (KeySet::Hashes { hashes, .. }, other) if hashes.is_empty() => *self = other,
+            (_, KeySet::Hashes { hashes, .. }) if hashes.is_empty() => {}
+            (KeySet::Run { last, .. }, KeySet::Run { first, last: end }) if last.checked_add(1) == Some(first) => {
+                *last = end;
+            }
+            (_, mut other) => {
+                let mut mine = self.take_hashes();
+                mine.append(&mut other.take_hashes());
+                *self = KeySet::Hashes {
+                    hashes: mine,
+                    sorted: false,
+                };
+            }
+        }
+    }
+
+    /// The set's keys as hashes (a run's keys hashed), leaving it empty.
+    fn take_hashes(&mut self) -> Vec<u64> {
+        match std::mem::take(self) {
+            KeySet::Run { first, last } => (first..=last).map(|v| hash_key(&v.to_string())).collect(),
+            KeySet::Hashes { hashes, .. } => hashes,
         }
     }
 
