@@ -9,6 +9,18 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 
+/// `godwit verify FILE --to URL --config CONFIG`.
+fn verify_with_config(file: &Path, url: &str, config: &Path) -> std::process::Output {
+    godwit(&[
+        "verify",
+        file.to_str().unwrap(),
+        "--to",
+        url,
+        "--config",
+        config.to_str().unwrap(),
+    ])
+}
+
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
@@ -100,14 +112,7 @@ fn one_and_many_reading_threads_give_identical_targets_that_verify_both_ways() {
     // Each copy verifies against the file read the other way.
     for (target, config) in [(&a, &many), (&b, &one)] {
         let url = target.to_string();
-        let out = godwit(&[
-            "verify",
-            file.to_str().unwrap(),
-            "--to",
-            &url,
-            "--config",
-            config.to_str().unwrap(),
-        ]);
+        let out = verify_with_config(&file, &url, config);
         assert_exit(&out, 0);
     }
 }
@@ -270,14 +275,7 @@ fn a_json_array_read_in_ranges_gives_the_same_target_and_errors() {
     assert_eq!(rows_a.len(), 200);
     assert_eq!(rows_a, table_rows(&b, "things"));
     let url = b.to_string();
-    let out = godwit(&[
-        "verify",
-        file.to_str().unwrap(),
-        "--to",
-        &url,
-        "--config",
-        one.to_str().unwrap(),
-    ]);
+    let out = verify_with_config(&file, &url, &one);
     assert_exit(&out, 0);
 
     // Damaged arrays fail with the same error, at the same place, either way.
@@ -412,14 +410,7 @@ fn rows_made_on_the_reading_threads_give_the_same_tables_types_and_rejects() {
         };
         for (target, config) in [(&a, &many), (&b, &one)] {
             let url = target.to_string();
-            let out = godwit(&[
-                "verify",
-                file.to_str().unwrap(),
-                "--to",
-                &url,
-                "--config",
-                config.to_str().unwrap(),
-            ]);
+            let out = verify_with_config(file, &url, config);
             assert_exit(&out, 4);
             assert!(stdout(&out).contains(missing), "{name}: {}", stdout(&out));
             assert!(stdout(&out).contains("events__parts") && !stdout(&out).contains("events__parts differs"));
