@@ -6,30 +6,12 @@
 //! ranges and never diverge.
 
 mod common;
-
-use std::path::Path;
+mod sync_support;
 
 use common::*;
 use godwit::postgres::conn::ConnSpec;
 use rusqlite::Connection;
-
-fn sync_json(source: &Path, target: &str) -> serde_json::Value {
-    let out = godwit(&["sync", source.to_str().unwrap(), "--to", target, "--json"]);
-    assert_exit(&out, 0);
-    serde_json::from_str(stdout(&out).trim()).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)))
-}
-
-fn changes(summary: &serde_json::Value) -> u64 {
-    ["inserted", "updated", "deleted"]
-        .iter()
-        .map(|k| summary[k].as_u64().unwrap())
-        .sum()
-}
-
-fn verify_ok(source: &Path, target: &str) {
-    let out = godwit(&["verify", source.to_str().unwrap(), "--to", target]);
-    assert_exit(&out, 0);
-}
+use sync_support::*;
 
 fn width(target: &ConnSpec, table: &str) -> i64 {
     value(

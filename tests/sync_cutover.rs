@@ -4,6 +4,7 @@
 //! target at the previous snapshot.
 
 mod common;
+mod sync_support;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use common::*;
 use godwit::postgres::conn::ConnSpec;
 use rusqlite::Connection;
+use sync_support::*;
 
 const APP: &str = "
 PRAGMA journal_mode = WAL;
@@ -26,31 +28,6 @@ INSERT INTO follows SELECT id, (id % 300) + 1, 'x' FROM users;
 INSERT INTO audit VALUES ('start', 'a'), ('start', 'a'), ('stop', 'b');
 ";
 
-fn sync_json(source: &Path, target: &str) -> serde_json::Value {
-    let out = godwit(&["sync", source.to_str().unwrap(), "--to", target, "--json"]);
-    assert_exit(&out, 0);
-    serde_json::from_str(stdout(&out).trim()).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)))
-}
-
-fn counts(summary: &serde_json::Value, table: &str) -> (u64, u64, u64) {
-    let t = summary["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["table"] == table)
-        .unwrap_or_else(|| panic!("no {table} in {summary}"));
-    (
-        t["inserted"].as_u64().unwrap(),
-        t["updated"].as_u64().unwrap(),
-        t["deleted"].as_u64().unwrap(),
-    )
-}
-
-fn verify_ok(source: &Path, target: &str) {
-    let out = godwit(&["verify", source.to_str().unwrap(), "--to", target]);
-    assert_exit(&out, 0);
-}
-
 /// A fresh target copied from `app` and synced once, so its fingerprints
 /// are recorded; with its URL.
 fn synced_copy(app: &Path, name: &str) -> (ConnSpec, String) {
@@ -59,11 +36,6 @@ fn synced_copy(app: &Path, name: &str) -> (ConnSpec, String) {
     assert_exit(&copy(app, &target, &[]), 0);
     sync_json(app, &url);
     (target, url)
-}
-
-/// The app writes to its SQLite file.
-fn app_writes(app: &Path, sql: &str) {
-    Connection::open(app).unwrap().execute_batch(sql).unwrap();
 }
 
 #[test]

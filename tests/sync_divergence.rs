@@ -8,17 +8,13 @@
 //! sync deleted 47; the three whose key group emptied stayed for good.
 
 mod common;
+mod sync_support;
 
 use std::path::Path;
 
 use common::*;
 use rusqlite::Connection;
-
-fn sync_json(source: &Path, target: &str) -> serde_json::Value {
-    let out = godwit(&["sync", source.to_str().unwrap(), "--to", target, "--json"]);
-    assert_exit(&out, 0);
-    serde_json::from_str(stdout(&out).trim()).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)))
-}
+use sync_support::*;
 
 fn counts(summary: &serde_json::Value, table: &str) -> (u64, u64, u64) {
     summary["tables"]
@@ -34,23 +30,6 @@ fn counts(summary: &serde_json::Value, table: &str) -> (u64, u64, u64) {
             )
         })
         .unwrap_or_else(|| panic!("no {table} in {summary}"))
-}
-
-fn changes(summary: &serde_json::Value) -> u64 {
-    ["inserted", "updated", "deleted"]
-        .iter()
-        .map(|k| summary[k].as_u64().unwrap())
-        .sum()
-}
-
-/// verify exits 0: the target holds exactly the source's rows.
-fn verify_ok(source: &Path, target: &str) {
-    let out = godwit(&["verify", source.to_str().unwrap(), "--to", target]);
-    assert_exit(&out, 0);
-}
-
-fn app_writes(app: &Path, sql: &str) {
-    Connection::open(app).unwrap().execute_batch(sql).unwrap();
 }
 
 fn source_count(app: &Path, sql: &str) -> i64 {

@@ -6,25 +6,16 @@
 //! must find every change and leave the target equal to the source.
 
 mod common;
+mod sync_support;
 
 use std::path::Path;
 
 use common::*;
 use rusqlite::Connection;
-
-fn sync_json(source: &Path, target: &str) -> serde_json::Value {
-    let out = godwit(&["sync", source.to_str().unwrap(), "--to", target, "--json"]);
-    assert_exit(&out, 0);
-    serde_json::from_str(stdout(&out).trim()).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)))
-}
+use sync_support::*;
 
 fn count(summary: &serde_json::Value, key: &str) -> u64 {
     summary[key].as_u64().unwrap_or_else(|| panic!("{key} in {summary}"))
-}
-
-fn verify_ok(source: &Path, target: &str) {
-    let out = godwit(&["verify", source.to_str().unwrap(), "--to", target]);
-    assert_exit(&out, 0);
 }
 
 /// 20,000 notes (hundreds of leaf pages), files on overflow pages, and a

@@ -13,6 +13,7 @@
 
 mod common;
 mod crash_support;
+mod sync_support;
 
 use std::path::Path;
 use std::time::Duration;
@@ -20,43 +21,7 @@ use std::time::Duration;
 use common::*;
 use crash_support as crash;
 use godwit::postgres::conn::ConnSpec;
-use rusqlite::Connection;
-
-fn sync_json(source: &Path, target: &str) -> serde_json::Value {
-    let out = godwit(&["sync", source.to_str().unwrap(), "--to", target, "--json"]);
-    assert_exit(&out, 0);
-    serde_json::from_str(stdout(&out).trim()).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)))
-}
-
-fn counts(summary: &serde_json::Value, table: &str) -> (u64, u64, u64) {
-    let t = summary["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["table"] == table)
-        .unwrap_or_else(|| panic!("no {table} in {summary}"));
-    (
-        t["inserted"].as_u64().unwrap(),
-        t["updated"].as_u64().unwrap(),
-        t["deleted"].as_u64().unwrap(),
-    )
-}
-
-fn changes(summary: &serde_json::Value) -> u64 {
-    ["inserted", "updated", "deleted"]
-        .iter()
-        .map(|k| summary[k].as_u64().unwrap())
-        .sum()
-}
-
-fn verify_ok(source: &Path, target: &str) {
-    let out = godwit(&["verify", source.to_str().unwrap(), "--to", target]);
-    assert_exit(&out, 0);
-}
-
-fn app_writes(app: &Path, sql: &str) {
-    Connection::open(app).unwrap().execute_batch(sql).unwrap();
-}
+use sync_support::*;
 
 fn execute(target: &ConnSpec, sql: &str) {
     target.connect().unwrap().batch_execute(sql).unwrap();
