@@ -6,6 +6,7 @@
 //! and the output.
 
 pub mod advice;
+mod django;
 mod drift;
 pub mod engine;
 pub mod explain;
@@ -113,7 +114,9 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
             // VACUUM INTO reads the source as it is and leaves it unchanged.
             conn.execute("VACUUM INTO ?1", [path.to_string_lossy()])
                 .map_err(|e| Error::sqlite(&path, e))?;
-            Some(rusqlite::Connection::open(&path).map_err(|e| Error::sqlite(&path, e))?)
+            let conn = rusqlite::Connection::open(&path).map_err(|e| Error::sqlite(&path, e))?;
+            django::register(&conn).map_err(|e| Error::sqlite(&path, e))?;
+            Some(conn)
         }
         _ => None,
     };

@@ -144,6 +144,8 @@ pub(crate) fn call(t: &mut Translator<'_>, f: &Function) -> Result<Typed> {
         Ok(Typed::new(format!("{}({}){over}", c.name, joined(&args)), kind))
     } else if let Some(dt) = datetime::call(t, &c.name, &c.args)? {
         Ok(dt)
+    } else if let Some(d) = super::django::call(t, &c.name, &c.args)? {
+        Ok(d)
     } else {
         scalar(t, &c)
     }

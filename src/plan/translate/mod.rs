@@ -12,6 +12,7 @@
 //! docs/translation.md lists the mappings and the semantics chosen.
 
 mod datetime;
+mod django;
 mod functions;
 mod literal;
 mod query;
@@ -970,6 +971,7 @@ impl<'a> Translator<'a> {
                 Ok(Typed::new(sql, Kind::Int))
             }
             B::Glob => functions::glob(self, left, right),
+            B::Regexp => django::regexp(self, left, right),
             B::Arrow | B::LongArrow => functions::json_arrow(self, left, right, *op == B::LongArrow),
             other => unsupported(format!("the operator {other}")),
         }
