@@ -59,7 +59,11 @@ fn user_error(message: String) -> rusqlite::Error {
 fn text(ctx: &Context<'_>, i: usize) -> rusqlite::Result<String> {
     match ctx.get_raw(i) {
         ValueRef::Text(t) => Ok(String::from_utf8_lossy(t).into_owned()),
-        other => Err(user_error(format!("argument {} is {:?}, not text", i + 1, other.data_type()))),
+        other => Err(user_error(format!(
+            "argument {} is {:?}, not text",
+            i + 1,
+            other.data_type()
+        ))),
     }
 }
 
@@ -209,9 +213,8 @@ fn regexp(ctx: &Context<'_>) -> rusqlite::Result<Option<bool>> {
     if matches!(ctx.get_raw(0), ValueRef::Null) || matches!(ctx.get_raw(1), ValueRef::Null) {
         return Ok(None);
     }
-    let pattern: std::sync::Arc<regex::Regex> = ctx.get_or_create_aux(0, |v| -> Result<_, BoxError> {
-        Ok(regex::Regex::new(v.as_str()?)?)
-    })?;
+    let pattern: std::sync::Arc<regex::Regex> =
+        ctx.get_or_create_aux(0, |v| -> Result<_, BoxError> { Ok(regex::Regex::new(v.as_str()?)?) })?;
     // Django searches str(value): numbers as Python prints them.
     let subject = match ctx.get::<Value>(1)? {
         Value::Text(s) => s,
@@ -238,7 +241,12 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         register(&conn).unwrap();
         let at = "'2024-12-29 23:05:07.250000'";
-        let ex = |kind: &str| -> i64 { one(&conn, &format!("SELECT django_datetime_extract('{kind}', {at}, 'UTC', 'UTC')")) };
+        let ex = |kind: &str| -> i64 {
+            one(
+                &conn,
+                &format!("SELECT django_datetime_extract('{kind}', {at}, 'UTC', 'UTC')"),
+            )
+        };
         // A Sunday, in ISO week 52 of 2024.
         assert_eq!(ex("week_day"), 1);
         assert_eq!(ex("iso_week_day"), 7);
@@ -246,7 +254,12 @@ mod tests {
         assert_eq!(ex("iso_year"), 2024);
         assert_eq!(ex("quarter"), 4);
         assert_eq!(ex("second"), 7);
-        let tr = |kind: &str| -> String { one(&conn, &format!("SELECT django_datetime_trunc('{kind}', {at}, 'UTC', 'UTC')")) };
+        let tr = |kind: &str| -> String {
+            one(
+                &conn,
+                &format!("SELECT django_datetime_trunc('{kind}', {at}, 'UTC', 'UTC')"),
+            )
+        };
         assert_eq!(tr("quarter"), "2024-10-01 00:00:00");
         assert_eq!(tr("week"), "2024-12-23 00:00:00");
         assert_eq!(tr("minute"), "2024-12-29 23:05:00");
@@ -254,16 +267,26 @@ mod tests {
         assert_eq!(s, "2024-12-01");
         let s: String = one(&conn, &format!("SELECT django_datetime_cast_time({at}, 'UTC', 'UTC')"));
         assert_eq!(s, "23:05:07.250000");
-        let s: String = one(&conn, "SELECT django_datetime_cast_date('2024-02-29 10:00:00+02:00', NULL, NULL)");
+        let s: String = one(
+            &conn,
+            "SELECT django_datetime_cast_date('2024-02-29 10:00:00+02:00', NULL, NULL)",
+        );
         assert_eq!(s, "2024-02-29");
         let n: i64 = one(&conn, "SELECT django_date_extract('year', '1999-06-15')");
         assert_eq!(n, 1999);
         // What typecast_timestamp cannot read is NULL, as in Django.
-        let none: Option<String> = one(&conn, "SELECT django_datetime_trunc('day', '2024-01-01T10:00', 'UTC', 'UTC')");
+        let none: Option<String> = one(
+            &conn,
+            "SELECT django_datetime_trunc('day', '2024-01-01T10:00', 'UTC', 'UTC')",
+        );
         assert_eq!(none, None);
         // Another zone is refused, not computed in UTC.
         let err = conn
-            .query_row(&format!("SELECT django_datetime_trunc('day', {at}, 'Europe/Paris', 'UTC')"), [], |r| r.get::<_, String>(0))
+            .query_row(
+                &format!("SELECT django_datetime_trunc('day', {at}, 'Europe/Paris', 'UTC')"),
+                [],
+                |r| r.get::<_, String>(0),
+            )
             .unwrap_err();
         assert!(err.to_string().contains("Europe/Paris"), "{err}");
     }
@@ -277,6 +300,9 @@ mod tests {
         assert!(one::<bool>(&conn, "SELECT 'x 42 y' REGEXP '\\d+'"));
         assert!(one::<bool>(&conn, "SELECT 3.0 REGEXP '^3\\.0$'"));
         assert_eq!(one::<Option<bool>>(&conn, "SELECT NULL REGEXP 'a'"), None);
-        assert!(conn.query_row("SELECT 'a' REGEXP '(?<=a)b'", [], |r| r.get::<_, bool>(0)).is_err());
+        assert!(
+            conn.query_row("SELECT 'a' REGEXP '(?<=a)b'", [], |r| r.get::<_, bool>(0))
+                .is_err()
+        );
     }
 }

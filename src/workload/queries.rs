@@ -281,8 +281,10 @@ pub fn from_python_format(sql: &str) -> std::result::Result<std::borrow::Cow<'_,
             _ => None,
         }
     };
-    let is_escaped_percent =
-        |i: usize| toks.get(i + 1).is_some_and(|n| n.token == Token::Mod && adjacent(&toks[i], n));
+    let is_escaped_percent = |i: usize| {
+        toks.get(i + 1)
+            .is_some_and(|n| n.token == Token::Mod && adjacent(&toks[i], n))
+    };
     let mut in_format_style = false;
     let mut i = 0;
     while i < toks.len() {
@@ -520,14 +522,22 @@ mod tests {
             from_python_format(django).unwrap(),
             r#"SELECT "t"."id" FROM "t" WHERE "t"."title" LIKE ? ESCAPE '\' AND "t"."n" = ? AND strftime('%Y', "t"."at") = '2023' AND "t"."pct" LIKE '5%'"#
         );
-        let s = number(&from_python_format("SELECT * FROM t WHERE a = %(a)s AND b = %(b)s AND c = %(a)s").unwrap()).unwrap();
+        let s = number(&from_python_format("SELECT * FROM t WHERE a = %(a)s AND b = %(b)s AND c = %(a)s").unwrap())
+            .unwrap();
         assert_eq!(s.numbered, "SELECT * FROM t WHERE a = ?1 AND b = ?2 AND c = ?1");
         assert_eq!(s.index_of("a"), Some(1));
         // Not in that style: `%s` inside a string, `%` as modulo, `%%s` escaped.
-        for sql in ["SELECT strftime('%s', at) FROM t WHERE a = ?", "SELECT a % 2 FROM t", "SELECT '%%s' FROM t"] {
+        for sql in [
+            "SELECT strftime('%s', at) FROM t WHERE a = ?",
+            "SELECT a % 2 FROM t",
+            "SELECT '%%s' FROM t",
+        ] {
             assert_eq!(from_python_format(sql).unwrap(), sql);
         }
-        assert_eq!(fingerprint(&from_python_format("SELECT a FROM t WHERE b = %s").unwrap()), fingerprint("SELECT a FROM t WHERE b = 5"));
+        assert_eq!(
+            fingerprint(&from_python_format("SELECT a FROM t WHERE b = %s").unwrap()),
+            fingerprint("SELECT a FROM t WHERE b = 5")
+        );
     }
 
     #[test]

@@ -14,9 +14,10 @@ use super::{Kind, Result, Translator, Typed, datetime, paren, unsupported};
 pub(crate) fn call(t: &mut Translator<'_>, name: &str, args: &[&Expr]) -> Result<Option<Typed>> {
     let (unit, value, zones) = match (name, args) {
         ("django_date_extract" | "django_time_extract", [unit, value]) => (Some(*unit), *value, None),
-        ("django_datetime_extract" | "django_date_trunc" | "django_datetime_trunc", [unit, value, current, connection]) => {
-            (Some(*unit), *value, Some((*current, *connection)))
-        }
+        (
+            "django_datetime_extract" | "django_date_trunc" | "django_datetime_trunc",
+            [unit, value, current, connection],
+        ) => (Some(*unit), *value, Some((*current, *connection))),
         ("django_datetime_cast_date" | "django_datetime_cast_time", [value, current, connection]) => {
             (None, *value, Some((*current, *connection)))
         }
@@ -62,7 +63,10 @@ pub(crate) fn call(t: &mut Translator<'_>, name: &str, args: &[&Expr]) -> Result
             ),
             Kind::Int,
         ),
-        "django_date_trunc" => Typed::new(format!("to_char(date_trunc({unit}, {local}), 'YYYY-MM-DD')"), Kind::Text),
+        "django_date_trunc" => Typed::new(
+            format!("to_char(date_trunc({unit}, {local}), 'YYYY-MM-DD')"),
+            Kind::Text,
+        ),
         "django_datetime_trunc" => Typed::new(
             format!("to_char(date_trunc({unit}, {local}), 'YYYY-MM-DD HH24:MI:SS')"),
             Kind::Text,
@@ -89,5 +93,8 @@ pub(crate) fn regexp(t: &mut Translator<'_>, left: &Expr, right: &Expr) -> Resul
     let pattern = t.expr(right)?;
     let pattern = t.value(pattern);
     let pattern = t.text(pattern).sql;
-    Ok(Typed::new(format!("{} ~ {}", paren(&subject), paren(&pattern)), Kind::Bool))
+    Ok(Typed::new(
+        format!("{} ~ {}", paren(&subject), paren(&pattern)),
+        Kind::Bool,
+    ))
 }

@@ -6,7 +6,9 @@ use sqlparser::ast::{
     TrimWhereField, Value, WindowType,
 };
 
-use super::{Kind, Result, Translator, Typed, ascii_lower, ascii_upper, datetime, kind_name, paren, unify, unsupported};
+use super::{
+    Kind, Result, Translator, Typed, ascii_lower, ascii_upper, datetime, kind_name, paren, unify, unsupported,
+};
 use crate::postgres::conn::quote_literal;
 
 /// A function call's parts.
@@ -856,7 +858,10 @@ fn json(t: &mut Translator<'_>, name: &str, args: &[&Expr]) -> Result<Typed> {
             // it is reported as not migrated.
             if t.check {
                 return Ok(Typed::new(
-                    format!("(CASE WHEN {0} IS NULL THEN NULL ELSE ({0})::json IS NOT NULL END)", paren(&x.sql)),
+                    format!(
+                        "(CASE WHEN {0} IS NULL THEN NULL ELSE ({0})::json IS NOT NULL END)",
+                        paren(&x.sql)
+                    ),
                     Kind::Bool,
                 ));
             }
