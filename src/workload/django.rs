@@ -7,10 +7,13 @@
 //! Django's Python computes. The PostgreSQL side is the translator's
 //! (plan/translate/django.rs).
 //!
-//! Time zones: Django passes the current zone and the connection's. godwit
-//! converts none (it carries no zone database): when they differ the
-//! function fails, and the class is reported as failing on the source,
-//! never computed in another zone.
+//! Time zones: Django passes the current zone (`TIME_ZONE` with `USE_TZ`)
+//! and the connection's (UTC unless `DATABASES[...]["TIME_ZONE"]`); the
+//! stored wall-clock time is read in the connection's zone and shown in
+//! the current one, from the system's zone database as Python's zoneinfo
+//! reads it. A zone the database does not know (or a name with an offset
+//! appended, from a fixed-offset tzinfo) fails: the class is reported as
+//! failing on the source, never computed in another zone.
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use rusqlite::Connection;
@@ -83,16 +86,55 @@ fn parsed(ctx: &Context<'_>, i: usize, zones: Option<(usize, usize)>) -> rusqlit
             }
         };
         let (current, connection) = (zone(current)?, zone(connection)?);
-        if let Some(current) = current
+        if let (Some(value), Some(current)) = (value, current)
             && Some(&current) != connection.as_ref()
         {
-            return Err(user_error(format!(
-                "converting to the time zone {current:?} from {:?}: godwit converts no time zones",
-                connection.unwrap_or_default()
-            )));
+            let Some(connection) = connection else {
+                // Django's localtime() refuses a naive time.
+                return Err(user_error(format!(
+                    "the time zone {current:?} without the connection's"
+                )));
+            };
+            return in_zone(value, &connection, &current).map(Some);
         }
     }
     Ok(value)
+}
+
+/// A wall-clock time in zone `from`, as the wall clock in zone `to`.
+fn in_zone(value: NaiveDateTime, from: &str, to: &str) -> rusqlite::Result<NaiveDateTime> {
+    let zone =
+        |name: &str| jiff::tz::TimeZone::get(name).map_err(|e| user_error(format!("the time zone {name:?}: {e}")));
+    let small = |n: u32| i8::try_from(n).unwrap_or_default();
+    let civil = jiff::civil::DateTime::new(
+        i16::try_from(value.year()).map_err(|_| user_error(format!("the year of {value}")))?,
+        small(value.month()),
+        small(value.day()),
+        small(value.hour()),
+        small(value.minute()),
+        small(value.second()),
+        i32::try_from(value.nanosecond()).unwrap_or_default(),
+    )
+    .map_err(|e| user_error(format!("{value}: {e}")))?;
+    // Python's replace(tzinfo=...) with fold 0: an ambiguous time is the
+    // earlier, a time in a gap moves forward (jiff's "compatible").
+    let shown = civil
+        .to_zoned(zone(from)?)
+        .map_err(|e| user_error(format!("{value} in {from:?}: {e}")))?
+        .with_time_zone(zone(to)?)
+        .datetime();
+    let part = |n: i8| u32::from(n.unsigned_abs());
+    let date = NaiveDate::from_ymd_opt(i32::from(shown.year()), part(shown.month()), part(shown.day()));
+    let time = NaiveTime::from_hms_nano_opt(
+        part(shown.hour()),
+        part(shown.minute()),
+        part(shown.second()),
+        shown.subsec_nanosecond().unsigned_abs(),
+    );
+    match (date, time) {
+        (Some(d), Some(t)) => Ok(d.and_time(t)),
+        _ => Err(user_error(format!("{value} shown in {to:?}"))),
+    }
 }
 
 /// Django's `typecast_timestamp`: "YYYY-MM-DD HH:MM:SS[.ffffff][±zone]",
@@ -280,15 +322,26 @@ mod tests {
             "SELECT django_datetime_trunc('day', '2024-01-01T10:00', 'UTC', 'UTC')",
         );
         assert_eq!(none, None);
-        // Another zone is refused, not computed in UTC.
+        // The current zone: 23:05 UTC on 29 December is 00:05 on the 30th in Paris.
+        let s: String = one(
+            &conn,
+            &format!("SELECT django_datetime_trunc('day', {at}, 'Europe/Paris', 'UTC')"),
+        );
+        assert_eq!(s, "2024-12-30 00:00:00");
+        let n: i64 = one(
+            &conn,
+            &format!("SELECT django_datetime_extract('hour', {at}, 'America/Chicago', 'UTC')"),
+        );
+        assert_eq!(n, 17);
+        // A zone nobody knows is refused, not computed in UTC.
         let err = conn
             .query_row(
-                &format!("SELECT django_datetime_trunc('day', {at}, 'Europe/Paris', 'UTC')"),
+                &format!("SELECT django_datetime_trunc('day', {at}, 'Mars/Olympus', 'UTC')"),
                 [],
                 |r| r.get::<_, String>(0),
             )
             .unwrap_err();
-        assert!(err.to_string().contains("Europe/Paris"), "{err}");
+        assert!(err.to_string().contains("Mars/Olympus"), "{err}");
     }
 
     #[test]

@@ -83,7 +83,10 @@ struct Prepared {
 }
 
 pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) -> Result<(WorkloadReport, ExitCode)> {
-    let classes = queries::read(&options.queries)?;
+    let queries::Queries {
+        classes,
+        transaction_control,
+    } = queries::read(&options.queries)?;
     reporter.emit(Event::Phase(format!(
         "{} query classes from {}",
         classes.len(),
@@ -433,6 +436,7 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
         refused,
         replica_lag,
         pooled,
+        transaction_control,
     });
     let code = report.exit_code();
     Ok((report, code))

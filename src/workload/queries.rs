@@ -51,22 +51,48 @@ pub struct Class {
     pub origin: String,
 }
 
+/// What a queries file holds.
+#[derive(Debug)]
+pub struct Queries {
+    pub classes: Vec<Class>,
+    /// Transaction control in a captured log (`BEGIN`, `COMMIT`,
+    /// `SAVEPOINT`...), left out: each execution runs as its own unit.
+    pub transaction_control: usize,
+}
+
 /// Reads a `.sql` file or a `.jsonl`/`.json`/`.log` capture.
-pub fn read(path: &Path) -> Result<Vec<Class>> {
+pub fn read(path: &Path) -> Result<Queries> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     let jsonl = path
         .extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jsonl" | "ndjson" | "json" | "log"));
-    let classes = if jsonl || text.trim_start().starts_with('{') {
+    let (classes, transaction_control) = if jsonl || text.trim_start().starts_with('{') {
         read_log(path, &text)?
     } else {
-        read_sql(path, &text)?
+        (read_sql(path, &text)?, 0)
     };
     if classes.is_empty() {
         return Err(Error::Usage(format!("{}: no queries found", path.display())));
     }
-    Ok(classes)
+    Ok(Queries {
+        classes,
+        transaction_control,
+    })
+}
+
+/// Whether a statement only begins, ends or marks a transaction.
+fn is_transaction_control(sql: &str) -> bool {
+    let first = sql
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    matches!(
+        first.as_str(),
+        "BEGIN" | "COMMIT" | "END" | "ROLLBACK" | "SAVEPOINT" | "RELEASE"
+    )
 }
 
 fn tokens(sql: &str) -> std::result::Result<Vec<TokenWithSpan>, String> {
@@ -165,8 +191,9 @@ fn read_sql(path: &Path, text: &str) -> Result<Vec<Class>> {
 
 /// A captured log: `{"sql": "...", "params": [...]}` per line (also
 /// `"query"`/`"statement"` and `"parameters"`/`"args"`, as loggers spell them).
-fn read_log(path: &Path, text: &str) -> Result<Vec<Class>> {
+fn read_log(path: &Path, text: &str) -> Result<(Vec<Class>, usize)> {
     let mut classes: Vec<Class> = Vec::new();
+    let mut transaction_control = 0;
     let mut by_fingerprint: HashMap<String, usize> = HashMap::new();
     for (i, line) in text.lines().enumerate() {
         let line_no = i + 1;
@@ -187,6 +214,10 @@ fn read_log(path: &Path, text: &str) -> Result<Vec<Class>> {
             .find_map(|k| value.get(*k))
             .cloned()
             .unwrap_or(serde_json::Value::Null);
+        if is_transaction_control(sql) {
+            transaction_control += 1;
+            continue;
+        }
         let sql = from_python_format(sql).map_err(at)?;
         let statement = number(&sql).map_err(at)?;
         let values = super::params::from_json(&params, &statement).map_err(at)?;
@@ -216,7 +247,7 @@ fn read_log(path: &Path, text: &str) -> Result<Vec<Class>> {
             list.push((statement_index, values));
         }
     }
-    Ok(classes)
+    Ok((classes, transaction_control))
 }
 
 impl Statement {
@@ -565,6 +596,15 @@ mod file_tests {
         assert!(matches!(&classes[0].values, Values::Drawn(specs) if specs.len() == 1));
         assert_eq!(classes[1].name, "query_2");
         assert_eq!(classes[1].statements[0].numbered, "SELECT ';' FROM t -- trailing ;");
+    }
+
+    #[test]
+    fn transaction_control_in_a_log_is_counted_and_left_out() {
+        let log = "{\"sql\": \"BEGIN\", \"params\": []}\n{\"sql\": \"SELECT 1\"}\n{\"sql\": \"savepoint \\\"s1\\\"\"}\n{\"sql\": \"COMMIT\"}\n";
+        let (classes, transaction_control) = read_log(Path::new("q.jsonl"), log).unwrap();
+        assert_eq!(classes.len(), 1);
+        assert_eq!(transaction_control, 3);
+        assert!(!is_transaction_control("SELECT begin FROM t"));
     }
 
     #[test]

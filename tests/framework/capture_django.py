@@ -8,7 +8,7 @@ import json, os, sys, random, datetime, decimal
 import django
 from django.conf import settings
 settings.configure(
-    DEBUG=False, USE_TZ=True, TIME_ZONE="UTC",
+    DEBUG=False, USE_TZ=True, TIME_ZONE="America/Chicago",
     DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": sys.argv[1]}},
     INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "django_shop"],
     DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
