@@ -58,21 +58,29 @@ fn framework_python() -> PathBuf {
     python
 }
 
-#[test]
-fn sqlalchemy_queries_replayed_on_the_copy_are_equal() {
+/// Runs a framework app's capture script: its SQLite file, its query log
+/// and the log's text (the directory holding them lives as long as the
+/// first).
+fn capture(script: &str) -> (tempfile::TempDir, PathBuf, PathBuf, String) {
     let python = framework_python();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("app.db");
     let log = dir.path().join("queries.jsonl");
     run_setup(
         Command::new(&python)
-            .arg(framework_dir().join("capture_queries.py"))
+            .arg(framework_dir().join(script))
             .arg(&db)
             .arg(&log)
             .env("PYTHONDONTWRITEBYTECODE", "1"),
-        "capture_queries.py",
+        script,
     );
     let captured = fs::read_to_string(&log).unwrap();
+    (dir, db, log, captured)
+}
+
+#[test]
+fn sqlalchemy_queries_replayed_on_the_copy_are_equal() {
+    let (_dir, db, log, captured) = capture("capture_queries.py");
     assert!(captured.lines().count() >= 15, "{captured}");
 
     let target = common::fresh_database("workload_sqlalchemy");
@@ -116,19 +124,7 @@ fn sqlalchemy_queries_replayed_on_the_copy_are_equal() {
 /// `__regex`). Its JSONField's CHECK (`JSON_VALID`) is kept by the copy.
 #[test]
 fn django_queries_captured_as_documented_replay_equal() {
-    let python = framework_python();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("app.db");
-    let log = dir.path().join("queries.jsonl");
-    run_setup(
-        Command::new(&python)
-            .arg(framework_dir().join("capture_django.py"))
-            .arg(&db)
-            .arg(&log)
-            .env("PYTHONDONTWRITEBYTECODE", "1"),
-        "capture_django.py",
-    );
-    let captured = fs::read_to_string(&log).unwrap();
+    let (_dir, db, log, captured) = capture("capture_django.py");
     assert!(captured.contains("LIKE %s ESCAPE"), "{captured}");
 
     let target = common::fresh_database("workload_django");
