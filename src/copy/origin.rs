@@ -333,3 +333,26 @@ fn restore_for(cast: &Cast, declared: &str, facts: Option<&Facts>) -> Restore {
         Cast::Text { .. } | Cast::TextLike | Cast::Enum { .. } | Cast::Inet { .. } => Restore::Text,
     }
 }
+
+/// Records the model the source learned of its values (documents), tied
+/// to the bytes it was learned from, so `verify` can take it instead of
+/// reading the file once more to learn it. After the copy's commit: a
+/// copy that cannot record it is still whole, and verify then learns.
+pub fn record_learned_model(
+    client: &mut impl GenericClient,
+    source: &dyn Source,
+    schema: &str,
+    reporter: &crate::report::Reporter,
+) {
+    let Some(key) = source.model_key() else { return };
+    let recorded = source.learned_model().and_then(|model| match model {
+        Some(model) => crate::postgres::bookkeeping::record_document_model(client, schema, &key, &model).map(|()| true),
+        None => Ok(false),
+    });
+    let note = match recorded {
+        Ok(true) => return,
+        Ok(false) => format!("{key} changed while it was copied: no model recorded for verify, which will learn it"),
+        Err(e) => format!("could not record the model learned of {key} ({e}); verify will learn it again"),
+    };
+    reporter.emit(crate::report::Event::Info(format!("note: {note}")));
+}
