@@ -345,13 +345,12 @@ pub fn record_learned_model(
     reporter: &crate::report::Reporter,
 ) {
     let Some(key) = source.model_key() else { return };
-    let recorded = source.learned_model().and_then(|model| match model {
-        Some(model) => crate::postgres::bookkeeping::record_document_model(client, schema, &key, &model).map(|()| true),
-        None => Ok(false),
-    });
-    let note = match recorded {
-        Ok(true) => return,
-        Ok(false) => format!("{key} changed while it was copied: no model recorded for verify, which will learn it"),
+    let note = match source.learned_model() {
+        Ok(Ok(model)) => match crate::postgres::bookkeeping::record_document_model(client, schema, &key, &model) {
+            Ok(()) => return,
+            Err(e) => format!("could not record the model learned of {key} ({e}); verify will learn it again"),
+        },
+        Ok(Err(why)) => format!("no model of {key} recorded for verify, which will learn it: {why}"),
         Err(e) => format!("could not record the model learned of {key} ({e}); verify will learn it again"),
     };
     reporter.emit(crate::report::Event::Info(format!("note: {note}")));

@@ -491,10 +491,10 @@ pub trait Source: Sync {
     }
 
     /// The model learned from the values, to record after a copy, tied to
-    /// the bytes it was learned from. None when there is nothing to record,
-    /// or when the files changed while they were read.
-    fn learned_model(&self) -> Result<Option<serde_json::Value>> {
-        Ok(None)
+    /// the bytes it was learned from; `Ok(Err(why))` when it cannot be
+    /// kept (the files changed while they were read).
+    fn learned_model(&self) -> Result<std::result::Result<serde_json::Value, String>> {
+        Ok(Err("this source keeps no model".into()))
     }
 
     /// Takes a model [`Source::learned_model`] recorded, instead of learning

@@ -8,7 +8,7 @@
 //! as nothing, and call a changed file equal to its copy.
 
 use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
@@ -16,7 +16,8 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use super::normalize::{Collection, Model, TableDef};
-use super::{DocumentOptions, DocumentSource, discover_file};
+use super::records::{self, Origin};
+use super::{DocumentOptions, DocumentSource, discover_dir, discover_file};
 use crate::error::{Error, Result};
 
 /// Bumped when what is recorded changes meaning.
@@ -27,19 +28,62 @@ const BLOCK_BYTES: u64 = 4 << 20;
 
 /// A file's size and modification time.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stamp {
+struct Stamp {
     size: u64,
     modified: Option<SystemTime>,
 }
 
 impl Stamp {
-    pub fn of(path: &Path) -> std::io::Result<Stamp> {
+    fn of(path: &Path) -> std::io::Result<Stamp> {
         let meta = std::fs::metadata(path)?;
         Ok(Stamp {
             size: meta.len(),
             modified: meta.modified().ok(),
         })
     }
+}
+
+/// Directories with more files than this are not stamped, and no model
+/// of them is recorded (a stat a file at each copy, for a model that a
+/// directory of one file per record could not use anyway).
+const MAX_STAMPED_FILES: usize = 10_000;
+
+/// The size and modification time of every file of a source just before
+/// it is learned, by the path discovery gives it.
+#[derive(Debug, Clone, Default)]
+pub struct Stamps(Vec<(PathBuf, Stamp)>);
+
+impl Stamps {
+    /// None when the source is too large a directory, or unreadable.
+    pub fn of(path: &Path, is_file: bool) -> Option<Stamps> {
+        let mut out = Vec::new();
+        if is_file {
+            out.push((path.to_path_buf(), Stamp::of(path).ok()?));
+        } else {
+            stamp_dir(path, &mut out)?;
+        }
+        Some(Stamps(out))
+    }
+
+    fn get(&self, path: &Path) -> Option<&Stamp> {
+        self.0.iter().find(|(p, _)| p == path).map(|(_, s)| s)
+    }
+}
+
+fn stamp_dir(dir: &Path, out: &mut Vec<(PathBuf, Stamp)>) -> Option<()> {
+    for name in records::list_dir(dir).ok()? {
+        let path = dir.join(name);
+        let meta = std::fs::metadata(&path).ok()?;
+        if meta.is_dir() {
+            stamp_dir(&path, out)?;
+        } else {
+            if out.len() >= MAX_STAMPED_FILES {
+                return None;
+            }
+            out.push((path.clone(), Stamp::of(&path).ok()?));
+        }
+    }
+    Some(())
 }
 
 /// What `copy` records: the model, and what it was learned from.
@@ -49,16 +93,24 @@ struct Recorded {
     godwit: String,
     /// A hash of the format and the settings that shape a model.
     settings: String,
-    /// The file, for people who look at the record.
-    file: String,
-    size: u64,
-    /// XXH3-128 of the content, block by block ([`content_hash`]).
-    content: String,
+    /// The source, for people who look at the record.
+    source: String,
+    /// Every file the collections come from, in the order found.
+    files: Vec<RecordedFile>,
     collections: Vec<RecordedCollection>,
     tables: Vec<TableDef>,
     inferred: Vec<String>,
     skipped: Vec<String>,
     repeated_keys: Vec<Vec<u64>>,
+}
+
+#[derive(Serialize, Deserialize, PartialEq, Eq)]
+struct RecordedFile {
+    /// Inside the source directory ("" for a source that is one file).
+    path: String,
+    size: u64,
+    /// XXH3-128 of the content, block by block ([`content_hash`]).
+    content: String,
 }
 
 #[derive(Serialize, Deserialize, PartialEq, Eq)]
@@ -68,37 +120,47 @@ struct RecordedCollection {
 }
 
 impl DocumentSource {
-    /// The file as an absolute path; None for a directory, whose model is
-    /// learned each time (its files would each need a fingerprint).
+    /// The source as an absolute path.
     pub(super) fn model_key_of(&self) -> Option<String> {
-        self.format?;
         let canonical = std::fs::canonicalize(&self.path).ok()?;
         Some(canonical.display().to_string())
     }
 
     /// The model learned in this run with the bytes it was learned from;
-    /// None when the file changed since it was learned (or was not learned).
-    pub(super) fn record_model(&self) -> Result<Option<serde_json::Value>> {
-        let Some(file) = self.model_key_of() else {
-            return Ok(None);
+    /// `Err(why)` when it cannot be kept (a file changed since it was
+    /// learned, or a directory of one file per record).
+    pub(super) fn record_model(&self) -> Result<std::result::Result<serde_json::Value, String>> {
+        let Some(source) = self.model_key_of() else {
+            return Ok(Err("its path cannot be resolved".into()));
         };
         let Some(before) = self.learned_from.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
-            return Ok(None);
+            return Ok(Err("it is a directory of too many files to fingerprint".into()));
         };
         let model = self.model()?;
-        let content = content_hash(&self.path)?;
-        // Unchanged from before learning to after hashing: the hash is of
-        // the bytes the model was learned from.
-        if Stamp::of(&self.path).ok().as_ref() != Some(&before) {
-            return Ok(None);
+        let Some(paths) = self.collection_files(&model.collections) else {
+            return Ok(Err("a directory of one file per record is learned each time".into()));
+        };
+        let mut files = Vec::new();
+        for path in paths {
+            let content = content_hash(&path)?;
+            // Unchanged from before learning to after hashing: the hash is
+            // of the bytes the model was learned from.
+            let now = Stamp::of(&path).ok();
+            if now.is_none() || before.get(&path) != now.as_ref() {
+                return Ok(Err(format!("{} changed while it was copied", path.display())));
+            }
+            files.push(RecordedFile {
+                path: self.inside(&path),
+                size: now.map_or(0, |s| s.size),
+                content: format!("{content:032x}"),
+            });
         }
         let recorded = Recorded {
             format: FORMAT,
             godwit: env!("CARGO_PKG_VERSION").to_string(),
             settings: self.settings_hash(),
-            file,
-            size: before.size,
-            content: format!("{content:032x}"),
+            source,
+            files,
             collections: model
                 .collections
                 .iter()
@@ -113,15 +175,12 @@ impl DocumentSource {
             repeated_keys: model.repeated_keys.clone(),
         };
         serde_json::to_value(&recorded)
-            .map(Some)
+            .map(Ok)
             .map_err(|e| Error::Other(format!("recording the model of {}: {e}", self.path.display())))
     }
 
-    /// Takes a recorded model when it fits this file exactly; says why not otherwise.
+    /// Takes a recorded model when it fits these files exactly; says why not otherwise.
     pub(super) fn reuse_recorded(&self, value: &serde_json::Value) -> Result<std::result::Result<(), String>> {
-        let Some(format) = self.format else {
-            return Ok(Err("a directory is learned each time".into()));
-        };
         let Ok(recorded) = Recorded::deserialize(value) else {
             return Ok(Err(
                 "the model recorded there is in a form this godwit does not read".into()
@@ -139,34 +198,60 @@ impl DocumentSource {
                 "the copy read it in another format or with other [documents] settings".into(),
             ));
         }
-        let now = Stamp::of(&self.path).map_err(|e| Error::io(format!("reading {}", self.path.display()), e))?;
-        if now.size != recorded.size {
-            return Ok(Err(format!(
-                "the file changed since the copy ({} bytes then, {} now)",
-                recorded.size, now.size
-            )));
-        }
-        if format!("{:032x}", content_hash(&self.path)?) != recorded.content {
-            return Ok(Err(
-                "the file changed since the copy (the same size, other content)".into()
-            ));
+        // Sizes first: the cheap way to see most changes.
+        for file in &recorded.files {
+            let path = if file.path.is_empty() {
+                self.path.clone()
+            } else {
+                self.path.join(&file.path)
+            };
+            let size = Stamp::of(&path).map(|s| s.size).ok();
+            if size != Some(file.size) {
+                return Ok(Err(format!(
+                    "{} changed since the copy ({} bytes then, {} now)",
+                    path.display(),
+                    file.size,
+                    size.map_or_else(|| "none".to_string(), |s| s.to_string())
+                )));
+            }
         }
         let mut found = Vec::new();
-        discover_file(&self.path, format, &self.options, &mut found)?;
-        let fits = found.len() == recorded.collections.len()
-            && found
+        let mut skipped = Vec::new();
+        match self.format {
+            Some(format) => discover_file(&self.path, format, &self.options, &mut found)?,
+            None => discover_dir(&self.path, &self.options, &mut found, &mut skipped)?,
+        }
+        let collections: Vec<Collection> = found.into_iter().map(|(c, _)| c).collect();
+        let files = self.collection_files(&collections);
+        let same_files = files.as_ref().is_some_and(|files| {
+            files.len() == recorded.files.len()
+                && files.iter().zip(&recorded.files).all(|(f, r)| self.inside(f) == r.path)
+        });
+        if !same_files || skipped != recorded.skipped {
+            return Ok(Err("its files are not the ones the copy read".into()));
+        }
+        for (path, file) in files.unwrap_or_default().iter().zip(&recorded.files) {
+            if format!("{:032x}", content_hash(path)?) != file.content {
+                return Ok(Err(format!(
+                    "{} changed since the copy (the same size, other content)",
+                    path.display()
+                )));
+            }
+        }
+        let fits = collections.len() == recorded.collections.len()
+            && collections
                 .iter()
                 .zip(&recorded.collections)
-                .all(|((c, _), r)| c.name == r.name)
-            && recorded.repeated_keys.len() == found.len()
-            && recorded.tables.iter().all(|t| t.collection < found.len());
+                .all(|(c, r)| c.name == r.name)
+            && recorded.repeated_keys.len() == collections.len()
+            && recorded.tables.iter().all(|t| t.collection < collections.len());
         if !fits {
             return Ok(Err("its collections are not the ones recorded".into()));
         }
-        let collections: Vec<Collection> = found
+        let collections: Vec<Collection> = collections
             .into_iter()
             .zip(&recorded.collections)
-            .map(|((mut c, _), r)| {
+            .map(|(mut c, r)| {
                 c.whole_values = r.whole_values;
                 c
             })
@@ -180,6 +265,28 @@ impl DocumentSource {
         );
         *self.model.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(model));
         Ok(Ok(()))
+    }
+
+    /// The files the collections come from, each once, in order; None when
+    /// one is a directory of one file per record.
+    fn collection_files(&self, collections: &[Collection]) -> Option<Vec<PathBuf>> {
+        let mut out: Vec<PathBuf> = Vec::new();
+        for c in collections {
+            if matches!(c.origin, Origin::Files(_)) {
+                return None;
+            }
+            let path = c.origin.path();
+            if !out.iter().any(|p| p == path) {
+                out.push(path.to_path_buf());
+            }
+        }
+        Some(out)
+    }
+
+    /// A file's path inside the source ("" for the source itself).
+    fn inside(&self, path: &Path) -> String {
+        path.strip_prefix(&self.path)
+            .map_or_else(|_| path.display().to_string(), |p| p.display().to_string())
     }
 
     /// The format and the settings a model depends on (not how many

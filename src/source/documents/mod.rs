@@ -106,7 +106,7 @@ pub struct DocumentSource {
     model: Mutex<Option<Arc<Model>>>,
     /// The file's size and modification time just before it was learned:
     /// a model is recorded only if the file still has them after the copy.
-    learned_from: Mutex<Option<learned::Stamp>>,
+    learned_from: Mutex<Option<learned::Stamps>>,
     /// When the content looks like another format than the name says.
     note: Option<String>,
 }
@@ -142,7 +142,7 @@ impl DocumentSource {
         if let Some(model) = slot.as_ref() {
             return Ok(model.clone());
         }
-        let stamp = self.format.and_then(|_| learned::Stamp::of(&self.path).ok());
+        let stamp = learned::Stamps::of(&self.path, self.format.is_some());
         *self.learned_from.lock().unwrap_or_else(|p| p.into_inner()) = stamp;
         let model = match (self.learn(), &self.note) {
             (Ok(mut model), Some(note)) => {

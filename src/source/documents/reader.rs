@@ -105,7 +105,7 @@ impl Source for DocumentSource {
         self.model_key_of()
     }
 
-    fn learned_model(&self) -> Result<Option<serde_json::Value>> {
+    fn learned_model(&self) -> Result<std::result::Result<serde_json::Value, String>> {
         self.record_model()
     }
 
