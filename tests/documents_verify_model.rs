@@ -220,3 +220,33 @@ fn verify_reuses_the_model_of_a_directory_and_finds_an_edited_file() {
     );
     assert!(stdout(&out).contains("1 changed: [2]"), "{}", stdout(&out));
 }
+
+/// A CSV file (its dialect found again from the same bytes) and an app
+/// dump holding several collections in one file are reused too.
+#[test]
+fn verify_reuses_the_model_of_a_csv_file_and_of_a_dump_of_collections() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(
+        dir.path(),
+        "items.csv",
+        "id;name;price\n1;apple;1.50\n2;pear;0.99\n3;fig;2.00\n",
+    );
+    let dump = write(
+        dir.path(),
+        "app.json",
+        r#"{"version": 3, "users": [{"id": 1, "name": "ann"}, {"id": 2, "name": "bob"}],
+            "orders": [{"id": 10, "user_id": 1, "total": 9.5}, {"id": 11, "user_id": 2, "total": 3}]}"#,
+    );
+    for (file, table, changed) in [(&csv, "items", "1 changed: [2]"), (&dump, "users", "1 changed: [2]")] {
+        let target = fresh_database("docverify_kinds");
+        assert_exit(&copy(file, &target, &[]), 0);
+        let out = verify(file, &target, &[]);
+        assert_exit(&out, 0);
+        assert!(stderr(&out).contains(REUSED), "{}", stderr(&out));
+        execute(&target, &format!("UPDATE {table} SET name = 'zed' WHERE id = 2"));
+        let out = verify(file, &target, &[]);
+        assert_exit(&out, 4);
+        assert!(stderr(&out).contains(REUSED), "{}", stderr(&out));
+        assert!(stdout(&out).contains(changed), "{}", stdout(&out));
+    }
+}
