@@ -18,6 +18,7 @@ changed (rounded, retyped, dropped) is reported, not assumed.
 """
 
 import argparse
+import re
 import statistics
 import subprocess
 import sys
@@ -64,6 +65,24 @@ def log_path(tool, form, rep, mb):
     directory = OUT / "logs"
     directory.mkdir(parents=True, exist_ok=True)
     return directory / f"documents-{mb:g}mb-{tool}-{form}-r{rep}.log"
+
+
+def cpu_seconds(log):
+    """User + system seconds of the process, from /usr/bin/time -v beside its log."""
+    try:
+        text = log.with_suffix(".time").read_text()
+    except OSError:
+        return None
+    found = [re.search(rf"{what} time \(seconds\): ([0-9.]+)", text) for what in ("User", "System")]
+    return sum(float(m.group(1)) for m in found) if all(found) else None
+
+
+def cpu_summary(runs):
+    """The runs' CPU seconds and their median, for the report."""
+    cpu = [r[3] for r in runs if r[3] is not None]
+    if not cpu:
+        return "n/a"
+    return f"median {statistics.median(cpu):.1f} s ({', '.join(f'{c:.1f}' for c in cpu)})"
 
 
 def command_for(tool, form, source, url, libpq, python, godwit):
@@ -164,6 +183,8 @@ def main():
     parser.add_argument("--data", type=Path, help="where the dataset is (generated there when missing)")
     parser.add_argument("--verify", action="store_true",
                         help="after each copy by the tool godwit, time `godwit verify` of it")
+    parser.add_argument("--verify-before", metavar="GODWIT",
+                        help="with --verify: also time this godwit's verify of the same copy, right after")
     parser.add_argument("--report", type=Path)
     args = parser.parse_args()
     tools = args.tools.split(",")
@@ -184,6 +205,7 @@ def main():
         lines.append(f"\n== {form}: {source} ({size:.0f} MB)")
         runs = {tool: [] for tool in tools}
         verifies = []
+        verifies_before = []
         databases = {}
         # Interleaved: each rep runs every tool once, so load on the machine
         # falls on all of them alike.
@@ -196,14 +218,20 @@ def main():
                 command = command_for(tool, form, source, server.url_for(database), server.libpq_for(database),
                                       python, godwits)
                 code, seconds, rss = harness.run_timed(command, path)
-                runs[tool].append((code, seconds, rss))
+                runs[tool].append((code, seconds, rss, cpu_seconds(path)))
                 harness.log(f"{tool} {form} rep {rep}: exit {code}, {seconds:.1f} s, {rss} kB")
                 if args.verify and tool == "godwit":
                     path = log_path("godwit-verify", form, rep, args.mb)
                     command = [godwits[tool], "verify", str(source), "--to", server.url_for(database)]
                     code, seconds, rss = harness.run_timed(command, path)
-                    verifies.append((code, seconds, rss))
+                    verifies.append((code, seconds, rss, cpu_seconds(path)))
                     harness.log(f"godwit verify {form} rep {rep}: exit {code}, {seconds:.1f} s, {rss} kB")
+                    if args.verify_before:
+                        path = log_path("godwit-verify-before", form, rep, args.mb)
+                        command = [args.verify_before, "verify", str(source), "--to", server.url_for(database)]
+                        code, seconds, rss = harness.run_timed(command, path)
+                        verifies_before.append((code, seconds, rss, cpu_seconds(path)))
+                        harness.log(f"godwit verify (before) {form} rep {rep}: exit {code}, {seconds:.1f} s, {rss} kB")
                 if rep + 1 < args.reps:
                     server.drop_database(database)
         for tool in tools:
@@ -217,6 +245,7 @@ def main():
                 f"{tool:13} exit {','.join(str(r[0]) for r in runs[tool]):5} "
                 f"median {'failed' if median is None else f'{median:.1f} s':>8}  "
                 f"runs {', '.join(f'{r[1]:.1f}' for r in runs[tool])}  "
+                f"CPU {cpu_summary(runs[tool])}  "
                 f"peak RSS {rss / 1024:.0f} MB")
             if facts:
                 lines.append(f"        keys {facts['primary_keys']}, foreign keys {facts['foreign_keys']}, "
@@ -225,14 +254,17 @@ def main():
                 lines.append("        values changed: " + ("none" if not changed else
                              "; ".join(f"{k}: {v}" for k, v in changed.items())))
             server.drop_database(database)
-        if verifies:
-            ok = [r for r in verifies if r[0] == 0]
+        for label, done in (("godwit verify", verifies), ("verify before", verifies_before)):
+            if not done:
+                continue
+            ok = [r for r in done if r[0] == 0]
             median = statistics.median(r[1] for r in ok) if ok else None
             lines.append(
-                f"{'godwit verify':13} exit {','.join(str(r[0]) for r in verifies):5} "
+                f"{label:13} exit {','.join(str(r[0]) for r in done):5} "
                 f"median {'failed' if median is None else f'{median:.1f} s':>8}  "
-                f"runs {', '.join(f'{r[1]:.1f}' for r in verifies)}  "
-                f"peak RSS {max((r[2] or 0) for r in verifies) / 1024:.0f} MB")
+                f"runs {', '.join(f'{r[1]:.1f}' for r in done)}  "
+                f"CPU {cpu_summary(done)}  "
+                f"peak RSS {max((r[2] or 0) for r in done) / 1024:.0f} MB")
     report = "\n".join(lines)
     print(report)
     if args.report:

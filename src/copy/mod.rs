@@ -145,6 +145,7 @@ pub fn copy_schema_and_data(
                 "SELECT pg_advisory_unlock(hashtext($1))",
                 &[&format!("godwit:{staging_schema}")],
             );
+            origin::record_learned_model(&mut control, source, &options.schema, reporter);
             let review = loaded.rejects > 0 || !loaded.not_valid.is_empty() || !loaded.not_migrated.is_empty();
             let mut warnings = plan.warnings.clone();
             warnings.extend(loaded.not_valid.iter().cloned());

@@ -333,3 +333,25 @@ fn restore_for(cast: &Cast, declared: &str, facts: Option<&Facts>) -> Restore {
         Cast::Text { .. } | Cast::TextLike | Cast::Enum { .. } | Cast::Inet { .. } => Restore::Text,
     }
 }
+
+/// Records the model the source learned of its values (documents), tied
+/// to the bytes it was learned from, so `verify` can take it instead of
+/// reading the file once more to learn it. After the copy's commit: a
+/// copy that cannot record it is still whole, and verify then learns.
+pub fn record_learned_model(
+    client: &mut impl GenericClient,
+    source: &dyn Source,
+    schema: &str,
+    reporter: &crate::report::Reporter,
+) {
+    let Some(key) = source.model_key() else { return };
+    let note = match source.learned_model() {
+        Ok(Ok(model)) => match crate::postgres::bookkeeping::record_document_model(client, schema, &key, &model) {
+            Ok(()) => return,
+            Err(e) => format!("could not record the model learned of {key} ({e}); verify will learn it again"),
+        },
+        Ok(Err(why)) => format!("no model of {key} recorded for verify, which will learn it: {why}"),
+        Err(e) => format!("could not record the model learned of {key} ({e}); verify will learn it again"),
+    };
+    reporter.emit(crate::report::Event::Info(format!("note: {note}")));
+}

@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `godwit.sqlite_origin` | `copy` (a SQLite source) | `copy postgresql://... --to sqlite:PATH` |
 //! | `godwit.sync_tables`, `godwit.sync_buckets`, `godwit.sync_pages` | `copy`, `sync` rounds | `sync` |
+//! | `godwit.document_models` | `copy` (a document source) | `verify` |
 //! | `godwit.audit_log` and its partitions | `audit enable --mode trigger` | `audit status`, people |
 //! | the migration history (`--history-schema`.`--history-table`, `godwit_migrations` by default) | `migrate` | `migrate` |
 //!
@@ -118,6 +119,61 @@ pub const SYNC_PAGES: Table = Table {
     about: "per synced SQLite table: a hash of each leaf page with its rowids, to skip the pages that did not change",
 };
 
+pub const DOCUMENT_MODELS: Table = Table {
+    name: "document_models",
+    columns: "schema text NOT NULL,
+                 source text NOT NULL,
+                 recorded_at timestamptz NOT NULL DEFAULT now(),
+                 model jsonb NOT NULL,
+                 PRIMARY KEY (schema, source)",
+    comment: Some(
+        "Written by godwit copy: the tables it learned from each document file, with the file's size and \
+         content hash, read by godwit verify to skip learning the same bytes again",
+    ),
+    upgrades: &[],
+    about: "per copied document file: the model learned from it and the bytes it was learned from, for verify",
+};
+
+/// Records the model a copy learned of `source`, replacing an older one.
+pub fn record_document_model(
+    client: &mut impl GenericClient,
+    schema: &str,
+    source: &str,
+    model: &serde_json::Value,
+) -> Result<()> {
+    ensure(client, &[&DOCUMENT_MODELS], "creating godwit.document_models")?;
+    client
+        .execute(
+            &format!(
+                "INSERT INTO {} (schema, source, model) VALUES ($1, $2, $3) \
+                 ON CONFLICT (schema, source) DO UPDATE SET model = EXCLUDED.model, recorded_at = now()",
+                DOCUMENT_MODELS.qualified()
+            ),
+            &[&schema, &source, model],
+        )
+        .map_err(|e| Error::pg("recording the model learned of the documents", &e))?;
+    Ok(())
+}
+
+/// The model a copy recorded of `source` into `schema`, if any (read only).
+pub fn document_model(
+    client: &mut impl GenericClient,
+    schema: &str,
+    source: &str,
+) -> Result<Option<serde_json::Value>> {
+    let table = DOCUMENT_MODELS.qualified();
+    if !exists(client, &table, "looking for godwit.document_models")? {
+        return Ok(None);
+    }
+    let row = client
+        .query_opt(
+            &format!("SELECT model FROM {table} WHERE schema = $1 AND source = $2"),
+            &[&schema, &source],
+        )
+        .map_err(|e| Error::pg("reading the model copy recorded", &e))?;
+    Ok(row.map(|r| r.get(0)))
+}
+
 /// The migration history, in the schema and under the name `migrate` is given.
 pub const MIGRATION_HISTORY: Table = Table {
     name: "godwit_migrations",
@@ -139,6 +195,7 @@ pub const TABLES: &[&Table] = &[
     &SYNC_TABLES,
     &SYNC_BUCKETS,
     &SYNC_PAGES,
+    &DOCUMENT_MODELS,
     &MIGRATION_HISTORY,
 ];
 

@@ -8,7 +8,7 @@ pub mod preview;
 pub mod sqlite;
 pub mod virtual_table;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 
@@ -93,7 +93,7 @@ pub struct Column {
 }
 
 /// A column type learned from every value of a field, with the evidence.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Inferred {
     pub kind: InferredKind,
     /// Why, for `plan`: e.g. "all 1,200 values are RFC 3339 with an offset".
@@ -102,7 +102,7 @@ pub struct Inferred {
 
 /// What every value of a field is. Each kind says how its values arrive
 /// as [`ValueRef`]s, which the plan's cast for it expects.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InferredKind {
     /// Integers that all fit 64 bits: `Integer`.
     Integer,
@@ -141,7 +141,7 @@ pub struct Check {
     pub expression: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Index {
     pub name: String,
     pub unique: bool,
@@ -152,7 +152,7 @@ pub struct Index {
     pub from_constraint: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum IndexPart {
     Column {
         name: String,
@@ -165,7 +165,7 @@ pub enum IndexPart {
     },
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ForeignKey {
     pub name: Option<String>,
     pub columns: Vec<String>,
@@ -177,7 +177,7 @@ pub struct ForeignKey {
     pub deferrable: Deferrable,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Deferrable {
     No,
     InitiallyImmediate,
@@ -481,6 +481,29 @@ pub trait Source: Sync {
     /// would name neither the file nor what godwit made of it).
     fn explain_target_error(&self, error: crate::error::Error) -> crate::error::Error {
         error
+    }
+
+    /// Under what name a model this source learned is recorded in the
+    /// target (its file, as an absolute path). None for a source that
+    /// learns nothing from its values (SQLite), or whose model is not kept.
+    fn model_key(&self) -> Option<String> {
+        None
+    }
+
+    /// The model learned from the values, to record after a copy, tied to
+    /// the bytes it was learned from; `Ok(Err(why))` when it cannot be
+    /// kept (the files changed while they were read).
+    fn learned_model(&self) -> Result<std::result::Result<serde_json::Value, String>> {
+        Ok(Err("this source keeps no model".into()))
+    }
+
+    /// Takes a model [`Source::learned_model`] recorded, instead of learning
+    /// the values again, when it was learned from exactly these bytes with
+    /// these settings. `Ok(Err(why))` when it was not: the source then
+    /// learns as usual.
+    fn reuse_model(&self, recorded: &serde_json::Value) -> Result<std::result::Result<(), String>> {
+        let _ = recorded;
+        Ok(Err("this source keeps no model".into()))
     }
 }
 

@@ -52,6 +52,7 @@ pub fn default_jobs() -> usize {
 
 /// `godwit verify`: describes the source as verify needs it, then compares.
 pub fn run(source: &dyn Source, mapping: &Mapping, options: &VerifyOptions, reporter: &Reporter) -> Result<ExitCode> {
+    reuse_recorded_model(source, options, reporter)?;
     let (source_schema, plan) = plan_source(source, mapping, Profiling::DatesOnly, reporter)?;
     let context = Context {
         source,
@@ -87,6 +88,33 @@ pub fn after_copy(
         profiled_all: data_only,
     };
     finish(verify(&context, options, reporter)?, reporter)
+}
+
+/// Takes the model `copy` recorded of a document file instead of reading
+/// the file to learn it again, when the source finds it was learned from
+/// exactly these bytes; says which it does, and why it learns.
+fn reuse_recorded_model(source: &dyn Source, options: &VerifyOptions, reporter: &Reporter) -> Result<()> {
+    let Some(key) = source.model_key() else {
+        return Ok(());
+    };
+    let mut pg = connect(&options.target)?;
+    begin(&mut pg)?;
+    // A role that may not read godwit's schema verifies as before.
+    let recorded = crate::postgres::bookkeeping::document_model(&mut pg, &options.schema, &key);
+    drop(pg);
+    let note = match recorded {
+        Err(e) => format!("learning {key}: could not read the model copy recorded ({e})"),
+        Ok(None) => format!(
+            "learning {key}: no model of it recorded by copy in schema {}",
+            options.schema
+        ),
+        Ok(Some(model)) => match source.reuse_model(&model)? {
+            Ok(()) => format!("reusing the model copy learned of {key} (the same bytes): reading it once, to compare"),
+            Err(why) => format!("learning {key} again: {why}"),
+        },
+    };
+    reporter.emit(Event::Info(note));
+    Ok(())
 }
 
 fn finish(summary: VerifySummary, reporter: &Reporter) -> Result<ExitCode> {

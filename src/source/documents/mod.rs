@@ -19,6 +19,7 @@ mod csv;
 pub mod detect;
 mod infer;
 mod json;
+mod learned;
 mod lines;
 mod normalize;
 mod reader;
@@ -103,6 +104,9 @@ pub struct DocumentSource {
     format: Option<Format>,
     options: DocumentOptions,
     model: Mutex<Option<Arc<Model>>>,
+    /// The file's size and modification time just before it was learned:
+    /// a model is recorded only if the file still has them after the copy.
+    learned_from: Mutex<Option<learned::Stamps>>,
     /// When the content looks like another format than the name says.
     note: Option<String>,
 }
@@ -115,6 +119,7 @@ impl DocumentSource {
             format,
             options: options.clone(),
             model: Mutex::new(None),
+            learned_from: Mutex::new(None),
             note: None,
         }
     }
@@ -137,6 +142,8 @@ impl DocumentSource {
         if let Some(model) = slot.as_ref() {
             return Ok(model.clone());
         }
+        let stamp = learned::Stamps::of(&self.path, self.format.is_some());
+        *self.learned_from.lock().unwrap_or_else(|p| p.into_inner()) = stamp;
         let model = match (self.learn(), &self.note) {
             (Ok(mut model), Some(note)) => {
                 model

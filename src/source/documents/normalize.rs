@@ -26,7 +26,7 @@ pub struct Collection {
 }
 
 /// Where a column's values come from in a record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ColumnSource {
     /// The record's map key or file stem.
     RecordKey,
@@ -41,7 +41,7 @@ pub enum ColumnSource {
     Element,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ColumnDef {
     pub name: String,
     pub source: ColumnSource,
@@ -49,7 +49,7 @@ pub struct ColumnDef {
     pub not_null: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TableDef {
     pub name: String,
     pub collection: usize,
@@ -251,6 +251,28 @@ pub struct Model {
     /// Key sets of the root tables with a natural key, by table index.
     key_sets: Vec<Option<KeySet>>,
     candidates: Vec<Candidate>,
+}
+
+impl Model {
+    /// A model learned before (and recorded by `copy`), for collections
+    /// found again in the same bytes: what resolving references left.
+    pub fn recorded(
+        collections: Vec<Collection>,
+        tables: Vec<TableDef>,
+        inferred: Vec<String>,
+        skipped: Vec<String>,
+        repeated_keys: Vec<Vec<u64>>,
+    ) -> Model {
+        Model {
+            collections,
+            tables,
+            inferred,
+            skipped,
+            repeated_keys,
+            key_sets: Vec::new(),
+            candidates: Vec::new(),
+        }
+    }
 }
 
 /// A field that might refer to another collection's keys.

@@ -101,6 +101,18 @@ impl Source for DocumentSource {
             .unwrap_or(false)
     }
 
+    fn model_key(&self) -> Option<String> {
+        self.model_key_of()
+    }
+
+    fn learned_model(&self) -> Result<std::result::Result<serde_json::Value, String>> {
+        self.record_model()
+    }
+
+    fn reuse_model(&self, recorded: &serde_json::Value) -> Result<std::result::Result<(), String>> {
+        self.reuse_recorded(recorded)
+    }
+
     fn explain_target_error(&self, error: Error) -> Error {
         match error {
             Error::Postgres {
