@@ -48,6 +48,15 @@ const VIEWS: &[(&str, &str)] = &[
          name = 'ALPHA' COLLATE NOCASE AS nocase, NOT (qty > 2) AS negated FROM items",
     ),
     (
+        // Text compared with a number column takes NUMERIC affinity first
+        // (Django binds a Decimal as text); text that is no number stays
+        // text and sorts after every number.
+        "v_affinity",
+        "SELECT id, qty > '2' AS a1, qty = '3' AS a2, price < '1' AS a3, amount >= ' 7 ' AS a4, \
+         qty < 'abc' AS a5, qty = 'abc' AS a6, '10' > qty AS a7, 'x' > qty AS a8, amount <> 'zz' AS a9, \
+         qty <= '1e1' AS a10, qty = name AS a11, price >= '.1' AS a12, 'x' <= amount AS a13 FROM items",
+    ),
+    (
         "v_text",
         "SELECT id, name || qty AS cat_int, name || price AS cat_real, price || '' AS real_text, \
          amount || '' AS num_text, flag || '' AS bool_text, substr(name, -2) AS tail, substr(name, 2, 3) AS mid, \

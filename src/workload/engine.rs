@@ -184,6 +184,8 @@ fn open_sqlite(
     conn.busy_timeout(busy)
         .map_err(|e| crate::error::Error::sqlite(path, e))?;
     conn.set_prepared_statement_cache_capacity(256);
+    // The functions an app's framework adds to its own connections.
+    super::django::register(&conn).map_err(|e| crate::error::Error::sqlite(path, e))?;
     Ok(conn)
 }
 

@@ -6,6 +6,7 @@
 //! and the output.
 
 pub mod advice;
+mod django;
 mod drift;
 pub mod engine;
 pub mod explain;
@@ -82,7 +83,10 @@ struct Prepared {
 }
 
 pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) -> Result<(WorkloadReport, ExitCode)> {
-    let classes = queries::read(&options.queries)?;
+    let queries::Queries {
+        classes,
+        transaction_control,
+    } = queries::read(&options.queries)?;
     reporter.emit(Event::Phase(format!(
         "{} query classes from {}",
         classes.len(),
@@ -113,7 +117,9 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
             // VACUUM INTO reads the source as it is and leaves it unchanged.
             conn.execute("VACUUM INTO ?1", [path.to_string_lossy()])
                 .map_err(|e| Error::sqlite(&path, e))?;
-            Some(rusqlite::Connection::open(&path).map_err(|e| Error::sqlite(&path, e))?)
+            let conn = rusqlite::Connection::open(&path).map_err(|e| Error::sqlite(&path, e))?;
+            django::register(&conn).map_err(|e| Error::sqlite(&path, e))?;
+            Some(conn)
         }
         _ => None,
     };
@@ -430,6 +436,7 @@ pub fn run(mapping: &Mapping, options: &WorkloadOptions, reporter: &Reporter) ->
         refused,
         replica_lag,
         pooled,
+        transaction_control,
     });
     let code = report.exit_code();
     Ok((report, code))

@@ -51,22 +51,48 @@ pub struct Class {
     pub origin: String,
 }
 
+/// What a queries file holds.
+#[derive(Debug)]
+pub struct Queries {
+    pub classes: Vec<Class>,
+    /// Transaction control in a captured log (`BEGIN`, `COMMIT`,
+    /// `SAVEPOINT`...), left out: each execution runs as its own unit.
+    pub transaction_control: usize,
+}
+
 /// Reads a `.sql` file or a `.jsonl`/`.json`/`.log` capture.
-pub fn read(path: &Path) -> Result<Vec<Class>> {
+pub fn read(path: &Path) -> Result<Queries> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     let jsonl = path
         .extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jsonl" | "ndjson" | "json" | "log"));
-    let classes = if jsonl || text.trim_start().starts_with('{') {
+    let (classes, transaction_control) = if jsonl || text.trim_start().starts_with('{') {
         read_log(path, &text)?
     } else {
-        read_sql(path, &text)?
+        (read_sql(path, &text)?, 0)
     };
     if classes.is_empty() {
         return Err(Error::Usage(format!("{}: no queries found", path.display())));
     }
-    Ok(classes)
+    Ok(Queries {
+        classes,
+        transaction_control,
+    })
+}
+
+/// Whether a statement only begins, ends or marks a transaction.
+fn is_transaction_control(sql: &str) -> bool {
+    let first = sql
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    matches!(
+        first.as_str(),
+        "BEGIN" | "COMMIT" | "END" | "ROLLBACK" | "SAVEPOINT" | "RELEASE"
+    )
 }
 
 fn tokens(sql: &str) -> std::result::Result<Vec<TokenWithSpan>, String> {
@@ -108,6 +134,7 @@ fn read_sql(path: &Path, text: &str) -> Result<Vec<Class>> {
                 params.extend(super::params::parse_specs(v).map_err(|e| at(cline, e))?);
             }
         }
+        let written = from_python_format(&written).map_err(|e| at(line, e))?.into_owned();
         let statement = number(&written).map_err(|e| at(line, e))?;
         for spec in &params {
             if statement.index_of(&spec.name).is_none() {
@@ -164,8 +191,9 @@ fn read_sql(path: &Path, text: &str) -> Result<Vec<Class>> {
 
 /// A captured log: `{"sql": "...", "params": [...]}` per line (also
 /// `"query"`/`"statement"` and `"parameters"`/`"args"`, as loggers spell them).
-fn read_log(path: &Path, text: &str) -> Result<Vec<Class>> {
+fn read_log(path: &Path, text: &str) -> Result<(Vec<Class>, usize)> {
     let mut classes: Vec<Class> = Vec::new();
+    let mut transaction_control = 0;
     let mut by_fingerprint: HashMap<String, usize> = HashMap::new();
     for (i, line) in text.lines().enumerate() {
         let line_no = i + 1;
@@ -186,9 +214,14 @@ fn read_log(path: &Path, text: &str) -> Result<Vec<Class>> {
             .find_map(|k| value.get(*k))
             .cloned()
             .unwrap_or(serde_json::Value::Null);
-        let statement = number(sql).map_err(at)?;
+        if is_transaction_control(sql) {
+            transaction_control += 1;
+            continue;
+        }
+        let sql = from_python_format(sql).map_err(at)?;
+        let statement = number(&sql).map_err(at)?;
         let values = super::params::from_json(&params, &statement).map_err(at)?;
-        let print = fingerprint(sql);
+        let print = fingerprint(&sql);
         let class_index = *by_fingerprint.entry(print.clone()).or_insert_with(|| {
             classes.push(Class {
                 name: format!("q{:08x}", xxhash_rust::xxh3::xxh3_64(print.as_bytes()) >> 32),
@@ -214,7 +247,7 @@ fn read_log(path: &Path, text: &str) -> Result<Vec<Class>> {
             list.push((statement_index, values));
         }
     }
-    Ok(classes)
+    Ok((classes, transaction_control))
 }
 
 impl Statement {
@@ -237,6 +270,90 @@ impl Statement {
     pub fn parameter_count(&self) -> usize {
         self.names.len()
     }
+}
+
+/// A statement logged in Python's DB-API `format`/`pyformat` style, as
+/// Django's `execute_wrapper` and psycopg-style drivers log it, in the
+/// text SQLite runs: `%s` becomes `?`, `%(name)s` becomes `:name`, and
+/// `%%` becomes `%` throughout (Django's own conversion before it calls
+/// SQLite). Only a statement with a `%s` or `%(name)s` outside strings and
+/// comments is in that style: any other text is returned as it is, so
+/// `strftime('%s', ...)` in a `?` statement keeps its meaning.
+pub fn from_python_format(sql: &str) -> std::result::Result<std::borrow::Cow<'_, str>, String> {
+    let toks = tokens(sql).map_err(|e| format!("cannot read the SQL: {e}"))?;
+    let text = |t: &TokenWithSpan| -> &str {
+        let from = span_offset(sql, t.span.start).unwrap_or(sql.len());
+        let to = span_offset(sql, t.span.end).unwrap_or(sql.len());
+        &sql[from.min(to)..to]
+    };
+    let adjacent = |a: &TokenWithSpan, b: &TokenWithSpan| a.span.end == b.span.start;
+    // (tokens consumed, what replaces them) at a `%` that starts a parameter.
+    let parameter_at = |i: usize| -> Option<(usize, String)> {
+        let next = toks.get(i + 1)?;
+        match &next.token {
+            Token::Word(w) if w.quote_style.is_none() && w.value == "s" && adjacent(&toks[i], next) => {
+                Some((2, "?".to_string()))
+            }
+            Token::LParen if adjacent(&toks[i], next) => {
+                let (name, close, s) = (toks.get(i + 2)?, toks.get(i + 3)?, toks.get(i + 4)?);
+                match (&name.token, &close.token, &s.token) {
+                    (Token::Word(n), Token::RParen, Token::Word(w))
+                        if n.quote_style.is_none()
+                            && w.value == "s"
+                            && adjacent(next, name)
+                            && adjacent(name, close)
+                            && adjacent(close, s) =>
+                    {
+                        Some((5, format!(":{}", n.value)))
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    };
+    let is_escaped_percent = |i: usize| {
+        toks.get(i + 1)
+            .is_some_and(|n| n.token == Token::Mod && adjacent(&toks[i], n))
+    };
+    let mut in_format_style = false;
+    let mut i = 0;
+    while i < toks.len() {
+        if toks[i].token == Token::Mod {
+            if is_escaped_percent(i) {
+                i += 2;
+                continue;
+            }
+            if parameter_at(i).is_some() {
+                in_format_style = true;
+                break;
+            }
+        }
+        i += 1;
+    }
+    if !in_format_style {
+        return Ok(std::borrow::Cow::Borrowed(sql));
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut i = 0;
+    while i < toks.len() {
+        if toks[i].token == Token::Mod {
+            if is_escaped_percent(i) {
+                out.push('%');
+                i += 2;
+                continue;
+            }
+            if let Some((consumed, replacement)) = parameter_at(i) {
+                out.push_str(&replacement);
+                i += consumed;
+                continue;
+            }
+        }
+        // Inside strings, identifiers and comments too, as Django does.
+        out.push_str(&text(&toks[i]).replace("%%", "%"));
+        i += 1;
+    }
+    Ok(std::borrow::Cow::Owned(out))
 }
 
 /// Rewrites the parameters of one statement to `?NNN` with SQLite's numbering.
@@ -428,6 +545,33 @@ mod tests {
     }
 
     #[test]
+    fn python_format_parameters_become_sqlite_parameters() {
+        // As Django's execute_wrapper sees a statement, before its SQLite
+        // backend converts it.
+        let django = r#"SELECT "t"."id" FROM "t" WHERE "t"."title" LIKE %s ESCAPE '\' AND "t"."n" = %s AND strftime('%%Y', "t"."at") = '2023' AND "t"."pct" LIKE '5%%'"#;
+        assert_eq!(
+            from_python_format(django).unwrap(),
+            r#"SELECT "t"."id" FROM "t" WHERE "t"."title" LIKE ? ESCAPE '\' AND "t"."n" = ? AND strftime('%Y', "t"."at") = '2023' AND "t"."pct" LIKE '5%'"#
+        );
+        let s = number(&from_python_format("SELECT * FROM t WHERE a = %(a)s AND b = %(b)s AND c = %(a)s").unwrap())
+            .unwrap();
+        assert_eq!(s.numbered, "SELECT * FROM t WHERE a = ?1 AND b = ?2 AND c = ?1");
+        assert_eq!(s.index_of("a"), Some(1));
+        // Not in that style: `%s` inside a string, `%` as modulo, `%%s` escaped.
+        for sql in [
+            "SELECT strftime('%s', at) FROM t WHERE a = ?",
+            "SELECT a % 2 FROM t",
+            "SELECT '%%s' FROM t",
+        ] {
+            assert_eq!(from_python_format(sql).unwrap(), sql);
+        }
+        assert_eq!(
+            fingerprint(&from_python_format("SELECT a FROM t WHERE b = %s").unwrap()),
+            fingerprint("SELECT a FROM t WHERE b = 5")
+        );
+    }
+
+    #[test]
     fn fingerprint_takes_values_out() {
         assert_eq!(
             fingerprint("SELECT * FROM  t WHERE a = 5 AND b IN (1, 2, 3) AND c = 'x'"),
@@ -452,6 +596,15 @@ mod file_tests {
         assert!(matches!(&classes[0].values, Values::Drawn(specs) if specs.len() == 1));
         assert_eq!(classes[1].name, "query_2");
         assert_eq!(classes[1].statements[0].numbered, "SELECT ';' FROM t -- trailing ;");
+    }
+
+    #[test]
+    fn transaction_control_in_a_log_is_counted_and_left_out() {
+        let log = "{\"sql\": \"BEGIN\", \"params\": []}\n{\"sql\": \"SELECT 1\"}\n{\"sql\": \"savepoint \\\"s1\\\"\"}\n{\"sql\": \"COMMIT\"}\n";
+        let (classes, transaction_control) = read_log(Path::new("q.jsonl"), log).unwrap();
+        assert_eq!(classes.len(), 1);
+        assert_eq!(transaction_control, 3);
+        assert!(!is_transaction_control("SELECT begin FROM t"));
     }
 
     #[test]

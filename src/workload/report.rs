@@ -108,6 +108,8 @@ pub struct Parts<'a> {
     pub replica_lag: Option<super::replica::LagSummary>,
     /// The target led through a transaction pooler.
     pub pooled: bool,
+    /// Transaction control statements left out of the log.
+    pub transaction_control: usize,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -206,6 +208,13 @@ pub fn build(parts: Parts<'_>) -> WorkloadReport {
              session takes one; plans and index advice need a direct connection and were not run"
                 .into(),
         );
+    }
+    if parts.transaction_control > 0 {
+        notes.push(format!(
+            "{} transaction control statements in the log (BEGIN, COMMIT, SAVEPOINT ...) were left out: \
+             each execution runs as its own unit",
+            parts.transaction_control
+        ));
     }
     if parts.options.rate.is_some() {
         notes.push("open loop: latency counts from each execution's scheduled start".into());

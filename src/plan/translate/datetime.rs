@@ -192,7 +192,7 @@ fn is_parameter(e: &Expr) -> bool {
 }
 
 /// A time value as a UTC wall-clock timestamp.
-fn time_value(t: &mut Translator<'_>, e: &Expr, unixepoch: bool) -> Result<String> {
+pub(crate) fn time_value(t: &mut Translator<'_>, e: &Expr, unixepoch: bool) -> Result<String> {
     if let Some(s) = string_literal(e)
         && s.trim().eq_ignore_ascii_case("now")
     {

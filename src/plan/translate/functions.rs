@@ -6,7 +6,9 @@ use sqlparser::ast::{
     TrimWhereField, Value, WindowType,
 };
 
-use super::{Kind, Result, Translator, Typed, ascii_lower, ascii_upper, datetime, kind_name, unify, unsupported};
+use super::{
+    Kind, Result, Translator, Typed, ascii_lower, ascii_upper, datetime, kind_name, paren, unify, unsupported,
+};
 use crate::postgres::conn::quote_literal;
 
 /// A function call's parts.
@@ -144,6 +146,8 @@ pub(crate) fn call(t: &mut Translator<'_>, f: &Function) -> Result<Typed> {
         Ok(Typed::new(format!("{}({}){over}", c.name, joined(&args)), kind))
     } else if let Some(dt) = datetime::call(t, &c.name, &c.args)? {
         Ok(dt)
+    } else if let Some(d) = super::django::call(t, &c.name, &c.args)? {
+        Ok(d)
     } else {
         scalar(t, &c)
     }
@@ -846,8 +850,21 @@ fn json(t: &mut Translator<'_>, name: &str, args: &[&Expr]) -> Result<Typed> {
             arity(name, args, &[1])?;
             let x = t.expr(args[0])?;
             let x = t.text(t.value(x));
-            // PostgreSQL 16 has pg_input_is_valid; on 15 the server rejects
-            // the object, which is then reported as not migrated.
+            // In a CHECK (Django's JSONField has one on SQLite), reading the
+            // text as json rejects what json_valid() rejects, on every
+            // PostgreSQL version: an error or a false check both refuse
+            // the row. Elsewhere it needs a true boolean: PostgreSQL 16's
+            // pg_input_is_valid; on 15 the server refuses the object, and
+            // it is reported as not migrated.
+            if t.check {
+                return Ok(Typed::new(
+                    format!(
+                        "(CASE WHEN {0} IS NULL THEN NULL ELSE ({0})::json IS NOT NULL END)",
+                        paren(&x.sql)
+                    ),
+                    Kind::Bool,
+                ));
+            }
             t.not_immutable("json_valid()");
             Ok(Typed::new(format!("pg_input_is_valid({}, 'json')", x.sql), Kind::Bool))
         }

@@ -12,6 +12,7 @@
 //! docs/translation.md lists the mappings and the semantics chosen.
 
 mod datetime;
+mod django;
 mod functions;
 mod literal;
 mod query;
@@ -199,6 +200,7 @@ fn expression_typed(sql: &str, table: &Relation, catalog: &Catalog, context: Con
     let mut t = Translator::new(catalog, sql);
     t.native_case = context == Context::IndexTerm;
     t.immutable = context.immutable();
+    t.check = context == Context::Condition;
     t.scopes.push(query::Scope::single(table));
     let typed = t.expr(&expr)?;
     let typed = match context {
@@ -353,6 +355,9 @@ pub(crate) struct Translator<'a> {
     native_case: bool,
     /// Only immutable PostgreSQL may be written (indexes, generated columns).
     immutable: bool,
+    /// A CHECK constraint: a value PostgreSQL refuses to read rejects the
+    /// row just as a false check does.
+    check: bool,
     /// Inside a subquery whose column names nobody reads.
     unnamed: bool,
     /// The first construct written that is not immutable.
@@ -391,6 +396,7 @@ impl<'a> Translator<'a> {
             style: None,
             native_case: false,
             immutable: false,
+            check: false,
             unnamed: false,
             mutable: std::cell::RefCell::new(None),
             parameters: None,
@@ -852,6 +858,11 @@ impl<'a> Translator<'a> {
                     let not = if *op == B::IsNot { " NOT" } else { "" };
                     return Ok(Typed::new(format!("{} IS{not} NULL", l.sql), Kind::Bool));
                 }
+                if !matches!(op, B::Is | B::IsNot)
+                    && let Some(compared) = numeric_column_against_text(&l, &r, op)
+                {
+                    return Ok(compared);
+                }
                 let nocase = l.nocase || r.nocase;
                 let (l, r) = self.comparable(l, r);
                 let (l, r) = if nocase && (l.kind == Kind::Text || r.kind == Kind::Text) {
@@ -960,6 +971,7 @@ impl<'a> Translator<'a> {
                 Ok(Typed::new(sql, Kind::Int))
             }
             B::Glob => functions::glob(self, left, right),
+            B::Regexp => django::regexp(self, left, right),
             B::Arrow | B::LongArrow => functions::json_arrow(self, left, right, *op == B::LongArrow),
             other => unsupported(format!("the operator {other}")),
         }
@@ -1126,6 +1138,63 @@ pub(crate) fn unify(t: &Translator<'_>, branches: &mut [Typed]) -> Kind {
         Some(_) if kinds.iter().all(|k| k.is_number()) => kinds.iter().fold(Kind::Int, |a, b| arithmetic_kind(a, *b)),
         Some(_) => Kind::Unknown,
     }
+}
+
+/// Text that SQLite's NUMERIC affinity turns into a number: an integer or
+/// real literal, with spaces around it (no hex, no `Inf`, no `NaN`).
+const NUMERIC_TEXT: &str = "'^[[:space:]]*[-+]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]+)?[[:space:]]*$'";
+
+/// A column of numeric affinity compared with text: SQLite gives the text
+/// NUMERIC affinity first (<https://sqlite.org/datatype3.html>, "Type
+/// Conversions Prior To Comparison"), so `price > '90'` (Django binds a
+/// Decimal as text) compares numbers. Text that does not read as a number
+/// stays text, and every number sorts before every text. Both cases,
+/// exactly, as one CASE; None where the rule does not apply.
+fn numeric_column_against_text(l: &Typed, r: &Typed, op: &BinaryOperator) -> Option<Typed> {
+    use BinaryOperator as B;
+    let number_left = l.column && l.kind.is_number() && r.kind == Kind::Text;
+    let number_right = r.column && r.kind.is_number() && l.kind == Kind::Text;
+    if !number_left && !number_right {
+        return None;
+    }
+    let text = if number_left { r } else { l };
+    let (symbol, left_below_right) = match op {
+        B::Eq => ("=", false),
+        B::NotEq => ("<>", true),
+        B::Lt => ("<", true),
+        B::LtEq => ("<=", true),
+        B::Gt => (">", false),
+        B::GtEq => (">=", false),
+        _ => return None,
+    };
+    // The result when the text stays text: true exactly when the number
+    // (always the smaller) is where the operator wants the smaller side.
+    let constant = match op {
+        B::Eq => false,
+        B::NotEq => true,
+        _ => left_below_right == number_left,
+    };
+    // The cast sits behind its own test: PostgreSQL folds a constant (a
+    // literal, or a parameter in a custom plan) before the outer CASE
+    // would skip it, and `'abc'::numeric` is an error.
+    let as_number = |t: &Typed| {
+        if t.kind == Kind::Text {
+            format!("(CASE WHEN {0} ~ {NUMERIC_TEXT} THEN {0} END)::numeric", paren(&t.sql))
+        } else {
+            paren(&t.sql)
+        }
+    };
+    Some(Typed::new(
+        format!(
+            "(CASE WHEN {l} IS NULL OR {r} IS NULL THEN NULL WHEN {t} ~ {NUMERIC_TEXT} THEN {ln} {symbol} {rn} ELSE {constant} END)",
+            l = paren(&l.sql),
+            r = paren(&r.sql),
+            t = paren(&text.sql),
+            ln = as_number(l),
+            rn = as_number(r),
+        ),
+        Kind::Bool,
+    ))
 }
 
 fn paren(sql: &str) -> String {

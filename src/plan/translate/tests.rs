@@ -295,7 +295,21 @@ fn unknown_functions_and_constructs_are_named() {
     assert_eq!(fails("random()"), "the function random()");
     assert_eq!(fails("quote(s)"), "the function quote()");
     assert!(fails("rowid + 1").contains("rowid"));
-    assert!(fails("s REGEXP 'a'").contains("REGEXP"));
+    assert_eq!(
+        fails("django_format_dtdelta('+', at, 5)"),
+        "Django's function django_format_dtdelta()"
+    );
+}
+
+#[test]
+fn djangos_sqlite_functions_become_postgresql_expressions() {
+    // REGEXP is the function the app registers (Django's is re.search).
+    assert_eq!(condition("s REGEXP 'a.c'"), "\"s\" ~ ('a.c')");
+    let trunc = value("django_datetime_trunc('month', at, 'UTC', 'UTC')");
+    assert!(trunc.starts_with("to_char(date_trunc('month', "), "{trunc}");
+    assert!(trunc.ends_with("'YYYY-MM-DD HH24:MI:SS')"), "{trunc}");
+    let week_day = value("django_datetime_extract('week_day', at, NULL, NULL)");
+    assert!(week_day.contains("WHEN 'week_day' THEN extract(dow FROM"), "{week_day}");
 }
 
 #[test]
@@ -353,14 +367,14 @@ fn joins_qualify_names() {
 #[test]
 fn subqueries_see_outer_names_qualified() {
     let v = view(
-        "SELECT n, (SELECT count(*) FROM t AS inner_t WHERE inner_t.r > s) AS c FROM t WHERE EXISTS (SELECT 1 FROM t x WHERE x.n = t.n)",
+        "SELECT n, (SELECT count(*) FROM t AS inner_t WHERE inner_t.s > s) AS c FROM t WHERE EXISTS (SELECT 1 FROM t x WHERE x.n = t.n)",
         &catalog(),
         &|n| n.to_string(),
     )
     .unwrap();
     assert_eq!(
         v.select,
-        "SELECT \"n\", (SELECT count(*) FROM \"t\" AS \"inner_t\" WHERE \"inner_t\".\"r\" COLLATE \"C\" > \"s\") AS \"c\" FROM \"t\" \
+        "SELECT \"n\", (SELECT count(*) FROM \"t\" AS \"inner_t\" WHERE \"inner_t\".\"s\" COLLATE \"C\" > \"s\") AS \"c\" FROM \"t\" \
          WHERE EXISTS (SELECT 1 FROM \"t\" AS \"x\" WHERE \"x\".\"n\" = \"t\".\"n\")"
     );
 }
