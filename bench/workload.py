@@ -4,8 +4,13 @@
 1. One simple indexed lookup (`SELECT abalance FROM accounts WHERE aid = ?`,
    aid uniform over 1M rows) at 1, 10 and 100 clients against the same
    PostgreSQL, side by side in one run: `pgbench -M prepared` (a custom
-   script, -j up to the core count, per-transaction log for the median)
-   and `godwit workload --target-only`. Throughput ratio and p50.
+   script, -j up to the core count, a sampled per-transaction log and
+   per-second progress) and `godwit workload --target-only`. Throughput
+   ratio over the steady part, and p50 with one definition for both: from
+   the moment a client is ready for its next execution to its result (for
+   pgbench, the cycle between consecutive logged transactions of a client;
+   its own logged latency leaves out the wait for its turn before sending,
+   see pgbench() below). pgbench's logged p50 is shown beside it.
    At 1 client also the floor: examples/workload_floor, the loop godwit
    runs per execution with nothing of the harness around it (one
    tokio-postgres connection, one prepared statement), so a p50 gap
@@ -97,30 +102,80 @@ def fresh_copy(url, source):
     return target
 
 
+# pgbench logs a random sample of its transactions (-l --sampling-rate),
+# each line written in the loop that drives the clients. The cycle needs
+# two consecutive transactions of a client in the sample (a quarter of them
+# at 0.5: tens of thousands per level), so the sample is not smaller.
+SAMPLE_RATE = 0.5
+# Both tools' throughput counts the steady part only: godwit warms up for
+# --warmup (1 s), pgbench has no warm-up, so its first progress second is
+# left out.
+STEADY_AFTER_S = 1.0
+
+
 def pgbench(target, clients, seconds, workdir):
+    """pgbench -M prepared on the lookup. What it reports, and what of it
+    compares with godwit (pgbench.c of PostgreSQL 15; see BENCHMARKS.md,
+    "What pgbench measures"):
+
+    - its logged latency runs from the moment the client sends (the
+      CSTATE_START_TX timestamp, taken when the thread's loop gets round to
+      that client) to the moment its result is read (processXactStats). The
+      wait between reading one result and sending the next (the client
+      waits while its thread serves the other ready clients) is in no
+      logged latency;
+    - godwit's latency runs from the moment the client is ready for its
+      next execution (in a closed loop: when the last one returned) to its
+      last row, so any wait for its turn in the harness is in it.
+
+    So the like-for-like pgbench figure is the *cycle*: from the end of a
+    client's previous transaction to the end of this one, taken from the
+    log's end timestamps of consecutive transactions of one client (both
+    sampled; the sample is uniform, so the pairs are too). Its mean is
+    clients / tps, pgbench's own `latency average`.
+    """
     script = workdir / "lookup.pgbench"
     script.write_text(f"\\set aid random(1, {ROWS})\nSELECT abalance FROM accounts WHERE aid = :aid;\n")
     jobs = min(clients, os.cpu_count() or 1)
     prefix = workdir / f"pgbench_{clients}"
     for old in workdir.glob(f"pgbench_{clients}*"):
         old.unlink()
-    out = run(
+    result = run(
         [
             "pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", str(jobs), "-T", str(seconds),
-            # A sample of the transactions logged: the median needs no more,
-            # and logging every one would slow pgbench down.
-            "-f", str(script), "-l", "--sampling-rate", "0.1", "--log-prefix", str(prefix), target,
+            "-P", "1", "-f", str(script), "-l", "--sampling-rate", str(SAMPLE_RATE),
+            "--log-prefix", str(prefix), target,
         ],
         cwd=workdir,
-    ).stdout
-    tps = float(re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out).group(1))
-    latencies = []
+    )
+    tps_run = float(re.search(r"tps = ([0-9.]+) \(without initial connection time\)", result.stdout).group(1))
+    # Per-second progress lines: the steady throughput leaves the first
+    # second out, as godwit's warm-up does.
+    progress = [(float(t), float(tps)) for t, tps in re.findall(r"progress: ([0-9.]+) s, ([0-9.]+) tps", result.stderr)]
+    steady = [tps for t, tps in progress if t > STEADY_AFTER_S]
+    tps = statistics.mean(steady) if steady else tps_run
+    logged, ends = [], {}
     for f in workdir.glob(f"pgbench_{clients}*"):
         for line in f.read_text().splitlines():
+            # client_id transaction_no latency_us script_no epoch_s epoch_us
             parts = line.split()
-            if len(parts) >= 3:
-                latencies.append(int(parts[2]))
-    return tps, statistics.median(latencies) / 1000.0
+            if len(parts) >= 6 and parts[2].isdigit():
+                logged.append(int(parts[2]))
+                ends[(int(parts[0]), int(parts[1]))] = int(parts[4]) * 1_000_000 + int(parts[5])
+    first = min(ends.values())
+    cycles = [
+        end - ends[(client, n - 1)]
+        for (client, n), end in ends.items()
+        if (client, n - 1) in ends and ends[(client, n - 1)] - first >= STEADY_AFTER_S * 1e6
+    ]
+    return {
+        "tps": tps,
+        "tps_run": tps_run,
+        "logged_p50_ms": statistics.median(logged) / 1000.0,
+        "cycle_p50_ms": statistics.median(cycles) / 1000.0 if cycles else float("nan"),
+        "cycle_mean_ms": statistics.mean(cycles) / 1000.0 if cycles else float("nan"),
+        "cycles": len(cycles),
+    }
 
 
 def godwit_lookup(source, target, clients, seconds, workdir):
@@ -207,6 +262,7 @@ def main():
     parser.add_argument("--levels", default="1,10,100")
     parser.add_argument("--executions", type=int, default=1_000_000, help="for the RSS run")
     parser.add_argument("--distinct", type=int, default=10_000)
+    parser.add_argument("--load-only", action="store_true", help="only the side-by-side levels (no RSS, no parity)")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
 
@@ -222,46 +278,63 @@ def main():
         for rep in range(args.reps):
             for level in levels:
                 before = load_average()
-                pg_tps, pg_p50 = pgbench(target, level, args.seconds, workdir)
+                pg = pgbench(target, level, args.seconds, workdir)
                 gw_qps, gw_p50 = godwit_lookup(source, target, level, args.seconds, workdir)
-                rows[level].append((pg_tps, pg_p50, gw_qps, gw_p50, before))
-                log(f"rep {rep + 1} clients {level} (load {before:.1f}): pgbench {pg_tps:.0f} tps p50 {pg_p50:.3f} ms; "
-                    f"godwit {gw_qps:.0f} qps p50 {gw_p50:.3f} ms")
+                rows[level].append({"pgbench": pg, "godwit_qps": gw_qps, "godwit_p50_ms": gw_p50, "load": before})
+                log(f"rep {rep + 1} clients {level} (load {before:.1f}): pgbench {pg['tps']:.0f} tps "
+                    f"p50 logged {pg['logged_p50_ms']:.3f} ms, cycle {pg['cycle_p50_ms']:.3f} ms "
+                    f"(mean {pg['cycle_mean_ms']:.3f}, clients/tps {level / pg['tps'] * 1000:.3f}); "
+                    f"godwit {gw_qps:.0f} qps p50 {gw_p50:.3f} ms (clients/qps {level / gw_qps * 1000:.3f})")
                 if level == 1 and FLOOR.exists():
                     fl_qps, fl_p50 = floor_lookup(target, args.seconds)
                     floor.append((fl_qps, fl_p50))
                     log(f"rep {rep + 1} clients 1: floor loop {fl_qps:.0f} qps p50 {fl_p50:.3f} ms")
+            if args.load_only:
+                continue
             mb, wall = peak_rss(source, target, workdir, args.executions)
             rss.append(mb)
             log(f"rep {rep + 1}: peak RSS {mb:.1f} MB at 100 clients, {args.executions} executions ({wall})")
             seconds, executions, equal = parity_time(source, target, workdir, args.distinct)
             parity.append(seconds)
             log(f"rep {rep + 1}: parity of {executions} distinct queries in {seconds:.1f} s (all equal: {equal})")
-    summary = {"source_mb": round(size_mb, 1), "levels": {}, "rss_mb": statistics.median(rss),
-               "parity_seconds": statistics.median(parity), "distinct": args.distinct, "reps": args.reps}
+    summary = {"source_mb": round(size_mb, 1), "levels": {}, "distinct": args.distinct, "reps": args.reps,
+               "seconds": args.seconds, "pgbench_sample_rate": SAMPLE_RATE}
+    if rss:
+        summary["rss_mb"] = statistics.median(rss)
+        summary["parity_seconds"] = statistics.median(parity)
     print(f"\nsource {size_mb:.0f} MB; medians of {args.reps} runs, {args.seconds}s per level and tool")
-    print(f"{'clients':>8} {'pgbench tps':>12} {'godwit qps':>11} {'ratio':>6} {'pgbench p50':>12} {'godwit p50':>11}")
+    print("throughput: steady part (pgbench's progress seconds after the first; godwit after its 1 s warm-up)")
+    print("p50 like for like: godwit's latency (from the moment the client is ready) against pgbench's cycle")
+    print("(end of a client's previous transaction to the end of this one); pgbench's logged p50 for reference")
+    print(f"{'clients':>8} {'pgbench tps':>12} {'godwit qps':>11} {'ratio':>6} {'pgb logged':>11} "
+          f"{'pgb cycle':>10} {'godwit p50':>11} {'p50 ratio':>10} {'vs logged':>10}")
     for level in levels:
-        pg_tps = statistics.median(r[0] for r in rows[level])
-        pg_p50 = statistics.median(r[1] for r in rows[level])
-        gw_qps = statistics.median(r[2] for r in rows[level])
-        gw_p50 = statistics.median(r[3] for r in rows[level])
-        ratio = statistics.median(r[2] / r[0] for r in rows[level])
-        summary["levels"][level] = {"pgbench_tps": pg_tps, "godwit_qps": gw_qps, "ratio": ratio,
-                                    "pgbench_p50_ms": pg_p50, "godwit_p50_ms": gw_p50, "runs": rows[level]}
-        print(f"{level:>8} {pg_tps:>12.0f} {gw_qps:>11.0f} {ratio:>6.2f} {pg_p50:>12.3f} {gw_p50:>11.3f}")
+        runs = rows[level]
+        pg_tps = statistics.median(r["pgbench"]["tps"] for r in runs)
+        gw_qps = statistics.median(r["godwit_qps"] for r in runs)
+        ratio = statistics.median(r["godwit_qps"] / r["pgbench"]["tps"] for r in runs)
+        logged = statistics.median(r["pgbench"]["logged_p50_ms"] for r in runs)
+        cycle = statistics.median(r["pgbench"]["cycle_p50_ms"] for r in runs)
+        gw_p50 = statistics.median(r["godwit_p50_ms"] for r in runs)
+        p50_ratio = statistics.median(r["godwit_p50_ms"] / r["pgbench"]["cycle_p50_ms"] for r in runs)
+        vs_logged = statistics.median(r["godwit_p50_ms"] / r["pgbench"]["logged_p50_ms"] for r in runs)
+        summary["levels"][level] = {
+            "pgbench_tps": pg_tps, "godwit_qps": gw_qps, "ratio": ratio, "pgbench_logged_p50_ms": logged,
+            "pgbench_cycle_p50_ms": cycle, "godwit_p50_ms": gw_p50, "p50_ratio": p50_ratio,
+            "p50_ratio_vs_logged": vs_logged, "runs": runs,
+        }
+        print(f"{level:>8} {pg_tps:>12.0f} {gw_qps:>11.0f} {ratio:>6.2f} {logged:>11.3f} "
+              f"{cycle:>10.3f} {gw_p50:>11.3f} {p50_ratio:>10.2f} {vs_logged:>10.2f}")
     if floor:
         fl_qps = statistics.median(r[0] for r in floor)
         fl_p50 = statistics.median(r[1] for r in floor)
         summary["floor_1_client"] = {"qps": fl_qps, "p50_ms": fl_p50, "runs": floor}
-        print(f"{'floor':>8} {'':>12} {fl_qps:>11.0f} {'':>6} {'':>12} {fl_p50:>11.3f}  (examples/workload_floor, 1 client)")
-    p50_ratios = {level: statistics.median(r[3] / r[1] for r in rows[level]) for level in levels}
-    print("p50 godwit/pgbench (median of per-run ratios): "
-          + ", ".join(f"{level}: {ratio:.2f}" for level, ratio in p50_ratios.items()))
-    for level, ratio in p50_ratios.items():
-        summary["levels"][level]["p50_ratio"] = ratio
-    print(f"peak RSS at 100 clients, {args.executions} executions: {summary['rss_mb']:.1f} MB")
-    print(f"parity of {args.distinct} distinct queries: {summary['parity_seconds']:.1f} s")
+        print(f"{'floor':>8} {'':>12} {fl_qps:>11.0f} {'':>6} {'':>11} {'':>10} {fl_p50:>11.3f}"
+              "  (examples/workload_floor, 1 client)")
+    print("ratios are medians of the per-run ratios")
+    if rss:
+        print(f"peak RSS at 100 clients, {args.executions} executions: {summary['rss_mb']:.1f} MB")
+        print(f"parity of {args.distinct} distinct queries: {summary['parity_seconds']:.1f} s")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
 
