@@ -396,6 +396,10 @@ fn rows_made_on_the_reading_threads_give_the_same_tables_types_and_rejects() {
         }
         // JSON Lines: lines 77 and 91 rejected; the array lacks line 77.
         assert_eq!(value(&b, "SELECT count(*) AS a FROM events"), "248", "{name}");
+        // A table with rows left out records no sync fingerprints.
+        for target in [&a, &b] {
+            assert_eq!(fingerprints(target, "events"), Vec::<Vec<String>>::new(), "{name}");
+        }
         assert_eq!(value(&b, "SELECT v::text AS a FROM events WHERE id = 230"), "1.5");
         assert_eq!(
             value(&b, "SELECT length(note)::text AS a FROM events WHERE id = 120"),
@@ -416,4 +420,46 @@ fn rows_made_on_the_reading_threads_give_the_same_tables_types_and_rejects() {
             assert!(stdout(&out).contains("events__parts") && !stdout(&out).contains("events__parts differs"));
         }
     }
+}
+
+/// The sync fingerprints a copy records (godwit.sync_tables) of one table.
+fn fingerprints(target: &godwit::postgres::conn::ConnSpec, table: &str) -> Vec<Vec<String>> {
+    rows(
+        target,
+        &format!(
+            "SELECT signature || ' ' || width || ' ' || coalesce(whole::text, '-') AS a FROM godwit.sync_tables \
+             WHERE name = '{table}'"
+        ),
+    )
+}
+
+#[test]
+fn sync_fingerprints_taken_on_the_reading_threads_are_the_ones_taken_row_by_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, many) = configs(dir.path());
+    let records = clean_records();
+    let lines = write(dir.path(), "items.ndjson", &records);
+    // The same records as one JSON text after another in a .json file:
+    // not read in ranges, so every row is made and fingerprinted in turn
+    // on the copy's thread.
+    let concatenated = write(dir.path(), "items.json", &records);
+    let mut seen = Vec::new();
+    for (file, config, name) in [
+        (&lines, &one, "docs_prints_one"),
+        (&lines, &many, "docs_prints_many"),
+        (&concatenated, &one, "docs_prints_concat"),
+    ] {
+        let target = fresh_database(name);
+        assert_exit(&copy(file, &target, &with_config(config, &[])), 0);
+        assert_eq!(value(&target, "SELECT count(*) AS a FROM items"), "300");
+        let prints = fingerprints(&target, "items");
+        assert_eq!(prints.len(), 1, "{name}: {prints:?}");
+        assert!(
+            !prints[0][0].ends_with(" -") && !prints[0][0].ends_with(" 0"),
+            "{name}: {prints:?}"
+        );
+        seen.push(prints);
+    }
+    assert_eq!(seen[0], seen[1], "one reading thread and many");
+    assert_eq!(seen[0], seen[2], "in ranges and row by row");
 }

@@ -16,7 +16,7 @@ use crate::postgres::copy::{BinaryCopy, FLUSH_BYTES, copy_statement};
 use crate::postgres::encode::{Scratch, encode_value};
 use crate::source::preview::value_preview;
 use crate::source::{Flow, Reader, Row, RowBatch, RowBatcher, RowidRange, Scan, Selected, ValueRef};
-use crate::sync::seed::{ChunkSeed, TableSeed};
+use crate::sync::seed::{ChunkSeed, SeedPart, TableSeed};
 
 /// Live counters for one table, read by the progress ticker.
 #[derive(Default)]
@@ -152,6 +152,7 @@ pub fn copy_chunk(
         table,
         progress,
         rejects,
+        seed,
         fingerprints.as_mut(),
         should_stop,
     );
@@ -375,13 +376,25 @@ struct EncodedBatch {
     /// Rows left out, in order.
     rejects: Vec<Rejection>,
     unforeseen: Option<(String, String)>,
+    /// The sync fingerprints of the rows sent, when the copy takes them.
+    seed: Option<SeedPart>,
 }
 
 impl RowBatch for EncodedBatch {
     fn row(&mut self, row: &dyn Row) -> Flow {
         match encode_row(&mut self.buf, &mut self.scratch, &self.encoding, row) {
-            RowEnd::Sent => self.rows += 1,
-            RowEnd::Rejected(r) => self.rejects.push(*r),
+            RowEnd::Sent => {
+                self.rows += 1;
+                if let Some(seed) = self.seed.as_mut() {
+                    seed.row(row);
+                }
+            }
+            RowEnd::Rejected(r) => {
+                if let Some(seed) = self.seed.as_mut() {
+                    seed.left_out();
+                }
+                self.rejects.push(*r);
+            }
             RowEnd::Unforeseen { column, why } => {
                 self.unforeseen = Some((column, why));
                 return Flow::Stop;
@@ -400,17 +413,21 @@ impl RowBatch for EncodedBatch {
 }
 
 /// Makes the [`EncodedBatch`]es of one chunk.
-struct Encoder(Arc<RowEncoding>);
+struct Encoder<'s> {
+    encoding: Arc<RowEncoding>,
+    seed: Option<&'s TableSeed>,
+}
 
-impl RowBatcher for Encoder {
+impl RowBatcher for Encoder<'_> {
     fn batch(&self) -> Box<dyn RowBatch> {
         Box::new(EncodedBatch {
-            encoding: self.0.clone(),
+            encoding: self.encoding.clone(),
             buf: Vec::with_capacity(64 * 1024),
             scratch: Scratch::default(),
             rows: 0,
             rejects: Vec::new(),
             unforeseen: None,
+            seed: self.seed.map(TableSeed::part),
         })
     }
 }
@@ -424,13 +441,18 @@ fn stream_rows(
     table: &TableCopy<'_>,
     progress: &TableProgress,
     rejects: &RejectSink,
+    seed: Option<&TableSeed>,
     mut fingerprints: Option<&mut ChunkSeed<'_>>,
     should_stop: &dyn Fn() -> bool,
 ) -> Result<ChunkOutcome> {
     let encoding = Arc::new(RowEncoding::of(table));
-    if fingerprints.is_none() {
+    {
         let mut outcome = ChunkOutcome::Copied;
-        let batched = reader.scan_batched(scan, &Encoder(encoding.clone()), &mut |batch| {
+        let encoder = Encoder {
+            encoding: encoding.clone(),
+            seed,
+        };
+        let batched = reader.scan_batched(scan, &encoder, &mut |batch| {
             let batch = batch
                 .into_any()
                 .downcast::<EncodedBatch>()
@@ -440,8 +462,12 @@ fn stream_rows(
                 rows,
                 rejects: left_out,
                 unforeseen,
+                seed: part,
                 ..
             } = *batch;
+            if let (Some(f), Some(part)) = (fingerprints.as_deref_mut(), part) {
+                f.add(part);
+            }
             for r in left_out {
                 record_reject(rejects, table, progress, r)?;
             }

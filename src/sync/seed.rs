@@ -16,7 +16,7 @@
 //! pages that changed since the copy.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use postgres::GenericClient;
 
@@ -38,15 +38,31 @@ struct Sums {
     spoiled: bool,
 }
 
-/// One table's fingerprints as the copy reads it.
-pub struct TableSeed {
-    source_table: String,
-    signature: String,
+impl Sums {
+    fn add(&mut self, other: Sums) {
+        self.spoiled |= other.spoiled;
+        self.whole = self.whole.wrapping_add(other.whole);
+        for (bucket, sum) in other.buckets {
+            let total = self.buckets.entry(bucket).or_default();
+            *total = total.wrapping_add(sum);
+        }
+    }
+}
+
+/// Which values of a row are fingerprinted, and how rows are bucketed.
+struct Prints {
     /// Per layout column, its position in the copy's select list.
     columns: Vec<usize>,
     /// The select position of the bucket column, and the bucket width;
     /// None for a table fingerprinted whole.
     bucket: Option<(usize, i64)>,
+}
+
+/// One table's fingerprints as the copy reads it.
+pub struct TableSeed {
+    source_table: String,
+    signature: String,
+    prints: Arc<Prints>,
     /// How the copy's snapshot stores the table.
     pages: Option<PageMap>,
     sums: Mutex<Sums>,
@@ -81,8 +97,7 @@ impl TableSeed {
             pages,
             source_table: layout.source_table.clone(),
             signature: crate::sync::signature(&layout),
-            columns,
-            bucket,
+            prints: Arc::new(Prints { columns, bucket }),
             sums: Mutex::new(Sums::default()),
         }))
     }
@@ -91,6 +106,15 @@ impl TableSeed {
     pub fn chunk(&self) -> ChunkSeed<'_> {
         ChunkSeed {
             table: self,
+            part: self.part(),
+        }
+    }
+
+    /// Fingerprints of some of its rows, to be taken on any thread and
+    /// added to a chunk's ([`ChunkSeed::add`]).
+    pub fn part(&self) -> SeedPart {
+        SeedPart {
+            prints: self.prints.clone(),
             sums: Sums::default(),
             raw: Vec::new(),
         }
@@ -107,7 +131,7 @@ impl TableSeed {
         let sums = seed.map(|s| std::mem::take(&mut *s.sums.lock().unwrap_or_else(|e| e.into_inner())));
         match (seed, sums) {
             (Some(seed), Some(sums)) if !sums.spoiled => {
-                let (width, whole) = match seed.bucket {
+                let (width, whole) = match seed.prints.bucket {
                     Some((_, width)) => (width, None),
                     None => (0, Some(sums.whole)),
                 };
@@ -127,23 +151,25 @@ impl TableSeed {
     }
 }
 
-/// Fingerprints of the rows of one chunk.
-pub struct ChunkSeed<'a> {
-    table: &'a TableSeed,
+/// Fingerprints of some rows of a table, owned: a copy's reading threads
+/// take them of the rows they make, and the chunk adds them up (sums are
+/// order-free, so in whatever order the parts come).
+pub struct SeedPart {
+    prints: Arc<Prints>,
     sums: Sums,
     raw: Vec<u8>,
 }
 
-impl ChunkSeed<'_> {
+impl SeedPart {
     /// A row the copy wrote.
     pub fn row(&mut self, row: &dyn Row) {
         self.raw.clear();
-        for &p in &self.table.columns {
+        for &p in &self.prints.columns {
             push_raw(&mut self.raw, row.value(p));
         }
         // As a round sums them: never 0 for a row.
         let hash = hash_of(&self.raw) | 1;
-        match self.table.bucket {
+        match self.prints.bucket {
             Some((key, width)) => match row.value(key) {
                 ValueRef::Integer(k) => {
                     let sum = self.sums.buckets.entry(k.div_euclid(width)).or_default();
@@ -160,15 +186,33 @@ impl ChunkSeed<'_> {
     pub fn left_out(&mut self) {
         self.sums.spoiled = true;
     }
+}
+
+/// Fingerprints of the rows of one chunk.
+pub struct ChunkSeed<'a> {
+    table: &'a TableSeed,
+    part: SeedPart,
+}
+
+impl ChunkSeed<'_> {
+    /// A row the copy wrote.
+    pub fn row(&mut self, row: &dyn Row) {
+        self.part.row(row);
+    }
+
+    /// A row the copy left out.
+    pub fn left_out(&mut self) {
+        self.part.left_out();
+    }
+
+    /// Rows of the chunk fingerprinted elsewhere (made on a reading thread).
+    pub fn add(&mut self, part: SeedPart) {
+        self.part.sums.add(part.sums);
+    }
 
     /// The chunk is in the target: its sums join the table's.
     pub fn finish(self) {
         let mut table = self.table.sums.lock().unwrap_or_else(|e| e.into_inner());
-        table.spoiled |= self.sums.spoiled;
-        table.whole = table.whole.wrapping_add(self.sums.whole);
-        for (bucket, sum) in self.sums.buckets {
-            let total = table.buckets.entry(bucket).or_default();
-            *total = total.wrapping_add(sum);
-        }
+        table.add(self.part.sums);
     }
 }

@@ -161,6 +161,10 @@ pub struct JsonReader<R: Read> {
     /// JSON Lines: a newline ends the value it is in (an error there),
     /// so that one broken line is one broken record.
     one_per_line: bool,
+    /// Members of the objects being read, innermost last.
+    members: Vec<(String, JValue)>,
+    /// The text of the number being read.
+    number_text: String,
 }
 
 impl<R: Read> JsonReader<R> {
@@ -209,6 +213,8 @@ impl<R: Read> JsonReader<R> {
             io_error: None,
             depth: 0,
             one_per_line: false,
+            members: Vec::new(),
+            number_text: String::new(),
         }
     }
 
@@ -440,13 +446,23 @@ impl<R: Read> JsonReader<R> {
             b'{' => {
                 self.nest()?;
                 self.bump();
-                let mut members: Vec<(String, JValue)> = Vec::new();
+                // Members gather on a stack shared by every object being
+                // read (nested ones above their parent's), then move into a
+                // vector of their exact number: no regrowing per object.
+                let base = self.members.len();
                 let mut first = true;
-                loop {
+                let read = loop {
                     let at = self.position();
-                    let Some(key) = self.next_key(&mut first)? else { break };
-                    let value = self.value()?;
-                    if has_key(&members, &key) {
+                    let key = match self.next_key(&mut first) {
+                        Ok(Some(key)) => key,
+                        Ok(None) => break Ok(()),
+                        Err(e) => break Err(e),
+                    };
+                    let value = match self.value() {
+                        Ok(value) => value,
+                        Err(e) => break Err(e),
+                    };
+                    if has_key(&self.members[base..], &key) {
                         let reason = format!("the key {key:?} appears twice in one object");
                         self.note(at, reason);
                         if let Some(p) = self.problem.as_mut().filter(|p| p.field.is_none() && p.at == at) {
@@ -454,8 +470,10 @@ impl<R: Read> JsonReader<R> {
                         }
                         continue;
                     }
-                    members.push((key, value));
-                }
+                    self.members.push((key, value));
+                };
+                let members: Vec<(String, JValue)> = self.members.drain(base..).collect();
+                read?;
                 self.depth -= 1;
                 Ok(JValue::Object(members))
             }
@@ -471,7 +489,7 @@ impl<R: Read> JsonReader<R> {
                 Ok(JValue::Array(items))
             }
             b'"' => Ok(JValue::String(self.string()?)),
-            b'-' | b'0'..=b'9' => Ok(JValue::Number(self.number()?.into_boxed_str())),
+            b'-' | b'0'..=b'9' => self.number().map(JValue::Number),
             b't' => self.literal("true", JValue::Bool(true)),
             b'f' => self.literal("false", JValue::Bool(false)),
             b'n' => self.literal("null", JValue::Null),
@@ -540,8 +558,18 @@ impl<R: Read> JsonReader<R> {
         Ok(value)
     }
 
-    fn number(&mut self) -> JResult<String> {
-        let mut text = String::new();
+    /// A number's text, checked against JSON's grammar: one allocation of
+    /// its exact size (numbers are the most common value in records).
+    fn number(&mut self) -> JResult<Box<str>> {
+        let text = &mut self.number_text;
+        text.clear();
+        let mut text = std::mem::take(text);
+        let result = self.number_into(&mut text).map(|()| Box::from(text.as_str()));
+        self.number_text = text;
+        result
+    }
+
+    fn number_into(&mut self, text: &mut String) -> JResult<()> {
         let take_digits = |this: &mut Self, text: &mut String| -> usize {
             let mut n = 0;
             while let Some(b) = this.peek_byte().filter(u8::is_ascii_digit) {
@@ -556,7 +584,7 @@ impl<R: Read> JsonReader<R> {
             self.bump();
         }
         let int_start = text.len();
-        if take_digits(self, &mut text) == 0 {
+        if take_digits(self, text) == 0 {
             return self.error("invalid number: no digits");
         }
         if text[int_start..].len() > 1 && text.as_bytes()[int_start] == b'0' {
@@ -565,7 +593,7 @@ impl<R: Read> JsonReader<R> {
         if self.peek_byte() == Some(b'.') {
             text.push('.');
             self.bump();
-            if take_digits(self, &mut text) == 0 {
+            if take_digits(self, text) == 0 {
                 return self.error("invalid number: no digits after the decimal point");
             }
         }
@@ -576,11 +604,11 @@ impl<R: Read> JsonReader<R> {
                 text.push(char::from(sign));
                 self.bump();
             }
-            if take_digits(self, &mut text) == 0 {
+            if take_digits(self, text) == 0 {
                 return self.error("invalid number: no digits in the exponent");
             }
         }
-        Ok(text)
+        Ok(())
     }
 
     /// Reads a string (the opening quote is next). Invalid UTF-8, NUL and
@@ -745,6 +773,25 @@ mod tests {
     fn numbers_keep_their_text() {
         let (v, _) = parse(r#"[18446744073709551617, 0.1000, -1.5e-7]"#);
         assert_eq!(v.to_json(), "[18446744073709551617,0.1000,-1.5e-7]");
+    }
+
+    /// Objects share one stack of members while read: nested ones, a
+    /// repeated key inside one, and a line broken inside one leave the
+    /// next value exactly its own members.
+    #[test]
+    fn nested_and_broken_objects_keep_their_own_members() {
+        let text = "{\"a\": {\"b\": 1, \"c\": {\"d\": [1, {\"e\": 2}]}, \"b\": 3}, \"f\": -0.5}\n{\"x\": {\"y\": 1, \"z\": \n{\"p\": 1, \"q\": 2.50}\n";
+        let mut r = JsonReader::new(text.as_bytes());
+        r.set_one_value_per_line(true);
+        let first = r.value().unwrap();
+        assert_eq!(first.to_json(), r#"{"a":{"b":1,"c":{"d":[1,{"e":2}]}},"f":-0.5}"#);
+        assert!(r.take_problem().is_some_and(|p| p.field.as_deref() == Some("b")));
+        r.newline();
+        assert!(r.value().is_err(), "the second line ends inside an object");
+        r.skip_rest_of_line();
+        let third = r.value().unwrap();
+        assert_eq!(third.to_json(), r#"{"p":1,"q":2.50}"#);
+        assert_eq!(r.take_problem(), None);
     }
 
     #[test]

@@ -11,6 +11,11 @@ use crate::source::{InferredKind, Row, RowProblem, ValueRef};
 /// Calls `visit` with the objects on the way to each row (the record
 /// first, then one element per array) and the element positions (from 1).
 pub fn each_row_object<'v>(record: &'v JValue, arrays: &[Vec<String>], visit: &mut dyn FnMut(&[&'v JValue], &[u64])) {
+    if arrays.is_empty() {
+        // A collection's own table: the record, with no allocation a row.
+        visit(&[record], &[]);
+        return;
+    }
     let mut objects = vec![record];
     let mut ordinals = Vec::with_capacity(arrays.len());
     walk(arrays, &mut objects, &mut ordinals, visit);
