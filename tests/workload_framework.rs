@@ -78,6 +78,30 @@ fn capture(script: &str) -> (tempfile::TempDir, PathBuf, PathBuf, String) {
     (dir, db, log, captured)
 }
 
+/// `godwit workload` of a capture against the copy, with `--json`: the
+/// run and its report.
+fn workload(
+    db: &Path,
+    log: &Path,
+    target: &godwit::postgres::conn::ConnSpec,
+    extra: &[&str],
+) -> (std::process::Output, serde_json::Value) {
+    let url = target.to_string();
+    let mut args = vec![
+        "workload",
+        db.to_str().unwrap(),
+        "--queries",
+        log.to_str().unwrap(),
+        "--to",
+        &url,
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out = common::godwit(&args);
+    let report = serde_json::from_str(&common::stdout(&out)).unwrap();
+    (out, report)
+}
+
 #[test]
 fn sqlalchemy_queries_replayed_on_the_copy_are_equal() {
     let (_dir, db, log, captured) = capture("capture_queries.py");
@@ -85,24 +109,13 @@ fn sqlalchemy_queries_replayed_on_the_copy_are_equal() {
 
     let target = common::fresh_database("workload_sqlalchemy");
     common::assert_exit(&common::copy(&db, &target, &["-q"]), 0);
-    let url = target.to_string();
-    let out = common::godwit(&[
-        "workload",
-        db.to_str().unwrap(),
-        "--queries",
-        log.to_str().unwrap(),
-        "--to",
-        &url,
-        "--clients",
-        "1,2",
-        "--count",
-        "3",
-        "--warmup",
-        "0s",
-        "--json",
-    ]);
+    let (out, report) = workload(
+        &db,
+        &log,
+        &target,
+        &["--clients", "1,2", "--count", "3", "--warmup", "0s"],
+    );
     common::assert_exit(&out, 0);
-    let report: serde_json::Value = serde_json::from_str(&common::stdout(&out)).unwrap();
     let classes = report["classes"].as_array().unwrap();
     assert!(classes.len() >= 12, "{report:#}");
     for c in classes {
@@ -135,18 +148,7 @@ fn django_queries_captured_as_documented_replay_equal() {
          WHERE conrelid = 'django_shop_author'::regclass AND contype = 'c'",
     );
     assert!(checks.iter().any(|c| c[0].contains("::json IS NOT NULL")), "{checks:?}");
-    let url = target.to_string();
-    let out = common::godwit(&[
-        "workload",
-        db.to_str().unwrap(),
-        "--queries",
-        log.to_str().unwrap(),
-        "--to",
-        &url,
-        "--parity-only",
-        "--json",
-    ]);
-    let report: serde_json::Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    let (out, report) = workload(&db, &log, &target, &["--parity-only"]);
     let classes = report["classes"].as_array().unwrap();
     assert!(classes.len() >= 40, "{report:#}");
     let mut equal_sql = String::new();
