@@ -300,11 +300,25 @@ fn audit_roles_reverse_report_work_and_maintain_backup_restore_cutover_refuse() 
             String::from_utf8_lossy(&out.stderr)
         );
     };
+    // A command through the pooler that must work, and leave no session
+    // changed behind it.
+    let works = |args: &[&str], what: &str| {
+        let out = cluster.godwit(args);
+        ok(&out, what);
+        assert_nothing_left_behind(&pooled, 6);
+        out
+    };
+    // One that must refuse, saying what it needs, and leave nothing behind.
+    let refuses = |args: &[&str], what: &str, needs: &str| {
+        assert_refused(&cluster.godwit(args), what, needs);
+        assert_nothing_left_behind(&pooled, 6);
+    };
 
     // audit: enable, a write through the pooler is recorded, status, disable.
-    let out = cluster.godwit(&["audit", "enable", "--to", &pooled_url, "--mode", "trigger"]);
-    ok(&out, "audit enable");
-    assert_nothing_left_behind(&pooled, 6);
+    works(
+        &["audit", "enable", "--to", &pooled_url, "--mode", "trigger"],
+        "audit enable",
+    );
     assert_eq!(
         scalar(
             &direct,
@@ -317,15 +331,11 @@ fn audit_roles_reverse_report_work_and_maintain_backup_restore_cutover_refuse() 
         .unwrap()
         .batch_execute("UPDATE accounts SET balance = 11 WHERE id = 1")
         .unwrap();
-    let out = cluster.godwit(&["audit", "status", "--to", &pooled_url, "--json"]);
-    ok(&out, "audit status");
-    assert_nothing_left_behind(&pooled, 6);
+    let out = works(&["audit", "status", "--to", &pooled_url, "--json"], "audit status");
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["events"], 1, "{status:#}");
     assert!(status["trigger_tables"].to_string().contains("accounts"), "{status:#}");
-    let out = cluster.godwit(&["audit", "disable", "--to", &pooled_url]);
-    ok(&out, "audit disable");
-    assert_nothing_left_behind(&pooled, 6);
+    works(&["audit", "disable", "--to", &pooled_url], "audit disable");
     assert_eq!(
         scalar(
             &direct,
@@ -337,9 +347,7 @@ fn audit_roles_reverse_report_work_and_maintain_backup_restore_cutover_refuse() 
     // roles: plan changes nothing, apply sets the roles up in one
     // transaction (its advisory lock is transaction-scoped), and a second
     // apply has nothing left to do.
-    let out = cluster.godwit(&["roles", "plan", "--to", &pooled_url]);
-    ok(&out, "roles plan");
-    assert_nothing_left_behind(&pooled, 6);
+    let out = works(&["roles", "plan", "--to", &pooled_url], "roles plan");
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("CREATE ROLE \"shop_app\" LOGIN"),
         "{}",
@@ -351,16 +359,17 @@ fn audit_roles_reverse_report_work_and_maintain_backup_restore_cutover_refuse() 
     );
     let dir = tempfile::tempdir().unwrap();
     let passwords = dir.path().join("passwords");
-    let out = cluster.godwit(&[
-        "roles",
-        "apply",
-        "--to",
-        &pooled_url,
-        "--password-file",
-        passwords.to_str().unwrap(),
-    ]);
-    ok(&out, "roles apply");
-    assert_nothing_left_behind(&pooled, 6);
+    works(
+        &[
+            "roles",
+            "apply",
+            "--to",
+            &pooled_url,
+            "--password-file",
+            passwords.to_str().unwrap(),
+        ],
+        "roles apply",
+    );
     assert_eq!(
         scalar(&direct, "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'shop\\_%'"),
         "4"
@@ -400,9 +409,7 @@ fn audit_roles_reverse_report_work_and_maintain_backup_restore_cutover_refuse() 
     assert_nothing_left_behind(&pooled, 6);
 
     // maintain, backup, restore, cutover: refused, nothing changed.
-    let out = cluster.godwit(&["maintain", "--to", &pooled_url]);
-    assert_refused(&out, "maintain", "lock_timeout");
-    assert_nothing_left_behind(&pooled, 6);
+    refuses(&["maintain", "--to", &pooled_url], "maintain", "lock_timeout");
     let store = dir.path().join("backups");
     let out = cluster.godwit(&["backup", "--to", &pooled_url, "--dir", store.to_str().unwrap()]);
     assert_refused(&out, "backup", "pg_dump");
@@ -413,9 +420,11 @@ fn audit_roles_reverse_report_work_and_maintain_backup_restore_cutover_refuse() 
     let out = cluster.godwit(&["backup", "--to", &direct.to_string(), "--dir", store.to_str().unwrap()]);
     ok(&out, "backup, directly");
     let taken = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let out = cluster.godwit(&["restore", &taken, "--to", &pooled_url, "--replace"]);
-    assert_refused(&out, "restore", "pg_restore");
-    assert_nothing_left_behind(&pooled, 6);
+    refuses(
+        &["restore", &taken, "--to", &pooled_url, "--replace"],
+        "restore",
+        "pg_restore",
+    );
     let out = cluster.godwit(&["backup", "verify", &taken, "--to", &pooled_url]);
     assert_refused(&out, "backup verify", "pg_restore");
     assert_eq!(
@@ -428,9 +437,11 @@ fn audit_roles_reverse_report_work_and_maintain_backup_restore_cutover_refuse() 
     );
     assert_eq!(scalar(&direct, "SELECT balance FROM accounts WHERE id = 1"), "11");
     let chinook = corpus("Chinook_Sqlite.sqlite");
-    let out = cluster.godwit(&["cutover", chinook.to_str().unwrap(), "--to", &pooled_url]);
-    assert_refused(&out, "cutover", "session settings");
-    assert_nothing_left_behind(&pooled, 6);
+    refuses(
+        &["cutover", chinook.to_str().unwrap(), "--to", &pooled_url],
+        "cutover",
+        "session settings",
+    );
 
     // report: health and inspect, each in read-only transactions.
     let page = dir.path().join("report.html");
@@ -454,9 +465,10 @@ fn audit_roles_reverse_report_work_and_maintain_backup_restore_cutover_refuse() 
     let migrations = migrations.to_str().unwrap();
     let out = cluster.godwit(&["migrate", "up", "--dir", migrations, "--to", &direct.to_string()]);
     ok(&out, "migrate up, directly");
-    let out = cluster.godwit(&["migrate", "status", "--dir", migrations, "--to", &pooled_url]);
-    ok(&out, "migrate status");
-    assert_nothing_left_behind(&pooled, 6);
+    let out = works(
+        &["migrate", "status", "--dir", migrations, "--to", &pooled_url],
+        "migrate status",
+    );
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("20260101000000"),
         "{}",
