@@ -62,10 +62,30 @@ pub fn plan_source(
 ) -> Result<(SourceSchema, Plan)> {
     reporter.emit(Event::Phase(format!("reading {}", source.display_name())));
     let (source_schema, plan) = describe_and_plan(source, mapping, &|t, c| wants(profiling, t, c))?;
+    // A provisional plan's notes are not the copy's: the settled plan's are.
+    if !source.model_is_provisional() {
+        for w in &plan.warnings {
+            reporter.emit(Event::Info(format!("note: {w}")));
+        }
+    }
+    Ok((source_schema, plan))
+}
+
+/// After a copy staged its rows with a provisional plan: the source's
+/// whole model, planned (its notes reported), and whether the source says
+/// it stages the same rows as the provisional one.
+pub fn settle_plan(
+    source: &dyn Source,
+    mapping: &Mapping,
+    profiling: Profiling,
+    reporter: &Reporter,
+) -> Result<(bool, Plan)> {
+    let same = source.settle_model()?;
+    let (_, plan) = describe_and_plan(source, mapping, &|t, c| wants(profiling, t, c))?;
     for w in &plan.warnings {
         reporter.emit(Event::Info(format!("note: {w}")));
     }
-    Ok((source_schema, plan))
+    Ok((same, plan))
 }
 
 /// Describes the source, profiling what `profile` asks for, and plans it.

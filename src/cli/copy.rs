@@ -7,7 +7,7 @@ use crate::cli::connect::{resolve_target, wait_on_stderr};
 use crate::copy::{self, CopyOptions};
 use crate::error::{ExitCode, Result};
 use crate::postgres::conn::ConnSpec;
-use crate::prepare::{Profiling, plan_source, replan_table};
+use crate::prepare::{Profiling, plan_source, replan_table, settle_plan};
 use crate::report::{Event, Reporter};
 
 pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
@@ -50,6 +50,11 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
     } else {
         Profiling::AsPlanned
     };
+    // A schema copy of large JSON Lines or arrays reads them once: staged
+    // with a model of their start, learned whole as the rows are made.
+    if !args.data_only {
+        source.prefer_provisional_model();
+    }
     let (schema, plan) = plan_source(source, &mapping, profiling, reporter)?;
     let options = CopyOptions {
         target: target.clone(),
@@ -63,7 +68,8 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
         copy::data_only::load_into_existing_tables(source, &schema, plan, &options, args.truncate, reporter)
     } else {
         let replan = |table: &str| replan_table(source, &mapping, table);
-        copy::copy_schema_and_data(source, plan, &replan, &options, reporter)
+        let settle = || settle_plan(source, &mapping, profiling, reporter);
+        copy::copy_schema_and_data(source, plan, &replan, &settle, &options, reporter)
     }
     .map_err(|e| source.explain_target_error(e))?;
     let review = outcome.review;

@@ -79,15 +79,75 @@ enum Task {
     },
 }
 
-/// Runs a schema-and-data copy.
+/// Runs a schema-and-data copy. When the source described itself
+/// provisionally ([`Source::model_is_provisional`]), the rows are staged
+/// with that plan while the source learns the rest; `settle` then gives
+/// the whole plan. If it stages the same tables, columns and rows, the
+/// copy goes on with it exactly as it would have; if not, or if anything
+/// fails before, the staging is dropped and done again with it.
 pub fn copy_schema_and_data(
     source: &dyn Source,
-    mut plan: Plan,
+    plan: Plan,
     replan: &Replan<'_>,
+    settle: &Settle<'_>,
     options: &CopyOptions,
     reporter: &Reporter,
 ) -> Result<CopyOutcome> {
     let started = Instant::now();
+    if !source.model_is_provisional() {
+        return copy_once(source, plan, replan, None, options, reporter, started)?
+            .map_err(|_| Error::Other("a copy with its whole plan asked for another".into()));
+    }
+    let full = match copy_once(source, plan, replan, Some(settle), options, reporter, started) {
+        Ok(Ok(outcome)) => return Ok(outcome),
+        Ok(Err(again)) => {
+            reporter.emit(Event::Info(format!(
+                "{}: staging the rows again with the types of the whole source",
+                again.why
+            )));
+            *again.plan
+        }
+        Err(Error::Interrupted) => return Err(Error::Interrupted),
+        // Failed with the whole plan: that is the copy's failure.
+        Err(e) if !source.model_is_provisional() => return Err(e),
+        // Failed before the whole model was known: whatever it was (a
+        // value the provisional types could not hold, a rejected row, an
+        // error naming a key), the whole plan decides it.
+        Err(e) => {
+            let (_, full) = settle()?;
+            reporter.emit(Event::Info(format!(
+                "staging the rows again with the types of the whole source: the types learned from its start \
+                 did not hold ({})",
+                e.to_string().lines().next().unwrap_or_default()
+            )));
+            full
+        }
+    };
+    copy_once(source, full, replan, None, options, reporter, started)?
+        .map_err(|_| Error::Other("a copy with its whole plan asked for another".into()))
+}
+
+/// Learns the whole model after a provisional staging and plans it: true
+/// when the source says its tables, columns and rows are the provisional ones.
+pub type Settle<'a> = dyn Fn() -> Result<(bool, Plan)> + Sync + 'a;
+
+/// A provisional staging that does not stand: the whole plan, and why.
+struct Again {
+    plan: Box<Plan>,
+    why: String,
+}
+
+/// One copy: with `settle`, staged with a provisional plan.
+#[allow(clippy::too_many_arguments)]
+fn copy_once(
+    source: &dyn Source,
+    mut plan: Plan,
+    replan: &Replan<'_>,
+    settle: Option<&Settle<'_>>,
+    options: &CopyOptions,
+    reporter: &Reporter,
+    started: Instant,
+) -> Result<std::result::Result<CopyOutcome, Again>> {
     let mut control = options.target.connect()?;
     control
         .batch_execute("SET application_name = 'godwit copy'")
@@ -107,12 +167,17 @@ pub fn copy_schema_and_data(
         source,
         &mut plan,
         replan,
+        settle,
         options,
         &staging_schema,
         &mut control,
         reporter,
     )
-    .and_then(|loaded| {
+    .and_then(|staged| {
+        let loaded = match staged {
+            Staged::Loaded(loaded) => loaded,
+            Staged::Again(again) => return Ok(Err(again)),
+        };
         if interrupt::requested() {
             return Err(Error::Interrupted);
         }
@@ -127,10 +192,14 @@ pub fn copy_schema_and_data(
             &loaded.fingerprints,
             reporter,
         )
-        .map(|views_failed| (loaded, views_failed))
+        .map(|views_failed| Ok((loaded, views_failed)))
     });
     match result {
-        Ok((mut loaded, views_failed)) => {
+        Ok(Err(again)) => {
+            staging::drop(&mut control, &staging_schema)?;
+            Ok(Err(again))
+        }
+        Ok(Ok((mut loaded, views_failed))) => {
             loaded.not_migrated.extend(views_failed);
             // What the source could not keep (a directory's files that are
             // no document) is listed for review; hidden files are skipped
@@ -165,7 +234,7 @@ pub fn copy_schema_and_data(
                     "ok".into()
                 },
             };
-            Ok(CopyOutcome { summary, review })
+            Ok(Ok(CopyOutcome { summary, review }))
         }
         Err(err) => {
             if let Err(cleanup) = staging::drop(&mut control, &staging_schema) {
@@ -226,15 +295,24 @@ fn seed_of(
 /// where a value broke what its speculative types assumed.
 pub type Replan<'a> = dyn Fn(&str) -> Result<TablePlan> + Sync + 'a;
 
+/// What staging ended with.
+enum Staged {
+    Loaded(Loaded),
+    /// The provisional plan did not hold: stage again with this one.
+    Again(Again),
+}
+
+#[allow(clippy::too_many_arguments)]
 fn load_into_staging(
     source: &dyn Source,
     plan: &mut Plan,
     replan: &Replan<'_>,
+    settle: Option<&Settle<'_>>,
     options: &CopyOptions,
     schema: &str,
     control: &mut Client,
     reporter: &Reporter,
-) -> Result<Loaded> {
+) -> Result<Staged> {
     let mut not_migrated: Vec<String> = plan.not_migrated.clone();
     reporter.emit(Event::Phase(format!(
         "creating {} tables in staging schema {schema}",
@@ -273,7 +351,15 @@ fn load_into_staging(
         .zip(&plain_generated)
         .map(|(t, plain)| seed_of(source, readers[0].as_mut(), schema, t, plain))
         .collect::<Result<_>>()?;
-    let rejects = RejectSink::new(options.on_error, options.rejects_path.clone());
+    // Staged provisionally, a rejected row fails the staging, which is
+    // then done again with the whole plan (whose row keys and types name
+    // and decide the rejects).
+    let on_error = if settle.is_some() {
+        OnError::Stop
+    } else {
+        options.on_error
+    };
+    let rejects = RejectSink::new(on_error, options.rejects_path.clone());
     reporter.emit(Event::Phase(format!(
         "copying data with {jobs} readers and COPY connections"
     )));
@@ -291,8 +377,20 @@ fn load_into_staging(
             &progress,
             &fingerprints,
             &rejects,
+            settle.is_none(),
             reporter,
         )?;
+        if let (Some(settle), Some((i, column, why))) = (settle, unforeseen.first()) {
+            let why = format!(
+                "{}.{} {why}, which the types learned from the start of the source do not hold",
+                shown::name(&plan.tables[*i].source),
+                shown::name(column)
+            );
+            return Ok(Staged::Again(Again {
+                plan: Box::new(settle()?.1),
+                why,
+            }));
+        }
         if unforeseen.is_empty() {
             break;
         }
@@ -332,6 +430,24 @@ fn load_into_staging(
     }
     if interrupt::requested() {
         return Err(Error::Interrupted);
+    }
+    if let Some(settle) = settle {
+        // Every row is staged and the source has read all of it: the
+        // whole plan takes over if it stages exactly what was staged.
+        let (same, full) = settle()?;
+        if !same || !stages_alike(plan, &full, schema) {
+            return Ok(Staged::Again(Again {
+                plan: Box::new(full),
+                why: "the whole source gives other tables, columns or types than its start".into(),
+            }));
+        }
+        *plan = full;
+        not_migrated = plan.not_migrated.clone();
+        let indexes: Vec<Task> = plan.tables.iter().flat_map(|t| index_tasks(schema, t)).collect();
+        run_pool(&mut pgs, None, indexes, None, &|pg, _, task, _| match task {
+            Task::Sql { label, sql } => pg.batch_execute(&sql).map_err(|e| Error::pg(label, &e)),
+            _ => Ok(()),
+        })?;
     }
 
     // Phase 2 (control): attach keys, add constraints NOT VALID, set defaults.
@@ -445,14 +561,36 @@ fn load_into_staging(
         .collect();
     let mut not_valid = not_valid.into_inner().unwrap_or_else(|e| e.into_inner());
     not_valid.sort();
-    Ok(Loaded {
+    Ok(Staged::Loaded(Loaded {
         tables,
         rejects: rejects.count(),
         rejects_file: rejects.finish()?,
         not_valid,
         not_migrated,
         fingerprints,
-    })
+    }))
+}
+
+/// Whether rows staged with plan `a` are the rows plan `b` stages: the
+/// same tables and columns, created alike, filled by the same casts, and
+/// rows named by the same keys (which the fingerprints rest on too).
+fn stages_alike(a: &Plan, b: &Plan, schema: &str) -> bool {
+    let table = |t: &TablePlan| {
+        let casts: Vec<String> = t.columns.iter().map(|c| format!("{} {:?}", c.source, c.cast)).collect();
+        format!(
+            "{}\n{}\n{:?} {} {:?}\n{}",
+            t.source,
+            ddl::create_table(schema, t, &[]),
+            t.row_key,
+            t.has_rowid,
+            t.partitioning,
+            casts.join("\n")
+        )
+    };
+    a.tables.len() == b.tables.len()
+        && a.tables.iter().zip(&b.tables).all(|(x, y)| table(x) == table(y))
+        && a.setup == b.setup
+        && a.views.len() == b.views.len()
 }
 
 /// Copies the given tables through the worker pool, building each table's
@@ -469,6 +607,7 @@ fn copy_round(
     progress: &[TableProgress],
     fingerprints: &[Option<TableSeed>],
     rejects: &RejectSink,
+    indexes_now: bool,
     reporter: &Reporter,
 ) -> Result<Vec<(usize, String, String)>> {
     let copies: Vec<TableCopy<'_>> = plan
@@ -537,7 +676,10 @@ fn copy_round(
                 let last = p.chunks_left.fetch_sub(1, Ordering::AcqRel) == 1;
                 if last && p.unforeseen.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
                     finish_table(plan, table, p, reporter);
-                    queue.push_front(index_tasks(schema, &plan.tables[table]));
+                    // A provisional plan's keys are not the copy's yet.
+                    if indexes_now {
+                        queue.push_front(index_tasks(schema, &plan.tables[table]));
+                    }
                 }
                 Ok(())
             }

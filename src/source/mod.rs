@@ -505,6 +505,28 @@ pub trait Source: Sync {
         let _ = recorded;
         Ok(Err("this source keeps no model".into()))
     }
+
+    /// Asks a source that learns its model from the values to describe
+    /// itself, where it can, from the start of its values only, and to
+    /// learn the rest while a copy stages its rows (one read instead of
+    /// two). Asked before the first `describe`; a source that cannot
+    /// ignores it.
+    fn prefer_provisional_model(&self) {}
+
+    /// Whether the model `describe` gave is provisional: the copy must
+    /// call [`Source::settle_model`] once its rows are staged.
+    fn model_is_provisional(&self) -> bool {
+        false
+    }
+
+    /// After the staging scans: learns the whole model (from what the
+    /// scans learned, reading again only what they did not), and from then
+    /// on describes that. True when it makes the same tables, columns and
+    /// rows as the provisional one; false when rows staged with the
+    /// provisional one must be staged again.
+    fn settle_model(&self) -> Result<bool> {
+        Ok(true)
+    }
 }
 
 /// The source's writers held ([`Source::hold_writers`]); dropping it

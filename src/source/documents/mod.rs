@@ -22,6 +22,7 @@ mod json;
 mod learned;
 mod lines;
 mod normalize;
+mod onepass;
 mod reader;
 mod records;
 mod rows;
@@ -109,6 +110,10 @@ pub struct DocumentSource {
     learned_from: Mutex<Option<learned::Stamps>>,
     /// When the content looks like another format than the name says.
     note: Option<String>,
+    /// A copy asked for a provisional model ([`onepass`]).
+    provisional_wanted: std::sync::atomic::AtomicBool,
+    /// While the model is provisional: what the staging scans learn.
+    learning: Mutex<Option<Arc<onepass::Learning>>>,
 }
 
 impl DocumentSource {
@@ -121,6 +126,8 @@ impl DocumentSource {
             model: Mutex::new(None),
             learned_from: Mutex::new(None),
             note: None,
+            provisional_wanted: std::sync::atomic::AtomicBool::new(false),
+            learning: Mutex::new(None),
         }
     }
 
@@ -144,27 +151,33 @@ impl DocumentSource {
         }
         let stamp = learned::Stamps::of(&self.path, self.format.is_some());
         *self.learned_from.lock().unwrap_or_else(|p| p.into_inner()) = stamp;
-        let model = match (self.learn(), &self.note) {
-            (Ok(mut model), Some(note)) => {
-                model
-                    .inferred
-                    .insert(0, format!("{}: {note}; read as the name says", self.path.display()));
-                Arc::new(model)
-            }
-            (Ok(model), None) => Arc::new(model),
-            (Err(Error::Source { path, message }), Some(note)) => {
+        let model = match self.learn() {
+            Ok(model) => Arc::new(self.noted(model)),
+            Err(Error::Source { path, message }) if self.note.is_some() => {
                 return Err(Error::Source {
                     path,
-                    message: format!("{message} ({note})"),
+                    message: format!("{message} ({})", self.note.as_deref().unwrap_or_default()),
                 });
             }
-            (Err(e), _) => return Err(e),
+            Err(e) => return Err(e),
         };
         *slot = Some(model.clone());
         Ok(model)
     }
 
-    fn learn(&self) -> Result<Model> {
+    /// The model with what the content looked like, when it contradicts the name.
+    fn noted(&self, mut model: Model) -> Model {
+        if let Some(note) = &self.note {
+            model
+                .inferred
+                .insert(0, format!("{}: {note}; read as the name says", self.path.display()));
+        }
+        model
+    }
+
+    /// The collections found, with what was learned of them on the way,
+    /// and what was skipped.
+    fn discover(&self) -> Result<(Vec<Found>, Vec<String>)> {
         let mut found = Vec::new();
         let mut skipped = Vec::new();
         match self.format {
@@ -181,13 +194,81 @@ impl DocumentSource {
                 message,
             });
         }
-        let (collections, known): (Vec<Collection>, Vec<Option<normalize::Facts>>) = found.into_iter().unzip();
-        let facts = learn_all(&collections, known)?;
+        Ok((found, skipped))
+    }
+
+    /// The model of collections whose facts are known (of their first
+    /// records only, as many as `within` says, for a provisional model).
+    fn model_of(
+        &self,
+        collections: Vec<Collection>,
+        facts: Vec<normalize::Facts>,
+        skipped: Vec<String>,
+        within: Option<&[u64]>,
+    ) -> Result<Model> {
         let dialects = csv_dialects(&collections);
         let mut model = normalize::build(collections, facts, skipped, &self.options);
         model.inferred.extend(dialects);
-        model.resolve_references(&self.options)?;
+        model.resolve_references(&self.options, within)?;
         Ok(model)
+    }
+
+    fn learn(&self) -> Result<Model> {
+        let (found, skipped) = self.discover()?;
+        let (collections, known): (Vec<Collection>, Vec<Option<normalize::Facts>>) = found.into_iter().unzip();
+        if self.provisional_wanted.load(std::sync::atomic::Ordering::Relaxed)
+            && onepass::worth_it(&collections, &self.options)
+            && let Some(model) = self.learn_provisionally(&collections, &skipped)?
+        {
+            return Ok(model);
+        }
+        let facts = learn_all(&collections, known)?;
+        self.model_of(collections, facts, skipped, None)
+    }
+
+    /// A model of the first ranges of each file, when its every collection
+    /// can be learned by the scans that stage its rows.
+    fn learn_provisionally(&self, collections: &[Collection], skipped: &[String]) -> Result<Option<Model>> {
+        let mut facts = Vec::new();
+        let mut within = Vec::new();
+        let mut scales = Vec::new();
+        for c in collections {
+            let prefix = onepass::learn_prefix(&c.origin, self.options.range_bytes)?;
+            if prefix.facts.not_objects > 0 && prefix.facts.not_objects < prefix.facts.records {
+                return Ok(None);
+            }
+            within.push(prefix.records);
+            scales.push(prefix.scale);
+            facts.push(prefix.facts);
+        }
+        let mut model = self.model_of(collections.to_vec(), facts, skipped.to_vec(), Some(&within))?;
+        let Some(learners) = onepass::learners(&model) else {
+            return Ok(None);
+        };
+        for t in &mut model.tables {
+            t.rows = t.rows.saturating_mul(scales[t.collection]);
+        }
+        let learning = onepass::Learning::new(collections.to_vec(), skipped.to_vec(), learners);
+        *self.learning.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(learning));
+        Ok(Some(model))
+    }
+
+    /// See [`crate::source::Source::settle_model`].
+    fn settle(&self) -> Result<bool> {
+        let Some(learning) = self.learning.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return Ok(true);
+        };
+        let provisional = self.model()?;
+        let facts = learning.whole_facts()?;
+        let whole = self.noted(self.model_of(learning.collections.clone(), facts, learning.skipped.clone(), None)?);
+        let same = onepass::stage_alike(&provisional, &whole);
+        *self.model.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(whole));
+        Ok(same)
+    }
+
+    /// What the staging scans of a provisional model learn into.
+    fn learning(&self) -> Option<Arc<onepass::Learning>> {
+        self.learning.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 

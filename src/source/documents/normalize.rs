@@ -171,7 +171,7 @@ impl Facts {
 
 /// The facts of a range's records, learned on the worker that parsed
 /// them (nothing in them depends on where the range starts).
-fn learn_range(parsed: &[records::Parsed], file: &std::path::Path, keyed: bool) -> Facts {
+pub(super) fn learn_range(parsed: &[records::Parsed], file: &std::path::Path, keyed: bool) -> Facts {
     let mut facts = Facts::new();
     for p in parsed {
         facts.add(&p.rec(file), keyed);
@@ -910,8 +910,9 @@ impl Builder<'_> {
 impl Model {
     /// Checks each candidate against every value, then adds the foreign
     /// keys and junction tables that hold. One more pass over the
-    /// collections that have candidates.
-    pub fn resolve_references(&mut self, options: &DocumentOptions) -> Result<()> {
+    /// collections that have candidates (over only the first records of
+    /// each, as many as `within` says, for a provisional model).
+    pub fn resolve_references(&mut self, options: &DocumentOptions, within: Option<&[u64]>) -> Result<()> {
         let candidates = std::mem::take(&mut self.candidates);
         // (total values, hits per target)
         let mut tallies: Vec<(u64, Vec<u64>)> = candidates.iter().map(|c| (0, vec![0; c.targets.len()])).collect();
@@ -932,7 +933,13 @@ impl Model {
                 }
                 continue;
             }
+            let limit = within.and_then(|w| w.get(collection_index).copied());
+            let mut read = 0u64;
             records::each(&collection.origin, &mut |rec| {
+                read += 1;
+                if limit.is_some_and(|limit| read > limit) {
+                    return Ok(Flow::Stop);
+                }
                 for &i in &mine {
                     let cand = &candidates[i];
                     let table = &self.tables[cand.table];

@@ -10,7 +10,8 @@ use super::DocumentSource;
 use super::json::ValueProblem;
 use super::lines::{Folding, Made};
 use super::normalize::ColumnSource;
-use super::normalize::{Model, TableDef};
+use super::normalize::{Facts, Model, TableDef};
+use super::onepass::Learning;
 use super::records::{self, Parsed, Rec};
 use super::rows::{RowBuf, each_row_object};
 use super::shape::hash_key;
@@ -42,6 +43,7 @@ impl Source for DocumentSource {
                 Box::new(DocumentReader {
                     model: model.clone(),
                     path: self.path().to_path_buf(),
+                    learning: self.learning(),
                 }) as Box<dyn Reader>
             })
             .collect())
@@ -63,6 +65,7 @@ impl Source for DocumentSource {
         let mut reader = DocumentReader {
             model,
             path: self.path().to_path_buf(),
+            learning: None,
         };
         let select = [Selected::Column(column.to_string())];
         let scan = Scan {
@@ -111,6 +114,19 @@ impl Source for DocumentSource {
 
     fn reuse_model(&self, recorded: &serde_json::Value) -> Result<std::result::Result<(), String>> {
         self.reuse_recorded(recorded)
+    }
+
+    fn prefer_provisional_model(&self) {
+        self.provisional_wanted
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn model_is_provisional(&self) -> bool {
+        self.learning().is_some()
+    }
+
+    fn settle_model(&self) -> Result<bool> {
+        self.settle()
     }
 
     fn explain_target_error(&self, error: Error) -> Error {
@@ -176,6 +192,9 @@ fn table_of(def: &TableDef) -> Table {
 pub struct DocumentReader {
     model: Arc<Model>,
     path: std::path::PathBuf,
+    /// While the model is provisional: the scan of each collection's
+    /// learner table learns the collection's facts as it makes its rows.
+    learning: Option<Arc<Learning>>,
 }
 
 impl DocumentReader {
@@ -264,9 +283,18 @@ impl Reader for DocumentReader {
         take: &mut dyn FnMut(Box<dyn RowBatch>) -> Result<Flow>,
     ) -> Result<bool> {
         let model = self.model.clone();
-        let table = &model.tables[self.table(scan.table)?];
+        let table_index = self.table(scan.table)?;
+        let table = &model.tables[table_index];
         let columns = selected_columns(table, scan);
         let collection = &model.collections[table.collection];
+        let learning = self
+            .learning
+            .as_ref()
+            .and_then(|l| l.learned_by(table_index).map(|c| (l, c)));
+        let learns = learning.is_some();
+        let keyed = collection.origin.has_keys();
+        let facts = RefCell::new(Facts::new());
+        let stopped = std::cell::Cell::new(false);
         let by_position = columns
             .iter()
             .flatten()
@@ -277,11 +305,19 @@ impl Reader for DocumentReader {
         let whole = collection.whole_values;
         let file = collection.origin.path();
         let fold = |parsed: &[Parsed]| {
-            fold_records(parsed, file, whole, table, &columns, batcher).map(|b| Box::new(b) as Made)
+            let batch = fold_records(parsed, file, whole, table, &columns, batcher)?;
+            Some(if learns {
+                Box::new(LearnedBatch(batch, super::normalize::learn_range(parsed, file, keyed))) as Made
+            } else {
+                Box::new(batch) as Made
+            })
         };
         let pending = RefCell::new(Pending { batch: None, take });
         let mut row = RowBuf::default();
         let mut visit = |rec: &Rec<'_>| {
+            if learns {
+                facts.borrow_mut().add(rec, keyed);
+            }
             let mut pending = pending.borrow_mut();
             let flow = with_whole(rec, whole, &mut |rec| {
                 let batch = pending.batch.get_or_insert_with(|| batcher.batch());
@@ -289,22 +325,33 @@ impl Reader for DocumentReader {
             })?;
             let full = pending.batch.as_ref().is_some_and(|b| b.full());
             if flow == Flow::Stop || full {
-                return Ok(match pending.hand_on()? {
+                let flow = match pending.hand_on()? {
                     Flow::Stop => Flow::Stop,
                     Flow::Continue => flow,
-                });
+                };
+                stopped.set(stopped.get() || flow == Flow::Stop);
+                return Ok(flow);
             }
             Ok(Flow::Continue)
         };
         let mut take_made = |made: Made| {
-            let batch = made
-                .downcast::<Box<dyn RowBatch>>()
-                .map_err(|_| Error::Other("a range made into something else than rows".into()))?;
+            let batch = match made.downcast::<LearnedBatch>() {
+                Ok(learned) => {
+                    let LearnedBatch(batch, range) = *learned;
+                    facts.borrow_mut().merge(range);
+                    batch
+                }
+                Err(made) => *made
+                    .downcast::<Box<dyn RowBatch>>()
+                    .map_err(|_| Error::Other("a range made into something else than rows".into()))?,
+            };
             let mut pending = pending.borrow_mut();
-            if pending.hand_on()? == Flow::Stop {
-                return Ok(Flow::Stop);
-            }
-            (pending.take)(*batch)
+            let flow = match pending.hand_on()? {
+                Flow::Stop => Flow::Stop,
+                Flow::Continue => (pending.take)(batch)?,
+            };
+            stopped.set(stopped.get() || flow == Flow::Stop);
+            Ok(flow)
         };
         let folding = Folding {
             fold: &fold,
@@ -312,6 +359,10 @@ impl Reader for DocumentReader {
         };
         records::each_folded(&collection.origin, Some(folding), &mut visit)?;
         pending.borrow_mut().hand_on()?;
+        // Read to its end: the facts are the collection's.
+        if let Some((learning, c)) = learning.filter(|_| !stopped.get()) {
+            learning.keep(c, facts.into_inner());
+        }
         Ok(true)
     }
 
@@ -341,6 +392,9 @@ fn selected_columns(table: &TableDef, scan: &Scan<'_>) -> Vec<Option<usize>> {
         })
         .collect()
 }
+
+/// A range's rows, and the facts of its records (a learner's scan).
+struct LearnedBatch(Box<dyn RowBatch>, Facts);
 
 /// The batch being filled on the reading thread, and the consumer.
 struct Pending<'t, 'c> {
