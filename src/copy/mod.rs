@@ -116,8 +116,8 @@ pub fn copy_schema_and_data(
         Err(e) => {
             let (_, full) = settle()?;
             reporter.emit(Event::Info(format!(
-                "staging the rows again with the types of the whole source: the types learned from its start \
-                 did not hold ({})",
+                "staging the rows again with the types of the whole source, which decide what it makes of \
+                 this (staged with the types of its start, the copy stopped: {})",
                 e.to_string().lines().next().unwrap_or_default()
             )));
             full

@@ -704,6 +704,96 @@ mod tests {
         text
     }
 
+    /// Stages every table of a provisional model (as a copy would), then
+    /// settles it: whether it held, and what the source describes after.
+    fn staged_once(path: &std::path::Path, format: Format) -> (bool, String) {
+        let options = DocumentOptions {
+            workers: 3,
+            range_bytes: 40,
+            ..DocumentOptions::default()
+        };
+        let source = DocumentSource::new(path.to_path_buf(), Some(format), &options);
+        source.prefer_provisional_model();
+        let schema = source.describe(&|_, _| false).unwrap();
+        assert!(source.model_is_provisional(), "{}", path.display());
+        let mut reader = source.readers(1).unwrap().pop().unwrap();
+        for table in &schema.tables {
+            let select: Vec<Selected> = table.columns.iter().map(|c| Selected::Column(c.name.clone())).collect();
+            let scan = Scan {
+                table: &table.name,
+                select: &select,
+                rowids: None,
+                order_by: None,
+            };
+            let seen: &'static Seen = Box::leak(Box::new(Mutex::new(Vec::new())));
+            let batched = reader
+                .scan_batched(&scan, &Collect(seen), &mut |batch| {
+                    batch.into_any();
+                    Ok(Flow::Continue)
+                })
+                .unwrap();
+            assert!(batched, "{}", table.name);
+        }
+        let same = source.settle_model().unwrap();
+        assert!(!source.model_is_provisional());
+        (
+            same,
+            serde_json::to_string_pretty(&source.describe(&|_, _| false).unwrap()).unwrap(),
+        )
+    }
+
+    /// 300 records with ids, a nested object, an array of objects (a
+    /// child table) and a malformed line; `late` adds a record at the end.
+    fn steady_records(late: &str) -> String {
+        let mut text = String::new();
+        for i in 1..=300 {
+            let line = if i == 150 {
+                r#"{"id": 150, "v": "#.to_string()
+            } else {
+                format!(
+                    r#"{{"id": {i}, "v": {}, "day": "2026-01-{:02}", "dev": {{"os": "o{}"}}, "parts": [{{"p": {i}}}]}}"#,
+                    i * 3,
+                    1 + i % 28,
+                    i % 3
+                )
+            };
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text.push_str(late);
+        text
+    }
+
+    #[test]
+    fn a_model_learned_while_staging_is_the_model_of_two_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("steady.ndjson");
+        for (late, holds) in [
+            ("", true),
+            ("{\"id\": 301, \"v\": 1.5}\n", false),
+            ("{\"id\": 301, \"v\": 3, \"day\": \"soon\", \"new\": true}\n", false),
+            (
+                "{\"id\": 301, \"v\": 3, \"dev\": {\"os\": \"o\", \"arch\": \"arm\"}}\n",
+                false,
+            ),
+        ] {
+            std::fs::write(&path, steady_records(late)).unwrap();
+            let (same, settled) = staged_once(&path, Format::JsonLines);
+            assert_eq!(same, holds, "{late}");
+            assert_eq!(settled, described(&path, Format::JsonLines, 1, 40), "{late}");
+        }
+        let array = dir.path().join("steady.json");
+        let records: Vec<&str> = steady_records("")
+            .leak()
+            .lines()
+            .filter(|l| !l.ends_with(": "))
+            .collect();
+        std::fs::write(&array, format!("[{}]", records.join(",\n"))).unwrap();
+        let (same, settled) = staged_once(&array, Format::Json);
+        assert!(same);
+        assert_eq!(settled, described(&array, Format::Json, 1, 40));
+    }
+
     #[test]
     fn facts_learned_range_by_range_are_the_facts_of_one_pass() {
         let dir = tempfile::tempdir().unwrap();
