@@ -284,3 +284,47 @@ fn rejects_and_errors_are_those_of_two_reads() {
     assert!(!errors[0].is_empty());
     assert_eq!(errors[0], errors[1]);
 }
+
+/// A counter that starts just below the bigint limit and passes it late
+/// (as the benchmark's `seq` does) is staged as numeric from the start:
+/// one read. One that stays below is staged again as bigint.
+#[test]
+fn integers_near_the_64_bit_limit_are_staged_as_numeric_and_checked_against_the_whole_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let near = |i: usize, base: i128| {
+        format!(
+            r#"{{"id": {i}, "seq": {}, "device": {{"os": "os{}"}}, "parts": [{{"p": {i}}}]}}"#,
+            base + i as i128,
+            i % 3
+        )
+    };
+    let passes = write(
+        dir.path(),
+        "passes.ndjson",
+        &(1..=400)
+            .map(|i| near(i, 9_223_372_036_854_775_500) + "\n")
+            .collect::<String>(),
+    );
+    let stays = write(
+        dir.path(),
+        "stays.ndjson",
+        &(1..=400)
+            .map(|i| near(i, 9_223_372_036_854_000_000) + "\n")
+            .collect::<String>(),
+    );
+    let (err, target) = copy_both_ways(dir.path(), &passes, "onepass_near_passes", 0, &[]);
+    assert!(!err.contains(AGAIN), "{err}");
+    assert_eq!(
+        value(&target, "SELECT seq::text AS a FROM passes WHERE id = 400"),
+        "9223372036854775900"
+    );
+    let (err, target) = copy_both_ways(dir.path(), &stays, "onepass_near_stays", 0, &[]);
+    assert!(err.contains(AGAIN), "{err}");
+    assert_eq!(
+        value(
+            &target,
+            "SELECT data_type AS a FROM information_schema.columns WHERE table_name = 'stays' AND column_name = 'seq'"
+        ),
+        "bigint"
+    );
+}

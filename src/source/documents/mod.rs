@@ -233,7 +233,8 @@ impl DocumentSource {
         let mut within = Vec::new();
         let mut scales = Vec::new();
         for c in collections {
-            let prefix = onepass::learn_prefix(&c.origin, self.options.range_bytes)?;
+            let mut prefix = onepass::learn_prefix(&c.origin, self.options.range_bytes)?;
+            onepass::lean_to_numeric(&mut prefix.facts.shape);
             if prefix.facts.not_objects > 0 && prefix.facts.not_objects < prefix.facts.records {
                 return Ok(None);
             }

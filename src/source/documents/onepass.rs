@@ -15,9 +15,11 @@
 use std::sync::Mutex;
 
 use super::DocumentOptions;
+use super::infer::KindTally;
 use super::lines::{Folding, Made};
 use super::normalize::{Collection, ColumnSource, Facts, Model};
 use super::records::{self, Origin};
+use super::shape::ObjectShape;
 use crate::error::{Error, Result};
 use crate::source::Flow;
 
@@ -93,6 +95,33 @@ pub(super) fn learn_prefix(origin: &Origin, range_bytes: u64) -> Result<Prefix> 
         facts,
         scale: (size / read).max(1),
     })
+}
+
+/// Integers this far from zero, at the start of a file, are taken to be
+/// on their way past 64 bits (counters near the limit, unsigned 64-bit
+/// ids): the provisional model stages them as numeric, and the whole
+/// model says whether they got there (if not, the rows are staged again).
+/// Ids, nanosecond timestamps and snowflake ids stay well below.
+const NEAR_THE_LIMIT: i64 = 1 << 62;
+
+/// Leans the provisional kinds of integers near the 64-bit limit to
+/// exact numeric, which holds them either way (see [`NEAR_THE_LIMIT`]).
+pub(super) fn lean_to_numeric(shape: &mut ObjectShape) {
+    fn tally(t: &mut KindTally) {
+        if t.integers > 0 && t.decimals == 0 && (t.int_max >= NEAR_THE_LIMIT || t.int_min <= -NEAR_THE_LIMIT) {
+            t.decimals = 1;
+        }
+    }
+    for field in &mut shape.fields {
+        tally(&mut field.scalars);
+        if let Some(object) = field.object.as_deref_mut() {
+            lean_to_numeric(object);
+        }
+        if let Some(elements) = field.elements.as_deref_mut() {
+            tally(&mut elements.scalars);
+            lean_to_numeric(&mut elements.objects);
+        }
+    }
 }
 
 /// The table whose staging scan learns each collection: its first table,
