@@ -107,7 +107,7 @@ pub fn copy_schema_and_data(
             )));
             *again.plan
         }
-        Err(Error::Interrupted) => return Err(Error::Interrupted),
+        Err(e) if matches!(e, Error::Interrupted) || interrupt::requested() => return Err(e),
         // Failed with the whole plan: that is the copy's failure.
         Err(e) if !source.model_is_provisional() => return Err(e),
         // Failed before the whole model was known: whatever it was (a
