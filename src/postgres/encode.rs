@@ -709,6 +709,13 @@ struct Groups<'a> {
 impl Groups<'_> {
     /// The value of group `k` (0 to 9999).
     fn at(&self, k: usize) -> i16 {
+        // Most groups lie within the digits: four at once.
+        if let Some(&[a, b, c, d]) = (4 * k)
+            .checked_sub(self.offset)
+            .and_then(|from| self.digits.get(from..from + 4))
+        {
+            return i16::from(a) * 1000 + i16::from(b) * 100 + i16::from(c) * 10 + i16::from(d);
+        }
         (4 * k..4 * k + 4).fold(0i16, |acc, i| {
             let digit = i
                 .checked_sub(self.offset)
@@ -734,6 +741,16 @@ fn decimal_of<'a>(value: ValueRef<'_>, text: &'a mut String) -> Result<Decimal<'
         }
         ValueRef::Real(f) => return Err(format!("{f} has no decimal value")),
         ValueRef::Text(t) => {
+            // Decimal text with nothing around it, as a document's numbers
+            // are, is read in one pass; anything else as it always was.
+            if let Some((negative, scale)) = plain_decimal(t, text) {
+                return Ok(Decimal {
+                    negative,
+                    digits: text.as_bytes(),
+                    scale,
+                });
+            }
+            text.clear();
             let s = std::str::from_utf8(t).map_err(|_| "invalid UTF-8".to_string())?;
             text.push_str(s.trim());
         }
@@ -748,6 +765,37 @@ fn decimal_of<'a>(value: ValueRef<'_>, text: &'a mut String) -> Result<Decimal<'
         }),
         None => Err(format!("text {} is not a number", preview(text.as_bytes()))),
     }
+}
+
+/// `[+-]digits[.digits][e[+-]digits]` and nothing else (no space around
+/// it): the sign and scale [`parse_decimal`] gives for it, its digits
+/// written to `digits`; None for any other text. Such text is ASCII, and
+/// trimming leaves it as it is, so this is what the general path reads,
+/// without its UTF-8 check, trim, copy and second pass.
+fn plain_decimal(t: &[u8], digits: &mut String) -> Option<(bool, i64)> {
+    let (mantissa, exponent) = match t.iter().position(|b| matches!(b, b'e' | b'E')) {
+        Some(pos) => (&t[..pos], std::str::from_utf8(&t[pos + 1..]).ok()?.parse::<i64>().ok()?),
+        None => (t, 0),
+    };
+    let (negative, unsigned) = match mantissa.first()? {
+        b'-' => (true, &mantissa[1..]),
+        b'+' => (false, &mantissa[1..]),
+        _ => (false, mantissa),
+    };
+    let (int_part, frac_part) = match unsigned.iter().position(|b| *b == b'.') {
+        Some(dot) => (&unsigned[..dot], &unsigned[dot + 1..]),
+        None => (unsigned, &[][..]),
+    };
+    if int_part.is_empty() && frac_part.is_empty() {
+        return None;
+    }
+    if !int_part.iter().chain(frac_part).all(u8::is_ascii_digit) {
+        return None;
+    }
+    let scale = i64::try_from(frac_part.len()).ok()? - exponent;
+    digits.clear();
+    digits.extend(int_part.iter().chain(frac_part).map(|&b| char::from(b)));
+    Some((negative, scale))
 }
 
 /// The digits before and after the point a value needs as an exact
@@ -1309,6 +1357,85 @@ mod tests {
                     assert_eq!(new, reference, "{t} numeric({precision:?},{scale:?}) round {round}");
                 }
             }
+        }
+    }
+
+    /// How `decimal_of` read text before [`plain_decimal`]: the reference
+    /// it must agree with.
+    fn decimal_of_text_as_before<'a>(t: &[u8], text: &'a mut String) -> Result<Decimal<'a>, Reject> {
+        text.clear();
+        let s = std::str::from_utf8(t).map_err(|_| "invalid UTF-8".to_string())?;
+        text.push_str(s.trim());
+        match parse_decimal(text) {
+            Some((negative, scale)) => Ok(Decimal {
+                negative,
+                digits: text.as_bytes(),
+                scale,
+            }),
+            None => Err(format!("text {} is not a number", preview(text.as_bytes()))),
+        }
+    }
+
+    #[test]
+    fn decimal_text_read_in_one_pass_is_what_the_general_path_reads() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            usize::try_from(seed % u64::try_from(n).unwrap()).unwrap()
+        };
+        let pieces = [
+            "0",
+            "1",
+            "5",
+            "9",
+            "00",
+            "123",
+            ".",
+            "-",
+            "+",
+            "e",
+            "E",
+            "e-",
+            "e+",
+            " ",
+            "\t",
+            "\n",
+            "\u{a0}",
+            "é",
+            "x",
+            "99999999999999999999",
+        ];
+        let mut texts: Vec<Vec<u8>> = [
+            "",
+            "12",
+            "-0.50",
+            "+.5",
+            "5.",
+            ".",
+            "1e5",
+            "1E-3",
+            "1e",
+            " 1.5 ",
+            "1.5\u{a0}",
+            "1.2.3",
+            "--1",
+        ]
+        .iter()
+        .map(|t| t.as_bytes().to_vec())
+        .collect();
+        texts.push(b"1\xff".to_vec());
+        texts.push(b"\xff1".to_vec());
+        for _ in 0..20_000 {
+            let text: String = (0..=next(7)).map(|_| pieces[next(pieces.len())]).collect();
+            texts.push(text.into_bytes());
+        }
+        let (mut a, mut b) = (String::new(), String::new());
+        for t in &texts {
+            let got = decimal_of(ValueRef::Text(t), &mut a);
+            let want = decimal_of_text_as_before(t, &mut b);
+            assert_eq!(got, want, "{:?}", String::from_utf8_lossy(t));
         }
     }
 }
