@@ -24,6 +24,8 @@ pub struct CopyRows<'a> {
     carry: Vec<u8>,
     /// Where each column's field starts in the row being cut.
     starts: Vec<Option<usize>>,
+    /// The last row's key length: room for the next one's.
+    key_len: usize,
 }
 
 impl<'a> CopyRows<'a> {
@@ -35,6 +37,7 @@ impl<'a> CopyRows<'a> {
             ended: false,
             carry: Vec::new(),
             starts: vec![None; layout.columns.len()],
+            key_len: 0,
         }
     }
 
@@ -146,9 +149,9 @@ impl<'a> CopyRows<'a> {
     }
 
     /// One row from its framed fields.
-    fn row(&self, fields: &[u8]) -> Row {
+    fn row(&mut self, fields: &[u8]) -> Row {
         let mut row = Row {
-            key: Vec::new(),
+            key: Vec::with_capacity(self.key_len),
             fields: if self.layout.columns.is_empty() {
                 Vec::new()
             } else {
@@ -159,6 +162,7 @@ impl<'a> CopyRows<'a> {
         };
         if let Some(key) = &self.layout.key {
             push_key_fields(&mut row, key, &self.starts, self.layout);
+            self.key_len = row.key.len();
         }
         if self.layout.key.is_none() {
             row.content_hash = hash_of(&row.fields);
