@@ -226,8 +226,11 @@ mod tests {
         out
     }
 
-    /// The rows of `messages`, as (key, fields, content hash).
-    fn cut(layout: &Layout, messages: &[&[u8]]) -> Result<Vec<(Vec<u8>, Vec<u8>, u64)>> {
+    /// A row as (key, fields, content hash).
+    type Cut = (Vec<u8>, Vec<u8>, u64);
+
+    /// The rows of `messages`.
+    fn cut(layout: &Layout, messages: &[&[u8]]) -> Result<Vec<Cut>> {
         let mut rows = CopyRows::new(layout, "reading target table t");
         let mut out = Vec::new();
         for message in messages {
