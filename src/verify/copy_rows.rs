@@ -6,8 +6,8 @@
 use crate::error::{Error, Result};
 use crate::hash::hash_of;
 use crate::verify::layout::Layout;
+use crate::verify::row::{Row, push_key_fields};
 use crate::verify::session::More;
-use crate::verify::stream::{Row, push_key_fields};
 
 /// Binary COPY's signature, then flags (4 bytes) and the extension's length (4).
 const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";

@@ -10,6 +10,7 @@ pub mod compare;
 mod copy_rows;
 pub mod layout;
 pub mod report;
+mod row;
 pub mod session;
 pub mod stream;
 pub mod value;
