@@ -511,6 +511,39 @@ fn a_large_table_is_compared_in_key_ranges_without_losing_rows_at_the_edges() {
 }
 
 #[test]
+fn differences_in_the_rows_at_batch_boundaries_are_found() {
+    // Rows travel from each side in batches of 2048: rows 2048 and 2049
+    // end one batch and start the next, 4096 ends the second.
+    let dir = tempfile::tempdir().unwrap();
+    let source = sqlite_file(
+        dir.path(),
+        "batches.db",
+        "CREATE TABLE b (id INTEGER PRIMARY KEY, v TEXT, n NUMERIC);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6145)
+         INSERT INTO b SELECT i, 'v' || i, i * 0.25 FROM n;",
+    );
+    let target = fresh_database("verify_batch_edges");
+    assert_exit(&copy(&source, &target, &[]), 0);
+    let (code, doc) = verify_json(&source, &target, &[]);
+    assert_eq!(code, 0, "{doc:#}");
+    execute(
+        &target,
+        "UPDATE b SET v = 'x' WHERE id IN (1, 2048, 4097);
+         UPDATE b SET n = n + 0.01 WHERE id = 2049;
+         DELETE FROM b WHERE id IN (4096, 6145);
+         INSERT INTO b VALUES (6146, 'after', 1)",
+    );
+    let (code, doc) = verify_json(&source, &target, &[]);
+    assert_eq!(code, 4, "{doc:#}");
+    let b = table(&doc, "b");
+    assert_eq!(b["changed"], json!([[1], [2048], [2049], [4097]]), "{b:#}");
+    assert_eq!(b["missing"], json!([[4096], [6145]]), "{b:#}");
+    assert_eq!(b["extra"], json!([[6146]]), "{b:#}");
+    assert_eq!(b["rows_source"], 6145);
+    assert_eq!(b["rows_target"], 6144);
+}
+
+#[test]
 fn copy_verify_keeps_3_for_review_items_and_exits_4_for_rejected_rows() {
     let dir = tempfile::tempdir().unwrap();
     // A trigger is not migrated (exit 3), but every row arrives: verify is clean.

@@ -633,11 +633,14 @@ fn encode_numeric(
     }
     let scale_now = usize::try_from(scale_now).map_err(|_| "number too large".to_string())?;
     // Leading zeros of the integer part do not count towards precision.
-    while work.len() > scale_now && work.first() == Some(&0) {
-        work.remove(0);
-    }
-    let int_len = work.len() - scale_now.min(work.len());
-    let frac_pad = scale_now.saturating_sub(work.len());
+    let leading_zeros = work
+        .iter()
+        .take(work.len().saturating_sub(scale_now))
+        .take_while(|d| **d == 0)
+        .count();
+    let digits = &work[leading_zeros..];
+    let int_len = digits.len() - scale_now.min(digits.len());
+    let frac_pad = scale_now.saturating_sub(digits.len());
     if let (Some(p), Some(s)) = (precision, scale)
         && int_len > (p - s.min(p)) as usize
     {
@@ -647,34 +650,22 @@ fn encode_numeric(
         ));
     }
     let dscale = target_scale.map_or(scale_now, |t| usize::try_from(t).unwrap_or(0).max(scale_now));
-    // Base-10000 groups aligned on the decimal point.
-    let int_digits = &work[..int_len];
-    let mut frac_digits: Vec<u8> = std::iter::repeat_n(0, frac_pad)
-        .chain(work[int_len..].iter().copied())
-        .collect();
+    // Base-10000 groups aligned on the decimal point, read in place: the
+    // digits, after zeros that align the integer part on a group (and the
+    // fraction's zeros before its first digit), then zeros to the end.
+    let groups = Groups {
+        digits,
+        offset: (int_len.div_ceil(4) * 4 - int_len) + frac_pad,
+    };
     let int_groups = int_len.div_ceil(4);
-    let lead_pad = int_groups * 4 - int_len;
-    let mut groups: Vec<i16> = Vec::with_capacity(int_groups + frac_digits.len().div_ceil(4));
-    let mut padded: Vec<u8> = std::iter::repeat_n(0, lead_pad)
-        .chain(int_digits.iter().copied())
-        .collect();
-    for chunk in padded.chunks(4) {
-        groups.push(chunk.iter().fold(0i16, |acc, d| acc * 10 + i16::from(*d)));
-    }
-    while !frac_digits.len().is_multiple_of(4) {
-        frac_digits.push(0);
-    }
-    for chunk in frac_digits.chunks(4) {
-        groups.push(chunk.iter().fold(0i16, |acc, d| acc * 10 + i16::from(*d)));
-    }
-    padded.clear();
+    let all_groups = int_groups + (frac_pad + digits.len() - int_len).div_ceil(4);
     let mut weight = i64::try_from(int_groups).unwrap_or(0) - 1;
     // Strip leading and trailing zero groups; PostgreSQL stores none.
-    let first = groups.iter().position(|g| *g != 0);
+    let first = (0..all_groups).find(|&k| groups.at(k) != 0);
     let (ndigits, weight, start) = match first {
         None => (0, 0, 0),
         Some(first) => {
-            let last = groups.iter().rposition(|g| *g != 0).unwrap_or(first);
+            let last = (first..all_groups).rev().find(|&k| groups.at(k) != 0).unwrap_or(first);
             weight -= i64::try_from(first).unwrap_or(0);
             (last + 1 - first, weight, first)
         }
@@ -702,10 +693,38 @@ fn encode_numeric(
             .map_err(|_| "scale too large".to_string())?
             .to_be_bytes(),
     );
-    for g in &groups[start..start + ndigits] {
-        buf.extend_from_slice(&g.to_be_bytes());
+    for k in start..start + ndigits {
+        buf.extend_from_slice(&groups.at(k).to_be_bytes());
     }
     Ok(())
+}
+
+/// A numeric's decimal digits seen as base-10000 groups: `offset` zeros,
+/// then `digits`, then zeros.
+struct Groups<'a> {
+    digits: &'a [u8],
+    offset: usize,
+}
+
+impl Groups<'_> {
+    /// The value of group `k` (0 to 9999).
+    fn at(&self, k: usize) -> i16 {
+        // Most groups lie within the digits: four at once.
+        if let Some(&[a, b, c, d]) = (4 * k)
+            .checked_sub(self.offset)
+            .and_then(|from| self.digits.get(from..from + 4))
+        {
+            return i16::from(a) * 1000 + i16::from(b) * 100 + i16::from(c) * 10 + i16::from(d);
+        }
+        (4 * k..4 * k + 4).fold(0i16, |acc, i| {
+            let digit = i
+                .checked_sub(self.offset)
+                .and_then(|i| self.digits.get(i))
+                .copied()
+                .unwrap_or(0);
+            acc * 10 + i16::from(digit)
+        })
+    }
 }
 
 /// The exact decimal a SQLite value holds: integers as they are, reals by
@@ -722,6 +741,16 @@ fn decimal_of<'a>(value: ValueRef<'_>, text: &'a mut String) -> Result<Decimal<'
         }
         ValueRef::Real(f) => return Err(format!("{f} has no decimal value")),
         ValueRef::Text(t) => {
+            // Decimal text with nothing around it, as a document's numbers
+            // are, is read in one pass; anything else as it always was.
+            if let Some((negative, scale)) = plain_decimal(t, text) {
+                return Ok(Decimal {
+                    negative,
+                    digits: text.as_bytes(),
+                    scale,
+                });
+            }
+            text.clear();
             let s = std::str::from_utf8(t).map_err(|_| "invalid UTF-8".to_string())?;
             text.push_str(s.trim());
         }
@@ -736,6 +765,37 @@ fn decimal_of<'a>(value: ValueRef<'_>, text: &'a mut String) -> Result<Decimal<'
         }),
         None => Err(format!("text {} is not a number", preview(text.as_bytes()))),
     }
+}
+
+/// `[+-]digits[.digits][e[+-]digits]` and nothing else (no space around
+/// it): the sign and scale [`parse_decimal`] gives for it, its digits
+/// written to `digits`; None for any other text. Such text is ASCII, and
+/// trimming leaves it as it is, so this is what the general path reads,
+/// without its UTF-8 check, trim, copy and second pass.
+fn plain_decimal(t: &[u8], digits: &mut String) -> Option<(bool, i64)> {
+    let (mantissa, exponent) = match t.iter().position(|b| matches!(b, b'e' | b'E')) {
+        Some(pos) => (&t[..pos], std::str::from_utf8(&t[pos + 1..]).ok()?.parse::<i64>().ok()?),
+        None => (t, 0),
+    };
+    let (negative, unsigned) = match mantissa.first()? {
+        b'-' => (true, &mantissa[1..]),
+        b'+' => (false, &mantissa[1..]),
+        _ => (false, mantissa),
+    };
+    let (int_part, frac_part) = match unsigned.iter().position(|b| *b == b'.') {
+        Some(dot) => (&unsigned[..dot], &unsigned[dot + 1..]),
+        None => (unsigned, &[][..]),
+    };
+    if int_part.is_empty() && frac_part.is_empty() {
+        return None;
+    }
+    if !int_part.iter().chain(frac_part).all(u8::is_ascii_digit) {
+        return None;
+    }
+    let scale = i64::try_from(frac_part.len()).ok()? - exponent;
+    digits.clear();
+    digits.extend(int_part.iter().chain(frac_part).map(|&b| char::from(b)));
+    Some((negative, scale))
 }
 
 /// The digits before and after the point a value needs as an exact
@@ -1094,5 +1154,288 @@ mod tests {
         assert!(encode(ValueRef::Text(b"not-a-uuid"), Cast::Uuid).is_err());
         assert_eq!(uuid_from_int("users.id", 42), uuid_from_int("users.id", 42));
         assert_ne!(uuid_from_int("users.id", 42), uuid_from_int("users.id", 43));
+    }
+
+    /// The grouping `encode_numeric` did before it read the digits in
+    /// place (one vector per value each for the groups and the padded
+    /// digits): the reference its output must equal byte for byte.
+    fn encode_numeric_by_copies(
+        buf: &mut Vec<u8>,
+        decimal: Decimal<'_>,
+        precision: Option<u32>,
+        scale: Option<u32>,
+        round: bool,
+        work: &mut Vec<u8>,
+    ) -> Result<(), Reject> {
+        // Normalise into `work`: digits with the decimal point after `int_len`.
+        work.clear();
+        work.extend(decimal.digits.iter().map(|d| d - b'0'));
+        let mut scale_now = decimal.scale;
+        // Drop trailing zeros beyond the target scale (and any negative scale).
+        if scale_now < 0 {
+            work.extend(std::iter::repeat_n(
+                0,
+                usize::try_from(-scale_now).map_err(|_| "number too large".to_string())?,
+            ));
+            scale_now = 0;
+        }
+        let target_scale = scale.map(i64::from);
+        if let Some(ts) = target_scale {
+            while scale_now > ts {
+                let last = *work.last().unwrap_or(&0);
+                if last == 0 {
+                    work.pop();
+                    scale_now -= 1;
+                    continue;
+                }
+                if !round {
+                    return Err(format!(
+                        "has more than {ts} decimal places; numeric({},{ts}) would round it",
+                        precision.unwrap_or(0)
+                    ));
+                }
+                // Round half away from zero, as PostgreSQL does.
+                let cut = usize::try_from(scale_now - ts).unwrap_or(0);
+                let keep = work.len().saturating_sub(cut);
+                let round_up = work.get(keep).is_some_and(|d| *d >= 5);
+                work.truncate(keep);
+                scale_now = ts;
+                if round_up {
+                    let mut k = work.len();
+                    loop {
+                        if k == 0 {
+                            work.insert(0, 1);
+                            break;
+                        }
+                        k -= 1;
+                        if work[k] == 9 {
+                            work[k] = 0;
+                        } else {
+                            work[k] += 1;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let scale_now = usize::try_from(scale_now).map_err(|_| "number too large".to_string())?;
+        // Leading zeros of the integer part do not count towards precision.
+        while work.len() > scale_now && work.first() == Some(&0) {
+            work.remove(0);
+        }
+        let int_len = work.len() - scale_now.min(work.len());
+        let frac_pad = scale_now.saturating_sub(work.len());
+        if let (Some(p), Some(s)) = (precision, scale)
+            && int_len > (p - s.min(p)) as usize
+        {
+            return Err(format!(
+                "needs {int_len} digits before the point; numeric({p},{s}) allows {}",
+                p - s.min(p)
+            ));
+        }
+        let dscale = target_scale.map_or(scale_now, |t| usize::try_from(t).unwrap_or(0).max(scale_now));
+        // Base-10000 groups aligned on the decimal point.
+        let int_digits = &work[..int_len];
+        let mut frac_digits: Vec<u8> = std::iter::repeat_n(0, frac_pad)
+            .chain(work[int_len..].iter().copied())
+            .collect();
+        let int_groups = int_len.div_ceil(4);
+        let lead_pad = int_groups * 4 - int_len;
+        let mut groups: Vec<i16> = Vec::with_capacity(int_groups + frac_digits.len().div_ceil(4));
+        let mut padded: Vec<u8> = std::iter::repeat_n(0, lead_pad)
+            .chain(int_digits.iter().copied())
+            .collect();
+        for chunk in padded.chunks(4) {
+            groups.push(chunk.iter().fold(0i16, |acc, d| acc * 10 + i16::from(*d)));
+        }
+        while !frac_digits.len().is_multiple_of(4) {
+            frac_digits.push(0);
+        }
+        for chunk in frac_digits.chunks(4) {
+            groups.push(chunk.iter().fold(0i16, |acc, d| acc * 10 + i16::from(*d)));
+        }
+        padded.clear();
+        let mut weight = i64::try_from(int_groups).unwrap_or(0) - 1;
+        // Strip leading and trailing zero groups; PostgreSQL stores none.
+        let first = groups.iter().position(|g| *g != 0);
+        let (ndigits, weight, start) = match first {
+            None => (0, 0, 0),
+            Some(first) => {
+                let last = groups.iter().rposition(|g| *g != 0).unwrap_or(first);
+                weight -= i64::try_from(first).unwrap_or(0);
+                (last + 1 - first, weight, first)
+            }
+        };
+        let total = 8 + 2 * ndigits;
+        buf.extend_from_slice(
+            &i32::try_from(total)
+                .map_err(|_| "number too large".to_string())?
+                .to_be_bytes(),
+        );
+        buf.extend_from_slice(
+            &i16::try_from(ndigits)
+                .map_err(|_| "number has too many digits".to_string())?
+                .to_be_bytes(),
+        );
+        buf.extend_from_slice(
+            &i16::try_from(weight)
+                .map_err(|_| "number out of numeric's range".to_string())?
+                .to_be_bytes(),
+        );
+        let sign: u16 = if decimal.negative && ndigits > 0 { 0x4000 } else { 0 };
+        buf.extend_from_slice(&sign.to_be_bytes());
+        buf.extend_from_slice(
+            &i16::try_from(dscale)
+                .map_err(|_| "scale too large".to_string())?
+                .to_be_bytes(),
+        );
+        for g in &groups[start..start + ndigits] {
+            buf.extend_from_slice(&g.to_be_bytes());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn numerics_grouped_in_place_give_the_bytes_and_errors_of_the_grouping_by_copies() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let typmods = [
+            (None, None),
+            (Some(5), Some(2)),
+            (Some(10), Some(0)),
+            (Some(20), Some(6)),
+            (Some(3), Some(3)),
+            (Some(30), Some(12)),
+        ];
+        let mut texts = vec![
+            "0".to_string(),
+            "-0".into(),
+            "0.000".into(),
+            "5e-3".into(),
+            "1e5".into(),
+            "9999.9999".into(),
+            "-0.00012".into(),
+            "00001234.5000".into(),
+            "1e-300".into(),
+        ];
+        for _ in 0..3000 {
+            let mut t = String::new();
+            if next(3) == 0 {
+                t.push('-');
+            }
+            for _ in 0..next(12) {
+                t.push(char::from(b'0' + u8::try_from(next(10)).unwrap()));
+            }
+            if next(2) == 0 {
+                t.push('.');
+                for _ in 0..=next(14) {
+                    t.push(char::from(b'0' + u8::try_from(next(10)).unwrap()));
+                }
+            }
+            if next(5) == 0 {
+                t.push_str(&format!("e{}", i64::try_from(next(40)).unwrap() - 20));
+            }
+            texts.push(t);
+        }
+        let (mut text, mut work) = (String::new(), Vec::new());
+        for t in &texts {
+            for &(precision, scale) in &typmods {
+                for round in [false, true] {
+                    let Ok(decimal) = decimal_of(ValueRef::Text(t.as_bytes()), &mut text) else {
+                        continue;
+                    };
+                    let (mut new, mut reference) = (vec![7u8], vec![7u8]);
+                    let got = encode_numeric(&mut new, decimal, precision, scale, round, &mut work);
+                    let decimal = decimal_of(ValueRef::Text(t.as_bytes()), &mut text).unwrap();
+                    let want = encode_numeric_by_copies(&mut reference, decimal, precision, scale, round, &mut work);
+                    assert_eq!(got, want, "{t} numeric({precision:?},{scale:?}) round {round}");
+                    assert_eq!(new, reference, "{t} numeric({precision:?},{scale:?}) round {round}");
+                }
+            }
+        }
+    }
+
+    /// How `decimal_of` read text before [`plain_decimal`]: the reference
+    /// it must agree with.
+    fn decimal_of_text_as_before<'a>(t: &[u8], text: &'a mut String) -> Result<Decimal<'a>, Reject> {
+        text.clear();
+        let s = std::str::from_utf8(t).map_err(|_| "invalid UTF-8".to_string())?;
+        text.push_str(s.trim());
+        match parse_decimal(text) {
+            Some((negative, scale)) => Ok(Decimal {
+                negative,
+                digits: text.as_bytes(),
+                scale,
+            }),
+            None => Err(format!("text {} is not a number", preview(text.as_bytes()))),
+        }
+    }
+
+    #[test]
+    fn decimal_text_read_in_one_pass_is_what_the_general_path_reads() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            usize::try_from(seed % u64::try_from(n).unwrap()).unwrap()
+        };
+        let pieces = [
+            "0",
+            "1",
+            "5",
+            "9",
+            "00",
+            "123",
+            ".",
+            "-",
+            "+",
+            "e",
+            "E",
+            "e-",
+            "e+",
+            " ",
+            "\t",
+            "\n",
+            "\u{a0}",
+            "é",
+            "x",
+            "99999999999999999999",
+        ];
+        let mut texts: Vec<Vec<u8>> = [
+            "",
+            "12",
+            "-0.50",
+            "+.5",
+            "5.",
+            ".",
+            "1e5",
+            "1E-3",
+            "1e",
+            " 1.5 ",
+            "1.5\u{a0}",
+            "1.2.3",
+            "--1",
+        ]
+        .iter()
+        .map(|t| t.as_bytes().to_vec())
+        .collect();
+        texts.push(b"1\xff".to_vec());
+        texts.push(b"\xff1".to_vec());
+        for _ in 0..20_000 {
+            let text: String = (0..=next(7)).map(|_| pieces[next(pieces.len())]).collect();
+            texts.push(text.into_bytes());
+        }
+        let (mut a, mut b) = (String::new(), String::new());
+        for t in &texts {
+            let got = decimal_of(ValueRef::Text(t), &mut a);
+            let want = decimal_of_text_as_before(t, &mut b);
+            assert_eq!(got, want, "{:?}", String::from_utf8_lossy(t));
+        }
     }
 }

@@ -7,8 +7,11 @@
 //! compared in parallel. See docs/verify.md.
 
 pub mod compare;
+mod copy_rows;
 pub mod layout;
 pub mod report;
+mod row;
+pub mod session;
 pub mod stream;
 pub mod value;
 pub mod views;
@@ -31,6 +34,7 @@ use crate::source::{Reader, Source, SourceSchema};
 use compare::{Comparer, Outcome};
 use layout::{KeyRange, Layout};
 pub use report::{TableReport, VerifySummary};
+use session::Session;
 
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
@@ -181,7 +185,7 @@ pub fn verify(context: &Context<'_>, options: &VerifyOptions, reporter: &Reporte
             let (queue, pieces, remaining, failed, fail, layouts, tables_done) =
                 (&queue, &pieces, &remaining, &failed, &fail, &layouts, &tables_done);
             scope.spawn(move || {
-                let mut pg = match connect(&options.target) {
+                let mut pg = match Session::connect(&options.target) {
                     Ok(pg) => pg,
                     Err(e) => return fail(e),
                 };
@@ -191,9 +195,16 @@ pub fn verify(context: &Context<'_>, options: &VerifyOptions, reporter: &Reporte
                     };
                     let layout = &layouts[task.table];
                     let started = Instant::now();
-                    let compared = begin(&mut pg)
+                    // Each unit of work reads inside one read-only
+                    // transaction: through a transaction-pooling proxy
+                    // (PgBouncer) it then stays on one server session.
+                    let compared = pg
+                        .batch_execute("BEGIN READ ONLY", "starting a read-only transaction")
                         .and_then(|()| compare_table(reader.as_mut(), &mut pg, layout, task.range.as_ref(), options))
-                        .and_then(|done| end(&mut pg).map(|()| done));
+                        .and_then(|done| {
+                            pg.batch_execute("ROLLBACK", "ending a read-only transaction")
+                                .map(|()| done)
+                        });
                     let (outcome, method) = match compared {
                         Ok(done) => done,
                         Err(e) => return fail(e),
@@ -337,17 +348,12 @@ fn table_report(layout: &Layout, pieces: &[Option<Piece>], max_keys: usize) -> T
     TableReport::new(layout, outcome, method, seconds)
 }
 
-/// Each unit of work reads inside one read-only transaction: through a
-/// transaction-pooling proxy (PgBouncer) its prepared statements then stay
-/// on the one server session that runs it.
+/// Reads inside one read-only transaction: through a transaction-pooling
+/// proxy (PgBouncer) its prepared statements then stay on the one server
+/// session that runs it.
 fn begin(pg: &mut Client) -> Result<()> {
     pg.batch_execute("BEGIN READ ONLY")
         .map_err(|e| Error::pg("starting a read-only transaction", &e))
-}
-
-fn end(pg: &mut Client) -> Result<()> {
-    pg.batch_execute("ROLLBACK")
-        .map_err(|e| Error::pg("ending a read-only transaction", &e))
 }
 
 fn connect(target: &ConnSpec) -> Result<Client> {
@@ -458,7 +464,7 @@ impl Method {
 
 fn compare_table(
     reader: &mut dyn Reader,
-    pg: &mut Client,
+    pg: &mut Session,
     layout: &Layout,
     range: Option<&KeyRange>,
     options: &VerifyOptions,
@@ -509,7 +515,7 @@ fn compare_table(
 /// Runs both producers on their own threads while `consume` matches.
 fn run_pass<T>(
     reader: &mut dyn Reader,
-    pg: &mut Client,
+    pg: &mut Session,
     layout: &Layout,
     schema: &str,
     (ordered, range): (bool, Option<&KeyRange>),

@@ -3,12 +3,10 @@
 //! same canonical form, in batches over a bounded channel, so each side
 //! reads on its own thread while the comparison consumes.
 
-use std::io::{BufReader, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::Sender;
-use postgres::Client;
 
 use crate::error::{Error, Result};
 use crate::hash::hash_of;
@@ -16,9 +14,13 @@ use crate::postgres::encode::{Scratch, encode_value};
 use crate::source::json_of;
 use crate::source::preview::value_preview;
 use crate::source::{Flow, Reader, Row as SourceRow, RowBatch, RowBatcher, Scan, ValueRef};
+use crate::verify::copy_rows::CopyRows;
 use crate::verify::layout::KeyRange;
 use crate::verify::layout::Layout;
-use crate::verify::value::{push_field, push_key_field};
+use crate::verify::row::push_key_fields;
+pub use crate::verify::row::{Rejected, Row};
+use crate::verify::session::{More, Session};
+use crate::verify::value::push_field;
 
 /// Rows per message: large enough to amortise the channel, small enough
 /// to keep memory flat.
@@ -48,30 +50,6 @@ impl Batch {
         self.rows.push(row);
         self.rows.len() >= BATCH_ROWS || self.bytes >= BATCH_BYTES
     }
-}
-
-/// One row, either side.
-#[derive(Debug)]
-pub struct Row {
-    /// Key bytes ([`crate::verify::value::push_key`]) of the key columns;
-    /// empty for keyless tables.
-    pub key: Vec<u8>,
-    /// Every compared column as a COPY field ([`push_field`]).
-    pub fields: Vec<u8>,
-    /// Source only: why the copy would have rejected this row.
-    pub rejected: Option<Box<Rejected>>,
-    /// Keyless tables only: the hash of `fields`, computed by the producer.
-    pub content_hash: u64,
-}
-
-#[derive(Debug)]
-pub struct Rejected {
-    pub column: usize,
-    pub reason: String,
-    pub value: String,
-    /// The key as the source holds it, for rows whose key itself does not
-    /// convert (such rows cannot be in the target at all).
-    pub source_key: Option<Vec<serde_json::Value>>,
 }
 
 /// Sends batches; returns false once the receiver has gone (the
@@ -137,29 +115,25 @@ pub fn read_source(
 
 /// Makes source rows canonical; its buffers are reused row after row.
 struct RowEncoder {
-    encoded: Vec<u8>,
     scratch: Scratch,
     /// Where each column's field starts in `fields`; None when it failed.
     starts: Vec<Option<usize>>,
+    /// The sizes of the last row, to allocate the next one once.
+    sizes: RowSizes,
 }
 
 impl RowEncoder {
     fn new(columns: usize) -> RowEncoder {
         RowEncoder {
-            encoded: Vec::new(),
             scratch: Scratch::default(),
             starts: vec![None; columns],
+            sizes: RowSizes::new(columns),
         }
     }
 
     fn row(&mut self, layout: &Layout, source_row: &dyn SourceRow) -> Row {
         let columns = layout.columns.len();
-        let mut row = Row {
-            key: Vec::new(),
-            fields: Vec::with_capacity(24 * columns),
-            rejected: None,
-            content_hash: 0,
-        };
+        let mut row = self.sizes.new_row();
         if let Some(problem) = source_row.problem() {
             row.rejected = Some(Box::new(Rejected {
                 column: problem
@@ -174,18 +148,18 @@ impl RowEncoder {
         }
         for (i, column) in layout.columns.iter().enumerate() {
             let value = source_row.value(i);
-            self.encoded.clear();
+            // Encoded straight into the row; a value refused is taken back
+            // (whatever part of it was written) and stands as a NULL.
+            let start = row.fields.len();
             let result = if column.not_null && value == ValueRef::Null {
                 Err("NULL in a NOT NULL column".to_string())
             } else {
-                encode_value(&mut self.encoded, value, &column.cast, &mut self.scratch)
+                encode_value(&mut row.fields, value, &column.cast, &mut self.scratch)
             };
             match result {
-                Ok(()) => {
-                    self.starts[i] = Some(row.fields.len());
-                    row.fields.extend_from_slice(&self.encoded);
-                }
+                Ok(()) => self.starts[i] = Some(start),
                 Err(reason) => {
+                    row.fields.truncate(start);
                     self.starts[i] = None;
                     push_field(&mut row.fields, None);
                     if row.rejected.is_none() {
@@ -216,7 +190,39 @@ impl RowEncoder {
         if layout.key.is_none() {
             row.content_hash = hash_of(&row.fields);
         }
+        self.sizes.saw(&row);
         row
+    }
+}
+
+/// Room for a row's key and fields, from the row before: rows of a table
+/// are alike, so most take one allocation each and never grow.
+struct RowSizes {
+    key: usize,
+    fields: usize,
+}
+
+impl RowSizes {
+    fn new(columns: usize) -> RowSizes {
+        RowSizes {
+            key: 16,
+            fields: 24 * columns,
+        }
+    }
+
+    fn new_row(&self) -> Row {
+        Row {
+            key: Vec::with_capacity(self.key),
+            fields: Vec::with_capacity(self.fields),
+            rejected: None,
+            content_hash: 0,
+        }
+    }
+
+    /// Remembers this row's sizes, with some slack for a longer one.
+    fn saw(&mut self, row: &Row) {
+        self.key = row.key.len();
+        self.fields = row.fields.len() + row.fields.len() / 8;
     }
 }
 
@@ -256,24 +262,10 @@ impl RowBatcher for Encoder {
     }
 }
 
-/// Appends the row's key columns, from its encoded fields, to its key:
-/// the same on the source and the target side, so keys compare as bytes.
-fn push_key_fields(row: &mut Row, key: &[usize], starts: &[Option<usize>], layout: &Layout) {
-    for &p in key {
-        let field = starts[p].and_then(|start| field_of(&row.fields[start..]));
-        push_key_field(&mut row.key, layout.columns[p].kind, field);
-    }
-}
-
-/// The first framed field of `encoded`.
-fn field_of(encoded: &[u8]) -> Option<&[u8]> {
-    let len = usize::try_from(i32::from_be_bytes([encoded[0], encoded[1], encoded[2], encoded[3]])).ok()?;
-    encoded.get(4..4 + len)
-}
-
-/// Streams the target table with `COPY ... TO STDOUT (FORMAT binary)`.
+/// Streams the target table with `COPY ... TO STDOUT (FORMAT binary)`,
+/// read inside one pass of the session's runtime.
 pub fn read_target(
-    client: &mut Client,
+    session: &mut Session,
     schema: &str,
     layout: &Layout,
     ordered: bool,
@@ -285,68 +277,22 @@ pub fn read_target(
         return Ok(());
     }
     let context = format!("reading target table {}", layout.target_table);
-    let reader = client
-        .copy_out(&layout.target_copy(schema, ordered, range))
-        .map_err(|e| Error::pg(context.clone(), &e))?;
-    let mut input = BufReader::with_capacity(256 * 1024, reader);
-    let io = |e: std::io::Error| Error::io(context.clone(), e);
-    let bad = |what: &str| Error::Other(format!("{context}: malformed COPY stream ({what})"));
-    let mut header = [0u8; 19];
-    input.read_exact(&mut header).map_err(io)?;
-    if &header[..11] != b"PGCOPY\n\xff\r\n\0" {
-        return Err(bad("signature"));
-    }
-    let extension = u32::from_be_bytes([header[15], header[16], header[17], header[18]]);
-    std::io::copy(&mut (&mut input).take(u64::from(extension)), &mut std::io::sink()).map_err(io)?;
+    let mut rows = CopyRows::new(layout, &context);
     let mut batch = Batch::new();
-    let mut starts: Vec<Option<usize>> = vec![None; layout.columns.len()];
-    loop {
-        let mut count = [0u8; 2];
-        input.read_exact(&mut count).map_err(io)?;
-        let count = i16::from_be_bytes(count);
-        if count == -1 {
-            break;
-        }
-        let mut row = Row {
-            key: Vec::new(),
-            fields: Vec::with_capacity(24 * layout.columns.len()),
-            rejected: None,
-            content_hash: 0,
-        };
-        let count = usize::try_from(count).map_err(|_| bad("field count"))?;
-        if count != layout.columns.len().max(1) {
-            return Err(bad("field count"));
-        }
-        for i in 0..count {
-            let mut len = [0u8; 4];
-            input.read_exact(&mut len).map_err(io)?;
-            let start = row.fields.len();
-            // Fields are kept framed exactly as COPY sends them.
-            row.fields.extend_from_slice(&len);
-            if let Ok(n) = usize::try_from(i32::from_be_bytes(len)) {
-                row.fields.resize(start + 4 + n, 0);
-                input.read_exact(&mut row.fields[start + 4..]).map_err(io)?;
+    let mut receiver_gone = false;
+    session.copy_out(&layout.target_copy(schema, ordered, range), &context, &mut |message| {
+        rows.take(message, &mut |row| {
+            if batch.push(row) && (stop.load(Ordering::Relaxed) || !send(tx, &mut batch)) {
+                receiver_gone = true;
+                return More::No;
             }
-            if let Some(slot) = starts.get_mut(i) {
-                *slot = Some(start);
-            }
-        }
-        if layout.columns.is_empty() {
-            row.fields.clear();
-        }
-        if let Some(key) = &layout.key {
-            push_key_fields(&mut row, key, &starts, layout);
-        }
-        if layout.key.is_none() {
-            row.content_hash = hash_of(&row.fields);
-        }
-        if batch.push(row) && (stop.load(Ordering::Relaxed) || !send(tx, &mut batch)) {
-            return Ok(());
-        }
+            More::Yes
+        })
+    })?;
+    if receiver_gone {
+        return Ok(());
     }
-    // Drain to the end so the connection is ready for the next query.
-    let mut rest = Vec::new();
-    input.read_to_end(&mut rest).map_err(io)?;
+    rows.finish()?;
     if !batch.rows.is_empty() {
         send(tx, &mut batch);
     }

@@ -40,6 +40,18 @@ struct Cut {
     close: Close,
 }
 
+/// The bytes the quick pass must see inside an element.
+static INSIDE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut k = 0;
+    let special = *b"\"[]{}\n";
+    while k < special.len() {
+        table[special[k] as usize] = true;
+        k += 1;
+    }
+    table
+};
+
 /// The quick pass: ranges of about `range_bytes`, each ending before a
 /// comma between two top-level elements.
 fn cut(f: &mut File, range_bytes: u64) -> std::io::Result<Option<Cut>> {
@@ -82,6 +94,15 @@ fn cut(f: &mut File, range_bytes: u64) -> std::io::Result<Option<Cut>> {
                     }
                 }
                 continue;
+            }
+            if depth >= 2 {
+                // Inside an element: only strings, nesting and line ends
+                // matter (its range already has content), so the bytes
+                // between them are skipped without the steps below.
+                i += bytes[i..].iter().position(|&b| INSIDE[usize::from(b)]).unwrap_or(n - i);
+                if i == n {
+                    continue;
+                }
             }
             let at = base + i as u64;
             let b = bytes[i];
@@ -307,6 +328,14 @@ mod tests {
         let text = "[{\"a\": \"x,]\\\"\"},\n [1, [2, 3]],\n 4]";
         assert_eq!(cut_of(text, 1), Some(vec![(1, 15, 0), (16, 29, 0), (30, 33, 1)]));
         assert_eq!(cut_of(text, 1000), Some(vec![(1, 33, 0)]));
+    }
+
+    #[test]
+    fn inside_elements_only_strings_nesting_and_line_ends_count() {
+        // Line ends deep in an element, and brackets in an escaped string.
+        let text = "[{\"a\":\n{\"b\": [1,\n2]}},\n{\"c\": \"}\\n{\"}\n]";
+        assert_eq!(cut_of(text, 1), Some(vec![(1, 21, 0), (22, 37, 2)]));
+        assert_eq!(cut_of(text, 1000), Some(vec![(1, 37, 0)]));
     }
 
     #[test]

@@ -246,10 +246,16 @@ impl KindTally {
 /// and after it.
 const NUMERIC_MAX_INTEGER_DIGITS: i64 = 131_072;
 const NUMERIC_MAX_SCALE: i64 = 16_383;
+const NUMERIC_MAX_SCALE_DIGITS: usize = 16_383;
 
 /// Whether a JSON number (valid grammar) is beyond what numeric holds,
 /// once its exponent moves the point: `1e200000`, `123e-10000000`.
 fn beyond_numeric(n: &str) -> bool {
+    // Without an exponent, no more digits than the text's length on
+    // either side of the point: within both bounds when that is short.
+    if n.len() <= NUMERIC_MAX_SCALE_DIGITS && !n.bytes().any(|b| b == b'e' || b == b'E') {
+        return false;
+    }
     let unsigned = n.strip_prefix('-').unwrap_or(n);
     let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
         Some(at) => (&unsigned[..at], &unsigned[at + 1..]),
@@ -433,6 +439,11 @@ mod tests {
         );
         assert!(!beyond_numeric("1e400") && !beyond_numeric("-1.5e-7") && !beyond_numeric("0e99999999999999999999"));
         assert_eq!(kind(&[n("1"), n("123e-10000000")]), InferredKind::Text);
+        // Long plain numbers: the scale's bound is met by its last digit.
+        let fraction = |digits: usize| format!("0.{}", "1".repeat(digits));
+        assert!(!beyond_numeric(&fraction(16_383)) && beyond_numeric(&fraction(16_384)));
+        let integer = |digits: usize| format!("-{}", "9".repeat(digits));
+        assert!(!beyond_numeric(&integer(131_072)) && beyond_numeric(&integer(131_073)));
     }
 
     #[test]

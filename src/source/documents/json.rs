@@ -10,6 +10,12 @@
 //! record. Malformed JSON is an error with its line and column.
 
 use std::io::Read;
+use std::sync::Arc;
+
+/// An object member's name. The reader hands out one shared copy of each
+/// name it keeps meeting (records repeat their field names), so that a
+/// member's name costs no allocation of its own.
+pub type Key = Arc<str>;
 
 /// One JSON value, as written.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,13 +27,13 @@ pub enum JValue {
     String(String),
     Array(Vec<JValue>),
     /// Members in the order written.
-    Object(Vec<(String, JValue)>),
+    Object(Vec<(Key, JValue)>),
 }
 
 impl JValue {
     pub fn get(&self, key: &str) -> Option<&JValue> {
         match self {
-            JValue::Object(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            JValue::Object(members) => members.iter().find(|(k, _)| **k == *key).map(|(_, v)| v),
             _ => None,
         }
     }
@@ -142,6 +148,10 @@ pub enum Peeked {
 }
 
 const BUFFER: usize = 256 * 1024;
+/// Names the reader keeps one shared copy of, by a hash of their bytes.
+const KEY_SLOTS: usize = 256;
+/// Longer names are read as any string (and not kept).
+const LONGEST_KEPT_KEY: usize = 64;
 /// Deeper nesting is refused rather than risk the stack.
 const MAX_NESTING: usize = 512;
 
@@ -162,7 +172,9 @@ pub struct JsonReader<R: Read> {
     /// so that one broken line is one broken record.
     one_per_line: bool,
     /// Members of the objects being read, innermost last.
-    members: Vec<(String, JValue)>,
+    members: Vec<(Key, JValue)>,
+    /// Member names met lately, each in the slot its bytes hash to.
+    keys: Vec<Option<Key>>,
     /// The text of the number being read.
     number_text: String,
 }
@@ -214,6 +226,7 @@ impl<R: Read> JsonReader<R> {
             depth: 0,
             one_per_line: false,
             members: Vec::new(),
+            keys: vec![None; KEY_SLOTS],
             number_text: String::new(),
         }
     }
@@ -311,7 +324,18 @@ impl<R: Read> JsonReader<R> {
 
     /// Skips whitespace, counting lines; the byte after it, if any. In
     /// JSON Lines a newline is not skipped: it ends the line's value.
+    #[inline]
     pub fn skip_ws(&mut self) -> Option<u8> {
+        // Compact JSON: most often the next byte is no whitespace at all.
+        if let Some(&b) = self.buf[..self.end].get(self.pos)
+            && b > b' '
+        {
+            return Some(b);
+        }
+        self.skip_ws_bytes()
+    }
+
+    fn skip_ws_bytes(&mut self) -> Option<u8> {
         loop {
             let b = self.peek_byte()?;
             match b {
@@ -418,10 +442,33 @@ impl<R: Read> JsonReader<R> {
 
     /// Before each member of an open object: its key, or None at the end.
     pub fn next_key(&mut self, first: &mut bool) -> JResult<Option<String>> {
+        if !self.before_key(first)? {
+            return Ok(None);
+        }
+        let key = self.string()?;
+        self.expect(b':', "':'")?;
+        Ok(Some(key))
+    }
+
+    /// [`JsonReader::next_key`], the name shared with earlier members of
+    /// that name.
+    /// With it, the slot its bytes hash to.
+    fn next_member_key(&mut self, first: &mut bool) -> JResult<Option<(Key, usize)>> {
+        if !self.before_key(first)? {
+            return Ok(None);
+        }
+        let key = self.member_key()?;
+        self.expect(b':', "':'")?;
+        Ok(Some(key))
+    }
+
+    /// Past the ',' or '{' before a member, at its key's opening quote:
+    /// true; false past the object's closing '}'.
+    fn before_key(&mut self, first: &mut bool) -> JResult<bool> {
         match self.skip_ws() {
             Some(b'}') => {
                 self.bump();
-                return Ok(None);
+                return Ok(false);
             }
             Some(b',') if !*first => self.bump(),
             Some(_) if *first => {}
@@ -432,9 +479,37 @@ impl<R: Read> JsonReader<R> {
         if self.skip_ws() != Some(b'"') {
             return self.error("expected a string key");
         }
-        let key = self.string()?;
-        self.expect(b':', "':'")?;
-        Ok(Some(key))
+        Ok(true)
+    }
+
+    /// A member's name (the opening quote is next): a short plain name
+    /// wholly in the buffer is looked up among the names met lately and
+    /// shared; any other is read as a string.
+    fn member_key(&mut self) -> JResult<(Key, usize)> {
+        let rest = &self.buf[self.pos + 1..self.end];
+        let scanned = &rest[..rest.len().min(LONGEST_KEPT_KEY + 1)];
+        let n = plain_run_len(scanned);
+        if scanned.get(n) == Some(&b'"') {
+            let name = &scanned[..n];
+            let index = key_slot(name);
+            let slot = &mut self.keys[index];
+            let key = match slot {
+                Some(kept) if kept.as_bytes() == name => Some(Arc::clone(kept)),
+                // Invalid UTF-8 is read as a string, which notes it.
+                _ => std::str::from_utf8(name).ok().map(|text| {
+                    let key = Key::from(text);
+                    *slot = Some(Arc::clone(&key));
+                    key
+                }),
+            };
+            if let Some(key) = key {
+                self.pos += n + 2;
+                return Ok((key, index));
+            }
+        }
+        let key = Key::from(self.string()?);
+        let index = key_slot(key.as_bytes());
+        Ok((key, index))
     }
 
     /// Reads one whole value.
@@ -451,9 +526,12 @@ impl<R: Read> JsonReader<R> {
                 // vector of their exact number: no regrowing per object.
                 let base = self.members.len();
                 let mut first = true;
+                // One bit per key slot met in this object: a key whose bit
+                // is clear is no repeat, with no comparison.
+                let mut slots_met = 0u64;
                 let read = loop {
                     let at = self.position();
-                    let key = match self.next_key(&mut first) {
+                    let (key, slot) = match self.next_member_key(&mut first) {
                         Ok(Some(key)) => key,
                         Ok(None) => break Ok(()),
                         Err(e) => break Err(e),
@@ -462,17 +540,20 @@ impl<R: Read> JsonReader<R> {
                         Ok(value) => value,
                         Err(e) => break Err(e),
                     };
-                    if has_key(&self.members[base..], &key) {
+                    let bit = 1u64 << (slot % 64);
+                    let maybe_repeat = slots_met & bit != 0;
+                    slots_met |= bit;
+                    if maybe_repeat && has_key(&self.members[base..], &key) {
                         let reason = format!("the key {key:?} appears twice in one object");
                         self.note(at, reason);
                         if let Some(p) = self.problem.as_mut().filter(|p| p.field.is_none() && p.at == at) {
-                            p.field = Some(key);
+                            p.field = Some(key.to_string());
                         }
                         continue;
                     }
                     self.members.push((key, value));
                 };
-                let members: Vec<(String, JValue)> = self.members.drain(base..).collect();
+                let members: Vec<(Key, JValue)> = self.members.drain(base..).collect();
                 read?;
                 self.depth -= 1;
                 Ok(JValue::Object(members))
@@ -545,6 +626,10 @@ impl<R: Read> JsonReader<R> {
     }
 
     fn literal(&mut self, word: &str, value: JValue) -> JResult<JValue> {
+        if self.buf[self.pos..self.end].starts_with(word.as_bytes()) {
+            self.pos += word.len();
+            return Ok(value);
+        }
         let start = self.position();
         for expected in word.bytes() {
             if self.peek_byte() != Some(expected) {
@@ -561,6 +646,14 @@ impl<R: Read> JsonReader<R> {
     /// A number's text, checked against JSON's grammar: one allocation of
     /// its exact size (numbers are the most common value in records).
     fn number(&mut self) -> JResult<Box<str>> {
+        // Wholly in the buffer and well-formed: taken as it stands.
+        if let Some(n) = plain_number_len(&self.buf[self.pos..self.end])
+            && let Ok(text) = std::str::from_utf8(&self.buf[self.pos..self.pos + n])
+        {
+            let number = Box::from(text);
+            self.pos += n;
+            return Ok(number);
+        }
         let text = &mut self.number_text;
         text.clear();
         let mut text = std::mem::take(text);
@@ -628,11 +721,7 @@ impl<R: Read> JsonReader<R> {
                 ));
             }
             // Copy the run of plain bytes in one go.
-            let run = &self.buf[self.pos..self.end];
-            let plain = run
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-                .unwrap_or(run.len());
+            let plain = plain_run_len(&self.buf[self.pos..self.end]);
             if plain > 0 && high.take().is_some() {
                 self.lone_surrogate(start, &mut bytes);
             }
@@ -740,13 +829,67 @@ impl<R: Read> JsonReader<R> {
     }
 }
 
+/// The length of the well-formed JSON number `bytes` start with, when a
+/// byte that cannot continue it follows within `bytes`; None when it is
+/// malformed or may go on past them (the byte-wise reader judges those).
+fn plain_number_len(bytes: &[u8]) -> Option<usize> {
+    let digits_from = |i: usize| {
+        bytes
+            .get(i..)
+            .map_or(0, |rest| rest.iter().take_while(|b| b.is_ascii_digit()).count())
+    };
+    let mut i = usize::from(bytes.first() == Some(&b'-'));
+    let int = digits_from(i);
+    if int == 0 || (int > 1 && bytes[i] == b'0') {
+        return None;
+    }
+    i += int;
+    if bytes.get(i) == Some(&b'.') {
+        let frac = digits_from(i + 1);
+        if frac == 0 {
+            return None;
+        }
+        i += 1 + frac;
+    }
+    if matches!(bytes.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(bytes.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let exp = digits_from(i);
+        if exp == 0 {
+            return None;
+        }
+        i += exp;
+    }
+    (i < bytes.len()).then_some(i)
+}
+
+/// How many bytes of a string's text go as they are: up to its closing
+/// quote, an escape or a control byte (an error), or the end of `run`.
+fn plain_run_len(run: &[u8]) -> usize {
+    let quote_or_escape = memchr::memchr2(b'"', b'\\', run).unwrap_or(run.len());
+    run[..quote_or_escape]
+        .iter()
+        .position(|&b| b < 0x20)
+        .unwrap_or(quote_or_escape)
+}
+
 fn push_char(bytes: &mut Vec<u8>, c: char) {
     let mut utf8 = [0u8; 4];
     bytes.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
 }
 
-fn has_key(members: &[(String, JValue)], key: &str) -> bool {
-    members.iter().any(|(k, _)| k == key)
+fn has_key(members: &[(Key, JValue)], key: &Key) -> bool {
+    members.iter().any(|(k, _)| Arc::ptr_eq(k, key) || k == key)
+}
+
+/// The slot of a member name among those kept (FNV-1a of its bytes).
+fn key_slot(name: &[u8]) -> usize {
+    let hash = name
+        .iter()
+        .fold(0x811c_9dc5_u32, |h, &b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    usize::from(hash.to_le_bytes()[0]) ^ usize::from(hash.to_le_bytes()[1])
 }
 
 fn shown(b: u8) -> String {
@@ -831,6 +974,57 @@ mod tests {
             assert_eq!(r.value().unwrap(), whole, "buffer of {capacity}");
             assert!(r.take_problem().is_none());
             assert_eq!(r.position().line, 2, "buffer of {capacity}");
+        }
+    }
+
+    /// Keys shared from the reader's slots, numbers and literals taken
+    /// whole from the buffer: the same values, problems and errors (at
+    /// the same places) as byte by byte, whatever the buffer's size.
+    #[test]
+    fn whole_tokens_read_as_byte_by_byte() {
+        // 300 distinct keys (slots are shared), a repeat written escaped,
+        // a long key, and each kind of scalar.
+        let mut text = String::from("{");
+        for i in 0..300 {
+            text.push_str(&format!("\"k{i}\": {i}, "));
+        }
+        text.push_str(&format!(
+            "\"{}\": -0.5e+7, \"t\": true, \"f\": false, \"n\": null, \"\\u006b7\": 1}}",
+            "x".repeat(100)
+        ));
+        let whole = JsonReader::new(text.as_bytes()).value().unwrap();
+        let JValue::Object(members) = &whole else {
+            panic!("an object")
+        };
+        assert_eq!(members.len(), 304);
+        assert_eq!(whole.get("k299"), Some(&JValue::Number("299".into())));
+        assert_eq!(whole.get(&"x".repeat(100)), Some(&JValue::Number("-0.5e+7".into())));
+        for capacity in [5, 7, 16, 64] {
+            let mut r = JsonReader::with_buffer(text.as_bytes(), capacity);
+            assert_eq!(r.value().unwrap(), whole, "buffer of {capacity}");
+            let p = r.take_problem().expect("k7 appears twice");
+            assert_eq!(p.field.as_deref(), Some("k7"));
+        }
+        let mut r = JsonReader::new(text.as_bytes());
+        r.value().unwrap();
+        assert_eq!(
+            r.take_problem().unwrap().at.column,
+            text.find("\"\\u006b7").unwrap() as u64 - 1
+        );
+        // Malformed numbers and literals fail where they did.
+        for (bad, column, words) in [
+            ("[1, 01]", 7, "leading zero"),
+            ("[1, -]", 6, "no digits"),
+            ("[1.]", 4, "no digits after the decimal point"),
+            ("[1e+]", 5, "no digits in the exponent"),
+            ("[tru]", 2, "expected true"),
+            ("{\"a\" 1}", 6, "expected ':'"),
+        ] {
+            for capacity in [3, 4, 64] {
+                let e = JsonReader::with_buffer(bad.as_bytes(), capacity).value().unwrap_err();
+                assert_eq!(e.at.column, column, "{bad} with a buffer of {capacity}: {e}");
+                assert!(e.message.contains(words), "{bad}: {e}");
+            }
         }
     }
 

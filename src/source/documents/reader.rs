@@ -418,7 +418,7 @@ fn with_whole(rec: &Rec<'_>, whole: bool, visit: &mut dyn FnMut(&Rec<'_>) -> Res
     if !whole || rec.not_object {
         return visit(rec);
     }
-    let value = super::json::JValue::Object(vec![("value".to_string(), rec.value.clone())]);
+    let value = super::json::JValue::Object(vec![("value".into(), rec.value.clone())]);
     visit(&Rec {
         value: &value,
         not_object: true,

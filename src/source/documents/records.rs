@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::detect::Format;
-use super::json::{JValue, JsonReader, Peeked, Position, SyntaxError, ValueProblem};
+use super::json::{JValue, JsonReader, Key, Peeked, Position, SyntaxError, ValueProblem};
 use crate::error::{Error, Result};
 use crate::source::Flow;
 
@@ -127,7 +127,7 @@ fn open(file: &Path) -> Result<std::fs::File> {
 pub(super) fn as_record(value: JValue) -> (JValue, bool) {
     match value {
         JValue::Object(_) => (value, false),
-        other => (JValue::Object(vec![("value".to_string(), other)]), true),
+        other => (JValue::Object(vec![("value".into(), other)]), true),
     }
 }
 
@@ -137,7 +137,7 @@ pub fn each_whole(origin: &Origin, visit: &mut Visit<'_>) -> Result<()> {
         if rec.not_object {
             return visit(rec);
         }
-        let value = JValue::Object(vec![("value".to_string(), rec.value.clone())]);
+        let value = JValue::Object(vec![("value".into(), rec.value.clone())]);
         visit(&Rec {
             value: &value,
             not_object: true,
@@ -233,8 +233,8 @@ pub fn each_folded(
             let mut members = Vec::with_capacity(fields.len());
             let mut first = true;
             while let Some(key) = r.next_key(&mut first).map_err(s)? {
-                if fields.contains(&key) && !members.iter().any(|(k, _)| k == &key) {
-                    members.push((key, r.value().map_err(s)?));
+                if fields.contains(&key) && !members.iter().any(|(k, _): &(Key, JValue)| **k == *key) {
+                    members.push((Key::from(key), r.value().map_err(s)?));
                 } else {
                     r.skip().map_err(s)?;
                 }

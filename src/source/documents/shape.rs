@@ -5,9 +5,10 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use super::infer::KindTally;
-use super::json::JValue;
+use super::json::{JValue, Key};
 
 /// How many distinct values of a field are kept (as hashes) to pick the
 /// collections it might refer to before the exact check.
@@ -37,6 +38,9 @@ pub struct FieldShape {
     pub long_values: bool,
     /// The count of its object when this field was last present.
     seen_in: u64,
+    /// The reader's shared copy of the name when last met: the same copy
+    /// again is this field with no comparison of the text.
+    last_key: Option<Key>,
 }
 
 /// The elements of every array seen in one field.
@@ -96,15 +100,19 @@ impl ObjectShape {
     }
 
     /// Adds one object's members.
-    pub fn add(&mut self, members: &[(String, JValue)]) {
+    pub fn add(&mut self, members: &[(Key, JValue)]) {
         self.count += 1;
+        // Records nearly always keep one order of fields: the field after
+        // the last one found is tried first, before the index.
+        let mut next = 0;
         for (name, value) in members {
-            let i = match self.index.get(name.as_str()) {
-                Some(&i) => i,
+            let guessed = self.fields.get(next).filter(|f| f.is_named(name)).map(|_| next);
+            let i = match guessed.or_else(|| self.index.get(&**name).copied()) {
+                Some(i) => i,
                 None => {
-                    self.index.insert(name.clone(), self.fields.len());
+                    self.index.insert(name.to_string(), self.fields.len());
                     self.fields.push(FieldShape {
-                        name: name.clone(),
+                        name: name.to_string(),
                         // Earlier objects lacked this field: nulls.
                         scalars: KindTally::with_nulls(self.count - 1),
                         ..FieldShape::default()
@@ -112,8 +120,13 @@ impl ObjectShape {
                     self.fields.len() - 1
                 }
             };
-            self.fields[i].add(value);
-            self.fields[i].seen_in = self.count;
+            let field = &mut self.fields[i];
+            field.add(value);
+            field.seen_in = self.count;
+            if !field.last_key.as_ref().is_some_and(|k| Arc::ptr_eq(k, name)) {
+                field.last_key = Some(Arc::clone(name));
+            }
+            next = i + 1;
         }
         // Fields this object lacks count as null.
         if members.len() < self.fields.len() {
@@ -170,6 +183,10 @@ impl ElementShape {
 }
 
 impl FieldShape {
+    fn is_named(&self, name: &Key) -> bool {
+        self.last_key.as_ref().is_some_and(|k| Arc::ptr_eq(k, name)) || *self.name == **name
+    }
+
     fn merge(&mut self, other: FieldShape) {
         self.scalars.merge(&other.scalars);
         self.objects += other.objects;
@@ -349,6 +366,27 @@ mod tests {
         assert_eq!(shape.field("a").unwrap().scalars.nulls, 1);
         assert_eq!(shape.field("b").unwrap().scalars.nulls, 1);
         assert_eq!(shape.field("a").unwrap().scalars.decide(0).kind, InferredKind::Integer);
+    }
+
+    /// Fields found by their place, by the reader's shared name, or by the
+    /// index: the same shape whatever the order of the members.
+    #[test]
+    fn fields_in_any_order_are_found() {
+        let n = |v: &str| JValue::Number(v.into());
+        let shared: Key = "b".into();
+        let mut shape = ObjectShape::default();
+        shape.add(&[("a".into(), n("1")), (Arc::clone(&shared), n("2"))]);
+        shape.add(&[(Arc::clone(&shared), n("3")), ("a".into(), n("4"))]);
+        shape.add(&[("c".into(), n("5")), ("b".into(), JValue::String("x".into()))]);
+        shape.add(&[("a".into(), n("6"))]);
+        let names: Vec<&str> = shape.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        let a = &shape.field("a").unwrap().scalars;
+        assert_eq!((a.integers, a.nulls, a.int_min, a.int_max), (3, 1, 1, 6));
+        let b = &shape.field("b").unwrap().scalars;
+        assert_eq!((b.integers, b.strings, b.nulls), (2, 1, 1));
+        let c = &shape.field("c").unwrap().scalars;
+        assert_eq!((c.integers, c.nulls), (1, 3));
     }
 
     #[test]

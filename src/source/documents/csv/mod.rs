@@ -15,7 +15,7 @@ use std::path::Path;
 pub use dialect::{CsvOptions, Dialect};
 pub use reader::{CsvReader, Outcome, Record};
 
-use super::json::{JValue, Position, ValueProblem};
+use super::json::{JValue, Key, Position, ValueProblem};
 use super::records::{Rec, Visit};
 use crate::error::{Error, Result};
 use crate::source::Flow;
@@ -80,6 +80,8 @@ pub fn stream(file: &Path, dialect: &Dialect, learning: bool, visit: &mut Visit<
     let io = |e: std::io::Error| Error::io(format!("reading {}", file.display()), e);
     let mut reader = CsvReader::new(input, dialect);
     let names = &dialect.columns;
+    // The columns' names, shared by every record's members.
+    let keys: Vec<Key> = names.iter().map(|name| Key::from(name.as_str())).collect();
     let width = names.len();
     if width > 0 {
         reader.expect_width(width);
@@ -136,7 +138,7 @@ pub fn stream(file: &Path, dialect: &Dialect, learning: bool, visit: &mut Visit<
         }
         // Blank lines before a record are NULLs of a one-column table.
         for line in blanks.drain(..) {
-            let value = JValue::Object(vec![(names[0].clone(), JValue::Null)]);
+            let value = JValue::Object(vec![(Key::clone(&keys[0]), JValue::Null)]);
             if emit(visit, &value, None, line, None)? == Flow::Stop {
                 return Ok(());
             }
@@ -169,7 +171,7 @@ pub fn stream(file: &Path, dialect: &Dialect, learning: bool, visit: &mut Visit<
                 }
                 previous_width = (fields != width).then_some((fields, record.line));
                 after_blank = false;
-                let (value, p) = record_value(&record, dialect, other_table);
+                let (value, p) = record_value(&record, dialect, &keys, other_table);
                 if learning && p.as_ref().is_some_and(|p| p.field.is_none()) {
                     continue;
                 }
@@ -200,7 +202,12 @@ fn raw_text(record: &Record, outcome: &Outcome, dialect: &Dialect) -> String {
 /// The record as an object of the columns, and what is wrong with it: a
 /// field count other than the table's (no field named), or a value that
 /// PostgreSQL text cannot hold (its field named).
-fn record_value(record: &Record, dialect: &Dialect, other_table: Option<u64>) -> (JValue, Option<ValueProblem>) {
+fn record_value(
+    record: &Record,
+    dialect: &Dialect,
+    keys: &[Key],
+    other_table: Option<u64>,
+) -> (JValue, Option<ValueProblem>) {
     let names = &dialect.columns;
     let mut found = None;
     if record.fields.len() != names.len() {
@@ -227,7 +234,7 @@ fn record_value(record: &Record, dialect: &Dialect, other_table: Option<u64>) ->
         ));
     }
     let mut members = Vec::with_capacity(names.len());
-    for (i, name) in names.iter().enumerate() {
+    for (i, (name, key)) in names.iter().zip(keys).enumerate() {
         let value = match record.field(i) {
             None => JValue::Null,
             Some((bytes, quoted)) if bytes.is_empty() && !quoted => JValue::Null,
@@ -259,7 +266,7 @@ fn record_value(record: &Record, dialect: &Dialect, other_table: Option<u64>) ->
                 }
             },
         };
-        members.push((name.clone(), value));
+        members.push((Key::clone(key), value));
     }
     (JValue::Object(members), found)
 }
