@@ -569,17 +569,16 @@ fn time_of(value: ValueRef<'_>) -> Result<i64, Reject> {
     Ok(instant.unix_us - PG_EPOCH_OFFSET_US)
 }
 
-/// Writes a numeric in PostgreSQL's binary form (base-10000 digits),
-/// checking precision and scale the way numeric(p,s) would, but rejecting
-/// where PostgreSQL would silently round, unless `round` is asked for.
-fn encode_numeric(
-    buf: &mut Vec<u8>,
-    decimal: Decimal<'_>,
+/// The decimal's digits (0-9, no sign) in `work`, cut to `scale` the way
+/// numeric(p,s) would (rounding half away from zero only when `round` is
+/// asked for): returns how many of them follow the decimal point.
+fn scaled_digits(
+    decimal: &Decimal<'_>,
     precision: Option<u32>,
     scale: Option<u32>,
     round: bool,
     work: &mut Vec<u8>,
-) -> Result<(), Reject> {
+) -> Result<usize, Reject> {
     // Normalise into `work`: digits with the decimal point after `int_len`.
     work.clear();
     work.extend(decimal.digits.iter().map(|d| d - b'0'));
@@ -631,7 +630,22 @@ fn encode_numeric(
             }
         }
     }
-    let scale_now = usize::try_from(scale_now).map_err(|_| "number too large".to_string())?;
+    usize::try_from(scale_now).map_err(|_| "number too large".to_string())
+}
+
+/// Writes a numeric in PostgreSQL's binary form (base-10000 digits),
+/// checking precision and scale the way numeric(p,s) would, but rejecting
+/// where PostgreSQL would silently round, unless `round` is asked for.
+fn encode_numeric(
+    buf: &mut Vec<u8>,
+    decimal: Decimal<'_>,
+    precision: Option<u32>,
+    scale: Option<u32>,
+    round: bool,
+    work: &mut Vec<u8>,
+) -> Result<(), Reject> {
+    let scale_now = scaled_digits(&decimal, precision, scale, round, work)?;
+    let target_scale = scale.map(i64::from);
     // Leading zeros of the integer part do not count towards precision.
     let leading_zeros = work
         .iter()
@@ -1167,58 +1181,8 @@ mod tests {
         round: bool,
         work: &mut Vec<u8>,
     ) -> Result<(), Reject> {
-        // Normalise into `work`: digits with the decimal point after `int_len`.
-        work.clear();
-        work.extend(decimal.digits.iter().map(|d| d - b'0'));
-        let mut scale_now = decimal.scale;
-        // Drop trailing zeros beyond the target scale (and any negative scale).
-        if scale_now < 0 {
-            work.extend(std::iter::repeat_n(
-                0,
-                usize::try_from(-scale_now).map_err(|_| "number too large".to_string())?,
-            ));
-            scale_now = 0;
-        }
+        let scale_now = scaled_digits(&decimal, precision, scale, round, work)?;
         let target_scale = scale.map(i64::from);
-        if let Some(ts) = target_scale {
-            while scale_now > ts {
-                let last = *work.last().unwrap_or(&0);
-                if last == 0 {
-                    work.pop();
-                    scale_now -= 1;
-                    continue;
-                }
-                if !round {
-                    return Err(format!(
-                        "has more than {ts} decimal places; numeric({},{ts}) would round it",
-                        precision.unwrap_or(0)
-                    ));
-                }
-                // Round half away from zero, as PostgreSQL does.
-                let cut = usize::try_from(scale_now - ts).unwrap_or(0);
-                let keep = work.len().saturating_sub(cut);
-                let round_up = work.get(keep).is_some_and(|d| *d >= 5);
-                work.truncate(keep);
-                scale_now = ts;
-                if round_up {
-                    let mut k = work.len();
-                    loop {
-                        if k == 0 {
-                            work.insert(0, 1);
-                            break;
-                        }
-                        k -= 1;
-                        if work[k] == 9 {
-                            work[k] = 0;
-                        } else {
-                            work[k] += 1;
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-        let scale_now = usize::try_from(scale_now).map_err(|_| "number too large".to_string())?;
         // Leading zeros of the integer part do not count towards precision.
         while work.len() > scale_now && work.first() == Some(&0) {
             work.remove(0);
