@@ -327,4 +327,25 @@ fn integers_near_the_64_bit_limit_are_staged_as_numeric_and_checked_against_the_
         ),
         "bigint"
     );
+    // Signed 64-bit hashes reach as far from zero, on both sides, and never
+    // pass the limit: bigint from the start, one read.
+    let hashes = write(
+        dir.path(),
+        "hashes.ndjson",
+        &(1..=400)
+            .map(|i| {
+                let sign = if i % 2 == 0 { 1 } else { -1 };
+                near(i, sign * 9_223_372_036_854_000_000) + "\n"
+            })
+            .collect::<String>(),
+    );
+    let (err, target) = copy_both_ways(dir.path(), &hashes, "onepass_near_hashes", 0, &[]);
+    assert!(!err.contains(AGAIN), "{err}");
+    assert_eq!(
+        value(
+            &target,
+            "SELECT data_type AS a FROM information_schema.columns WHERE table_name = 'hashes' AND column_name = 'seq'"
+        ),
+        "bigint"
+    );
 }

@@ -97,18 +97,20 @@ pub(super) fn learn_prefix(origin: &Origin, range_bytes: u64) -> Result<Prefix> 
     })
 }
 
-/// Integers this far from zero, at the start of a file, are taken to be
-/// on their way past 64 bits (counters near the limit, unsigned 64-bit
-/// ids): the provisional model stages them as numeric, and the whole
-/// model says whether they got there (if not, the rows are staged again).
-/// Ids, nanosecond timestamps and snowflake ids stay well below.
+/// Integers this far above zero, none below it, at the start of a file,
+/// are taken to be on their way past 64 bits (counters near the limit,
+/// unsigned 64-bit ids): the provisional model stages them as numeric,
+/// and the whole model says whether they got there (if not, the rows are
+/// staged again). Ids, nanosecond timestamps and snowflake ids stay well
+/// below; signed 64-bit hashes, which reach as far but never past, have
+/// negative values too and stay bigint.
 const NEAR_THE_LIMIT: i64 = 1 << 62;
 
 /// Leans the provisional kinds of integers near the 64-bit limit to
 /// exact numeric, which holds them either way (see [`NEAR_THE_LIMIT`]).
 pub(super) fn lean_to_numeric(shape: &mut ObjectShape) {
     fn tally(t: &mut KindTally) {
-        if t.integers > 0 && t.decimals == 0 && (t.int_max >= NEAR_THE_LIMIT || t.int_min <= -NEAR_THE_LIMIT) {
+        if t.integers > 0 && t.decimals == 0 && t.int_min >= 0 && t.int_max >= NEAR_THE_LIMIT {
             t.decimals = 1;
         }
     }
