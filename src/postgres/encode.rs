@@ -633,6 +633,35 @@ fn scaled_digits(
     usize::try_from(scale_now).map_err(|_| "number too large".to_string())
 }
 
+/// A binary numeric's length and header: digit count, weight, sign and
+/// display scale (the base-10000 digits follow).
+fn numeric_header(buf: &mut Vec<u8>, ndigits: usize, weight: i64, negative: bool, dscale: usize) -> Result<(), Reject> {
+    let total = 8 + 2 * ndigits;
+    buf.extend_from_slice(
+        &i32::try_from(total)
+            .map_err(|_| "number too large".to_string())?
+            .to_be_bytes(),
+    );
+    buf.extend_from_slice(
+        &i16::try_from(ndigits)
+            .map_err(|_| "number has too many digits".to_string())?
+            .to_be_bytes(),
+    );
+    buf.extend_from_slice(
+        &i16::try_from(weight)
+            .map_err(|_| "number out of numeric's range".to_string())?
+            .to_be_bytes(),
+    );
+    let sign: u16 = if negative && ndigits > 0 { 0x4000 } else { 0 };
+    buf.extend_from_slice(&sign.to_be_bytes());
+    buf.extend_from_slice(
+        &i16::try_from(dscale)
+            .map_err(|_| "scale too large".to_string())?
+            .to_be_bytes(),
+    );
+    Ok(())
+}
+
 /// Writes a numeric in PostgreSQL's binary form (base-10000 digits),
 /// checking precision and scale the way numeric(p,s) would, but rejecting
 /// where PostgreSQL would silently round, unless `round` is asked for.
@@ -684,29 +713,7 @@ fn encode_numeric(
             (last + 1 - first, weight, first)
         }
     };
-    let total = 8 + 2 * ndigits;
-    buf.extend_from_slice(
-        &i32::try_from(total)
-            .map_err(|_| "number too large".to_string())?
-            .to_be_bytes(),
-    );
-    buf.extend_from_slice(
-        &i16::try_from(ndigits)
-            .map_err(|_| "number has too many digits".to_string())?
-            .to_be_bytes(),
-    );
-    buf.extend_from_slice(
-        &i16::try_from(weight)
-            .map_err(|_| "number out of numeric's range".to_string())?
-            .to_be_bytes(),
-    );
-    let sign: u16 = if decimal.negative && ndigits > 0 { 0x4000 } else { 0 };
-    buf.extend_from_slice(&sign.to_be_bytes());
-    buf.extend_from_slice(
-        &i16::try_from(dscale)
-            .map_err(|_| "scale too large".to_string())?
-            .to_be_bytes(),
-    );
+    numeric_header(buf, ndigits, weight, decimal.negative, dscale)?;
     for k in start..start + ndigits {
         buf.extend_from_slice(&groups.at(k).to_be_bytes());
     }
@@ -1230,29 +1237,7 @@ mod tests {
                 (last + 1 - first, weight, first)
             }
         };
-        let total = 8 + 2 * ndigits;
-        buf.extend_from_slice(
-            &i32::try_from(total)
-                .map_err(|_| "number too large".to_string())?
-                .to_be_bytes(),
-        );
-        buf.extend_from_slice(
-            &i16::try_from(ndigits)
-                .map_err(|_| "number has too many digits".to_string())?
-                .to_be_bytes(),
-        );
-        buf.extend_from_slice(
-            &i16::try_from(weight)
-                .map_err(|_| "number out of numeric's range".to_string())?
-                .to_be_bytes(),
-        );
-        let sign: u16 = if decimal.negative && ndigits > 0 { 0x4000 } else { 0 };
-        buf.extend_from_slice(&sign.to_be_bytes());
-        buf.extend_from_slice(
-            &i16::try_from(dscale)
-                .map_err(|_| "scale too large".to_string())?
-                .to_be_bytes(),
-        );
+        numeric_header(buf, ndigits, weight, decimal.negative, dscale)?;
         for g in &groups[start..start + ndigits] {
             buf.extend_from_slice(&g.to_be_bytes());
         }
