@@ -243,7 +243,7 @@ fn backup_then_restore_is_equal_table_by_table() {
         .unwrap_or_else(|| panic!("verify names its scratch database: {err}"));
     assert!(
         databases_like(&server, scratch).is_empty(),
-        "verify drops its scratch database {scratch}"
+        "verify drops its scratch database {scratch}: {err}"
     );
     assert!(databases_like(&server, &format!("{new_name}%godwit%")).is_empty());
 }
