@@ -15,7 +15,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use super::json::JsonReader;
-use super::lines::{Folding, ParsedRange, Span, Split, each_span, fold_range, open_span};
+use super::lines::{Fold, Folding, Gather, ParsedRange, Span, Split, each_span, open_span};
 use super::records::{Parsed, Visit, as_record, syntax, trailing, visit_value};
 use crate::error::{Error, Result};
 use crate::source::Flow;
@@ -221,7 +221,7 @@ pub fn each(
         file,
         &cut.spans,
         split.workers,
-        &|span| fold_range(parse_elements(file, span), fold),
+        &|span| parse_elements(file, span, fold),
         &mut fallback,
         &mut counted,
         Some(&mut counted_take),
@@ -248,13 +248,15 @@ pub fn each(
     trailing(&mut r, file)
 }
 
-/// One range: elements separated by commas, each a record.
-fn parse_elements(file: &Path, span: &Span) -> ParsedRange {
+/// One range: elements separated by commas, each a record. A range that
+/// fails holds nothing, not even what was made of its first records: it
+/// is read again from its start.
+fn parse_elements(file: &Path, span: &Span, fold: Option<&Fold<'_>>) -> ParsedRange {
     let mut r = match open_span(file, span) {
         Ok(r) => r,
         Err(e) => return ParsedRange::failed(e),
     };
-    let mut records = Vec::new();
+    let mut gather = Gather::new(fold);
     loop {
         r.skip_ws();
         let at = r.position();
@@ -264,7 +266,7 @@ fn parse_elements(file: &Path, span: &Span) -> ParsedRange {
         };
         let problem = r.take_problem();
         let (value, not_object) = as_record(value);
-        records.push(Parsed {
+        gather.push(Parsed {
             value,
             not_object,
             problem,
@@ -279,12 +281,7 @@ fn parse_elements(file: &Path, span: &Span) -> ParsedRange {
     if let Some(e) = r.take_io_error() {
         return ParsedRange::failed(read_error(file, e));
     }
-    ParsedRange {
-        records,
-        newlines: r.position().line - 1,
-        error: None,
-        batch: None,
-    }
+    gather.finish(r.position().line - 1, None)
 }
 
 /// Reads on from the start of a range to the end of the file, one element

@@ -26,10 +26,22 @@ use crate::source::Flow;
 /// What a worker made of a range's records (rows, or facts learned).
 pub type Made = Box<dyn std::any::Any + Send>;
 
-/// Makes something of a range's records on the worker that parsed them
-/// (rows built and consumed there, the records freed there); None leaves
-/// the records to be visited in order by the caller.
-pub type Fold<'f> = dyn Fn(&[Parsed]) -> Option<Made> + Sync + 'f;
+/// Makes something of one range's records on the worker that parses
+/// them, one record at a time as each is parsed (rows built, facts
+/// learned): the record is used and freed while it is still in the
+/// cache, instead of after the whole range (megabytes of records).
+pub trait RangeMaker {
+    /// Takes one record; false leaves it, and the rest of the range, to
+    /// be visited in order by the caller (a record with a problem, whose
+    /// message needs the lines of the ranges before).
+    fn take(&mut self, record: &Parsed) -> bool;
+    /// What was made of the records taken.
+    fn made(self: Box<Self>) -> Made;
+}
+
+/// Starts the maker of one range; None leaves the range's records to the
+/// caller.
+pub type Fold<'f> = dyn Fn() -> Option<Box<dyn RangeMaker + 'f>> + Sync + 'f;
 
 /// Takes what workers made, in file order among the records.
 pub type Take<'t> = dyn FnMut(Made) -> Result<Flow> + 't;
@@ -40,16 +52,43 @@ pub struct Folding<'a, 't> {
     pub take: &'a mut Take<'t>,
 }
 
-/// Applies `fold` to a range the worker parsed whole.
-pub fn fold_range(mut range: ParsedRange, fold: Option<&Fold<'_>>) -> ParsedRange {
-    if let Some(fold) = fold
-        && range.error.is_none()
-        && let Some(batch) = fold(&range.records)
-    {
-        range.records = Vec::new();
-        range.batch = Some(batch);
+/// One range's records as its worker parses them: handed to the maker
+/// while it takes them, kept for the caller from the first it leaves.
+pub struct Gather<'f> {
+    maker: Option<Box<dyn RangeMaker + 'f>>,
+    taken: bool,
+    records: Vec<Parsed>,
+}
+
+impl<'f> Gather<'f> {
+    pub fn new(fold: Option<&Fold<'f>>) -> Gather<'f> {
+        Gather {
+            maker: fold.and_then(|f| f()),
+            taken: false,
+            records: Vec::new(),
+        }
     }
-    range
+
+    pub fn push(&mut self, record: Parsed) {
+        if self.records.is_empty()
+            && let Some(maker) = self.maker.as_mut()
+            && maker.take(&record)
+        {
+            self.taken = true;
+            return;
+        }
+        self.records.push(record);
+    }
+
+    /// The range: what was made of its first records, then the others.
+    pub fn finish(self, newlines: u64, error: Option<Error>) -> ParsedRange {
+        ParsedRange {
+            batch: self.maker.filter(|_| self.taken).map(|m| m.made()),
+            records: self.records,
+            newlines,
+            error,
+        }
+    }
 }
 
 /// How a JSON Lines file is cut up and how many threads parse it.
@@ -131,12 +170,13 @@ pub struct Span {
 
 /// What a worker made of one range.
 pub struct ParsedRange {
+    /// The records left to the caller, after those made into `batch`.
     pub records: Vec<Parsed>,
     /// Newlines in the range: the next range's first line is this many on.
     pub newlines: u64,
     /// What stopped the range early, after its records.
     pub error: Option<Error>,
-    /// What the worker made of the range (then `records` is empty).
+    /// What the worker made of the range's first records.
     pub batch: Option<Made>,
 }
 
@@ -162,31 +202,26 @@ pub fn open_span(file: &Path, span: &Span) -> Result<JsonReader<std::io::Take<Fi
     ))
 }
 
-fn parse_lines(file: &Path, span: &Span) -> ParsedRange {
-    let mut out = ParsedRange {
-        records: Vec::new(),
-        newlines: 0,
-        error: None,
-        batch: None,
-    };
+fn parse_lines(file: &Path, span: &Span, fold: Option<&Fold<'_>>) -> ParsedRange {
     let mut r = match open_span(file, span) {
         Ok(r) => r,
         Err(e) => return ParsedRange::failed(e),
     };
     r.set_one_value_per_line(true);
+    let mut gather = Gather::new(fold);
     let mut first = true;
+    let mut error = None;
     loop {
         match next_record(&mut r, file, &mut first) {
-            Ok(Some(record)) => out.records.push(record),
+            Ok(Some(record)) => gather.push(record),
             Ok(None) => break,
             Err(e) => {
-                out.error = Some(e);
+                error = Some(e);
                 break;
             }
         }
     }
-    out.newlines = r.position().line - 1;
-    out
+    gather.finish(r.position().line - 1, error)
 }
 
 #[derive(Default)]
@@ -285,7 +320,7 @@ pub fn each_folded(file: &Path, split: Split, folding: Option<Folding<'_, '_>>, 
         file,
         &spans,
         split.workers,
-        &|span| fold_range(parse_lines(file, span), fold),
+        &|span| parse_lines(file, span, fold),
         &mut no_fallback,
         visit,
         take,
@@ -377,20 +412,20 @@ fn deliver(
         };
         shared.changed.notify_all();
         let lines_before = span.lines_before.unwrap_or(counted);
+        if let Some(batch) = range.batch {
+            let take = take
+                .as_deref_mut()
+                .ok_or_else(|| Error::Other(format!("{}: a range was made into rows nobody takes", file.display())))?;
+            if take(batch)? == Flow::Stop {
+                return Ok(());
+            }
+        }
         for mut record in range.records {
             record.at.line += lines_before;
             if let Some(p) = record.problem.as_mut() {
                 p.at.line += lines_before;
             }
             if visit(&record.rec(file))? == Flow::Stop {
-                return Ok(());
-            }
-        }
-        if let Some(batch) = range.batch {
-            let take = take
-                .as_deref_mut()
-                .ok_or_else(|| Error::Other(format!("{}: a range was made into rows nobody takes", file.display())))?;
-            if take(batch)? == Flow::Stop {
                 return Ok(());
             }
         }

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use super::DocumentOptions;
 use super::infer::{KindTally, count};
 use super::json::JValue;
-use super::lines::{Folding, Made};
+use super::lines::{Folding, Made, RangeMaker};
 use super::records::{self, Origin};
 use super::shape::{ElementShape, KeySet, ObjectShape, key_text};
 use crate::error::Result;
@@ -169,14 +169,41 @@ impl Facts {
     }
 }
 
-/// The facts of a range's records, learned on the worker that parsed
+/// The facts of a range's records, learned on the worker that parses
 /// them (nothing in them depends on where the range starts).
-pub(super) fn learn_range(parsed: &[records::Parsed], file: &std::path::Path, keyed: bool) -> Facts {
-    let mut facts = Facts::new();
-    for p in parsed {
-        facts.add(&p.rec(file), keyed);
+pub(super) struct LearnRange<'f> {
+    facts: Facts,
+    file: &'f std::path::Path,
+    keyed: bool,
+}
+
+impl<'f> LearnRange<'f> {
+    pub fn new(file: &'f std::path::Path, keyed: bool) -> LearnRange<'f> {
+        LearnRange {
+            facts: Facts::new(),
+            file,
+            keyed,
+        }
     }
-    facts
+
+    pub fn add(&mut self, record: &records::Parsed) {
+        self.facts.add(&record.rec(self.file), self.keyed);
+    }
+
+    pub fn into_facts(self) -> Facts {
+        self.facts
+    }
+}
+
+impl RangeMaker for LearnRange<'_> {
+    fn take(&mut self, record: &records::Parsed) -> bool {
+        self.add(record);
+        true
+    }
+
+    fn made(self: Box<Self>) -> Made {
+        Box::new(self.facts)
+    }
 }
 
 /// Reads every record of a collection once, learning its shape and keys;
@@ -192,7 +219,7 @@ pub fn learn(origin: &Origin) -> Result<Facts> {
     }
     if records::read_in_ranges(origin) {
         let file = origin.path();
-        let fold = |parsed: &[records::Parsed]| Some(Box::new(learn_range(parsed, file, keyed)) as Made);
+        let fold = || Some(Box::new(LearnRange::new(file, keyed)) as Box<dyn RangeMaker>);
         let learned = std::cell::RefCell::new(&mut facts);
         let mut take = |made: Made| {
             let range = made

@@ -16,8 +16,8 @@ use std::sync::Mutex;
 
 use super::DocumentOptions;
 use super::infer::KindTally;
-use super::lines::{Folding, Made};
-use super::normalize::{Collection, ColumnSource, Facts, Model};
+use super::lines::{Folding, Made, RangeMaker};
+use super::normalize::{Collection, ColumnSource, Facts, LearnRange, Model};
 use super::records::{self, Origin};
 use super::shape::ObjectShape;
 use crate::error::{Error, Result};
@@ -65,8 +65,7 @@ pub(super) fn learn_prefix(origin: &Origin, range_bytes: u64) -> Result<Prefix> 
     let mut visited = 0u64;
     {
         let learned = std::cell::RefCell::new((&mut facts, &mut ranges, &mut visited));
-        let fold =
-            |parsed: &[records::Parsed]| Some(Box::new(super::normalize::learn_range(parsed, file, keyed)) as Made);
+        let fold = || Some(Box::new(LearnRange::new(file, keyed)) as Box<dyn RangeMaker>);
         let enough = |ranges: u64, visited: u64| ranges + visited / 1024 >= PREFIX_RANGES;
         let mut take = |made: Made| {
             let range = made

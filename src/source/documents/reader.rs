@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use super::DocumentSource;
 use super::json::ValueProblem;
-use super::lines::{Folding, Made};
+use super::lines::{Folding, Made, RangeMaker};
 use super::normalize::ColumnSource;
-use super::normalize::{Facts, Model, TableDef};
+use super::normalize::{Facts, LearnRange, Model, TableDef};
 use super::onepass::Learning;
 use super::records::{self, Parsed, Rec};
 use super::rows::{RowBuf, each_row_object};
@@ -304,13 +304,17 @@ impl Reader for DocumentReader {
         }
         let whole = collection.whole_values;
         let file = collection.origin.path();
-        let fold = |parsed: &[Parsed]| {
-            let batch = fold_records(parsed, file, whole, table, &columns, batcher)?;
-            Some(if learns {
-                Box::new(LearnedBatch(batch, super::normalize::learn_range(parsed, file, keyed))) as Made
-            } else {
-                Box::new(batch) as Made
-            })
+        let fold = || {
+            Some(Box::new(RangeRows {
+                batch: batcher.batch(),
+                row: RowBuf::default(),
+                learning: learns.then(|| LearnRange::new(file, keyed)),
+                file,
+                whole,
+                table,
+                columns: &columns,
+                stopped: false,
+            }) as Box<dyn RangeMaker>)
         };
         let pending = RefCell::new(Pending { batch: None, take });
         let mut row = RowBuf::default();
@@ -446,31 +450,47 @@ fn add_rows(
     flow
 }
 
-/// A range's records made into one batch on the worker that parsed them;
-/// None when one has a problem (its message needs the line numbers of the
-/// ranges before, which only the reading thread knows).
-fn fold_records(
-    parsed: &[Parsed],
-    file: &std::path::Path,
+/// A range's records made into one batch on the worker that parses them,
+/// each as it is parsed, up to the first with a problem (its message
+/// needs the line numbers of the ranges before, which only the reading
+/// thread knows).
+struct RangeRows<'f> {
+    batch: Box<dyn RowBatch>,
+    row: RowBuf,
+    /// The facts of the records taken, for a scan that learns.
+    learning: Option<LearnRange<'f>>,
+    file: &'f std::path::Path,
     whole: bool,
-    table: &TableDef,
-    columns: &[Option<usize>],
-    batcher: &dyn RowBatcher,
-) -> Option<Box<dyn RowBatch>> {
-    if parsed.iter().any(|p| p.problem.is_some()) {
-        return None;
+    table: &'f TableDef,
+    columns: &'f [Option<usize>],
+    /// The batch wanted no more rows: later records are learned only.
+    stopped: bool,
+}
+
+impl RangeMaker for RangeRows<'_> {
+    fn take(&mut self, record: &Parsed) -> bool {
+        if record.problem.is_some() {
+            return false;
+        }
+        if let Some(learning) = self.learning.as_mut() {
+            learning.add(record);
+        }
+        if !self.stopped {
+            let (batch, row, table, columns) = (self.batch.as_mut(), &mut self.row, self.table, self.columns);
+            let flow = with_whole(&record.rec(self.file), self.whole, &mut |rec| {
+                Ok(add_rows(batch, row, table, columns, rec))
+            });
+            self.stopped = !matches!(flow, Ok(Flow::Continue));
+        }
+        true
     }
-    let mut batch = batcher.batch();
-    let mut row = RowBuf::default();
-    for p in parsed {
-        let flow = with_whole(&p.rec(file), whole, &mut |rec| {
-            Ok(add_rows(batch.as_mut(), &mut row, table, columns, rec))
-        });
-        if !matches!(flow, Ok(Flow::Continue)) {
-            break;
+
+    fn made(self: Box<Self>) -> Made {
+        match self.learning {
+            Some(learning) => Box::new(LearnedBatch(self.batch, learning.into_facts())),
+            None => Box::new(self.batch),
         }
     }
-    Some(batch)
 }
 
 #[cfg(test)]
