@@ -17,14 +17,19 @@ use std::sync::Arc;
 /// member's name costs no allocation of its own.
 pub type Key = Arc<str>;
 
+/// A string or number's text: held in the value itself when it is short
+/// (up to 24 bytes, most of a record's values), so that reading it costs
+/// no allocation.
+pub type Text = compact_str::CompactString;
+
 /// One JSON value, as written.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JValue {
     Null,
     Bool(bool),
     /// The number's text exactly as written (valid JSON number grammar).
-    Number(Box<str>),
-    String(String),
+    Number(Text),
+    String(Text),
     Array(Vec<JValue>),
     /// Members in the order written.
     Object(Vec<(Key, JValue)>),
@@ -569,7 +574,7 @@ impl<R: Read> JsonReader<R> {
                 self.depth -= 1;
                 Ok(JValue::Array(items))
             }
-            b'"' => Ok(JValue::String(self.string()?)),
+            b'"' => Ok(JValue::String(self.string_value()?)),
             b'-' | b'0'..=b'9' => self.number().map(JValue::Number),
             b't' => self.literal("true", JValue::Bool(true)),
             b'f' => self.literal("false", JValue::Bool(false)),
@@ -643,21 +648,20 @@ impl<R: Read> JsonReader<R> {
         Ok(value)
     }
 
-    /// A number's text, checked against JSON's grammar: one allocation of
-    /// its exact size (numbers are the most common value in records).
-    fn number(&mut self) -> JResult<Box<str>> {
+    /// A number's text, checked against JSON's grammar.
+    fn number(&mut self) -> JResult<Text> {
         // Wholly in the buffer and well-formed: taken as it stands.
         if let Some(n) = plain_number_len(&self.buf[self.pos..self.end])
             && let Ok(text) = std::str::from_utf8(&self.buf[self.pos..self.pos + n])
         {
-            let number = Box::from(text);
+            let number = Text::from(text);
             self.pos += n;
             return Ok(number);
         }
         let text = &mut self.number_text;
         text.clear();
         let mut text = std::mem::take(text);
-        let result = self.number_into(&mut text).map(|()| Box::from(text.as_str()));
+        let result = self.number_into(&mut text).map(|()| Text::from(text.as_str()));
         self.number_text = text;
         result
     }
@@ -702,6 +706,22 @@ impl<R: Read> JsonReader<R> {
             }
         }
         Ok(())
+    }
+
+    /// A string value (the opening quote is next). One wholly in the
+    /// buffer, valid UTF-8 with no escape and no control byte, is taken as
+    /// it stands; any other is read by [`Self::string`].
+    fn string_value(&mut self) -> JResult<Text> {
+        let rest = self.buf.get(self.pos + 1..self.end).unwrap_or_default();
+        let plain = plain_run_len(rest);
+        if rest.get(plain) == Some(&b'"')
+            && let Ok(text) = std::str::from_utf8(&rest[..plain])
+        {
+            let value = Text::from(text);
+            self.pos += plain + 2;
+            return Ok(value);
+        }
+        self.string().map(Text::from)
     }
 
     /// Reads a string (the opening quote is next). Invalid UTF-8, NUL and

@@ -115,7 +115,14 @@ pub fn stream(file: &Path, dialect: &Dialect, learning: bool, visit: &mut Visit<
         if let Some(why) = dialect.header_problem.as_ref().filter(|_| !learning) {
             let text = raw_text(&record, &outcome, dialect);
             let p = problem(record.line, format!("the header is damaged: {why}"), None);
-            if emit(visit, &JValue::String(text), Some(&p), record.line, Some(record.number))? == Flow::Stop {
+            if emit(
+                visit,
+                &JValue::String(text.into()),
+                Some(&p),
+                record.line,
+                Some(record.number),
+            )? == Flow::Stop
+            {
                 return Ok(());
             }
         }
@@ -152,7 +159,7 @@ pub fn stream(file: &Path, dialect: &Dialect, learning: bool, visit: &mut Visit<
                 let p = problem(record.line, why, None);
                 emit(
                     visit,
-                    &JValue::String(record.text()),
+                    &JValue::String(record.text().into()),
                     Some(&p),
                     record.line,
                     Some(record.number),
@@ -247,9 +254,9 @@ fn record_value(
                             Some(name.clone()),
                         )
                     });
-                    JValue::String(text.replace('\0', ""))
+                    JValue::String(text.replace('\0', "").into())
                 }
-                Ok(text) => JValue::String(text.to_string()),
+                Ok(text) => JValue::String(text.into()),
                 Err(e) => {
                     found.get_or_insert_with(|| {
                         problem(
@@ -262,7 +269,7 @@ fn record_value(
                             Some(name.clone()),
                         )
                     });
-                    JValue::String(String::from_utf8_lossy(bytes).into_owned())
+                    JValue::String(String::from_utf8_lossy(bytes).into())
                 }
             },
         };
