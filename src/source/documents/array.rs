@@ -15,7 +15,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use super::json::JsonReader;
-use super::lines::{Fold, Folding, Gather, ParsedRange, Span, Split, each_span, open_span};
+use super::lines::{Fold, Folding, FoundRange, Gather, ParsedRange, Ranges, Span, Split, each_span, open_span};
 use super::records::{Parsed, Visit, as_record, syntax, trailing, visit_value};
 use crate::error::{Error, Result};
 use crate::source::Flow;
@@ -32,12 +32,25 @@ struct Close {
     lines_before: u64,
 }
 
-/// The ranges of whole elements, and where the array closes; None when
-/// the quick pass met something only a full parse can judge.
-#[derive(Debug)]
-struct Cut {
-    spans: Vec<Span>,
-    close: Close,
+/// Where a range being grown starts, for reading on from there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Open {
+    start: u64,
+    line_start: u64,
+    lines_before: u64,
+}
+
+/// How the quick pass ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CutEnd {
+    /// At the array's `]`: every range was found.
+    Closed(Close),
+    /// At something only a full parse can judge (or the end of the file):
+    /// the rest is read from the start of the range being grown, or the
+    /// whole file when no range was found.
+    GaveUp(Option<Open>),
+    /// The reader wanted no more ranges.
+    Stopped,
 }
 
 /// The bytes the quick pass must see inside an element.
@@ -53,8 +66,8 @@ static INSIDE: [bool; 256] = {
 };
 
 /// The quick pass: ranges of about `range_bytes`, each ending before a
-/// comma between two top-level elements.
-fn cut(f: &mut File, range_bytes: u64) -> std::io::Result<Option<Cut>> {
+/// comma between two top-level elements, handed on as they are found.
+fn cut(f: &mut File, range_bytes: u64, found: &mut FoundRange<'_>) -> std::io::Result<CutEnd> {
     let mut buf = vec![0u8; 1 << 20];
     let mut base = 0u64;
     let mut lines = 0u64;
@@ -62,13 +75,20 @@ fn cut(f: &mut File, range_bytes: u64) -> std::io::Result<Option<Cut>> {
     let mut depth = 0u32;
     let mut in_string = false;
     let mut escaped = false;
-    let mut spans = Vec::new();
+    let mut any_found = false;
     // The range being grown: its start, its line's start, lines before it,
     // and whether anything but whitespace is in it yet.
     let mut open: Option<(u64, u64, u64, bool)> = None;
     loop {
         let n = match f.read(&mut buf) {
-            Ok(0) => return Ok(None),
+            Ok(0) => {
+                let open = open.filter(|_| any_found);
+                return Ok(CutEnd::GaveUp(open.map(|(start, line_start, lines_before, _)| Open {
+                    start,
+                    line_start,
+                    lines_before,
+                })));
+            }
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
@@ -124,33 +144,38 @@ fn cut(f: &mut File, range_bytes: u64) -> std::io::Result<Option<Cut>> {
                         open = Some((at + 1, line_start, lines, false));
                     }
                     0xEF | 0xBB | 0xBF if at < 3 => {}
-                    _ => return Ok(None),
+                    _ => return Ok(CutEnd::GaveUp(None)),
                 }
                 continue;
             }
             let Some((start, start_line, lines_before, content)) = open.as_mut() else {
-                return Ok(None);
+                return Ok(CutEnd::GaveUp(None));
             };
             if depth == 1 && (b == b',' || b == b']') {
                 if !*content {
                     // `[]`, `[1,]`, `[,`: for the full parse to judge.
-                    return Ok(None);
+                    return Ok(CutEnd::GaveUp(any_found.then_some(Open {
+                        start: *start,
+                        line_start: *start_line,
+                        lines_before: *lines_before,
+                    })));
                 }
                 if b == b']' || at - *start >= range_bytes {
-                    spans.push(Span {
+                    let span = Span {
                         start: *start,
                         end: at,
                         line_start: *start_line,
                         lines_before: Some(*lines_before),
-                    });
+                    };
+                    if !found(span) {
+                        return Ok(CutEnd::Stopped);
+                    }
+                    any_found = true;
                     if b == b']' {
-                        return Ok(Some(Cut {
-                            spans,
-                            close: Close {
-                                at,
-                                line_start,
-                                lines_before: lines,
-                            },
+                        return Ok(CutEnd::Closed(Close {
+                            at,
+                            line_start,
+                            lines_before: lines,
                         }));
                     }
                     open = Some((at + 1, line_start, lines, false));
@@ -189,10 +214,8 @@ pub fn each(
     if split.workers <= 1 || len <= split.range_bytes {
         return sequential(visit);
     }
-    let Some(cut) = cut(&mut f, split.range_bytes).map_err(|e| read_error(file, e))? else {
-        return sequential(visit);
-    };
-    drop(f);
+    let mut end = Ok(CutEnd::Stopped);
+    let mut find = |found: &mut FoundRange<'_>| end = cut(&mut f, split.range_bytes, found);
     let mut stopped = false;
     let mut read_on = false;
     let mut counted = |rec: &super::records::Rec<'_>| {
@@ -219,7 +242,7 @@ pub fn each(
     };
     each_span(
         file,
-        &cut.spans,
+        Ranges::Found(&mut find),
         split.workers,
         &|span| parse_elements(file, span, fold),
         &mut fallback,
@@ -230,15 +253,31 @@ pub fn each(
     if stopped || read_on {
         return Ok(());
     }
+    let close = match end.map_err(|e| read_error(file, e))? {
+        CutEnd::Closed(close) => close,
+        // Nothing was found, so nothing was read: the plain way, whole.
+        CutEnd::GaveUp(None) => return sequential(visit),
+        // Read on, one element after another, as a sequential read does.
+        CutEnd::GaveUp(Some(open)) => {
+            let span = Span {
+                start: open.start,
+                end: len,
+                line_start: open.line_start,
+                lines_before: Some(open.lines_before),
+            };
+            return read_from(file, &span, open.lines_before, visit);
+        }
+        CutEnd::Stopped => return Ok(()),
+    };
     // Past the `]`, nothing but whitespace.
-    let close = Span {
-        start: cut.close.at,
+    let rest = Span {
+        start: close.at,
         end: len,
-        line_start: cut.close.line_start,
+        line_start: close.line_start,
         lines_before: None,
     };
-    let mut r = open_span(file, &close)?;
-    r.set_line(cut.close.lines_before + 1);
+    let mut r = open_span(file, &rest)?;
+    r.set_line(close.lines_before + 1);
     if r.next_element(&mut false).map_err(|e| syntax(file, &e))? {
         return Err(Error::Other(format!(
             "{}: the array did not end where it was cut",
@@ -306,17 +345,19 @@ fn read_from(file: &Path, span: &Span, lines_before: u64, visit: &mut Visit<'_>)
 mod tests {
     use super::*;
 
+    /// The ranges the quick pass finds, when it gets to the `]`.
     fn cut_of(text: &str, range_bytes: u64) -> Option<Vec<(u64, u64, u64)>> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.json");
         std::fs::write(&path, text).unwrap();
         let mut f = File::open(&path).unwrap();
-        cut(&mut f, range_bytes).unwrap().map(|c| {
-            c.spans
-                .iter()
-                .map(|s| (s.start, s.end, s.lines_before.unwrap()))
-                .collect()
+        let mut spans = Vec::new();
+        let end = cut(&mut f, range_bytes, &mut |s| {
+            spans.push((s.start, s.end, s.lines_before.unwrap()));
+            true
         })
+        .unwrap();
+        matches!(end, CutEnd::Closed(_)).then_some(spans)
     }
 
     #[test]

@@ -226,6 +226,10 @@ fn parse_lines(file: &Path, span: &Span, fold: Option<&Fold<'_>>) -> ParsedRange
 
 #[derive(Default)]
 struct State {
+    /// The ranges found so far.
+    spans: Vec<Span>,
+    /// Every range has been found.
+    complete: bool,
     /// The next range a worker takes.
     next: usize,
     /// Ranges the caller has taken so far.
@@ -264,24 +268,42 @@ impl Drop for PanicGuard<'_> {
     }
 }
 
-fn worker(spans: &[Span], parse: &(dyn Fn(&Span) -> ParsedRange + Sync), shared: &Shared, ahead: usize) {
+/// Tells workers and the caller that the pass finding ranges is over,
+/// however it ended.
+struct FoundAll<'a>(&'a Shared);
+
+impl Drop for FoundAll<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.complete = true;
+        state.failed |= std::thread::panicking();
+        drop(state);
+        self.0.changed.notify_all();
+    }
+}
+
+fn worker(parse: &(dyn Fn(&Span) -> ParsedRange + Sync), shared: &Shared, ahead: usize) {
     let _guard = PanicGuard(shared);
     loop {
-        let k = {
+        let (k, span) = {
             let mut state = shared.lock();
             loop {
-                if state.stop || state.next >= spans.len() {
+                if state.stop {
                     return;
                 }
-                if state.next < state.delivered + ahead {
-                    break;
+                if state.next < state.spans.len() {
+                    if state.next < state.delivered + ahead {
+                        break;
+                    }
+                } else if state.complete {
+                    return;
                 }
                 state = shared.wait(state);
             }
             state.next += 1;
-            state.next - 1
+            (state.next - 1, state.spans[state.next - 1])
         };
-        let parsed = parse(&spans[k]);
+        let parsed = parse(&span);
         shared.lock().done.insert(k, parsed);
         shared.changed.notify_all();
     }
@@ -318,7 +340,7 @@ pub fn each_folded(file: &Path, split: Split, folding: Option<Folding<'_, '_>>, 
     };
     each_span(
         file,
-        &spans,
+        Ranges::Known(spans),
         split.workers,
         &|span| parse_lines(file, span, fold),
         &mut no_fallback,
@@ -332,33 +354,80 @@ pub fn each_folded(file: &Path, split: Split, folding: Option<Folding<'_, '_>>, 
 /// from its start, or return the error.
 pub type Fallback<'f> = dyn FnMut(&Span, u64, Error, &mut Visit<'_>) -> Result<()> + 'f;
 
-/// Parses `spans` with `parse` on `workers` threads and visits their
+/// Hands on each range found, in file order; false when the reader wants
+/// no more.
+pub type FoundRange<'f> = dyn FnMut(Span) -> bool + 'f;
+
+/// Where a file's ranges come from.
+pub enum Ranges<'a> {
+    /// All known before reading (JSON Lines: a line end near each cut).
+    Known(Vec<Span>),
+    /// Found by a pass over the file (an array's quick pass) that runs
+    /// beside the workers, who start on the first range as soon as it is
+    /// found instead of after the whole file was passed over.
+    Found(&'a mut (dyn FnMut(&mut FoundRange<'_>) + Send)),
+}
+
+/// Parses the ranges with `parse` on `workers` threads and visits their
 /// records in order, lines numbered from the start of the file. A range
 /// that failed goes to `fallback` instead; reading stops there.
 pub fn each_span(
     file: &Path,
-    spans: &[Span],
+    ranges: Ranges<'_>,
     workers: usize,
     parse: &(dyn Fn(&Span) -> ParsedRange + Sync),
     fallback: &mut Fallback<'_>,
     visit: &mut Visit<'_>,
     take: Option<&mut Take<'_>>,
 ) -> Result<()> {
-    let workers = workers.min(spans.len()).max(1);
+    let (state, find) = match ranges {
+        Ranges::Known(spans) => (
+            State {
+                spans,
+                complete: true,
+                ..State::default()
+            },
+            None,
+        ),
+        Ranges::Found(find) => (State::default(), Some(find)),
+    };
+    let workers = if state.complete {
+        workers.min(state.spans.len())
+    } else {
+        workers
+    }
+    .max(1);
     let shared = Shared {
-        state: Mutex::new(State::default()),
+        state: Mutex::new(state),
         changed: Condvar::new(),
     };
     std::thread::scope(|scope| {
+        let shared = &shared;
+        let finder = find.map(|find| {
+            scope.spawn(move || {
+                let _found_all = FoundAll(shared);
+                find(&mut |span| {
+                    let mut state = shared.lock();
+                    if state.stop {
+                        return false;
+                    }
+                    state.spans.push(span);
+                    drop(state);
+                    shared.changed.notify_all();
+                    true
+                });
+            })
+        });
         let handles: Vec<_> = (0..workers)
-            .map(|_| scope.spawn(|| worker(spans, parse, &shared, 2 * workers)))
+            .map(|_| scope.spawn(move || worker(parse, shared, 2 * workers)))
             .collect();
-        let result = deliver(file, spans, &shared, fallback, visit, take);
+        let result = deliver(file, shared, fallback, visit, take);
         shared.lock().stop = true;
         shared.changed.notify_all();
-        // Joined here, so that a worker that panicked (the reader already
+        // Joined here, so that a thread that panicked (the reader already
         // returned an error for it) does not panic the scope.
-        let panicked = handles.into_iter().any(|h| h.join().is_err());
+        let mut panicked = handles.into_iter().any(|h| h.join().is_err());
+        panicked |= finder.is_some_and(|h| h.join().is_err());
         match result {
             Ok(()) if panicked => Err(Error::Other(format!(
                 "a thread reading {} stopped unexpectedly",
@@ -385,19 +454,18 @@ fn sequential(f: File, file: &Path, visit: &mut Visit<'_>) -> Result<()> {
 /// from the start of the file.
 fn deliver(
     file: &Path,
-    spans: &[Span],
     shared: &Shared,
     fallback: &mut Fallback<'_>,
     visit: &mut Visit<'_>,
     mut take: Option<&mut Take<'_>>,
 ) -> Result<()> {
     let mut counted = 0u64;
-    for (k, span) in spans.iter().enumerate() {
-        let range = {
+    for k in 0.. {
+        let (range, span) = {
             let mut state = shared.lock();
-            let range = loop {
+            let taken = loop {
                 if let Some(range) = state.done.remove(&k) {
-                    break range;
+                    break (range, state.spans[k]);
                 }
                 if state.failed {
                     return Err(Error::Other(format!(
@@ -405,10 +473,13 @@ fn deliver(
                         file.display()
                     )));
                 }
+                if state.complete && k >= state.spans.len() {
+                    return Ok(());
+                }
                 state = shared.wait(state);
             };
             state.delivered = k + 1;
-            range
+            taken
         };
         shared.changed.notify_all();
         let lines_before = span.lines_before.unwrap_or(counted);
@@ -433,7 +504,7 @@ fn deliver(
         // malformed line is a record with its problem); a range of an
         // array that fails holds no records and is read again.
         if let Some(e) = range.error {
-            return fallback(span, lines_before, e, visit);
+            return fallback(&span, lines_before, e, visit);
         }
         counted = lines_before + range.newlines;
     }
