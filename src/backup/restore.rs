@@ -56,9 +56,7 @@ impl ScratchDb {
     /// then left for the next run or `restore --cleanup`).
     pub fn discard(mut self, reporter: &Reporter) {
         self.keep = true;
-        let outcome =
-            maintenance_connection(&self.server, &self.name).and_then(|mut c| drop_database(&mut c, &self.name, true));
-        if let Err(e) = outcome {
+        if let Err(e) = drop_scratch(&self.server, &self.name) {
             reporter.emit(Event::Warning(format!(
                 "could not drop the scratch database {} ({e}); `godwit restore --cleanup` removes it",
                 self.name
@@ -71,12 +69,35 @@ impl Drop for ScratchDb {
     /// The path of an error or an interrupt: best effort. A database left
     /// here is found by the next run's cleanup, because its lock is gone.
     fn drop(&mut self) {
-        if !self.keep
-            && let Ok(mut client) = maintenance_connection(&self.server, &self.name)
-        {
-            let _ = drop_database(&mut client, &self.name, true);
+        if !self.keep {
+            let _ = drop_scratch(&self.server, &self.name);
         }
     }
+}
+
+/// Pauses between attempts to drop a scratch database.
+const DROP_RETRIES: [Duration; 4] = [
+    Duration::from_millis(200),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+];
+
+/// Drops a scratch database, trying again a few times: `WITH (FORCE)` ends
+/// the sessions on it but gives up when they take more than 5 seconds to
+/// exit (a busy server), and a server at its connection limit refuses the
+/// maintenance session for a moment.
+fn drop_scratch(server: &ConnSpec, name: &str) -> Result<()> {
+    let attempt = || maintenance_connection(server, name).and_then(|mut c| drop_database(&mut c, name, true));
+    let mut outcome = attempt();
+    for pause in DROP_RETRIES {
+        if outcome.is_ok() {
+            break;
+        }
+        std::thread::sleep(pause);
+        outcome = attempt();
+    }
+    outcome
 }
 
 /// The advisory lock key that marks a scratch database as in use.
