@@ -815,7 +815,9 @@ fn plain_decimal(t: &[u8], digits: &mut String) -> Option<(bool, i64)> {
     }
     let scale = i64::try_from(frac_part.len()).ok()? - exponent;
     digits.clear();
-    digits.extend(int_part.iter().chain(frac_part).map(|&b| char::from(b)));
+    // ASCII digits (checked above): copied whole, not char by char.
+    digits.push_str(std::str::from_utf8(int_part).ok()?);
+    digits.push_str(std::str::from_utf8(frac_part).ok()?);
     Some((negative, scale))
 }
 
