@@ -542,4 +542,64 @@ mod tests {
         // No newline after the long line: one range.
         assert_eq!(starts_of(&[b'x'; 50], 8), [0]);
     }
+
+    /// Takes the `id` of each record until one has a problem.
+    struct Ids(Vec<String>);
+
+    impl RangeMaker for Ids {
+        fn take(&mut self, record: &Parsed) -> bool {
+            if record.problem.is_some() {
+                return false;
+            }
+            self.0
+                .push(record.value.get("id").map(|v| v.to_json()).unwrap_or_default());
+            true
+        }
+
+        fn made(self: Box<Self>) -> Made {
+            Box::new(self.0)
+        }
+    }
+
+    #[test]
+    fn records_before_the_first_with_a_problem_are_made_the_rest_are_left_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.ndjson");
+        let text = "{\"id\": 1}\n{\"id\": 2}\n{\"id\": 3, \"id\": 4}\n{\"id\": 5}\n";
+        std::fs::write(&path, text).unwrap();
+        let span = Span {
+            start: 0,
+            end: text.len() as u64,
+            line_start: 0,
+            lines_before: Some(0),
+        };
+        let fold = || Some(Box::new(Ids(Vec::new())) as Box<dyn RangeMaker>);
+        let range = parse_lines(&path, &span, Some(&fold));
+        let made = range
+            .batch
+            .expect("the first records were made")
+            .downcast::<Vec<String>>()
+            .unwrap();
+        assert_eq!(*made, ["1", "2"]);
+        let left: Vec<(u64, String)> = range
+            .records
+            .iter()
+            .map(|r| (r.at.line, r.value.get("id").unwrap().to_json()))
+            .collect();
+        assert_eq!(left, [(3, "3".to_string()), (4, "5".to_string())]);
+        assert_eq!(range.newlines, 4);
+
+        // Without a problem, every record is made and none is left.
+        let clean = "{\"id\": 1}\n\n{\"id\": 2}\n";
+        std::fs::write(&path, clean).unwrap();
+        let span = Span {
+            end: clean.len() as u64,
+            ..span
+        };
+        let range = parse_lines(&path, &span, Some(&fold));
+        assert_eq!(*range.batch.unwrap().downcast::<Vec<String>>().unwrap(), ["1", "2"]);
+        assert!(range.records.is_empty());
+        // Without a maker, every record is left.
+        assert_eq!(parse_lines(&path, &span, None).records.len(), 2);
+    }
 }
