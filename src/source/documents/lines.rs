@@ -460,7 +460,9 @@ fn deliver(
     mut take: Option<&mut Take<'_>>,
 ) -> Result<()> {
     let mut counted = 0u64;
-    for k in 0.. {
+    // Until the ranges are all found and all taken (the return inside).
+    let mut k = 0;
+    loop {
         let (range, span) = {
             let mut state = shared.lock();
             let taken = loop {
@@ -507,8 +509,8 @@ fn deliver(
             return fallback(&span, lines_before, e, visit);
         }
         counted = lines_before + range.newlines;
+        k += 1;
     }
-    Ok(())
 }
 
 #[cfg(test)]
