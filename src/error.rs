@@ -172,7 +172,12 @@ pub fn redact_urls(text: &str) -> String {
 pub fn describe_pg_error(err: &postgres::Error) -> String {
     match err.as_db_error() {
         Some(db) => {
-            let mut text = format!("{} ({})", db.message(), db.code().code());
+            let mut text = String::new();
+            if let Some(words) = server_condition(db.code().code()) {
+                text.push_str(words);
+                text.push_str(": ");
+            }
+            text.push_str(&format!("{} ({})", db.message(), db.code().code()));
             if let Some(detail) = db.detail() {
                 text.push_str(&format!("\n  detail: {detail}"));
             }
@@ -191,6 +196,37 @@ pub fn describe_pg_error(err: &postgres::Error) -> String {
             redact_urls(&text)
         }
     }
+}
+
+/// What a server-side condition means for the user, in our words, for the
+/// SQLSTATEs that are about the server's resources rather than the data:
+/// the server's own message names a file or a block, not the remedy.
+pub fn server_condition(sqlstate: &str) -> Option<&'static str> {
+    Some(match sqlstate {
+        DISK_FULL => {
+            "the server's disk is full (No space left on device); \
+             free space or grow the disk, then run the same command again"
+        }
+        "53200" => "the server ran out of memory; lower the load on it or raise its memory, then run again",
+        "53300" => "the server refuses more connections (max_connections reached); use fewer jobs or raise it",
+        _ => return None,
+    })
+}
+
+/// SQLSTATE 53100: the server could not write, for want of disk space.
+pub const DISK_FULL: &str = "53100";
+
+/// The same condition seen in the text a client program (pg_restore,
+/// pg_dump) prints, which carries no SQLSTATE: PostgreSQL says either the
+/// OS's ENOSPC text or, for a short write, "could not extend file" with its
+/// "Check free disk space." hint.
+pub fn server_condition_in_text(lines: &[String]) -> Option<&'static str> {
+    let disk_full = lines.iter().any(|line| {
+        line.contains("No space left on device")
+            || line.contains("could not extend file")
+            || line.contains("Check free disk space")
+    });
+    disk_full.then(|| server_condition(DISK_FULL)).flatten()
 }
 
 #[cfg(test)]
@@ -212,5 +248,24 @@ mod tests {
         };
         assert_eq!(e.sqlstate(), None, "a code in the text is not a SQLSTATE");
         assert_eq!(Error::Other("x (23505)".into()).sqlstate(), None);
+    }
+
+    #[test]
+    fn a_full_disk_is_named_in_our_words_whether_the_write_failed_or_fell_short() {
+        let short_write = [
+            "pg_restore: error: COPY failed for table \"orders\": ERROR:  could not extend file \"base/1/2\": wrote only 4096 of 8192 bytes at block 58".to_string(),
+            "HINT:  Check free disk space.".to_string(),
+        ];
+        let enospc = ["ERROR:  could not write to file \"base/1/3\": No space left on device".to_string()];
+        for lines in [&short_write[..], &enospc[..]] {
+            let words = server_condition_in_text(lines).unwrap();
+            assert!(words.contains("disk is full"), "{words}");
+        }
+        assert_eq!(
+            server_condition_in_text(&["ERROR:  relation \"t\" does not exist".to_string()]),
+            None
+        );
+        assert_eq!(server_condition(DISK_FULL), server_condition_in_text(&enospc));
+        assert_eq!(server_condition("23505"), None, "data errors keep their own message");
     }
 }

@@ -320,7 +320,12 @@ fn a_full_disk_fails_cleanly_and_a_rerun_completes_once_there_is_room() {
     let out = run(&restore_args);
     assert_exit(&out, 1);
     let err = stderr(&out);
-    assert!(err.contains("No space left on device"), "{err}");
+    // PostgreSQL words a full disk two ways (ENOSPC, or a short write with
+    // "Check free disk space"): godwit names it the same in its own words.
+    assert!(
+        err.contains("the server's disk is full (No space left on device)"),
+        "{err}"
+    );
     assert!(err.contains("target is unchanged"), "{err}");
     assert_eq!(crash::table_digests(&target), before);
     // With the disk full the server cannot checkpoint, so DROP DATABASE
@@ -363,7 +368,11 @@ fn a_full_disk_fails_cleanly_and_a_rerun_completes_once_there_is_room() {
     let copied = create_database(&server, "copied", "TABLESPACE small_copy");
     let out = common::copy(&sqlite, &copied, &[]);
     assert_exit(&out, 1);
-    assert!(stderr(&out).contains("No space left on device"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the server's disk is full (No space left on device)"),
+        "{}",
+        stderr(&out)
+    );
     assert!(
         crash::table_digests(&copied).is_empty(),
         "a failed copy leaves no table"

@@ -270,7 +270,14 @@ pub fn run_watching(command: Command, what: &str, on_line: &(dyn Fn(&str) + Sync
         let status = status?;
         if !status.success() {
             let tail = &errors[errors.len().saturating_sub(20)..];
-            return Err(Error::Backup(format!("{what} failed ({status}):\n{}", tail.join("\n"))));
+            let cause = match crate::error::server_condition_in_text(tail) {
+                Some(words) => format!(": {words}"),
+                None => String::new(),
+            };
+            return Err(Error::Backup(format!(
+                "{what} failed ({status}){cause}:\n{}",
+                tail.join("\n")
+            )));
         }
         Ok(())
     })
