@@ -234,6 +234,24 @@ fn existing_tables_need_data_only_and_missing_required_columns_stop_early() {
 }
 
 #[test]
+fn data_only_into_a_schema_without_tables_says_so_before_reading_the_source() {
+    let dir = tempfile::tempdir().unwrap();
+    // Broken past its first record: had the source been read first, the
+    // error would be about the file, not the empty schema.
+    let source = dir.path().join("events.json");
+    std::fs::write(&source, "[{\"id\": 1}, {\"id\": ").unwrap();
+    let target = fresh_database("data_only_empty");
+    let out = copy(&source, &target, &["--data-only"]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("--data-only loads into existing tables, but schema public has none"),
+        "{err}"
+    );
+    assert!(!err.contains("events.json"), "the source was not read: {err}");
+}
+
+#[test]
 fn foreign_key_cycles_load_with_deferred_constraints() {
     let dir = tempfile::tempdir().unwrap();
     let source = sqlite_file(

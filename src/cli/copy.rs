@@ -55,6 +55,10 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
     if !args.data_only {
         source.prefer_provisional_model();
     }
+    let existing = match args.data_only {
+        true => Some(copy::data_only::existing_tables(&target, &args.target.schema)?),
+        false => None,
+    };
     let (schema, plan) = plan_source(source, &mapping, profiling, reporter)?;
     let options = CopyOptions {
         target: target.clone(),
@@ -64,8 +68,8 @@ pub fn run(args: CopyArgs, reporter: &Reporter) -> Result<ExitCode> {
         rejects_path,
         jobs,
     };
-    let outcome = if args.data_only {
-        copy::data_only::load_into_existing_tables(source, &schema, plan, &options, args.truncate, reporter)
+    let outcome = if let Some(existing) = &existing {
+        copy::data_only::load_into_existing_tables(source, &schema, plan, existing, &options, args.truncate, reporter)
     } else {
         let replan = |table: &str| replan_table(source, &mapping, table);
         let settle = || settle_plan(source, &mapping, profiling, reporter);

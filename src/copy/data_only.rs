@@ -16,9 +16,9 @@ use crate::copy::{CopyOptions, CopyOutcome};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::plan::retarget::{self, Fit};
-use crate::postgres::catalog;
-use crate::postgres::conn::qualified;
+use crate::postgres::catalog::{self, TargetTable};
 use crate::postgres::conn::quote_ident;
+use crate::postgres::conn::{ConnSpec, qualified};
 use crate::report::{CopySummary, Event, Reporter, TableSummary, interrupt};
 use crate::source::Source;
 use crate::source::SourceSchema;
@@ -30,25 +30,33 @@ struct TargetForeignKey {
     deferrable: bool,
 }
 
+/// The tables the app's framework made in `schema`, looked up before the
+/// source is read: a schema with none is a usage error that should not
+/// wait for a large file to be learned.
+pub fn existing_tables(target: &ConnSpec, schema: &str) -> Result<Vec<TargetTable>> {
+    let mut client = target.connect()?;
+    let targets = catalog::tables(&mut client, schema)?;
+    if targets.is_empty() {
+        return Err(Error::Usage(format!(
+            "--data-only loads into existing tables, but schema {schema} has none; create the schema with your framework \
+             (e.g. `alembic upgrade head`, `manage.py migrate`, `prisma migrate deploy`), or drop --data-only"
+        )));
+    }
+    Ok(targets)
+}
+
 pub fn load_into_existing_tables(
     source: &dyn Source,
     schema: &SourceSchema,
     mut plan: Plan,
+    targets: &[TargetTable],
     options: &CopyOptions,
     truncate: bool,
     reporter: &Reporter,
 ) -> Result<CopyOutcome> {
     let started = Instant::now();
     let mut client = options.target.connect()?;
-    let targets = catalog::tables(&mut client, &options.schema)?;
-    if targets.is_empty() {
-        return Err(Error::Usage(format!(
-            "--data-only loads into existing tables, but schema {} has none; create the schema with your framework \
-             (e.g. `alembic upgrade head`, `manage.py migrate`, `prisma migrate deploy`), or drop --data-only",
-            options.schema
-        )));
-    }
-    let Fit { unmatched, .. } = retarget::retarget(&mut plan, schema, &targets)?;
+    let Fit { unmatched, .. } = retarget::retarget(&mut plan, schema, targets)?;
     for item in &unmatched {
         reporter.emit(Event::Warning(item.clone()));
     }
