@@ -4,6 +4,11 @@
 
 use std::time::Duration;
 
+/// "1 table", "2 tables": a count with its noun, plural unless one.
+pub fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 /// Parses `500ms`, `30s`, `5min`, `2h`, `1d` (or a bare number of seconds).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();

@@ -160,7 +160,7 @@ fn roles_rules_superusers_md5_secrets_and_table_owners() {
     let app_role = check(&report, "app_role");
     assert_eq!(app_role["status"], "warning", "{app_role:#}");
     assert!(
-        app_role["message"].as_str().unwrap().contains("owns 1 tables"),
+        app_role["message"].as_str().unwrap().contains("owns 1 table"),
         "{app_role:#}"
     );
     // A role that may not read pg_authid is told so, not given an OK.

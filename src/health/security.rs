@@ -29,7 +29,7 @@ pub const APP_ROLE: Rule = Rule {
     // tools and godwit's own) and the connecting role, where they are
     // superusers or own tables here.
     query: "SELECT 'role ' || quote_ident(r.rolname), \
-        CASE WHEN r.rolsuper THEN 'superuser' ELSE 'owns ' || o.n || ' tables' END \
+        CASE WHEN r.rolsuper THEN 'superuser' ELSE 'owns ' || o.n || CASE WHEN o.n = 1 THEN ' table' ELSE ' tables' END END \
         || ' and connects to this database' \
         || CASE WHEN s.sessions > 0 THEN ' (' || s.sessions || ' sessions now)' ELSE ' (this connection)' END, \
         CASE WHEN r.rolsuper THEN 'connect the application as a role without SUPERUSER: godwit roles apply --to URL' \

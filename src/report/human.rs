@@ -258,9 +258,9 @@ fn print_summary(s: &CopySummary) {
     }
     let rows: u64 = s.tables.iter().map(|t| t.rows).sum();
     println!(
-        "\n{} tables, {} rows copied into {} (schema {}) in {:.2}s: {}",
-        s.tables.len(),
-        rows,
+        "\n{}, {} copied into {} (schema {}) in {:.2}s: {}",
+        crate::units::count(s.tables.len(), "table"),
+        crate::units::count(usize::try_from(rows).unwrap_or(usize::MAX), "row"),
         s.target,
         s.schema,
         s.seconds,

@@ -108,11 +108,6 @@ impl RoundSummary {
     }
 }
 
-/// "1 table", "2 tables".
-fn count(n: usize, noun: &str) -> String {
-    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
-}
-
 /// One reading and writing of a round.
 enum Attempt {
     /// None when a speculative date column held numbers (plan again).
@@ -311,14 +306,14 @@ impl<'a> Syncer<'a> {
         reporter.emit(Event::Phase(if check.is_some() {
             format!(
                 "comparing {} with {}",
-                count(queue.len(), "table"),
-                count(jobs, "reader")
+                crate::units::count(queue.len(), "table"),
+                crate::units::count(jobs, "reader")
             )
         } else {
             format!(
                 "fingerprinting {} with {}, writing changes in one transaction as tables finish",
-                count(queue.len(), "table"),
-                count(jobs, "reader")
+                crate::units::count(queue.len(), "table"),
+                crate::units::count(jobs, "reader")
             )
         }));
         let task = if check.is_some() { "sync check" } else { "sync round" };

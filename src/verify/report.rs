@@ -123,8 +123,8 @@ impl VerifySummary {
         out.push_str(&crate::verify::views::human(&self.views));
         let different = self.tables.iter().filter(|t| t.status != "equal").count();
         out.push_str(&format!(
-            "\n{} tables verified in {:.2}s: {}\n",
-            self.tables.len(),
+            "\n{} verified in {:.2}s: {}\n",
+            crate::units::count(self.tables.len(), "table"),
             self.seconds,
             if different == 0 && self.status == "equal" {
                 "the target equals the source".to_string()
