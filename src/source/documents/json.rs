@@ -735,10 +735,11 @@ impl<R: Read> JsonReader<R> {
         let mut high: Option<u32> = None;
         loop {
             if !(self.pos < self.end || self.fill()) {
-                return self.error(format!(
-                    "unterminated string starting at line {}, column {}",
-                    start.line, start.column
-                ));
+                // Only the column: a string never spans lines (a raw
+                // newline in one is an error of its own), so it starts on
+                // the error's line, which a reader of a range does not
+                // know yet (its caller adds the lines before the range).
+                return self.error(format!("unterminated string starting at column {}", start.column));
             }
             // Copy the run of plain bytes in one go.
             let plain = plain_run_len(&self.buf[self.pos..self.end]);
@@ -930,6 +931,17 @@ mod tests {
         let mut r = JsonReader::new(text.as_bytes());
         let v = r.value().unwrap();
         (v, r.take_problem())
+    }
+
+    #[test]
+    fn an_unterminated_string_names_its_start_on_the_error_line() {
+        let mut r = JsonReader::new("{\"a\": 1,\n \"b\": \"no end".as_bytes());
+        let e = r.value().unwrap_err();
+        assert_eq!(e.at.line, 2);
+        assert_eq!(e.message, "unterminated string starting at column 7");
+        let mut r = JsonReader::new("[\"a\nb\"]".as_bytes());
+        let e = r.value().unwrap_err();
+        assert!(e.message.starts_with("control character 0x0a"), "{}", e.message);
     }
 
     #[test]
