@@ -153,6 +153,22 @@ fn a_file_whose_types_hold_is_copied_as_two_reads_copy_it() {
 }
 
 #[test]
+fn a_target_that_already_has_the_tables_stops_the_one_read_copy_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (once, _) = configs(dir.path());
+    let lines = write(dir.path(), "events.ndjson", &records(&|_| None));
+    let target = fresh_database("onepass_exists");
+    let args = ["--config", once.to_str().unwrap()];
+    assert_exit(&copy(&lines, &target, &args), 0);
+    let out = copy(&lines, &target, &args);
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(err.contains("already exist in the target: public.events"), "{err}");
+    // No type of the whole file changes that: it is not read again for it.
+    assert!(!err.contains(AGAIN), "{err}");
+}
+
+#[test]
 fn a_type_that_widens_late_from_integers_to_fractions_to_text_is_staged_again_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let text = records(&|i| match i {

@@ -108,6 +108,9 @@ pub fn copy_schema_and_data(
             *again.plan
         }
         Err(e) if matches!(e, Error::Interrupted) || interrupt::requested() => return Err(e),
+        // Nothing the whole source's types decide: reading it all to
+        // meet the same error again would only cost the time.
+        Err(e) if not_about_the_data(&e) => return Err(e),
         // Failed with the whole plan: that is the copy's failure.
         Err(e) if !source.model_is_provisional() => return Err(e),
         // Failed before the whole model was known: whatever it was (a
@@ -125,6 +128,22 @@ pub fn copy_schema_and_data(
     };
     copy_once(source, full, replan, None, options, reporter, started)?
         .map_err(|_| Error::Other("a copy with its whole plan asked for another".into()))
+}
+
+/// Errors of the target, the flags or the server rather than of values
+/// and types: a table already there, a usage or config mistake, a server
+/// that cannot be reached, refuses the login or lacks the room, memory or
+/// connections (SQLSTATE classes 08, 28, 3D, 53, 57).
+fn not_about_the_data(error: &Error) -> bool {
+    match error {
+        Error::TargetExists(_) | Error::Usage(_) | Error::Config { .. } | Error::Local(_) => true,
+        Error::Postgres {
+            sqlstate: Some(code), ..
+        } => ["08", "28", "3D", "53", "57"]
+            .iter()
+            .any(|class| code.starts_with(class)),
+        _ => false,
+    }
 }
 
 /// Learns the whole model after a provisional staging and plans it: true
