@@ -334,8 +334,8 @@ fn load_into_staging(
 ) -> Result<Staged> {
     let mut not_migrated: Vec<String> = plan.not_migrated.clone();
     reporter.emit(Event::Phase(format!(
-        "creating {} tables in staging schema {schema}",
-        plan.tables.len()
+        "creating {} in staging schema {schema}",
+        crate::units::count(plan.tables.len(), "table")
     )));
     for sql in &plan.setup {
         run(
@@ -539,7 +539,10 @@ fn load_into_staging(
     // Phase 3 (workers): VALIDATE and ANALYZE, a table per task, the
     // costliest first so the longest chain starts at once.
     let count: usize = validations.iter().map(Vec::len).sum();
-    reporter.emit(Event::Phase(format!("validating {count} constraints and analyzing")));
+    reporter.emit(Event::Phase(format!(
+        "validating {} and analyzing",
+        crate::units::count(count, "constraint")
+    )));
     let mut finish: Vec<Task> = validations
         .into_iter()
         .enumerate()

@@ -292,8 +292,25 @@ fn print_summary(s: &CopySummary) {
 }
 
 /// The first words of a phase, for the one-line breakdown.
+/// A phase's name for the one-line timing summary: its verb and what it
+/// works on, without counts, paths or names ("creating 2 tables in staging
+/// schema x" is "creating tables", "reading data/app.db" is "reading").
 fn short_phase(phase: &str) -> String {
-    phase.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+    let mut words: Vec<&str> = Vec::new();
+    for word in phase.split_whitespace() {
+        if words.len() == 2 || ["into", "with", "in", "and", "past", "of"].contains(&word) {
+            break;
+        }
+        let bare = word.trim_end_matches(',');
+        let named = word.contains(['/', '.', '(', ':']) || bare.chars().all(|c| c.is_ascii_digit());
+        if !named {
+            words.push(bare);
+        }
+        if bare.len() != word.len() {
+            break;
+        }
+    }
+    words.join(" ")
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -321,6 +338,26 @@ pub fn human_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_phase_is_summed_up_by_its_verb_and_what_it_works_on() {
+        for (phase, short) in [
+            ("reading bench/out/docs/events.ndjson", "reading"),
+            (
+                "creating 2 tables in staging schema godwit_staging_1",
+                "creating tables",
+            ),
+            ("copying data with 2 readers and COPY connections", "copying data"),
+            ("keys, constraints and defaults", "keys"),
+            ("validating 1 constraint and analyzing", "validating constraint"),
+            ("publishing into schema public", "publishing"),
+            ("emptying 3 tables (--truncate)", "emptying tables"),
+            ("moving sequences past the loaded ids", "moving sequences"),
+            ("health", "health"),
+        ] {
+            assert_eq!(short_phase(phase), short, "{phase}");
+        }
+    }
 
     #[test]
     fn plain_lines_name_the_step_and_its_counts() {
