@@ -463,6 +463,12 @@ fn load_into_staging(
         *plan = full;
         not_migrated = plan.not_migrated.clone();
         let indexes: Vec<Task> = plan.tables.iter().flat_map(|t| index_tasks(schema, t)).collect();
+        // Staged with the start's types, the indexes wait for the whole
+        // plan: on a large file this is seconds that should not be silent.
+        reporter.emit(Event::Phase(format!(
+            "building indexes of {}",
+            crate::units::count(plan.tables.len(), "table")
+        )));
         run_pool(&mut pgs, None, indexes, None, &|pg, _, task, _| match task {
             Task::Sql { label, sql } => pg.batch_execute(&sql).map_err(|e| Error::pg(label, &e)),
             _ => Ok(()),
