@@ -152,6 +152,51 @@ fn text_that_is_not_text_is_named_by_line_column_and_byte() {
     );
 }
 
+/// Excel's "Unicode text" and many Windows exports are UTF-16: read as
+/// UTF-8 they are NULs between letters, which loaded a header of NULs as
+/// column names and failed on the first value. They are named as what
+/// they are, with the command that makes them UTF-8, whatever the name.
+#[test]
+fn utf16_text_is_named_with_its_encoding_and_how_to_convert_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "id\tname\r\n1\tJosé\r\n2\tZoë\r\n";
+    let le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+    let with_bom = [&[0xFF, 0xFE][..], &le].concat();
+    for (name, bytes, expected) in [
+        (
+            "excel.csv",
+            &with_bom,
+            "is UTF-16LE text (it starts with the byte order mark FF FE)",
+        ),
+        (
+            "excel.txt",
+            &with_bom,
+            "is UTF-16LE text (it starts with the byte order mark FF FE)",
+        ),
+        ("plain.tsv", &le, "is UTF-16LE text (every other byte is 0)"),
+        ("records.json", &be, "is UTF-16BE text (every other byte is 0)"),
+    ] {
+        let file = write(dir.path(), name, bytes);
+        let out = plan(file.to_str().unwrap());
+        assert_exit(&out, 1);
+        let err = stderr(&out);
+        assert!(err.contains(expected), "{name}: {err}");
+        assert!(
+            err.contains("godwit reads UTF-8: convert it first, e.g. `iconv -f UTF-16"),
+            "{name}: {err}"
+        );
+    }
+    // In a directory, such a file is listed as not read, beside the others.
+    let folder = dir.path().join("folder");
+    std::fs::create_dir(&folder).unwrap();
+    write(&folder, "ok.csv", b"id,name\n1,a\n");
+    write(&folder, "excel.csv", &with_bom);
+    let out = godwit(&["plan", folder.to_str().unwrap(), "--format", "json"]);
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(all.contains("UTF-16LE text"), "{all}");
+}
+
 #[test]
 fn the_name_or_prefix_decides_and_a_contradiction_is_said() {
     let dir = tempfile::tempdir().unwrap();

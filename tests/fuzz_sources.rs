@@ -258,6 +258,8 @@ fn file_level(message: &str) -> bool {
         "holds no JSON or CSV records",
         "nothing to read",
         "no such file",
+        // UTF-16 or UTF-32 text: the whole file's encoding.
+        "godwit reads UTF-8",
     ]
     .iter()
     .any(|m| message.contains(m))

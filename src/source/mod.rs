@@ -566,6 +566,10 @@ pub fn open_with(spec: &str, options: &documents::DocumentOptions) -> Result<Box
     let named = forced
         .map(|f| (f, "the prefix"))
         .or_else(|| documents::detect::format_of_name(&path).map(|f| (f, "the name")));
+    // A name that says CSV or JSON does not make UTF-16 readable.
+    if let Kind::Wide(wide) = kind {
+        return Err(fail(wide_refusal(&path, wide)));
+    }
     if let Some((format, how)) = named.filter(|_| kind != Kind::Directory) {
         if kind == Kind::Sqlite {
             return Err(fail(format!(
@@ -587,10 +591,27 @@ pub fn open_with(spec: &str, options: &documents::DocumentOptions) -> Result<Box
         Kind::Empty => Err(fail(
             "is empty (0 bytes): neither a SQLite database nor a document".into(),
         )),
+        Kind::Wide(wide) => Err(fail(wide_refusal(&path, wide))),
         Kind::Binary(at) => Err(fail(format!(
             "is not a SQLite database or a document: {at} is not text (another format, or an encrypted database; name it json:, ndjson: or csv: to read it as one)"
         ))),
     }
+}
+
+/// Why a UTF-16 or UTF-32 file is not read, and the command that makes
+/// it UTF-8 (iconv drops a byte order mark into the UTF-8 one godwit skips).
+fn wide_refusal(path: &std::path::Path, wide: documents::detect::Wide) -> String {
+    let stem = path.file_stem().map_or("source".into(), |s| s.to_string_lossy());
+    let extension = path.extension().map_or("txt".into(), |e| e.to_string_lossy());
+    let utf8 = path.with_file_name(format!("{stem}-utf8.{extension}"));
+    format!(
+        "is {} text ({}), and godwit reads UTF-8: convert it first, e.g. `iconv -f {} -t UTF-8 {} > {}`",
+        wide.encoding,
+        wide.evidence,
+        wide.encoding,
+        path.display(),
+        utf8.display()
+    )
 }
 
 /// A source value as JSON, the way the reject file writes keys (and verify

@@ -28,6 +28,18 @@ pub enum Kind {
     /// Binary content that is none of the above: where its first byte
     /// that is not text is.
     Binary(String),
+    /// Text in a two- or four-byte encoding (Excel's "Unicode text" is
+    /// UTF-16LE), which godwit does not read: read as UTF-8 it is NULs
+    /// between letters.
+    Wide(Wide),
+}
+
+/// A text encoding of two or four bytes per unit, and how it was told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wide {
+    /// As iconv names it.
+    pub encoding: &'static str,
+    pub evidence: &'static str,
 }
 
 const SNIFF: usize = 64 * 1024;
@@ -49,6 +61,9 @@ pub fn kind_of_head(head: &[u8]) -> Kind {
     if head.starts_with(b"SQLite format 3\0") {
         return Kind::Sqlite;
     }
+    if let Some(wide) = wide_text(head) {
+        return Kind::Wide(wide);
+    }
     let text = head.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(head);
     if !looks_textual(text) {
         return Kind::Binary(first_non_text(head));
@@ -64,6 +79,45 @@ pub fn kind_of_head(head: &[u8]) -> Kind {
         }
         _ => Kind::Document(Format::Csv(super::csv::detect_delimiter(text))),
     }
+}
+
+/// UTF-32 or UTF-16 text: by its byte order mark, else by NULs in every
+/// other byte (the high byte of ASCII letters) and almost none between.
+fn wide_text(head: &[u8]) -> Option<Wide> {
+    const BOMS: [(&[u8], &str, &str); 4] = [
+        (
+            &[0xFF, 0xFE, 0, 0],
+            "UTF-32LE",
+            "it starts with the byte order mark FF FE 00 00",
+        ),
+        (
+            &[0, 0, 0xFE, 0xFF],
+            "UTF-32BE",
+            "it starts with the byte order mark 00 00 FE FF",
+        ),
+        (&[0xFF, 0xFE], "UTF-16LE", "it starts with the byte order mark FF FE"),
+        (&[0xFE, 0xFF], "UTF-16BE", "it starts with the byte order mark FE FF"),
+    ];
+    if let Some((_, encoding, evidence)) = BOMS.iter().find(|(bom, _, _)| head.starts_with(bom)) {
+        return Some(Wide { encoding, evidence });
+    }
+    let pairs = head.len() / 2;
+    if pairs < 2 {
+        return None;
+    }
+    let zeros_at = |parity: usize| head.iter().skip(parity).step_by(2).filter(|&&b| b == 0).count();
+    let (even, odd) = (zeros_at(0), zeros_at(1));
+    let encoding = if odd * 10 >= pairs * 3 && even * 50 <= pairs {
+        "UTF-16LE"
+    } else if even * 10 >= pairs * 3 && odd * 50 <= pairs {
+        "UTF-16BE"
+    } else {
+        return None;
+    };
+    Some(Wide {
+        encoding,
+        evidence: "every other byte is 0",
+    })
 }
 
 /// Text with no NUL and few control bytes; invalid UTF-8 is allowed (a
@@ -151,6 +205,7 @@ fn described(kind: &Kind) -> String {
         Kind::Directory => "a directory".into(),
         Kind::Empty => "empty".into(),
         Kind::Binary(at) => format!("not text ({at})"),
+        Kind::Wide(wide) => format!("{} text", wide.encoding),
     }
 }
 
@@ -160,7 +215,7 @@ pub fn contradiction(named: Format, how: &str, content: &Kind) -> Option<String>
     let agrees = match content {
         Kind::Document(found) => family(*found) == family(named),
         Kind::Empty | Kind::Directory => true,
-        Kind::Sqlite | Kind::Binary(_) => false,
+        Kind::Sqlite | Kind::Binary(_) | Kind::Wide(_) => false,
     };
     if agrees {
         return None;
@@ -209,6 +264,33 @@ pub fn format_of_prefix(spec: &str) -> Option<(Option<Format>, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utf16_and_utf32_text_is_told_by_its_mark_or_its_zeros() {
+        let utf16le: Vec<u8> = "id\tname\r\n1\tJosé\r\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        let utf16be: Vec<u8> = "id,name\n1,Zoë\n".encode_utf16().flat_map(u16::to_be_bytes).collect();
+        let encoding = |head: &[u8]| match kind_of_head(head) {
+            Kind::Wide(w) => Some((w.encoding, w.evidence.contains("mark"))),
+            _ => None,
+        };
+        assert_eq!(encoding(&utf16le), Some(("UTF-16LE", false)));
+        assert_eq!(encoding(&utf16be), Some(("UTF-16BE", false)));
+        assert_eq!(
+            encoding(&[&[0xFF, 0xFE][..], &utf16le].concat()),
+            Some(("UTF-16LE", true))
+        );
+        assert_eq!(
+            encoding(&[&[0xFE, 0xFF][..], &utf16be].concat()),
+            Some(("UTF-16BE", true))
+        );
+        assert_eq!(encoding(&[0xFF, 0xFE, 0, 0, b'{', 0, 0, 0]), Some(("UTF-32LE", true)));
+        // UTF-8 with a NUL here and there is not wide text.
+        assert_eq!(encoding(b"id,name\n1,a\0b\n2,c\n"), None);
+        assert_eq!(encoding("{\"a\": \"é\"}".as_bytes()), None);
+    }
 
     #[test]
     fn recognised_by_content() {
