@@ -428,3 +428,71 @@ fn godwit_toml_fixes_each_part_of_the_dialect() {
         stderr(&out)
     );
 }
+
+/// A CSV that Excel saved on Windows is Windows-1252, not UTF-8: each row
+/// with a letter beyond ASCII is rejected, with a hint, until godwit.toml
+/// names the encoding; then every letter (and the euro sign, which
+/// Latin-1 lacks) loads, in the header too, and verify agrees.
+#[test]
+fn a_windows_1252_file_loads_its_letters_once_godwit_toml_names_the_encoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = write(
+        dir.path(),
+        "kunden.csv",
+        b"id;name;stra\xdfe;preis\r\n1;Jos\xe9;M\xfcnchen;12 \x80\r\n2;Ann;Paris;3 \x80\r\n3;Zo\xeb;K\xf6ln;\x93quoted\x94\r\n",
+    );
+    let target = fresh_database("csv_cp1252");
+    let url = target.to_string();
+    let out = godwit(&["copy", source.to_str().unwrap(), "--to", &url]);
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains(
+            "a file in another encoding says so in godwit.toml, e.g. [documents.csv] encoding = \"windows-1252\""
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let config = write(
+        dir.path(),
+        "godwit.toml",
+        b"[documents.csv]\nencoding = \"windows-1252\"\n",
+    );
+    let with_config = |command: &str| {
+        godwit(&[
+            command,
+            source.to_str().unwrap(),
+            "--to",
+            &url,
+            "--config",
+            config.to_str().unwrap(),
+        ])
+    };
+    assert_exit(&with_config("copy"), 0);
+    assert_eq!(
+        rows(
+            &target,
+            "SELECT id::text AS a, name AS b, \"straße\" AS c, preis AS d FROM kunden ORDER BY id"
+        ),
+        [
+            ["1", "José", "München", "12 €"],
+            ["2", "Ann", "Paris", "3 €"],
+            ["3", "Zoë", "Köln", "\u{201c}quoted\u{201d}"],
+        ]
+    );
+    assert_exit(&with_config("verify"), 0);
+    let plan = plan_json(&source, &["--config", config.to_str().unwrap()]);
+    assert!(
+        dialect_notes(&plan).contains("windows-1252 text, from godwit.toml"),
+        "{plan}"
+    );
+    // Only single-byte encodings are read this way.
+    for (label, expected) in [
+        ("utf-16", "convert UTF-16LE text to UTF-8 first"),
+        ("klingon", "names no encoding"),
+    ] {
+        std::fs::write(&config, format!("[documents.csv]\nencoding = \"{label}\"\n")).unwrap();
+        let out = godwit(&["plan", source.to_str().unwrap(), "--config", config.to_str().unwrap()]);
+        assert_exit(&out, 2);
+        assert!(stderr(&out).contains(expected), "{label}: {}", stderr(&out));
+    }
+}

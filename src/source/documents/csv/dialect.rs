@@ -33,6 +33,8 @@ pub struct Dialect {
     pub header_problem: Option<String>,
     /// What was detected and why, for `plan`.
     pub evidence: Vec<String>,
+    /// The single-byte encoding godwit.toml names; None: UTF-8.
+    pub encoding: Option<&'static encoding_rs::Encoding>,
 }
 
 impl Default for Dialect {
@@ -47,6 +49,7 @@ impl Default for Dialect {
             columns: Vec::new(),
             header_problem: None,
             evidence: Vec::new(),
+            encoding: None,
         }
     }
 }
@@ -72,7 +75,20 @@ impl Dialect {
             out.push_str(&format!(", {} preamble line(s) skipped", self.skip_lines));
         }
         out.push_str(if self.header { ", header row" } else { ", no header row" });
+        if let Some(encoding) = self.encoding {
+            out.push_str(&format!(", {} text", encoding.name()));
+        }
         out
+    }
+
+    /// A field's text: UTF-8 as it stands, or decoded from the encoding
+    /// godwit.toml names (every byte of a single-byte encoding is a
+    /// character, so that never fails).
+    pub fn text<'b>(&self, bytes: &'b [u8]) -> Result<std::borrow::Cow<'b, str>, std::str::Utf8Error> {
+        match self.encoding {
+            Some(encoding) => Ok(encoding.decode_without_bom_handling(bytes).0),
+            None => std::str::from_utf8(bytes).map(std::borrow::Cow::Borrowed),
+        }
     }
 }
 
@@ -98,6 +114,9 @@ pub struct CsvOptions {
     pub skip_lines: Option<u64>,
     /// A character starting comment lines; `""` for none.
     pub comment: Option<String>,
+    /// The text encoding when not UTF-8: a single-byte one such as
+    /// `"windows-1252"` (Excel's CSV on Windows) or `"iso-8859-15"`.
+    pub encoding: Option<String>,
 }
 
 impl CsvOptions {
@@ -133,6 +152,25 @@ impl CsvOptions {
                 ));
             }
         };
+        let encoding = match self.encoding.as_deref() {
+            None => None,
+            Some(label) => match encoding_rs::Encoding::for_label(label.trim().as_bytes()) {
+                None => {
+                    return Err(format!(
+                        "documents.csv.encoding {label:?} names no encoding (e.g. \"windows-1252\", \"iso-8859-15\", \"utf-8\")"
+                    ));
+                }
+                Some(encoding) if encoding == encoding_rs::UTF_8 => None,
+                Some(encoding) if encoding.is_single_byte() => Some(encoding),
+                Some(encoding) => {
+                    return Err(format!(
+                        "documents.csv.encoding {label:?}: godwit reads UTF-8 and single-byte encodings \
+                         (windows-1252, iso-8859-x, koi8-r...); convert {} text to UTF-8 first, e.g. with iconv",
+                        encoding.name()
+                    ));
+                }
+            },
+        };
         Ok(Overrides {
             delimiter,
             quote,
@@ -140,6 +178,7 @@ impl CsvOptions {
             header: self.header,
             skip_lines: self.skip_lines,
             comment,
+            encoding,
         })
     }
 }
@@ -153,4 +192,5 @@ pub struct Overrides {
     pub header: Option<bool>,
     pub skip_lines: Option<u64>,
     pub comment: Option<Option<u8>>,
+    pub encoding: Option<&'static encoding_rs::Encoding>,
 }

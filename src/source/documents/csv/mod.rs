@@ -51,7 +51,20 @@ pub fn sniff_file(file: &Path, options: &CsvOptions) -> Result<Dialect> {
     let whole = head.len() < sniff::SAMPLE_BYTES;
     let text = head.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(&head);
     let sample = if whole { text } else { cut_at_line_end(text) };
-    Ok(sniff::sniff(sample, &fixed))
+    // Sniffed as UTF-8: the delimiters, quotes and line ends of a
+    // single-byte encoding are the same ASCII bytes, and the header's
+    // names come out as their characters.
+    let decoded = fixed
+        .encoding
+        .map(|encoding| encoding.decode_without_bom_handling(sample).0.into_owned());
+    let mut dialect = sniff::sniff(decoded.as_ref().map_or(sample, |d| d.as_bytes()), &fixed);
+    if let Some(encoding) = fixed.encoding {
+        dialect.encoding = Some(encoding);
+        dialect
+            .evidence
+            .push(format!("{} text, from godwit.toml", encoding.name()));
+    }
+    Ok(dialect)
 }
 
 fn problem(line: u64, reason: String, field: Option<String>) -> ValueProblem {
@@ -201,7 +214,10 @@ fn raw_text(record: &Record, outcome: &Outcome, dialect: &Dialect) -> String {
     let delimiter = String::from_utf8_lossy(&dialect.delimiter);
     (0..record.fields.len())
         .filter_map(|i| record.field(i))
-        .map(|(b, _)| String::from_utf8_lossy(b).into_owned())
+        .map(|(b, _)| match dialect.text(b) {
+            Ok(text) => text.into_owned(),
+            Err(_) => String::from_utf8_lossy(b).into_owned(),
+        })
         .collect::<Vec<_>>()
         .join(&delimiter)
 }
@@ -245,7 +261,7 @@ fn record_value(
         let value = match record.field(i) {
             None => JValue::Null,
             Some((bytes, quoted)) if bytes.is_empty() && !quoted => JValue::Null,
-            Some((bytes, _)) => match std::str::from_utf8(bytes) {
+            Some((bytes, _)) => match dialect.text(bytes) {
                 Ok(text) if text.contains('\0') => {
                     found.get_or_insert_with(|| {
                         problem(
@@ -256,13 +272,14 @@ fn record_value(
                     });
                     JValue::String(text.replace('\0', "").into())
                 }
-                Ok(text) => JValue::String(text.into()),
+                Ok(text) => JValue::String(text.as_ref().into()),
                 Err(e) => {
                     found.get_or_insert_with(|| {
                         problem(
                             record.line,
                             format!(
-                                "invalid UTF-8 (byte 0x{:02x} after {} valid bytes)",
+                                "invalid UTF-8 (byte 0x{:02x} after {} valid bytes); a file in another encoding \
+                                 says so in godwit.toml, e.g. [documents.csv] encoding = \"windows-1252\"",
                                 bytes[e.valid_up_to()],
                                 e.valid_up_to()
                             ),
