@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use godwit::prepare::{Mapping, describe_and_plan};
 use godwit::source::documents::DocumentOptions;
-use godwit::source::{Flow, Row, RowBatch, RowBatcher, Scan, Selected};
+use godwit::source::{Flow, Reader, Row, RowBatch, RowBatcher, Scan, Selected, Source, SourceSchema};
 
 /// How long one input may take (debug build, slowest machine) before it
 /// counts as a hang.
@@ -98,28 +98,31 @@ enum Outcome {
     Refused(String),
 }
 
-/// Opens, plans and reads every table of one file, as `plan` and `copy`
-/// read it.
-fn read_all(spec: &str) -> Outcome {
-    let source = match godwit::source::open(spec) {
-        Ok(s) => s,
-        Err(e) => return Outcome::Refused(e.to_string()),
-    };
+/// Opens and plans one file as `plan` and `copy` do, with one reader (the
+/// source is kept with it: a reader may read what the source holds).
+type Opened = (Box<dyn Source>, SourceSchema, Vec<Box<dyn Reader>>);
+
+fn opened(spec: &str, options: &DocumentOptions) -> godwit::error::Result<Opened> {
+    let source = godwit::source::open_with(spec, options)?;
     let mapping = Mapping {
         config: godwit::config::Config::default(),
         schema: "public".into(),
         identifiers: Default::default(),
     };
-    let (schema, _plan) = match describe_and_plan(source.as_ref(), &mapping, &|_, _| true) {
-        Ok(p) => p,
+    let (schema, _plan) = describe_and_plan(source.as_ref(), &mapping, &|_, _| true)?;
+    let readers = source.readers(1)?;
+    Ok((source, schema, readers))
+}
+
+/// Opens, plans and reads every table of one file, as `plan` and `copy`
+/// read it.
+fn read_all(spec: &str) -> Outcome {
+    let (_source, schema, mut readers) = match opened(spec, &DocumentOptions::default()) {
+        Ok(opened) => opened,
         Err(e) => return Outcome::Refused(e.to_string()),
     };
     let mut rejected = 0u64;
     let mut unplaced = None;
-    let mut readers = match source.readers(1) {
-        Ok(r) => r,
-        Err(e) => return Outcome::Refused(e.to_string()),
-    };
     for table in &schema.tables {
         let select: Vec<Selected> = table.columns.iter().map(|c| Selected::Column(c.name.clone())).collect();
         let scan = Scan {
@@ -153,22 +156,9 @@ fn read_all(spec: &str) -> Outcome {
 fn transcript(spec: &str, options: &DocumentOptions, batched: bool) -> (Vec<String>, usize) {
     let mut out = Vec::new();
     let mut tables_batched = 0;
-    let source = match godwit::source::open_with(spec, options) {
-        Ok(s) => s,
-        Err(e) => return (vec![format!("refused on open: {e}")], 0),
-    };
-    let mapping = Mapping {
-        config: godwit::config::Config::default(),
-        schema: "public".into(),
-        identifiers: Default::default(),
-    };
-    let (schema, _plan) = match describe_and_plan(source.as_ref(), &mapping, &|_, _| true) {
-        Ok(p) => p,
-        Err(e) => return (vec![format!("refused on plan: {e}")], 0),
-    };
-    let mut readers = match source.readers(1) {
-        Ok(r) => r,
-        Err(e) => return (vec![format!("refused on readers: {e}")], 0),
+    let (_source, schema, mut readers) = match opened(spec, options) {
+        Ok(opened) => opened,
+        Err(e) => return (vec![format!("refused: {e}")], 0),
     };
     for table in &schema.tables {
         let columns: Vec<String> = table
