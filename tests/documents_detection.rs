@@ -197,6 +197,50 @@ fn utf16_text_is_named_with_its_encoding_and_how_to_convert_it() {
     assert!(all.contains("UTF-16LE text"), "{all}");
 }
 
+/// A compressed export is named as such, with the command that gives the
+/// text inside, whatever its name says; a workbook is told apart.
+#[test]
+fn compressed_files_are_named_with_how_to_decompress_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let gzip = [0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 3, 0x4B, 0x4C];
+    for (name, bytes, expected) in [
+        (
+            "events.ndjson.gz",
+            &gzip[..],
+            "is gzip-compressed (it starts with 1F 8B), and godwit reads the text it holds: decompress it first, e.g. `gzip -dc ",
+        ),
+        ("events.ndjson.gz", &gzip[..], "events.ndjson`"),
+        ("misnamed.ndjson", &gzip[..], "misnamed-decompressed.ndjson`"),
+        (
+            "export.zip",
+            b"PK\x03\x04\x14\0\0\0",
+            "extract them first, e.g. `unzip ",
+        ),
+        (
+            "book.xlsx",
+            b"PK\x03\x04\x14\0\0\0",
+            "a spreadsheet workbook, which godwit does not read; save each sheet as CSV",
+        ),
+        ("t.csv.zst", &[0x28, 0xB5, 0x2F, 0xFD, 0, 0][..], "is zstd-compressed"),
+    ] {
+        let file = write(dir.path(), name, bytes);
+        let out = plan(file.to_str().unwrap());
+        assert_exit(&out, 1);
+        assert!(stderr(&out).contains(expected), "{name}: {}", stderr(&out));
+    }
+    // In a directory, listed as not read beside what is.
+    let folder = dir.path().join("folder");
+    std::fs::create_dir(&folder).unwrap();
+    write(&folder, "ok.csv", b"id,name\n1,a\n");
+    write(&folder, "old.ndjson.gz", &gzip);
+    let out = godwit(&["plan", folder.to_str().unwrap()]);
+    assert!(
+        stdout(&out).contains("gzip-compressed (it starts with 1F 8B); decompress it first (gzip -dc)"),
+        "{}",
+        stdout(&out)
+    );
+}
+
 #[test]
 fn the_name_or_prefix_decides_and_a_contradiction_is_said() {
     let dir = tempfile::tempdir().unwrap();

@@ -248,8 +248,9 @@ fn file_level(message: &str) -> bool {
         "holds no JSON or CSV records",
         "nothing to read",
         "no such file",
-        // UTF-16 or UTF-32 text: the whole file's encoding.
+        // UTF-16 or UTF-32 text, or a compressed file: the whole file's.
         "godwit reads UTF-8",
+        "-compressed (it starts with",
     ]
     .iter()
     .any(|m| message.contains(m))

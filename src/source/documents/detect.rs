@@ -32,6 +32,21 @@ pub enum Kind {
     /// UTF-16LE), which godwit does not read: read as UTF-8 it is NULs
     /// between letters.
     Wide(Wide),
+    /// A compressed file (gzip, zstd, bzip2, xz, zip): godwit reads what it
+    /// holds once decompressed, not the archive.
+    Compressed(Compressed),
+}
+
+/// A compression format, by its magic bytes, and the command that undoes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compressed {
+    pub format: &'static str,
+    pub magic: &'static str,
+    /// Decompresses the file named after it to stdout; for zip, which
+    /// holds files, extracts them.
+    pub command: &'static str,
+    /// The name ending this format's files carry.
+    pub extension: &'static str,
 }
 
 /// A text encoding of two or four bytes per unit, and how it was told.
@@ -61,6 +76,9 @@ pub fn kind_of_head(head: &[u8]) -> Kind {
     if head.starts_with(b"SQLite format 3\0") {
         return Kind::Sqlite;
     }
+    if let Some(compressed) = compressed(head) {
+        return Kind::Compressed(compressed);
+    }
     if let Some(wide) = wide_text(head) {
         return Kind::Wide(wide);
     }
@@ -79,6 +97,43 @@ pub fn kind_of_head(head: &[u8]) -> Kind {
         }
         _ => Kind::Document(Format::Csv(super::csv::detect_delimiter(text))),
     }
+}
+
+/// A compressed file, by the magic bytes its format starts with.
+fn compressed(head: &[u8]) -> Option<Compressed> {
+    const FORMATS: [(&[u8], &str, &str, &str, &str); 4] = [
+        (&[0x1F, 0x8B], "gzip", "1F 8B", "gzip -dc", "gz"),
+        (&[0x28, 0xB5, 0x2F, 0xFD], "zstd", "28 B5 2F FD", "zstd -dc", "zst"),
+        (
+            &[0xFD, b'7', b'z', b'X', b'Z', 0],
+            "xz",
+            "FD 37 7A 58 5A 00",
+            "xz -dc",
+            "xz",
+        ),
+        (b"PK\x03\x04", "zip", "PK 03 04", "unzip", "zip"),
+    ];
+    if let Some(&(_, format, magic, command, extension)) = FORMATS.iter().find(|(magic, ..)| head.starts_with(magic)) {
+        return Some(Compressed {
+            format,
+            magic,
+            command,
+            extension,
+        });
+    }
+    // bzip2's "BZh" could start a line of text: with the block size digit
+    // and the first block's (or the empty stream's end) magic after it.
+    let block = head.get(4..10);
+    let bzip2 = head.starts_with(b"BZh")
+        && head.get(3).is_some_and(|d| (b'1'..=b'9').contains(d))
+        && (block == Some(&[0x31, 0x41, 0x59, 0x26, 0x53, 0x59][..])
+            || block == Some(&[0x17, 0x72, 0x45, 0x38, 0x50, 0x90][..]));
+    bzip2.then_some(Compressed {
+        format: "bzip2",
+        magic: "BZh",
+        command: "bzip2 -dc",
+        extension: "bz2",
+    })
 }
 
 /// UTF-32 or UTF-16 text: by its byte order mark, else by NULs in every
@@ -101,8 +156,9 @@ fn wide_text(head: &[u8]) -> Option<Wide> {
     if let Some((_, encoding, evidence)) = BOMS.iter().find(|(bom, _, _)| head.starts_with(bom)) {
         return Some(Wide { encoding, evidence });
     }
+    // Too few bytes say nothing by their zeros.
     let pairs = head.len() / 2;
-    if pairs < 2 {
+    if pairs < 8 {
         return None;
     }
     let zeros_at = |parity: usize| head.iter().skip(parity).step_by(2).filter(|&&b| b == 0).count();
@@ -206,6 +262,7 @@ fn described(kind: &Kind) -> String {
         Kind::Empty => "empty".into(),
         Kind::Binary(at) => format!("not text ({at})"),
         Kind::Wide(wide) => format!("{} text", wide.encoding),
+        Kind::Compressed(c) => format!("{}-compressed data", c.format),
     }
 }
 
@@ -215,7 +272,7 @@ pub fn contradiction(named: Format, how: &str, content: &Kind) -> Option<String>
     let agrees = match content {
         Kind::Document(found) => family(*found) == family(named),
         Kind::Empty | Kind::Directory => true,
-        Kind::Sqlite | Kind::Binary(_) | Kind::Wide(_) => false,
+        Kind::Sqlite | Kind::Binary(_) | Kind::Wide(_) | Kind::Compressed(_) => false,
     };
     if agrees {
         return None;
@@ -290,6 +347,21 @@ mod tests {
         // UTF-8 with a NUL here and there is not wide text.
         assert_eq!(encoding(b"id,name\n1,a\0b\n2,c\n"), None);
         assert_eq!(encoding("{\"a\": \"é\"}".as_bytes()), None);
+    }
+
+    #[test]
+    fn compressed_files_are_told_by_their_magic_bytes() {
+        let format = |head: &[u8]| match kind_of_head(head) {
+            Kind::Compressed(c) => Some(c.format),
+            _ => None,
+        };
+        assert_eq!(format(&[0x1F, 0x8B, 8, 0, 0, 0]), Some("gzip"));
+        assert_eq!(format(&[0x28, 0xB5, 0x2F, 0xFD, 0]), Some("zstd"));
+        assert_eq!(format(b"BZh91AY&SY\x01"), Some("bzip2"));
+        assert_eq!(format(&[0xFD, b'7', b'z', b'X', b'Z', 0, 0]), Some("xz"));
+        assert_eq!(format(b"PK\x03\x04\x14\0"), Some("zip"));
+        assert_eq!(format(b"BZh is a word\n"), None, "text may start so");
+        assert_eq!(format(b"id,name\n1,a\n"), None);
     }
 
     #[test]

@@ -606,6 +606,10 @@ pub fn entry_kind(path: &Path) -> Result<(Entry, Option<Vec<u8>>)> {
         Kind::Sqlite => Entry::Unrecognised("a SQLite database inside a directory source".into()),
         Kind::Empty => Entry::Unrecognised("empty".into()),
         Kind::Binary(at) => Entry::Unrecognised(format!("binary, not JSON or CSV: {at} is not text")),
+        Kind::Compressed(c) => Entry::Unrecognised(format!(
+            "{}-compressed (it starts with {}); decompress it first ({})",
+            c.format, c.magic, c.command
+        )),
         Kind::Wide(wide) => Entry::Unrecognised(format!(
             "{} text ({}); godwit reads UTF-8: convert it with iconv -f {} -t UTF-8",
             wide.encoding, wide.evidence, wide.encoding
