@@ -144,12 +144,7 @@ fn profile_details(source: &dyn Source, schema: &mut SourceSchema) -> Result<()>
             .iter()
             .map(|(i, _)| table.columns[*i].profile.clone().unwrap_or_default())
             .collect();
-        let scan = Scan {
-            table: &table.name,
-            select: &select,
-            rowids: None,
-            order_by: None,
-        };
+        let scan = Scan::whole(&table.name, &select);
         reader.scan(&scan, &mut |row| {
             for (slot, (_, need)) in wanted.iter().enumerate() {
                 types::add_detail(*need, row.value(slot), &mut profiles[slot]);

@@ -125,12 +125,7 @@ fn read_all(spec: &str) -> Outcome {
     let mut unplaced = None;
     for table in &schema.tables {
         let select: Vec<Selected> = table.columns.iter().map(|c| Selected::Column(c.name.clone())).collect();
-        let scan = Scan {
-            table: &table.name,
-            select: &select,
-            rowids: None,
-            order_by: None,
-        };
+        let scan = Scan::whole(&table.name, &select);
         let read = readers[0].scan(&scan, &mut |row| {
             for i in 0..select.len() {
                 let _ = row.value(i);
@@ -168,12 +163,7 @@ fn transcript(spec: &str, options: &DocumentOptions, batched: bool) -> (Vec<Stri
             .collect();
         out.push(format!("table {}: {}", table.name, columns.join(", ")));
         let select: Vec<Selected> = table.columns.iter().map(|c| Selected::Column(c.name.clone())).collect();
-        let scan = Scan {
-            table: &table.name,
-            select: &select,
-            rowids: None,
-            order_by: None,
-        };
+        let scan = Scan::whole(&table.name, &select);
         let batcher = TextBatcher(select.len());
         let read = match batched {
             true => readers[0].scan_batched(&scan, &batcher, &mut |batch| {

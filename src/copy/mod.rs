@@ -1230,12 +1230,7 @@ fn create_partitions(control: &mut Client, schema: &str, table: &TablePlan, read
         ))
     })?;
     let select = [crate::source::Selected::Column(column.source.clone())];
-    let scan = crate::source::Scan {
-        table: &table.source,
-        select: &select,
-        rowids: None,
-        order_by: None,
-    };
+    let scan = crate::source::Scan::whole(&table.source, &select);
     let mut starts = std::collections::BTreeSet::new();
     let mut buf = Vec::with_capacity(16);
     let mut scratch = crate::postgres::encode::Scratch::default();

@@ -185,12 +185,7 @@ fn describe_columns(reader: &mut dyn Reader, table: &TablePlan, native: &NativeT
     let mut facts: Vec<Facts> = scanned.iter().map(|_| Facts::default()).collect();
     if !scanned.is_empty() {
         let select: Vec<Selected> = scanned.iter().map(|c| Selected::Column(c.source.clone())).collect();
-        let scan = Scan {
-            table: &table.source,
-            select: &select,
-            rowids: None,
-            order_by: None,
-        };
+        let scan = Scan::whole(&table.source, &select);
         reader.scan(&scan, &mut |row| {
             for (i, f) in facts.iter_mut().enumerate() {
                 observe(f, &scanned[i].cast, row.value(i));

@@ -329,6 +329,18 @@ pub struct Scan<'a> {
     pub order_by: Option<&'a [String]>,
 }
 
+impl<'a> Scan<'a> {
+    /// Every row of `table`, in the source's own order.
+    pub fn whole(table: &'a str, select: &'a [Selected]) -> Self {
+        Scan {
+            table,
+            select,
+            rowids: None,
+            order_by: None,
+        }
+    }
+}
+
 /// The current row of a scan.
 pub trait Row {
     /// The value at a position of [`Scan::select`].

@@ -845,12 +845,7 @@ fn whole(reader: &mut dyn Reader, pg: &mut Client, work: &Work<'_>, old: Option<
         });
     }
     let select = select_of(layout);
-    let scan = Scan {
-        table: &layout.source_table,
-        select: &select,
-        rowids: None,
-        order_by: None,
-    };
+    let scan = Scan::whole(&layout.source_table, &select);
     let mut fingerprint: u64 = 0;
     let mut rows_read = 0u64;
     let mut row_raw = Vec::new();

@@ -342,12 +342,7 @@ fn compare_view(
     let width = select.len();
     let mut read_source = || -> Result<u64> {
         let mut n = 0u64;
-        let scan = Scan {
-            table: &view.source,
-            select: &select,
-            rowids: None,
-            order_by: None,
-        };
+        let scan = Scan::whole(&view.source, &select);
         source.scan(&scan, &mut |row| {
             let mut canon = Vec::with_capacity(width);
             for (i, category) in categories.iter().enumerate().take(width) {

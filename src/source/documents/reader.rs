@@ -68,12 +68,7 @@ impl Source for DocumentSource {
             learning: None,
         };
         let select = [Selected::Column(column.to_string())];
-        let scan = Scan {
-            table,
-            select: &select,
-            rowids: None,
-            order_by: None,
-        };
+        let scan = Scan::whole(table, &select);
         let mut out = Vec::new();
         reader.scan(&scan, &mut |row| {
             let value = match row.value(0) {
@@ -572,12 +567,7 @@ mod tests {
         for table in &schema.tables {
             let mut select: Vec<Selected> = table.columns.iter().map(|c| Selected::Column(c.name.clone())).collect();
             select.resize(COLUMNS, Selected::Rowid);
-            let scan = Scan {
-                table: &table.name,
-                select: &select,
-                rowids: None,
-                order_by: None,
-            };
+            let scan = Scan::whole(&table.name, &select);
             let mut scanned = Vec::new();
             reader
                 .scan(&scan, &mut |row| {
@@ -739,12 +729,7 @@ mod tests {
         let mut reader = source.readers(1).unwrap().pop().unwrap();
         for table in &schema.tables {
             let select: Vec<Selected> = table.columns.iter().map(|c| Selected::Column(c.name.clone())).collect();
-            let scan = Scan {
-                table: &table.name,
-                select: &select,
-                rowids: None,
-                order_by: None,
-            };
+            let scan = Scan::whole(&table.name, &select);
             let seen: &'static Seen = Box::leak(Box::new(Mutex::new(Vec::new())));
             let batched = reader
                 .scan_batched(&scan, &Collect(seen), &mut |batch| {
