@@ -480,6 +480,16 @@ fn a_windows_1252_file_loads_its_letters_once_godwit_toml_names_the_encoding() {
         ]
     );
     assert_exit(&with_config("verify"), 0);
+    // Verified without the encoding the copy was told, the accented rows
+    // differ, each with its reason and the hint.
+    let out = godwit(&["verify", source.to_str().unwrap(), "--to", &url]);
+    assert_exit(&out, 4);
+    let report = stdout(&out);
+    assert!(report.contains("3 changed: [1] [2] [3]"), "{report}");
+    assert!(
+        report.contains("e.g. [documents.csv] encoding = \"windows-1252\""),
+        "{report}"
+    );
     let plan = plan_json(&source, &["--config", config.to_str().unwrap()]);
     assert!(
         dialect_notes(&plan).contains("windows-1252 text, from godwit.toml"),
