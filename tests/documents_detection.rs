@@ -235,7 +235,8 @@ fn compressed_files_are_named_with_how_to_decompress_them() {
     write(&folder, "old.ndjson.gz", &gzip);
     let out = godwit(&["plan", folder.to_str().unwrap()]);
     assert!(
-        stdout(&out).contains("gzip-compressed (it starts with 1F 8B); decompress it first (gzip -dc)"),
+        stdout(&out)
+            .contains("old.ndjson.gz: is gzip-compressed (it starts with 1F 8B), and godwit reads the text it holds"),
         "{}",
         stdout(&out)
     );

@@ -579,8 +579,8 @@ pub fn open_with(spec: &str, options: &documents::DocumentOptions) -> Result<Box
         .map(|f| (f, "the prefix"))
         .or_else(|| documents::detect::format_of_name(&path).map(|f| (f, "the name")));
     // A name that says CSV or JSON does not make UTF-16 or gzip readable.
-    if let Kind::Wide(_) | Kind::Compressed(_) = kind {
-        return Err(fail(unreadable(&path, &kind)));
+    if let Some(why) = documents::detect::unreadable(&path, &kind) {
+        return Err(fail(why));
     }
     if let Some((format, how)) = named.filter(|_| kind != Kind::Directory) {
         if kind == Kind::Sqlite {
@@ -603,66 +603,12 @@ pub fn open_with(spec: &str, options: &documents::DocumentOptions) -> Result<Box
         Kind::Empty => Err(fail(
             "is empty (0 bytes): neither a SQLite database nor a document".into(),
         )),
-        Kind::Wide(_) | Kind::Compressed(_) => Err(fail(unreadable(&path, &kind))),
+        Kind::Wide(_) | Kind::Compressed(_) => {
+            Err(fail(documents::detect::unreadable(&path, &kind).unwrap_or_default()))
+        }
         Kind::Binary(at) => Err(fail(format!(
             "is not a SQLite database or a document: {at} is not text (another format, or an encrypted database; name it json:, ndjson: or csv: to read it as one)"
         ))),
-    }
-}
-
-/// Why a UTF-16 or UTF-32 file, or a compressed one, is not read, and the
-/// command that makes it readable (iconv turns a byte order mark into the
-/// UTF-8 one godwit skips).
-fn unreadable(path: &std::path::Path, kind: &documents::detect::Kind) -> String {
-    use documents::detect::Kind;
-    match kind {
-        Kind::Wide(wide) => {
-            let stem = path.file_stem().map_or("source".into(), |s| s.to_string_lossy());
-            let extension = path.extension().map_or("txt".into(), |e| e.to_string_lossy());
-            let utf8 = path.with_file_name(format!("{stem}-utf8.{extension}"));
-            format!(
-                "is {} text ({}), and godwit reads UTF-8: convert it first, e.g. `iconv -f {} -t UTF-8 {} > {}`",
-                wide.encoding,
-                wide.evidence,
-                wide.encoding,
-                path.display(),
-                utf8.display()
-            )
-        }
-        Kind::Compressed(c) => {
-            let extension = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
-            let what = format!("is {}-compressed (it starts with {})", c.format, c.magic);
-            if c.format == "zip" && matches!(extension.as_deref(), Some("xlsx" | "xlsm" | "ods")) {
-                return format!(
-                    "{what}: a spreadsheet workbook, which godwit does not read; save each sheet as CSV (UTF-8) and copy those"
-                );
-            }
-            if c.format == "zip" {
-                return format!(
-                    "{what}, and godwit reads the files it holds: extract them first, e.g. `unzip {}`, and name those",
-                    path.display()
-                );
-            }
-            // events.ndjson.gz gives events.ndjson; another name keeps its own.
-            let plain = match extension.as_deref() {
-                Some(e) if e == c.extension => path.with_extension(""),
-                Some(e) => path.with_file_name(format!(
-                    "{}-decompressed.{e}",
-                    path.file_stem().map_or("source".into(), |n| n.to_string_lossy())
-                )),
-                None => path.with_file_name(format!(
-                    "{}-decompressed",
-                    path.file_name().map_or("source".into(), |n| n.to_string_lossy())
-                )),
-            };
-            format!(
-                "{what}, and godwit reads the text it holds: decompress it first, e.g. `{} {} > {}`, and name that",
-                c.command,
-                path.display(),
-                plain.display()
-            )
-        }
-        _ => String::new(),
     }
 }
 

@@ -233,6 +233,62 @@ pub fn first_non_text(head: &[u8]) -> String {
     "mostly bytes that are not text".into()
 }
 
+/// Why a UTF-16 or UTF-32 file, or a compressed one, is not read, and the
+/// command that makes it readable; None for what godwit reads or refuses
+/// otherwise (iconv turns a byte order mark into the
+/// UTF-8 one godwit skips).
+pub fn unreadable(path: &Path, kind: &Kind) -> Option<String> {
+    Some(match kind {
+        Kind::Wide(wide) => {
+            let stem = path.file_stem().map_or("source".into(), |s| s.to_string_lossy());
+            let extension = path.extension().map_or("txt".into(), |e| e.to_string_lossy());
+            let utf8 = path.with_file_name(format!("{stem}-utf8.{extension}"));
+            format!(
+                "is {} text ({}), and godwit reads UTF-8: convert it first, e.g. `iconv -f {} -t UTF-8 {} > {}`",
+                wide.encoding,
+                wide.evidence,
+                wide.encoding,
+                path.display(),
+                utf8.display()
+            )
+        }
+        Kind::Compressed(c) => {
+            let extension = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
+            let what = format!("is {}-compressed (it starts with {})", c.format, c.magic);
+            if c.format == "zip" && matches!(extension.as_deref(), Some("xlsx" | "xlsm" | "ods")) {
+                return Some(format!(
+                    "{what}: a spreadsheet workbook, which godwit does not read; save each sheet as CSV (UTF-8) and copy those"
+                ));
+            }
+            if c.format == "zip" {
+                return Some(format!(
+                    "{what}, and godwit reads the files it holds: extract them first, e.g. `unzip {}`, and name those",
+                    path.display()
+                ));
+            }
+            // events.ndjson.gz gives events.ndjson; another name keeps its own.
+            let plain = match extension.as_deref() {
+                Some(e) if e == c.extension => path.with_extension(""),
+                Some(e) => path.with_file_name(format!(
+                    "{}-decompressed.{e}",
+                    path.file_stem().map_or("source".into(), |n| n.to_string_lossy())
+                )),
+                None => path.with_file_name(format!(
+                    "{}-decompressed",
+                    path.file_name().map_or("source".into(), |n| n.to_string_lossy())
+                )),
+            };
+            format!(
+                "{what}, and godwit reads the text it holds: decompress it first, e.g. `{} {} > {}`, and name that",
+                c.command,
+                path.display(),
+                plain.display()
+            )
+        }
+        _ => return None,
+    })
+}
+
 /// The format a file's name fixes, if it names one.
 pub fn format_of_name(path: &Path) -> Option<Format> {
     let ext = path.extension()?.to_string_lossy().to_ascii_lowercase();

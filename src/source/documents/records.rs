@@ -606,14 +606,9 @@ pub fn entry_kind(path: &Path) -> Result<(Entry, Option<Vec<u8>>)> {
         Kind::Sqlite => Entry::Unrecognised("a SQLite database inside a directory source".into()),
         Kind::Empty => Entry::Unrecognised("empty".into()),
         Kind::Binary(at) => Entry::Unrecognised(format!("binary, not JSON or CSV: {at} is not text")),
-        Kind::Compressed(c) => Entry::Unrecognised(format!(
-            "{}-compressed (it starts with {}); decompress it first ({})",
-            c.format, c.magic, c.command
-        )),
-        Kind::Wide(wide) => Entry::Unrecognised(format!(
-            "{} text ({}); godwit reads UTF-8: convert it with iconv -f {} -t UTF-8",
-            wide.encoding, wide.evidence, wide.encoding
-        )),
+        Kind::Compressed(_) | Kind::Wide(_) => {
+            Entry::Unrecognised(super::detect::unreadable(path, &kind).unwrap_or_default())
+        }
         Kind::Document(_) if super::detect::format_of_name(path) == Some(Format::JsonLines) => {
             Entry::Collections(Format::JsonLines)
         }
