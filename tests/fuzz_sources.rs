@@ -371,6 +371,41 @@ fn document_seeds() -> Vec<(String, Vec<u8>)> {
     seeds
 }
 
+/// Records of one shape, written compactly one a line (as apps and
+/// exporters write them), as JSON Lines and as a top-level array: the
+/// files whose rows are made from their lines' shape, which mutations
+/// break in every way a byte can.
+fn one_shape_seeds() -> Vec<(String, Vec<u8>)> {
+    let records: Vec<String> = (1..=40)
+        .map(|i| {
+            let composer = if i % 7 == 0 {
+                "null".to_string()
+            } else {
+                format!("\"Composer {i}\"")
+            };
+            format!(
+                r#"{{"id":{i},"name":"Track {i}","composer":{composer},"ms":{},"price":0.{},"ok":{},"album":{{"id":{},"title":"Album {}"}},"tags":["rock","a{}"]}}"#,
+                200_000 + i * 977,
+                90 + i % 10,
+                i % 3 == 0,
+                1 + i / 10,
+                1 + i / 10,
+                i % 4
+            )
+        })
+        .collect();
+    vec![
+        (
+            "shaped.ndjson".to_string(),
+            format!("{}\n", records.join("\n")).into_bytes(),
+        ),
+        (
+            "shaped.json".to_string(),
+            format!("[\n{}\n]\n", records.join(",\n")).into_bytes(),
+        ),
+    ]
+}
+
 fn sqlite_seeds() -> Vec<(String, Vec<u8>)> {
     let dir = corpus_dir();
     let mut names: Vec<String> = std::fs::read_dir(&dir)
@@ -494,32 +529,44 @@ fn mutated_documents_read_the_same_whole_and_in_small_ranges() {
         range_bytes: 40,
         ..DocumentOptions::default()
     };
-    let seeds = document_seeds();
+    // Ranges of several lines: a line's shape, learned from the first
+    // line of a range, is matched against the mutated lines after it.
+    let wider = DocumentOptions {
+        workers: 3,
+        range_bytes: 400,
+        ..DocumentOptions::default()
+    };
+    let seeds: Vec<(String, Vec<u8>)> = document_seeds().into_iter().take(7).chain(one_shape_seeds()).collect();
     let dir = tempfile::tempdir().unwrap();
     let mut rng = Rng(seed | 1);
     let (mut compared, mut rows, mut differ, mut stuck) = (0u64, 0usize, Vec::new(), Vec::new());
     let mut tables_batched = 0;
     for n in 0..inputs {
-        let (name, bytes) = &seeds[rng.below(seeds.len().min(7))];
+        let (name, bytes) = &seeds[rng.below(seeds.len())];
         let data = mutate(&mut rng, bytes, 0, false);
         let path = dir.path().join(format!("ranges-{seed}-{n}-{name}"));
         std::fs::write(&path, &data).unwrap();
         let spec = path.display().to_string();
         let (tx, rx) = mpsc::channel();
-        let (one, many, worker_spec) = (one.clone(), many.clone(), spec.clone());
+        let (one, many, wider, worker_spec) = (one.clone(), many.clone(), wider.clone(), spec.clone());
         std::thread::spawn(move || {
             let _ = tx.send([
                 transcript(&worker_spec, &one, false),
                 transcript(&worker_spec, &many, false),
                 transcript(&worker_spec, &many, true),
+                transcript(&worker_spec, &wider, true),
             ]);
         });
-        match rx.recv_timeout(TIME_BOUND * 3) {
-            Ok([(whole, _), (ranged, _), (batched, made)]) => {
+        match rx.recv_timeout(TIME_BOUND * 4) {
+            Ok([(whole, _), (ranged, _), (batched, made), (batched_wider, made_wider)]) => {
                 compared += 1;
-                tables_batched += made;
+                tables_batched += made + made_wider;
                 rows += whole.len();
-                for (how, other) in [("ranged", &ranged), ("batched", &batched)] {
+                for (how, other) in [
+                    ("ranged", &ranged),
+                    ("batched", &batched),
+                    ("batched in wider ranges", &batched_wider),
+                ] {
                     if whole != *other {
                         let at = whole
                             .iter()

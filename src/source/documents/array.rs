@@ -299,18 +299,31 @@ fn parse_elements(file: &Path, span: &Span, fold: Option<&Fold<'_>>) -> ParsedRa
     loop {
         r.skip_ws();
         let at = r.position();
-        let value = match r.value() {
-            Ok(v) => v,
-            Err(e) => return ParsedRange::failed(syntax(file, &e)),
+        // An element the maker takes as it stands in its line is not
+        // parsed here; what follows it is read as after any other. A line
+        // the buffer cuts short is no match (its object never closes).
+        let taken = if gather.takes_lines() {
+            gather.take_line(r.line_so_far(), at, false)
+        } else {
+            None
         };
-        let problem = r.take_problem();
-        let (value, not_object) = as_record(value);
-        gather.push(Parsed {
-            value,
-            not_object,
-            problem,
-            at,
-        });
+        match taken {
+            Some(end) => r.advance(end),
+            None => {
+                let value = match r.value() {
+                    Ok(v) => v,
+                    Err(e) => return ParsedRange::failed(syntax(file, &e)),
+                };
+                let problem = r.take_problem();
+                let (value, not_object) = as_record(value);
+                gather.push(Parsed {
+                    value,
+                    not_object,
+                    problem,
+                    at,
+                });
+            }
+        }
         match r.separator() {
             Ok(true) => {}
             Ok(false) => break,

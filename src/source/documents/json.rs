@@ -392,6 +392,26 @@ impl<R: Read> JsonReader<R> {
         }
     }
 
+    /// The rest of the current line, when the buffer holds it up to its
+    /// newline (a line cut by the buffer's end is read value by value).
+    pub fn line_in_buffer(&self) -> Option<&[u8]> {
+        let rest = self.buf.get(self.pos..self.end)?;
+        memchr::memchr(b'\n', rest).map(|n| &rest[..n])
+    }
+
+    /// The rest of the current line as far as the buffer holds it (up to
+    /// its newline, or to the buffer's end).
+    pub fn line_so_far(&self) -> &[u8] {
+        let rest = self.buf.get(self.pos..self.end).unwrap_or_default();
+        memchr::memchr(b'\n', rest).map_or(rest, |n| &rest[..n])
+    }
+
+    /// Passes over `len` bytes of the line [`Self::line_in_buffer`] or
+    /// [`Self::line_so_far`] gave.
+    pub fn advance(&mut self, len: usize) {
+        self.pos += len;
+    }
+
     /// Consumes one newline (JSON Lines).
     pub fn newline(&mut self) {
         if self.peek_byte() == Some(b'\n') {
@@ -888,7 +908,7 @@ fn plain_number_len(bytes: &[u8]) -> Option<usize> {
 
 /// How many bytes of a string's text go as they are: up to its closing
 /// quote, an escape or a control byte (an error), or the end of `run`.
-fn plain_run_len(run: &[u8]) -> usize {
+pub(super) fn plain_run_len(run: &[u8]) -> usize {
     let quote_or_escape = memchr::memchr2(b'"', b'\\', run).unwrap_or(run.len());
     run[..quote_or_escape]
         .iter()

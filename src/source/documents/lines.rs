@@ -18,7 +18,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-use super::json::JsonReader;
+use super::json::{JsonReader, Position};
 use super::records::{Parsed, Visit, next_record};
 use crate::error::{Error, Result};
 use crate::source::Flow;
@@ -35,6 +35,18 @@ pub trait RangeMaker {
     /// be visited in order by the caller (a record with a problem, whose
     /// message needs the lines of the ranges before).
     fn take(&mut self, record: &Parsed) -> bool;
+    /// Whether [`Self::take_line`] may take lines (JSON Lines only).
+    fn takes_lines(&self) -> bool {
+        false
+    }
+    /// Takes the record that starts `line` (the rest of the line the
+    /// reader is on, newline excluded), read at `at`, without the reader
+    /// parsing it: where the record ends in the line. With `whole_line`
+    /// (JSON Lines) nothing but blanks may follow it. None leaves it to
+    /// be parsed and offered to [`Self::take`].
+    fn take_line(&mut self, _line: &[u8], _at: Position, _whole_line: bool) -> Option<usize> {
+        None
+    }
     /// What was made of the records taken.
     fn made(self: Box<Self>) -> Made;
 }
@@ -78,6 +90,18 @@ impl<'f> Gather<'f> {
             return;
         }
         self.records.push(record);
+    }
+
+    /// Whether lines may be offered to the maker: it takes them, and
+    /// none has been left to the caller yet.
+    pub fn takes_lines(&self) -> bool {
+        self.records.is_empty() && self.maker.as_ref().is_some_and(|m| m.takes_lines())
+    }
+
+    pub fn take_line(&mut self, line: &[u8], at: Position, whole_line: bool) -> Option<usize> {
+        let end = self.maker.as_mut()?.take_line(line, at, whole_line)?;
+        self.taken = true;
+        Some(end)
     }
 
     /// The range: what was made of its first records, then the others.
@@ -212,6 +236,19 @@ fn parse_lines(file: &Path, span: &Span, fold: Option<&Fold<'_>>) -> ParsedRange
     let mut first = true;
     let mut error = None;
     loop {
+        // A line the maker takes as it stands is not parsed here.
+        if gather.takes_lines() && r.skip_blank_lines().is_some() {
+            let at = r.position();
+            if let Some(line) = r.line_in_buffer()
+                && let len = line.len()
+                && gather.take_line(line, at, true).is_some()
+            {
+                r.advance(len);
+                r.newline();
+                first = false;
+                continue;
+            }
+        }
         match next_record(&mut r, file, &mut first) {
             Ok(Some(record)) => gather.push(record),
             Ok(None) => break,

@@ -27,6 +27,7 @@ mod reader;
 mod records;
 mod rows;
 mod shape;
+mod template;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::DocumentSource;
-use super::json::ValueProblem;
+use super::json::{Position, ValueProblem};
 use super::lines::{Folding, Made, RangeMaker};
 use super::normalize::ColumnSource;
 use super::normalize::{Facts, LearnRange, Model, TableDef};
@@ -15,6 +15,7 @@ use super::onepass::Learning;
 use super::records::{self, Parsed, Rec};
 use super::rows::{RowBuf, each_row_object};
 use super::shape::hash_key;
+use super::template::{Paths, Template, Token, blank_after};
 use crate::error::{Error, Result};
 use crate::source::{
     Column, Flow, InferredKind, ProfileFilter, Reader, Row, RowBatch, RowBatcher, Scan, Selected, Source, SourceSchema,
@@ -309,6 +310,10 @@ impl Reader for DocumentReader {
                 table,
                 columns: &columns,
                 stopped: false,
+                lines: (!learns && !whole)
+                    .then(|| line_paths(table, &columns))
+                    .flatten()
+                    .map(LineRows::new),
             }) as Box<dyn RangeMaker>)
         };
         let pending = RefCell::new(Pending { batch: None, take });
@@ -460,6 +465,86 @@ struct RangeRows<'f> {
     columns: &'f [Option<usize>],
     /// The batch wanted no more rows: later records are learned only.
     stopped: bool,
+    /// JSON Lines whose rows are made from their lines' shape, when every
+    /// column the scan selects is a field of the record.
+    lines: Option<LineRows<'f>>,
+}
+
+/// Lines made into rows by their shape ([`Template`]).
+struct LineRows<'f> {
+    paths: Paths<'f>,
+    template: Option<Template>,
+    /// Lines in a row whose shape could not be learned.
+    unlearned: usize,
+    /// The tokens' room, kept from line to line.
+    spare: Vec<(usize, Token<'static>)>,
+}
+
+/// Rows made from their line's shape, for tests that must see it at work.
+#[cfg(test)]
+static ROWS_BY_TEMPLATE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// After this many lines in a row whose shape cannot be learned, a range
+/// stops trying (its lines are parsed).
+const UNLEARNED_LINES: usize = 8;
+
+impl<'f> LineRows<'f> {
+    fn new(paths: Paths<'f>) -> LineRows<'f> {
+        LineRows {
+            paths,
+            template: None,
+            unlearned: 0,
+            spare: Vec::new(),
+        }
+    }
+
+    /// The line's values by column, by the shape of the lines before or
+    /// by its own; None leaves the line to the reader.
+    fn tokens<'l>(&mut self, line: &'l [u8], whole_line: bool) -> Option<(Vec<(usize, Token<'l>)>, usize)> {
+        // The same room, for tokens of this line (an empty vector of the
+        // same layout is reused, not allocated).
+        let mut tokens: Vec<(usize, Token<'l>)> = std::mem::take(&mut self.spare)
+            .into_iter()
+            .map(|(n, _)| (n, Token::Null))
+            .collect();
+        let ends = |end: usize| (!whole_line || blank_after(line, end)).then_some(end);
+        if let Some(end) = self.template.as_ref().and_then(|t| t.matches(line, &mut tokens)) {
+            return Some((tokens, ends(end)?));
+        }
+        if self.unlearned >= UNLEARNED_LINES {
+            return None;
+        }
+        let Some(template) = Template::learn(line, &self.paths) else {
+            self.unlearned += 1;
+            return None;
+        };
+        self.unlearned = 0;
+        let end = template.matches(line, &mut tokens);
+        self.template = Some(template);
+        Some((tokens, ends(end?)?))
+    }
+
+    fn recycle(&mut self, mut tokens: Vec<(usize, Token<'_>)>) {
+        tokens.clear();
+        self.spare = tokens.into_iter().map(|(n, _)| (n, Token::Null)).collect();
+    }
+}
+
+/// The path of each selected column when every one is a field of the
+/// record (a table of no array), None otherwise.
+fn line_paths<'t>(table: &'t TableDef, columns: &[Option<usize>]) -> Option<Paths<'t>> {
+    if !table.arrays.is_empty() {
+        return None;
+    }
+    columns
+        .iter()
+        .map(|c| match c.map(|i| &table.columns[i].source) {
+            None => Some(None),
+            Some(ColumnSource::Field { level: 0, path }) => Some(Some(path.as_slice())),
+            Some(_) => None,
+        })
+        .collect::<Option<Vec<_>>>()
+        .map(Paths::new)
 }
 
 impl RangeMaker for RangeRows<'_> {
@@ -478,6 +563,21 @@ impl RangeMaker for RangeRows<'_> {
             self.stopped = !matches!(flow, Ok(Flow::Continue));
         }
         true
+    }
+
+    fn takes_lines(&self) -> bool {
+        self.lines.is_some() && !self.stopped
+    }
+
+    fn take_line(&mut self, line: &[u8], at: Position, whole_line: bool) -> Option<usize> {
+        let lines = self.lines.as_mut().filter(|_| !self.stopped)?;
+        let (tokens, end) = lines.tokens(line, whole_line)?;
+        self.row.fill_tokens(self.table, self.columns, self.file, at, &tokens);
+        lines.recycle(tokens);
+        #[cfg(test)]
+        ROWS_BY_TEMPLATE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.stopped = self.batch.row(&self.row) != Flow::Continue;
+        Some(end)
     }
 
     fn made(self: Box<Self>) -> Made {
@@ -661,6 +761,97 @@ mod tests {
             assert!(scanned.len() >= 198, "{name}: {}", scanned.len());
             assert_eq!(scanned, batched, "{name}");
             assert!(on_workers, "{name}: no batch was made on a worker");
+        }
+    }
+
+    /// Records of one shape, and lines that break it every way a record
+    /// can: an escape, other spacing, a member more or less, values of
+    /// other kinds (widening their columns), a repeated key, a malformed
+    /// line, a nested array, invalid UTF-8, a nested object where a column
+    /// held scalars, CRLF endings and blank lines.
+    fn one_shape_and_its_breaks() -> Vec<u8> {
+        let mut out = Vec::new();
+        for i in 1..=300 {
+            let name = match i % 11 {
+                0 => r#""a\"b\u00e9""#.to_string(),
+                5 => r#""é ☃ 𝄞""#.to_string(),
+                _ => format!("\"n{i}\""),
+            };
+            let tags = match i {
+                70 => "[1,2]".to_string(),
+                71 => r#"["x", "y"]"#.to_string(),
+                72 => "[]".to_string(),
+                73 => r#"["x",null]"#.to_string(),
+                _ => format!(r#"["t{}","u"]"#, i % 3),
+            };
+            let ok = match i {
+                50 => "\"yes\"",
+                51 => "null",
+                _ if i % 2 == 0 => "true",
+                _ => "false",
+            };
+            let score = match i {
+                60 => "\"7\"".to_string(),
+                61 => "1e3".to_string(),
+                62 => "-0.0".to_string(),
+                _ => format!("{i}.{}", i % 10),
+            };
+            let device = match i {
+                _ if i % 17 == 0 => String::new(),
+                120 => r#","device":{"os":{"deep":1},"v":2}"#.to_string(),
+                _ => format!(r#","device":{{"os":"o{}","v":{i}}}"#, i % 4),
+            };
+            let extra = if i % 13 == 0 { r#","extra":1"# } else { "" };
+            let mut line = format!(
+                r#"{{"id":{i},"name":{name},"score":{score},"ok":{ok},"tags":{tags}{device},"n":null{extra}}}"#
+            )
+            .into_bytes();
+            match i {
+                19 | 38 => line = String::from_utf8(line).unwrap().replace(",", ", ").into_bytes(),
+                80 => line = br#"{"id":80,"id":81,"name":"dup"}"#.to_vec(),
+                90 => line = br#"{"id":90,"name":"#.to_vec(),
+                95 => line = br#"{"id":95,"name":"x","tags":[["nested"]]}"#.to_vec(),
+                99 => line = b"{\"id\":99,\"name\":\"\xff\"}".to_vec(),
+                _ => {}
+            }
+            out.extend_from_slice(&line);
+            out.extend_from_slice(if i % 9 == 0 { b" \r\n" } else { b"\n" });
+            if i == 150 {
+                out.extend_from_slice(b"\n  \n");
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn lines_of_one_shape_make_the_rows_their_parse_makes() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines = dir.path().join("events.ndjson");
+        std::fs::write(&lines, one_shape_and_its_breaks()).unwrap();
+        // The same records as an array, without the lines an array cannot hold.
+        let array = dir.path().join("events.json");
+        let text = one_shape_and_its_breaks();
+        let records: Vec<&[u8]> = text
+            .split(|&b| b == b'\n')
+            .map(|l| l.trim_ascii())
+            .filter(|l| !l.is_empty() && !l.starts_with(br#"{"id":90,"#))
+            .collect();
+        let mut joined = b"[\n".to_vec();
+        joined.extend_from_slice(&records.join(&b",\n"[..]));
+        joined.extend_from_slice(b"\n]\n");
+        std::fs::write(&array, joined).unwrap();
+        for (path, format) in [(&lines, Format::JsonLines), (&array, Format::Json)] {
+            let before = ROWS_BY_TEMPLATE.load(std::sync::atomic::Ordering::Relaxed);
+            let tables = both_ways(path, format, 3);
+            let by_template = ROWS_BY_TEMPLATE.load(std::sync::atomic::Ordering::Relaxed) - before;
+            for (name, scanned, batched, _) in &tables {
+                assert!(scanned.len() >= 290, "{name}: {}", scanned.len());
+                assert_eq!(scanned, batched, "{name} ({format:?})");
+            }
+            assert!(
+                by_template >= 200,
+                "{format:?}: {by_template} rows made by their line's shape"
+            );
         }
     }
 

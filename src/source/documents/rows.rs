@@ -6,6 +6,7 @@ use super::json::Position;
 use super::json::{JValue, write_json_string};
 use super::normalize::{ColumnSource, TableDef, field_at};
 use super::records::{Rec, place};
+use super::template::Token;
 use crate::source::{InferredKind, Row, RowProblem, ValueRef};
 
 /// Calls `visit` with the objects on the way to each row (the record
@@ -135,6 +136,46 @@ impl RowBuf {
                 },
             };
             self.cells.push(cell);
+        }
+    }
+
+    /// Fills the row of a record matched by its line's template: the
+    /// values it has (by index in `columns`), every other column NULL, as
+    /// [`Self::fill`] makes them from the record's tree.
+    pub fn fill_tokens(
+        &mut self,
+        table: &TableDef,
+        columns: &[Option<usize>],
+        file: &std::path::Path,
+        at: Position,
+        tokens: &[(usize, Token<'_>)],
+    ) {
+        self.cells.clear();
+        self.text.clear();
+        if self.file.as_path() != file {
+            self.file = file.to_path_buf();
+        }
+        self.at = at;
+        self.csv_record = None;
+        self.problem = None;
+        self.cells.resize(columns.len(), Cell::Null);
+        for &(n, token) in tokens {
+            if let Some(column) = columns[n].map(|i| &table.columns[i]) {
+                self.cells[n] = self.token(&column.inferred.kind, token);
+            }
+        }
+    }
+
+    /// [`Self::value`] of a value cut out of a line as written.
+    fn token(&mut self, kind: &InferredKind, token: Token<'_>) -> Cell {
+        match (kind, token) {
+            (_, Token::Null) | (InferredKind::AlwaysNull, _) => Cell::Null,
+            (InferredKind::Boolean, Token::Bool(b)) => Cell::Integer(i64::from(b)),
+            (InferredKind::Json, Token::Number(n)) => self.push_text(|t| t.push_str(n)),
+            (_, Token::String(s) | Token::Number(s)) => self.string(kind, s),
+            // Compact JSON as written is the JSON the tree would write.
+            (_, Token::Bool(b)) => self.push_text(|t| t.push_str(if b { "true" } else { "false" })),
+            (_, Token::Strings(text)) => self.push_text(|t| t.push_str(text)),
         }
     }
 
