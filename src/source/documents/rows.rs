@@ -268,6 +268,95 @@ mod tests {
         JsonReader::new(text.as_bytes()).value().unwrap()
     }
 
+    /// A table of one column `v` of `kind`, read from the record's field.
+    fn table_of(kind: InferredKind) -> TableDef {
+        TableDef {
+            name: "t".into(),
+            collection: 0,
+            arrays: Vec::new(),
+            columns: vec![crate::source::documents::normalize::ColumnDef {
+                name: "v".into(),
+                source: ColumnSource::Field {
+                    level: 0,
+                    path: vec!["v".into()],
+                },
+                inferred: crate::source::Inferred {
+                    kind,
+                    evidence: String::new(),
+                },
+                not_null: false,
+            }],
+            primary_key: Vec::new(),
+            foreign_keys: Vec::new(),
+            indexes: Vec::new(),
+            rows: 0,
+            in_key_order: false,
+        }
+    }
+
+    #[test]
+    fn a_value_cut_from_its_line_is_the_cell_its_parsed_tree_gives() {
+        use crate::source::documents::template::{Paths, Template};
+        let kinds = [
+            InferredKind::Integer,
+            InferredKind::Decimal,
+            InferredKind::Boolean,
+            InferredKind::Text,
+            InferredKind::Timestamptz,
+            InferredKind::Json,
+            InferredKind::Array(Box::new(InferredKind::Text)),
+            InferredKind::AlwaysNull,
+        ];
+        let values = [
+            "null",
+            "true",
+            "false",
+            "0",
+            "-12",
+            "-0",
+            "1.50",
+            "1e400",
+            "9223372036854775808",
+            "\"7\"",
+            "\"+7\"",
+            "\"x y\"",
+            "\"é☃\"",
+            "\"\"",
+            "[]",
+            "[\"a\"]",
+            "[\"a\",null,\"b c\"]",
+            "\"true\"",
+        ];
+        let file = std::path::Path::new("f.ndjson");
+        for kind in kinds {
+            let table = table_of(kind.clone());
+            let columns = [Some(0)];
+            let path = vec!["v".to_string()];
+            let paths = Paths::new(vec![Some(path.as_slice())]);
+            for value in values {
+                let line = format!(r#"{{"v":{value}}}"#);
+                let parsed = record(&line);
+                let rec = Rec {
+                    key: None,
+                    value: &parsed,
+                    problem: None,
+                    not_object: false,
+                    file,
+                    at: Position::default(),
+                    csv_record: None,
+                };
+                let mut by_tree = RowBuf::default();
+                by_tree.fill(&table, &columns, &rec, 0, &[&parsed], &[]);
+                let template = Template::learn(line.as_bytes(), &paths).expect("a shape");
+                let mut tokens = Vec::new();
+                assert!(template.matches(line.as_bytes(), &mut tokens).is_some(), "{line}");
+                let mut by_line = RowBuf::default();
+                by_line.fill_tokens(&table, &columns, file, Position::default(), &tokens);
+                assert_eq!(by_line.value(0), by_tree.value(0), "{kind:?} {value}");
+            }
+        }
+    }
+
     #[test]
     fn a_field_found_where_it_was_is_the_field_a_search_finds() {
         let path = |p: &str| p.split('.').map(str::to_string).collect::<Vec<_>>();
