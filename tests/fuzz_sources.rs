@@ -378,10 +378,10 @@ fn document_seeds() -> Vec<(String, Vec<u8>)> {
 fn one_shape_seeds() -> Vec<(String, Vec<u8>)> {
     let records: Vec<String> = (1..=40)
         .map(|i| {
-            let composer = if i % 7 == 0 {
-                "null".to_string()
-            } else {
-                format!("\"Composer {i}\"")
+            let composer = match i % 7 {
+                0 => "null".to_string(),
+                3 => format!(r#""Composer \"{i}\" \u00e9\ud834\udd1e\n""#),
+                _ => format!("\"Composer {i}\""),
             };
             format!(
                 r#"{{"id":{i},"name":"Track {i}","composer":{composer},"ms":{},"price":0.{},"ok":{},"album":{{"id":{},"title":"Album {}"}},"tags":["rock","a{}"]}}"#,

@@ -6,7 +6,7 @@ use super::json::Position;
 use super::json::{JValue, write_json_string};
 use super::normalize::{ColumnSource, TableDef, field_at};
 use super::records::{Rec, place};
-use super::template::Token;
+use super::template::{Token, unescape};
 use crate::source::{InferredKind, Row, RowProblem, ValueRef};
 
 /// Calls `visit` with the objects on the way to each row (the record
@@ -63,6 +63,8 @@ pub struct RowBuf {
     file: std::path::PathBuf,
     at: Position,
     csv_record: Option<u64>,
+    /// Room for a string cut from a line with its escapes undone.
+    unescaped: String,
 }
 
 impl Row for RowBuf {
@@ -173,6 +175,14 @@ impl RowBuf {
             (InferredKind::Boolean, Token::Bool(b)) => Cell::Integer(i64::from(b)),
             (InferredKind::Json, Token::Number(n)) => self.push_text(|t| t.push_str(n)),
             (_, Token::String(s) | Token::Number(s)) => self.string(kind, s),
+            (_, Token::Escaped(raw)) => {
+                let mut text = std::mem::take(&mut self.unescaped);
+                text.clear();
+                unescape(raw, &mut text);
+                let cell = self.string(kind, &text);
+                self.unescaped = text;
+                cell
+            }
             // Compact JSON as written is the JSON the tree would write.
             (_, Token::Bool(b)) => self.push_text(|t| t.push_str(if b { "true" } else { "false" })),
             (_, Token::Strings(text)) => self.push_text(|t| t.push_str(text)),
@@ -326,6 +336,9 @@ mod tests {
             "[\"a\"]",
             "[\"a\",null,\"b c\"]",
             "\"true\"",
+            r#""a\"b\\c\/\n""#,
+            r#""\u00e9\ud834\udd1e""#,
+            r#""\u0031""#,
         ];
         let file = std::path::Path::new("f.ndjson");
         for kind in kinds {

@@ -26,6 +26,10 @@ pub enum Token<'l> {
     Number(&'l str),
     /// A string's text, with no escape, no control byte, valid UTF-8.
     String(&'l str),
+    /// A string's text as written between its quotes, with escapes: each
+    /// one RFC 8259 allows, except those the reader reports as a problem
+    /// (a NUL, a lone surrogate). [`unescape`] gives its text.
+    Escaped(&'l str),
     /// An array of such strings and nulls written compactly (`["a",null]`
     /// or `[]`): its text is the compact JSON the reader would write of it.
     Strings(&'l str),
@@ -258,8 +262,16 @@ fn token_at(line: &str, at: usize) -> Option<(Token<'_>, usize)> {
     let text = |len: usize| line.get(at..at + len);
     match *rest.first()? {
         b'"' => {
-            let end = plain_string_end(rest)?;
-            Some((Token::String(line.get(at + 1..at + end - 1)?), at + end))
+            let (end, escaped) = string_end(rest)?;
+            let text = line.get(at + 1..at + end - 1)?;
+            Some((
+                if escaped {
+                    Token::Escaped(text)
+                } else {
+                    Token::String(text)
+                },
+                at + end,
+            ))
         }
         b'-' | b'0'..=b'9' => {
             // What follows the number is the template's next literal, which
@@ -282,6 +294,81 @@ fn token_at(line: &str, at: usize) -> Option<(Token<'_>, usize)> {
 fn plain_string_end(rest: &[u8]) -> Option<usize> {
     let plain = plain_run_len(&rest[1..]);
     (rest.get(1 + plain) == Some(&b'"')).then_some(plain + 2)
+}
+
+/// The length of the string at the start of `rest`, both quotes in, and
+/// whether it holds an escape; None for a control byte, an escape the
+/// grammar has not, or one the reader reports as a problem.
+fn string_end(rest: &[u8]) -> Option<(usize, bool)> {
+    let mut at = 1;
+    let mut escaped = false;
+    loop {
+        at += plain_run_len(&rest[at..]);
+        match rest.get(at)? {
+            b'"' => return Some((at + 1, escaped)),
+            b'\\' => {
+                escaped = true;
+                at += escape_len(&rest[at..])?;
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// The length of the escape at the start of `escape` (a backslash first).
+fn escape_len(escape: &[u8]) -> Option<usize> {
+    const HIGH: std::ops::Range<u32> = 0xD800..0xDC00;
+    const LOW: std::ops::Range<u32> = 0xDC00..0xE000;
+    match escape.get(1)? {
+        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(2),
+        b'u' => match hex4(escape.get(2..6)?)? {
+            0 => None,
+            high if HIGH.contains(&high) => {
+                let low = (escape.get(6..8)? == b"\\u").then(|| hex4(escape.get(8..12)?))??;
+                LOW.contains(&low).then_some(12)
+            }
+            low if LOW.contains(&low) => None,
+            _ => Some(6),
+        },
+        _ => None,
+    }
+}
+
+fn hex4(digits: &[u8]) -> Option<u32> {
+    digits
+        .iter()
+        .try_fold(0u32, |acc, &d| Some(acc * 16 + char::from(d).to_digit(16)?))
+}
+
+/// The text of an [`Token::Escaped`] string, appended to `out`.
+pub fn unescape(raw: &str, out: &mut String) {
+    let mut rest = raw;
+    while let Some(slash) = rest.find('\\') {
+        out.push_str(&rest[..slash]);
+        let escape = &rest.as_bytes()[slash..];
+        let len = escape_len(escape).unwrap_or(2);
+        let c = match escape[1] {
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let first = hex4(&escape[2..6]).unwrap_or(0xFFFD);
+                let code = if len == 12 {
+                    let low = hex4(&escape[8..12]).unwrap_or(0xDC00);
+                    0x10000 + ((first - 0xD800) << 10) + (low - 0xDC00)
+                } else {
+                    first
+                };
+                char::from_u32(code).unwrap_or('\u{FFFD}')
+            }
+            other => char::from(other),
+        };
+        out.push(c);
+        rest = &rest[slash + len..];
+    }
+    out.push_str(rest);
 }
 
 /// The length of a compact array of plain strings and nulls at the start
@@ -388,7 +475,8 @@ mod tests {
         assert!(t.is_none(), "an array with spaces is not one of the matched values");
         let t = Template::learn(br#"{"id": 1, "kind": "a", "tags": ["x",null]}"#, &index(&p)).unwrap();
         for line in [
-            r#"{"id": 1, "kind": "a\"b", "tags": []}"#,
+            r#"{"id": 1, "kind": "a\u0000b", "tags": []}"#,
+            r#"{"id": 1, "kind": "a", "tags": ["\n"]}"#,
             r#"{"id": 1, "kind": "a", "tags": [1]}"#,
             r#"{"id": 01, "kind": "a", "tags": []}"#,
             r#"{"id": 1., "kind": "a", "tags": []}"#,
@@ -421,6 +509,35 @@ mod tests {
         }
         let two = paths(&["a", "a.b"]);
         assert_eq!(Template::learn(br#"{"a":{"b":1}}"#, &index(&two)), None);
+    }
+
+    #[test]
+    fn escapes_are_read_as_the_reader_reads_them_and_problems_are_left_to_it() {
+        for (raw, text) in [
+            (r#"a\"b"#, "a\"b"),
+            (r#"\\\/\b\f\n\r\t"#, "\\/\u{8}\u{c}\n\r\t"),
+            (r#"\u00e9\u00E9x"#, "ééx"),
+            (r#"\ud834\udd1e"#, "𝄞"),
+        ] {
+            let token = format!("\"{raw}\"");
+            assert_eq!(token_at(&token, 0), Some((Token::Escaped(raw), token.len())), "{raw}");
+            let mut out = String::new();
+            unescape(raw, &mut out);
+            assert_eq!(out, text, "{raw}");
+        }
+        for raw in [
+            r#"\u0000"#,
+            r#"\ud834"#,
+            r#"\ud834x"#,
+            r#"\ud834\u0041"#,
+            r#"\udd1e"#,
+            r#"\x"#,
+            r#"\u12"#,
+            r#"\u12g4"#,
+        ] {
+            let token = format!("\"{raw}\"");
+            assert_eq!(token_at(&token, 0), None, "{raw}");
+        }
     }
 
     #[test]
