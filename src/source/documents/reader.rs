@@ -764,11 +764,12 @@ mod tests {
         }
     }
 
-    /// Records of one shape, and lines that break it every way a record
-    /// can: an escape, other spacing, a member more or less, values of
-    /// other kinds (widening their columns), a repeated key, a malformed
-    /// line, a nested array, invalid UTF-8, a nested object where a column
-    /// held scalars, CRLF endings and blank lines.
+    /// Records of one shape with escapes and non-ASCII text in their
+    /// strings, and lines that break the shape every way a record can:
+    /// other spacing, a member more or less, values of other kinds
+    /// (widening their columns), a repeated key, a malformed line, a
+    /// nested array, invalid UTF-8, a nested object where a column held
+    /// scalars, CRLF endings and blank lines.
     fn one_shape_and_its_breaks() -> Vec<u8> {
         let mut out = Vec::new();
         for i in 1..=300 {
