@@ -303,7 +303,7 @@ fn parse_elements(file: &Path, span: &Span, fold: Option<&Fold<'_>>) -> ParsedRa
         // parsed here; what follows it is read as after any other. A line
         // the buffer cuts short is no match (its object never closes).
         let taken = if gather.takes_lines() {
-            gather.take_line(r.line_so_far(), at, false)
+            gather.take_line(r.line_so_far().0, at, false)
         } else {
             None
         };

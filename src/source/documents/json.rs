@@ -392,22 +392,18 @@ impl<R: Read> JsonReader<R> {
         }
     }
 
-    /// The rest of the current line, when the buffer holds it up to its
-    /// newline (a line cut by the buffer's end is read value by value).
-    pub fn line_in_buffer(&self) -> Option<&[u8]> {
-        let rest = self.buf.get(self.pos..self.end)?;
-        memchr::memchr(b'\n', rest).map(|n| &rest[..n])
-    }
-
     /// The rest of the current line as far as the buffer holds it (up to
-    /// its newline, or to the buffer's end).
-    pub fn line_so_far(&self) -> &[u8] {
+    /// its newline, or to the buffer's end), and whether its newline is
+    /// in the buffer (else the line may go on past what is read).
+    pub fn line_so_far(&self) -> (&[u8], bool) {
         let rest = self.buf.get(self.pos..self.end).unwrap_or_default();
-        memchr::memchr(b'\n', rest).map_or(rest, |n| &rest[..n])
+        match memchr::memchr(b'\n', rest) {
+            Some(n) => (&rest[..n], true),
+            None => (rest, false),
+        }
     }
 
-    /// Passes over `len` bytes of the line [`Self::line_in_buffer`] or
-    /// [`Self::line_so_far`] gave.
+    /// Passes over `len` bytes of the line [`Self::line_so_far`] gave.
     pub fn advance(&mut self, len: usize) {
         self.pos += len;
     }

@@ -239,7 +239,8 @@ fn parse_lines(file: &Path, span: &Span, fold: Option<&Fold<'_>>) -> ParsedRange
         // A line the maker takes as it stands is not parsed here.
         if gather.takes_lines() && r.skip_blank_lines().is_some() {
             let at = r.position();
-            if let Some(line) = r.line_in_buffer()
+            // A line the buffer cuts short is left to the parser.
+            if let (line, true) = r.line_so_far()
                 && let len = line.len()
                 && gather.take_line(line, at, true).is_some()
             {

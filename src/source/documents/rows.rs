@@ -97,13 +97,7 @@ impl RowBuf {
         objects: &[&JValue],
         ordinals: &[u64],
     ) {
-        self.cells.clear();
-        self.text.clear();
-        if self.file.as_path() != rec.file {
-            self.file = rec.file.to_path_buf();
-        }
-        self.at = rec.at;
-        self.csv_record = rec.csv_record;
+        self.start(rec.file, rec.at, rec.csv_record);
         self.problem = rec.problem.map(|p| RowProblem {
             column: p.field.clone(),
             reason: format!("{}: {}", rec.place_at(&p.at), p.reason),
@@ -152,13 +146,7 @@ impl RowBuf {
         at: Position,
         tokens: &[(usize, Token<'_>)],
     ) {
-        self.cells.clear();
-        self.text.clear();
-        if self.file.as_path() != file {
-            self.file = file.to_path_buf();
-        }
-        self.at = at;
-        self.csv_record = None;
+        self.start(file, at, None);
         self.problem = None;
         self.cells.resize(columns.len(), Cell::Null);
         for &(n, token) in tokens {
@@ -166,6 +154,17 @@ impl RowBuf {
                 self.cells[n] = self.token(&column.inferred.kind, token);
             }
         }
+    }
+
+    /// Empties the row for a record read at `at` in `file`.
+    fn start(&mut self, file: &std::path::Path, at: Position, csv_record: Option<u64>) {
+        self.cells.clear();
+        self.text.clear();
+        if self.file.as_path() != file {
+            self.file = file.to_path_buf();
+        }
+        self.at = at;
+        self.csv_record = csv_record;
     }
 
     /// [`Self::value`] of a value cut out of a line as written.
