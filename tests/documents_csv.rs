@@ -506,3 +506,39 @@ fn a_windows_1252_file_loads_its_letters_once_godwit_toml_names_the_encoding() {
         assert!(stderr(&out).contains(expected), "{label}: {}", stderr(&out));
     }
 }
+
+/// A Windows-1252 export whose name says nothing (`export.txt`) and whose
+/// accents make it look like no text: the refusal says how to read it as
+/// what it probably is, and doing what it says loads every letter. A file
+/// with a NUL gets no such advice.
+#[test]
+fn a_windows_1252_file_with_no_csv_name_is_refused_with_the_way_to_read_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = write(
+        dir.path(),
+        "export.txt",
+        b"id;name\r\n1;Caf\xe9\r\n2;Na\xefve\r\n3;\xc9t\xe9\r\n",
+    );
+    let target = fresh_database("csv_cp1252_unnamed");
+    let url = target.to_string();
+    let out = godwit(&["copy", source.to_str().unwrap(), "--to", &url]);
+    assert_exit(&out, 1);
+    let named = format!("csv:{}", source.display());
+    let advice = format!("name it {named} and set encoding = \"windows-1252\" under [documents.csv] in godwit.toml");
+    assert!(stderr(&out).contains(&advice), "{}", stderr(&out));
+    let config = write(
+        dir.path(),
+        "godwit.toml",
+        b"[documents.csv]\nencoding = \"windows-1252\"\n",
+    );
+    let out = godwit(&["copy", &named, "--to", &url, "--config", config.to_str().unwrap()]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        rows(&target, "SELECT id::text AS a, name AS b FROM export ORDER BY id"),
+        [["1", "Café"], ["2", "Naïve"], ["3", "Été"]]
+    );
+    let nul = write(dir.path(), "dump.bin", b"id;name\r\n1;a\x00\xe9\r\n");
+    let out = godwit(&["plan", nul.to_str().unwrap()]);
+    assert_exit(&out, 1);
+    assert!(!stderr(&out).contains("single-byte"), "{}", stderr(&out));
+}

@@ -606,9 +606,20 @@ pub fn open_with(spec: &str, options: &documents::DocumentOptions) -> Result<Box
         Kind::Wide(_) | Kind::Compressed(_) => {
             Err(fail(documents::detect::unreadable(&path, &kind).unwrap_or_default()))
         }
-        Kind::Binary(at) => Err(fail(format!(
-            "is not a SQLite database or a document: {at} is not text (another format, or an encrypted database; name it json:, ndjson: or csv: to read it as one)"
-        ))),
+        Kind::Binary(at) => {
+            // Excel and older apps save text in Windows-1252 or Latin-1,
+            // whose accented letters are no UTF-8.
+            let single_byte = if at.maybe_single_byte {
+                format!(
+                    "; if it is text saved in a single-byte encoding (Windows-1252 or Latin-1, as Excel and older apps save it), name it csv:{rest} and set encoding = \"windows-1252\" under [documents.csv] in godwit.toml"
+                )
+            } else {
+                String::new()
+            };
+            Err(fail(format!(
+                "is not a SQLite database or a document: {at} is not text (another format, or an encrypted database; name it json:, ndjson: or csv: to read it as one){single_byte}"
+            )))
+        }
     }
 }
 

@@ -27,7 +27,7 @@ pub enum Kind {
     Empty,
     /// Binary content that is none of the above: where its first byte
     /// that is not text is.
-    Binary(String),
+    Binary(NotText),
     /// Text in a two- or four-byte encoding (Excel's "Unicode text" is
     /// UTF-16LE), which godwit does not read: read as UTF-8 it is NULs
     /// between letters.
@@ -188,9 +188,28 @@ fn looks_textual(head: &[u8]) -> bool {
     !head.contains(&0) && controls * 100 <= head.len() && invalid * 20 <= head.len()
 }
 
-/// Where the first byte that is not text is, for messages: `byte 0x00 (a
-/// NUL) at line 3, column 5, byte 27`.
-pub fn first_non_text(head: &[u8]) -> String {
+/// Where a file's first byte that is not text is, for messages (`byte
+/// 0x00 (a NUL) at line 3, column 5, byte 27`), and whether the file may
+/// be text in a single-byte encoding (Windows-1252, Latin-1): a byte that
+/// is not UTF-8 and no NUL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotText {
+    pub at: String,
+    pub maybe_single_byte: bool,
+}
+
+impl std::fmt::Display for NotText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.at)
+    }
+}
+
+/// Where the first byte that is not text is, for messages.
+pub fn first_non_text(head: &[u8]) -> NotText {
+    let not_text = |at: String, what: &str| NotText {
+        maybe_single_byte: what == "not valid UTF-8" && !head.contains(&0),
+        at,
+    };
     let start = if head.starts_with(&[0xEF, 0xBB, 0xBF]) { 3 } else { 0 };
     let mut line = 1u64;
     let mut line_start = 0usize;
@@ -223,14 +242,15 @@ pub fn first_non_text(head: &[u8]) -> String {
             _ => None,
         };
         if let Some(what) = what {
-            return format!(
+            let at = format!(
                 "byte 0x{b:02x} ({what}) at line {line}, column {}, byte {i}",
                 i - line_start + 1
             );
+            return not_text(at, what);
         }
         i += 1;
     }
-    "mostly bytes that are not text".into()
+    not_text("mostly bytes that are not text".into(), "")
 }
 
 /// Why a UTF-16 or UTF-32 file, or a compressed one, is not read, and the
@@ -432,7 +452,10 @@ mod tests {
         assert_eq!(kind_of_head(b"a;b\n1;2\n"), Kind::Document(Format::Csv(b';')));
         assert_eq!(
             kind_of_head(b"\x00\x01\x02\x03binary"),
-            Kind::Binary("byte 0x00 (a NUL) at line 1, column 1, byte 0".into())
+            Kind::Binary(NotText {
+                at: "byte 0x00 (a NUL) at line 1, column 1, byte 0".into(),
+                maybe_single_byte: false,
+            })
         );
         assert_eq!(kind_of_head(b"   \n"), Kind::Empty);
         assert!(matches!(kind_of_head(&[0x8d; 64]), Kind::Binary(_)));
