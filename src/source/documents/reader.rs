@@ -15,7 +15,7 @@ use super::onepass::Learning;
 use super::records::{self, Parsed, Rec};
 use super::rows::{RowBuf, each_row_object};
 use super::shape::hash_key;
-use super::template::{Paths, Template, Token, blank_after};
+use super::template::{Cut, Paths, Template, blank_after};
 use crate::error::{Error, Result};
 use crate::source::{
     Column, Flow, InferredKind, ProfileFilter, Reader, Row, RowBatch, RowBatcher, Scan, Selected, Source, SourceSchema,
@@ -476,8 +476,8 @@ struct LineRows<'f> {
     template: Option<Template>,
     /// Lines in a row whose shape could not be learned.
     unlearned: usize,
-    /// The tokens' room, kept from line to line.
-    spare: Vec<(usize, Token<'static>)>,
+    /// The last line's values, by column.
+    cuts: Vec<(usize, Cut)>,
 }
 
 /// Rows made from their line's shape, for tests that must see it at work.
@@ -494,22 +494,16 @@ impl<'f> LineRows<'f> {
             paths,
             template: None,
             unlearned: 0,
-            spare: Vec::new(),
+            cuts: Vec::new(),
         }
     }
 
-    /// The line's values by column, by the shape of the lines before or
-    /// by its own; None leaves the line to the reader.
-    fn tokens<'l>(&mut self, line: &'l [u8], whole_line: bool) -> Option<(Vec<(usize, Token<'l>)>, usize)> {
-        // The same room, for tokens of this line (an empty vector of the
-        // same layout is reused, not allocated).
-        let mut tokens: Vec<(usize, Token<'l>)> = std::mem::take(&mut self.spare)
-            .into_iter()
-            .map(|(n, _)| (n, Token::Null))
-            .collect();
-        let ends = |end: usize| (!whole_line || blank_after(line, end)).then_some(end);
-        if let Some(end) = self.template.as_ref().and_then(|t| t.matches(line, &mut tokens)) {
-            return Some((tokens, ends(end)?));
+    /// The record's text when the line has the shape of the lines before
+    /// or its own, its values in `cuts`; None leaves the line to the reader.
+    fn matched<'l>(&mut self, line: &'l [u8], whole_line: bool) -> Option<&'l str> {
+        let ends = |object: &'l str| (!whole_line || blank_after(line, object.len())).then_some(object);
+        if let Some(object) = self.template.as_ref().and_then(|t| t.matches(line, &mut self.cuts)) {
+            return ends(object);
         }
         if self.unlearned >= UNLEARNED_LINES {
             return None;
@@ -519,14 +513,9 @@ impl<'f> LineRows<'f> {
             return None;
         };
         self.unlearned = 0;
-        let end = template.matches(line, &mut tokens);
+        let object = template.matches(line, &mut self.cuts);
         self.template = Some(template);
-        Some((tokens, ends(end?)?))
-    }
-
-    fn recycle(&mut self, mut tokens: Vec<(usize, Token<'_>)>) {
-        tokens.clear();
-        self.spare = tokens.into_iter().map(|(n, _)| (n, Token::Null)).collect();
+        ends(object?)
     }
 }
 
@@ -571,13 +560,13 @@ impl RangeMaker for RangeRows<'_> {
 
     fn take_line(&mut self, line: &[u8], at: Position, whole_line: bool) -> Option<usize> {
         let lines = self.lines.as_mut().filter(|_| !self.stopped)?;
-        let (tokens, end) = lines.tokens(line, whole_line)?;
-        self.row.fill_tokens(self.table, self.columns, self.file, at, &tokens);
-        lines.recycle(tokens);
+        let object = lines.matched(line, whole_line)?;
+        self.row
+            .fill_tokens(self.table, self.columns, self.file, at, object, &lines.cuts);
         #[cfg(test)]
         ROWS_BY_TEMPLATE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.stopped = self.batch.row(&self.row) != Flow::Continue;
-        Some(end)
+        Some(object.len())
     }
 
     fn made(self: Box<Self>) -> Made {
@@ -841,7 +830,17 @@ mod tests {
         joined.extend_from_slice(&records.join(&b",\n"[..]));
         joined.extend_from_slice(b"\n]\n");
         std::fs::write(&array, joined).unwrap();
-        for (path, format) in [(&lines, Format::JsonLines), (&array, Format::Json)] {
+        // And minified: every record on the one line, each matched in turn.
+        let minified = dir.path().join("minified.json");
+        let mut one_line = b"[".to_vec();
+        one_line.extend_from_slice(&records.join(&b","[..]));
+        one_line.extend_from_slice(b"]");
+        std::fs::write(&minified, one_line).unwrap();
+        for (path, format) in [
+            (&lines, Format::JsonLines),
+            (&array, Format::Json),
+            (&minified, Format::Json),
+        ] {
             let before = ROWS_BY_TEMPLATE.load(std::sync::atomic::Ordering::Relaxed);
             let tables = both_ways(path, format, 3);
             let by_template = ROWS_BY_TEMPLATE.load(std::sync::atomic::Ordering::Relaxed) - before;

@@ -6,7 +6,7 @@ use super::json::Position;
 use super::json::{JValue, write_json_string};
 use super::normalize::{ColumnSource, TableDef, field_at};
 use super::records::{Rec, place};
-use super::template::{Token, unescape};
+use super::template::{Cut, Token, unescape};
 use crate::source::{InferredKind, Row, RowProblem, ValueRef};
 
 /// Calls `visit` with the objects on the way to each row (the record
@@ -144,14 +144,15 @@ impl RowBuf {
         columns: &[Option<usize>],
         file: &std::path::Path,
         at: Position,
-        tokens: &[(usize, Token<'_>)],
+        object: &str,
+        cuts: &[(usize, Cut)],
     ) {
         self.start(file, at, None);
         self.problem = None;
         self.cells.resize(columns.len(), Cell::Null);
-        for &(n, token) in tokens {
-            if let Some(column) = columns[n].map(|i| &table.columns[i]) {
-                self.cells[n] = self.token(&column.inferred.kind, token);
+        for (n, cut) in cuts {
+            if let Some(column) = columns[*n].map(|i| &table.columns[i]) {
+                self.cells[*n] = self.token(&column.inferred.kind, cut.token(object));
             }
         }
     }
@@ -360,10 +361,10 @@ mod tests {
                 let mut by_tree = RowBuf::default();
                 by_tree.fill(&table, &columns, &rec, 0, &[&parsed], &[]);
                 let template = Template::learn(line.as_bytes(), &paths).expect("a shape");
-                let mut tokens = Vec::new();
-                assert!(template.matches(line.as_bytes(), &mut tokens).is_some(), "{line}");
+                let mut cuts = Vec::new();
+                let object = template.matches(line.as_bytes(), &mut cuts).expect(&line);
                 let mut by_line = RowBuf::default();
-                by_line.fill_tokens(&table, &columns, file, Position::default(), &tokens);
+                by_line.fill_tokens(&table, &columns, file, Position::default(), object, &cuts);
                 assert_eq!(by_line.value(0), by_tree.value(0), "{kind:?} {value}");
             }
         }

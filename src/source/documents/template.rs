@@ -35,6 +35,44 @@ pub enum Token<'l> {
     Strings(&'l str),
 }
 
+/// A value's place in its object's text and its kind: a [`Token`] once
+/// the text is known to be UTF-8. A line is matched on its bytes and only
+/// its object's bytes are checked, so that a line holding many records
+/// (a minified array) is not checked again for each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cut {
+    kind: CutKind,
+    start: usize,
+    end: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CutKind {
+    Null,
+    Bool(bool),
+    Number,
+    String,
+    Escaped,
+    Strings,
+}
+
+impl Cut {
+    /// The value in `object`, the text [`Template::matches`] gave.
+    pub fn token<'l>(&self, object: &'l str) -> Token<'l> {
+        // Cuts start and end at ASCII bytes of that text; a string's text
+        // is between its quotes.
+        let text = |from: usize, to: usize| object.get(from..to).unwrap_or_default();
+        match self.kind {
+            CutKind::Null => Token::Null,
+            CutKind::Bool(b) => Token::Bool(b),
+            CutKind::Number => Token::Number(text(self.start, self.end)),
+            CutKind::String => Token::String(text(self.start + 1, self.end - 1)),
+            CutKind::Escaped => Token::Escaped(text(self.start + 1, self.end - 1)),
+            CutKind::Strings => Token::Strings(text(self.start, self.end)),
+        }
+    }
+}
+
 /// Where a value goes: a selected column (by its index in the scan), or
 /// nowhere (a member no column reads).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +144,6 @@ impl Template {
     /// caller's to judge), or None when it is not an object of the kinds
     /// of values matched.
     pub fn learn(line: &[u8], paths: &Paths<'_>) -> Option<Template> {
-        let line = std::str::from_utf8(line).ok()?;
         let mut learner = Learner {
             line,
             at: 0,
@@ -119,33 +156,32 @@ impl Template {
         Some(learner.template)
     }
 
-    /// Matches the start of `line` against the shape: where the object
-    /// ends, and in `tokens` the value of every column it has, with its
-    /// scan index.
-    pub fn matches<'l>(&self, line: &'l [u8], tokens: &mut Vec<(usize, Token<'l>)>) -> Option<usize> {
-        tokens.clear();
-        // One check of the whole line costs less than one a string.
-        let line = std::str::from_utf8(line).ok()?;
+    /// Matches the start of `line` against the shape: the object's text
+    /// (the line up to where it ends, valid UTF-8), and in `cuts` the value
+    /// of every column it has, with its scan index.
+    pub fn matches<'l>(&self, line: &'l [u8], cuts: &mut Vec<(usize, Cut)>) -> Option<&'l str> {
+        cuts.clear();
         let mut at = 0;
         for part in &self.parts {
             match part {
                 Part::Literal(range) => {
                     let literal = &self.literals[range.clone()];
-                    if !line.as_bytes()[at..].starts_with(literal) {
+                    if !line[at..].starts_with(literal) {
                         return None;
                     }
                     at += literal.len();
                 }
                 Part::Slot(slot) => {
-                    let (token, end) = token_at(line, at)?;
+                    let (kind, end) = token_at(line, at)?;
                     if let Slot::Column(n) = slot {
-                        tokens.push((*n, token));
+                        cuts.push((*n, Cut { kind, start: at, end }));
                     }
                     at = end;
                 }
             }
         }
-        Some(at)
+        // One check of the whole object costs less than one a string.
+        std::str::from_utf8(&line[..at]).ok()
     }
 }
 
@@ -156,7 +192,7 @@ pub fn blank_after(line: &[u8], end: usize) -> bool {
 }
 
 struct Learner<'l> {
-    line: &'l str,
+    line: &'l [u8],
     at: usize,
     /// Where the literal being gathered started.
     literal_from: usize,
@@ -166,7 +202,7 @@ struct Learner<'l> {
 
 impl<'l> Learner<'l> {
     fn byte(&self) -> Option<u8> {
-        self.line.as_bytes().get(self.at).copied()
+        self.line.get(self.at).copied()
     }
 
     fn spaces(&mut self) {
@@ -184,7 +220,7 @@ impl<'l> Learner<'l> {
             let start = self.template.literals.len();
             self.template
                 .literals
-                .extend_from_slice(&self.line.as_bytes()[self.literal_from..end]);
+                .extend_from_slice(&self.line[self.literal_from..end]);
             self.template
                 .parts
                 .push(Part::Literal(start..self.template.literals.len()));
@@ -245,47 +281,31 @@ impl<'l> Learner<'l> {
 
     /// A member name with no escape (the name is the bytes written).
     fn name(&mut self) -> Option<&'l str> {
-        match token_at(self.line, self.at)? {
-            (Token::String(name), end) => {
-                self.at = end;
-                Some(name)
-            }
-            _ => None,
-        }
+        let (CutKind::String, end) = token_at(self.line, self.at)? else {
+            return None;
+        };
+        let name = std::str::from_utf8(&self.line[self.at + 1..end - 1]).ok()?;
+        self.at = end;
+        Some(name)
     }
 }
 
-/// The token at `at` and where it ends, if it is one of the kinds matched.
-/// Tokens start and end at ASCII bytes, so each is a slice of the line.
-fn token_at(line: &str, at: usize) -> Option<(Token<'_>, usize)> {
-    let rest = line.as_bytes().get(at..)?;
-    let text = |len: usize| line.get(at..at + len);
+/// The kind of the value at `at` and where it ends, if it is one of the
+/// kinds matched. Values start and end at ASCII bytes.
+fn token_at(line: &[u8], at: usize) -> Option<(CutKind, usize)> {
+    let rest = line.get(at..)?;
     match *rest.first()? {
         b'"' => {
             let (end, escaped) = string_end(rest)?;
-            let text = line.get(at + 1..at + end - 1)?;
-            Some((
-                if escaped {
-                    Token::Escaped(text)
-                } else {
-                    Token::String(text)
-                },
-                at + end,
-            ))
+            Some((if escaped { CutKind::Escaped } else { CutKind::String }, at + end))
         }
-        b'-' | b'0'..=b'9' => {
-            // What follows the number is the template's next literal, which
-            // must match: a number read too short (`1.5` of `1.5.3`) fails there.
-            let len = json_number_len(rest)?;
-            Some((Token::Number(text(len)?), at + len))
-        }
-        b't' if rest.starts_with(b"true") => Some((Token::Bool(true), at + 4)),
-        b'f' if rest.starts_with(b"false") => Some((Token::Bool(false), at + 5)),
-        b'n' if rest.starts_with(b"null") => Some((Token::Null, at + 4)),
-        b'[' => {
-            let len = strings_array_len(rest)?;
-            Some((Token::Strings(text(len)?), at + len))
-        }
+        // What follows the number is the template's next literal, which
+        // must match: a number read too short (`1.5` of `1.5.3`) fails there.
+        b'-' | b'0'..=b'9' => Some((CutKind::Number, at + json_number_len(rest)?)),
+        b't' if rest.starts_with(b"true") => Some((CutKind::Bool(true), at + 4)),
+        b'f' if rest.starts_with(b"false") => Some((CutKind::Bool(false), at + 5)),
+        b'n' if rest.starts_with(b"null") => Some((CutKind::Null, at + 4)),
+        b'[' => Some((CutKind::Strings, at + strings_array_len(rest)?)),
         _ => None,
     }
 }
@@ -445,9 +465,15 @@ mod tests {
 
     /// The tokens of a JSON Lines line, nothing but blanks after its record.
     fn tokens<'l>(template: &Template, line: &'l str) -> Option<Vec<(usize, Token<'l>)>> {
-        let mut out = Vec::new();
-        let end = template.matches(line.as_bytes(), &mut out)?;
-        blank_after(line.as_bytes(), end).then_some(out)
+        let mut cuts = Vec::new();
+        let object = template.matches(line.as_bytes(), &mut cuts)?;
+        blank_after(line.as_bytes(), object.len()).then(|| cuts.iter().map(|(n, c)| (*n, c.token(object))).collect())
+    }
+
+    /// The one value a string is, as a line's value.
+    fn token_of(text: &str) -> Option<(Token<'_>, usize)> {
+        let (kind, end) = token_at(text.as_bytes(), 0)?;
+        Some((Cut { kind, start: 0, end }.token(text), end))
     }
 
     #[test]
@@ -520,7 +546,7 @@ mod tests {
             (r#"\ud834\udd1e"#, "𝄞"),
         ] {
             let token = format!("\"{raw}\"");
-            assert_eq!(token_at(&token, 0), Some((Token::Escaped(raw), token.len())), "{raw}");
+            assert_eq!(token_of(&token), Some((Token::Escaped(raw), token.len())), "{raw}");
             let mut out = String::new();
             unescape(raw, &mut out);
             assert_eq!(out, text, "{raw}");
@@ -536,7 +562,7 @@ mod tests {
             r#"\u12g4"#,
         ] {
             let token = format!("\"{raw}\"");
-            assert_eq!(token_at(&token, 0), None, "{raw}");
+            assert_eq!(token_of(&token), None, "{raw}");
         }
     }
 
